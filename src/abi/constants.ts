@@ -1,0 +1,77 @@
+/**
+ * KVM ABI constants the emulator mirrors (include/uapi/linux/kvm.h, virt/kvm/dirty_ring.c).
+ * Values are the kernel's; see ../shared/spec/kvm-dirty-tracking.md §1.
+ */
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 1 << PAGE_SHIFT; // 4 KiB guest pages
+export const PAGE_WORDS = PAGE_SIZE >>> 2; // u32 words per page
+
+/** `struct kvm_dirty_gfn` is 16 bytes: flags u32 @0, slot u32 @4, offset u64 @8. */
+export const DIRTY_GFN_BYTES = 16;
+
+export const KVM_DIRTY_GFN_F_DIRTY = 1;
+export const KVM_DIRTY_GFN_F_RESET = 2;
+export const KVM_DIRTY_GFN_F_MASK = 3;
+
+/** Entries kept free after the soft limit, for pushes made before the vCPU can exit. */
+export const KVM_DIRTY_RING_RSVD_ENTRIES = 64;
+/** 65536 entries, i.e. 1 MiB per ring. */
+export const KVM_DIRTY_RING_MAX_ENTRIES = 65536;
+export const KVM_DIRTY_RING_MAX_BYTES = KVM_DIRTY_RING_MAX_ENTRIES * DIRTY_GFN_BYTES;
+/** vCPU mmap offset of the ring, in pages (x86/arm64). */
+export const KVM_DIRTY_LOG_PAGE_OFFSET = 64;
+
+/** Exit reasons (kvm_run.exit_reason). */
+export const KVM_EXIT_IO = 2;
+export const KVM_EXIT_HLT = 5;
+/** A guest access outside every memslot. */
+export const KVM_EXIT_MMIO = 6;
+/** KVM_RUN returned -EINTR because a signal (a kick) was pending. */
+export const KVM_EXIT_INTR = 10;
+export const KVM_EXIT_DIRTY_RING_FULL = 31;
+/**
+ * Not a KVM value: the emulator's own "the host scheduler preempted KVM_RUN" return, used so a
+ * worker can service its message port. Userspace simply re-enters, as after a spurious EINTR.
+ */
+export const EMU_EXIT_PREEMPTED = 0x1000;
+
+export const EXIT_REASON_NAMES: Readonly<Record<number, string>> = {
+  [KVM_EXIT_IO]: 'io',
+  [KVM_EXIT_HLT]: 'hlt',
+  [KVM_EXIT_MMIO]: 'mmio',
+  [KVM_EXIT_INTR]: 'intr',
+  [KVM_EXIT_DIRTY_RING_FULL]: 'dirty_ring_full',
+  [EMU_EXIT_PREEMPTED]: 'preempted',
+};
+
+/** Capability numbers. */
+export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+export const KVM_CAP_DIRTY_LOG_RING = 192;
+export const KVM_CAP_DIRTY_LOG_RING_ACQ_REL = 223;
+export const KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP = 225;
+
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1;
+export const KVM_DIRTY_LOG_INITIALLY_SET = 2;
+
+/** Memslot flags. */
+export const KVM_MEM_LOG_DIRTY_PAGES = 1;
+export const KVM_MEM_READONLY = 2;
+
+/** x86 limits. */
+export const KVM_USER_MEM_SLOTS = 32764;
+export const KVM_MEM_MAX_NR_PAGES = 0x7fffffff; // 2^31 - 1
+/** Address spaces: 1 without SMM (the emulator's VMs have no SMM). */
+export const KVM_ADDRESS_SPACE_NUM = 1;
+export const INT_MAX = 0x7fffffff;
+
+/** `slot` field encoding everywhere: (as_id << 16) | id. */
+export function encodeSlot(asId: number, id: number): number {
+  return ((asId << 16) | (id & 0xffff)) >>> 0;
+}
+export function slotAsId(encoded: number): number {
+  return encoded >>> 16;
+}
+export function slotId(encoded: number): number {
+  return encoded & 0xffff;
+}

@@ -1,0 +1,49 @@
+/** The `dirtyring` command line: dispatch to subcommands, map errors to exit status. */
+import { ConfigError } from '../harness/run-config.js';
+import { isKvmError } from '../abi/errno.js';
+import { RUN_USAGE, runCommand } from './run-command.js';
+
+const USAGE = `usage: dirtyring <command> [options]
+
+commands:
+  run      run vCPU threads against per-vCPU dirty rings and verify no dirty page is lost
+
+Run \`dirtyring <command> --help\` for a command's options.
+
+${RUN_USAGE}`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        console.error(`dirtyring: unknown command '${command}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return 2;
+    }
+    if (isKvmError(e)) {
+      console.error(`${e.param ? `${e.param}: ` : ''}${e.message}`);
+      return 2;
+    }
+    if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`dirtyring: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+const exitCode = await main(process.argv.slice(2));
+process.exitCode = exitCode;

@@ -1,0 +1,42 @@
+/**
+ * What a vCPU executes: one decoded guest instruction at a time. A program decodes into a
+ * reused Instruction object so that the run loop allocates nothing.
+ */
+import { KVM_DIRTY_RING_RSVD_ENTRIES } from '../abi/constants.js';
+
+export const InsnKind = {
+  /**
+   * A hardware store to one page: goes through the TLB and SPTE, faults when the page is
+   * write-protected, and is retried after the fault (and after any exit the fault leads to).
+   */
+  STORE: 1,
+  /**
+   * An emulated instruction (kvm_vcpu_write_guest): KVM performs every store itself and marks
+   * each page dirty on every store, with no guest entry in between — so one instruction can
+   * push several entries, which is what the ring's reserved entries are for.
+   */
+  EMULATED: 2,
+  /** hlt: the program is over; KVM_RUN returns KVM_EXIT_HLT. */
+  HALT: 3,
+} as const;
+
+/** Pages one instruction may touch: never more than the ring's reserve. */
+export const MAX_INSN_PAGES = KVM_DIRTY_RING_RSVD_ENTRIES;
+
+export class Instruction {
+  kind: number = InsnKind.HALT;
+  /** The pages written, in order (gfns). */
+  readonly gfns = new Float64Array(MAX_INSN_PAGES);
+  count = 0;
+  /** The value stored: the guest's register, loaded when the instruction was decoded. */
+  value = 0;
+  /** Stores per page (EMULATED only: each store is logged). */
+  storesPerPage = 1;
+  /** Leave KVM_RUN with KVM_EXIT_IO once the instruction has completed. */
+  exitAfter = false;
+}
+
+export interface GuestProgram {
+  /** Decode the next instruction into `insn`. */
+  decode(insn: Instruction): void;
+}

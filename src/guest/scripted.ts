@@ -1,0 +1,60 @@
+/**
+ * A guest program made of an explicit queue of stores: what deterministic scenarios and unit
+ * tests run. When the queue is empty the guest halts (KVM_EXIT_HLT).
+ */
+import { type GuestProgram, InsnKind, type Instruction } from './instruction.js';
+
+export interface ScriptedStoreOptions {
+  /** Stores per page; more than 1 makes the instruction an emulated one (each store logged). */
+  readonly storesPerPage?: number;
+  /** Leave KVM_RUN (KVM_EXIT_IO) after each store, like a guest doing port I/O. */
+  readonly exitEach?: boolean;
+  /** The value stored (default: the program's `value`). */
+  readonly value?: number;
+  /** Force the emulated path for these stores (as for a write-tracked page). */
+  readonly emulated?: boolean;
+}
+
+export class ScriptedProgram implements GuestProgram {
+  private gfns: number[] = [];
+  private stores: number[] = [];
+  private exits: boolean[] = [];
+  private values: number[] = [];
+  private emulated: boolean[] = [];
+  private head = 0;
+  /** Value stored when a store does not say. */
+  value = 1;
+
+  /** Queue one store per page (or `storesPerPage`), in order. */
+  enqueue(gfns: readonly number[], options: ScriptedStoreOptions = {}): this {
+    for (const gfn of gfns) {
+      this.gfns.push(gfn);
+      this.stores.push(options.storesPerPage ?? 1);
+      this.exits.push(options.exitEach ?? false);
+      this.values.push(options.value ?? -1);
+      this.emulated.push(options.emulated ?? false);
+    }
+    return this;
+  }
+
+  get remaining(): number {
+    return this.gfns.length - this.head;
+  }
+
+  decode(insn: Instruction): void {
+    if (this.head >= this.gfns.length) {
+      insn.kind = InsnKind.HALT;
+      insn.count = 0;
+      return;
+    }
+    const i = this.head++;
+    const stores = this.stores[i]!;
+    insn.kind = stores > 1 || this.emulated[i] ? InsnKind.EMULATED : InsnKind.STORE;
+    insn.count = 1;
+    insn.gfns[0] = this.gfns[i]!;
+    insn.storesPerPage = stores;
+    insn.exitAfter = this.exits[i]!;
+    const v = this.values[i]!;
+    insn.value = v >= 0 ? v : this.value;
+  }
+}

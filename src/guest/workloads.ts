@@ -1,0 +1,147 @@
+/**
+ * Guest workloads: programs a vCPU runs forever, each a seeded stream of instructions.
+ * Every store is the dirty_log_test writer's: the current iteration number goes into the
+ * first 8 bytes of the page (plus the writer's id and sequence, see GuestPageWords), and the
+ * iteration is loaded when the instruction is decoded, like the guest's register.
+ *
+ *  - random: uniform pages; a share of instructions are multi-page emulated bursts.
+ *  - sequential: each vCPU sweeps all pages from its own starting point.
+ *  - hotset: most writes go to a small hot set of pages shared by all vCPUs.
+ *  - selftest: dirty_log_test's guest exactly: a random page, one store, no bursts.
+ */
+import { GuestGlobalsLayout } from '../abi/layout.js';
+import { type GuestProgram, InsnKind, type Instruction, MAX_INSN_PAGES } from './instruction.js';
+
+export const WORKLOAD_KINDS = ['random', 'sequential', 'hotset', 'selftest'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/** A run of guest pages the workload may write. */
+export interface PageRange {
+  readonly baseGfn: number;
+  readonly pageCount: number;
+}
+
+export interface WorkloadConfig {
+  readonly kind: WorkloadKind;
+  readonly seed: number;
+  readonly ranges: readonly PageRange[];
+  /** Largest multi-page (emulated) instruction, in pages; 1 disables bursts. */
+  readonly burstPages: number;
+  /** Share of instructions that are bursts, in percent. */
+  readonly burstPercent: number;
+  /** hotset: pages in the hot set (default: 1/64 of memory, at least 16). */
+  readonly hotsetPages?: number;
+  /** hotset: share of writes that go to the hot set, in percent (default 90). */
+  readonly hotPercent?: number;
+}
+
+/** A small, fast, seedable PRNG (mulberry32); one state word, no allocation. */
+export class Prng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  nextU32(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** Uniform integer in [0, n), n ≤ 2^32. */
+  below(n: number): number {
+    return Math.floor((this.nextU32() / 4294967296) * n);
+  }
+}
+
+/** Derive a per-stream seed from a run seed and a stream number (splitmix-style mixing). */
+export function deriveSeed(seed: number, stream: number): number {
+  let z = (seed + Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+export function totalPages(ranges: readonly PageRange[]): number {
+  let n = 0;
+  for (const r of ranges) n += r.pageCount;
+  return n;
+}
+
+export class WorkloadProgram implements GuestProgram {
+  private readonly prng: Prng;
+  private readonly pageCount: number;
+  private readonly starts: Float64Array;
+  private readonly bases: Float64Array;
+  private readonly burstPages: number;
+  private readonly burstThreshold: number;
+  private readonly hotStart: number;
+  private readonly hotCount: number;
+  private readonly hotThreshold: number;
+  private cursor: number;
+
+  constructor(
+    private readonly config: WorkloadConfig,
+    vcpuIndex: number,
+    vcpuCount: number,
+    /** The guest globals block (ITERATION). */
+    private readonly globals: Int32Array,
+  ) {
+    this.pageCount = totalPages(config.ranges);
+    if (this.pageCount <= 0) throw new RangeError('workload: no guest pages to write');
+    this.starts = new Float64Array(config.ranges.length);
+    this.bases = new Float64Array(config.ranges.length);
+    let start = 0;
+    config.ranges.forEach((r, i) => {
+      this.starts[i] = start;
+      this.bases[i] = r.baseGfn;
+      start += r.pageCount;
+    });
+    this.prng = new Prng(deriveSeed(config.seed, vcpuIndex));
+    const selftest = config.kind === 'selftest';
+    this.burstPages = selftest ? 1 : Math.max(1, Math.min(MAX_INSN_PAGES, config.burstPages, this.pageCount));
+    this.burstThreshold = this.burstPages > 1 ? Math.round((config.burstPercent / 100) * 4294967296) : 0;
+    this.cursor = Math.floor((this.pageCount * vcpuIndex) / Math.max(1, vcpuCount));
+    const hot = Math.min(this.pageCount, config.hotsetPages ?? Math.max(16, Math.floor(this.pageCount / 64)));
+    this.hotCount = hot;
+    // The hot set is shared by every vCPU: derive its place from the run seed alone.
+    this.hotStart = new Prng(deriveSeed(config.seed, 0x7fff)).below(this.pageCount - hot + 1);
+    this.hotThreshold = Math.round(((config.hotPercent ?? 90) / 100) * 4294967296);
+  }
+
+  decode(insn: Instruction): void {
+    insn.value = Atomics.load(this.globals, GuestGlobalsLayout.words.ITERATION);
+    insn.exitAfter = false;
+    insn.storesPerPage = 1;
+    const burst = this.burstThreshold > 0 && this.prng.nextU32() < this.burstThreshold;
+    const count = burst ? 2 + this.prng.below(this.burstPages - 1) : 1;
+    let first: number;
+    switch (this.config.kind) {
+      case 'sequential':
+        first = this.cursor;
+        this.cursor = (this.cursor + count) % this.pageCount;
+        break;
+      case 'hotset':
+        first =
+          this.prng.nextU32() < this.hotThreshold
+            ? this.hotStart + this.prng.below(this.hotCount)
+            : this.prng.below(this.pageCount);
+        break;
+      default:
+        first = this.prng.below(this.pageCount);
+    }
+    insn.kind = burst ? InsnKind.EMULATED : InsnKind.STORE;
+    insn.count = count;
+    for (let i = 0; i < count; i++) insn.gfns[i] = this.gfnOf((first + i) % this.pageCount);
+  }
+
+  /** Map a page number in [0, pageCount) to its gfn. */
+  private gfnOf(index: number): number {
+    const starts = this.starts;
+    let r = starts.length - 1;
+    while (r > 0 && starts[r]! > index) r--;
+    return this.bases[r]! + (index - starts[r]!);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * A run's parameters, their defaults, and their validation. Every error names the parameter
+ * (as the CLI spells it) and the errno the kernel would give for the equivalent ioctl input.
+ */
+import { DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES, KVM_DIRTY_RING_RSVD_ENTRIES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE } from '../abi/constants.js';
+import { type ErrnoName, isKvmError } from '../abi/errno.js';
+import { MAX_INSN_PAGES } from '../guest/instruction.js';
+import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
+import { validateRingBytes } from '../kernel/dirty-ring.js';
+import { MEMSLOT_TABLE_ENTRIES } from '../abi/layout.js';
+
+export interface RunConfig {
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  readonly memslots: number;
+  readonly ringEntries: number;
+  readonly iterations: number;
+  readonly intervalMs: number;
+  readonly harvestIntervalMs: number;
+  readonly workload: WorkloadKind;
+  readonly seed: number;
+  readonly burstPages: number;
+  readonly burstPercent: number;
+  readonly mutants: number;
+  /** Log every store (the instruction-emulator path) instead of the hardware fault path. */
+  readonly emulateAllStores: boolean;
+}
+
+export const RUN_DEFAULTS: Omit<RunConfig, 'seed'> = {
+  vcpus: 2,
+  memoryBytes: 64 * 1024 * 1024,
+  memslots: 1,
+  ringEntries: 4096,
+  iterations: 8,
+  intervalMs: 10,
+  harvestIntervalMs: 2,
+  workload: 'random',
+  burstPages: 8,
+  burstPercent: 5,
+  mutants: 0,
+  emulateAllStores: false,
+};
+
+/** The emulator runs one worker thread per vCPU; beyond this the machine only thrashes. */
+export const MAX_RUN_VCPUS = 64;
+/** Each memslot is one SharedArrayBuffer. */
+export const MAX_SLOT_BYTES = 2 ** 31;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly param: string,
+    readonly value: unknown,
+    readonly errno: ErrnoName,
+    readonly reason: string,
+  ) {
+    super(`${param} ${String(value)}: ${errno}, ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function int(param: string, value: unknown, min: number, max: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(param, value, 'EINVAL', `${what} must be an integer`);
+  if (value < min || value > max) throw new ConfigError(param, value, 'EINVAL', `${what} must be between ${min} and ${max}`);
+  return value;
+}
+
+/** Ring size in entries, validated by the kernel's own rules on entries × 16 bytes. */
+export function validateRingEntries(entries: unknown, param = '--ring-entries'): number {
+  if (typeof entries !== 'number' || !Number.isInteger(entries) || entries < 0) {
+    throw new ConfigError(param, entries, 'EINVAL', 'ring size must be a positive integer number of entries');
+  }
+  try {
+    validateRingBytes(entries * DIRTY_GFN_BYTES);
+  } catch (e) {
+    if (!isKvmError(e)) throw e;
+    const min = Math.max(PAGE_SIZE / DIRTY_GFN_BYTES, KVM_DIRTY_RING_RSVD_ENTRIES);
+    const reason =
+      e.errno === 'E2BIG'
+        ? `ring size must be at most ${KVM_DIRTY_RING_MAX_ENTRIES} entries (1 MiB)`
+        : entries === 0 || (entries & (entries - 1)) !== 0
+          ? 'ring size must be a power of two'
+          : `ring size must be at least ${min} entries (${min * DIRTY_GFN_BYTES} bytes)`;
+    throw new ConfigError(param, entries, e.errno, reason);
+  }
+  return entries;
+}
+
+export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
+  const c = { ...RUN_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
+  const vcpus = int('--vcpus', c.vcpus, 1, MAX_RUN_VCPUS, 'vCPU count');
+  if (typeof c.memoryBytes !== 'number' || !Number.isSafeInteger(c.memoryBytes) || c.memoryBytes <= 0) {
+    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', 'memory size must be a positive number of bytes');
+  }
+  if (c.memoryBytes % PAGE_SIZE !== 0) {
+    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `memory size must be a multiple of ${PAGE_SIZE} bytes`);
+  }
+  const pages = c.memoryBytes / PAGE_SIZE;
+  const memslots = int('--memslots', c.memslots, 1, Math.min(MEMSLOT_TABLE_ENTRIES, pages), 'memslot count');
+  const slotBytes = Math.ceil(pages / memslots) * PAGE_SIZE;
+  if (slotBytes > MAX_SLOT_BYTES || Math.ceil(pages / memslots) > KVM_MEM_MAX_NR_PAGES) {
+    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `each memslot must be at most ${MAX_SLOT_BYTES / 2 ** 30} GiB; add --memslots`);
+  }
+  const ringEntries = validateRingEntries(c.ringEntries);
+  const iterations = int('--iterations', c.iterations, 1, 1_000_000, 'iteration count');
+  const intervalMs = int('--interval-ms', c.intervalMs, 1, 3_600_000, 'interval');
+  const harvestIntervalMs = int('--harvest-interval-ms', c.harvestIntervalMs, 1, 3_600_000, 'harvest interval');
+  if (!(WORKLOAD_KINDS as readonly string[]).includes(c.workload as string)) {
+    throw new ConfigError('--workload', c.workload, 'EINVAL', `workload must be one of ${WORKLOAD_KINDS.join(', ')}`);
+  }
+  const seed = int('--seed', c.seed, 0, 0xffffffff, 'seed');
+  const burstPages = int('--burst-pages', c.burstPages, 1, MAX_INSN_PAGES, `burst size (at most the ring's ${KVM_DIRTY_RING_RSVD_ENTRIES} reserved entries)`);
+  const burstPercent = int('--burst-percent', c.burstPercent, 0, 100, 'burst share');
+  return {
+    vcpus,
+    memoryBytes: c.memoryBytes,
+    memslots,
+    ringEntries,
+    iterations,
+    intervalMs,
+    harvestIntervalMs,
+    workload: c.workload as WorkloadKind,
+    seed,
+    burstPages,
+    burstPercent,
+    mutants: c.mutants >>> 0,
+    emulateAllStores: c.emulateAllStores === true,
+  };
+}
+
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 0x100000000) >>> 0;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Parse "64MiB", "1GiB", "4096", "512KiB", "2G" into bytes. */
+export function parseSize(param: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)$/i.exec(text.trim());
+  if (!m) throw new ConfigError(param, text, 'EINVAL', 'expected a size like 64MiB, 1GiB or 4096');
+  const unit = (m[2] ?? '').toUpperCase();
+  const scale = unit === 'K' ? 2 ** 10 : unit === 'M' ? 2 ** 20 : unit === 'G' ? 2 ** 30 : unit === 'T' ? 2 ** 40 : 1;
+  const bytes = Number(m[1]) * scale;
+  if (!Number.isSafeInteger(bytes)) throw new ConfigError(param, text, 'EINVAL', 'size must be a whole number of bytes');
+  return bytes;
+}

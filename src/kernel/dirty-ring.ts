@@ -1,0 +1,339 @@
+/**
+ * The per-vCPU dirty ring (virt/kvm/dirty_ring.c), all three sides of it:
+ *  - push, on the vCPU's thread (kvm_dirty_ring_push);
+ *  - the reset walk, in the thread calling KVM_RESET_DIRTY_RINGS (kvm_dirty_ring_reset);
+ *  - harvest, in userspace (what QEMU and dirty_log_test do with the mapping).
+ *
+ * Ordering (kvm-dirty-tracking.md §2): the vCPU stores slot/offset with plain stores and then
+ * publishes DIRTY with an Atomics store (release); the harvester acquire-loads flags before
+ * reading the payload and release-stores RESET; the reset acquire-loads RESET before reading
+ * the payload again and release-stores 0. JS Atomics are sequentially consistent, which is
+ * stronger than each of these. Indices read by another thread (reset_index, which the vCPU
+ * needs for `used`) are Atomics too. All index arithmetic is u32 (`>>> 0`).
+ */
+import {
+  DIRTY_GFN_BYTES,
+  INT_MAX,
+  KVM_DIRTY_GFN_F_DIRTY,
+  KVM_DIRTY_GFN_F_MASK,
+  KVM_DIRTY_GFN_F_RESET,
+  KVM_DIRTY_RING_MAX_BYTES,
+  KVM_DIRTY_RING_RSVD_ENTRIES,
+  PAGE_SIZE,
+} from '../abi/constants.js';
+import { KvmError } from '../abi/errno.js';
+import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, type VcpuBlock, VcpuLayout, ringViews } from '../abi/layout.js';
+import { Step, stepHook } from './step-hook.js';
+
+const W_FLAGS = DirtyGfnWords.FLAGS;
+const W_SLOT = DirtyGfnWords.SLOT;
+const W_OFF_LO = DirtyGfnWords.OFFSET_LO;
+const W_OFF_HI = DirtyGfnWords.OFFSET_HI;
+const V_DIRTY_INDEX = VcpuLayout.words.DIRTY_INDEX;
+const V_RESET_INDEX = VcpuLayout.words.RESET_INDEX;
+
+/**
+ * Validate KVM_ENABLE_CAP(DIRTY_LOG_RING[_ACQ_REL]) args[0] exactly as the kernel does, and
+ * return the ring size in bytes. The argument is a u64 that the kernel passes on as u32, so
+ * it is truncated first (2^32 + 4096 enables a 4096-byte ring, as observed on 6.18).
+ */
+export function validateRingBytes(args0: number | bigint, reservedEntries = KVM_DIRTY_RING_RSVD_ENTRIES): number {
+  const size = typeof args0 === 'bigint' ? Number(BigInt.asUintN(32, args0)) : truncateU32(args0);
+  if (size === 0 || (size & (size - 1)) !== 0) {
+    throw new KvmError('EINVAL', `ring size must be a power of two (got ${size} bytes)`, 'size');
+  }
+  if (size < reservedEntries * DIRTY_GFN_BYTES || size < PAGE_SIZE) {
+    throw new KvmError(
+      'EINVAL',
+      `ring size must be at least ${Math.max(PAGE_SIZE, reservedEntries * DIRTY_GFN_BYTES)} bytes (got ${size})`,
+      'size',
+    );
+  }
+  if (size > KVM_DIRTY_RING_MAX_BYTES) {
+    throw new KvmError('E2BIG', `ring size must be at most ${KVM_DIRTY_RING_MAX_BYTES} bytes (got ${size})`, 'size');
+  }
+  return size;
+}
+
+function truncateU32(n: number): number {
+  if (!Number.isFinite(n) || n < 0 || !Number.isInteger(n)) {
+    throw new KvmError('EINVAL', `ring size must be a non-negative integer (got ${n})`, 'size');
+  }
+  return Number(BigInt.asUintN(32, BigInt(n)));
+}
+
+/** Called by the reset walk for each coalesced batch: re-arm logging for `offset + bit`. */
+export type ResetBatchSink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number) => void;
+
+/** Optional policy hooks that a caller (the VM) passes in; kept out of the hot path. */
+export interface DirtyRingOptions {
+  /** Reserved entries after the soft limit (64, or more with PML). */
+  readonly reservedEntries?: number;
+  /** Called when a push finds the ring already full (the kernel's WARN_ON_ONCE). */
+  readonly onOverflow?: () => void;
+  /** Mutant `flags-before-payload`: publish DIRTY before storing slot/offset. */
+  readonly flagsBeforePayload?: boolean;
+  /** Mutant `late-soft-full`: request the exit only after more pushes than the reserve holds. */
+  readonly lateSoftFull?: boolean;
+}
+
+/**
+ * One vCPU's ring as seen from any thread. `push` must only be called from the thread running
+ * the vCPU (it owns dirty_index); `resetWalk` only from the thread in KVM_RESET_DIRTY_RINGS
+ * under slots_lock (it owns reset_index).
+ */
+export class DirtyRing {
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  /** Entries (a power of two). */
+  readonly size: number;
+  readonly mask: number;
+  readonly softLimit: number;
+  /** When the soft-full request is raised (softLimit, or later for the late-soft-full mutant). */
+  private readonly requestAt: number;
+  private readonly ctl: Int32Array;
+  private readonly flagsBeforePayload: boolean;
+  private readonly onOverflow: (() => void) | undefined;
+  /** vCPU-thread mirror of dirty_index (that thread is its only writer). */
+  private dirtyIndex: number;
+
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    readonly vcpu: VcpuBlock,
+    options: DirtyRingOptions = {},
+  ) {
+    const views: RingViews = ringViews(buffer);
+    this.i32 = views.i32;
+    this.u32 = views.u32;
+    this.size = views.entryCount;
+    this.mask = this.size - 1;
+    this.softLimit = this.size - (options.reservedEntries ?? KVM_DIRTY_RING_RSVD_ENTRIES);
+    this.requestAt = options.lateSoftFull ? this.size + 8 : this.softLimit;
+    this.ctl = vcpu.i32;
+    this.flagsBeforePayload = options.flagsBeforePayload ?? false;
+    this.onOverflow = options.onOverflow;
+    this.dirtyIndex = Atomics.load(this.ctl, V_DIRTY_INDEX) >>> 0;
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // vCPU side
+
+  /**
+   * kvm_dirty_ring_push: record (slot, offset) and return whether the ring is now soft-full
+   * (the caller then raises KVM_REQ_DIRTY_RING_SOFT_FULL). A push is never refused; pushing
+   * into a full ring is a kernel bug that WARNs and overwrites, as the kernel would.
+   */
+  push(slot: number, offLo: number, offHi: number): boolean {
+    const resetIndex = Atomics.load(this.ctl, V_RESET_INDEX);
+    if (((this.dirtyIndex - resetIndex) >>> 0) >= this.size && this.onOverflow) this.onOverflow();
+    const e = (this.dirtyIndex & this.mask) * DIRTY_GFN_WORDS;
+    const i32 = this.i32;
+    if (this.flagsBeforePayload) {
+      Atomics.store(i32, e + W_FLAGS, KVM_DIRTY_GFN_F_DIRTY);
+      if (stepHook.active) stepHook.at(Step.PUSH_PUBLISH, this.dirtyIndex, offLo);
+      i32[e + W_SLOT] = slot;
+      i32[e + W_OFF_LO] = offLo;
+      i32[e + W_OFF_HI] = offHi;
+    } else {
+      i32[e + W_SLOT] = slot;
+      i32[e + W_OFF_LO] = offLo;
+      i32[e + W_OFF_HI] = offHi;
+      if (stepHook.active) stepHook.at(Step.PUSH_PUBLISH, this.dirtyIndex, offLo);
+      // Release: the payload above is visible to whoever acquires DIRTY.
+      Atomics.store(i32, e + W_FLAGS, KVM_DIRTY_GFN_F_DIRTY);
+    }
+    if (stepHook.active) stepHook.at(Step.PUSH_ADVANCE, this.dirtyIndex, offLo);
+    this.dirtyIndex = (this.dirtyIndex + 1) >>> 0;
+    Atomics.store(this.ctl, V_DIRTY_INDEX, this.dirtyIndex | 0);
+    return ((this.dirtyIndex - Atomics.load(this.ctl, V_RESET_INDEX)) >>> 0) >= this.requestAt;
+  }
+
+  /** used = dirty_index − reset_index (u32), from any thread. */
+  used(): number {
+    return ((Atomics.load(this.ctl, V_DIRTY_INDEX) - Atomics.load(this.ctl, V_RESET_INDEX)) >>> 0);
+  }
+
+  isSoftFull(): boolean {
+    return this.used() >= this.softLimit;
+  }
+
+  isFull(): boolean {
+    return this.used() >= this.size;
+  }
+
+  get dirtyIndexShared(): number {
+    return Atomics.load(this.ctl, V_DIRTY_INDEX) >>> 0;
+  }
+
+  get resetIndexShared(): number {
+    return Atomics.load(this.ctl, V_RESET_INDEX) >>> 0;
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Kernel side: KVM_RESET_DIRTY_RINGS for this ring
+
+  /**
+   * Walk from reset_index while entries carry RESET, zero them, advance reset_index, and
+   * re-arm logging for the pages they name, coalescing consecutive offsets of one slot into
+   * 64-bit masks forward and backward. Stops when `alreadyCleared + count` reaches INT_MAX or
+   * `signalPending()` says so (the partial count is returned; the rest stays for next time).
+   * Returns the number of entries consumed, bad ones included.
+   */
+  resetWalk(batch: ResetBatch, sink: ResetBatchSink, alreadyCleared: number, signalPending?: () => boolean): number {
+    const i32 = this.i32;
+    let resetIndex = Atomics.load(this.ctl, V_RESET_INDEX) >>> 0;
+    let count = 0;
+    batch.open = false;
+    while (alreadyCleared + count < INT_MAX) {
+      if (signalPending && signalPending()) break;
+      const e = (resetIndex & this.mask) * DIRTY_GFN_WORDS;
+      // Acquire: only entries userspace has released with RESET are ours to consume.
+      const flags = Atomics.load(i32, e + W_FLAGS);
+      if ((flags & KVM_DIRTY_GFN_F_RESET) === 0) break;
+      if (stepHook.active) stepHook.at(Step.RESET_ENTRY, resetIndex, 0);
+      // Read the payload again from the shared entry: userspace may have rewritten it.
+      const slot = i32[e + W_SLOT]! >>> 0;
+      const offLo = i32[e + W_OFF_LO]! >>> 0;
+      const offHi = i32[e + W_OFF_HI]! >>> 0;
+      Atomics.store(i32, e + W_FLAGS, 0);
+      resetIndex = (resetIndex + 1) >>> 0;
+      Atomics.store(this.ctl, V_RESET_INDEX, resetIndex | 0);
+      count++;
+      batch.add(slot, offLo, offHi, sink);
+    }
+    batch.finish(sink);
+    return count;
+  }
+
+  /** Raw entry access for tests and for a misbehaving userspace (bad entries, beyond head). */
+  entryFlags(index: number): number {
+    return Atomics.load(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS);
+  }
+}
+
+/**
+ * The reset's open batch: (slot, offset, 64-bit mask), with the mask held as two u32 halves
+ * and offsets as (hi, lo) u32 pairs so that the u64 arithmetic of the kernel (including the
+ * wrap-around that 577a8d3bae05 is about) is exact without BigInt allocations.
+ */
+export class ResetBatch {
+  open = false;
+  slot = 0;
+  offLo = 0;
+  offHi = 0;
+  maskLo = 0;
+  maskHi = 0;
+
+  add(slot: number, offLo: number, offHi: number, sink: ResetBatchSink): void {
+    if (this.open && slot === this.slot) {
+      // delta = next - cur as a signed 64-bit value, computed in u32 halves.
+      const dLo = (offLo - this.offLo) >>> 0;
+      const borrow = offLo >>> 0 < this.offLo >>> 0 ? 1 : 0;
+      const dHi = (offHi - this.offHi - borrow) | 0;
+      if (dHi === 0 && dLo < 64) {
+        // 0 <= delta < 64: same batch, set bit delta.
+        if (dLo < 32) this.maskLo = (this.maskLo | (1 << dLo)) >>> 0;
+        else this.maskHi = (this.maskHi | (1 << (dLo - 32))) >>> 0;
+        return;
+      }
+      if (dHi === -1 && dLo > 0xffffffc0) {
+        // -64 < delta < 0: a backwards visit; move the batch start down if no set bit is
+        // shifted out of the 64-bit mask.
+        const shift = (0x100000000 - dLo) >>> 0; // 1..63
+        if (highestBit(this.maskLo, this.maskHi) + shift < 64) {
+          shiftMaskLeft(this, shift);
+          this.maskLo = (this.maskLo | 1) >>> 0;
+          this.offLo = offLo >>> 0;
+          this.offHi = offHi >>> 0;
+          return;
+        }
+      }
+    }
+    if (this.open) sink(this.slot, this.offLo, this.offHi, this.maskLo, this.maskHi);
+    this.open = true;
+    this.slot = slot;
+    this.offLo = offLo >>> 0;
+    this.offHi = offHi >>> 0;
+    this.maskLo = 1;
+    this.maskHi = 0;
+  }
+
+  finish(sink: ResetBatchSink): void {
+    if (this.open) sink(this.slot, this.offLo, this.offHi, this.maskLo, this.maskHi);
+    this.open = false;
+  }
+}
+
+/** __fls of a 64-bit mask given as halves; -1 for 0. */
+export function highestBit(maskLo: number, maskHi: number): number {
+  if (maskHi !== 0) return 63 - Math.clz32(maskHi);
+  if (maskLo !== 0) return 31 - Math.clz32(maskLo);
+  return -1;
+}
+
+function shiftMaskLeft(b: ResetBatch, shift: number): void {
+  if (shift >= 32) {
+    b.maskHi = shift === 32 ? b.maskLo : (b.maskLo << (shift - 32)) >>> 0;
+    b.maskLo = 0;
+  } else {
+    b.maskHi = ((b.maskHi << shift) | (b.maskLo >>> (32 - shift))) >>> 0;
+    b.maskLo = (b.maskLo << shift) >>> 0;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Userspace side: harvest
+
+/** Userspace's private state for one ring: its free-running fetch index. */
+export interface HarvestCursor {
+  fetchIndex: number;
+}
+
+/** Receives each harvested entry: slot as encoded, offset as u32 halves. */
+export type HarvestSink = (slot: number, offLo: number, offHi: number) => void;
+
+/**
+ * Collect entries strictly in order starting at `cursor.fetchIndex`: acquire-load flags, stop
+ * at the first entry that is not exactly DIRTY, read slot/offset, pass them to `sink`,
+ * release-store `resetFlags` (RESET = 2 as QEMU and the selftest do; any value with bit 1 set
+ * is accepted by the kernel), advance. At most `max` entries. Never skips one: the reset
+ * stops at the first entry without RESET, so a skipped entry would strand every later one.
+ * Returns the number harvested.
+ */
+export function harvestRing(
+  ring: RingViews,
+  cursor: HarvestCursor,
+  max: number,
+  sink: HarvestSink,
+  resetFlags: number = KVM_DIRTY_GFN_F_RESET,
+): number {
+  const i32 = ring.i32;
+  const mask = ring.entryCount - 1;
+  let fetch = cursor.fetchIndex >>> 0;
+  let n = 0;
+  while (n < max) {
+    const e = (fetch & mask) * DIRTY_GFN_WORDS;
+    const flags = Atomics.load(i32, e + W_FLAGS);
+    if ((flags & KVM_DIRTY_GFN_F_MASK) !== KVM_DIRTY_GFN_F_DIRTY) break;
+    if (stepHook.active) stepHook.at(Step.HARVEST_ENTRY, fetch, 0);
+    sink(i32[e + W_SLOT]! >>> 0, i32[e + W_OFF_LO]! >>> 0, i32[e + W_OFF_HI]! >>> 0);
+    Atomics.store(i32, e + W_FLAGS, resetFlags);
+    fetch = (fetch + 1) >>> 0;
+    n++;
+  }
+  cursor.fetchIndex = fetch;
+  return n;
+}
+
+/**
+ * A misbehaving userspace writing an entry directly (garbage slot/offset, RESET on entries
+ * never pushed). Used by fidelity scenarios and mutants; the kernel must survive it.
+ */
+export function writeRawEntry(ring: RingViews, index: number, flags: number, slot: number, offset: bigint): void {
+  const e = ((index >>> 0) & (ring.entryCount - 1)) * DIRTY_GFN_WORDS;
+  const off = BigInt.asUintN(64, offset);
+  ring.u32[e + W_SLOT] = slot >>> 0;
+  ring.u32[e + W_OFF_LO] = Number(off & 0xffffffffn);
+  ring.u32[e + W_OFF_HI] = Number(off >> 32n);
+  Atomics.store(ring.i32, e + W_FLAGS, flags | 0);
+}

@@ -1,0 +1,240 @@
+/**
+ * Memslots: the table in shared memory, and each slot's buffers (guest page data, one SPTE word
+ * per page, and the dirty bitmap when the VM logs by bitmap).
+ *
+ * The table lives in shared memory so that every thread sees the same slots; buffers are
+ * SharedArrayBuffers handed to each thread once (`attach`). Changes go through the VM's
+ * ioctl (`Vm.setUserMemoryRegion`) under slots_lock.
+ */
+import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE, PAGE_WORDS, encodeSlot } from '../abi/constants.js';
+import {
+  MEMSLOT_TABLE_ENTRIES,
+  type MemslotBlock,
+  MemslotLayout,
+  MemslotState,
+  SharedBlock,
+  SpteBits,
+} from '../abi/layout.js';
+
+/** The SharedArrayBuffers behind one memslot; plain data, safe to post to a worker. */
+export interface SlotBuffers {
+  /** Guest page data, pageCount × 4 KiB. */
+  readonly memory: SharedArrayBuffer;
+  /** One Int32 SPTE word per page (SpteBits). */
+  readonly spte: SharedArrayBuffer;
+  /** Dirty bitmap: 2 × ALIGN(pageCount, 64) / 8 bytes, the second half for the legacy GET snapshot. */
+  readonly bitmap: SharedArrayBuffer | null;
+}
+
+/** Bytes of one dirty bitmap for `pageCount` pages (rounded up to 64 pages, as KVM does). */
+export function bitmapBytes(pageCount: number): number {
+  return Math.ceil(pageCount / 64) * 8;
+}
+
+export function allocateSlotBuffers(pageCount: number, withBitmap: boolean): SlotBuffers {
+  return {
+    memory: new SharedArrayBuffer(pageCount * PAGE_SIZE),
+    spte: new SharedArrayBuffer(pageCount * 4),
+    bitmap: withBitmap ? new SharedArrayBuffer(2 * bitmapBytes(pageCount)) : null,
+  };
+}
+
+/** One active memslot as seen by one thread: the table entry plus typed views of its buffers. */
+export class Memslot {
+  readonly mem32: Uint32Array;
+  readonly memBytes: Uint8Array;
+  readonly spte: Int32Array;
+  /** Live dirty bitmap as Int32 words (Atomics), or null. */
+  bitmap: Int32Array | null;
+  /** The legacy GET snapshot half of the bitmap allocation. */
+  bitmapSnapshot: Int32Array | null;
+  /** Encoded (as_id << 16) | id, as it appears in ring entries. */
+  readonly encodedSlot: number;
+  readonly asId: number;
+  readonly id: number;
+  readonly pageCount: number;
+  readonly baseGfn: number;
+
+  /** Entry generation this view was built at; a view is stale once the entry's moves on. */
+  readonly builtGeneration: number;
+
+  constructor(
+    readonly tableIndex: number,
+    private readonly entry: MemslotBlock,
+    readonly buffers: SlotBuffers,
+  ) {
+    const w = entry.i32;
+    this.builtGeneration = Atomics.load(w, MemslotLayout.words.GENERATION);
+    this.asId = Atomics.load(w, MemslotLayout.words.AS_ID);
+    this.id = Atomics.load(w, MemslotLayout.words.ID);
+    this.pageCount = Atomics.load(w, MemslotLayout.words.NPAGES);
+    this.baseGfn =
+      (Atomics.load(w, MemslotLayout.words.BASE_GFN_HI) >>> 0) * 2 ** 32 +
+      (Atomics.load(w, MemslotLayout.words.BASE_GFN_LO) >>> 0);
+    this.encodedSlot = encodeSlot(this.asId, this.id);
+    this.mem32 = new Uint32Array(buffers.memory);
+    this.memBytes = new Uint8Array(buffers.memory);
+    this.spte = new Int32Array(buffers.spte);
+    this.bitmap = null;
+    this.bitmapSnapshot = null;
+    this.attachBitmap(buffers.bitmap);
+  }
+
+  attachBitmap(buffer: SharedArrayBuffer | null): void {
+    if (!buffer) {
+      this.bitmap = null;
+      this.bitmapSnapshot = null;
+      return;
+    }
+    const halfWords = bitmapBytes(this.pageCount) / 4;
+    this.bitmap = new Int32Array(buffer, 0, halfWords);
+    this.bitmapSnapshot = new Int32Array(buffer, halfWords * 4, halfWords);
+  }
+
+  /** KVM_MEM_* flags, read atomically: logging can be toggled while vCPUs run. */
+  get flags(): number {
+    return Atomics.load(this.entry.i32, MemslotLayout.words.FLAGS);
+  }
+
+  get logDirty(): boolean {
+    return (Atomics.load(this.entry.i32, MemslotLayout.words.FLAGS) & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+  }
+
+  /** Whether KVM has a dirty bitmap for this slot now (logging on, bitmaps in use). */
+  get hasBitmap(): boolean {
+    return Atomics.load(this.entry.i32, MemslotLayout.words.HAS_BITMAP) !== 0;
+  }
+
+  get generation(): number {
+    return Atomics.load(this.entry.i32, MemslotLayout.words.GENERATION);
+  }
+
+  get active(): boolean {
+    return Atomics.load(this.entry.i32, MemslotLayout.words.STATE) === MemslotState.ACTIVE;
+  }
+
+  /** Word index of a page's first u32 in `mem32`. */
+  pageWord(page: number): number {
+    return page * PAGE_WORDS;
+  }
+
+  /** Write-protect every page (used when logging is turned on). Caller holds mmu_lock. */
+  writeProtectAll(): number {
+    const spte = this.spte;
+    let changed = 0;
+    for (let p = 0; p < spte.length; p++) {
+      if ((Atomics.and(spte, p, ~SpteBits.WRITABLE) & SpteBits.WRITABLE) !== 0) changed++;
+    }
+    return changed;
+  }
+}
+
+/** The shared memslot table: MEMSLOT_TABLE_ENTRIES fixed entries in one SharedArrayBuffer. */
+export class MemslotTable {
+  readonly buffer: SharedArrayBuffer;
+  private readonly entries: MemslotBlock[] = [];
+  /** This thread's views of active slots, by table index (null = not attached here). */
+  private readonly slots: (Memslot | null)[] = [];
+  /** Buffers this thread knows of, by table index. */
+  private readonly buffersByIndex: (SlotBuffers | null)[] = [];
+
+  constructor(buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(MemslotLayout.bytes * MEMSLOT_TABLE_ENTRIES);
+    for (let i = 0; i < MEMSLOT_TABLE_ENTRIES; i++) {
+      this.entries.push(new SharedBlock(MemslotLayout, this.buffer, i * MemslotLayout.bytes));
+      this.slots.push(null);
+      this.buffersByIndex.push(null);
+    }
+  }
+
+  entry(index: number): MemslotBlock {
+    const e = this.entries[index];
+    if (!e) throw new RangeError(`memslot table index ${index}`);
+    return e;
+  }
+
+  /** Give this thread the buffers of table entry `index` (done once per slot per thread). */
+  attach(index: number, buffers: SlotBuffers): void {
+    this.buffersByIndex[index] = buffers;
+    this.slots[index] = null; // rebuilt lazily from the entry
+  }
+
+  buffersOf(index: number): SlotBuffers | null {
+    return this.buffersByIndex[index] ?? null;
+  }
+
+  /** Every entry's buffers this thread knows, for handing to another thread. */
+  allBuffers(): (SlotBuffers | null)[] {
+    return this.buffersByIndex.slice();
+  }
+
+  /** The active slot at a table index, as a view for this thread (null if free or unattached). */
+  at(index: number): Memslot | null {
+    const entry = this.entries[index];
+    if (!entry || Atomics.load(entry.i32, MemslotLayout.words.STATE) !== MemslotState.ACTIVE) return null;
+    const gen = Atomics.load(entry.i32, MemslotLayout.words.GENERATION);
+    let slot = this.slots[index] ?? null;
+    if (slot && slot.builtGeneration === gen) return slot;
+    const buffers = this.buffersByIndex[index];
+    if (!buffers) return null;
+    slot = new Memslot(index, entry, buffers);
+    this.slots[index] = slot;
+    return slot;
+  }
+
+  /** Find an active slot by (as_id, id). */
+  findById(asId: number, id: number): Memslot | null {
+    for (let i = 0; i < this.entries.length; i++) {
+      const w = this.entries[i]!.i32;
+      if (
+        Atomics.load(w, MemslotLayout.words.STATE) === MemslotState.ACTIVE &&
+        Atomics.load(w, MemslotLayout.words.ID) === id &&
+        Atomics.load(w, MemslotLayout.words.AS_ID) === asId
+      ) {
+        return this.at(i);
+      }
+    }
+    return null;
+  }
+
+  /** Table index of an active slot by (as_id, id), or -1. */
+  indexOfId(asId: number, id: number): number {
+    for (let i = 0; i < this.entries.length; i++) {
+      const w = this.entries[i]!.i32;
+      if (
+        Atomics.load(w, MemslotLayout.words.STATE) === MemslotState.ACTIVE &&
+        Atomics.load(w, MemslotLayout.words.ID) === id &&
+        Atomics.load(w, MemslotLayout.words.AS_ID) === asId
+      ) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Find the active slot of address space `asId` that contains `gfn`. */
+  findByGfn(asId: number, gfn: number): Memslot | null {
+    for (let i = 0; i < this.entries.length; i++) {
+      const slot = this.at(i);
+      if (slot && slot.asId === asId && gfn >= slot.baseGfn && gfn - slot.baseGfn < slot.pageCount) return slot;
+    }
+    return null;
+  }
+
+  /** Every active slot this thread can see. */
+  active(): Memslot[] {
+    const out: Memslot[] = [];
+    for (let i = 0; i < this.entries.length; i++) {
+      const s = this.at(i);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  firstFreeIndex(): number {
+    for (let i = 0; i < this.entries.length; i++) {
+      if (Atomics.load(this.entries[i]!.i32, MemslotLayout.words.STATE) === MemslotState.FREE) return i;
+    }
+    return -1;
+  }
+}

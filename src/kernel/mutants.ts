@@ -1,0 +1,40 @@
+/**
+ * Known protocol bugs as switches (a bitmask in the VM's MUTANTS word, so every thread sees the
+ * same set). Each reproduces a bug that real kernels or harvesters had or could have; the
+ * oracle must catch every one. Kernel-side switches are read where the kernel code runs,
+ * userspace-side ones by the harvester or the run controller.
+ */
+export const Mutant = {
+  /** Fault path marks the page dirty before the SPTE becomes writable (seed 001). */
+  DIRTY_BEFORE_WRITABLE: 1 << 0,
+  /** The vCPU publishes DIRTY before storing slot/offset. */
+  FLAGS_BEFORE_PAYLOAD: 1 << 1,
+  /** The harvester sets RESET on an entry without recording it (it skips entries). */
+  HARVEST_SKIPS_ENTRY: 1 << 2,
+  /** Userspace copies/reads pages, then resets (writes in between are lost). */
+  COPY_BEFORE_RESET: 1 << 3,
+  /** The final sync runs without parking the vCPUs. */
+  NO_FINAL_STOP: 1 << 4,
+  /** Legacy GET clears bits without write-protecting. */
+  LEGACY_GET_NO_PROTECT: 1 << 5,
+  /** The pre-2026 range check `offset + highest bit < npages`, which wraps. */
+  RESET_WRAP_CHECK: 1 << 6,
+  /** The soft-full exit is delivered late (more pushes than the reserve). */
+  LATE_SOFT_FULL: 1 << 7,
+  /** CLEAR accepts unaligned ranges and clears the wrong bits. */
+  CLEAR_UNALIGNED: 1 << 8,
+  /** Reset re-protects pages but skips the remote TLB flush. */
+  NO_TLB_FLUSH: 1 << 9,
+} as const;
+export type MutantName = keyof typeof Mutant;
+
+/** CLI names (kebab-case) → bits. */
+export const MUTANT_NAMES: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.entries(Mutant).map(([k, v]) => [k.toLowerCase().replace(/_/g, '-'), v]),
+);
+
+export function mutantNames(bits: number): string[] {
+  return Object.entries(MUTANT_NAMES)
+    .filter(([, v]) => (bits & v) !== 0)
+    .map(([k]) => k);
+}

@@ -1,0 +1,60 @@
+/**
+ * The one hook through which a scheduler can interpose at every shared-memory step of the vCPU
+ * loop and of the protocol (fault, push, harvest, reset, flush). In free-running mode it is
+ * inactive and each call site costs one property load: `if (stepHook.active) stepHook.at(...)`.
+ *
+ * Each thread has its own module instance, so installing a hook affects only that thread.
+ */
+
+/** Step points. Numbers are stable: traces and replay files record them. */
+export const Step = {
+  /** vCPU: about to execute a guest instruction (an instruction boundary). */
+  INSN_BOUNDARY: 1,
+  /** vCPU: about to store to a page it believes writable (TLB hit or SPTE read). */
+  GUEST_STORE: 2,
+  /** vCPU fault path: about to make the SPTE writable (compare-and-swap). */
+  FAULT_MAKE_WRITABLE: 3,
+  /** vCPU fault path: about to mark the page dirty. */
+  FAULT_MARK_DIRTY: 4,
+  /** Ring push: payload stored, about to publish DIRTY. */
+  PUSH_PUBLISH: 5,
+  /** Ring push: entry published, about to advance dirty_index. */
+  PUSH_ADVANCE: 6,
+  /** vCPU: about to check requests on guest entry. */
+  GUEST_ENTRY: 7,
+  /** Userspace harvest: read an entry's flags, about to store RESET. */
+  HARVEST_ENTRY: 8,
+  /** Reset ioctl: about to consume one entry. */
+  RESET_ENTRY: 9,
+  /** Reset ioctl: about to re-protect a coalesced batch. */
+  RESET_REPROTECT: 10,
+  /** Remote TLB flush: requests posted, about to wait for acknowledgements. */
+  TLB_FLUSH_WAIT: 11,
+  /** Userspace: about to copy / read a page's contents. */
+  USER_READ_PAGE: 12,
+  /** A lock acquisition is about to block. */
+  LOCK_WAIT: 13,
+  /** Bitmap: about to set a bit / exchange a word. */
+  BITMAP_UPDATE: 14,
+} as const;
+export type StepPoint = (typeof Step)[keyof typeof Step];
+
+export interface StepHook {
+  active: boolean;
+  /** Called at a step point with up to two numeric arguments (a page, an index...). */
+  at(step: StepPoint, a: number, b: number): void;
+}
+
+function noop(_step: StepPoint, _a: number, _b: number): void {}
+
+export const stepHook: StepHook = { active: false, at: noop };
+
+export function installStepHook(fn: (step: StepPoint, a: number, b: number) => void): void {
+  stepHook.at = fn;
+  stepHook.active = true;
+}
+
+export function clearStepHook(): void {
+  stepHook.active = false;
+  stepHook.at = noop;
+}

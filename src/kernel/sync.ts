@@ -1,0 +1,133 @@
+/**
+ * Bounded waiting on shared words, and a futex-style mutex in shared memory.
+ *
+ * Atomics.wait is forbidden on a browser window's main thread, so every wait here falls back
+ * to spinning there (the waits that reach this module are short: a TLB flush acknowledgement,
+ * a lock held for a reset). Every wait has a deadline: a wedged peer becomes an error, never a
+ * hang.
+ */
+import { Step, stepHook } from './step-hook.js';
+
+function detectBlocking(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this thread may block in Atomics.wait. */
+export const canBlock: boolean = detectBlocking();
+
+export const now: () => number = () => performance.now();
+
+/** Default bound for kernel-internal waits (locks, flush acknowledgements). */
+export const KERNEL_WAIT_TIMEOUT_MS = 10_000;
+
+export class WaitTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what}: no progress after ${ms} ms (wedged peer?)`);
+    this.name = 'WaitTimeoutError';
+  }
+}
+
+/**
+ * Wait while `i32[index] === value`, at most `timeoutMs`. Returns true when the value changed,
+ * false on timeout. Spins briefly first: most kernel waits here end within microseconds.
+ */
+export function waitWhileEqual(i32: Int32Array, index: number, value: number, timeoutMs: number): boolean {
+  for (let spin = 0; spin < 200; spin++) {
+    if (Atomics.load(i32, index) !== value) return true;
+  }
+  if (canBlock) {
+    return Atomics.wait(i32, index, value, timeoutMs) !== 'timed-out' || Atomics.load(i32, index) !== value;
+  }
+  const deadline = now() + timeoutMs;
+  while (Atomics.load(i32, index) === value) {
+    if (now() >= deadline) return false;
+  }
+  return true;
+}
+
+/** Short sleep usable from any thread (busy-waits where blocking is forbidden). */
+export function sleepMs(ms: number): void {
+  if (canBlock) {
+    Atomics.wait(sleepWord, 0, 0, ms);
+    return;
+  }
+  const deadline = now() + ms;
+  while (now() < deadline) {
+    /* spin: the browser main thread cannot block */
+  }
+}
+const sleepWord = new Int32Array(new SharedArrayBuffer(4));
+
+export interface LockStats {
+  readonly f64: Float64Array;
+  readonly acquires: number;
+  readonly holdTotalNs: number;
+  readonly holdMaxNs: number;
+}
+
+/**
+ * A mutex on one Int32 word: 0 free, 1 held, 2 held with (possible) waiters — the classic
+ * three-state futex mutex, so an uncontended lock/unlock is one compare-and-swap each.
+ * Hold times are accumulated by the holder (it is alone while holding, so plain stores to the
+ * statistics are race-free).
+ */
+export class SharedMutex {
+  private heldSince = 0;
+
+  constructor(
+    private readonly i32: Int32Array,
+    private readonly index: number,
+    readonly name: string,
+    private readonly stats?: LockStats,
+  ) {}
+
+  lock(timeoutMs = KERNEL_WAIT_TIMEOUT_MS): void {
+    let c = Atomics.compareExchange(this.i32, this.index, 0, 1);
+    if (c !== 0) {
+      if (stepHook.active) stepHook.at(Step.LOCK_WAIT, this.index, 0);
+      const deadline = now() + timeoutMs;
+      do {
+        if (c === 2 || Atomics.compareExchange(this.i32, this.index, 1, 2) !== 0) {
+          const left = deadline - now();
+          if (left <= 0) throw new WaitTimeoutError(`${this.name}`, timeoutMs);
+          waitWhileEqual(this.i32, this.index, 2, Math.min(left, 50));
+        }
+        c = Atomics.compareExchange(this.i32, this.index, 0, 2);
+      } while (c !== 0);
+    }
+    this.heldSince = now();
+  }
+
+  unlock(): void {
+    const stats = this.stats;
+    if (stats) {
+      const heldNs = (now() - this.heldSince) * 1e6;
+      stats.f64[stats.acquires]! += 1;
+      stats.f64[stats.holdTotalNs]! += heldNs;
+      if (heldNs > stats.f64[stats.holdMaxNs]!) stats.f64[stats.holdMaxNs] = heldNs;
+    }
+    if (Atomics.sub(this.i32, this.index, 1) !== 1) {
+      Atomics.store(this.i32, this.index, 0);
+      Atomics.notify(this.i32, this.index, 1);
+    }
+  }
+
+  /** Run `fn` with the lock held. */
+  with<T>(fn: () => T): T {
+    this.lock();
+    try {
+      return fn();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  isLocked(): boolean {
+    return Atomics.load(this.i32, this.index) !== 0;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * A vCPU's software TLB: a small direct-mapped cache of "this gfn is writable", private to the
+ * vCPU's thread. A hit lets the guest store without reading the SPTE, exactly the window that
+ * makes KVM's re-protection incomplete until a remote TLB flush (see Vm.flushRemoteTlbs).
+ */
+import type { Memslot } from './memslots.js';
+
+export const TLB_ENTRIES = 2048; // a power of two
+const TLB_MASK = TLB_ENTRIES - 1;
+
+export class SoftTlb {
+  /** Tag: the gfn cached in each set, or -1. */
+  private readonly tags = new Float64Array(TLB_ENTRIES).fill(-1);
+  private readonly slots: (Memslot | null)[] = new Array<Memslot | null>(TLB_ENTRIES).fill(null);
+  private readonly pages = new Int32Array(TLB_ENTRIES);
+  /** Number of valid entries, so that flushing an empty TLB costs nothing. */
+  private filled = 0;
+
+  /** The cached slot for `gfn` when present (its page index via `pageOf`), else null. */
+  lookup(gfn: number): Memslot | null {
+    const t = (gfn >>> 0) & TLB_MASK;
+    return this.tags[t] === gfn ? this.slots[t]! : null;
+  }
+
+  pageOf(gfn: number): number {
+    return this.pages[(gfn >>> 0) & TLB_MASK]!;
+  }
+
+  insert(gfn: number, slot: Memslot, page: number): void {
+    const t = (gfn >>> 0) & TLB_MASK;
+    if (this.tags[t] === -1) this.filled++;
+    this.tags[t] = gfn;
+    this.slots[t] = slot;
+    this.pages[t] = page;
+  }
+
+  flush(): void {
+    if (this.filled === 0) return;
+    this.tags.fill(-1);
+    this.slots.fill(null);
+    this.filled = 0;
+  }
+
+  get size(): number {
+    return this.filled;
+  }
+}

@@ -1,0 +1,661 @@
+/**
+ * The VM: capabilities, vCPU creation, memslots, KVM_RESET_DIRTY_RINGS and the remote TLB
+ * flush. Ioctls run in the caller's thread; the state they touch is in shared memory, so a VM
+ * created in one thread can be attached in any other (`Vm.attach`) and both see one VM.
+ */
+import {
+  DIRTY_GFN_BYTES,
+  KVM_ADDRESS_SPACE_NUM,
+  KVM_CAP_DIRTY_LOG_RING,
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
+  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_DIRTY_RING_MAX_BYTES,
+  KVM_DIRTY_RING_RSVD_ENTRIES,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_MAX_NR_PAGES,
+  KVM_MEM_READONLY,
+  KVM_USER_MEM_SLOTS,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+} from '../abi/constants.js';
+import { KvmError } from '../abi/errno.js';
+import {
+  MEMSLOT_TABLE_ENTRIES,
+  MemslotLayout,
+  MemslotState,
+  type RingViews,
+  SharedBlock,
+  SpteBits,
+  type VcpuBlock,
+  VcpuLayout,
+  VcpuMode,
+  VcpuRequest,
+  type VmBlock,
+  VmLayout,
+  assertLittleEndian,
+  ringViews,
+} from '../abi/layout.js';
+import { DirtyRing, ResetBatch, highestBit, validateRingBytes } from './dirty-ring.js';
+import { type Memslot, MemslotTable, type SlotBuffers, allocateSlotBuffers, bitmapBytes } from './memslots.js';
+import { Mutant } from './mutants.js';
+import { Step, stepHook } from './step-hook.js';
+import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from './sync.js';
+
+/** The emulator's vCPU limit (KVM's x86 limit is far higher; threads are the cost here). */
+export const MAX_VCPUS = 256;
+
+/** Every SharedArrayBuffer of a VM: plain data, posted once to each thread that attaches. */
+export interface VmBuffers {
+  readonly vm: SharedArrayBuffer;
+  readonly memslots: SharedArrayBuffer;
+  readonly vcpus: readonly SharedArrayBuffer[];
+  readonly rings: readonly (SharedArrayBuffer | null)[];
+  readonly slots: readonly (SlotBuffers | null)[];
+}
+
+/** KVM_SET_USER_MEMORY_REGION's argument, plus the backing memory (userspace_addr). */
+export interface MemoryRegion {
+  /** (as_id << 16) | id. */
+  readonly slot: number;
+  readonly flags: number;
+  readonly guestPhysAddr: number;
+  /** Bytes; 0 deletes the slot. */
+  readonly memorySize: number;
+  /** Backing memory; allocated when omitted. Must hold at least memorySize bytes. */
+  readonly memory?: SharedArrayBuffer;
+}
+
+export interface VmOptions {
+  /** Mutant bits (src/kernel/mutants.ts). */
+  readonly mutants?: number;
+  /**
+   * Model arm64's KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP (cap 225). x86 does not offer it; the
+   * emulator offers it only when asked, for writes made without a running vCPU.
+   */
+  readonly offerRingWithBitmap?: boolean;
+}
+
+const VM_WORDS = VmLayout.words;
+const VM_FLOATS = VmLayout.floats;
+const V = VcpuLayout.words;
+
+export class Vm {
+  readonly block: VmBlock;
+  readonly memslots: MemslotTable;
+  readonly mmuLock: SharedMutex;
+  readonly slotsLock: SharedMutex;
+  private readonly vcpuBlocks: VcpuBlock[] = [];
+  private readonly ringBuffers: (SharedArrayBuffer | null)[] = [];
+  private readonly rings: (DirtyRing | null)[] = [];
+  private readonly resetBatch = new ResetBatch();
+  private readonly resetSink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void =>
+    this.resetDirtyGfn(slot, offLo, offHi, maskLo, maskHi);
+  private readonly options: VmOptions;
+
+  private constructor(vmBuffer: SharedArrayBuffer, memslotBuffer: SharedArrayBuffer, options: VmOptions) {
+    assertLittleEndian();
+    this.options = options;
+    this.block = new SharedBlock(VmLayout, vmBuffer);
+    this.memslots = new MemslotTable(memslotBuffer);
+    this.mmuLock = new SharedMutex(this.block.i32, VM_WORDS.MMU_LOCK, 'mmu_lock', {
+      f64: this.block.f64,
+      acquires: VM_FLOATS.MMU_LOCK_ACQUIRES,
+      holdTotalNs: VM_FLOATS.MMU_LOCK_HOLD_TOTAL_NS,
+      holdMaxNs: VM_FLOATS.MMU_LOCK_HOLD_MAX_NS,
+    });
+    this.slotsLock = new SharedMutex(this.block.i32, VM_WORDS.SLOTS_LOCK, 'slots_lock');
+  }
+
+  /** KVM_CREATE_VM. */
+  static create(options: VmOptions = {}): Vm {
+    const vm = new Vm(
+      new SharedArrayBuffer(VmLayout.bytes),
+      new SharedArrayBuffer(MemslotLayout.bytes * MEMSLOT_TABLE_ENTRIES),
+      options,
+    );
+    Atomics.store(vm.block.i32, VM_WORDS.MUTANTS, options.mutants ?? 0);
+    return vm;
+  }
+
+  /** Attach to a VM created in another thread. */
+  static attach(buffers: VmBuffers, options: VmOptions = {}): Vm {
+    const vm = new Vm(buffers.vm, buffers.memslots, options);
+    buffers.slots.forEach((b, i) => {
+      if (b) vm.memslots.attach(i, b);
+    });
+    buffers.vcpus.forEach((b, i) => vm.attachVcpu(i, b, buffers.rings[i] ?? null));
+    return vm;
+  }
+
+  buffers(): VmBuffers {
+    return {
+      vm: this.block.buffer,
+      memslots: this.memslots.buffer,
+      vcpus: this.vcpuBlocks.map((b) => b.buffer),
+      rings: this.ringBuffers.slice(),
+      slots: this.memslots.allBuffers(),
+    };
+  }
+
+  get mutants(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.MUTANTS);
+  }
+
+  hasMutant(bit: number): boolean {
+    return (this.mutants & bit) !== 0;
+  }
+
+  /** Ring size in bytes, 0 without a ring. */
+  get ringBytes(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.RING_BYTES) >>> 0;
+  }
+
+  get ringEntries(): number {
+    return this.ringBytes / DIRTY_GFN_BYTES;
+  }
+
+  get manualProtect(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.MANUAL_PROTECT);
+  }
+
+  get ringWithBitmap(): boolean {
+    return Atomics.load(this.block.i32, VM_WORDS.RING_WITH_BITMAP) !== 0;
+  }
+
+  get createdVcpus(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.CREATED_VCPUS);
+  }
+
+  /** kvm_use_dirty_bitmap(): bitmaps exist without a ring, or with ring-with-bitmap. */
+  get usesDirtyBitmap(): boolean {
+    return this.ringBytes === 0 || this.ringWithBitmap;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Capabilities
+
+  /** KVM_CHECK_EXTENSION on the VM fd (the x86 answers). */
+  checkExtension(cap: number): number {
+    switch (cap) {
+      case KVM_CAP_DIRTY_LOG_RING:
+      case KVM_CAP_DIRTY_LOG_RING_ACQ_REL:
+        return KVM_DIRTY_RING_MAX_BYTES;
+      case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+        return KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+      case KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP:
+        return this.options.offerRingWithBitmap ? 1 : 0;
+      default:
+        return 0;
+    }
+  }
+
+  /**
+   * KVM_ENABLE_CAP. `args0` is the u64 args[0]; `flags` is cap.flags (ignored by the ring
+   * caps, as observed; must be 0 for manual protect).
+   */
+  enableCap(cap: number, args0: number | bigint, flags = 0): void {
+    switch (cap) {
+      case KVM_CAP_DIRTY_LOG_RING:
+      case KVM_CAP_DIRTY_LOG_RING_ACQ_REL: {
+        const size = validateRingBytes(args0, KVM_DIRTY_RING_RSVD_ENTRIES);
+        // "We only allow it to set once", then, under kvm->lock, "only before any vCPU".
+        if (this.ringBytes !== 0) throw new KvmError('EINVAL', 'the dirty ring is already enabled', 'cap');
+        this.slotsLock.with(() => {
+          if (this.createdVcpus > 0) {
+            throw new KvmError('EINVAL', 'the dirty ring must be enabled before the first vCPU is created', 'cap');
+          }
+          Atomics.store(this.block.i32, VM_WORDS.RING_ACQ_REL, cap === KVM_CAP_DIRTY_LOG_RING_ACQ_REL ? 1 : 0);
+          Atomics.store(this.block.i32, VM_WORDS.RING_BYTES, size | 0);
+        });
+        return;
+      }
+      case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: {
+        const allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+        const value = typeof args0 === 'bigint' ? args0 : BigInt(args0);
+        if (flags !== 0) throw new KvmError('EINVAL', 'cap.flags must be 0', 'flags');
+        if ((value & ~BigInt(allowed)) !== 0n) throw new KvmError('EINVAL', `unknown manual-protect bits in ${value}`, 'args[0]');
+        const bits = Number(value);
+        if (bits === KVM_DIRTY_LOG_INITIALLY_SET) {
+          throw new KvmError('EINVAL', 'INITIALLY_SET needs MANUAL_PROTECT_ENABLE', 'args[0]');
+        }
+        Atomics.store(this.block.i32, VM_WORDS.MANUAL_PROTECT, bits);
+        return;
+      }
+      case KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP: {
+        if (!this.options.offerRingWithBitmap) throw new KvmError('EINVAL', 'capability not offered on x86', 'cap');
+        if (this.ringBytes === 0) throw new KvmError('EINVAL', 'ring-with-bitmap needs a dirty ring', 'cap');
+        if (flags !== 0) throw new KvmError('EINVAL', 'cap.flags must be 0', 'flags');
+        this.slotsLock.with(() => {
+          if (this.memslots.active().length > 0) {
+            throw new KvmError('EINVAL', 'ring-with-bitmap must be enabled before any memslot exists', 'cap');
+          }
+          Atomics.store(this.block.i32, VM_WORDS.RING_WITH_BITMAP, 1);
+        });
+        return;
+      }
+      default:
+        throw new KvmError('EINVAL', `capability ${cap} cannot be enabled`, 'cap');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // vCPUs
+
+  /** KVM_CREATE_VCPU: returns the new vCPU's index. Its ring (if any) starts zeroed. */
+  createVcpu(): number {
+    return this.slotsLock.with(() => {
+      const index = this.createdVcpus;
+      if (index >= MAX_VCPUS) throw new KvmError('EINVAL', `at most ${MAX_VCPUS} vCPUs`, 'vcpu');
+      const block = new SharedBlock(VcpuLayout);
+      Atomics.store(block.i32, V.VCPU_ID, index);
+      const ring = this.ringBytes > 0 ? new SharedArrayBuffer(this.ringBytes) : null;
+      this.attachVcpu(index, block.buffer, ring);
+      Atomics.store(this.block.i32, VM_WORDS.CREATED_VCPUS, index + 1);
+      return index;
+    });
+  }
+
+  /** Make a vCPU created elsewhere (or just now) known to this thread. */
+  attachVcpu(index: number, block: SharedArrayBuffer, ring: SharedArrayBuffer | null): void {
+    const vb = new SharedBlock(VcpuLayout, block);
+    this.vcpuBlocks[index] = vb;
+    this.ringBuffers[index] = ring;
+    this.rings[index] = ring
+      ? new DirtyRing(ring, vb, {
+          onOverflow: () => this.warn(),
+          flagsBeforePayload: this.hasMutant(Mutant.FLAGS_BEFORE_PAYLOAD),
+          lateSoftFull: this.hasMutant(Mutant.LATE_SOFT_FULL),
+        })
+      : null;
+  }
+
+  vcpuBlock(index: number): VcpuBlock {
+    const b = this.vcpuBlocks[index];
+    if (!b) throw new KvmError('EINVAL', `no vCPU ${index}`, 'vcpu');
+    return b;
+  }
+
+  ring(index: number): DirtyRing | null {
+    return this.rings[index] ?? null;
+  }
+
+  get vcpuCount(): number {
+    return this.vcpuBlocks.length;
+  }
+
+  /**
+   * mmap of the vCPU fd at KVM_DIRTY_LOG_PAGE_OFFSET: the ring, for userspace. The kernel
+   * refuses private and executable mappings with EINVAL.
+   */
+  mmapRing(index: number, prot: { shared?: boolean; exec?: boolean } = {}): RingViews {
+    if (prot.shared === false) throw new KvmError('EINVAL', 'the ring must be mapped MAP_SHARED', 'flags');
+    if (prot.exec === true) throw new KvmError('EINVAL', 'the ring must not be mapped PROT_EXEC', 'prot');
+    const buf = this.ringBuffers[index];
+    if (!buf) throw new KvmError('EINVAL', `vCPU ${index} has no dirty ring`, 'offset');
+    return ringViews(buf);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Memslots
+
+  /**
+   * KVM_SET_USER_MEMORY_REGION: create, delete (memorySize 0), move, or change flags of a slot.
+   * Everything is validated before anything changes.
+   */
+  setUserMemoryRegion(region: MemoryRegion): void {
+    const asId = region.slot >>> 16;
+    const id = region.slot & 0xffff;
+    const validFlags = KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY;
+    if ((region.flags & ~validFlags) !== 0) throw new KvmError('EINVAL', `unknown memslot flags ${region.flags}`, 'flags');
+    if (asId >= KVM_ADDRESS_SPACE_NUM) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
+    if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
+    if (!Number.isSafeInteger(region.memorySize) || region.memorySize < 0 || region.memorySize % PAGE_SIZE !== 0) {
+      throw new KvmError('EINVAL', `memory_size ${region.memorySize} is not a multiple of ${PAGE_SIZE}`, 'memory_size');
+    }
+    if (!Number.isSafeInteger(region.guestPhysAddr) || region.guestPhysAddr < 0 || region.guestPhysAddr % PAGE_SIZE !== 0) {
+      throw new KvmError('EINVAL', `guest_phys_addr ${region.guestPhysAddr} is not page aligned`, 'guest_phys_addr');
+    }
+    const pageCount = region.memorySize / PAGE_SIZE;
+    if (pageCount > KVM_MEM_MAX_NR_PAGES) throw new KvmError('EINVAL', `more than 2^31-1 pages`, 'memory_size');
+    const baseGfn = region.guestPhysAddr / PAGE_SIZE;
+
+    this.slotsLock.with(() => {
+      const index = this.memslots.indexOfId(asId, id);
+      if (region.memorySize === 0) {
+        if (index < 0) throw new KvmError('EINVAL', `slot ${id} does not exist`, 'slot');
+        this.deleteSlot(index);
+        return;
+      }
+      if (index < 0) {
+        this.createSlot(asId, id, region, pageCount, baseGfn);
+        return;
+      }
+      const old = this.memslots.at(index)!;
+      if (old.pageCount !== pageCount) throw new KvmError('EINVAL', 'a memslot cannot be resized', 'memory_size');
+      if (((old.flags ^ region.flags) & KVM_MEM_READONLY) !== 0) {
+        throw new KvmError('EINVAL', 'READONLY cannot be toggled on an existing memslot', 'flags');
+      }
+      if (old.baseGfn !== baseGfn) {
+        this.checkOverlap(asId, baseGfn, pageCount, index);
+        this.moveSlot(index, baseGfn);
+      }
+      this.changeFlags(index, region.flags);
+    });
+  }
+
+  private checkOverlap(asId: number, baseGfn: number, pageCount: number, ignoreIndex: number): void {
+    for (const s of this.memslots.active()) {
+      if (s.tableIndex === ignoreIndex || s.asId !== asId) continue;
+      if (baseGfn < s.baseGfn + s.pageCount && s.baseGfn < baseGfn + pageCount) {
+        throw new KvmError('EEXIST', `gfn range overlaps memslot ${s.id}`, 'guest_phys_addr');
+      }
+    }
+  }
+
+  private createSlot(asId: number, id: number, region: MemoryRegion, pageCount: number, baseGfn: number): void {
+    this.checkOverlap(asId, baseGfn, pageCount, -1);
+    const index = this.memslots.firstFreeIndex();
+    if (index < 0) throw new KvmError('ENOSPC', 'the emulator memslot table is full', 'slot');
+    if (region.memory && region.memory.byteLength < region.memorySize) {
+      throw new KvmError('EFAULT', 'backing memory is smaller than memory_size', 'userspace_addr');
+    }
+    const fresh = allocateSlotBuffers(pageCount, true);
+    const buffers: SlotBuffers = region.memory ? { ...fresh, memory: region.memory } : fresh;
+    this.memslots.attach(index, buffers);
+    const e = this.memslots.entry(index).i32;
+    const W = MemslotLayout.words;
+    Atomics.store(e, W.AS_ID, asId);
+    Atomics.store(e, W.ID, id);
+    Atomics.store(e, W.NPAGES, pageCount);
+    Atomics.store(e, W.BASE_GFN_LO, baseGfn % 2 ** 32 | 0);
+    Atomics.store(e, W.BASE_GFN_HI, Math.floor(baseGfn / 2 ** 32) | 0);
+    Atomics.store(e, W.FLAGS, 0);
+    Atomics.store(e, W.HAS_BITMAP, 0);
+    Atomics.add(e, W.GENERATION, 1);
+    // Publish last: a thread that sees ACTIVE sees the fields above.
+    Atomics.store(e, W.STATE, MemslotState.ACTIVE);
+    this.bumpMemslotsGeneration();
+    // New SPTEs are not present (0): the first write faults. Logging starts like a flags change.
+    this.changeFlags(index, region.flags, true);
+  }
+
+  private deleteSlot(index: number): void {
+    const e = this.memslots.entry(index).i32;
+    Atomics.store(e, MemslotLayout.words.STATE, MemslotState.FREE);
+    Atomics.store(e, MemslotLayout.words.HAS_BITMAP, 0);
+    Atomics.add(e, MemslotLayout.words.GENERATION, 1);
+    this.bumpMemslotsGeneration();
+    // Like synchronize_srcu + zap: no vCPU may still use the old slot when this returns.
+    this.requestAllAndWait(VcpuRequest.MEMSLOTS_UPDATED | VcpuRequest.TLB_FLUSH);
+  }
+
+  private moveSlot(index: number, baseGfn: number): void {
+    const slot = this.memslots.at(index)!;
+    this.mmuLock.with(() => slot.writeProtectAll());
+    const e = this.memslots.entry(index).i32;
+    Atomics.store(e, MemslotLayout.words.BASE_GFN_LO, baseGfn % 2 ** 32 | 0);
+    Atomics.store(e, MemslotLayout.words.BASE_GFN_HI, Math.floor(baseGfn / 2 ** 32) | 0);
+    Atomics.add(e, MemslotLayout.words.GENERATION, 1);
+    this.bumpMemslotsGeneration();
+    this.requestAllAndWait(VcpuRequest.MEMSLOTS_UPDATED | VcpuRequest.TLB_FLUSH);
+  }
+
+  /**
+   * Apply new flags. Turning LOG_DIRTY_PAGES on allocates the bitmap (when bitmaps are in use:
+   * zeroed, or all ones under INITIALLY_SET) and write-protects the whole slot, except under
+   * INITIALLY_SET where nothing is protected until CLEAR. The flag is published before the
+   * write-protect: a vCPU that made a page writable and then read "logging off" did so before
+   * the protect below, which therefore wins.
+   */
+  private changeFlags(index: number, flags: number, created = false): void {
+    const slot = this.memslots.at(index)!;
+    const e = this.memslots.entry(index).i32;
+    const W = MemslotLayout.words;
+    const oldFlags = created ? 0 : Atomics.load(e, W.FLAGS);
+    const logOn = (flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+    const wasOn = (oldFlags & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+    if (logOn && !wasOn) {
+      const initiallySet = (this.manualProtect & KVM_DIRTY_LOG_INITIALLY_SET) !== 0;
+      if (this.usesDirtyBitmap) {
+        this.initBitmap(slot, initiallySet);
+        Atomics.store(e, W.HAS_BITMAP, 1);
+      }
+      Atomics.store(e, W.FLAGS, flags);
+      if (!(initiallySet && this.usesDirtyBitmap)) {
+        this.mmuLock.with(() => {
+          const n = slot.writeProtectAll();
+          this.block.f64[VM_FLOATS.PAGES_REPROTECTED]! += n;
+        });
+        this.flushRemoteTlbs();
+      }
+    } else {
+      Atomics.store(e, W.FLAGS, flags);
+      if (!logOn && wasOn) Atomics.store(e, W.HAS_BITMAP, 0);
+    }
+    this.bumpMemslotsGeneration();
+  }
+
+  /** A fresh bitmap: zeroed, or every page bit set (padding bits stay 0) under INITIALLY_SET. */
+  private initBitmap(slot: Memslot, allSet: boolean): void {
+    const bm = slot.bitmap!;
+    const snap = slot.bitmapSnapshot!;
+    snap.fill(0);
+    if (!allSet) {
+      for (let i = 0; i < bm.length; i++) Atomics.store(bm, i, 0);
+      return;
+    }
+    const full = slot.pageCount >>> 5;
+    for (let i = 0; i < bm.length; i++) Atomics.store(bm, i, i < full ? -1 : 0);
+    const rest = slot.pageCount & 31;
+    if (rest !== 0) Atomics.store(bm, full, ((1 << rest) - 1) | 0);
+  }
+
+  private bumpMemslotsGeneration(): void {
+    Atomics.add(this.block.i32, VM_WORDS.MEMSLOTS_GEN, 1);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // KVM_RESET_DIRTY_RINGS
+
+  /**
+   * Walk every vCPU's ring in index order, consuming entries userspace marked RESET and
+   * re-protecting the pages they name; one VM-wide TLB flush at the end if anything was
+   * consumed. Returns the number of entries consumed over all rings, bad ones included.
+   * `signalPending` models a pending signal: the walk stops early with a partial count.
+   */
+  resetDirtyRings(signalPending?: () => boolean): number {
+    if (this.ringBytes === 0) throw new KvmError('EINVAL', 'the VM has no dirty ring', 'vm');
+    let cleared = 0;
+    this.slotsLock.lock();
+    try {
+      const n = this.createdVcpus;
+      for (let i = 0; i < n; i++) {
+        const ring = this.rings[i];
+        if (!ring) continue;
+        cleared += ring.resetWalk(this.resetBatch, this.resetSink, cleared, signalPending);
+        if (signalPending && signalPending()) break;
+      }
+    } finally {
+      this.slotsLock.unlock();
+    }
+    const f = this.block.f64;
+    f[VM_FLOATS.RESET_CALLS]! += 1;
+    f[VM_FLOATS.ENTRIES_RESET]! += cleared;
+    // Re-protection is complete only once no vCPU can still store through a stale TLB entry.
+    if (cleared > 0 && !this.hasMutant(Mutant.NO_TLB_FLUSH)) this.flushRemoteTlbs();
+    return cleared;
+  }
+
+  /**
+   * kvm_reset_dirty_gfn: re-arm logging for `offset + k` for each bit k of the mask, unless the
+   * batch names no valid page. Invalid batches are skipped silently (the entries still count).
+   * The offset check `offset < npages` stands on its own (577a8d3bae05): `offset + fls(mask)`
+   * is u64 arithmetic and wraps for offsets near 2^64.
+   */
+  private resetDirtyGfn(slotEnc: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void {
+    if (maskLo === 0 && maskHi === 0) return;
+    const asId = slotEnc >>> 16;
+    const id = slotEnc & 0xffff;
+    const f = this.block.f64;
+    const skip = (): void => {
+      f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
+    };
+    if (asId >= KVM_ADDRESS_SPACE_NUM || id >= KVM_USER_MEM_SLOTS) return skip();
+    const slot = this.memslots.findById(asId, id);
+    if (!slot) return skip();
+    const npages = slot.pageCount;
+    const fls = highestBit(maskLo, maskHi);
+    const wrapCheckOnly = this.hasMutant(Mutant.RESET_WRAP_CHECK);
+    if (!wrapCheckOnly && (offHi !== 0 || offLo >= npages)) return skip();
+    // offset + fls as u64 (wrapping), compared with npages.
+    const sumLo = offLo + fls;
+    const sumHi = (offHi + (sumLo >= 2 ** 32 ? 1 : 0)) >>> 0;
+    if (sumHi !== 0 || sumLo % 2 ** 32 >= npages) return skip();
+    if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
+    this.mmuLock.lock();
+    try {
+      let reprotected = 0;
+      for (let bit = 0; bit < 64; bit++) {
+        const set = bit < 32 ? (maskLo >>> bit) & 1 : (maskHi >>> (bit - 32)) & 1;
+        if (set === 0) continue;
+        // Page index as u64: only the wrapped check can let offHi != 0 through, and then the
+        // kernel would index the rmap out of bounds: record that as a kernel bug.
+        const pageLo = offLo + bit;
+        const pageHi = offHi + (pageLo >= 2 ** 32 ? 1 : 0);
+        if (pageHi % 2 ** 32 !== 0 || pageLo % 2 ** 32 >= npages) {
+          f[VM_FLOATS.KERNEL_BUGS]! += 1;
+          continue;
+        }
+        Atomics.and(slot.spte, pageLo % 2 ** 32, ~SpteBits.WRITABLE);
+        reprotected++;
+      }
+      f[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
+    } finally {
+      this.mmuLock.unlock();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Requests, kicks and the remote TLB flush
+
+  /**
+   * kvm_flush_remote_tlbs. Post TLB_FLUSH to every vCPU, then wait until none of them can still
+   * be executing guest code with its old TLB: each vCPU is either outside guest mode (it
+   * processes the request before it next enters) or has acknowledged by clearing the bit at an
+   * instruction boundary. Because a guest store and the acknowledgement are ordered in the
+   * vCPU's thread (store, then Atomics clear of the bit), a store made through a stale entry
+   * lands before the acknowledgement — before this returns, so before userspace copies the
+   * page — and any later store misses the flushed TLB, reads the protected SPTE and faults.
+   * Without this wait, a vCPU that read "writable" just before the re-protect could store
+   * after the copy, and that page would be lost.
+   */
+  flushRemoteTlbs(): void {
+    this.requestAllAndWait(VcpuRequest.TLB_FLUSH);
+    this.block.f64[VM_FLOATS.TLB_FLUSHES]! += 1;
+  }
+
+  /** kvm_make_all_cpus_request(..., wait): post `bits`, then wait for every vCPU in guest mode. */
+  requestAllAndWait(bits: number): void {
+    const n = this.createdVcpus;
+    for (let i = 0; i < n; i++) {
+      const b = this.vcpuBlocks[i];
+      if (b) Atomics.or(b.i32, V.REQUESTS, bits);
+    }
+    if (stepHook.active) stepHook.at(Step.TLB_FLUSH_WAIT, bits, 0);
+    const t0 = now();
+    for (let i = 0; i < n; i++) {
+      const b = this.vcpuBlocks[i];
+      if (!b) continue;
+      const w = b.i32;
+      const deadline = t0 + KERNEL_WAIT_TIMEOUT_MS;
+      while (Atomics.load(w, V.MODE) === VcpuMode.IN_GUEST && (Atomics.load(w, V.REQUESTS) & bits) !== 0) {
+        if (now() >= deadline) throw new WaitTimeoutError(`TLB flush: vCPU ${i} never acknowledged`, KERNEL_WAIT_TIMEOUT_MS);
+        waitWhileEqual(w, V.MODE, VcpuMode.IN_GUEST, 2);
+      }
+    }
+    this.block.f64[VM_FLOATS.TLB_FLUSH_WAIT_NS]! += (now() - t0) * 1e6;
+  }
+
+  /** kvm_vcpu_kick: make the vCPU leave guest mode at its next instruction boundary (-EINTR). */
+  kickVcpu(index: number): void {
+    Atomics.or(this.vcpuBlock(index).i32, V.REQUESTS, VcpuRequest.KICK);
+  }
+
+  /** A kernel WARN (counted; the emulator never prints from a vCPU thread). */
+  warn(): void {
+    Atomics.add(this.block.i32, VM_WORDS.WARNINGS, 1);
+  }
+
+  get warnings(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.WARNINGS);
+  }
+
+  /** Snapshot of the VM-wide statistics. */
+  stats(): VmStats {
+    const f = this.block.f64;
+    return {
+      resetCalls: f[VM_FLOATS.RESET_CALLS]!,
+      entriesReset: f[VM_FLOATS.ENTRIES_RESET]!,
+      resetBatchesSkipped: f[VM_FLOATS.RESET_BATCHES_SKIPPED]!,
+      pagesReprotected: f[VM_FLOATS.PAGES_REPROTECTED]!,
+      tlbFlushes: f[VM_FLOATS.TLB_FLUSHES]!,
+      tlbFlushWaitMs: f[VM_FLOATS.TLB_FLUSH_WAIT_NS]! / 1e6,
+      mmuLockAcquires: f[VM_FLOATS.MMU_LOCK_ACQUIRES]!,
+      mmuLockTotalHoldUs: f[VM_FLOATS.MMU_LOCK_HOLD_TOTAL_NS]! / 1e3,
+      mmuLockMaxHoldUs: f[VM_FLOATS.MMU_LOCK_HOLD_MAX_NS]! / 1e3,
+      kernelBugs: f[VM_FLOATS.KERNEL_BUGS]!,
+      warnings: this.warnings,
+    };
+  }
+
+  /** Bytes of a slot's dirty bitmap (for userspace buffers). */
+  static bitmapBytes(pageCount: number): number {
+    return bitmapBytes(pageCount);
+  }
+
+  /** Convenience: a memslot of `pageCount` pages at `baseGfn` (KVM_SET_USER_MEMORY_REGION). */
+  createMemslot(opts: { id: number; asId?: number; baseGfn: number; pageCount: number; logDirty?: boolean }): Memslot {
+    this.setUserMemoryRegion({
+      slot: ((opts.asId ?? 0) << 16) | opts.id,
+      flags: opts.logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+      guestPhysAddr: opts.baseGfn * PAGE_SIZE,
+      memorySize: opts.pageCount << PAGE_SHIFT,
+    });
+    return this.memslots.findById(opts.asId ?? 0, opts.id)!;
+  }
+
+  /** Convenience: toggle LOG_DIRTY_PAGES on an existing slot (a flags-only region update). */
+  setLogDirty(id: number, on: boolean, asId = 0): void {
+    const slot = this.memslots.findById(asId, id);
+    if (!slot) throw new KvmError('EINVAL', `slot ${id} does not exist`, 'slot');
+    const flags = on ? slot.flags | KVM_MEM_LOG_DIRTY_PAGES : slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES;
+    this.setUserMemoryRegion({
+      slot: (asId << 16) | id,
+      flags,
+      guestPhysAddr: slot.baseGfn * PAGE_SIZE,
+      memorySize: slot.pageCount * PAGE_SIZE,
+    });
+  }
+
+  /** Convenience: delete a slot. */
+  deleteMemslot(id: number, asId = 0): void {
+    this.setUserMemoryRegion({ slot: (asId << 16) | id, flags: 0, guestPhysAddr: 0, memorySize: 0 });
+  }
+}
+
+export interface VmStats {
+  resetCalls: number;
+  entriesReset: number;
+  resetBatchesSkipped: number;
+  pagesReprotected: number;
+  tlbFlushes: number;
+  tlbFlushWaitMs: number;
+  mmuLockAcquires: number;
+  mmuLockTotalHoldUs: number;
+  mmuLockMaxHoldUs: number;
+  kernelBugs: number;
+  warnings: number;
+}

@@ -1,0 +1,120 @@
+/**
+ * The userspace side of one vCPU thread — what QEMU's vCPU thread does around KVM_RUN — running
+ * in a worker: park until told to run, call KVM_RUN, and react to its exits. On exit 31 the
+ * thread really stalls (Atomics.wait, in bounded slices) until userspace has harvested and
+ * reset and wakes it; it then re-enters, and exits again at once if the ring is still full.
+ */
+import { EMU_EXIT_PREEMPTED, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, KVM_EXIT_INTR, KVM_EXIT_MMIO } from '../abi/constants.js';
+import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
+import { WorkloadProgram } from '../guest/workloads.js';
+import type { SlotBuffers } from '../kernel/memslots.js';
+import { now } from '../kernel/sync.js';
+import { Vcpu } from '../kernel/vcpu.js';
+import { Vm } from '../kernel/vm.js';
+import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import type { VcpuThreadConfig } from './vcpu-worker-api.js';
+
+const W = VcpuLayout.words;
+const F = VcpuLayout.floats;
+/** Spin this many polls before blocking: most stalls end within microseconds of a reset. */
+const STALL_SPIN_POLLS = 4000;
+
+export class VcpuThread {
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+  private readonly program: WorkloadProgram;
+  private readonly w: Int32Array;
+  private readonly vmWords: Int32Array;
+  error: string | null = null;
+
+  constructor(config: VcpuThreadConfig) {
+    this.vm = Vm.attach(config.vm);
+    this.vcpu = new Vcpu(this.vm, config.vcpuIndex, {
+      emulateAllStores: config.emulateAllStores ?? false,
+      preemptAfterMs: config.preemptAfterMs ?? 20,
+    });
+    const globals = new SharedBlock(GuestGlobalsLayout, config.globals);
+    this.program = new WorkloadProgram(config.workload, config.vcpuIndex, config.vcpuCount, globals.i32);
+    this.w = this.vcpu.block.i32;
+    this.vmWords = this.vm.block.i32;
+  }
+
+  attachSlot(index: number, buffers: SlotBuffers): void {
+    this.vm.memslots.attach(index, buffers);
+  }
+
+  private setState(state: number): void {
+    Atomics.store(this.w, W.STATE, state);
+    Atomics.add(this.vmWords, VmLayout.words.DOORBELL, 1);
+    Atomics.notify(this.vmWords, VmLayout.words.DOORBELL);
+  }
+
+  /** The thread's loop; resolves when told to terminate, rejects never (errors are recorded). */
+  async main(): Promise<void> {
+    const w = this.w;
+    try {
+      for (;;) {
+        const control = Atomics.load(w, W.CONTROL);
+        if (control === VcpuControl.TERMINATE) break;
+        if (control === VcpuControl.PAUSE) {
+          const seq = Atomics.load(w, W.WAKE);
+          this.setState(VcpuState.PARKED);
+          if (Atomics.load(w, W.CONTROL) !== VcpuControl.PAUSE) continue;
+          // Asynchronous so the worker keeps answering control messages while parked.
+          await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+          continue;
+        }
+        if (Atomics.load(w, W.STATE) !== VcpuState.RUNNING) this.setState(VcpuState.RUNNING);
+        const exit = this.vcpu.run(this.program);
+        switch (exit) {
+          case KVM_EXIT_DIRTY_RING_FULL:
+            this.stall();
+            break;
+          case EMU_EXIT_PREEMPTED:
+            await yieldToEventLoop();
+            break;
+          case KVM_EXIT_INTR:
+            break; // a kick: the loop re-reads CONTROL
+          case KVM_EXIT_HLT: {
+            const seq = Atomics.load(w, W.WAKE);
+            this.setState(VcpuState.HALTED);
+            while (Atomics.load(w, W.WAKE) === seq) await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+            break;
+          }
+          case KVM_EXIT_MMIO:
+            throw new Error(`vCPU ${this.vcpu.index}: guest access outside every memslot (KVM_EXIT_MMIO)`);
+          default:
+            throw new Error(`vCPU ${this.vcpu.index}: unexpected exit reason ${exit}`);
+        }
+      }
+    } catch (e) {
+      this.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    } finally {
+      this.vcpu.publishStats();
+      this.setState(VcpuState.DEAD);
+    }
+  }
+
+  /** Blocked after exit 31 until userspace bumps WAKE (after its reset) or stops wanting RUN. */
+  private stall(): void {
+    const w = this.w;
+    const seq = Atomics.load(w, W.WAKE);
+    this.setState(VcpuState.RING_FULL_STALL);
+    const t0 = now();
+    let polls = 0;
+    // Userspace stores CONTROL before bumping WAKE, so a pause that came before `seq` was read
+    // is seen here through CONTROL, and one that came after through WAKE.
+    while (Atomics.load(w, W.WAKE) === seq && Atomics.load(w, W.CONTROL) === VcpuControl.RUN) {
+      if (polls < STALL_SPIN_POLLS) {
+        polls++;
+        continue;
+      }
+      // Bounded slices: a TERMINATE also bumps WAKE, so this never outlives the run.
+      Atomics.wait(w, W.WAKE, seq, 100);
+    }
+    const stallNs = (now() - t0) * 1e6;
+    const f = this.vcpu.block.f64;
+    f[F.STALL_NS] = f[F.STALL_NS]! + stallNs;
+    if (stallNs > f[F.STALL_MAX_NS]!) f[F.STALL_MAX_NS] = stallNs;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The control plane between userspace and a vCPU worker (comlink RPC, always with timeouts).
+ * The data path never goes through here: it is shared memory and Atomics.
+ */
+import type { Remote } from 'comlink';
+import type { WorkloadConfig } from '../guest/workloads.js';
+import type { SlotBuffers } from '../kernel/memslots.js';
+import type { VmBuffers } from '../kernel/vm.js';
+
+export interface VcpuThreadConfig {
+  readonly vm: VmBuffers;
+  readonly vcpuIndex: number;
+  readonly vcpuCount: number;
+  /** GuestGlobalsLayout block (the guest's `iteration`). */
+  readonly globals: SharedArrayBuffer;
+  readonly workload: WorkloadConfig;
+  /** Log every store (the instruction-emulator path) instead of the fault path. */
+  readonly emulateAllStores?: boolean;
+  /** ms inside KVM_RUN before the thread yields to its message port. */
+  readonly preemptAfterMs?: number;
+}
+
+export interface VcpuWorkerApi {
+  /** Attach to the VM and start the thread's loop (parked until CONTROL = RUN). */
+  start(config: VcpuThreadConfig): Promise<void>;
+  /** Make a memslot created after start usable by this thread. */
+  attachSlot(index: number, buffers: SlotBuffers): Promise<void>;
+  /** Resolve when the loop has ended: null, or the error that ended it. */
+  join(): Promise<string | null>;
+  ping(): Promise<string>;
+}
+
+/** A spawned vCPU worker, on any platform. */
+export interface VcpuWorkerHandle {
+  readonly api: Remote<VcpuWorkerApi>;
+  /** Set when the worker crashed or exited unexpectedly. */
+  readonly failure: string | null;
+  terminate(): Promise<void>;
+}
+
+export type SpawnVcpuWorker = (vcpuIndex: number) => VcpuWorkerHandle;

@@ -1,0 +1,31 @@
+/**
+ * The body of the vCPU worker, shared by the Node and browser entries: the object comlink
+ * exposes. Kept apart from workers/vcpu.worker.ts so that it can be imported without
+ * exposing anything.
+ */
+import { VcpuThread } from './vcpu-thread.js';
+import type { VcpuThreadConfig, VcpuWorkerApi } from './vcpu-worker-api.js';
+
+export function createVcpuWorkerApi(): VcpuWorkerApi {
+  let thread: VcpuThread | null = null;
+  let done: Promise<void> | null = null;
+  return {
+    async start(config: VcpuThreadConfig): Promise<void> {
+      if (thread) throw new Error(`vCPU worker already started (vCPU ${thread.vcpu.index})`);
+      thread = new VcpuThread(config);
+      done = thread.main();
+    },
+    async attachSlot(index, buffers): Promise<void> {
+      if (!thread) throw new Error('vCPU worker not started');
+      thread.attachSlot(index, buffers);
+    },
+    async join(): Promise<string | null> {
+      if (!thread || !done) return 'vCPU worker not started';
+      await done;
+      return thread.error;
+    },
+    async ping(): Promise<string> {
+      return 'pong';
+    },
+  };
+}

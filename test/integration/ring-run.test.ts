@@ -1,0 +1,83 @@
+/**
+ * Real worker threads as vCPUs, the main thread as userspace, the oracle at the end of every
+ * iteration. Seeds are fixed (DIRTYRING_SEED overrides) and printed on failure.
+ */
+import { describe, expect, it } from 'vitest';
+import { runRing } from '../../src/harness/ring-run.js';
+import { Mutant } from '../../src/kernel/mutants.js';
+import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
+import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+
+const spawn = spawnNodeVcpuWorker;
+const MiB = 1024 * 1024;
+
+function expectClean(s: Awaited<ReturnType<typeof runRing>>): void {
+  const context = `seed ${s.seed}: ${JSON.stringify({ error: s.error, lost: s.lost.slice(0, 3), mismatches: s.resetMismatches })}`;
+  expect(s.error, context).toBeNull();
+  expect(s.lostPages, context).toBe(0);
+  expect(s.wrongValues, context).toBe(0);
+  expect(s.resetMismatches, context).toBe(0);
+  expect(s.badEntries, context).toBe(0);
+  expect(s.kernelWarnings, context).toBe(0);
+  expect(s.ok, context).toBe(true);
+}
+
+describe('ring runs with real vCPU threads', () => {
+  it('4 vCPUs on 256-entry rings: many ring-full stalls, no lost page', async () => {
+    const seed = testSeed(101);
+    const s = await withWatchdog(seed, 45_000, '4-vCPU small-ring run', () =>
+      runRing({ vcpus: 4, ringEntries: 256, iterations: 16, memoryBytes: 16 * MiB, seed }, { spawn }),
+    );
+    expectClean(s);
+    expect(s.iterations).toBe(16);
+    expect(s.ringFullExits).toBeGreaterThan(0);
+    expect(s.stallMs).toBeGreaterThan(0);
+    expect(s.entriesReset).toBe(s.pagesHarvested);
+    expect(s.guestWrites).toBeGreaterThanOrEqual(16 * 256);
+  });
+
+  it('several memslots, with logging switched off and on again on one of them mid-run', async () => {
+    const seed = testSeed(202);
+    const iterations: number[] = [];
+    const s = await withWatchdog(seed, 45_000, 'multi-slot run with log toggle', () =>
+      runRing(
+        { vcpus: 3, memslots: 3, ringEntries: 512, iterations: 8, intervalMs: 30, memoryBytes: 12 * MiB, seed },
+        { spawn, toggleLog: { slotId: 2, iteration: 3 }, onIteration: (r) => iterations.push(r.iteration) },
+      ),
+    );
+    expectClean(s);
+    expect(iterations).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(s.memslots).toBe(3);
+  });
+
+  it.each(['sequential', 'hotset', 'selftest'] as const)('the %s workload loses nothing', async (workload) => {
+    const seed = testSeed(303);
+    const s = await withWatchdog(seed, 45_000, `${workload} run`, () =>
+      runRing({ vcpus: 2, ringEntries: 512, iterations: 6, memoryBytes: 8 * MiB, workload, seed }, { spawn }),
+    );
+    expectClean(s);
+  });
+
+  it('the emulated store path (every store logged) loses nothing', async () => {
+    const seed = testSeed(404);
+    const s = await withWatchdog(seed, 45_000, 'emulated-path run', () =>
+      runRing({ vcpus: 2, ringEntries: 1024, iterations: 6, memoryBytes: 8 * MiB, emulateAllStores: true, seed }, { spawn }),
+    );
+    expectClean(s);
+    expect(s.faults).toBe(0);
+    expect(s.pushes).toBe(s.guestStores);
+  });
+
+  it('the oracle catches a harvester that skips entries', async () => {
+    const seed = testSeed(505);
+    const s = await withWatchdog(seed, 45_000, 'harvest-skips-entry mutant', () =>
+      runRing(
+        { vcpus: 2, ringEntries: 512, iterations: 4, memoryBytes: 8 * MiB, mutants: Mutant.HARVEST_SKIPS_ENTRY, seed },
+        { spawn },
+      ),
+    );
+    expect(s.ok).toBe(false);
+    expect(s.lostPages).toBeGreaterThan(0);
+    expect(s.lost[0]).toMatchObject({ seed, reason: 'unreported-write' });
+  });
+});
