@@ -117,6 +117,19 @@ export const VmLayout = defineBlock(
     'TLB_FLUSH_WAIT_NS',
     /** Accesses that a correct kernel never makes (e.g. an out-of-bounds rmap index). */
     'KERNEL_BUGS',
+    /** mmu_lock hold per ioctl kind: total and longest single hold, in ns. */
+    'MMU_HOLD_GET_TOTAL_NS',
+    'MMU_HOLD_GET_MAX_NS',
+    'MMU_HOLD_CLEAR_TOTAL_NS',
+    'MMU_HOLD_CLEAR_MAX_NS',
+    'MMU_HOLD_RESET_TOTAL_NS',
+    'MMU_HOLD_RESET_MAX_NS',
+    'GET_CALLS',
+    'CLEAR_CALLS',
+    /** Writes made with no running vCPU (device/DMA) that were logged in a bitmap. */
+    'NO_VCPU_WRITES_LOGGED',
+    /** Writes made with no running vCPU that nothing could log (ring VM without bitmap). */
+    'NO_VCPU_WRITES_LOST',
   ],
 );
 export type VmBlock = SharedBlock<keyof typeof VmLayout.words, keyof typeof VmLayout.floats>;

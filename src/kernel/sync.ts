@@ -78,6 +78,8 @@ export interface LockStats {
  */
 export class SharedMutex {
   private heldSince = 0;
+  /** How long the last critical section of this thread lasted (ns), for per-ioctl accounting. */
+  lastHoldNs = 0;
 
   constructor(
     private readonly i32: Int32Array,
@@ -105,8 +107,9 @@ export class SharedMutex {
 
   unlock(): void {
     const stats = this.stats;
+    const heldNs = (now() - this.heldSince) * 1e6;
+    this.lastHoldNs = heldNs;
     if (stats) {
-      const heldNs = (now() - this.heldSince) * 1e6;
       stats.f64[stats.acquires]! += 1;
       stats.f64[stats.holdTotalNs]! += heldNs;
       if (heldNs > stats.f64[stats.holdMaxNs]!) stats.f64[stats.holdMaxNs] = heldNs;

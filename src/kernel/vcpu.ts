@@ -35,6 +35,7 @@ import {
   VcpuRequest,
 } from '../abi/layout.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
+import { setDirtyBit } from './dirty-bitmap.js';
 import type { DirtyRing } from './dirty-ring.js';
 import type { Memslot } from './memslots.js';
 import { Mutant } from './mutants.js';
@@ -383,7 +384,7 @@ export class Vcpu {
     const bitmap = slot.bitmap;
     if (bitmap !== null && slot.hasBitmap) {
       if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, slot.baseGfn + page, 0);
-      Atomics.or(bitmap, page >>> 5, 1 << (page & 31));
+      setDirtyBit(bitmap, page);
       this.cPushes++;
     }
   }

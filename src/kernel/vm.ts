@@ -38,6 +38,7 @@ import {
   assertLittleEndian,
   ringViews,
 } from '../abi/layout.js';
+import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
 import { DirtyRing, ResetBatch, highestBit, validateRingBytes } from './dirty-ring.js';
 import { type Memslot, MemslotTable, type SlotBuffers, allocateSlotBuffers, bitmapBytes } from './memslots.js';
 import { Mutant } from './mutants.js';
@@ -535,7 +536,138 @@ export class Vm {
       f[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
     } finally {
       this.mmuLock.unlock();
+      this.accountHold(VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS, VM_FLOATS.MMU_HOLD_RESET_MAX_NS);
     }
+  }
+
+  private accountHold(totalIndex: number, maxIndex: number): void {
+    const f = this.block.f64;
+    const ns = this.mmuLock.lastHoldNs;
+    f[totalIndex]! += ns;
+    if (ns > f[maxIndex]!) f[maxIndex] = ns;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Bitmap logging: KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, writes with no running vCPU
+
+  /** The slot checks GET and CLEAR share, in the kernel's order (ENXIO, EINVAL, ENOENT). */
+  private bitmapSlot(slotEnc: number, firstPage?: number): Memslot {
+    if (!this.usesDirtyBitmap) throw new KvmError('ENXIO', 'the VM logs through dirty rings, not bitmaps', 'slot');
+    const asId = slotEnc >>> 16;
+    const id = slotEnc & 0xffff;
+    if (asId >= KVM_ADDRESS_SPACE_NUM) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
+    if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
+    // CLEAR checks alignment before it looks the slot up.
+    if (firstPage !== undefined && firstPage % 64 !== 0 && !this.hasMutant(Mutant.CLEAR_UNALIGNED)) {
+      throw new KvmError('EINVAL', `first_page ${firstPage} is not a multiple of 64`, 'first_page');
+    }
+    const slot = this.memslots.findById(asId, id);
+    if (!slot || !slot.hasBitmap || !slot.bitmap) {
+      throw new KvmError('ENOENT', slot ? `slot ${id} does not log dirty pages` : `slot ${id} does not exist`, 'slot');
+    }
+    return slot;
+  }
+
+  /**
+   * KVM_GET_DIRTY_LOG into `out` (u32 words, bit n = page n, ALIGN(npages, 64) bits).
+   * Legacy (manual protect off): under mmu_lock exchange each non-zero word with 0 and
+   * write-protect those pages, flush TLBs if anything was taken, then copy the snapshot out —
+   * overwriting `out`. A bad buffer (null or too short) is EFAULT, and in legacy mode the bits
+   * are already gone by then, as in the kernel.
+   * Manual protect: copy the live bitmap; nothing is cleared or protected.
+   */
+  getDirtyLog(slotEnc: number, out: Uint32Array | null): void {
+    this.slotsLock.lock();
+    try {
+      const slot = this.bitmapSlot(slotEnc);
+      const words = bitmapWords(slot.pageCount);
+      const bad = out === null || out.length < words;
+      this.block.f64[VM_FLOATS.GET_CALLS]! += 1;
+      if ((this.manualProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0) {
+        if (bad) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
+        copyLive(slot, out);
+        return;
+      }
+      const snapshot = slot.bitmapSnapshot!;
+      let taken = false;
+      this.mmuLock.lock();
+      try {
+        const r = exchangeAndProtect(slot, snapshot, !this.hasMutant(Mutant.LEGACY_GET_NO_PROTECT));
+        taken = r.taken;
+        this.block.f64[VM_FLOATS.PAGES_REPROTECTED]! += r.reprotected;
+      } finally {
+        this.mmuLock.unlock();
+        this.accountHold(VM_FLOATS.MMU_HOLD_GET_TOTAL_NS, VM_FLOATS.MMU_HOLD_GET_MAX_NS);
+      }
+      if (taken) this.flushRemoteTlbs();
+      if (bad) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer (the dirty bits were already consumed)', 'dirty_bitmap');
+      for (let i = 0; i < words; i++) out[i] = snapshot[i]! >>> 0;
+    } finally {
+      this.slotsLock.unlock();
+    }
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG: clear the bits of `mask` (bit i = page firstPage + i) and
+   * write-protect only the pages whose bits were actually set. Checks, in the kernel's order:
+   * ENXIO (ring without bitmap), EINVAL (as_id/id), EINVAL (first_page % 64, before the slot
+   * lookup), ENOENT (no slot or no bitmap), EINVAL (range rules), EFAULT (buffer). Nothing
+   * changes unless every check passes.
+   */
+  clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint32Array | null): void {
+    this.slotsLock.lock();
+    try {
+      if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw new KvmError('EINVAL', `bad first_page ${firstPage}`, 'first_page');
+      if (!Number.isInteger(numPages) || numPages < 0 || numPages > 0xffffffff) {
+        throw new KvmError('EINVAL', `bad num_pages ${numPages}`, 'num_pages');
+      }
+      const slot = this.bitmapSlot(slotEnc, firstPage);
+      const npages = slot.pageCount;
+      if (firstPage > npages) throw new KvmError('EINVAL', `first_page ${firstPage} is past the slot end (${npages})`, 'first_page');
+      if (numPages > npages - firstPage) {
+        throw new KvmError('EINVAL', `num_pages ${numPages} runs past the slot end (${npages - firstPage} left)`, 'num_pages');
+      }
+      if (numPages < npages - firstPage && numPages % 64 !== 0) {
+        throw new KvmError('EINVAL', `num_pages ${numPages} must be a multiple of 64 unless it reaches the slot end`, 'num_pages');
+      }
+      const words = Math.ceil(numPages / 64) * 2;
+      if (mask === null || mask.length < words) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
+      this.block.f64[VM_FLOATS.CLEAR_CALLS]! += 1;
+      if (numPages === 0) return;
+      let cleared = 0;
+      this.mmuLock.lock();
+      try {
+        const r = clearAndProtect(slot, firstPage, numPages, mask);
+        cleared = r.cleared;
+        this.block.f64[VM_FLOATS.PAGES_REPROTECTED]! += r.reprotected;
+      } finally {
+        this.mmuLock.unlock();
+        this.accountHold(VM_FLOATS.MMU_HOLD_CLEAR_TOTAL_NS, VM_FLOATS.MMU_HOLD_CLEAR_MAX_NS);
+      }
+      if (cleared > 0) this.flushRemoteTlbs();
+    } finally {
+      this.slotsLock.unlock();
+    }
+  }
+
+  /**
+   * mark_page_dirty_in_slot with no running vCPU (a device's DMA): the slot's bitmap when it
+   * has one (a bitmap VM, or a ring VM with ring-with-bitmap); a ring VM without it cannot log
+   * the write — the kernel WARNs and the page is lost. Returns whether the write was logged.
+   */
+  markPageDirtyNoVcpu(slot: Memslot, page: number): boolean {
+    if (!slot.logDirty) return true;
+    const f = this.block.f64;
+    if (this.ringBytes !== 0 && !this.ringWithBitmap) {
+      this.warn();
+      f[VM_FLOATS.NO_VCPU_WRITES_LOST]! += 1;
+      return false;
+    }
+    const bitmap = slot.bitmap;
+    if (bitmap === null || !slot.hasBitmap) return false;
+    setDirtyBit(bitmap, page);
+    f[VM_FLOATS.NO_VCPU_WRITES_LOGGED]! += 1;
+    return true;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -608,6 +740,16 @@ export class Vm {
       mmuLockMaxHoldUs: f[VM_FLOATS.MMU_LOCK_HOLD_MAX_NS]! / 1e3,
       kernelBugs: f[VM_FLOATS.KERNEL_BUGS]!,
       warnings: this.warnings,
+      getCalls: f[VM_FLOATS.GET_CALLS]!,
+      clearCalls: f[VM_FLOATS.CLEAR_CALLS]!,
+      mmuHoldGetTotalUs: f[VM_FLOATS.MMU_HOLD_GET_TOTAL_NS]! / 1e3,
+      mmuHoldGetMaxUs: f[VM_FLOATS.MMU_HOLD_GET_MAX_NS]! / 1e3,
+      mmuHoldClearTotalUs: f[VM_FLOATS.MMU_HOLD_CLEAR_TOTAL_NS]! / 1e3,
+      mmuHoldClearMaxUs: f[VM_FLOATS.MMU_HOLD_CLEAR_MAX_NS]! / 1e3,
+      mmuHoldResetTotalUs: f[VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS]! / 1e3,
+      mmuHoldResetMaxUs: f[VM_FLOATS.MMU_HOLD_RESET_MAX_NS]! / 1e3,
+      noVcpuWritesLogged: f[VM_FLOATS.NO_VCPU_WRITES_LOGGED]!,
+      noVcpuWritesLost: f[VM_FLOATS.NO_VCPU_WRITES_LOST]!,
     };
   }
 
@@ -658,4 +800,14 @@ export interface VmStats {
   mmuLockMaxHoldUs: number;
   kernelBugs: number;
   warnings: number;
+  getCalls: number;
+  clearCalls: number;
+  mmuHoldGetTotalUs: number;
+  mmuHoldGetMaxUs: number;
+  mmuHoldClearTotalUs: number;
+  mmuHoldClearMaxUs: number;
+  mmuHoldResetTotalUs: number;
+  mmuHoldResetMaxUs: number;
+  noVcpuWritesLogged: number;
+  noVcpuWritesLost: number;
 }

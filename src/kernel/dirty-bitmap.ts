@@ -1,0 +1,128 @@
+/**
+ * A memslot's dirty bitmap (virt/kvm/kvm_main.c), all of its sides:
+ *  - set: `set_bit_le` from the fault path of a vCPU, or from a write with no running vCPU;
+ *  - legacy KVM_GET_DIRTY_LOG: exchange every non-zero word with 0 into the snapshot half and
+ *    write-protect exactly those pages, under mmu_lock;
+ *  - manual-protect GET: copy the live bitmap (no clear, no protect);
+ *  - KVM_CLEAR_DIRTY_LOG: `cleared = mask & fetch_andnot(word, mask)` and protect only `cleared`.
+ *
+ * Bit n is page n, little-endian bit order; the kernel works on 64-bit words. Here words are
+ * 32-bit halves (Int32 for Atomics): every bit is still exchanged or cleared atomically, which
+ * is the property the protocol relies on (a bit set concurrently lands either in this
+ * snapshot or in the live word for the next one).
+ */
+import { SpteBits } from '../abi/layout.js';
+import type { Memslot } from './memslots.js';
+import { Step, stepHook } from './step-hook.js';
+
+const WRITABLE = SpteBits.WRITABLE;
+
+/** u32 words of a bitmap for `pageCount` pages (rounded up to 64 pages). */
+export function bitmapWords(pageCount: number): number {
+  return Math.ceil(pageCount / 64) * 2;
+}
+
+/** set_bit_le. */
+export function setDirtyBit(bitmap: Int32Array, page: number): void {
+  Atomics.or(bitmap, page >>> 5, 1 << (page & 31));
+}
+
+/** Write-protect the pages of one 32-bit word's set bits; returns how many were writable. */
+function protectWord(spte: Int32Array, firstPage: number, bits: number, pageCount: number): number {
+  let n = 0;
+  let b = bits >>> 0;
+  while (b !== 0) {
+    const bit = 31 - Math.clz32(b);
+    b = (b & ~(1 << bit)) >>> 0;
+    const page = firstPage + bit;
+    if (page < pageCount && (Atomics.and(spte, page, ~WRITABLE) & WRITABLE) !== 0) n++;
+  }
+  return n;
+}
+
+/**
+ * Legacy GET's core, caller holding mmu_lock: for each non-zero word, exchange it with 0 into
+ * `snapshot` and (unless `protect` is false, the legacy-get-no-protect mutant) re-protect its
+ * pages. Returns whether any bit was taken (the caller then flushes TLBs).
+ */
+export function exchangeAndProtect(slot: Memslot, snapshot: Int32Array, protect: boolean): { taken: boolean; reprotected: number } {
+  const live = slot.bitmap!;
+  let taken = false;
+  let reprotected = 0;
+  for (let i = 0; i < live.length; i++) {
+    if (Atomics.load(live, i) === 0) {
+      snapshot[i] = 0;
+      continue;
+    }
+    if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, i, 0);
+    const bits = Atomics.exchange(live, i, 0);
+    snapshot[i] = bits;
+    if (bits !== 0) {
+      taken = true;
+      if (protect) reprotected += protectWord(slot.spte, i * 32, bits, slot.pageCount);
+    }
+  }
+  return { taken, reprotected };
+}
+
+/** Manual-protect GET: a plain copy of the live bitmap (concurrent sets race with it). */
+export function copyLive(slot: Memslot, out: Uint32Array): void {
+  const live = slot.bitmap!;
+  for (let i = 0; i < live.length; i++) out[i] = Atomics.load(live, i) >>> 0;
+}
+
+/**
+ * CLEAR's core, caller holding mmu_lock and having validated the range: for each 64-page word
+ * of the range, clear the user's bits and re-protect only the bits that were actually set.
+ * `misalignedFirstPage` is the clear-unaligned mutant: the word index is taken from the
+ * truncated first page, so bit k lands on page (first & ~63) + k instead of first + k.
+ * Returns the number of pages whose bit was cleared.
+ */
+export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): { cleared: number; reprotected: number } {
+  const live = slot.bitmap!;
+  const startWord = Math.floor(firstPage / 64) * 2;
+  const words = Math.ceil(numPages / 64) * 2;
+  let cleared = 0;
+  let reprotected = 0;
+  for (let w = 0; w < words; w++) {
+    const m = mask[w]! | 0;
+    if (m === 0) continue;
+    const index = startWord + w;
+    if (index >= live.length) break;
+    if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
+    const was = Atomics.and(live, index, ~m);
+    const got = (was & m) >>> 0;
+    if (got === 0) continue;
+    cleared += popcount(got);
+    reprotected += protectWord(slot.spte, index * 32, got, slot.pageCount);
+  }
+  return { cleared, reprotected };
+}
+
+export function popcount(x: number): number {
+  let v = x >>> 0;
+  v = v - ((v >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
+}
+
+/** The page numbers whose bits are set (userspace helper, tests, reports). */
+export function bitmapPages(words: ArrayLike<number>, limit = Infinity): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < words.length; i++) {
+    let b = words[i]! >>> 0;
+    while (b !== 0 && out.length < limit) {
+      const bit = 31 - Math.clz32(b);
+      b = (b & ~(1 << bit)) >>> 0;
+      out.push(i * 32 + bit);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Build a user mask for CLEAR from page numbers relative to `firstPage`. */
+export function maskFromPages(numPages: number, relativePages: readonly number[]): Uint32Array {
+  const mask = new Uint32Array(Math.max(2, Math.ceil(numPages / 64) * 2));
+  for (const p of relativePages) mask[p >>> 5] = (mask[p >>> 5]! | (1 << (p & 31))) >>> 0;
+  return mask;
+}
