@@ -216,6 +216,26 @@ export const VcpuState = {
 export const VCPU_STATE_NAMES = ['new', 'parked', 'running', 'ring-full-stall', 'halted', 'dead'] as const;
 
 // ---------------------------------------------------------------------------------------------
+// A DMA device thread: writes guest memory with no running vCPU (kvm_write_guest from device
+// context). Its control words mirror a vCPU thread's so that userspace drives both alike.
+
+export const DeviceLayout = defineBlock(
+  'device',
+  ['DEVICE_ID', 'CONTROL', 'WAKE', 'STATE'],
+  [
+    'WRITES',
+    /** Writes that reached a dirty bitmap. */
+    'LOGGED',
+    /** Writes nothing could log (a ring VM without ring-with-bitmap): the kernel WARNs. */
+    'LOST',
+  ],
+);
+export type DeviceBlock = SharedBlock<keyof typeof DeviceLayout.words, keyof typeof DeviceLayout.floats>;
+
+/** Page-header writer ids at or above this are devices (id − DEVICE_WRITER_BASE), not vCPUs. */
+export const DEVICE_WRITER_BASE = 0x10000;
+
+// ---------------------------------------------------------------------------------------------
 // The memslot table. KVM looks slots up by (as_id, id); the emulator keeps a fixed table of
 // entries in shared memory so that vCPU threads see changes, and each entry owns its buffers.
 

@@ -1,16 +1,27 @@
 /** `dirtyring run`: one ring run with the oracle, progress per iteration, a summary. */
 import { parseArgs } from 'node:util';
+import { DEVICE_WRITER_BASE } from '../abi/layout.js';
 import { MUTANT_NAMES } from '../kernel/mutants.js';
-import { type IterationReport, type RunSummary, runRing } from '../harness/ring-run.js';
+import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
 import { ConfigError, type RunConfig, parseSize } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { formatBytes, formatCount, table } from './format.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
 
-Run vCPU worker threads that dirty guest memory and publish dirty pages through KVM's
-per-vCPU dirty rings; harvest, reset and verify with the dirty_log_test oracle.
+Run vCPU worker threads that dirty guest memory and publish dirty pages through one of KVM's
+logging interfaces; collect, copy and verify with the dirty_log_test oracle.
 
+  --log MODE              ring (per-vCPU dirty rings, default) | bitmap (legacy
+                          KVM_GET_DIRTY_LOG) | clear (manual protect: GET, then
+                          KVM_CLEAR_DIRTY_LOG in chunks just before copying)
+  --clear-chunk-pages N   --log clear: pages per CLEAR, a multiple of 64 (default 1024)
+  --initially-set         --log clear: KVM_DIRTY_LOG_INITIALLY_SET
+  --device-writers N      DMA device threads writing with no running vCPU (default 0)
+  --device-interval-us N  pause between two device writes (default 100)
+  --ring-with-bitmap on|off
+                          --log ring: log device writes in a bitmap read last (cap 225,
+                          default on with devices); off loses them, as the kernel warns
   --vcpus N               vCPU worker threads (default 2)
   --memory SIZE           guest memory, e.g. 64MiB, 1GiB (default 64MiB)
   --memslots N            split memory into N memslots (default 1)
@@ -21,6 +32,9 @@ per-vCPU dirty rings; harvest, reset and verify with the dirty_log_test oracle.
   --workload KIND         random | sequential | hotset | selftest (default random)
   --burst-pages N         largest multi-page emulated instruction, 1..64 (default 8)
   --burst-percent N       share of burst instructions in percent (default 5)
+  --writes-per-iteration N
+                          each vCPU executes exactly N instructions per iteration, then
+                          halts: the same seed then does the same writes in every mode
   --path fault|emulated   hardware fault path (default) or log every store (emulator path)
   --mutant NAME[,NAME]    enable known protocol bugs (the oracle must catch them)
   --seed N                workload seed (default: random, printed)
@@ -34,6 +48,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      log: { type: 'string' },
+      'clear-chunk-pages': { type: 'string' },
+      'initially-set': { type: 'boolean' },
+      'device-writers': { type: 'string' },
+      'device-interval-us': { type: 'string' },
+      'ring-with-bitmap': { type: 'string' },
       vcpus: { type: 'string' },
       memory: { type: 'string' },
       memslots: { type: 'string' },
@@ -44,6 +64,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       workload: { type: 'string' },
       'burst-pages': { type: 'string' },
       'burst-percent': { type: 'string' },
+      'writes-per-iteration': { type: 'string' },
       path: { type: 'string' },
       mutant: { type: 'string' },
       seed: { type: 'string' },
@@ -76,7 +97,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values.path !== undefined && values.path !== 'fault' && values.path !== 'emulated') {
     throw new ConfigError('--path', values.path, 'EINVAL', 'path must be fault or emulated');
   }
+  const rwb = values['ring-with-bitmap'];
+  if (rwb !== undefined && rwb !== 'on' && rwb !== 'off') {
+    throw new ConfigError('--ring-with-bitmap', rwb, 'EINVAL', 'expected on or off');
+  }
   const input: Partial<RunConfig> = {
+    log: values.log as RunConfig['log'] | undefined,
+    clearChunkPages: num('clear-chunk-pages', values['clear-chunk-pages']),
+    initiallySet: values['initially-set'],
+    deviceWriters: num('device-writers', values['device-writers']),
+    deviceIntervalUs: num('device-interval-us', values['device-interval-us']),
+    ringWithBitmap: rwb === undefined ? undefined : rwb === 'on',
     vcpus: num('vcpus', values.vcpus),
     memoryBytes: values.memory === undefined ? undefined : parseSize('--memory', values.memory),
     memslots: num('memslots', values.memslots),
@@ -87,20 +118,29 @@ export async function runCommand(argv: string[]): Promise<number> {
     workload: values.workload as RunConfig['workload'] | undefined,
     burstPages: num('burst-pages', values['burst-pages']),
     burstPercent: num('burst-percent', values['burst-percent']),
+    writesPerIteration: num('writes-per-iteration', values['writes-per-iteration']),
     seed: num('seed', values.seed),
     mutants,
     emulateAllStores: values.path === 'emulated',
   };
   // Progress goes to stderr with --json so that stdout holds only the JSON line.
   const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
-  const { validateRunConfig } = await import('../harness/run-config.js');
-  const config = validateRunConfig(input);
-  out(
-    `dirtyring run: ${config.vcpus} vCPUs, ${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s), ` +
-      `${config.ringEntries}-entry rings, ${config.workload} workload, ${config.iterations} iterations, seed ${config.seed}`,
-  );
-  const summary = await runRing(config, {
+  const describe = (config: RunConfig): void => {
+    const logDesc =
+      config.log === 'ring'
+        ? `${config.ringEntries}-entry dirty rings${config.ringWithBitmap ? ' + ring-with-bitmap' : ''}`
+        : config.log === 'bitmap'
+          ? 'legacy KVM_GET_DIRTY_LOG'
+          : `manual protect (GET + CLEAR in ${config.clearChunkPages}-page chunks${config.initiallySet ? ', initially set' : ''})`;
+    out(
+      `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
+        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s), ${logDesc}, ${config.workload} workload, ` +
+        `${config.iterations} iterations, seed ${config.seed}`,
+    );
+  };
+  const summary = await runDirtyLog(input, {
     spawn: spawnNodeVcpuWorker,
+    onStart: describe,
     onIteration: (r: IterationReport) => out(iterationLine(r)),
   });
   for (const line of summaryLines(summary)) out(line);
@@ -109,47 +149,78 @@ export async function runCommand(argv: string[]): Promise<number> {
 }
 
 function iterationLine(r: IterationReport): string {
-  const verdict = r.lostPages + r.wrongValues === 0 ? 'ok' : `LOST ${r.lostPages} wrong ${r.wrongValues}`;
+  const bad = r.lostPages + r.wrongValues + r.copyMismatches;
+  const verdict = bad === 0 ? 'ok' : `LOST ${r.lostPages}, wrong ${r.wrongValues}, copy mismatches ${r.copyMismatches}`;
   return (
-    `  iteration ${String(r.iteration).padStart(3)}: ${formatCount(r.guestWrites).padStart(7)} writes, ` +
-    `${formatCount(r.entriesHarvested).padStart(6)} entries harvested, ${String(r.ringFullExits).padStart(4)} ring-full exits, ` +
-    `${formatCount(r.pagesChanged).padStart(6)} pages changed, ${String(r.falsePositives).padStart(4)} false positives  ${verdict}`
+    `  iteration ${String(r.iteration).padStart(3)}: ${formatCount(r.guestWrites).padStart(7)} writes` +
+    `${r.deviceWrites > 0 ? ` + ${formatCount(r.deviceWrites)} DMA` : ''}, ` +
+    `${formatCount(r.recordsCollected).padStart(6)} records, ${String(r.ringFullExits).padStart(4)} ring-full exits, ` +
+    `${formatCount(r.pagesCopied).padStart(6)} pages copied, ${String(r.pagesResent).padStart(5)} resent  ${verdict}`
   );
 }
 
 export function summaryLines(s: RunSummary): string[] {
+  const hold = (h: { max: number; total: number }): string => `${h.max.toFixed(1)} us / ${(h.total / 1000).toFixed(2)} ms`;
   const rows: [string, string][] = [
+    ['log mode', s.log],
     ['guest writes (instructions)', formatCount(s.guestWrites)],
     ['guest stores (pages)', formatCount(s.guestStores)],
     ['write faults', formatCount(s.faults)],
-    ['ring pushes', formatCount(s.pushes)],
-    ['entries harvested', formatCount(s.pagesHarvested)],
-    ['ring-full exits', formatCount(s.ringFullExits)],
-    ['vCPU stall time (total / max)', `${s.stallMs.toFixed(1)} ms / ${s.maxStallMs.toFixed(2)} ms`],
-    ['reset calls / entries reset', `${formatCount(s.resetCalls)} / ${formatCount(s.entriesReset)}`],
-    ['reset count mismatches', String(s.resetMismatches)],
+    [s.log === 'ring' ? 'ring pushes' : 'bitmap bits set', formatCount(s.pushes)],
+    [s.log === 'ring' ? 'entries harvested' : 'dirty bits collected', formatCount(s.pagesHarvested)],
+  ];
+  if (s.log === 'ring') {
+    rows.push(
+      ['ring-full exits', formatCount(s.ringFullExits)],
+      ['vCPU stall time (total / max)', `${s.stallMs.toFixed(1)} ms / ${s.maxStallMs.toFixed(2)} ms`],
+      ['reset calls / entries reset', `${formatCount(s.resetCalls)} / ${formatCount(s.entriesReset)}`],
+      ['reset count mismatches', String(s.resetMismatches)],
+      ['mmu_lock hold in reset (max / total)', hold(s.mmuLockHoldUs.reset)],
+    );
+  } else {
+    rows.push(['GET calls / CLEAR calls', `${formatCount(s.getCalls)} / ${formatCount(s.clearCalls)}`]);
+    rows.push(['mmu_lock hold in GET (max / total)', hold(s.mmuLockHoldUs.get)]);
+    if (s.log === 'clear') rows.push(['mmu_lock hold in CLEAR (max / total)', hold(s.mmuLockHoldUs.clear)]);
+  }
+  if (s.deviceWriters > 0) {
+    rows.push(['DMA writes (lost by the kernel)', `${formatCount(s.deviceWrites)} (${formatCount(s.deviceWritesLost)})`]);
+  }
+  rows.push(
+    ['mmu_lock hold, all (max / total)', `${s.mmuLockMaxHoldUs.toFixed(1)} us / ${(s.mmuLockTotalHoldUs / 1000).toFixed(2)} ms`],
     ['TLB flushes', formatCount(s.tlbFlushes)],
-    ['mmu_lock hold (max / total)', `${s.mmuLockMaxHoldUs.toFixed(1)} us / ${(s.mmuLockTotalHoldUs / 1000).toFixed(2)} ms`],
-    ['duplicate entries', formatCount(s.duplicates)],
-    ['false positives', formatCount(s.falsePositives)],
+    ['pages copied', formatCount(s.pagesCopied)],
+    ['false positives (pages resent)', `${formatCount(s.falsePositives)} (${(s.falsePositiveRate * 100).toFixed(2)} % of copies)`],
+    ['duplicate records', formatCount(s.duplicates)],
     ['lost pages', String(s.lostPages)],
     ['wrong values', String(s.wrongValues)],
+    ['copy mismatches', String(s.copyMismatches)],
     ['elapsed', `${(s.elapsedMs / 1000).toFixed(2)} s`],
-  ];
+  );
   const lines = ['', table(['summary', ''], rows)];
   if (s.mutants.length > 0) lines.push(`mutants enabled: ${s.mutants.join(', ')}`);
   for (const p of s.lost.slice(0, 10)) {
     lines.push(
-      `LOST PAGE: slot ${p.slot} offset ${p.offset} (gfn 0x${p.gfn.toString(16)}), last written by vCPU ${p.vcpu} ` +
+      `LOST PAGE: slot ${p.slot} offset ${p.offset} (gfn 0x${p.gfn.toString(16)}), last written by ${writerName(p.vcpu)} ` +
         `with value ${p.value}, iteration ${p.iteration}, seed ${p.seed} (${p.reason})`,
+    );
+  }
+  for (const m of s.mismatches.slice(0, 5)) {
+    lines.push(
+      `COPY MISMATCH: slot ${m.slot} offset ${m.offset} (gfn 0x${m.gfn.toString(16)}): the destination misses a write ` +
+        `by ${writerName(m.writer)}, seed ${s.seed}`,
     );
   }
   if (s.error) lines.push(`run failed: ${s.error}`);
   lines.push(
     s.ok
       ? `OK: ${s.iterations} iterations, 0 lost pages (seed ${s.seed})`
-      : `FAILED: ${s.lostPages} lost pages, ${s.wrongValues} wrong values, ${s.resetMismatches} reset mismatches, ` +
+      : `FAILED: ${s.lostPages} lost pages, ${s.wrongValues} wrong values, ${s.copyMismatches} copy mismatches, ` +
+          `${s.resetMismatches} reset mismatches, ` +
           `${s.badEntries} bad entries, ${s.kernelWarnings} kernel warnings, ${s.kernelBugs} kernel bugs — reproduce with --seed ${s.seed}`,
   );
   return lines;
+}
+
+function writerName(id: number): string {
+  return id >= DEVICE_WRITER_BASE ? `device ${id - DEVICE_WRITER_BASE}` : `vCPU ${id}`;
 }

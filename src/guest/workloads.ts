@@ -33,6 +33,11 @@ export interface WorkloadConfig {
   readonly hotsetPages?: number;
   /** hotset: share of writes that go to the hot set, in percent (default 90). */
   readonly hotPercent?: number;
+  /**
+   * Instructions per iteration, then `hlt` until the iteration number changes (0 = no limit).
+   * Makes two runs of one seed do exactly the same writes, whatever the timing.
+   */
+  readonly writesPerIteration?: number;
 }
 
 /** A small, fast, seedable PRNG (mulberry32); one state word, no allocation. */
@@ -81,6 +86,9 @@ export class WorkloadProgram implements GuestProgram {
   private readonly hotCount: number;
   private readonly hotThreshold: number;
   private cursor: number;
+  private readonly writeLimit: number;
+  private iterationSeen = -1;
+  private writesThisIteration = 0;
 
   constructor(
     private readonly config: WorkloadConfig,
@@ -109,10 +117,24 @@ export class WorkloadProgram implements GuestProgram {
     // The hot set is shared by every vCPU: derive its place from the run seed alone.
     this.hotStart = new Prng(deriveSeed(config.seed, 0x7fff)).below(this.pageCount - hot + 1);
     this.hotThreshold = Math.round(((config.hotPercent ?? 90) / 100) * 4294967296);
+    this.writeLimit = config.writesPerIteration ?? 0;
   }
 
   decode(insn: Instruction): void {
-    insn.value = Atomics.load(this.globals, GuestGlobalsLayout.words.ITERATION);
+    const iteration = Atomics.load(this.globals, GuestGlobalsLayout.words.ITERATION);
+    if (this.writeLimit > 0) {
+      if (iteration !== this.iterationSeen) {
+        this.iterationSeen = iteration;
+        this.writesThisIteration = 0;
+      }
+      if (this.writesThisIteration >= this.writeLimit) {
+        insn.kind = InsnKind.HALT;
+        insn.count = 0;
+        return;
+      }
+      this.writesThisIteration++;
+    }
+    insn.value = iteration;
     insn.exitAfter = false;
     insn.storesPerPage = 1;
     const burst = this.burstThreshold > 0 && this.prng.nextU32() < this.burstThreshold;

@@ -8,8 +8,24 @@ import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
 import { validateRingBytes } from '../kernel/dirty-ring.js';
 import { MEMSLOT_TABLE_ENTRIES } from '../abi/layout.js';
+import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
 
 export interface RunConfig {
+  /** ring (dirty rings + reset), bitmap (legacy GET), clear (manual protect: GET then CLEAR). */
+  readonly log: LogMode;
+  /** --log clear: pages per KVM_CLEAR_DIRTY_LOG call (a multiple of 64). */
+  readonly clearChunkPages: number;
+  /** --log clear: KVM_DIRTY_LOG_INITIALLY_SET (every page dirty in the first round). */
+  readonly initiallySet: boolean;
+  /** DMA device threads writing guest memory with no running vCPU. */
+  readonly deviceWriters: number;
+  /** Pause between two writes of a device, in microseconds. */
+  readonly deviceIntervalUs: number;
+  /**
+   * --log ring with devices: enable KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP (as arm64 offers) so
+   * their writes reach a bitmap; without it they are lost and the oracle must say so.
+   */
+  readonly ringWithBitmap: boolean;
   readonly vcpus: number;
   readonly memoryBytes: number;
   readonly memslots: number;
@@ -21,12 +37,19 @@ export interface RunConfig {
   readonly seed: number;
   readonly burstPages: number;
   readonly burstPercent: number;
+  /** Instructions per vCPU per iteration, then halt (0: run for the interval). */
+  readonly writesPerIteration: number;
   readonly mutants: number;
   /** Log every store (the instruction-emulator path) instead of the hardware fault path. */
   readonly emulateAllStores: boolean;
 }
 
-export const RUN_DEFAULTS: Omit<RunConfig, 'seed'> = {
+export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
+  log: 'ring',
+  clearChunkPages: 1024,
+  initiallySet: false,
+  deviceWriters: 0,
+  deviceIntervalUs: 100,
   vcpus: 2,
   memoryBytes: 64 * 1024 * 1024,
   memslots: 1,
@@ -37,12 +60,14 @@ export const RUN_DEFAULTS: Omit<RunConfig, 'seed'> = {
   workload: 'random',
   burstPages: 8,
   burstPercent: 5,
+  writesPerIteration: 0,
   mutants: 0,
   emulateAllStores: false,
 };
 
 /** The emulator runs one worker thread per vCPU; beyond this the machine only thrashes. */
 export const MAX_RUN_VCPUS = 64;
+export const MAX_DEVICE_WRITERS = 8;
 /** Each memslot is one SharedArrayBuffer. */
 export const MAX_SLOT_BYTES = 2 ** 31;
 
@@ -87,6 +112,30 @@ export function validateRingEntries(entries: unknown, param = '--ring-entries'):
 
 export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const c = { ...RUN_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
+  if (!(LOG_MODES as readonly string[]).includes(c.log as string)) {
+    throw new ConfigError('--log', c.log, 'EINVAL', `log must be one of ${LOG_MODES.join(', ')}`);
+  }
+  const log = c.log as LogMode;
+  // Combinations the kernel would refuse, named by the flag that asks for them.
+  if (input.ringEntries !== undefined && log !== 'ring') {
+    throw new ConfigError('--ring-entries', input.ringEntries, 'EINVAL', 'a ring size needs --log ring');
+  }
+  if (input.initiallySet === true && log !== 'clear') {
+    throw new ConfigError('--initially-set', 'on', 'EINVAL', 'KVM_DIRTY_LOG_INITIALLY_SET needs manual protect (--log clear)');
+  }
+  if (input.clearChunkPages !== undefined && log !== 'clear') {
+    throw new ConfigError('--clear-chunk-pages', input.clearChunkPages, 'EINVAL', 'CLEAR chunks need --log clear');
+  }
+  if (input.ringWithBitmap !== undefined && log !== 'ring') {
+    throw new ConfigError('--ring-with-bitmap', input.ringWithBitmap ? 'on' : 'off', 'EINVAL', 'ring-with-bitmap needs --log ring');
+  }
+  const clearChunkPages = int('--clear-chunk-pages', c.clearChunkPages, 64, KVM_MEM_MAX_NR_PAGES, 'CLEAR chunk');
+  if (clearChunkPages % 64 !== 0) {
+    throw new ConfigError('--clear-chunk-pages', clearChunkPages, 'EINVAL', 'CLEAR chunks must be a multiple of 64 pages');
+  }
+  const deviceWriters = int('--device-writers', c.deviceWriters, 0, MAX_DEVICE_WRITERS, 'device writer count');
+  const deviceIntervalUs = int('--device-interval-us', c.deviceIntervalUs, 1, 1_000_000, 'device write interval');
+  const ringWithBitmap = log === 'ring' && (input.ringWithBitmap ?? deviceWriters > 0);
   const vcpus = int('--vcpus', c.vcpus, 1, MAX_RUN_VCPUS, 'vCPU count');
   if (typeof c.memoryBytes !== 'number' || !Number.isSafeInteger(c.memoryBytes) || c.memoryBytes <= 0) {
     throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', 'memory size must be a positive number of bytes');
@@ -110,7 +159,14 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const seed = int('--seed', c.seed, 0, 0xffffffff, 'seed');
   const burstPages = int('--burst-pages', c.burstPages, 1, MAX_INSN_PAGES, `burst size (at most the ring's ${KVM_DIRTY_RING_RSVD_ENTRIES} reserved entries)`);
   const burstPercent = int('--burst-percent', c.burstPercent, 0, 100, 'burst share');
+  const writesPerIteration = int('--writes-per-iteration', c.writesPerIteration, 0, 1e9, 'writes per iteration');
   return {
+    log,
+    clearChunkPages,
+    initiallySet: c.initiallySet === true,
+    deviceWriters,
+    deviceIntervalUs,
+    ringWithBitmap,
     vcpus,
     memoryBytes: c.memoryBytes,
     memslots,
@@ -122,6 +178,7 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
     seed,
     burstPages,
     burstPercent,
+    writesPerIteration,
     mutants: c.mutants >>> 0,
     emulateAllStores: c.emulateAllStores === true,
   };

@@ -4,11 +4,20 @@
  * their state changes. Nothing here blocks the thread: waits are asynchronous, so the same
  * code runs on a browser main thread.
  */
-import { VCPU_STATE_NAMES, VcpuControl, VcpuLayout, VcpuRequest, VcpuState, VmLayout } from '../abi/layout.js';
+import {
+  DeviceLayout,
+  VCPU_STATE_NAMES,
+  VcpuControl,
+  VcpuLayout,
+  VcpuRequest,
+  VcpuState,
+  VmLayout,
+} from '../abi/layout.js';
 import type { Vm } from '../kernel/vm.js';
 import { TimeoutError, waitAsyncWhileEqual } from '../platform/async-wait.js';
 
 const W = VcpuLayout.words;
+const D = DeviceLayout.words;
 
 export class VcpuControlPlane {
   private readonly vmWords: Int32Array;
@@ -16,8 +25,21 @@ export class VcpuControlPlane {
   constructor(
     readonly vm: Vm,
     readonly vcpuCount: number,
+    /** DeviceLayout blocks of the DMA device threads, driven like vCPUs (without kicks). */
+    readonly devices: readonly Int32Array[] = [],
   ) {
     this.vmWords = vm.block.i32;
+  }
+
+  deviceState(j: number): number {
+    return Atomics.load(this.devices[j]!, D.STATE);
+  }
+
+  private setDeviceControl(j: number, control: number): void {
+    const w = this.devices[j]!;
+    Atomics.store(w, D.CONTROL, control);
+    Atomics.add(w, D.WAKE, 1);
+    Atomics.notify(w, D.WAKE);
   }
 
   private words(i: number): Int32Array {
@@ -48,6 +70,7 @@ export class VcpuControlPlane {
 
   resumeAll(): void {
     for (let i = 0; i < this.vcpuCount; i++) this.resume(i);
+    for (let j = 0; j < this.devices.length; j++) this.setDeviceControl(j, VcpuControl.RUN);
   }
 
   /** Kick the vCPU out of guest mode and have its thread park. */
@@ -59,6 +82,7 @@ export class VcpuControlPlane {
 
   pauseAll(): void {
     for (let i = 0; i < this.vcpuCount; i++) this.pause(i);
+    for (let j = 0; j < this.devices.length; j++) this.setDeviceControl(j, VcpuControl.PAUSE);
   }
 
   terminateAll(): void {
@@ -67,6 +91,7 @@ export class VcpuControlPlane {
       this.vm.kickVcpu(i);
       this.wake(i);
     }
+    for (let j = 0; j < this.devices.length; j++) this.setDeviceControl(j, VcpuControl.TERMINATE);
   }
 
   /** Release a thread stalled on exit 31 (after userspace has harvested and reset). */
@@ -95,9 +120,23 @@ export class VcpuControlPlane {
     }
   }
 
+  /** Whether every vCPU and device thread is in one of `states`. */
   allIn(...states: number[]): boolean {
     for (let i = 0; i < this.vcpuCount; i++) if (!states.includes(this.state(i))) return false;
+    for (let j = 0; j < this.devices.length; j++) if (!states.includes(this.deviceState(j))) return false;
     return true;
+  }
+
+  allVcpusIn(...states: number[]): boolean {
+    for (let i = 0; i < this.vcpuCount; i++) if (!states.includes(this.state(i))) return false;
+    return true;
+  }
+
+  /** A dead thread: "vCPU i" or "device j", or null. */
+  anyDeadThread(): string | null {
+    for (let i = 0; i < this.vcpuCount; i++) if (this.state(i) === VcpuState.DEAD) return `vCPU ${i}`;
+    for (let j = 0; j < this.devices.length; j++) if (this.deviceState(j) === VcpuState.DEAD) return `device ${j}`;
+    return null;
   }
 
   anyDead(): number {
@@ -109,8 +148,8 @@ export class VcpuControlPlane {
   async waitAllParked(timeoutMs: number): Promise<void> {
     await this.waitUntil(
       () => {
-        const dead = this.anyDead();
-        if (dead >= 0) throw new Error(`vCPU ${dead} thread died`);
+        const dead = this.anyDeadThread();
+        if (dead !== null) throw new Error(`${dead} thread died`);
         return this.allIn(VcpuState.PARKED);
       },
       timeoutMs,
@@ -121,6 +160,7 @@ export class VcpuControlPlane {
   describe(): string {
     const out: string[] = [];
     for (let i = 0; i < this.vcpuCount; i++) out.push(`${i}:${this.stateName(i)}`);
+    for (let j = 0; j < this.devices.length; j++) out.push(`dev${j}:${VCPU_STATE_NAMES[this.deviceState(j)] ?? '?'}`);
     return out.join(' ');
   }
 }

@@ -76,9 +76,13 @@ export class VcpuThread {
           case KVM_EXIT_INTR:
             break; // a kick: the loop re-reads CONTROL
           case KVM_EXIT_HLT: {
+            // The guest is idle until userspace changes something (resume into a new
+            // iteration, pause, terminate): all of which bump WAKE.
             const seq = Atomics.load(w, W.WAKE);
             this.setState(VcpuState.HALTED);
-            while (Atomics.load(w, W.WAKE) === seq) await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+            while (Atomics.load(w, W.WAKE) === seq && Atomics.load(w, W.CONTROL) === VcpuControl.RUN) {
+              await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+            }
             break;
           }
           case KVM_EXIT_MMIO:

@@ -20,9 +20,27 @@ export interface VcpuThreadConfig {
   readonly preemptAfterMs?: number;
 }
 
+/** A DMA device thread: writes guest memory with no running vCPU. */
+export interface DeviceThreadConfig {
+  readonly vm: VmBuffers;
+  readonly deviceIndex: number;
+  /** DeviceLayout block. */
+  readonly device: SharedArrayBuffer;
+  readonly globals: SharedArrayBuffer;
+  /** Pages the device writes (ranges) and the run seed. */
+  readonly workload: WorkloadConfig;
+  /** Pause between two writes, in microseconds. */
+  readonly writeIntervalUs: number;
+}
+
+/**
+ * One worker runs one guest-side thread: a vCPU (`start`) or a DMA device (`startDevice`).
+ */
 export interface VcpuWorkerApi {
-  /** Attach to the VM and start the thread's loop (parked until CONTROL = RUN). */
+  /** Attach to the VM and start the vCPU thread's loop (parked until CONTROL = RUN). */
   start(config: VcpuThreadConfig): Promise<void>;
+  /** Attach to the VM and start a device thread's loop instead (parked until CONTROL = RUN). */
+  startDevice(config: DeviceThreadConfig): Promise<void>;
   /** Make a memslot created after start usable by this thread. */
   attachSlot(index: number, buffers: SlotBuffers): Promise<void>;
   /** Resolve when the loop has ended: null, or the error that ended it. */

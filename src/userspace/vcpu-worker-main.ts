@@ -3,21 +3,27 @@
  * exposes. Kept apart from workers/vcpu.worker.ts so that it can be imported without
  * exposing anything.
  */
+import { DeviceThread } from './device-thread.js';
 import { VcpuThread } from './vcpu-thread.js';
-import type { VcpuThreadConfig, VcpuWorkerApi } from './vcpu-worker-api.js';
+import type { DeviceThreadConfig, VcpuThreadConfig, VcpuWorkerApi } from './vcpu-worker-api.js';
 
 export function createVcpuWorkerApi(): VcpuWorkerApi {
-  let thread: VcpuThread | null = null;
+  let thread: VcpuThread | DeviceThread | null = null;
   let done: Promise<void> | null = null;
   return {
     async start(config: VcpuThreadConfig): Promise<void> {
-      if (thread) throw new Error(`vCPU worker already started (vCPU ${thread.vcpu.index})`);
+      if (thread) throw new Error('worker already started');
       thread = new VcpuThread(config);
       done = thread.main();
     },
+    async startDevice(config: DeviceThreadConfig): Promise<void> {
+      if (thread) throw new Error('worker already started');
+      thread = new DeviceThread(config);
+      done = thread.main();
+    },
     async attachSlot(index, buffers): Promise<void> {
-      if (!thread) throw new Error('vCPU worker not started');
-      thread.attachSlot(index, buffers);
+      if (!thread) throw new Error('worker not started');
+      thread.vm.memslots.attach(index, buffers);
     },
     async join(): Promise<string | null> {
       if (!thread || !done) return 'vCPU worker not started';

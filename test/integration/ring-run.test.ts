@@ -3,7 +3,7 @@
  * iteration. Seeds are fixed (DIRTYRING_SEED overrides) and printed on failure.
  */
 import { describe, expect, it } from 'vitest';
-import { runRing } from '../../src/harness/ring-run.js';
+import { runRing } from '../../src/harness/run.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { testSeed, withWatchdog } from '../helpers/watchdog.js';

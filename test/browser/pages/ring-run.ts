@@ -3,7 +3,7 @@
  * vCPUs in module Web Workers built from workers/vcpu.worker.ts. The test reads the summary
  * from `window.__dirtyring`.
  */
-import { runRing } from '../../../src/harness/ring-run.js';
+import { runRing } from '../../../src/harness/run.js';
 import { spawnBrowserVcpuWorker } from '../../../src/platform/browser-vcpu-host.js';
 
 declare global {

@@ -1,0 +1,518 @@
+/**
+ * One `dirtyring run`: a VM logging dirty pages through one of KVM's three interfaces (dirty
+ * rings, legacy GET, manual protect GET + CLEAR), vCPU worker threads running a guest workload,
+ * optional DMA device threads writing with no running vCPU, and userspace (this thread) doing
+ * what dirty_log_test's host does, for several writers:
+ *
+ *   for each iteration k:
+ *     publish k, resume every vCPU and device;
+ *     until the interval has passed (and the guests made progress): collect on the first pass,
+ *       whenever a vCPU stalls on a full ring (then resume it), and periodically — copying
+ *       every collected page to a destination as soon as it is safe to read;
+ *     kick and park every writer; collect once more (device bitmap last);
+ *     verify: the dirty_log_test oracle on every page, and destination == source byte for byte.
+ *
+ * Platform-neutral: the caller supplies how to spawn a worker (Node or browser).
+ */
+import {
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
+  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  PAGE_SIZE,
+  encodeSlot,
+} from '../abi/constants.js';
+import { isKvmError } from '../abi/errno.js';
+import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuLayout, VcpuState } from '../abi/layout.js';
+import { DirtyLogOracle, type LostPage, type OracleSlot, type PendingStore } from '../checker/oracle.js';
+import type { WorkloadConfig, WorkloadKind } from '../guest/workloads.js';
+import type { Memslot } from '../kernel/memslots.js';
+import { Mutant, mutantNames } from '../kernel/mutants.js';
+import { now } from '../kernel/sync.js';
+import { Vm } from '../kernel/vm.js';
+import { withTimeout } from '../platform/async-wait.js';
+import { type CopyMismatch, DirtyPageCopier } from '../userspace/dirty-copier.js';
+import { type LogCollector, type LogMode, createCollector } from '../userspace/log-collectors.js';
+import { VcpuControlPlane } from '../userspace/vcpu-control.js';
+import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../userspace/vcpu-worker-api.js';
+import { type RunConfig, validateRunConfig } from './run-config.js';
+
+export interface IterationReport {
+  readonly iteration: number;
+  readonly guestWrites: number;
+  readonly deviceWrites: number;
+  readonly recordsCollected: number;
+  readonly ringFullExits: number;
+  readonly collections: number;
+  readonly pagesReported: number;
+  readonly pagesChanged: number;
+  readonly pagesCopied: number;
+  readonly pagesResent: number;
+  readonly lostPages: number;
+  readonly wrongValues: number;
+  readonly copyMismatches: number;
+  readonly elapsedMs: number;
+}
+
+export interface RunSummary {
+  ok: boolean;
+  seed: number;
+  log: LogMode;
+  vcpus: number;
+  iterations: number;
+  memoryBytes: number;
+  memslots: number;
+  ringEntries: number | null;
+  clearChunkPages: number | null;
+  initiallySet: boolean;
+  ringWithBitmap: boolean;
+  workload: WorkloadKind;
+  path: 'fault' | 'emulated';
+  mutants: string[];
+  guestWrites: number;
+  guestStores: number;
+  faults: number;
+  spuriousFaults: number;
+  /** Records made by vCPUs: ring pushes or bitmap bits set. */
+  pushes: number;
+  /** Records userspace collected: ring entries harvested, or bits read. */
+  pagesHarvested: number;
+  ringFullExits: number;
+  stallMs: number;
+  maxStallMs: number;
+  resetCalls: number;
+  entriesReset: number;
+  resetMismatches: number;
+  getCalls: number;
+  clearCalls: number;
+  deviceWriters: number;
+  deviceWrites: number;
+  deviceWritesLost: number;
+  badEntries: number;
+  duplicates: number;
+  pagesCopied: number;
+  /** Pages copied again although not written since their last copy (= falsePositives). */
+  pagesResent: number;
+  /** False positives: pages reported although not written since they were last reported. */
+  falsePositives: number;
+  /** falsePositives / pagesCopied: comparable between runs that did different amounts of work. */
+  falsePositiveRate: number;
+  lostPages: number;
+  wrongValues: number;
+  copyMismatches: number;
+  kernelWarnings: number;
+  kernelBugs: number;
+  tlbFlushes: number;
+  mmuLockMaxHoldUs: number;
+  mmuLockTotalHoldUs: number;
+  mmuLockHoldUs: { get: { max: number; total: number }; clear: { max: number; total: number }; reset: { max: number; total: number } };
+  elapsedMs: number;
+  lost: LostPage[];
+  mismatches: CopyMismatch[];
+  error: string | null;
+}
+
+export interface RunHooks {
+  readonly spawn: SpawnVcpuWorker;
+  /** Called once with the validated configuration, before any thread starts. */
+  readonly onStart?: (config: RunConfig) => void;
+  readonly onIteration?: (report: IterationReport) => void;
+  /**
+   * Test hook: during this iteration, turn LOG_DIRTY_PAGES off on this memslot id a third of
+   * the way through and on again at two thirds (the slot is not judged in that iteration).
+   */
+  readonly toggleLog?: { readonly slotId: number; readonly iteration: number };
+}
+
+/** Stop waiting for threads after this long without progress: they are wedged. */
+const CONTROL_TIMEOUT_MS = 15_000;
+const FIRST_SLOT_ID = 1;
+/** Data slots start at 1 GiB of guest physical memory, like dirty_log_test's top-of-memory slot. */
+const FIRST_SLOT_GFN = (1 << 30) / PAGE_SIZE;
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** Create the VM for a run: the logging capability first, then memslots, then vCPUs. */
+function buildVm(config: RunConfig): { vm: Vm; slots: Memslot[] } {
+  const vm = Vm.create({ mutants: config.mutants, offerRingWithBitmap: config.ringWithBitmap });
+  if (config.log === 'ring') {
+    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * 16);
+    if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
+  } else if (config.log === 'clear') {
+    vm.enableCap(
+      KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (config.initiallySet ? KVM_DIRTY_LOG_INITIALLY_SET : 0),
+    );
+  }
+  const totalPages = config.memoryBytes / PAGE_SIZE;
+  const slots: Memslot[] = [];
+  let gfn = FIRST_SLOT_GFN;
+  for (let i = 0; i < config.memslots; i++) {
+    const pageCount = Math.floor(totalPages / config.memslots) + (i < totalPages % config.memslots ? 1 : 0);
+    const id = FIRST_SLOT_ID + i;
+    vm.setUserMemoryRegion({
+      slot: encodeSlot(0, id),
+      flags: KVM_MEM_LOG_DIRTY_PAGES,
+      guestPhysAddr: gfn * PAGE_SIZE,
+      memorySize: pageCount * PAGE_SIZE,
+    });
+    slots.push(vm.memslots.findById(0, id)!);
+    gfn += pageCount;
+  }
+  for (let i = 0; i < config.vcpus; i++) vm.createVcpu();
+  return { vm, slots };
+}
+
+export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): Promise<RunSummary> {
+  const config = validateRunConfig(input);
+  hooks.onStart?.(config);
+  const t0 = now();
+  const { vm, slots } = buildVm(config);
+  const oracleSlots: OracleSlot[] = slots.map((s) => ({
+    encodedSlot: s.encodedSlot,
+    id: s.id,
+    baseGfn: s.baseGfn,
+    pageCount: s.pageCount,
+    mem32: s.mem32,
+  }));
+  const globals = new SharedBlock(GuestGlobalsLayout);
+  const devices = Array.from({ length: config.deviceWriters }, (_, j) => {
+    const b = new SharedBlock(DeviceLayout);
+    Atomics.store(b.i32, DeviceLayout.words.DEVICE_ID, j);
+    return b;
+  });
+  const control = new VcpuControlPlane(vm, config.vcpus, devices.map((d) => d.i32));
+  const collector: LogCollector = createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages);
+  const copier = new DirtyPageCopier(slots);
+  const oracle = new DirtyLogOracle(oracleSlots, config.seed);
+  const sink = (slot: number, offLo: number, offHi: number): void => {
+    oracle.report(slot, offLo, offHi);
+    copier.copy(slot, offLo, offHi);
+  };
+
+  const summary: RunSummary = {
+    ok: false,
+    seed: config.seed,
+    log: config.log,
+    vcpus: config.vcpus,
+    iterations: 0,
+    memoryBytes: config.memoryBytes,
+    memslots: config.memslots,
+    ringEntries: config.log === 'ring' ? config.ringEntries : null,
+    clearChunkPages: config.log === 'clear' ? config.clearChunkPages : null,
+    initiallySet: config.initiallySet,
+    ringWithBitmap: config.ringWithBitmap,
+    workload: config.workload,
+    path: config.emulateAllStores ? 'emulated' : 'fault',
+    mutants: mutantNames(config.mutants),
+    guestWrites: 0,
+    guestStores: 0,
+    faults: 0,
+    spuriousFaults: 0,
+    pushes: 0,
+    pagesHarvested: 0,
+    ringFullExits: 0,
+    stallMs: 0,
+    maxStallMs: 0,
+    resetCalls: 0,
+    entriesReset: 0,
+    resetMismatches: 0,
+    getCalls: 0,
+    clearCalls: 0,
+    deviceWriters: config.deviceWriters,
+    deviceWrites: 0,
+    deviceWritesLost: 0,
+    badEntries: 0,
+    duplicates: 0,
+    pagesCopied: 0,
+    pagesResent: 0,
+    falsePositives: 0,
+    falsePositiveRate: 0,
+    lostPages: 0,
+    wrongValues: 0,
+    copyMismatches: 0,
+    kernelWarnings: 0,
+    kernelBugs: 0,
+    tlbFlushes: 0,
+    mmuLockMaxHoldUs: 0,
+    mmuLockTotalHoldUs: 0,
+    mmuLockHoldUs: { get: { max: 0, total: 0 }, clear: { max: 0, total: 0 }, reset: { max: 0, total: 0 } },
+    elapsedMs: 0,
+    lost: [],
+    mismatches: [],
+    error: null,
+  };
+
+  const workers: VcpuWorkerHandle[] = [];
+  const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => {
+    let s = 0;
+    for (let i = 0; i < config.vcpus; i++) s += vm.vcpuBlock(i).f64[VcpuLayout.floats[field]]!;
+    return s;
+  };
+  const sumDevice = (field: keyof typeof DeviceLayout.floats): number => {
+    let s = 0;
+    for (const d of devices) s += d.f64[DeviceLayout.floats[field]]!;
+    return s;
+  };
+
+  try {
+    const workload: WorkloadConfig = {
+      kind: config.workload,
+      seed: config.seed,
+      ranges: slots.map((s) => ({ baseGfn: s.baseGfn, pageCount: s.pageCount })),
+      burstPages: config.burstPages,
+      burstPercent: config.burstPercent,
+      writesPerIteration: config.writesPerIteration,
+    };
+    const starts: Promise<void>[] = [];
+    for (let i = 0; i < config.vcpus; i++) {
+      const w = hooks.spawn(i);
+      workers.push(w);
+      starts.push(
+        withTimeout(
+          w.api.start({
+            vm: vm.buffers(),
+            vcpuIndex: i,
+            vcpuCount: config.vcpus,
+            globals: globals.buffer,
+            workload,
+            emulateAllStores: config.emulateAllStores,
+            preemptAfterMs: 20,
+          }),
+          CONTROL_TIMEOUT_MS,
+          `starting vCPU ${i}`,
+        ),
+      );
+    }
+    devices.forEach((d, j) => {
+      const w = hooks.spawn(config.vcpus + j);
+      workers.push(w);
+      starts.push(
+        withTimeout(
+          w.api.startDevice({
+            vm: vm.buffers(),
+            deviceIndex: j,
+            device: d.buffer,
+            globals: globals.buffer,
+            workload,
+            writeIntervalUs: config.deviceIntervalUs,
+          }),
+          CONTROL_TIMEOUT_MS,
+          `starting device ${j}`,
+        ),
+      );
+    });
+    await Promise.all(starts);
+    await control.waitAllParked(CONTROL_TIMEOUT_MS);
+
+    for (let k = 1; k <= config.iterations; k++) {
+      const report = await runIteration(k);
+      summary.iterations = k;
+      hooks.onIteration?.(report);
+    }
+  } catch (e) {
+    summary.error = isKvmError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    const failures = workers.map((w) => w.failure).filter((f): f is string => f !== null);
+    if (failures.length > 0) summary.error += `; worker: ${failures[0]}`;
+  } finally {
+    control.terminateAll();
+    await Promise.all(
+      workers.map(async (w, i) => {
+        try {
+          const err = await withTimeout(w.api.join(), 5000, `joining worker ${i}`);
+          if (err && !summary.error) summary.error = `worker ${i}: ${err}`;
+        } catch (e) {
+          if (!summary.error) summary.error = e instanceof Error ? e.message : String(e);
+        } finally {
+          await w.terminate();
+        }
+      }),
+    );
+  }
+
+  const st = vm.stats();
+  const cs = collector.stats;
+  summary.guestWrites = sumVcpu('INSTRUCTIONS');
+  summary.guestStores = sumVcpu('STORES');
+  summary.faults = sumVcpu('FAULTS');
+  summary.spuriousFaults = sumVcpu('SPURIOUS_FAULTS');
+  summary.pushes = sumVcpu('PUSHES');
+  summary.ringFullExits = sumVcpu('RING_FULL_EXITS');
+  summary.stallMs = round3(sumVcpu('STALL_NS') / 1e6);
+  for (let i = 0; i < config.vcpus; i++) {
+    summary.maxStallMs = Math.max(summary.maxStallMs, vm.vcpuBlock(i).f64[VcpuLayout.floats.STALL_MAX_NS]! / 1e6);
+  }
+  summary.maxStallMs = round3(summary.maxStallMs);
+  summary.pagesHarvested = cs.records;
+  summary.resetCalls = cs.resetCalls;
+  summary.entriesReset = cs.entriesReset;
+  summary.resetMismatches = cs.resetMismatches;
+  summary.getCalls = st.getCalls;
+  summary.clearCalls = st.clearCalls;
+  summary.deviceWrites = sumDevice('WRITES');
+  summary.deviceWritesLost = sumDevice('LOST');
+  summary.pagesCopied = copier.pagesCopied;
+  summary.pagesResent = copier.pagesResent;
+  summary.falsePositives = copier.pagesResent;
+  summary.falsePositiveRate = copier.pagesCopied > 0 ? Math.round((copier.pagesResent / copier.pagesCopied) * 1e6) / 1e6 : 0;
+  summary.duplicates += copier.duplicates;
+  summary.kernelWarnings = st.warnings;
+  summary.kernelBugs = st.kernelBugs;
+  summary.tlbFlushes = st.tlbFlushes;
+  summary.mmuLockMaxHoldUs = round3(st.mmuLockMaxHoldUs);
+  summary.mmuLockTotalHoldUs = round3(st.mmuLockTotalHoldUs);
+  summary.mmuLockHoldUs = {
+    get: { max: round3(st.mmuHoldGetMaxUs), total: round3(st.mmuHoldGetTotalUs) },
+    clear: { max: round3(st.mmuHoldClearMaxUs), total: round3(st.mmuHoldClearTotalUs) },
+    reset: { max: round3(st.mmuHoldResetMaxUs), total: round3(st.mmuHoldResetTotalUs) },
+  };
+  summary.elapsedMs = round3(now() - t0);
+  summary.ok =
+    summary.error === null &&
+    summary.iterations === config.iterations &&
+    summary.lostPages === 0 &&
+    summary.wrongValues === 0 &&
+    summary.copyMismatches === 0 &&
+    summary.resetMismatches === 0 &&
+    summary.badEntries === 0 &&
+    summary.kernelWarnings === 0 &&
+    summary.kernelBugs === 0;
+  return summary;
+
+  async function runIteration(k: number): Promise<IterationReport> {
+    const tIter = now();
+    const writes0 = sumVcpu('INSTRUCTIONS');
+    const deviceWrites0 = sumDevice('WRITES');
+    const full0 = sumVcpu('RING_FULL_EXITS');
+    const records0 = collector.stats.records;
+    const copied0 = copier.pagesCopied;
+    const resent0 = copier.pagesResent;
+    let collections = 0;
+    const collect = (final: boolean): void => {
+      copier.beginRound();
+      collector.collect(sink, final);
+      collections++;
+    };
+    oracle.beginIteration(k);
+    Atomics.store(globals.i32, GuestGlobalsLayout.words.ITERATION, k);
+    control.resumeAll();
+
+    const toggle = hooks.toggleLog?.iteration === k ? hooks.toggleLog : undefined;
+    const excluded = new Set<number>();
+    let toggleStage = 0;
+    let lastPeriodic = now();
+    let lastProgress = now();
+    let lastWrites = writes0;
+    let first = true;
+    for (;;) {
+      const bell = control.doorbell();
+      const stalled: number[] = [];
+      for (let i = 0; i < config.vcpus; i++) {
+        const state = control.state(i);
+        if (state === VcpuState.RING_FULL_STALL) stalled.push(i);
+      }
+      const dead = control.anyDeadThread();
+      if (dead !== null) throw new Error(`${dead} thread died in iteration ${k}`);
+      const t = now();
+      if (first || stalled.length > 0 || t - lastPeriodic >= config.harvestIntervalMs) {
+        // Harvest + reset (and copy) first, then release the stalled threads: QEMU's reaction to exit 31.
+        collect(false);
+        for (const i of stalled) control.wakeStalled(i);
+        lastPeriodic = t;
+        first = false;
+      }
+      if (toggle) {
+        const frac = (t - tIter) / config.intervalMs;
+        if (toggleStage === 0 && frac >= 1 / 3) {
+          vm.setLogDirty(toggle.slotId, false);
+          const enc = encodeSlot(0, toggle.slotId);
+          oracle.excludeSlot(enc);
+          excluded.add(enc);
+          toggleStage = 1;
+        } else if (toggleStage === 1 && frac >= 2 / 3) {
+          vm.setLogDirty(toggle.slotId, true);
+          toggleStage = 2;
+        }
+      }
+      const writes = sumVcpu('INSTRUCTIONS');
+      if (writes !== lastWrites) {
+        lastWrites = writes;
+        lastProgress = t;
+      } else if (t - lastProgress > CONTROL_TIMEOUT_MS && !control.allVcpusIn(VcpuState.HALTED)) {
+        throw new Error(`no guest progress for ${CONTROL_TIMEOUT_MS} ms in iteration ${k} (${control.describe()})`);
+      }
+      if (config.writesPerIteration > 0) {
+        // A fixed amount of work: the iteration ends when every vCPU has halted.
+        if (control.allVcpusIn(VcpuState.HALTED) && (!toggle || toggleStage === 2)) break;
+      } else if (t - tIter >= config.intervalMs && writes - writes0 >= 256 && (!toggle || toggleStage === 2)) {
+        // dirty_log_test's floor: at least 256 writes per iteration, whatever the interval.
+        break;
+      }
+      await control.waitDoorbell(bell, 1);
+    }
+
+    let verdict: ReturnType<DirtyLogOracle['verify']>;
+    let mismatch: ReturnType<DirtyPageCopier['compare']>;
+    if ((config.mutants & Mutant.NO_FINAL_STOP) !== 0) {
+      // Mutant: the "final" sync while the writers still run; they are parked only afterwards.
+      collect(true);
+      recordPending();
+      verdict = oracle.verify();
+      mismatch = copier.compare(excluded);
+      control.pauseAll();
+      await control.waitAllParked(CONTROL_TIMEOUT_MS);
+    } else {
+      control.pauseAll();
+      await control.waitAllParked(CONTROL_TIMEOUT_MS);
+      collect(true);
+      recordPending();
+      verdict = oracle.verify();
+      mismatch = copier.compare(excluded);
+    }
+    summary.lostPages += verdict.lostPages;
+    summary.wrongValues += verdict.wrongValues;
+    summary.duplicates += verdict.duplicates;
+    summary.badEntries += verdict.badEntries;
+    summary.copyMismatches += mismatch.mismatches;
+    for (const d of verdict.details) if (summary.lost.length < 20) summary.lost.push(d);
+    for (const d of mismatch.details) if (summary.mismatches.length < 20) summary.mismatches.push(d);
+    return {
+      iteration: k,
+      guestWrites: sumVcpu('INSTRUCTIONS') - writes0,
+      deviceWrites: sumDevice('WRITES') - deviceWrites0,
+      recordsCollected: collector.stats.records - records0,
+      ringFullExits: sumVcpu('RING_FULL_EXITS') - full0,
+      collections,
+      pagesReported: verdict.pagesReported,
+      pagesChanged: verdict.pagesChanged,
+      pagesCopied: copier.pagesCopied - copied0,
+      pagesResent: copier.pagesResent - resent0,
+      lostPages: verdict.lostPages,
+      wrongValues: verdict.wrongValues,
+      copyMismatches: mismatch.mismatches,
+      elapsedMs: round3(now() - tIter),
+    };
+
+    function recordPending(): void {
+      const pending: PendingStore[] = [];
+      for (let i = 0; i < config.vcpus; i++) {
+        const b = vm.vcpuBlock(i);
+        if (Atomics.load(b.i32, VcpuLayout.words.PENDING_VALID) === 1) {
+          pending.push({
+            vcpu: i,
+            gfn: b.f64[VcpuLayout.floats.PENDING_GFN]!,
+            value: Atomics.load(b.i32, VcpuLayout.words.PENDING_VALUE),
+          });
+        }
+      }
+      oracle.setPending(pending);
+    }
+  }
+}
+
+/** The ring run of issue 2's contract: `runDirtyLog` with `log: 'ring'` (the default). */
+export const runRing = runDirtyLog;

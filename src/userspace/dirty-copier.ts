@@ -1,0 +1,128 @@
+/**
+ * Userspace's use of the dirty set: copy each collected page to a destination memory (as a
+ * migration or snapshot would), at most once per collection round, and count resends — a page
+ * copied again although nobody wrote it since its last copy: a false positive of the logging
+ * interface (the benign race of legacy GET, duplicates, re-dirtying, initially-set's first
+ * round). With every writer parked, the destination must then equal the source byte for byte.
+ */
+import { PAGE_WORDS } from '../abi/constants.js';
+import { GuestPageWords } from '../abi/layout.js';
+import type { Memslot } from '../kernel/memslots.js';
+import { Step, stepHook } from '../kernel/step-hook.js';
+
+export interface CopyMismatch {
+  readonly slot: number;
+  readonly offset: number;
+  readonly gfn: number;
+  /** Writer id in the source page header (vCPU, or device ≥ DEVICE_WRITER_BASE). */
+  readonly writer: number;
+}
+
+export class DirtyPageCopier {
+  private readonly slotIndex = new Map<number, number>();
+  private readonly starts: number[] = [];
+  readonly destinations: Uint32Array[];
+  private readonly lastWriter: Uint32Array;
+  private readonly lastSeq: Uint32Array;
+  private readonly lastValue: Uint32Array;
+  private readonly round: Uint32Array;
+  private currentRound = 1;
+  pagesCopied = 0;
+  pagesResent = 0;
+  duplicates = 0;
+  badRecords = 0;
+
+  constructor(private readonly slots: readonly Memslot[]) {
+    let start = 0;
+    slots.forEach((s, i) => {
+      this.slotIndex.set(s.encodedSlot, i);
+      this.starts.push(start);
+      start += s.pageCount;
+    });
+    this.destinations = slots.map((s) => new Uint32Array(s.pageCount * PAGE_WORDS));
+    this.lastWriter = new Uint32Array(start).fill(0xffffffff);
+    this.lastSeq = new Uint32Array(start);
+    this.lastValue = new Uint32Array(start);
+    this.round = new Uint32Array(start);
+    for (let i = 0; i < slots.length; i++) this.resyncSlot(i);
+  }
+
+  /** Start a collection round: a page is copied at most once per round. */
+  beginRound(): void {
+    this.currentRound = (this.currentRound + 1) >>> 0 || 1;
+  }
+
+  /** Copy one collected page (the sink of a LogCollector). */
+  readonly copy = (slotEnc: number, offLo: number, offHi: number): void => {
+    const i = this.slotIndex.get(slotEnc);
+    if (i === undefined) {
+      this.badRecords++;
+      return;
+    }
+    const slot = this.slots[i]!;
+    if (offHi !== 0 || offLo >= slot.pageCount) {
+      this.badRecords++;
+      return;
+    }
+    const g = this.starts[i]! + offLo;
+    if (this.round[g] === this.currentRound) {
+      this.duplicates++;
+      return;
+    }
+    this.round[g] = this.currentRound;
+    if (stepHook.active) stepHook.at(Step.USER_READ_PAGE, slot.baseGfn + offLo, 0);
+    const src = slot.mem32;
+    const dst = this.destinations[i]!;
+    const base = offLo * PAGE_WORDS;
+    for (let w = base, end = base + PAGE_WORDS; w < end; w++) dst[w] = src[w]!;
+    const writer = dst[base + GuestPageWords.WRITER_VCPU]!;
+    const seq = dst[base + GuestPageWords.WRITER_SEQ]!;
+    const value = dst[base + GuestPageWords.ITERATION_LO]!;
+    if (writer === this.lastWriter[g] && seq === this.lastSeq[g] && value === this.lastValue[g]) this.pagesResent++;
+    this.lastWriter[g] = writer;
+    this.lastSeq[g] = seq;
+    this.lastValue[g] = value;
+    this.pagesCopied++;
+  };
+
+  /** With every writer parked: pages whose destination differs from the source. */
+  compare(skipSlots: ReadonlySet<number> = new Set(), max = 20): { mismatches: number; details: CopyMismatch[] } {
+    let mismatches = 0;
+    const details: CopyMismatch[] = [];
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[i]!;
+      if (skipSlots.has(slot.encodedSlot)) {
+        this.resyncSlot(i);
+        continue;
+      }
+      const src = slot.mem32;
+      const dst = this.destinations[i]!;
+      for (let p = 0; p < slot.pageCount; p++) {
+        const base = p * PAGE_WORDS;
+        for (let w = base, end = base + PAGE_WORDS; w < end; w++) {
+          if (dst[w] !== src[w]) {
+            mismatches++;
+            if (details.length < max) {
+              details.push({ slot: slot.id, offset: p, gfn: slot.baseGfn + p, writer: src[base + GuestPageWords.WRITER_VCPU]! });
+            }
+            break;
+          }
+        }
+      }
+    }
+    return { mismatches, details };
+  }
+
+  /** Take a slot's source as copied (after a stretch the run does not judge). */
+  resyncSlot(i: number): void {
+    const slot = this.slots[i]!;
+    this.destinations[i]!.set(slot.mem32);
+    const start = this.starts[i]!;
+    for (let p = 0; p < slot.pageCount; p++) {
+      const base = p * PAGE_WORDS;
+      this.lastWriter[start + p] = slot.mem32[base + GuestPageWords.WRITER_VCPU]!;
+      this.lastSeq[start + p] = slot.mem32[base + GuestPageWords.WRITER_SEQ]!;
+      this.lastValue[start + p] = slot.mem32[base + GuestPageWords.ITERATION_LO]!;
+    }
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Userspace collection for each of KVM's logging interfaces. A collector hands each dirty
+ * page to its sink only once the page is safe to read, i.e. once the kernel has re-armed
+ * logging for it (kvm-dirty-tracking.md §4):
+ *  - ring: harvest every ring, KVM_RESET_DIRTY_RINGS (count checked), then the entries;
+ *  - bitmap (legacy): KVM_GET_DIRTY_LOG per slot (exchange + protect), then its bits;
+ *  - clear (manual protect): GET (a copy), then per chunk KVM_CLEAR_DIRTY_LOG of the bits
+ *    just read and at once the pages of that chunk — clearing just before copying, which is
+ *    what removes legacy GET's resends.
+ * With ring-with-bitmap, the final collection (vCPUs and devices stopped) reads the slots'
+ * bitmaps last, for the writes made with no running vCPU.
+ */
+import { bitmapWords } from '../kernel/dirty-bitmap.js';
+import type { Memslot } from '../kernel/memslots.js';
+import { Mutant } from '../kernel/mutants.js';
+import type { Vm } from '../kernel/vm.js';
+import { RingCollector } from './ring-collector.js';
+
+export const LOG_MODES = ['ring', 'bitmap', 'clear'] as const;
+export type LogMode = (typeof LOG_MODES)[number];
+
+/** Receives a page that is safe to read: encoded slot and u64 offset as halves. */
+export type ReadyPageSink = (slot: number, offLo: number, offHi: number) => void;
+
+export interface CollectorStats {
+  /** Records collected: ring entries, or set bits. */
+  records: number;
+  collections: number;
+  resetCalls: number;
+  entriesReset: number;
+  resetMismatches: number;
+  getCalls: number;
+  clearCalls: number;
+  /** Set bits read from ring-with-bitmap bitmaps (writes with no running vCPU). */
+  deviceBitmapRecords: number;
+}
+
+export interface LogCollector {
+  readonly mode: LogMode;
+  readonly stats: CollectorStats;
+  /** One collection. `final`: every vCPU and device is parked (the last sync of an iteration). */
+  collect(sink: ReadyPageSink, final: boolean): number;
+}
+
+function emptyStats(): CollectorStats {
+  return {
+    records: 0,
+    collections: 0,
+    resetCalls: 0,
+    entriesReset: 0,
+    resetMismatches: 0,
+    getCalls: 0,
+    clearCalls: 0,
+    deviceBitmapRecords: 0,
+  };
+}
+
+/** Emit every set bit of `words` (bit n = page `firstPage` + n) to the sink. */
+function emitBits(words: Uint32Array, from: number, to: number, firstPage: number, slot: number, sink: ReadyPageSink): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    let b = words[i]! >>> 0;
+    while (b !== 0) {
+      const bit = 31 - Math.clz32(b);
+      b = (b & ~(1 << bit)) >>> 0;
+      sink(slot, firstPage + (i - from) * 32 + bit, 0);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Per-slot GET buffers, allocated once. */
+class SlotBitmaps {
+  readonly buffers = new Map<number, Uint32Array>();
+
+  for(slot: Memslot): Uint32Array {
+    let b = this.buffers.get(slot.encodedSlot);
+    if (!b || b.length !== bitmapWords(slot.pageCount)) {
+      b = new Uint32Array(bitmapWords(slot.pageCount));
+      this.buffers.set(slot.encodedSlot, b);
+    }
+    return b;
+  }
+}
+
+/** Legacy GET of every logged slot's bitmap, emitting each page (safe: GET protected them). */
+function collectLegacyBitmaps(vm: Vm, slots: readonly Memslot[], buffers: SlotBitmaps, sink: ReadyPageSink): number {
+  let n = 0;
+  for (const slot of slots) {
+    if (!slot.active || !slot.hasBitmap) continue;
+    const words = buffers.for(slot);
+    vm.getDirtyLog(slot.encodedSlot, words);
+    n += emitBits(words, 0, words.length, 0, slot.encodedSlot, sink);
+  }
+  return n;
+}
+
+export class RingLogCollector implements LogCollector {
+  readonly mode = 'ring' as const;
+  readonly stats = emptyStats();
+  private readonly ring: RingCollector;
+  /** Entries harvested this collection (slot, offLo, offHi), held until the reset returns. */
+  private readonly pending: Uint32Array;
+  private count = 0;
+  private readonly bitmaps = new SlotBitmaps();
+  private readonly copyBeforeReset: boolean;
+  private readonly store = (_vcpu: number, slot: number, offLo: number, offHi: number): void => {
+    const i = this.count++ * 3;
+    this.pending[i] = slot;
+    this.pending[i + 1] = offLo;
+    this.pending[i + 2] = offHi;
+  };
+
+  constructor(
+    readonly vm: Vm,
+    vcpuCount: number,
+    private readonly slots: readonly Memslot[],
+  ) {
+    this.ring = new RingCollector(vm, vcpuCount, {
+      skipEveryNth: vm.hasMutant(Mutant.HARVEST_SKIPS_ENTRY) ? 61 : 0,
+    });
+    // At most one ring's worth of entries per vCPU between two resets.
+    this.pending = new Uint32Array(vm.ringEntries * vcpuCount * 3);
+    this.copyBeforeReset = vm.hasMutant(Mutant.COPY_BEFORE_RESET);
+  }
+
+  get ringCollector(): RingCollector {
+    return this.ring;
+  }
+
+  collect(sink: ReadyPageSink, final: boolean): number {
+    this.count = 0;
+    const harvested = this.ring.harvest(this.store);
+    if (this.copyBeforeReset) this.emit(sink); // mutant: pages read while still writable
+    if (harvested > 0) this.ring.reset(harvested);
+    if (!this.copyBeforeReset) this.emit(sink);
+    let n = this.count;
+    if (final && this.vm.ringWithBitmap) {
+      // The device bitmap comes last of all, when nothing can write any more.
+      const bits = collectLegacyBitmaps(this.vm, this.slots, this.bitmaps, sink);
+      this.stats.deviceBitmapRecords += bits;
+      this.stats.getCalls += this.slots.length;
+      n += bits;
+    }
+    this.stats.records += n;
+    this.stats.collections++;
+    this.stats.resetCalls = this.ring.resetCalls;
+    this.stats.entriesReset = this.ring.entriesResetTotal;
+    this.stats.resetMismatches = this.ring.mismatches.length;
+    return n;
+  }
+
+  private emit(sink: ReadyPageSink): void {
+    const p = this.pending;
+    for (let i = 0; i < this.count; i++) sink(p[i * 3]!, p[i * 3 + 1]!, p[i * 3 + 2]!);
+  }
+}
+
+export class BitmapLogCollector implements LogCollector {
+  readonly mode = 'bitmap' as const;
+  readonly stats = emptyStats();
+  private readonly bitmaps = new SlotBitmaps();
+
+  constructor(
+    readonly vm: Vm,
+    private readonly slots: readonly Memslot[],
+  ) {}
+
+  collect(sink: ReadyPageSink): number {
+    const n = collectLegacyBitmaps(this.vm, this.slots, this.bitmaps, sink);
+    this.stats.getCalls += this.slots.length;
+    this.stats.records += n;
+    this.stats.collections++;
+    return n;
+  }
+}
+
+export class ManualLogCollector implements LogCollector {
+  readonly mode = 'clear' as const;
+  readonly stats = emptyStats();
+  private readonly bitmaps = new SlotBitmaps();
+  /** Per slot, a view of the GET buffer for each chunk (made once: CLEAR takes a mask from 0). */
+  private readonly chunkViews = new Map<number, Uint32Array[]>();
+
+  constructor(
+    readonly vm: Vm,
+    private readonly slots: readonly Memslot[],
+    /** Pages per CLEAR: a multiple of 64. */
+    readonly chunkPages: number,
+  ) {}
+
+  private views(slot: Memslot, words: Uint32Array): Uint32Array[] {
+    let v = this.chunkViews.get(slot.encodedSlot);
+    if (!v || v[0]?.buffer !== words.buffer) {
+      v = [];
+      for (let first = 0; first < slot.pageCount; first += this.chunkPages) {
+        const num = Math.min(this.chunkPages, slot.pageCount - first);
+        v.push(words.subarray(first / 32, first / 32 + Math.ceil(num / 64) * 2));
+      }
+      this.chunkViews.set(slot.encodedSlot, v);
+    }
+    return v;
+  }
+
+  collect(sink: ReadyPageSink): number {
+    let n = 0;
+    for (const slot of this.slots) {
+      if (!slot.active || !slot.hasBitmap) continue;
+      const words = this.bitmaps.for(slot);
+      this.vm.getDirtyLog(slot.encodedSlot, words);
+      this.stats.getCalls++;
+      const views = this.views(slot, words);
+      for (let c = 0; c < views.length; c++) {
+        const mask = views[c]!;
+        let any = 0;
+        for (let i = 0; i < mask.length; i++) any |= mask[i]!;
+        if (any === 0) continue;
+        const first = c * this.chunkPages;
+        const num = Math.min(this.chunkPages, slot.pageCount - first);
+        // Clear exactly the bits just read, then read those pages at once.
+        this.vm.clearDirtyLog(slot.encodedSlot, first, num, mask);
+        this.stats.clearCalls++;
+        n += emitBits(mask, 0, mask.length, first, slot.encodedSlot, sink);
+      }
+    }
+    this.stats.records += n;
+    this.stats.collections++;
+    return n;
+  }
+}
+
+export function createCollector(mode: LogMode, vm: Vm, vcpuCount: number, slots: readonly Memslot[], chunkPages: number): LogCollector {
+  switch (mode) {
+    case 'ring':
+      return new RingLogCollector(vm, vcpuCount, slots);
+    case 'bitmap':
+      return new BitmapLogCollector(vm, slots);
+    case 'clear':
+      return new ManualLogCollector(vm, slots, chunkPages);
+  }
+}

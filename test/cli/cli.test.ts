@@ -1,0 +1,63 @@
+/** The CLI contract: exit status, the JSON last line, one-line errors naming parameter and errno. */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
+
+function dirtyring(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('dirtyring run: bad input exits 2 with the parameter and the errno', () => {
+  it.each([
+    [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
+    [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
+    [['--initially-set'], '--initially-set on: EINVAL'],
+    [['--log', 'bitmap', '--ring-entries', '512'], '--ring-entries 512: EINVAL'],
+    [['--log', 'clear', '--clear-chunk-pages', '100'], '--clear-chunk-pages 100: EINVAL'],
+    [['--log', 'ring', '--clear-chunk-pages', '128'], '--clear-chunk-pages 128: EINVAL'],
+    [['--log', 'bitmap', '--ring-with-bitmap', 'on'], '--ring-with-bitmap on: EINVAL'],
+    [['--log', 'foo'], '--log foo: EINVAL'],
+    [['--memory', '1000'], '--memory 1000: EINVAL'],
+  ])('%j', (args, message) => {
+    const r = dirtyring('run', ...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(message);
+  });
+});
+
+describe('dirtyring run --json', () => {
+  it('exits 0 and prints one JSON object as the last stdout line, with the contract fields', () => {
+    const r = dirtyring('run', '--vcpus', '2', '--ring-entries', '256', '--iterations', '3', '--memory', '8MiB', '--seed', '9', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]!) as Record<string, unknown>;
+    for (const field of [
+      'ok', 'seed', 'log', 'vcpus', 'iterations', 'guestWrites', 'pagesHarvested', 'ringFullExits', 'resetCalls',
+      'entriesReset', 'lostPages', 'falsePositives', 'elapsedMs', 'mmuLockMaxHoldUs', 'mmuLockTotalHoldUs', 'deviceWrites',
+    ]) {
+      expect(s, field).toHaveProperty(field);
+    }
+    expect(s).toMatchObject({ ok: true, seed: 9, log: 'ring', vcpus: 2, iterations: 3, lostPages: 0 });
+  });
+
+  it('exits 1 when the oracle finds lost pages, naming the seed', () => {
+    const r = dirtyring('run', '--mutant', 'harvest-skips-entry', '--iterations', '3', '--memory', '8MiB', '--seed', '5', '--json');
+    expect(r.status).toBe(1);
+    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; lostPages: number };
+    expect(s.ok).toBe(false);
+    expect(s.lostPages).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/LOST PAGE: .* seed 5/);
+  });
+
+  it('prints a human summary without --json', () => {
+    const r = dirtyring('run', '--log', 'clear', '--iterations', '2', '--memory', '4MiB', '--seed', '3');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/iteration +1:/);
+    expect(r.stdout).toContain('OK: 2 iterations, 0 lost pages (seed 3)');
+  });
+});
