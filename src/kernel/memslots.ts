@@ -184,17 +184,8 @@ export class MemslotTable {
 
   /** Find an active slot by (as_id, id). */
   findById(asId: number, id: number): Memslot | null {
-    for (let i = 0; i < this.entries.length; i++) {
-      const w = this.entries[i]!.i32;
-      if (
-        Atomics.load(w, MemslotLayout.words.STATE) === MemslotState.ACTIVE &&
-        Atomics.load(w, MemslotLayout.words.ID) === id &&
-        Atomics.load(w, MemslotLayout.words.AS_ID) === asId
-      ) {
-        return this.at(i);
-      }
-    }
-    return null;
+    const i = this.indexOfId(asId, id);
+    return i < 0 ? null : this.at(i);
   }
 
   /** Table index of an active slot by (as_id, id), or -1. */

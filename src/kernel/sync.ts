@@ -134,3 +134,9 @@ export class SharedMutex {
     return Atomics.load(this.i32, this.index) !== 0;
   }
 }
+
+/** Bump a doorbell word and wake whoever waits on it (userspace waits on the VM's DOORBELL). */
+export function ringDoorbell(i32: Int32Array, index: number): void {
+  Atomics.add(i32, index, 1);
+  Atomics.notify(i32, index);
+}

@@ -7,6 +7,7 @@ import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuState, 
 import { Instruction } from '../guest/instruction.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import { DmaDevice } from '../kernel/device.js';
+import { ringDoorbell } from '../kernel/sync.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
 import type { DeviceThreadConfig } from './vcpu-worker-api.js';
@@ -41,9 +42,7 @@ export class DeviceThread {
 
   private setState(state: number): void {
     Atomics.store(this.block.i32, W.STATE, state);
-    const vmWords = this.vm.block.i32;
-    Atomics.add(vmWords, VmLayout.words.DOORBELL, 1);
-    Atomics.notify(vmWords, VmLayout.words.DOORBELL);
+    ringDoorbell(this.vm.block.i32, VmLayout.words.DOORBELL);
   }
 
   private publish(): void {

@@ -8,7 +8,7 @@ import { EMU_EXIT_PREEMPTED, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, KVM_EXIT_IN
 import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
-import { now } from '../kernel/sync.js';
+import { now, ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
@@ -45,8 +45,7 @@ export class VcpuThread {
 
   private setState(state: number): void {
     Atomics.store(this.w, W.STATE, state);
-    Atomics.add(this.vmWords, VmLayout.words.DOORBELL, 1);
-    Atomics.notify(this.vmWords, VmLayout.words.DOORBELL);
+    ringDoorbell(this.vmWords, VmLayout.words.DOORBELL);
   }
 
   /** The thread's loop; resolves when told to terminate, rejects never (errors are recorded). */

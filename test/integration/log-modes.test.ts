@@ -8,6 +8,7 @@ import type { RunConfig } from '../../src/harness/run-config.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+import { expectClean } from '../helpers/run-checks.js';
 
 const spawn = spawnNodeVcpuWorker;
 const MiB = 1024 * 1024;
@@ -17,15 +18,6 @@ function run(config: Partial<RunConfig>, what: string): Promise<RunSummary> {
   return withWatchdog(seed, 60_000, what, () => runDirtyLog({ memoryBytes: 8 * MiB, ...config }, { spawn }));
 }
 
-function expectClean(s: RunSummary): void {
-  const context = `seed ${s.seed} (${s.log}): ${JSON.stringify({ error: s.error, lost: s.lost.slice(0, 3), mismatches: s.mismatches.slice(0, 3) })}`;
-  expect(s.error, context).toBeNull();
-  expect(s.lostPages, context).toBe(0);
-  expect(s.wrongValues, context).toBe(0);
-  expect(s.copyMismatches, context).toBe(0);
-  expect(s.kernelWarnings, context).toBe(0);
-  expect(s.ok, context).toBe(true);
-}
 
 describe('every logging mode with 4 vCPU threads', () => {
   it.each(['ring', 'bitmap', 'clear'] as const)('--log %s loses no page', async (log) => {

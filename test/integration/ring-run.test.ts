@@ -7,20 +7,11 @@ import { runRing } from '../../src/harness/run.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+import { expectClean } from '../helpers/run-checks.js';
 
 const spawn = spawnNodeVcpuWorker;
 const MiB = 1024 * 1024;
 
-function expectClean(s: Awaited<ReturnType<typeof runRing>>): void {
-  const context = `seed ${s.seed}: ${JSON.stringify({ error: s.error, lost: s.lost.slice(0, 3), mismatches: s.resetMismatches })}`;
-  expect(s.error, context).toBeNull();
-  expect(s.lostPages, context).toBe(0);
-  expect(s.wrongValues, context).toBe(0);
-  expect(s.resetMismatches, context).toBe(0);
-  expect(s.badEntries, context).toBe(0);
-  expect(s.kernelWarnings, context).toBe(0);
-  expect(s.ok, context).toBe(true);
-}
 
 describe('ring runs with real vCPU threads', () => {
   it('4 vCPUs on 256-entry rings: many ring-full stalls, no lost page', async () => {

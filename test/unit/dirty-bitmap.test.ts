@@ -10,25 +10,16 @@ import {
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { KvmError } from '../../src/abi/errno.js';
 import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { bitmapPages, bitmapWords, maskFromPages } from '../../src/kernel/dirty-bitmap.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
+import { errnoOf } from '../helpers/errno.js';
 
 const BASE = 0x40000;
 const SLOT = encodeSlot(0, 1);
 
-function errnoOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-}
 
 function bitmapVm(opts: { pages?: number; manual?: number; mutants?: number; logDirty?: boolean } = {}) {
   const vm = Vm.create({ mutants: opts.mutants ?? 0 });

@@ -5,7 +5,6 @@ import {
   KVM_DIRTY_GFN_F_RESET,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { KvmError } from '../../src/abi/errno.js';
 import { SharedBlock, VcpuLayout } from '../../src/abi/layout.js';
 import {
   DirtyRing,
@@ -17,16 +16,8 @@ import {
 } from '../../src/kernel/dirty-ring.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { ringVm } from '../helpers/vm-fixtures.js';
+import { errnoOf } from '../helpers/errno.js';
 
-function errnoOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-}
 
 function bareRing(entries: number, start = 0): DirtyRing {
   const vcpu = new SharedBlock(VcpuLayout);

@@ -9,19 +9,10 @@ import {
   PAGE_SIZE,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { KvmError } from '../../src/abi/errno.js';
 import { DIRTY_GFN_WORDS, VcpuLayout, VmLayout } from '../../src/abi/layout.js';
 import { Vm } from '../../src/kernel/vm.js';
+import { errnoOf } from '../helpers/errno.js';
 
-function errnoOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-}
 
 describe('ABI layout', () => {
   it('kvm_dirty_gfn is 16 bytes: flags @0, slot @4, offset @8', () => {

@@ -1,0 +1,20 @@
+import { expect } from 'vitest';
+import type { RunSummary } from '../../src/harness/run.js';
+
+/** A run with no forbidden outcome; on failure the message carries the seed and first details. */
+export function expectClean(s: RunSummary): void {
+  const context = `seed ${s.seed} (${s.log}): ${JSON.stringify({
+    error: s.error,
+    lost: s.lost.slice(0, 3),
+    mismatches: s.mismatches.slice(0, 3),
+    resetMismatches: s.resetMismatches,
+  })}`;
+  expect(s.error, context).toBeNull();
+  expect(s.lostPages, context).toBe(0);
+  expect(s.wrongValues, context).toBe(0);
+  expect(s.copyMismatches, context).toBe(0);
+  expect(s.resetMismatches, context).toBe(0);
+  expect(s.badEntries, context).toBe(0);
+  expect(s.kernelWarnings, context).toBe(0);
+  expect(s.ok, context).toBe(true);
+}
