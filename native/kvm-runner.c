@@ -45,6 +45,10 @@
  *       index. -> ok
  *   rentry <vcpu> <index>
  *       Reads the raw entry at index mod size (flags with acquire). -> ok <flags> <slot> <offset>
+ *   mmap <vcpu> <shared 0|1> <prot>
+ *       A second mmap of the vCPU's ring (ring size bytes at offset 64 pages), MAP_SHARED or
+ *       MAP_PRIVATE, prot = PROT_READ 1 | PROT_WRITE 2 | PROT_EXEC 4; unmapped again at once.
+ *       The runner's own mapping is not touched. -> ok | err
  *   reset
  *       KVM_RESET_DIRTY_RINGS. -> ok <count> | err
  *   get <slotField> <null 0|1>
@@ -662,6 +666,23 @@ static void cmd_rentry(void)
 	printf("ok %" PRIu32 " %" PRIu32 " %" PRIu64 "\n", flags, e->slot, e->offset);
 }
 
+static void cmd_mmap(void)
+{
+	struct vcpu *v = ring_vcpu_arg(1);
+	int shared = num(2) != 0;
+	uint64_t prot = num(3);
+	if (prot & ~(uint64_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
+		fatal("mmap: bad prot %" PRIu64, prot);
+	void *p = mmap(NULL, ring_bytes, (int)prot, shared ? MAP_SHARED : MAP_PRIVATE, v->fd,
+		       (off_t)(RING_PAGE_OFFSET * PAGE));
+	if (p == MAP_FAILED) {
+		print_err(errno);
+		return;
+	}
+	munmap(p, ring_bytes);
+	printf("ok\n");
+}
+
 static void cmd_reset(void)
 {
 	need_vm();
@@ -785,6 +806,8 @@ int main(void)
 			cmd_wentry();
 		else if (strcmp(c, "rentry") == 0)
 			cmd_rentry();
+		else if (strcmp(c, "mmap") == 0)
+			cmd_mmap();
 		else if (strcmp(c, "reset") == 0)
 			cmd_reset();
 		else if (strcmp(c, "get") == 0)

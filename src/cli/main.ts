@@ -2,11 +2,15 @@
 import { ConfigError } from '../harness/run-config.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
+import { conformanceCommand, replayCommand } from './replay-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
 commands:
   run      run vCPU threads against per-vCPU dirty rings and verify no dirty page is lost
+  replay   run one fidelity scenario on the emulator or the real /dev/kvm, or compare both
+  conformance
+           run every fidelity scenario on both engines and tabulate the differences
 
 Run \`dirtyring <command> --help\` for a command's options.
 
@@ -18,6 +22,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run':
         return await runCommand(rest);
+      case 'replay':
+        return await replayCommand(rest);
+      case 'conformance':
+        return await conformanceCommand(rest);
       case undefined:
       case '-h':
       case '--help':

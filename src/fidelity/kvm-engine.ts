@@ -121,6 +121,9 @@ function stepCommand(s: Scenario, st: Step): string {
       return `rentry ${st.vcpu} ${st.index}`;
     case 'checkExtension':
       return `check ${CAP_NUMBERS[st.cap]}`;
+    case 'mmapRing':
+      // PROT_READ 1 | PROT_WRITE 2 | PROT_EXEC 4
+      return `mmap ${st.vcpu} ${st.shared ? 1 : 0} ${1 | (st.write ? 2 : 0) | (st.exec ? 4 : 0)}`;
   }
 }
 

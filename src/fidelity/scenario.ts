@@ -3,6 +3,7 @@
  * between the emulator engine and the real-kernel engine (`kvm-engine.ts`): both take a
  * `Scenario` from `parseScenario` and return one `StepResult` per step, compared with deep
  * equality after `canonicalResults`. No Node imports here: the module also runs in a browser.
+ * The checked-in suite is test/scenarios (NAME.json, its expected results in NAME.expected.json).
  *
  * ## Order of setup
  * 1. `vm.ring` (KVM_ENABLE_CAP 192, or 223 with `acqRel`), then `vm.manualProtect` (cap 168 with
@@ -48,6 +49,9 @@
  * `readEntry { vcpu, index }` returns `entry: {flags, slot, offset}` at `index mod entries`.
  * These three act on userspace memory only; using them on a vCPU without a ring is a scenario
  * error (the engine throws).
+ * `mmapRing { vcpu, shared?, write?, exec? }` maps the vCPU's ring once more (defaults: shared,
+ * read/write, not executable) and unmaps it; the result is the mmap's `rc` or `errno`. Also a
+ * scenario error on a vCPU without a ring.
  *
  * ## Results
  * `{ "rc": 0 }` or `{ "errno": "EINVAL" }`, plus per op: `run` → `exit`; `harvest` →
@@ -128,10 +132,12 @@ export interface CreateVcpuStep { op: 'createVcpu' }
 export interface WriteEntryStep { op: 'writeEntry'; vcpu: number; index: number; flags?: number; slot?: number; offset?: bigint }
 export interface ReadEntryStep { op: 'readEntry'; vcpu: number; index: number }
 export interface CheckExtensionStep { op: 'checkExtension'; cap: CapName }
+export interface MmapRingStep { op: 'mmapRing'; vcpu: number; shared: boolean; write: boolean; exec: boolean }
 
 export type Step =
   | WriteStep | ReadStep | RunStep | HarvestStep | ResetStep | GetDirtyLogStep | ClearDirtyLogStep
-  | SetMemslotStep | EnableCapStep | CreateVcpuStep | WriteEntryStep | ReadEntryStep | CheckExtensionStep;
+  | SetMemslotStep | EnableCapStep | CreateVcpuStep | WriteEntryStep | ReadEntryStep | CheckExtensionStep
+  | MmapRingStep;
 export type StepOp = Step['op'];
 
 export interface Scenario {
@@ -272,6 +278,7 @@ const STEP_FIELDS: Readonly<Record<StepOp, readonly string[]>> = {
   writeEntry: ['vcpu', 'index', 'flags', 'slot', 'offset'],
   readEntry: ['vcpu', 'index'],
   checkExtension: ['cap'],
+  mmapRing: ['vcpu', 'shared', 'write', 'exec'],
 };
 
 /**
@@ -426,6 +433,14 @@ export function parseScenario(json: unknown): Scenario {
         return { op: 'readEntry', vcpu: vcpu(), index: int(s.index, f.at('index'), 0, U32_MAX) };
       case 'checkExtension':
         return { op: 'checkExtension', cap: capName(s.cap, f.at('cap')) };
+      case 'mmapRing':
+        return {
+          op: 'mmapRing',
+          vcpu: vcpu(),
+          shared: optBool(s.shared, f.at('shared'), true),
+          write: optBool(s.write, f.at('write'), true),
+          exec: optBool(s.exec, f.at('exec'), false),
+        };
     }
   });
 

@@ -18,6 +18,11 @@ export const InsnKind = {
   EMULATED: 2,
   /** hlt: the program is over; KVM_RUN returns KVM_EXIT_HLT. */
   HALT: 3,
+  /**
+   * A load from one page (gfns[0]). Never logged on either path: no write fault, no
+   * kvm_vcpu_write_guest. Outside every memslot it exits like a store (KVM_EXIT_MMIO).
+   */
+  LOAD: 4,
 } as const;
 
 /** Pages one instruction may touch: never more than the ring's reserve. */

@@ -1,6 +1,6 @@
 /**
- * A guest program made of an explicit queue of stores: what deterministic scenarios and unit
- * tests run. When the queue is empty the guest halts (KVM_EXIT_HLT).
+ * A guest program made of an explicit queue of stores (and loads): what deterministic
+ * scenarios and unit tests run. When the queue is empty the guest halts (KVM_EXIT_HLT).
  */
 import { type GuestProgram, InsnKind, type Instruction } from './instruction.js';
 
@@ -17,6 +17,7 @@ export interface ScriptedStoreOptions {
 
 export class ScriptedProgram implements GuestProgram {
   private gfns: number[] = [];
+  /** Stores per page; 0 marks a load. */
   private stores: number[] = [];
   private exits: boolean[] = [];
   private values: number[] = [];
@@ -37,6 +38,18 @@ export class ScriptedProgram implements GuestProgram {
     return this;
   }
 
+  /** Queue one load per page, in order (loads never log; `exitEach` as for stores). */
+  enqueueLoads(gfns: readonly number[], options: { readonly exitEach?: boolean } = {}): this {
+    for (const gfn of gfns) {
+      this.gfns.push(gfn);
+      this.stores.push(0);
+      this.exits.push(options.exitEach ?? false);
+      this.values.push(-1);
+      this.emulated.push(false);
+    }
+    return this;
+  }
+
   get remaining(): number {
     return this.gfns.length - this.head;
   }
@@ -49,7 +62,7 @@ export class ScriptedProgram implements GuestProgram {
     }
     const i = this.head++;
     const stores = this.stores[i]!;
-    insn.kind = stores > 1 || this.emulated[i] ? InsnKind.EMULATED : InsnKind.STORE;
+    insn.kind = stores === 0 ? InsnKind.LOAD : stores > 1 || this.emulated[i] ? InsnKind.EMULATED : InsnKind.STORE;
     insn.count = 1;
     insn.gfns[0] = this.gfns[i]!;
     insn.storesPerPage = stores;

@@ -15,7 +15,6 @@ import {
   DIRTY_GFN_BYTES,
   INT_MAX,
   KVM_DIRTY_GFN_F_DIRTY,
-  KVM_DIRTY_GFN_F_MASK,
   KVM_DIRTY_GFN_F_RESET,
   KVM_DIRTY_RING_MAX_BYTES,
   KVM_DIRTY_RING_RSVD_ENTRIES,
@@ -313,8 +312,11 @@ export function harvestRing(
   let n = 0;
   while (n < max) {
     const e = (fetch & mask) * DIRTY_GFN_WORDS;
+    // Exactly DIRTY, as QEMU and the selftest test it: an entry with any other bit set (a
+    // misbehaving userspace's write) is not collected (fidelity, issue 7: scenario
+    // harvest-flags-exact; masking with F_MASK used to collect flags 5 as dirty).
     const flags = Atomics.load(i32, e + W_FLAGS);
-    if ((flags & KVM_DIRTY_GFN_F_MASK) !== KVM_DIRTY_GFN_F_DIRTY) break;
+    if (flags !== KVM_DIRTY_GFN_F_DIRTY) break;
     if (stepHook.active) stepHook.at(Step.HARVEST_ENTRY, fetch, 0);
     sink(i32[e + W_SLOT]! >>> 0, i32[e + W_OFF_LO]! >>> 0, i32[e + W_OFF_HI]! >>> 0);
     Atomics.store(i32, e + W_FLAGS, resetFlags);

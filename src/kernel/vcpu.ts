@@ -154,7 +154,15 @@ export class Vcpu {
         this.pending = true;
       }
 
-      if (insn.kind === InsnKind.STORE && !this.emulateAllStores) {
+      if (insn.kind === InsnKind.LOAD) {
+        // A load never marks a page dirty, on either path (fidelity, issue 7: kvm-observed
+        // row 3 "Loads → 0 entries"). Outside every memslot it is MMIO, like a store.
+        if (this.resolve(insn.gfns[0]!) === null) {
+          this.pending = false;
+          this.exitGuestMode(false);
+          return this.leave(KVM_EXIT_MMIO, t0);
+        }
+      } else if (insn.kind === InsnKind.STORE && !this.emulateAllStores) {
         const r = this.hardwareStore(insn.gfns[0]!, insn.value);
         if (r === STORE_FAULT) {
           // EPT violation: a VM exit, the fault handler, then guest entry again.

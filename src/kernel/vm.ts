@@ -288,12 +288,15 @@ export class Vm {
   }
 
   /**
-   * mmap of the vCPU fd at KVM_DIRTY_LOG_PAGE_OFFSET: the ring, for userspace. The kernel
-   * refuses private and executable mappings with EINVAL.
+   * mmap of the vCPU fd at KVM_DIRTY_LOG_PAGE_OFFSET: the ring, for userspace. An executable
+   * mapping is refused with EPERM and a private one with EINVAL, in that order.
+   * Fidelity (issue 7, observed on 6.18, scenario ring-mmap): PROT_EXEC never reaches KVM's own
+   * EINVAL check — do_mmap()'s noexec check on the vCPU fd's mount says EPERM first, also for
+   * MAP_PRIVATE | PROT_EXEC. A private mapping without exec reaches kvm_vcpu_mmap: EINVAL.
    */
   mmapRing(index: number, prot: { shared?: boolean; exec?: boolean } = {}): RingViews {
+    if (prot.exec === true) throw new KvmError('EPERM', 'the ring must not be mapped PROT_EXEC', 'prot');
     if (prot.shared === false) throw new KvmError('EINVAL', 'the ring must be mapped MAP_SHARED', 'flags');
-    if (prot.exec === true) throw new KvmError('EINVAL', 'the ring must not be mapped PROT_EXEC', 'prot');
     const buf = this.ringBuffers[index];
     if (!buf) throw new KvmError('EINVAL', `vCPU ${index} has no dirty ring`, 'offset');
     return ringViews(buf);
@@ -407,9 +410,9 @@ export class Vm {
   /**
    * Apply new flags. Turning LOG_DIRTY_PAGES on allocates the bitmap (when bitmaps are in use:
    * zeroed, or all ones under INITIALLY_SET) and write-protects the whole slot, except under
-   * INITIALLY_SET where nothing is protected until CLEAR. The flag is published before the
-   * write-protect: a vCPU that made a page writable and then read "logging off" did so before
-   * the protect below, which therefore wins.
+   * INITIALLY_SET where nothing is protected until CLEAR (with a ring: until a reset names the
+   * page). The flag is published before the write-protect: a vCPU that made a page writable and
+   * then read "logging off" did so before the protect below, which therefore wins.
    */
   private changeFlags(index: number, flags: number, created = false): void {
     const slot = this.memslots.at(index)!;
@@ -425,7 +428,12 @@ export class Vm {
         Atomics.store(e, W.HAS_BITMAP, 1);
       }
       Atomics.store(e, W.FLAGS, flags);
-      if (!(initiallySet && this.usesDirtyBitmap)) {
+      // x86 kvm_mmu_slot_apply_flags skips the write-protect under INITIALLY_SET whether or not
+      // the VM logs by ring: with a ring, pages made writable while logging was off are then
+      // never logged (the hazard that keeps QEMU from enabling cap 168 with a ring). Fidelity,
+      // issue 7: the emulator used to protect when a ring was in use (scenario
+      // fault-path-ring-initially-set, from the kernel source; not observable on an emulating host).
+      if (!initiallySet) {
         this.mmuLock.with(() => {
           const n = slot.writeProtectAll();
           this.block.f64[VM_FLOATS.PAGES_REPROTECTED]! += n;
@@ -631,9 +639,13 @@ export class Vm {
         throw new KvmError('EINVAL', `num_pages ${numPages} must be a multiple of 64 unless it reaches the slot end`, 'num_pages');
       }
       const words = Math.ceil(numPages / 64) * 2;
-      if (mask === null || mask.length < words) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
+      // copy_from_user of ALIGN(num_pages, 64) / 8 bytes: with num_pages 0 nothing is read, so
+      // even a NULL bitmap succeeds (fidelity, issue 7: observed on 6.18, scenario clear-null-bitmap).
+      if (words > 0 && (mask === null || mask.length < words)) {
+        throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
+      }
       this.block.f64[VM_FLOATS.CLEAR_CALLS]! += 1;
-      if (numPages === 0) return;
+      if (numPages === 0 || mask === null) return; // (mask is null only when num_pages is 0)
       let cleared = 0;
       this.mmuLock.lock();
       try {

@@ -10,7 +10,7 @@ import {
 } from '../../src/fidelity/scenario.js';
 import type { Scenario, StepResult } from '../../src/fidelity/scenario.js';
 
-const DIR = fileURLToPath(new URL('./scenarios/', import.meta.url));
+const DIR = fileURLToPath(new URL('../scenarios/', import.meta.url));
 const SCENARIO_FILES = readdirSync(DIR).filter((f) => f.endsWith('.json') && !f.endsWith('.expected.json')).sort();
 const KVM_TIMEOUT_MS = 60_000;
 

@@ -152,6 +152,15 @@ describe('CLEAR alignment (a 100-page slot, kvm-observed row 5)', () => {
     const { vm } = bitmapVm({ manual: 1 });
     expect(errnoOf(() => vm.clearDirtyLog(SLOT, 0, 64, null))).toBe('EFAULT');
   });
+  it('with num_pages 0 nothing is copied in, so a NULL mask is fine (as observed on 6.18)', () => {
+    const { vm, store, get } = bitmapVm({ manual: 1 });
+    store(1, 70);
+    expect(errnoOf(() => vm.clearDirtyLog(SLOT, 0, 0, null))).toBeNull();
+    expect(errnoOf(() => vm.clearDirtyLog(SLOT, 64, 0, null))).toBeNull();
+    expect(errnoOf(() => vm.clearDirtyLog(SLOT, 64, 36, null))).toBe('EFAULT');
+    expect(errnoOf(() => vm.clearDirtyLog(SLOT, 128, 0, null))).toBe('EINVAL'); // range checks first
+    expect(get()).toEqual([1, 70]);
+  });
   it('first_page alignment is checked before the slot lookup (EINVAL even for a missing slot)', () => {
     const { vm } = bitmapVm({ manual: 1 });
     expect(errnoOf(() => vm.clearDirtyLog(encodeSlot(0, 5), 3, 64, new Uint32Array(2)))).toBe('EINVAL');

@@ -90,6 +90,19 @@ describe('push, used and the soft-full threshold', () => {
     expect(got).toEqual([[encodeSlot(0, 7), 6]]);
     expect(harvestRing(views, cursor, 10, () => {})).toBe(0);
   });
+
+  it('harvest collects flags exactly 1: DIRTY plus an unknown bit (5) stops it, as QEMU and the selftest do', () => {
+    const ring = bareRing(256);
+    for (let i = 0; i < 3; i++) ring.push(encodeSlot(0, 7), i, 0);
+    const views = { i32: ring.i32, u32: ring.u32, entryCount: 256 };
+    writeRawEntry(views, 1, 5, encodeSlot(0, 7), 1n);
+    const cursor = { fetchIndex: 0 };
+    const got: number[] = [];
+    expect(harvestRing(views, cursor, 10, (_s, o) => got.push(o))).toBe(1);
+    expect(got).toEqual([0]);
+    expect(ring.entryFlags(1)).toBe(5);
+    expect(cursor.fetchIndex).toBe(1);
+  });
 });
 
 describe('ResetBatch: the kernel coalescing of offsets into 64-bit masks', () => {

@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  KVM_CAP_DIRTY_LOG_RING,
+  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_EXIT_DIRTY_RING_FULL,
   KVM_EXIT_HLT,
   KVM_EXIT_INTR,
@@ -16,6 +18,7 @@ import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { harvestRing } from '../../src/kernel/dirty-ring.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
+import { Vm } from '../../src/kernel/vm.js';
 import { SLOT_GFN, gfns, range, ringVm } from '../helpers/vm-fixtures.js';
 
 function harvestAll(fx: ReturnType<typeof ringVm>, vcpu = 0, max = 1 << 20): number[] {
@@ -276,6 +279,61 @@ describe('an unharvested ring never loses entries to reset', () => {
     expect(harvestAll(fx, 0, 1)).toEqual([1]);
     expect(fx.vm.resetDirtyRings()).toBe(1);
     expect(harvestAll(fx)).toEqual([2, 3]);
+  });
+});
+
+describe('loads', () => {
+  it.each([false, true])('never push, on either path (emulateAllStores %s); exitEach leaves after each; outside every slot → MMIO', (emulateAllStores) => {
+    const fx = ringVm({ vcpu: { emulateAllStores } });
+    const [vcpu, prog] = [fx.vcpus[0]!, fx.programs[0]!];
+    prog.enqueueLoads(gfns([1, 2]), { exitEach: true });
+    prog.enqueue(gfns([3]));
+    expect(vcpu.run(prog)).toBe(KVM_EXIT_IO);
+    expect(vcpu.run(prog)).toBe(KVM_EXIT_IO);
+    expect(vcpu.run(prog)).toBe(KVM_EXIT_HLT);
+    expect(harvestAll(fx)).toEqual([3]);
+    prog.enqueueLoads([SLOT_GFN + 5000]);
+    expect(vcpu.run(prog)).toBe(KVM_EXIT_MMIO);
+  });
+
+  it('a load queued behind a soft-full push waits for the reset like a store', () => {
+    const fx = ringVm({ ringEntries: 256, vcpu: { emulateAllStores: true } });
+    const [vcpu, prog] = [fx.vcpus[0]!, fx.programs[0]!];
+    prog.enqueue(gfns(range(0, 192)));
+    prog.enqueueLoads(gfns([0]), { exitEach: true });
+    expect(vcpu.run(prog)).toBe(KVM_EXIT_DIRTY_RING_FULL);
+    expect(prog.remaining).toBe(1);
+    harvestAll(fx);
+    expect(fx.vm.resetDirtyRings()).toBe(192);
+    expect(vcpu.run(prog)).toBe(KVM_EXIT_IO);
+    expect(fx.vm.ring(0)!.used()).toBe(0);
+  });
+});
+
+describe('INITIALLY_SET with a ring (hardware path, from the kernel source)', () => {
+  it('turning logging on does not write-protect: pages made writable while it was off are not logged', () => {
+    const vm = Vm.create();
+    vm.enableCap(KVM_CAP_DIRTY_LOG_RING, 4096);
+    vm.enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 3);
+    vm.createMemslot({ id: 1, baseGfn: SLOT_GFN, pageCount: 16, logDirty: true });
+    vm.createVcpu();
+    const vcpu = new Vcpu(vm, 0);
+    const prog = new ScriptedProgram();
+    const fx = { vm } as ReturnType<typeof ringVm>;
+    prog.enqueue(gfns([1]));
+    vcpu.run(prog);
+    expect(harvestAll(fx)).toEqual([1]);
+    vm.setLogDirty(1, false);
+    prog.enqueue(gfns([1, 2]));
+    vcpu.run(prog);
+    vm.setLogDirty(1, true);
+    prog.enqueue(gfns([1, 2, 3]));
+    vcpu.run(prog);
+    expect(harvestAll(fx)).toEqual([3]);
+    expect(vm.resetDirtyRings()).toBe(2);
+    prog.enqueue(gfns([1, 2, 3]));
+    vcpu.run(prog);
+    expect(harvestAll(fx)).toEqual([1, 3]);
   });
 });
 
