@@ -25,6 +25,7 @@ import { now } from '../kernel/sync.js';
 import { Vm } from '../kernel/vm.js';
 import { withTimeout } from '../platform/async-wait.js';
 import { RingCollector } from '../userspace/ring-collector.js';
+import { SharedReaper } from '../userspace/self-reaper.js';
 import { VcpuControlPlane } from '../userspace/vcpu-control.js';
 import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../userspace/vcpu-worker-api.js';
 import { type RunConfig, validateRunConfig } from './run-config.js';
@@ -129,6 +130,11 @@ export async function runRing(input: Partial<RunConfig>, hooks: RunHooks): Promi
   });
   const oracle = new DirtyLogOracle(oracleSlots, config.seed);
   const sink = (_vcpu: number, slot: number, offLo: number, offHi: number): void => oracle.report(slot, offLo, offHi);
+  // Self-reap: vCPU threads and this thread all reap through one SharedReaper.
+  const reaperBuffers = config.selfReap ? SharedReaper.createBuffers(oracleSlots) : undefined;
+  const reaper = reaperBuffers ? new SharedReaper(vm, reaperBuffers) : null;
+  const drainSink = (slot: number, offset: number): void => oracle.report(slot, offset, 0);
+  const harvestedTotal = (): number => (reaper ? reaper.stats().harvested : collector.harvestedTotal);
 
   const summary: RunSummary = {
     ok: false,
@@ -195,6 +201,7 @@ export async function runRing(input: Partial<RunConfig>, hooks: RunHooks): Promi
             },
             emulateAllStores: config.emulateAllStores,
             preemptAfterMs: 20,
+            ...(reaperBuffers ? { selfReap: reaperBuffers } : {}),
           }),
           CONTROL_TIMEOUT_MS,
           `starting vCPU ${i}`,
@@ -243,6 +250,14 @@ export async function runRing(input: Partial<RunConfig>, hooks: RunHooks): Promi
   summary.resetCalls = collector.resetCalls;
   summary.entriesReset = collector.entriesResetTotal;
   summary.resetMismatches = collector.mismatches.length;
+  if (reaper) {
+    const r = reaper.stats();
+    summary.pagesHarvested = r.harvested;
+    summary.resetCalls = r.resets;
+    summary.entriesReset = r.entriesReset;
+    summary.resetMismatches = r.mismatches;
+    summary.badEntries += r.badEntries;
+  }
   summary.kernelWarnings = vmStats.warnings;
   summary.kernelBugs = vmStats.kernelBugs;
   summary.tlbFlushes = vmStats.tlbFlushes;
@@ -266,10 +281,15 @@ export async function runRing(input: Partial<RunConfig>, hooks: RunHooks): Promi
     const tIter = now();
     const writes0 = sumVcpu('INSTRUCTIONS');
     const full0 = sumVcpu('RING_FULL_EXITS');
-    const harvested0 = collector.harvestedTotal;
+    const harvested0 = harvestedTotal();
     let collections = 0;
     const collect = (): void => {
-      collector.collect(sink);
+      if (reaper) {
+        reaper.reap(-1);
+        reaper.drain(drainSink);
+      } else {
+        collector.collect(sink);
+      }
       collections++;
     };
     oracle.beginIteration(k);
@@ -361,7 +381,7 @@ export async function runRing(input: Partial<RunConfig>, hooks: RunHooks): Promi
       return {
         iteration: k,
         guestWrites: sumVcpu('INSTRUCTIONS') - writes0,
-        entriesHarvested: collector.harvestedTotal - harvested0,
+        entriesHarvested: harvestedTotal() - harvested0,
         ringFullExits: sumVcpu('RING_FULL_EXITS') - full0,
         collections,
         pagesReported: verdict.pagesReported,

@@ -7,6 +7,7 @@ import { type ErrnoName, isKvmError } from '../abi/errno.js';
 import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
 import { validateRingBytes } from '../kernel/dirty-ring.js';
+import { Mutant } from '../kernel/mutants.js';
 import { MEMSLOT_TABLE_ENTRIES } from '../abi/layout.js';
 
 export interface RunConfig {
@@ -24,6 +25,11 @@ export interface RunConfig {
   readonly mutants: number;
   /** Log every store (the instruction-emulator path) instead of the hardware fault path. */
   readonly emulateAllStores: boolean;
+  /**
+   * React to exit 31 in the vCPU thread: it harvests its own ring and resets (QEMU's reaction,
+   * src/userspace/self-reaper.ts) instead of stalling until userspace does. Default off.
+   */
+  readonly selfReap: boolean;
 }
 
 export const RUN_DEFAULTS: Omit<RunConfig, 'seed'> = {
@@ -39,6 +45,7 @@ export const RUN_DEFAULTS: Omit<RunConfig, 'seed'> = {
   burstPercent: 5,
   mutants: 0,
   emulateAllStores: false,
+  selfReap: false,
 };
 
 /** The emulator runs one worker thread per vCPU; beyond this the machine only thrashes. */
@@ -110,6 +117,10 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const seed = int('--seed', c.seed, 0, 0xffffffff, 'seed');
   const burstPages = int('--burst-pages', c.burstPages, 1, MAX_INSN_PAGES, `burst size (at most the ring's ${KVM_DIRTY_RING_RSVD_ENTRIES} reserved entries)`);
   const burstPercent = int('--burst-percent', c.burstPercent, 0, 100, 'burst share');
+  const selfReap = c.selfReap === true;
+  if (selfReap && ((c.mutants >>> 0) & Mutant.HARVEST_SKIPS_ENTRY) !== 0) {
+    throw new ConfigError('--mutant', 'harvest-skips-entry', 'EINVAL', 'that mutant lives in the userspace collector, which self-reap replaces');
+  }
   return {
     vcpus,
     memoryBytes: c.memoryBytes,
@@ -124,6 +135,7 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
     burstPercent,
     mutants: c.mutants >>> 0,
     emulateAllStores: c.emulateAllStores === true,
+    selfReap,
   };
 }
 
