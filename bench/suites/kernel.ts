@@ -179,7 +179,7 @@ export const kernelSuite: Suite = {
       return;
     }
     const binary = buildKvmBench(ctx.root);
-    const repeats = ctx.quick ? 5 : 15;
+    const repeats = ctx.quick ? 5 : 21;
     const k = new KvmBenchProcess(binary);
     try {
       const ready = await k.readLine(30_000, 'starting');

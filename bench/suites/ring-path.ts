@@ -182,8 +182,8 @@ export const ringPathSuite: Suite = {
   id: 'ring-path',
   title: '1. ring data path',
   async run(ctx: SuiteContext): Promise<void> {
-    const repeats = ctx.quick ? 5 : 9;
-    const count = ctx.quick ? 1_000_000 : 2_400_000;
+    const repeats = ctx.quick ? 5 : 11;
+    const count = ctx.quick ? 1_000_000 : 4_000_000;
     const section = this.title;
     for (const producers of [1, 2, 4]) {
       const setups: ModeSetup[] = [];

@@ -147,7 +147,7 @@ export const scalingSuite: Suite = {
   title: '6. scaling of the harvest',
   async run(ctx: SuiteContext): Promise<void> {
     const section = this.title;
-    const repeats = ctx.quick ? 7 : 15;
+    const repeats = ctx.quick ? 7 : 21;
     const MiB = 2 ** 20;
     const sizes = ctx.quick ? [64, 256, 1024, 4096].map((m) => m * MiB) : [64, 128, 256, 512, 1024, 2048, 4096].map((m) => m * MiB);
     const fixedDirty = 1024;

@@ -199,7 +199,7 @@ export const stallSuite: Suite = {
   title: '5. stall latency',
   async run(ctx: SuiteContext): Promise<void> {
     const section = this.title;
-    const stalls = ctx.quick ? 400 : 3000;
+    const stalls = ctx.quick ? 400 : 4000;
     const trips = ctx.quick ? 400 : 3000;
     const idleWindows = ctx.quick ? 3 : 5;
     const waitRtt = await roundTrips('wait', trips);
@@ -209,14 +209,14 @@ export const stallSuite: Suite = {
     for (const design of ['stall', 'self-reap'] as const) {
       const r = await runDesign(design, stalls, idleWindows);
       ctx.log(`  ${design}: median ${med(r.stallUs).toFixed(1)} µs over ${r.stallUs.length} ring-full exits`);
-      const label = design === 'stall' ? 'default: stall, userspace harvests (waitAsync)' : 'self-reap: vCPU thread reaps its ring';
+      const label = design === 'stall' ? 'stall (default design)' : 'self-reap option';
       const target = { text: 'median < 10 µs', maxValue: 10 };
       const extra = { ringEntries: RING_ENTRIES, exits: r.stalls };
       // Ratio against the median of each round trip (the samples are per event, not paired).
       ctx.reporter.add({
         id: `stall.${design}.vs-wait-notify`,
         section,
-        name: `ring-full exit → back in KVM_RUN, ${label} vs wait/notify round trip`,
+        name: `exit 31 → back in KVM_RUN, ${label} vs wait/notify RTT`,
         unit: 'us',
         better: 'lower',
         samples: r.stallUs,
@@ -228,7 +228,7 @@ export const stallSuite: Suite = {
       ctx.reporter.add({
         id: `stall.${design}.vs-spin`,
         section,
-        name: `ring-full exit → back in KVM_RUN, ${label} vs spin round trip`,
+        name: `exit 31 → back in KVM_RUN, ${label} vs spin RTT`,
         unit: 'us',
         better: 'lower',
         samples: r.stallUs,
@@ -239,7 +239,7 @@ export const stallSuite: Suite = {
       ctx.reporter.add({
         id: `stall.${design}.idle-parked`,
         section,
-        name: `${design}: process CPU while the vCPU is parked`,
+        name: `${design}: process CPU, vCPU parked`,
         unit: '% of a core',
         better: 'lower',
         samples: r.idleParked.map((x) => x * 100),
@@ -249,7 +249,7 @@ export const stallSuite: Suite = {
         ctx.reporter.add({
           id: `stall.${design}.idle-stalled`,
           section,
-          name: `${design}: process CPU while the vCPU waits on a full ring nobody reaps`,
+          name: `${design}: process CPU, vCPU stalled, nobody reaps`,
           unit: '% of a core',
           better: 'lower',
           samples: r.idleStalled.map((x) => x * 100),
@@ -262,7 +262,7 @@ export const stallSuite: Suite = {
     ctx.reporter.add({
       id: 'stall.floor-harvest-reset',
       section,
-      name: 'floor: harvest + KVM_RESET_DIRTY_RINGS of the 192 entries of one exit, in one thread',
+      name: 'floor: harvest + reset of one exit\'s 192 entries, one thread',
       unit: 'us',
       better: 'lower',
       samples: floor,

@@ -47,7 +47,7 @@ export const writePathSuite: Suite = {
   async run(ctx: SuiteContext): Promise<void> {
     const section = this.title;
     const stores = ctx.quick ? 2_000_000 : 5_000_000;
-    const repeats = ctx.quick ? 7 : 11;
+    const repeats = ctx.quick ? 7 : 15;
     const vm = Vm.create();
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096 * 16);
     const slot = vm.createMemslot({ id: 1, baseGfn: BASE_GFN, pageCount: PAGES, logDirty: true });
