@@ -236,6 +236,19 @@ export type DeviceBlock = SharedBlock<keyof typeof DeviceLayout.words, keyof typ
 export const DEVICE_WRITER_BASE = 0x10000;
 
 // ---------------------------------------------------------------------------------------------
+// Userspace's shared reaper (src/userspace/self-reaper.ts): any thread may harvest + reset
+// under its lock; each ring's userspace fetch index lives here so that every reaper continues
+// where the previous one stopped. Counters are written under the lock only.
+
+export const ReaperLayout = defineBlock(
+  'reaper',
+  ['LOCK'],
+  ['HARVESTED', 'RESETS', 'ENTRIES_RESET', 'MISMATCHES', 'BAD_ENTRIES', 'REAPS'],
+);
+/** After a ReaperLayout block come one Int32 fetch index per vCPU: vCPU i at word REAPER_FETCH_WORD + i. */
+export const REAPER_FETCH_WORD = ReaperLayout.bytes / 4;
+
+// ---------------------------------------------------------------------------------------------
 // The memslot table. KVM looks slots up by (as_id, id); the emulator keeps a fixed table of
 // entries in shared memory so that vCPU threads see changes, and each entry owns its buffers.
 

@@ -55,6 +55,8 @@ export interface IterationVerdict {
   readonly duplicates: number;
   readonly badEntries: number;
   readonly details: LostPage[];
+  /** Global page indices (slot order, then page) of the lost pages. */
+  readonly lostIndices: number[];
 }
 
 /** Details kept per run; counts are always complete. */
@@ -168,6 +170,7 @@ export class DirtyLogOracle {
     let reportedPages = 0;
     let changedPages = 0;
     const details: LostPage[] = [];
+    const lostIndices: number[] = [];
     for (let si = 0; si < this.slots.length; si++) {
       const s = this.slots[si]!;
       const start = this.starts[si]!;
@@ -188,6 +191,7 @@ export class DirtyLogOracle {
         if (!excluded) {
           if (changed && !rep) {
             lost++;
+            lostIndices.push(g);
             if (details.length < MAX_DETAILS) {
               details.push(this.detail(s, p, writer, value, 'unreported-write'));
             }
@@ -218,6 +222,7 @@ export class DirtyLogOracle {
       duplicates: this.duplicates,
       badEntries: this.badEntries,
       details,
+      lostIndices,
     };
     this.duplicates = 0;
     this.badEntries = 0;

@@ -22,6 +22,8 @@ logging interfaces; collect, copy and verify with the dirty_log_test oracle.
   --ring-with-bitmap on|off
                           --log ring: log device writes in a bitmap read last (cap 225,
                           default on with devices); off loses them, as the kernel warns
+  --self-reap             --log ring: a vCPU thread that exits 31 harvests its own ring and
+                          resets (QEMU's reaction) instead of stalling until userspace does
   --vcpus N               vCPU worker threads (default 2)
   --memory SIZE           guest memory, e.g. 64MiB, 1GiB (default 64MiB)
   --memslots N            split memory into N memslots (default 1)
@@ -54,6 +56,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       'device-writers': { type: 'string' },
       'device-interval-us': { type: 'string' },
       'ring-with-bitmap': { type: 'string' },
+      'self-reap': { type: 'boolean' },
       vcpus: { type: 'string' },
       memory: { type: 'string' },
       memslots: { type: 'string' },
@@ -108,6 +111,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     deviceWriters: num('device-writers', values['device-writers']),
     deviceIntervalUs: num('device-interval-us', values['device-interval-us']),
     ringWithBitmap: rwb === undefined ? undefined : rwb === 'on',
+    selfReap: values['self-reap'],
     vcpus: num('vcpus', values.vcpus),
     memoryBytes: values.memory === undefined ? undefined : parseSize('--memory', values.memory),
     memslots: num('memslots', values.memslots),

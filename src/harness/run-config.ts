@@ -7,6 +7,7 @@ import { type ErrnoName, isKvmError } from '../abi/errno.js';
 import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
 import { validateRingBytes } from '../kernel/dirty-ring.js';
+import { Mutant } from '../kernel/mutants.js';
 import { MEMSLOT_TABLE_ENTRIES } from '../abi/layout.js';
 import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
 
@@ -42,6 +43,11 @@ export interface RunConfig {
   readonly mutants: number;
   /** Log every store (the instruction-emulator path) instead of the hardware fault path. */
   readonly emulateAllStores: boolean;
+  /**
+   * React to exit 31 in the vCPU thread: it harvests its own ring and resets (QEMU's reaction,
+   * src/userspace/self-reaper.ts) instead of stalling until userspace does. Default off.
+   */
+  readonly selfReap: boolean;
 }
 
 export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
@@ -63,6 +69,7 @@ export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
   writesPerIteration: 0,
   mutants: 0,
   emulateAllStores: false,
+  selfReap: false,
 };
 
 /** The emulator runs one worker thread per vCPU; beyond this the machine only thrashes. */
@@ -160,6 +167,13 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const burstPages = int('--burst-pages', c.burstPages, 1, MAX_INSN_PAGES, `burst size (at most the ring's ${KVM_DIRTY_RING_RSVD_ENTRIES} reserved entries)`);
   const burstPercent = int('--burst-percent', c.burstPercent, 0, 100, 'burst share');
   const writesPerIteration = int('--writes-per-iteration', c.writesPerIteration, 0, 1e9, 'writes per iteration');
+  const selfReap = c.selfReap === true;
+  if (selfReap && log !== 'ring') {
+    throw new ConfigError('--self-reap', 'on', 'EINVAL', 'self-reap harvests dirty rings: it needs --log ring');
+  }
+  if (selfReap && ((c.mutants >>> 0) & Mutant.HARVEST_SKIPS_ENTRY) !== 0) {
+    throw new ConfigError('--mutant', 'harvest-skips-entry', 'EINVAL', 'that mutant lives in the userspace collector, which self-reap replaces');
+  }
   return {
     log,
     clearChunkPages,
@@ -181,6 +195,7 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
     writesPerIteration,
     mutants: c.mutants >>> 0,
     emulateAllStores: c.emulateAllStores === true,
+    selfReap,
   };
 }
 

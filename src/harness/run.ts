@@ -34,7 +34,8 @@ import { now } from '../kernel/sync.js';
 import { Vm } from '../kernel/vm.js';
 import { withTimeout } from '../platform/async-wait.js';
 import { type CopyMismatch, DirtyPageCopier } from '../userspace/dirty-copier.js';
-import { type LogCollector, type LogMode, createCollector } from '../userspace/log-collectors.js';
+import { type LogCollector, type LogMode, SelfReapLogCollector, createCollector } from '../userspace/log-collectors.js';
+import { SharedReaper } from '../userspace/self-reaper.js';
 import { VcpuControlPlane } from '../userspace/vcpu-control.js';
 import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../userspace/vcpu-worker-api.js';
 import { type RunConfig, validateRunConfig } from './run-config.js';
@@ -77,7 +78,10 @@ export interface RunSummary {
   spuriousFaults: number;
   /** Records made by vCPUs: ring pushes or bitmap bits set. */
   pushes: number;
-  /** Records userspace collected: ring entries harvested, or bits read. */
+  /**
+   * Records userspace collected: ring entries harvested, or bits read. (`lostPages` below counts
+   * each page once that either check flagged: the oracle, or the byte-exact copy.)
+   */
   pagesHarvested: number;
   ringFullExits: number;
   stallMs: number;
@@ -186,7 +190,11 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     return b;
   });
   const control = new VcpuControlPlane(vm, config.vcpus, devices.map((d) => d.i32));
-  const collector: LogCollector = createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages);
+  // Self-reap: the vCPU threads reap their own rings on exit 31, this thread the rest.
+  const reaperBuffers = config.selfReap ? SharedReaper.createBuffers(slots) : undefined;
+  const collector: LogCollector = reaperBuffers
+    ? new SelfReapLogCollector(vm, new SharedReaper(vm, reaperBuffers), slots)
+    : createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages);
   const copier = new DirtyPageCopier(slots);
   const oracle = new DirtyLogOracle(oracleSlots, config.seed);
   const sink = (slot: number, offLo: number, offHi: number): void => {
@@ -282,6 +290,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
             workload,
             emulateAllStores: config.emulateAllStores,
             preemptAfterMs: 20,
+            ...(reaperBuffers ? { selfReap: reaperBuffers } : {}),
           }),
           CONTROL_TIMEOUT_MS,
           `starting vCPU ${i}`,
@@ -473,7 +482,12 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       verdict = oracle.verify();
       mismatch = copier.compare(excluded);
     }
-    summary.lostPages += verdict.lostPages;
+    // A lost page is a write no later record reported. The oracle sees it when nothing reported
+    // the page in the whole iteration; the copy check also when a write came after the page's
+    // last report. Count each page once.
+    const lost = new Set<number>(verdict.lostIndices);
+    for (const g of mismatch.indices) lost.add(g);
+    summary.lostPages += lost.size;
     summary.wrongValues += verdict.wrongValues;
     summary.duplicates += verdict.duplicates;
     summary.badEntries += verdict.badEntries;
@@ -491,7 +505,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       pagesChanged: verdict.pagesChanged,
       pagesCopied: copier.pagesCopied - copied0,
       pagesResent: copier.pagesResent - resent0,
-      lostPages: verdict.lostPages,
+      lostPages: lost.size,
       wrongValues: verdict.wrongValues,
       copyMismatches: mismatch.mismatches,
       elapsedMs: round3(now() - tIter),

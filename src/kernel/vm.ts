@@ -18,7 +18,6 @@ import {
   KVM_MEM_MAX_NR_PAGES,
   KVM_MEM_READONLY,
   KVM_USER_MEM_SLOTS,
-  PAGE_SHIFT,
   PAGE_SIZE,
 } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
@@ -776,7 +775,7 @@ export class Vm {
       slot: ((opts.asId ?? 0) << 16) | opts.id,
       flags: opts.logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
       guestPhysAddr: opts.baseGfn * PAGE_SIZE,
-      memorySize: opts.pageCount << PAGE_SHIFT,
+      memorySize: opts.pageCount * PAGE_SIZE, // not `<< PAGE_SHIFT`: 2 GiB and up overflow 32 bits
     });
     return this.memslots.findById(opts.asId ?? 0, opts.id)!;
   }

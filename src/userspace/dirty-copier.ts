@@ -85,10 +85,17 @@ export class DirtyPageCopier {
     this.pagesCopied++;
   };
 
-  /** With every writer parked: pages whose destination differs from the source. */
-  compare(skipSlots: ReadonlySet<number> = new Set(), max = 20): { mismatches: number; details: CopyMismatch[] } {
+  /**
+   * With every writer parked: pages whose destination differs from the source. Each one is
+   * then repaired (copied) so that one lost write is reported once, not again every round.
+   */
+  compare(
+    skipSlots: ReadonlySet<number> = new Set(),
+    max = 20,
+  ): { mismatches: number; details: CopyMismatch[]; indices: number[] } {
     let mismatches = 0;
     const details: CopyMismatch[] = [];
+    const indices: number[] = [];
     for (let i = 0; i < this.slots.length; i++) {
       const slot = this.slots[i]!;
       if (skipSlots.has(slot.encodedSlot)) {
@@ -102,15 +109,17 @@ export class DirtyPageCopier {
         for (let w = base, end = base + PAGE_WORDS; w < end; w++) {
           if (dst[w] !== src[w]) {
             mismatches++;
+            indices.push(this.starts[i]! + p);
             if (details.length < max) {
               details.push({ slot: slot.id, offset: p, gfn: slot.baseGfn + p, writer: src[base + GuestPageWords.WRITER_VCPU]! });
             }
+            for (let x = base, end = base + PAGE_WORDS; x < end; x++) dst[x] = src[x]!;
             break;
           }
         }
       }
     }
-    return { mismatches, details };
+    return { mismatches, details, indices };
   }
 
   /** Take a slot's source as copied (after a stretch the run does not judge). */

@@ -15,6 +15,7 @@ import type { Memslot } from '../kernel/memslots.js';
 import { Mutant } from '../kernel/mutants.js';
 import type { Vm } from '../kernel/vm.js';
 import { RingCollector } from './ring-collector.js';
+import type { SharedReaper } from './self-reaper.js';
 
 export const LOG_MODES = ['ring', 'bitmap', 'clear'] as const;
 export type LogMode = (typeof LOG_MODES)[number];
@@ -154,6 +155,50 @@ export class RingLogCollector implements LogCollector {
   private emit(sink: ReadyPageSink): void {
     const p = this.pending;
     for (let i = 0; i < this.count; i++) sink(p[i * 3]!, p[i * 3 + 1]!, p[i * 3 + 2]!);
+  }
+}
+
+/**
+ * Ring logging where the vCPU threads reap their own rings on exit 31 (QEMU's reaction) and
+ * userspace reaps every ring periodically and at the final sync, all through one SharedReaper:
+ * pages reach the sink only after the reset that re-protected them has returned.
+ */
+export class SelfReapLogCollector implements LogCollector {
+  readonly mode = 'ring' as const;
+  readonly stats = emptyStats();
+  private readonly bitmaps = new SlotBitmaps();
+  private drained = 0;
+  private sink: ReadyPageSink = () => {};
+  private readonly drainSink = (slot: number, offset: number): void => {
+    this.drained++;
+    this.sink(slot, offset, 0);
+  };
+
+  constructor(
+    readonly vm: Vm,
+    readonly reaper: SharedReaper,
+    private readonly slots: readonly Memslot[],
+  ) {}
+
+  collect(sink: ReadyPageSink, final: boolean): number {
+    this.sink = sink;
+    this.drained = 0;
+    this.reaper.reap(-1);
+    this.reaper.drain(this.drainSink);
+    let n = this.drained;
+    if (final && this.vm.ringWithBitmap) {
+      const bits = collectLegacyBitmaps(this.vm, this.slots, this.bitmaps, sink);
+      this.stats.deviceBitmapRecords += bits;
+      this.stats.getCalls += this.slots.length;
+      n += bits;
+    }
+    const r = this.reaper.stats();
+    this.stats.records = r.harvested + this.stats.deviceBitmapRecords;
+    this.stats.collections++;
+    this.stats.resetCalls = r.resets;
+    this.stats.entriesReset = r.entriesReset;
+    this.stats.resetMismatches = r.mismatches;
+    return n;
   }
 }
 

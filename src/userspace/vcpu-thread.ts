@@ -12,6 +12,8 @@ import { now, ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import { SharedReaper } from './self-reaper.js';
+import { StallRecorder } from './stall-recorder.js';
 import type { VcpuThreadConfig } from './vcpu-worker-api.js';
 
 const W = VcpuLayout.words;
@@ -25,6 +27,11 @@ export class VcpuThread {
   private readonly program: WorkloadProgram;
   private readonly w: Int32Array;
   private readonly vmWords: Int32Array;
+  /** Set when the thread reaps its own ring on exit 31 (config.selfReap). */
+  private readonly reaper: SharedReaper | null;
+  private readonly stallRecorder: StallRecorder | null;
+  /** now() of the last exit 31 until the thread is back in KVM_RUN; -1 otherwise. */
+  private stallStart = -1;
   error: string | null = null;
 
   constructor(config: VcpuThreadConfig) {
@@ -37,6 +44,8 @@ export class VcpuThread {
     this.program = new WorkloadProgram(config.workload, config.vcpuIndex, config.vcpuCount, globals.i32);
     this.w = this.vcpu.block.i32;
     this.vmWords = this.vm.block.i32;
+    this.reaper = config.selfReap ? new SharedReaper(this.vm, config.selfReap) : null;
+    this.stallRecorder = config.stallSamples ? new StallRecorder(config.stallSamples) : null;
   }
 
   attachSlot(index: number, buffers: SlotBuffers): void {
@@ -56,6 +65,7 @@ export class VcpuThread {
         const control = Atomics.load(w, W.CONTROL);
         if (control === VcpuControl.TERMINATE) break;
         if (control === VcpuControl.PAUSE) {
+          this.stallStart = -1;
           const seq = Atomics.load(w, W.WAKE);
           this.setState(VcpuState.PARKED);
           if (Atomics.load(w, W.CONTROL) !== VcpuControl.PAUSE) continue;
@@ -64,10 +74,16 @@ export class VcpuThread {
           continue;
         }
         if (Atomics.load(w, W.STATE) !== VcpuState.RUNNING) this.setState(VcpuState.RUNNING);
+        if (this.stallStart >= 0) {
+          this.stallRecorder?.record((now() - this.stallStart) * 1e6);
+          this.stallStart = -1;
+        }
         const exit = this.vcpu.run(this.program);
         switch (exit) {
           case KVM_EXIT_DIRTY_RING_FULL:
-            this.stall();
+            this.stallStart = now();
+            if (this.reaper) this.reapOwnRing();
+            else this.stall();
             break;
           case EMU_EXIT_PREEMPTED:
             await yieldToEventLoop();
@@ -96,6 +112,19 @@ export class VcpuThread {
       this.vcpu.publishStats();
       this.setState(VcpuState.DEAD);
     }
+  }
+
+  /**
+   * QEMU's reaction to exit 31: harvest this vCPU's ring and reset, here, under the reaper
+   * lock; the time counts as stall time.
+   */
+  private reapOwnRing(): void {
+    const t0 = now();
+    this.reaper!.reap(this.vcpu.index);
+    const ns = (now() - t0) * 1e6;
+    const f = this.vcpu.block.f64;
+    f[F.STALL_NS] = f[F.STALL_NS]! + ns;
+    if (ns > f[F.STALL_MAX_NS]!) f[F.STALL_MAX_NS] = ns;
   }
 
   /** Blocked after exit 31 until userspace bumps WAKE (after its reset) or stops wanting RUN. */

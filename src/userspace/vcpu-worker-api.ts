@@ -6,6 +6,7 @@ import type { Remote } from 'comlink';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
 import type { VmBuffers } from '../kernel/vm.js';
+import type { ReaperBuffers } from './self-reaper.js';
 
 export interface VcpuThreadConfig {
   readonly vm: VmBuffers;
@@ -18,6 +19,13 @@ export interface VcpuThreadConfig {
   readonly emulateAllStores?: boolean;
   /** ms inside KVM_RUN before the thread yields to its message port. */
   readonly preemptAfterMs?: number;
+  /**
+   * React to exit 31 by reaping the own ring and resetting (SharedReaper, QEMU's reaction)
+   * instead of stalling until userspace harvests, resets and wakes the thread.
+   */
+  readonly selfReap?: ReaperBuffers;
+  /** Record each ring-full exit's time to resumption (a StallRecorder buffer). */
+  readonly stallSamples?: SharedArrayBuffer;
 }
 
 /** A DMA device thread: writes guest memory with no running vCPU. */

@@ -51,7 +51,7 @@ describe('dirtyring run --json', () => {
     const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; lostPages: number };
     expect(s.ok).toBe(false);
     expect(s.lostPages).toBeGreaterThan(0);
-    expect(r.stderr).toMatch(/LOST PAGE: .* seed 5/);
+    expect(r.stderr).toMatch(/(LOST PAGE|COPY MISMATCH): .* seed 5/);
   });
 
   it('prints a human summary without --json', () => {

@@ -1,0 +1,274 @@
+/**
+ * 5. Stall latency: from a vCPU's KVM_EXIT_DIRTY_RING_FULL to its next entry into KVM_RUN,
+ * measured in the vCPU worker thread itself (StallRecorder), with a real vCPU worker running the
+ * `sequential` workload on a 64 MiB slot and a 256-entry ring (an exit every 192 new pages).
+ *
+ *  - stall (the default design): the vCPU thread spins 4000 polls on its WAKE word, then
+ *    Atomics.wait()s; userspace (this main thread) learns of the stall through the doorbell and
+ *    Atomics.waitAsync, harvests, resets and wakes it — ring-run's reaction exactly.
+ *  - self-reap (VcpuThreadConfig.selfReap): the vCPU thread harvests its own ring and resets
+ *    under the reaper lock (SharedReaper), QEMU's reaction; this thread only sleeps.
+ * Baselines, measured here in the same run between this thread and a worker: an
+ * Atomics.wait/notify round trip (both sides block) and a spin round trip (both sides poll).
+ * Idle cost: the whole process's CPU time over a quiet window, as a share of one core — with
+ * the vCPU parked, and (stall design) with the vCPU stalled on a full ring that nobody reaps.
+ */
+import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_DIRTY_RING_FULL, KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE, encodeSlot } from '../../src/abi/constants.js';
+import { GuestGlobalsLayout, SharedBlock, VcpuState } from '../../src/abi/layout.js';
+import { harvestRing } from '../../src/kernel/dirty-ring.js';
+import { Vcpu } from '../../src/kernel/vcpu.js';
+import { Vm } from '../../src/kernel/vm.js';
+import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
+import { withTimeout } from '../../src/platform/async-wait.js';
+import { RingCollector } from '../../src/userspace/ring-collector.js';
+import { SharedReaper } from '../../src/userspace/self-reaper.js';
+import { StallRecorder } from '../../src/userspace/stall-recorder.js';
+import { VcpuControlPlane } from '../../src/userspace/vcpu-control.js';
+import type { Suite, SuiteContext } from '../lib/context.js';
+import { StrideProgram } from '../lib/guest.js';
+import { BenchTimeoutError, now } from '../lib/timing.js';
+import { endBenchWorker, spawnBenchWorker } from '../lib/workers.js';
+
+const SLOT_PAGES = 16384;
+const BASE_GFN = 1 << 18;
+const RING_ENTRIES = 256;
+const TIMEOUT_MS = 30_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Round trips main thread ↔ worker, in µs. */
+async function roundTrips(mode: 'wait' | 'spin', count: number): Promise<number[]> {
+  const buffer = new SharedArrayBuffer(8);
+  const w = new Int32Array(buffer);
+  const worker = await spawnBenchWorker('rtt', { buffer, mode });
+  const out: number[] = [];
+  try {
+    for (let i = 1; i <= count + 50; i++) {
+      const t0 = now();
+      Atomics.store(w, 0, i);
+      if (mode === 'wait') Atomics.notify(w, 0);
+      const deadline = t0 + 5000;
+      if (mode === 'wait') {
+        while (Atomics.load(w, 1) !== i) {
+          if (now() > deadline) throw new BenchTimeoutError('wait/notify round trip', 5000);
+          Atomics.wait(w, 1, i - 1, 100);
+        }
+      } else {
+        let polls = 0;
+        while (Atomics.load(w, 1) !== i) {
+          if ((++polls & 0xfff) === 0 && now() > deadline) throw new BenchTimeoutError('spin round trip', 5000);
+        }
+      }
+      if (i > 50) out.push((now() - t0) * 1000);
+    }
+  } finally {
+    Atomics.store(w, 0, -1);
+    Atomics.notify(w, 0);
+    await endBenchWorker(worker);
+  }
+  return out;
+}
+
+/** Share of one core the whole process used over `ms` of wall time. */
+async function cpuShare(ms: number): Promise<number> {
+  const c0 = process.cpuUsage();
+  const t0 = now();
+  await sleep(ms);
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / (now() - t0);
+}
+
+interface DesignResult {
+  readonly stallUs: number[];
+  readonly idleParked: number[];
+  readonly idleStalled: number[];
+  readonly stalls: number;
+}
+
+async function runDesign(design: 'stall' | 'self-reap', stalls: number, idleWindows: number): Promise<DesignResult> {
+  const vm = Vm.create();
+  vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, RING_ENTRIES * 16);
+  vm.setUserMemoryRegion({ slot: encodeSlot(0, 1), flags: KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: BASE_GFN * PAGE_SIZE, memorySize: SLOT_PAGES * PAGE_SIZE });
+  vm.createVcpu();
+  const globals = new SharedBlock(GuestGlobalsLayout);
+  Atomics.store(globals.i32, GuestGlobalsLayout.words.ITERATION, 1);
+  const control = new VcpuControlPlane(vm, 1);
+  const samplesBuf = StallRecorder.createBuffer(stalls + 1000);
+  const recorder = new StallRecorder(samplesBuf);
+  const reaperBuffers = design === 'self-reap' ? SharedReaper.createBuffers([{ encodedSlot: encodeSlot(0, 1), pageCount: SLOT_PAGES }]) : undefined;
+  const reaper = reaperBuffers ? new SharedReaper(vm, reaperBuffers) : null;
+  const collector = new RingCollector(vm, 1);
+  const worker = spawnNodeVcpuWorker(0);
+  const warm = 100;
+  const idleParked: number[] = [];
+  const idleStalled: number[] = [];
+  try {
+    await withTimeout(
+      worker.api.start({
+        vm: vm.buffers(),
+        vcpuIndex: 0,
+        vcpuCount: 1,
+        globals: globals.buffer,
+        workload: { kind: 'sequential', seed: 1, ranges: [{ baseGfn: BASE_GFN, pageCount: SLOT_PAGES }], burstPages: 1, burstPercent: 0 },
+        emulateAllStores: false,
+        preemptAfterMs: 20,
+        ...(reaperBuffers ? { selfReap: reaperBuffers } : {}),
+        stallSamples: samplesBuf,
+      }),
+      TIMEOUT_MS,
+      'starting the vCPU worker',
+    );
+    await control.waitAllParked(TIMEOUT_MS);
+    for (let i = 0; i < idleWindows; i++) idleParked.push(await cpuShare(200));
+    control.resume(0);
+    const deadline = now() + TIMEOUT_MS;
+    const noop = (): void => {};
+    while (recorder.recorded < warm + stalls) {
+      if (now() > deadline) throw new BenchTimeoutError(`${design}: ${recorder.recorded} of ${warm + stalls} ring-full exits`, TIMEOUT_MS);
+      if (control.state(0) === VcpuState.DEAD) throw new Error(`${design}: the vCPU thread died: ${await worker.api.join()}`);
+      if (design === 'stall') {
+        // ring-run's reaction: on the doorbell, harvest + reset, then release the stalled thread.
+        const bell = control.doorbell();
+        if (control.state(0) === VcpuState.RING_FULL_STALL) {
+          collector.collect(noop);
+          control.wakeStalled(0);
+        }
+        await control.waitDoorbell(bell, 1);
+      } else {
+        await sleep(2);
+      }
+    }
+    if (design === 'stall') {
+      // Nobody harvests now: the vCPU fills its ring, stalls, spins briefly, then blocks.
+      const until = now() + 5000;
+      while (control.state(0) !== VcpuState.RING_FULL_STALL && now() < until) await sleep(1);
+      for (let i = 0; i < idleWindows; i++) idleStalled.push(await cpuShare(200));
+    }
+    control.pauseAll();
+    // A stalled thread sees the pause through CONTROL and WAKE.
+    await control.waitAllParked(TIMEOUT_MS);
+    if (reaper) {
+      reaper.reap(-1);
+      reaper.drain(noop);
+      const st = reaper.stats();
+      if (st.mismatches !== 0 || st.badEntries !== 0) throw new Error(`self-reap: ${st.mismatches} reset mismatches, ${st.badEntries} bad entries`);
+    } else {
+      collector.collect(noop);
+      if (collector.mismatches.length > 0) throw new Error('stall: reset count mismatches');
+    }
+  } finally {
+    control.terminateAll();
+    try {
+      await withTimeout(worker.api.join(), 5000, 'joining the vCPU worker');
+    } finally {
+      await worker.terminate();
+    }
+  }
+  return { stallUs: recorder.samples(warm).slice(0, stalls).map((ns) => ns / 1000), idleParked, idleStalled, stalls: recorder.recorded };
+}
+
+/** µs to harvest and reset one ring-full exit's entries, with no thread hand-off at all. */
+function harvestResetFloor(rounds: number): number[] {
+  const vm = Vm.create();
+  vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, RING_ENTRIES * 16);
+  vm.setUserMemoryRegion({ slot: encodeSlot(0, 1), flags: KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: BASE_GFN * PAGE_SIZE, memorySize: SLOT_PAGES * PAGE_SIZE });
+  vm.createVcpu();
+  const vcpu = new Vcpu(vm, 0);
+  const program = new StrideProgram();
+  const views = vm.mmapRing(0);
+  const cursor = { fetchIndex: 0 };
+  const out: number[] = [];
+  let page = 0;
+  for (let r = 0; r < rounds + 50; r++) {
+    if (page + 400 > SLOT_PAGES) page = 0;
+    const exit = vcpu.run(program.set(BASE_GFN + page, 400, 1));
+    if (exit !== KVM_EXIT_DIRTY_RING_FULL) throw new Error(`floor: KVM_RUN returned ${exit}, expected a ring-full exit`);
+    page += 400;
+    const t0 = now();
+    const n = harvestRing(views, cursor, RING_ENTRIES, () => {});
+    const reset = vm.resetDirtyRings();
+    const us = (now() - t0) * 1000;
+    if (reset !== n) throw new Error(`floor: reset ${reset} of ${n}`);
+    if (r >= 50) out.push(us);
+  }
+  return out;
+}
+
+export const stallSuite: Suite = {
+  id: 'stall',
+  title: '5. stall latency',
+  async run(ctx: SuiteContext): Promise<void> {
+    const section = this.title;
+    const stalls = ctx.quick ? 400 : 4000;
+    const trips = ctx.quick ? 400 : 3000;
+    const idleWindows = ctx.quick ? 3 : 5;
+    const waitRtt = await roundTrips('wait', trips);
+    const spinRtt = await roundTrips('spin', trips);
+    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
+    ctx.log(`  round trips: wait/notify ${med(waitRtt).toFixed(1)} µs, spin ${med(spinRtt).toFixed(2)} µs`);
+    for (const design of ['stall', 'self-reap'] as const) {
+      const r = await runDesign(design, stalls, idleWindows);
+      ctx.log(`  ${design}: median ${med(r.stallUs).toFixed(1)} µs over ${r.stallUs.length} ring-full exits`);
+      const label = design === 'stall' ? 'stall (default design)' : 'self-reap option';
+      const target = { text: 'median < 10 µs', maxValue: 10 };
+      const extra = { ringEntries: RING_ENTRIES, exits: r.stalls };
+      // Ratio against the median of each round trip (the samples are per event, not paired).
+      ctx.reporter.add({
+        id: `stall.${design}.vs-wait-notify`,
+        section,
+        name: `exit 31 → back in KVM_RUN, ${label} vs wait/notify RTT`,
+        unit: 'us',
+        better: 'lower',
+        samples: r.stallUs,
+        baseline: { name: 'Atomics.wait/notify RTT', samples: r.stallUs.map(() => med(waitRtt)) },
+        target,
+        extra,
+        note: 'baseline column: the median round trip; its spread is in the diag figure',
+      });
+      ctx.reporter.add({
+        id: `stall.${design}.vs-spin`,
+        section,
+        name: `exit 31 → back in KVM_RUN, ${label} vs spin RTT`,
+        unit: 'us',
+        better: 'lower',
+        samples: r.stallUs,
+        baseline: { name: 'spin RTT', samples: r.stallUs.map(() => med(spinRtt)) },
+        target,
+        extra,
+      });
+      ctx.reporter.add({
+        id: `stall.${design}.idle-parked`,
+        section,
+        name: `${design}: process CPU, vCPU parked`,
+        unit: '% of a core',
+        better: 'lower',
+        samples: r.idleParked.map((x) => x * 100),
+        target: { text: '< 10 % of a core when idle', maxValue: 10 },
+      });
+      if (r.idleStalled.length > 0) {
+        ctx.reporter.add({
+          id: `stall.${design}.idle-stalled`,
+          section,
+          name: `${design}: process CPU, vCPU stalled, nobody reaps`,
+          unit: '% of a core',
+          better: 'lower',
+          samples: r.idleStalled.map((x) => x * 100),
+          target: { text: '< 10 % of a core when idle', maxValue: 10 },
+        });
+      }
+    }
+    const floor = harvestResetFloor(ctx.quick ? 300 : 1500);
+    ctx.log(`  floor: in-thread harvest + reset of a full 256-entry ring ${med(floor).toFixed(1)} µs`);
+    ctx.reporter.add({
+      id: 'stall.floor-harvest-reset',
+      section,
+      name: 'floor: harvest + reset of one exit\'s 192 entries, one thread',
+      unit: 'us',
+      better: 'lower',
+      samples: floor,
+      note: 'what any reaper must do before the vCPU can re-enter; no thread hand-off included',
+    });
+    ctx.reporter.add({ id: 'stall.rtt-wait-notify', section, name: 'Atomics.wait/notify round trip (main ↔ worker)', unit: 'us', better: 'lower', samples: waitRtt });
+    ctx.reporter.add({ id: 'stall.rtt-spin', section, name: 'spin round trip (main ↔ worker)', unit: 'us', better: 'lower', samples: spinRtt });
+  },
+};

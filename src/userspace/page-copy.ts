@@ -1,0 +1,105 @@
+/**
+ * Copying guest pages out of a memslot: what migration does with every page the dirty log
+ * reported, after the reset (or CLEAR) that re-protected it has returned. Given a list of page
+ * numbers, copy each 4 KiB page from the source slot's memory into a destination
+ * SharedArrayBuffer, either at the same page number (`copy`: the destination mirrors the slot)
+ * or one after another (`copyPacked`: a stream of pages, as sent over the wire).
+ *
+ * Allocation-free: the typed-array views are made once, and each page is moved as 1024 Int32
+ * words by an unrolled loop (TypedArray.set would need a subarray view — an allocation — per
+ * page). The page list is validated first, so a bad list copies nothing. Concurrent guest
+ * stores to a page being copied are expected (the page is dirty again and will be reported
+ * again); plain loads never tear an aligned word.
+ */
+import { PAGE_SIZE, PAGE_WORDS } from '../abi/constants.js';
+import type { Memslot } from '../kernel/memslots.js';
+import { Step, stepHook } from '../kernel/step-hook.js';
+
+/** A page list: page numbers relative to the source slot. */
+export type PageList = Uint32Array | Int32Array | Float64Array | readonly number[];
+
+export class PageCopier {
+  private readonly src: Int32Array;
+  private readonly dst: Int32Array;
+  /** Pages in the source memory. */
+  readonly srcPages: number;
+  /** Pages the destination can hold. */
+  readonly dstPages: number;
+
+  constructor(source: SharedArrayBuffer, destination: SharedArrayBuffer) {
+    if (source.byteLength % PAGE_SIZE !== 0) throw new RangeError(`source is ${source.byteLength} B, not whole pages`);
+    this.src = new Int32Array(source);
+    this.dst = new Int32Array(destination, 0, Math.floor(destination.byteLength / PAGE_SIZE) * PAGE_WORDS);
+    this.srcPages = source.byteLength / PAGE_SIZE;
+    this.dstPages = Math.floor(destination.byteLength / PAGE_SIZE);
+  }
+
+  /** A copier reading the guest memory of `slot` (this thread's view of it). */
+  static fromSlot(slot: Memslot, destination: SharedArrayBuffer): PageCopier {
+    return new PageCopier(slot.buffers.memory, destination);
+  }
+
+  /**
+   * Copy pages[0..count) to the same page numbers of the destination, in list order.
+   * Returns the number of pages copied.
+   */
+  copy(pages: PageList, count: number = pages.length): number {
+    this.check(pages, count, -1);
+    for (let i = 0; i < count; i++) {
+      const p = pages[i]!;
+      if (stepHook.active) stepHook.at(Step.USER_READ_PAGE, p, 0);
+      this.move(p * PAGE_WORDS, p * PAGE_WORDS);
+    }
+    return count;
+  }
+
+  /**
+   * Copy pages[i] to destination page `dstFirst + i`, for i < count. Returns the number of
+   * pages copied.
+   */
+  copyPacked(pages: PageList, count: number = pages.length, dstFirst = 0): number {
+    if (!Number.isInteger(dstFirst) || dstFirst < 0) throw new RangeError(`bad destination page ${dstFirst}`);
+    this.check(pages, count, dstFirst);
+    for (let i = 0; i < count; i++) {
+      const p = pages[i]!;
+      if (stepHook.active) stepHook.at(Step.USER_READ_PAGE, p, 0);
+      this.move(p * PAGE_WORDS, (dstFirst + i) * PAGE_WORDS);
+    }
+    return count;
+  }
+
+  /** Validate the list; `dstFirst` < 0 means mirror mode (each page must also fit the destination). */
+  private check(pages: PageList, count: number, dstFirst: number): void {
+    if (!Number.isInteger(count) || count < 0 || count > pages.length) {
+      throw new RangeError(`page count ${count} (the list holds ${pages.length})`);
+    }
+    if (dstFirst >= 0 && dstFirst + count > this.dstPages) {
+      throw new RangeError(`destination holds ${this.dstPages} pages; ${count} from page ${dstFirst} do not fit`);
+    }
+    const limit = dstFirst >= 0 ? this.srcPages : Math.min(this.srcPages, this.dstPages);
+    for (let i = 0; i < count; i++) {
+      const p = pages[i]!;
+      if (!(p >= 0 && p < limit && Math.floor(p) === p)) {
+        throw new RangeError(`page ${p} at list index ${i} is outside the source (${this.srcPages} pages)${dstFirst < 0 ? ` or the destination (${this.dstPages})` : ''}`);
+      }
+    }
+  }
+
+  /** One page, 1024 words, eight at a time. */
+  private move(from: number, to: number): void {
+    const s = this.src;
+    const d = this.dst;
+    const end = from + PAGE_WORDS;
+    let j = to;
+    for (let i = from; i < end; i += 8, j += 8) {
+      d[j] = s[i]!;
+      d[j + 1] = s[i + 1]!;
+      d[j + 2] = s[i + 2]!;
+      d[j + 3] = s[i + 3]!;
+      d[j + 4] = s[i + 4]!;
+      d[j + 5] = s[i + 5]!;
+      d[j + 6] = s[i + 6]!;
+      d[j + 7] = s[i + 7]!;
+    }
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The QEMU-style reaction to KVM_EXIT_DIRTY_RING_FULL: the vCPU thread that exited harvests its
+ * own ring and calls KVM_RESET_DIRTY_RINGS itself (QEMU's kvm_dirty_ring_reap on the vCPU
+ * thread), instead of stalling until userspace's main thread notices, harvests and wakes it.
+ * Nothing crosses threads on that path, so the vCPU is back in KVM_RUN within microseconds.
+ *
+ * Any thread may reap: a vCPU thread its own ring on exit 31, userspace every ring periodically
+ * and at the final sync. Reaping is serialized by a lock in shared memory (QEMU's slots lock
+ * around the reap) because
+ *  - each ring's fetch index is shared by every thread that may harvest it (a ring has one
+ *    reader at a time, in order), and
+ *  - a reset consumes every entry marked RESET, so the harvest and the reset that follows must
+ *    not interleave with another reaper's, or the reset count would not match the harvest.
+ * Harvested pages go into userspace's own dirty bitmap per memslot (QEMU's slot dirty_bmap),
+ * also in shared memory; `drain` hands them over and clears them, under the same lock, so a
+ * drained page is always one whose reset has returned (it is write-protected again and no
+ * vCPU holds a stale writable TLB entry): it may be read.
+ *
+ * The control buffer is ReaperLayout (src/abi/layout.ts) followed by one fetch index per vCPU.
+ */
+import { KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
+import { REAPER_FETCH_WORD, ReaperLayout, type RingViews } from '../abi/layout.js';
+import { type HarvestCursor, harvestRing } from '../kernel/dirty-ring.js';
+import { SharedMutex } from '../kernel/sync.js';
+import { MAX_VCPUS, type Vm } from '../kernel/vm.js';
+
+const LOCK = ReaperLayout.words.LOCK;
+const FETCH = REAPER_FETCH_WORD;
+const INT_WORDS = FETCH + MAX_VCPUS;
+const F_HARVESTED = ReaperLayout.floats.HARVESTED;
+const F_RESETS = ReaperLayout.floats.RESETS;
+const F_ENTRIES_RESET = ReaperLayout.floats.ENTRIES_RESET;
+const F_MISMATCHES = ReaperLayout.floats.MISMATCHES;
+const F_BAD_ENTRIES = ReaperLayout.floats.BAD_ENTRIES;
+const F_REAPS = ReaperLayout.floats.REAPS;
+
+/** One memslot as the reaper records it. */
+export interface ReaperSlot {
+  readonly encodedSlot: number;
+  readonly pageCount: number;
+  /** Userspace's dirty bitmap for the slot: bit n = page n, Int32 words. */
+  readonly bitmap: SharedArrayBuffer;
+}
+
+/** Everything a thread needs to join the reaper: plain data, posted once. */
+export interface ReaperBuffers {
+  readonly control: SharedArrayBuffer;
+  readonly slots: readonly ReaperSlot[];
+}
+
+export interface ReaperStats {
+  readonly harvested: number;
+  readonly resets: number;
+  readonly entriesReset: number;
+  /** Resets whose count differed from the harvest before them. */
+  readonly mismatches: number;
+  /** Entries naming no known slot or a page past its end (counted, not recorded). */
+  readonly badEntries: number;
+  readonly reaps: number;
+}
+
+/** Receives each drained page: slot as encoded, page offset in the slot. */
+export type DrainSink = (encodedSlot: number, offset: number) => void;
+
+export class SharedReaper {
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly lock: SharedMutex;
+  private readonly rings: (RingViews | null)[] = [];
+  private readonly cursor: HarvestCursor = { fetchIndex: 0 };
+  private readonly slotEnc: Int32Array;
+  private readonly slotPages: Float64Array;
+  private readonly bitmaps: Int32Array[];
+  private lastSlot = -1;
+  private harvestedNow = 0;
+  private badNow = 0;
+  private readonly sink = (slot: number, offLo: number, offHi: number): void => this.record(slot, offLo, offHi);
+
+  /** Allocate the shared buffers for `slots` (encoded slot and page count each). */
+  static createBuffers(slots: readonly { readonly encodedSlot: number; readonly pageCount: number }[]): ReaperBuffers {
+    return {
+      control: new SharedArrayBuffer(INT_WORDS * 4),
+      slots: slots.map((s) => ({
+        encodedSlot: s.encodedSlot,
+        pageCount: s.pageCount,
+        bitmap: new SharedArrayBuffer(Math.ceil(s.pageCount / 32) * 4),
+      })),
+    };
+  }
+
+  constructor(
+    readonly vm: Vm,
+    readonly buffers: ReaperBuffers,
+  ) {
+    this.i32 = new Int32Array(buffers.control, 0, INT_WORDS);
+    this.f64 = new Float64Array(buffers.control, ReaperLayout.floatByteOffset, ReaperLayout.floatCount);
+    this.lock = new SharedMutex(this.i32, LOCK, 'reaper lock');
+    this.slotEnc = Int32Array.from(buffers.slots, (s) => s.encodedSlot | 0);
+    this.slotPages = Float64Array.from(buffers.slots, (s) => s.pageCount);
+    this.bitmaps = buffers.slots.map((s) => new Int32Array(s.bitmap));
+  }
+
+  private ringOf(vcpu: number): RingViews {
+    let r = this.rings[vcpu];
+    if (!r) {
+      r = this.vm.mmapRing(vcpu);
+      this.rings[vcpu] = r;
+    }
+    return r;
+  }
+
+  /**
+   * Harvest vCPU `vcpu`'s ring (or every ring when `vcpu` < 0) into the bitmaps, then
+   * KVM_RESET_DIRTY_RINGS when anything was harvested; under the reaper lock. Returns the
+   * number of entries harvested.
+   */
+  reap(vcpu: number): number {
+    this.lock.lock();
+    try {
+      this.harvestedNow = 0;
+      this.badNow = 0;
+      if (vcpu >= 0) this.harvestOne(vcpu);
+      else for (let i = 0; i < this.vm.vcpuCount; i++) this.harvestOne(i);
+      const n = this.harvestedNow;
+      const f = this.f64;
+      f[F_REAPS]! += 1;
+      f[F_HARVESTED]! += n;
+      f[F_BAD_ENTRIES]! += this.badNow;
+      if (n > 0) {
+        const reset = this.vm.resetDirtyRings();
+        f[F_RESETS]! += 1;
+        f[F_ENTRIES_RESET]! += reset;
+        if (reset !== n) f[F_MISMATCHES]! += 1;
+      }
+      return n;
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
+  private harvestOne(vcpu: number): void {
+    const c = this.cursor;
+    c.fetchIndex = Atomics.load(this.i32, FETCH + vcpu) >>> 0;
+    harvestRing(this.ringOf(vcpu), c, Number.MAX_SAFE_INTEGER, this.sink, KVM_DIRTY_GFN_F_RESET);
+    Atomics.store(this.i32, FETCH + vcpu, c.fetchIndex | 0);
+  }
+
+  private record(slot: number, offLo: number, offHi: number): void {
+    this.harvestedNow++;
+    let s = this.lastSlot;
+    if (s < 0 || this.slotEnc[s] !== (slot | 0)) {
+      s = -1;
+      for (let i = 0; i < this.slotEnc.length; i++) {
+        if (this.slotEnc[i] === (slot | 0)) {
+          s = i;
+          break;
+        }
+      }
+      if (s < 0) {
+        this.badNow++;
+        return;
+      }
+      this.lastSlot = s;
+    }
+    if (offHi !== 0 || offLo >= this.slotPages[s]!) {
+      this.badNow++;
+      return;
+    }
+    const bm = this.bitmaps[s]!;
+    // Under the lock: plain read-modify-write is enough (the lock orders it for every thread).
+    bm[offLo >>> 5] = bm[offLo >>> 5]! | (1 << (offLo & 31));
+  }
+
+  /**
+   * Hand every recorded page to `sink` (slot by slot, ascending) and clear the bitmaps, under the reaper lock (so every
+   * page drained has had its reset return). Returns the number of pages drained.
+   */
+  drain(sink: DrainSink): number {
+    this.lock.lock();
+    try {
+      let n = 0;
+      for (let s = 0; s < this.bitmaps.length; s++) {
+        const bm = this.bitmaps[s]!;
+        const enc = this.slotEnc[s]! >>> 0;
+        for (let w = 0; w < bm.length; w++) {
+          let bits = bm[w]! >>> 0;
+          if (bits === 0) continue;
+          bm[w] = 0;
+          while (bits !== 0) {
+            const bit = 31 - Math.clz32(bits & -bits); // lowest first: pages in ascending order
+            bits = (bits & ~(1 << bit)) >>> 0;
+            sink(enc, w * 32 + bit);
+            n++;
+          }
+        }
+      }
+      return n;
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
+  stats(): ReaperStats {
+    this.lock.lock();
+    try {
+      const f = this.f64;
+      return {
+        harvested: f[F_HARVESTED]!,
+        resets: f[F_RESETS]!,
+        entriesReset: f[F_ENTRIES_RESET]!,
+        mismatches: f[F_MISMATCHES]!,
+        badEntries: f[F_BAD_ENTRIES]!,
+        reaps: f[F_REAPS]!,
+      };
+    } finally {
+      this.lock.unlock();
+    }
+  }
+}
