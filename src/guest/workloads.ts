@@ -121,7 +121,9 @@ export class WorkloadProgram implements GuestProgram {
   }
 
   decode(insn: Instruction): void {
-    const iteration = Atomics.load(this.globals, GuestGlobalsLayout.words.ITERATION);
+    // A plain load, like the guest's own read of its `iteration` variable: userspace changes
+    // it only while the vCPUs are parked, and the parking hand-off (Atomics) orders it.
+    const iteration = this.globals[GuestGlobalsLayout.words.ITERATION]!;
     if (this.writeLimit > 0) {
       if (iteration !== this.iterationSeen) {
         this.iterationSeen = iteration;

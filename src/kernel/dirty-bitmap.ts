@@ -50,7 +50,9 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Int32Array, protect:
   let taken = false;
   let reprotected = 0;
   for (let i = 0; i < live.length; i++) {
-    if (Atomics.load(live, i) === 0) {
+    // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after
+    // it is read stays in the live word for the next GET. Only the exchange must be atomic.
+    if (live[i] === 0) {
       snapshot[i] = 0;
       continue;
     }
@@ -65,10 +67,12 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Int32Array, protect:
   return { taken, reprotected };
 }
 
-/** Manual-protect GET: a plain copy of the live bitmap (concurrent sets race with it). */
+/**
+ * Manual-protect GET: a plain copy of the live bitmap (copy_to_user); concurrent sets race with
+ * it, as in the kernel, and land in the next GET.
+ */
 export function copyLive(slot: Memslot, out: Uint32Array): void {
-  const live = slot.bitmap!;
-  for (let i = 0; i < live.length; i++) out[i] = Atomics.load(live, i) >>> 0;
+  out.set(slot.bitmapU32!);
 }
 
 /**

@@ -123,6 +123,7 @@ export class DirtyRing {
    * into a full ring is a kernel bug that WARNs and overwrites, as the kernel would.
    */
   push(slot: number, offLo: number, offHi: number): boolean {
+    // One read of reset_index serves both checks: a reset running meanwhile only lowers `used`.
     const resetIndex = Atomics.load(this.ctl, V_RESET_INDEX);
     if (((this.dirtyIndex - resetIndex) >>> 0) >= this.size && this.onOverflow) this.onOverflow();
     const e = (this.dirtyIndex & this.mask) * DIRTY_GFN_WORDS;
@@ -144,7 +145,7 @@ export class DirtyRing {
     if (stepHook.active) stepHook.at(Step.PUSH_ADVANCE, this.dirtyIndex, offLo);
     this.dirtyIndex = (this.dirtyIndex + 1) >>> 0;
     Atomics.store(this.ctl, V_DIRTY_INDEX, this.dirtyIndex | 0);
-    return ((this.dirtyIndex - Atomics.load(this.ctl, V_RESET_INDEX)) >>> 0) >= this.requestAt;
+    return ((this.dirtyIndex - resetIndex) >>> 0) >= this.requestAt;
   }
 
   /** used = dirty_index − reset_index (u32), from any thread. */
@@ -196,10 +197,12 @@ export class DirtyRing {
       const offHi = i32[e + W_OFF_HI]! >>> 0;
       Atomics.store(i32, e + W_FLAGS, 0);
       resetIndex = (resetIndex + 1) >>> 0;
-      Atomics.store(this.ctl, V_RESET_INDEX, resetIndex | 0);
       count++;
       batch.add(slot, offLo, offHi, sink);
     }
+    // Published once per walk: the vCPU only needs reset_index to see room in its ring, and
+    // seeing it later is merely conservative. The zeroed flags above are released by this store.
+    Atomics.store(this.ctl, V_RESET_INDEX, resetIndex | 0);
     batch.finish(sink);
     return count;
   }

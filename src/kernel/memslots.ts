@@ -46,6 +46,8 @@ export class Memslot {
   readonly spte: Int32Array;
   /** Live dirty bitmap as Int32 words (Atomics), or null. */
   bitmap: Int32Array | null;
+  /** The same live bitmap as unsigned words, for plain copies (manual-protect GET). */
+  bitmapU32: Uint32Array | null;
   /** The legacy GET snapshot half of the bitmap allocation. */
   bitmapSnapshot: Int32Array | null;
   /** Encoded (as_id << 16) | id, as it appears in ring entries. */
@@ -76,6 +78,7 @@ export class Memslot {
     this.memBytes = new Uint8Array(buffers.memory);
     this.spte = new Int32Array(buffers.spte);
     this.bitmap = null;
+    this.bitmapU32 = null;
     this.bitmapSnapshot = null;
     this.attachBitmap(buffers.bitmap);
   }
@@ -83,11 +86,13 @@ export class Memslot {
   attachBitmap(buffer: SharedArrayBuffer | null): void {
     if (!buffer) {
       this.bitmap = null;
+      this.bitmapU32 = null;
       this.bitmapSnapshot = null;
       return;
     }
     const halfWords = bitmapBytes(this.pageCount) / 4;
     this.bitmap = new Int32Array(buffer, 0, halfWords);
+    this.bitmapU32 = new Uint32Array(buffer, 0, halfWords);
     this.bitmapSnapshot = new Int32Array(buffer, halfWords * 4, halfWords);
   }
 

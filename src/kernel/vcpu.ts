@@ -51,6 +51,14 @@ const FLUSH_BITS = VcpuRequest.TLB_FLUSH | VcpuRequest.MEMSLOTS_UPDATED;
 /** Data words after the header: each store also writes one word somewhere in the page. */
 const DATA_WORDS = PAGE_WORDS - GUEST_PAGE_HEADER_WORDS;
 
+/**
+ * Requests posted while the vCPU is in guest mode (an IPI: kick, TLB flush, memslot update) are
+ * looked for every this many instruction boundaries (a power of two). That only delays their
+ * delivery, as a slower IPI would: a store made through a stale TLB entry still comes before
+ * the acknowledgement the flush requester waits for, so re-protection stays complete.
+ */
+const REQUEST_CHECK_EVERY = 16;
+
 const STORE_OK = 0;
 const STORE_FAULT = 1;
 const STORE_NO_SLOT = 2;
@@ -137,9 +145,10 @@ export class Vcpu {
     const insn = this.insn;
     const w = this.w;
     let sinceCheck = 0;
+    let boundary = 0;
     for (;;) {
       // Instruction boundary: a request posted while we were in guest mode (an IPI) exits here.
-      if (Atomics.load(w, W.REQUESTS) !== 0) {
+      if ((++boundary & (REQUEST_CHECK_EVERY - 1)) === 0 && Atomics.load(w, W.REQUESTS) !== 0) {
         this.exitGuestMode(true);
         exit = this.enterGuest();
         if (exit !== 0) return this.leave(exit, t0);

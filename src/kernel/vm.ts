@@ -44,6 +44,9 @@ import { Mutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
 import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from './sync.js';
 
+/** mmu_lock hold times of reset batches are measured on one batch in this many (a power of two). */
+const RESET_HOLD_SAMPLE = 8;
+
 /** The emulator's vCPU limit (KVM's x86 limit is far higher; threads are the cost here). */
 export const MAX_VCPUS = 256;
 
@@ -91,6 +94,11 @@ export class Vm {
   private readonly ringBuffers: (SharedArrayBuffer | null)[] = [];
   private readonly rings: (DirtyRing | null)[] = [];
   private readonly resetBatch = new ResetBatch();
+  /** The slot the reset looked up last (valid while slots_lock is held, see resetDirtyGfn). */
+  private resetSlotEnc = -1;
+  private resetSlot: Memslot | null = null;
+  private resetWrapCheckOnly = false;
+  private resetBatches = 0;
   private readonly resetSink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void =>
     this.resetDirtyGfn(slot, offLo, offHi, maskLo, maskHi);
   private readonly options: VmOptions;
@@ -479,6 +487,9 @@ export class Vm {
     let cleared = 0;
     this.slotsLock.lock();
     try {
+      this.resetSlotEnc = -1;
+      this.resetSlot = null;
+      this.resetWrapCheckOnly = this.hasMutant(Mutant.RESET_WRAP_CHECK);
       const n = this.createdVcpus;
       for (let i = 0; i < n; i++) {
         const ring = this.rings[i];
@@ -505,45 +516,64 @@ export class Vm {
    */
   private resetDirtyGfn(slotEnc: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void {
     if (maskLo === 0 && maskHi === 0) return;
+    const f = this.block.f64;
     const asId = slotEnc >>> 16;
     const id = slotEnc & 0xffff;
-    const f = this.block.f64;
-    const skip = (): void => {
+    if (asId >= KVM_ADDRESS_SPACE_NUM || id >= KVM_USER_MEM_SLOTS) {
       f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
-    };
-    if (asId >= KVM_ADDRESS_SPACE_NUM || id >= KVM_USER_MEM_SLOTS) return skip();
-    const slot = this.memslots.findById(asId, id);
-    if (!slot) return skip();
-    const npages = slot.pageCount;
+      return;
+    }
+    // slots_lock is held for the whole reset, so a slot looked up once stays valid for it.
+    if (slotEnc !== this.resetSlotEnc) {
+      this.resetSlotEnc = slotEnc;
+      this.resetSlot = this.memslots.findById(asId, id);
+    }
+    const slot = this.resetSlot;
+    const npages = slot === null ? 0 : slot.pageCount;
     const fls = highestBit(maskLo, maskHi);
-    const wrapCheckOnly = this.hasMutant(Mutant.RESET_WRAP_CHECK);
-    if (!wrapCheckOnly && (offHi !== 0 || offLo >= npages)) return skip();
     // offset + fls as u64 (wrapping), compared with npages.
     const sumLo = offLo + fls;
     const sumHi = (offHi + (sumLo >= 2 ** 32 ? 1 : 0)) >>> 0;
-    if (sumHi !== 0 || sumLo % 2 ** 32 >= npages) return skip();
+    if (
+      slot === null ||
+      (!this.resetWrapCheckOnly && (offHi !== 0 || offLo >= npages)) ||
+      sumHi !== 0 ||
+      sumLo % 2 ** 32 >= npages
+    ) {
+      f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
+      return;
+    }
     if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
-    this.mmuLock.lock();
+    // Batches are many and short: time one in RESET_HOLD_SAMPLE of them (see SharedMutex.lock).
+    const timed = (this.resetBatches++ & (RESET_HOLD_SAMPLE - 1)) === 0;
+    this.mmuLock.lock(KERNEL_WAIT_TIMEOUT_MS, timed);
+    let reprotected = 0;
     try {
-      let reprotected = 0;
-      for (let bit = 0; bit < 64; bit++) {
-        const set = bit < 32 ? (maskLo >>> bit) & 1 : (maskHi >>> (bit - 32)) & 1;
-        if (set === 0) continue;
-        // Page index as u64: only the wrapped check can let offHi != 0 through, and then the
-        // kernel would index the rmap out of bounds: record that as a kernel bug.
-        const pageLo = offLo + bit;
-        const pageHi = offHi + (pageLo >= 2 ** 32 ? 1 : 0);
-        if (pageHi % 2 ** 32 !== 0 || pageLo % 2 ** 32 >= npages) {
-          f[VM_FLOATS.KERNEL_BUGS]! += 1;
-          continue;
+      for (let half = 0; half < 2; half++) {
+        let bits = half === 0 ? maskLo >>> 0 : maskHi >>> 0;
+        while (bits !== 0) {
+          const b = 31 - Math.clz32(bits);
+          bits = (bits & ~(1 << b)) >>> 0;
+          // Page index as u64: only the wrapped check can let offHi != 0 through, and then the
+          // kernel would index the rmap out of bounds: record that as a kernel bug.
+          const pageLo = offLo + half * 32 + b;
+          const pageHi = offHi + (pageLo >= 2 ** 32 ? 1 : 0);
+          if (pageHi % 2 ** 32 !== 0 || pageLo % 2 ** 32 >= npages) {
+            f[VM_FLOATS.KERNEL_BUGS]! += 1;
+            continue;
+          }
+          Atomics.and(slot.spte, pageLo % 2 ** 32, ~SpteBits.WRITABLE);
+          reprotected++;
         }
-        Atomics.and(slot.spte, pageLo % 2 ** 32, ~SpteBits.WRITABLE);
-        reprotected++;
       }
-      f[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
     } finally {
       this.mmuLock.unlock();
-      this.accountHold(VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS, VM_FLOATS.MMU_HOLD_RESET_MAX_NS);
+    }
+    f[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
+    if (timed) {
+      const ns = this.mmuLock.lastHoldNs;
+      f[VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS]! += ns * RESET_HOLD_SAMPLE;
+      if (ns > f[VM_FLOATS.MMU_HOLD_RESET_MAX_NS]!) f[VM_FLOATS.MMU_HOLD_RESET_MAX_NS] = ns;
     }
   }
 
