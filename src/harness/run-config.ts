@@ -9,8 +9,10 @@ import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
 import { validateRingBytes } from '../kernel/dirty-ring.js';
 import { MEMSLOT_TABLE_ENTRIES } from '../abi/layout.js';
 import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
+import { TRACK_DEFAULTS, type TrackOptions, resolveTrackOptions } from './page-track-config.js';
 
-export interface RunConfig {
+/** A run's parameters; page write-tracking's (trackPages, ...) come from TrackOptions (issue 4). */
+export interface RunConfig extends TrackOptions {
   /** ring (dirty rings + reset), bitmap (legacy GET), clear (manual protect: GET then CLEAR). */
   readonly log: LogMode;
   /** --log clear: pages per KVM_CLEAR_DIRTY_LOG call (a multiple of 64). */
@@ -63,6 +65,7 @@ export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
   writesPerIteration: 0,
   mutants: 0,
   emulateAllStores: false,
+  ...TRACK_DEFAULTS,
 };
 
 /** The emulator runs one worker thread per vCPU; beyond this the machine only thrashes. */
@@ -160,6 +163,9 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const burstPages = int('--burst-pages', c.burstPages, 1, MAX_INSN_PAGES, `burst size (at most the ring's ${KVM_DIRTY_RING_RSVD_ENTRIES} reserved entries)`);
   const burstPercent = int('--burst-percent', c.burstPercent, 0, 100, 'burst share');
   const writesPerIteration = int('--writes-per-iteration', c.writesPerIteration, 0, 1e9, 'writes per iteration');
+  // Page write-tracking (src/harness/page-track-config.ts).
+  const track = resolveTrackOptions(input, pages, deviceWriters);
+  if ('problem' in track) throw new ConfigError(track.problem.param, track.problem.value, track.problem.errno, track.problem.reason);
   return {
     log,
     clearChunkPages,
@@ -181,6 +187,7 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
     writesPerIteration,
     mutants: c.mutants >>> 0,
     emulateAllStores: c.emulateAllStores === true,
+    ...track.options,
   };
 }
 

@@ -4,7 +4,14 @@
  * thread really stalls (Atomics.wait, in bounded slices) until userspace has harvested and
  * reset and wakes it; it then re-enters, and exits again at once if the ring is still full.
  */
-import { EMU_EXIT_PREEMPTED, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, KVM_EXIT_INTR, KVM_EXIT_MMIO } from '../abi/constants.js';
+import {
+  EMU_EXIT_PREEMPTED,
+  EMU_EXIT_TRACK_RING_FULL,
+  KVM_EXIT_DIRTY_RING_FULL,
+  KVM_EXIT_HLT,
+  KVM_EXIT_INTR,
+  KVM_EXIT_MMIO,
+} from '../abi/constants.js';
 import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
@@ -68,7 +75,13 @@ export class VcpuThread {
         const exit = this.vcpu.run(this.program);
         switch (exit) {
           case KVM_EXIT_DIRTY_RING_FULL:
+          case EMU_EXIT_TRACK_RING_FULL: // page write-tracking: the notification ring is soft-full
+            // Userspace harvests/drains, then wakes the thread. Answer the message port on the
+            // way back in: a thread that keeps filling its ring never runs long enough to reach
+            // its preemption point, and control messages (e.g. a page-track notifier being
+            // registered while the vCPUs run) would wait for it indefinitely.
             this.stall();
+            await yieldToEventLoop();
             break;
           case EMU_EXIT_PREEMPTED:
             await yieldToEventLoop();
