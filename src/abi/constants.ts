@@ -36,6 +36,12 @@ export const KVM_EXIT_DIRTY_RING_FULL = 31;
  */
 export const EMU_EXIT_PREEMPTED = 0x1000;
 
+/**
+ * Not a KVM value (page write-tracking, issue 4): the vCPU's notification ring to userspace is
+ * soft-full. Like exit 31, the thread stalls until userspace has drained the ring and wakes it.
+ */
+export const EMU_EXIT_TRACK_RING_FULL = 0x1001;
+
 export const EXIT_REASON_NAMES: Readonly<Record<number, string>> = {
   [KVM_EXIT_IO]: 'io',
   [KVM_EXIT_HLT]: 'hlt',
@@ -43,6 +49,7 @@ export const EXIT_REASON_NAMES: Readonly<Record<number, string>> = {
   [KVM_EXIT_INTR]: 'intr',
   [KVM_EXIT_DIRTY_RING_FULL]: 'dirty_ring_full',
   [EMU_EXIT_PREEMPTED]: 'preempted',
+  [EMU_EXIT_TRACK_RING_FULL]: 'track_ring_full',
 };
 
 /** Capability numbers. */

@@ -193,6 +193,11 @@ export const VcpuRequest = {
   TLB_FLUSH: 1 << 1,
   /** Memslots changed: drop cached slot lookups. */
   MEMSLOTS_UPDATED: 1 << 2,
+  /**
+   * Page write-tracking (issue 4): this vCPU's notification ring to userspace is soft-full;
+   * KVM_RUN returns EMU_EXIT_TRACK_RING_FULL at the next guest entry (src/pagetrack/notification-ring.ts).
+   */
+  TRACK_RING_FULL: 1 << 3,
 } as const;
 
 /** CONTROL word values, written by userspace. */
@@ -284,6 +289,14 @@ export const MemslotState = { FREE: 0, ACTIVE: 1 } as const;
 export const SpteBits = {
   /** The page can be written without a fault. 0 = write-protected (or not yet mapped). */
   WRITABLE: 1 << 0,
+  /**
+   * Page write-tracking (issue 4, src/kernel/page-track.ts): the gfn's write-track count is
+   * non-zero, so a write fault on it is never fixed — the store is emulated and notified. Set
+   * and cleared under mmu_lock as the count goes 0→1 and 1→0; it plays the part of KVM's
+   * cleared MMU-writable SPTE bit, which is what stops the fast-fault path from making a
+   * tracked page writable. Dirty-log re-protection clears only WRITABLE and leaves it alone.
+   */
+  WRITE_TRACKED: 1 << 1,
 } as const;
 
 /**
@@ -328,3 +341,220 @@ export function assertLittleEndian(): void {
   const probe = new Uint8Array(new Uint32Array([1]).buffer);
   if (probe[0] !== 1) throw new Error('dirtyring needs a little-endian host (kvm_dirty_gfn layout)');
 }
+
+// =============================================================================================
+// Page write-tracking (issue 4): x86's page_track.c. Everything below is new with it.
+
+/** KVM's gfn_write_track counters are `unsigned short`: one u16 per 4 KiB page of a memslot. */
+export const GFN_TRACK_BYTES_PER_PAGE = 2;
+/** Largest write-track count (USHRT_MAX): one more add WARNs and changes nothing. */
+export const GFN_TRACK_MAX_COUNT = 0xffff;
+
+/** Bytes of a memslot's gfn_track array, rounded up to whole u32 words. */
+export function gfnTrackBytes(pageCount: number): number {
+  return Math.ceil((pageCount * GFN_TRACK_BYTES_PER_PAGE) / 4) * 4;
+}
+
+/** Slots in the emulator's notifier table (KVM keeps an unbounded hlist). */
+export const MAX_TRACK_NOTIFIERS = 16;
+
+/** VM-wide page-track state: the notifier head and its SRCU, plus statistics. */
+export const PageTrackLayout = defineBlock(
+  'page-track',
+  [
+    /** Serializes changes of the notifier table (KVM takes mmu_lock for write around hlist_add/del). */
+    'NOTIFIER_LOCK',
+    /** ACTIVE entries in the table: the `hlist_empty` fast path of a write notification. */
+    'ACTIVE_NOTIFIERS',
+    /** SRCU readers outside vCPU threads (memslot ioctls delivering track_remove_region). */
+    'IOCTL_READERS',
+    /** gfns whose count is non-zero. */
+    'TRACKED_GFNS',
+  ],
+  [
+    'ADDS',
+    'REMOVES',
+    'OVERFLOW_WARNINGS',
+    'UNDERFLOW_WARNINGS',
+    'NOTIFIERS_REGISTERED',
+    'NOTIFIERS_UNREGISTERED',
+    /** Grace periods run by unregister, and how many found a reader inside the notifier list. */
+    'GRACE_PERIODS',
+    'GRACE_PERIODS_WAITED',
+    'GRACE_WAIT_TOTAL_NS',
+    'GRACE_WAIT_MAX_NS',
+    'REMOVE_REGION_NOTIFICATIONS',
+  ],
+);
+export type PageTrackBlock = SharedBlock<keyof typeof PageTrackLayout.words, keyof typeof PageTrackLayout.floats>;
+
+/** One entry of the notifier table. Readers act only on ACTIVE entries. */
+export const TrackNotifierLayout = defineBlock(
+  'track-notifier',
+  [
+    /** TrackNotifierState. */
+    'STATE',
+    /** Bumped when the entry is reserved: a thread's instance is valid only for its generation. */
+    'GENERATION',
+  ],
+  [],
+);
+export type TrackNotifierBlock = SharedBlock<keyof typeof TrackNotifierLayout.words, never>;
+export const TrackNotifierState = {
+  FREE: 0,
+  /** Reserved by a registration whose instances are being attached in every thread. */
+  RESERVED: 1,
+  ACTIVE: 2,
+  /** Unlinked; unregister waits out the grace period before the entry becomes FREE. */
+  UNREGISTERING: 3,
+} as const;
+
+/** Per vCPU: its SRCU read-side word and the write-notification statistics (one writer each). */
+export const PageTrackVcpuLayout = defineBlock(
+  'page-track-vcpu',
+  [
+    /** Incremented on entering and on leaving the notifier list: odd = inside a notification. */
+    'SRCU_SEQ',
+  ],
+  [
+    /** Emulated writes handed to the notifier list (any page). */
+    'NOTIFIED_WRITES',
+    /** Emulated writes to pages that were write-tracked (count > 0). */
+    'TRACKED_WRITES',
+    /** Individual notifier callbacks made. */
+    'NOTIFIER_CALLS',
+  ],
+);
+export type PageTrackVcpuBlock = SharedBlock<keyof typeof PageTrackVcpuLayout.words, keyof typeof PageTrackVcpuLayout.floats>;
+
+/** Byte offsets inside the VM's page-track buffer, for `maxVcpus` vCPUs. */
+export function pageTrackBufferLayout(maxVcpus: number): { notifiersOffset: number; vcpusOffset: number; bytes: number } {
+  const notifiersOffset = PageTrackLayout.bytes;
+  const vcpusOffset = notifiersOffset + MAX_TRACK_NOTIFIERS * TrackNotifierLayout.bytes;
+  return { notifiersOffset, vcpusOffset, bytes: vcpusOffset + maxVcpus * PageTrackVcpuLayout.bytes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The notification rings (src/pagetrack/notification-ring.ts): one per vCPU plus one for the
+// memslot ioctls, each single-producer single-consumer, so that userspace receives every
+// notification in the order its producer made them.
+
+export const TrackRingSetLayout = defineBlock(
+  'track-ring-set',
+  [
+    'RING_COUNT',
+    /** Entries per ring (a power of two). */
+    'ENTRIES',
+    /** Next VM-wide notification sequence number (fetch-and-add by producers). */
+    'SEQ',
+    /** Serializes producers on the ioctl ring (any non-vCPU thread may delete a memslot). */
+    'IOCTL_LOCK',
+  ],
+  [],
+);
+export type TrackRingSetBlock = SharedBlock<keyof typeof TrackRingSetLayout.words, never>;
+
+export const TrackRingLayout = defineBlock(
+  'track-ring',
+  [
+    /** Free-running u32 producer index: written by the producer only, after the entry. */
+    'HEAD',
+    /** Free-running u32 consumer index: written by userspace only, after reading entries. */
+    'TAIL',
+  ],
+  [
+    'PUSHES',
+    /** Pushes that left the ring soft-full and requested an exit. */
+    'SOFT_FULL_REQUESTS',
+    /** Pushes that found the ring completely full and waited for userspace. */
+    'HARD_FULL_WAITS',
+  ],
+);
+export type TrackRingBlock = SharedBlock<keyof typeof TrackRingLayout.words, keyof typeof TrackRingLayout.floats>;
+
+/** One notification: u32 words. DATA holds up to TRACK_RING_DATA_BYTES of the written bytes. */
+export const TrackRingEntryWords = {
+  /** VM-wide sequence number, taken when the notification is made. */
+  SEQ: 0,
+  /** TrackRingEntryKind. */
+  KIND: 1,
+  /** The writing vCPU, or -1 for the ioctl ring. */
+  VCPU: 2,
+  /** WRITE: the gpa. REMOVE_REGION: the base gfn. (u64 as two halves.) */
+  ADDR_LO: 3,
+  ADDR_HI: 4,
+  /** WRITE: bytes written. REMOVE_REGION: pages. */
+  LENGTH: 5,
+  DATA: 6,
+} as const;
+export const TRACK_RING_DATA_BYTES = 16;
+export const TRACK_RING_ENTRY_WORDS = TrackRingEntryWords.DATA + TRACK_RING_DATA_BYTES / 4;
+export const TrackRingEntryKind = { WRITE: 1, REMOVE_REGION: 2 } as const;
+
+/** Byte offsets inside a ring set's buffer. */
+export function trackRingSetLayout(ringCount: number, entries: number): { ringsOffset: number; entriesOffset: number; bytes: number } {
+  const ringsOffset = TrackRingSetLayout.bytes;
+  const entriesOffset = ringsOffset + ringCount * TrackRingLayout.bytes;
+  return { ringsOffset, entriesOffset, bytes: entriesOffset + ringCount * entries * TRACK_RING_ENTRY_WORDS * 4 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shadow-page-table example (src/pagetrack/shadow-page-table.ts): a copy of each shadowed
+// guest page-table page, kept in sync by a notifier that runs in the writing vCPU's thread.
+
+export const ShadowPageTableLayout = defineBlock(
+  'shadow-page-table',
+  [
+    /** The shadow's own lock (KVM's shadow MMU holds mmu_lock in kvm_mmu_track_write). */
+    'LOCK',
+    /** Candidate guest page-table pages. */
+    'PAGE_COUNT',
+  ],
+  [
+    /** Notifications that re-synced a shadowed span. */
+    'SYNCS',
+    /** ... of which the guest bytes read back differed from the notified bytes (a newer write won). */
+    'REFETCH_DIFFERED',
+    /** Notifications for pages this shadow does not hold. */
+    'IGNORED_WRITES',
+    'PAGES_SHADOWED',
+    'PAGES_UNSHADOWED',
+    /** Pages dropped because their memslot went away (track_remove_region). */
+    'PAGES_DROPPED',
+    'REMOVE_REGIONS',
+  ],
+);
+export type ShadowPageTableBlock = SharedBlock<keyof typeof ShadowPageTableLayout.words, keyof typeof ShadowPageTableLayout.floats>;
+/** Per candidate page: 1 while the page is shadowed (write-tracked and copied). */
+export const ShadowPageState = { NOT_SHADOWED: 0, SHADOWED: 1 } as const;
+
+/** Byte offsets inside a shadow page table's buffer. */
+export function shadowPageTableLayout(pageCount: number): { gfnsOffset: number; statesOffset: number; pagesOffset: number; bytes: number } {
+  const gfnsOffset = ShadowPageTableLayout.bytes; // Float64 gfns: 8-aligned (block sizes are)
+  const statesOffset = gfnsOffset + pageCount * 8;
+  const pagesOffset = Math.ceil((statesOffset + pageCount * 4) / 8) * 8;
+  return { gfnsOffset, statesOffset, pagesOffset, bytes: pagesOffset + pageCount * 4096 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe notifier (src/pagetrack/probe-notifier.ts): counts deliveries and callbacks in
+// flight, optionally holding each callback, to check unregister's grace period.
+
+export const ProbeNotifierLayout = defineBlock(
+  'track-probe',
+  [
+    /** Callbacks currently executing (any thread). */
+    'IN_FLIGHT',
+    /** Write notifications received (wraps at 2^31; a probe is short-lived). */
+    'DELIVERED',
+    'REMOVE_REGIONS',
+    /** 1 = closed: callbacks block until userspace opens it (bounded). */
+    'GATE',
+    /** Busy-wait inside each callback, in microseconds. */
+    'HOLD_US',
+    /** Callbacks that gave up waiting on a closed gate. */
+    'GATE_TIMEOUTS',
+  ],
+  [],
+);
+export type ProbeNotifierBlock = SharedBlock<keyof typeof ProbeNotifierLayout.words, never>;

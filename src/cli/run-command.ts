@@ -6,6 +6,7 @@ import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/r
 import { ConfigError, type RunConfig, parseSize } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { formatBytes, formatCount, table } from './format.js';
+import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
 
@@ -38,6 +39,7 @@ logging interfaces; collect, copy and verify with the dirty_log_test oracle.
                           each vCPU executes exactly N instructions per iteration, then
                           halts: the same seed then does the same writes in every mode
   --path fault|emulated   hardware fault path (default) or log every store (emulator path)
+${TRACK_USAGE}
   --mutant NAME[,NAME]    enable known protocol bugs (the oracle must catch them)
   --seed N                workload seed (default: random, printed)
   --json                  print one JSON summary as the last line of stdout
@@ -69,6 +71,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       'burst-percent': { type: 'string' },
       'writes-per-iteration': { type: 'string' },
       path: { type: 'string' },
+      'track-pages': { type: 'string' },
+      'track-ring-entries': { type: 'string' },
       mutant: { type: 'string' },
       seed: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -126,6 +130,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     seed: num('seed', values.seed),
     mutants,
     emulateAllStores: values.path === 'emulated',
+    ...parseTrackPages(values['track-pages']),
+    trackRingEntries: num('track-ring-entries', values['track-ring-entries']),
   };
   // Progress goes to stderr with --json so that stdout holds only the JSON line.
   const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
@@ -153,8 +159,12 @@ export async function runCommand(argv: string[]): Promise<number> {
 }
 
 function iterationLine(r: IterationReport): string {
-  const bad = r.lostPages + r.wrongValues + r.copyMismatches;
-  const verdict = bad === 0 ? 'ok' : `LOST ${r.lostPages}, wrong ${r.wrongValues}, copy mismatches ${r.copyMismatches}`;
+  const bad = r.lostPages + r.wrongValues + r.copyMismatches + r.trackMismatches;
+  const verdict =
+    bad === 0
+      ? 'ok'
+      : `LOST ${r.lostPages}, wrong ${r.wrongValues}, copy mismatches ${r.copyMismatches}` +
+        (r.trackMismatches > 0 ? `, page-track mismatches ${r.trackMismatches}` : '');
   return (
     `  iteration ${String(r.iteration).padStart(3)}: ${formatCount(r.guestWrites).padStart(7)} writes` +
     `${r.deviceWrites > 0 ? ` + ${formatCount(r.deviceWrites)} DMA` : ''}, ` +
@@ -198,6 +208,7 @@ export function summaryLines(s: RunSummary): string[] {
     ['lost pages', String(s.lostPages)],
     ['wrong values', String(s.wrongValues)],
     ['copy mismatches', String(s.copyMismatches)],
+    ...pageTrackRows(s.pageTrack),
     ['elapsed', `${(s.elapsedMs / 1000).toFixed(2)} s`],
   );
   const lines = ['', table(['summary', ''], rows)];
@@ -214,6 +225,7 @@ export function summaryLines(s: RunSummary): string[] {
         `by ${writerName(m.writer)}, seed ${s.seed}`,
     );
   }
+  lines.push(...pageTrackProblems(s.pageTrack));
   if (s.error) lines.push(`run failed: ${s.error}`);
   lines.push(
     s.ok

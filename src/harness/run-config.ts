@@ -10,8 +10,10 @@ import { validateRingBytes } from '../kernel/dirty-ring.js';
 import { Mutant } from '../kernel/mutants.js';
 import { MEMSLOT_TABLE_ENTRIES } from '../abi/layout.js';
 import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
+import { TRACK_DEFAULTS, type TrackOptions, resolveTrackOptions } from './page-track-config.js';
 
-export interface RunConfig {
+/** A run's parameters; page write-tracking's (trackPages, ...) come from TrackOptions (issue 4). */
+export interface RunConfig extends TrackOptions {
   /** ring (dirty rings + reset), bitmap (legacy GET), clear (manual protect: GET then CLEAR). */
   readonly log: LogMode;
   /** --log clear: pages per KVM_CLEAR_DIRTY_LOG call (a multiple of 64). */
@@ -70,6 +72,7 @@ export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
   mutants: 0,
   emulateAllStores: false,
   selfReap: false,
+  ...TRACK_DEFAULTS,
 };
 
 /** The emulator runs one worker thread per vCPU; beyond this the machine only thrashes. */
@@ -174,6 +177,9 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   if (selfReap && ((c.mutants >>> 0) & Mutant.HARVEST_SKIPS_ENTRY) !== 0) {
     throw new ConfigError('--mutant', 'harvest-skips-entry', 'EINVAL', 'that mutant lives in the userspace collector, which self-reap replaces');
   }
+  // Page write-tracking (src/harness/page-track-config.ts).
+  const track = resolveTrackOptions(input, pages, deviceWriters);
+  if ('problem' in track) throw new ConfigError(track.problem.param, track.problem.value, track.problem.errno, track.problem.reason);
   return {
     log,
     clearChunkPages,
@@ -196,6 +202,7 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
     mutants: c.mutants >>> 0,
     emulateAllStores: c.emulateAllStores === true,
     selfReap,
+    ...track.options,
   };
 }
 

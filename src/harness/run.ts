@@ -32,12 +32,13 @@ import type { Memslot } from '../kernel/memslots.js';
 import { Mutant, mutantNames } from '../kernel/mutants.js';
 import { now } from '../kernel/sync.js';
 import { Vm } from '../kernel/vm.js';
-import { withTimeout } from '../platform/async-wait.js';
+import { withTimeout, yieldToEventLoop } from '../platform/async-wait.js';
 import { type CopyMismatch, DirtyPageCopier } from '../userspace/dirty-copier.js';
 import { type LogCollector, type LogMode, SelfReapLogCollector, createCollector } from '../userspace/log-collectors.js';
 import { SharedReaper } from '../userspace/self-reaper.js';
 import { VcpuControlPlane } from '../userspace/vcpu-control.js';
 import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../userspace/vcpu-worker-api.js';
+import { PageTrackRun, type PageTrackSummary } from './page-track-run.js';
 import { type RunConfig, validateRunConfig } from './run-config.js';
 
 export interface IterationReport {
@@ -54,6 +55,8 @@ export interface IterationReport {
   readonly lostPages: number;
   readonly wrongValues: number;
   readonly copyMismatches: number;
+  /** Page write-tracking (issue 4): shadow and notification-mirror mismatches (0 without --track-pages). */
+  readonly trackMismatches: number;
   readonly elapsedMs: number;
 }
 
@@ -115,6 +118,8 @@ export interface RunSummary {
   elapsedMs: number;
   lost: LostPage[];
   mismatches: CopyMismatch[];
+  /** Page write-tracking (issue 4, src/harness/page-track-run.ts); null without --track-pages. */
+  pageTrack: PageTrackSummary | null;
   error: string | null;
 }
 
@@ -252,10 +257,13 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     elapsedMs: 0,
     lost: [],
     mismatches: [],
+    pageTrack: null,
     error: null,
   };
 
   const workers: VcpuWorkerHandle[] = [];
+  /** Page write-tracking's part of the run (--track-pages), started once the threads are up. */
+  let track: PageTrackRun | null = null;
   const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => {
     let s = 0;
     for (let i = 0; i < config.vcpus; i++) s += vm.vcpuBlock(i).f64[VcpuLayout.floats[field]]!;
@@ -317,6 +325,18 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     });
     await Promise.all(starts);
     await control.waitAllParked(CONTROL_TIMEOUT_MS);
+    if (config.trackPages > 0) {
+      track = await PageTrackRun.start({
+        vm,
+        slots,
+        workers,
+        vcpus: config.vcpus,
+        seed: config.seed,
+        trackPages: config.trackPages,
+        trackRingEntries: config.trackRingEntries,
+        timeoutMs: CONTROL_TIMEOUT_MS,
+      });
+    }
 
     for (let k = 1; k <= config.iterations; k++) {
       const report = await runIteration(k);
@@ -380,7 +400,9 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     reset: { max: round3(st.mmuHoldResetMaxUs), total: round3(st.mmuHoldResetTotalUs) },
   };
   summary.elapsedMs = round3(now() - t0);
+  summary.pageTrack = track?.summary() ?? null;
   summary.ok =
+    (summary.pageTrack?.ok ?? true) &&
     summary.error === null &&
     summary.iterations === config.iterations &&
     summary.lostPages === 0 &&
@@ -404,9 +426,12 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     const collect = (final: boolean): void => {
       copier.beginRound();
       collector.collect(sink, final);
+      // Page-track notifications too: a vCPU stalled on a full notification ring waits for this.
+      track?.drain();
       collections++;
     };
     oracle.beginIteration(k);
+    track?.beginIteration(k);
     Atomics.store(globals.i32, GuestGlobalsLayout.words.ITERATION, k);
     control.resumeAll();
 
@@ -447,6 +472,9 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
           toggleStage = 2;
         }
       }
+      // Page write-tracking's work while the vCPUs run (it never blocks this loop).
+      track?.step((t - tIter) / config.intervalMs);
+      const trackReady = track?.iterationDone ?? true;
       const writes = sumVcpu('INSTRUCTIONS');
       if (writes !== lastWrites) {
         lastWrites = writes;
@@ -456,11 +484,15 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       }
       if (config.writesPerIteration > 0) {
         // A fixed amount of work: the iteration ends when every vCPU has halted.
-        if (control.allVcpusIn(VcpuState.HALTED) && (!toggle || toggleStage === 2)) break;
-      } else if (t - tIter >= config.intervalMs && writes - writes0 >= 256 && (!toggle || toggleStage === 2)) {
+        if (control.allVcpusIn(VcpuState.HALTED) && (!toggle || toggleStage === 2) && trackReady) break;
+      } else if (t - tIter >= config.intervalMs && writes - writes0 >= 256 && (!toggle || toggleStage === 2) && trackReady) {
         // dirty_log_test's floor: at least 256 writes per iteration, whatever the interval.
         break;
       }
+      // While a page-track (un)registration is in progress it needs this thread's event loop
+      // (worker replies, waitAsync wake-ups); waitDoorbell resolves without yielding to it
+      // when the doorbell has already moved.
+      if (track?.busy) await yieldToEventLoop();
       await control.waitDoorbell(bell, 1);
     }
 
@@ -482,6 +514,8 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       verdict = oracle.verify();
       mismatch = copier.compare(excluded);
     }
+    const trackVerdict = track?.verifyIteration();
+    const trackMismatches = trackVerdict ? trackVerdict.shadowMismatches + trackVerdict.mirrorMismatches : 0;
     // A lost page is a write no later record reported. The oracle sees it when nothing reported
     // the page in the whole iteration; the copy check also when a write came after the page's
     // last report. Count each page once.
@@ -508,6 +542,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       lostPages: lost.size,
       wrongValues: verdict.wrongValues,
       copyMismatches: mismatch.mismatches,
+      trackMismatches,
       elapsedMs: round3(now() - tIter),
     };
 

@@ -14,6 +14,7 @@ import {
   MemslotState,
   SharedBlock,
   SpteBits,
+  gfnTrackBytes,
 } from '../abi/layout.js';
 
 /** The SharedArrayBuffers behind one memslot; plain data, safe to post to a worker. */
@@ -24,6 +25,12 @@ export interface SlotBuffers {
   readonly spte: SharedArrayBuffer;
   /** Dirty bitmap: 2 × ALIGN(pageCount, 64) / 8 bytes, the second half for the legacy GET snapshot. */
   readonly bitmap: SharedArrayBuffer | null;
+  /**
+   * Page write-tracking (issue 4): gfn_write_track, one u16 count per page. Allocated with the
+   * slot (KVM allocates it with the slot once any write tracking is in use; 2 bytes per 4 KiB
+   * page is cheap enough to always have), so workers receive it with the slot's other buffers.
+   */
+  readonly gfnTrack: SharedArrayBuffer;
 }
 
 /** Bytes of one dirty bitmap for `pageCount` pages (rounded up to 64 pages, as KVM does). */
@@ -36,6 +43,7 @@ export function allocateSlotBuffers(pageCount: number, withBitmap: boolean): Slo
     memory: new SharedArrayBuffer(pageCount * PAGE_SIZE),
     spte: new SharedArrayBuffer(pageCount * 4),
     bitmap: withBitmap ? new SharedArrayBuffer(2 * bitmapBytes(pageCount)) : null,
+    gfnTrack: new SharedArrayBuffer(gfnTrackBytes(pageCount)),
   };
 }
 
@@ -44,6 +52,8 @@ export class Memslot {
   readonly mem32: Uint32Array;
   readonly memBytes: Uint8Array;
   readonly spte: Int32Array;
+  /** Write-track counts, one u16 per page, accessed with Atomics under mmu_lock (src/kernel/page-track.ts). */
+  readonly gfnTrack: Uint16Array;
   /** Live dirty bitmap as Int32 words (Atomics), or null. */
   bitmap: Int32Array | null;
   /** The same live bitmap as unsigned words, for plain copies (manual-protect GET). */
@@ -77,6 +87,7 @@ export class Memslot {
     this.mem32 = new Uint32Array(buffers.memory);
     this.memBytes = new Uint8Array(buffers.memory);
     this.spte = new Int32Array(buffers.spte);
+    this.gfnTrack = new Uint16Array(buffers.gfnTrack, 0, this.pageCount);
     this.bitmap = null;
     this.bitmapU32 = null;
     this.bitmapSnapshot = null;

@@ -25,6 +25,15 @@ export const Mutant = {
   CLEAR_UNALIGNED: 1 << 8,
   /** Reset re-protects pages but skips the remote TLB flush. */
   NO_TLB_FLUSH: 1 << 9,
+  // Page write-tracking (issue 4). High bits, so that other additions cannot collide.
+  /** The fault path makes a write-tracked page writable (ignores WRITE_TRACKED), so later stores are never emulated. */
+  TRACK_FAULT_FIXES_TRACKED: 1 << 16,
+  /** Adding write tracking skips the remote TLB flush: a stale writable TLB entry keeps bypassing emulation. */
+  TRACK_NO_TLB_FLUSH: 1 << 17,
+  /** The emulator notifies before it stores: the notifier reads the old bytes. */
+  TRACK_NOTIFY_BEFORE_WRITE: 1 << 18,
+  /** Unregister skips the grace period: it returns while a callback may still be running. */
+  TRACK_NO_GRACE_PERIOD: 1 << 19,
 } as const;
 export type MutantName = keyof typeof Mutant;
 

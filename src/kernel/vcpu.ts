@@ -18,6 +18,7 @@
  */
 import {
   EMU_EXIT_PREEMPTED,
+  EMU_EXIT_TRACK_RING_FULL,
   KVM_EXIT_DIRTY_RING_FULL,
   KVM_EXIT_HLT,
   KVM_EXIT_INTR,
@@ -42,6 +43,7 @@ import { Mutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
 import { now } from './sync.js';
 import { SoftTlb } from './tlb.js';
+import { TrackedWriteEmulator } from './tracked-write.js';
 import type { Vm } from './vm.js';
 
 const W = VcpuLayout.words;
@@ -96,6 +98,10 @@ export class Vcpu {
   private readonly preemptAfterMs: number;
   private readonly asId: number;
   private readonly dirtyBeforeWritable: boolean;
+  /** Page write-tracking (issue 4): stores to write-tracked pages are emulated and notified. */
+  private readonly trackedWrites: TrackedWriteEmulator;
+  /** Mutant track-fault-fixes-tracked: the fault path ignores write tracking. */
+  private readonly faultFixesTracked: boolean;
 
   // Local counters, published to the shared block at every exit and every 1024 instructions.
   private cInstructions = 0;
@@ -121,6 +127,8 @@ export class Vcpu {
     this.preemptAfterMs = options.preemptAfterMs ?? 0;
     this.asId = options.asId ?? 0;
     this.dirtyBeforeWritable = vm.hasMutant(Mutant.DIRTY_BEFORE_WRITABLE);
+    this.trackedWrites = new TrackedWriteEmulator(vm, index, (slot, page) => this.markPageDirty(slot, page));
+    this.faultFixesTracked = vm.hasMutant(Mutant.TRACK_FAULT_FIXES_TRACKED);
     const f = this.block.f64;
     this.cInstructions = f[F.INSTRUCTIONS]!;
     this.cStores = f[F.STORES]!;
@@ -176,10 +184,22 @@ export class Vcpu {
         if (r === STORE_FAULT) {
           // EPT violation: a VM exit, the fault handler, then guest entry again.
           this.exitGuestMode(false);
-          this.handleWriteFault(this.faultSlot!, this.faultPage);
+          if (this.handleWriteFault(this.faultSlot!, this.faultPage)) {
+            // Page write-tracking: the fault on a tracked page is not fixed; the store is
+            // emulated (written, marked dirty, notified) and the instruction completes.
+            this.trackedWrites.store(this.faultSlot!, this.faultPage, insn.value, this.nextSeq());
+            this.cStores++;
+            this.pending = false;
+            this.cInstructions++;
+            if (insn.exitAfter) return this.leave(KVM_EXIT_IO, t0);
+            if (++sinceCheck >= 1024) {
+              sinceCheck = 0;
+              if (this.timeToPreempt(t0)) return this.leave(EMU_EXIT_PREEMPTED, t0);
+            }
+          }
           exit = this.enterGuest();
           if (exit !== 0) return this.leave(exit, t0);
-          continue; // retry the same instruction
+          continue; // retry the same instruction (the next one after an emulated store)
         }
         if (r === STORE_NO_SLOT) {
           this.pending = false;
@@ -198,6 +218,12 @@ export class Vcpu {
         this.pending = false;
         this.cInstructions++;
         if (insn.exitAfter) return this.leave(KVM_EXIT_IO, t0);
+        // Emulated instructions count towards preemption too: a guest that only takes this
+        // path would otherwise never let its thread answer control messages while it runs.
+        if (++sinceCheck >= 1024) {
+          sinceCheck = 0;
+          if (this.timeToPreempt(t0)) return this.leave(EMU_EXIT_PREEMPTED, t0);
+        }
         exit = this.enterGuest();
         if (exit !== 0) return this.leave(exit, t0);
         continue;
@@ -211,13 +237,21 @@ export class Vcpu {
       }
       if (++sinceCheck >= 1024) {
         sinceCheck = 0;
-        this.publishStats();
-        if (this.preemptAfterMs > 0 && now() - t0 >= this.preemptAfterMs) {
+        if (this.timeToPreempt(t0)) {
           this.exitGuestMode(false);
           return this.leave(EMU_EXIT_PREEMPTED, t0);
         }
       }
     }
+  }
+
+  /**
+   * Every 1024 completed instructions: publish the statistics, and say whether KVM_RUN has
+   * run for `preemptAfterMs` (the caller then returns EMU_EXIT_PREEMPTED).
+   */
+  private timeToPreempt(t0: number): boolean {
+    this.publishStats();
+    return this.preemptAfterMs > 0 && now() - t0 >= this.preemptAfterMs;
   }
 
   /** Whether an interrupted instruction waits to be retried. */
@@ -249,6 +283,12 @@ export class Vcpu {
         // kvm_dirty_ring_check_request: still soft-full → re-arm and exit to userspace.
         if (this.ring!.isSoftFull()) return KVM_EXIT_DIRTY_RING_FULL;
         this.softFullRequested = false;
+      }
+      if ((r & VcpuRequest.TRACK_RING_FULL) !== 0) {
+        // Page write-tracking: this vCPU's notification ring to userspace is soft-full
+        // (src/pagetrack/notification-ring.ts); userspace drains it and wakes the thread.
+        Atomics.and(w, W.REQUESTS, ~VcpuRequest.TRACK_RING_FULL);
+        return EMU_EXIT_TRACK_RING_FULL;
       }
       if ((r & VcpuRequest.KICK) !== 0) {
         Atomics.and(w, W.REQUESTS, ~VcpuRequest.KICK);
@@ -332,47 +372,63 @@ export class Vcpu {
     return STORE_OK;
   }
 
-  /** The stores themselves: header (iteration, writer, sequence) and one data word. */
-  private writePage(slot: Memslot, page: number, value: number): void {
+  /**
+   * The stores themselves: header (iteration, writer, sequence) and one data word. Returns the
+   * data word's index in the page (page write-tracking reports it as a second write).
+   */
+  private writePage(slot: Memslot, page: number, value: number): number {
     const m = slot.mem32;
     const base = page * PAGE_WORDS;
-    const seq = (this.seq = (this.seq + 1) >>> 0);
+    const seq = this.nextSeq();
+    const dataWord = GUEST_PAGE_HEADER_WORDS + (seq % DATA_WORDS);
     m[base + GuestPageWords.ITERATION_LO] = value;
     m[base + GuestPageWords.ITERATION_HI] = 0;
     m[base + GuestPageWords.WRITER_VCPU] = this.index;
     m[base + GuestPageWords.WRITER_SEQ] = seq;
-    m[base + GUEST_PAGE_HEADER_WORDS + (seq % DATA_WORDS)] = (seq ^ Math.imul(value, 0x9e3779b1)) >>> 0;
+    m[base + dataWord] = (seq ^ Math.imul(value, 0x9e3779b1)) >>> 0;
     this.cStores++;
+    return dataWord;
+  }
+
+  /** This vCPU's next store sequence number (the WRITER_SEQ of the page header). */
+  private nextSeq(): number {
+    return (this.seq = (this.seq + 1) >>> 0);
   }
 
   /**
    * x86 fast_page_fault for a write to a write-protected page: make the SPTE writable, then
    * mark the page dirty. Losing the compare-and-swap means another vCPU fixed the same fault
    * (and logged the page): a spurious fault, the instruction is simply retried.
+   * Returns true when the page is write-tracked: such a fault is never fixed (the caller
+   * emulates the store). The check and the compare-and-swap read the same SPTE word, and
+   * adding tracking sets WRITE_TRACKED before it clears WRITABLE, so a page can never become
+   * writable once tracking is in place.
    */
-  private handleWriteFault(slot: Memslot, page: number): void {
+  private handleWriteFault(slot: Memslot, page: number): boolean {
     this.cFaults++;
     const spte = slot.spte;
     const old = Atomics.load(spte, page);
     if ((old & WRITABLE) !== 0) {
       this.cSpurious++;
-      return;
+      return false;
     }
+    if ((old & SpteBits.WRITE_TRACKED) !== 0 && !this.faultFixesTracked) return true;
     if (this.dirtyBeforeWritable) {
       // Mutant: record first, make writable second. A harvest + reset in between re-protects a
       // page that is not yet writable, then the CAS below makes it writable with no record.
       this.markPageDirty(slot, page);
       if (stepHook.active) stepHook.at(Step.FAULT_MAKE_WRITABLE, slot.baseGfn + page, 0);
       if (Atomics.compareExchange(spte, page, old, old | WRITABLE) !== old) this.cSpurious++;
-      return;
+      return false;
     }
     if (stepHook.active) stepHook.at(Step.FAULT_MAKE_WRITABLE, slot.baseGfn + page, 0);
     if (Atomics.compareExchange(spte, page, old, old | WRITABLE) !== old) {
       this.cSpurious++;
-      return;
+      return false;
     }
     if (stepHook.active) stepHook.at(Step.FAULT_MARK_DIRTY, slot.baseGfn + page, 0);
     this.markPageDirty(slot, page);
+    return false;
   }
 
   /** kvm_vcpu_write_guest: store, then mark dirty — on every store, whatever the SPTE says. */
@@ -380,11 +436,20 @@ export class Vcpu {
     const slot = this.resolve(gfn);
     if (slot === null) return STORE_NO_SLOT;
     const page = gfn - slot.baseGfn;
+    const tracked = this.trackedWrites;
     for (let s = 0; s < stores; s++) {
+      if (tracked.isTracked(slot, page)) {
+        // Page write-tracking: a store to a tracked page (one write, marked, notified).
+        tracked.store(slot, page, value, this.nextSeq());
+        this.cStores++;
+        continue;
+      }
       // Data first: a record published before its data could be harvested, reset and copied
       // before the data lands, and nothing would record the page again.
-      this.writePage(slot, page, value);
+      const dataWord = this.writePage(slot, page, value);
       this.markPageDirty(slot, page);
+      // Every emulated write goes to the page-track notifiers (emulator_write_phys).
+      tracked.afterStore(slot, page, value, this.seq, dataWord);
     }
     return STORE_OK;
   }

@@ -41,6 +41,7 @@ import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit
 import { DirtyRing, ResetBatch, highestBit, validateRingBytes } from './dirty-ring.js';
 import { type Memslot, MemslotTable, type SlotBuffers, allocateSlotBuffers, bitmapBytes } from './memslots.js';
 import { Mutant } from './mutants.js';
+import { PageTrack } from './page-track.js';
 import { Step, stepHook } from './step-hook.js';
 import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from './sync.js';
 
@@ -57,6 +58,8 @@ export interface VmBuffers {
   readonly vcpus: readonly SharedArrayBuffer[];
   readonly rings: readonly (SharedArrayBuffer | null)[];
   readonly slots: readonly (SlotBuffers | null)[];
+  /** Page write-tracking state: notifier table, SRCU words, statistics (src/kernel/page-track.ts). */
+  readonly pageTrack: SharedArrayBuffer;
 }
 
 /** KVM_SET_USER_MEMORY_REGION's argument, plus the backing memory (userspace_addr). */
@@ -90,6 +93,8 @@ export class Vm {
   readonly memslots: MemslotTable;
   readonly mmuLock: SharedMutex;
   readonly slotsLock: SharedMutex;
+  /** Page write-tracking (issue 4): gfn_track counts and the page-track notifiers. */
+  readonly pageTrack: PageTrack;
   private readonly vcpuBlocks: VcpuBlock[] = [];
   private readonly ringBuffers: (SharedArrayBuffer | null)[] = [];
   private readonly rings: (DirtyRing | null)[] = [];
@@ -103,7 +108,12 @@ export class Vm {
     this.resetDirtyGfn(slot, offLo, offHi, maskLo, maskHi);
   private readonly options: VmOptions;
 
-  private constructor(vmBuffer: SharedArrayBuffer, memslotBuffer: SharedArrayBuffer, options: VmOptions) {
+  private constructor(
+    vmBuffer: SharedArrayBuffer,
+    memslotBuffer: SharedArrayBuffer,
+    options: VmOptions,
+    pageTrackBuffer?: SharedArrayBuffer,
+  ) {
     assertLittleEndian();
     this.options = options;
     this.block = new SharedBlock(VmLayout, vmBuffer);
@@ -115,6 +125,7 @@ export class Vm {
       holdMaxNs: VM_FLOATS.MMU_LOCK_HOLD_MAX_NS,
     });
     this.slotsLock = new SharedMutex(this.block.i32, VM_WORDS.SLOTS_LOCK, 'slots_lock');
+    this.pageTrack = new PageTrack(this, MAX_VCPUS, pageTrackBuffer);
   }
 
   /** KVM_CREATE_VM. */
@@ -130,7 +141,7 @@ export class Vm {
 
   /** Attach to a VM created in another thread. */
   static attach(buffers: VmBuffers, options: VmOptions = {}): Vm {
-    const vm = new Vm(buffers.vm, buffers.memslots, options);
+    const vm = new Vm(buffers.vm, buffers.memslots, options, buffers.pageTrack);
     buffers.slots.forEach((b, i) => {
       if (b) vm.memslots.attach(i, b);
     });
@@ -145,6 +156,7 @@ export class Vm {
       vcpus: this.vcpuBlocks.map((b) => b.buffer),
       rings: this.ringBuffers.slice(),
       slots: this.memslots.allBuffers(),
+      pageTrack: this.pageTrack.buffer,
     };
   }
 
@@ -394,6 +406,7 @@ export class Vm {
   }
 
   private deleteSlot(index: number): void {
+    const old = this.memslots.at(index)!;
     const e = this.memslots.entry(index).i32;
     Atomics.store(e, MemslotLayout.words.STATE, MemslotState.FREE);
     Atomics.store(e, MemslotLayout.words.HAS_BITMAP, 0);
@@ -401,10 +414,17 @@ export class Vm {
     this.bumpMemslotsGeneration();
     // Like synchronize_srcu + zap: no vCPU may still use the old slot when this returns.
     this.requestAllAndWait(VcpuRequest.MEMSLOTS_UPDATED | VcpuRequest.TLB_FLUSH);
+    // Page write-tracking: kvm_arch_flush_shadow_memslot tells every notifier (track_remove_region).
+    this.pageTrack.forgetSlot(old);
+    this.pageTrack.notifyRemoveRegion(old.baseGfn, old.pageCount);
   }
 
   private moveSlot(index: number, baseGfn: number): void {
     const slot = this.memslots.at(index)!;
+    // Page write-tracking: a move flushes the old slot like a delete (track_remove_region at
+    // the old base) and the moved slot starts with fresh counts, as its metadata is reallocated.
+    this.pageTrack.notifyRemoveRegion(slot.baseGfn, slot.pageCount);
+    this.pageTrack.clearSlotTracking(slot);
     this.mmuLock.with(() => slot.writeProtectAll());
     const e = this.memslots.entry(index).i32;
     Atomics.store(e, MemslotLayout.words.BASE_GFN_LO, baseGfn % 2 ** 32 | 0);

@@ -4,7 +4,14 @@
  * thread really stalls (Atomics.wait, in bounded slices) until userspace has harvested and
  * reset and wakes it; it then re-enters, and exits again at once if the ring is still full.
  */
-import { EMU_EXIT_PREEMPTED, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, KVM_EXIT_INTR, KVM_EXIT_MMIO } from '../abi/constants.js';
+import {
+  EMU_EXIT_PREEMPTED,
+  EMU_EXIT_TRACK_RING_FULL,
+  KVM_EXIT_DIRTY_RING_FULL,
+  KVM_EXIT_HLT,
+  KVM_EXIT_INTR,
+  KVM_EXIT_MMIO,
+} from '../abi/constants.js';
 import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
@@ -82,8 +89,21 @@ export class VcpuThread {
         switch (exit) {
           case KVM_EXIT_DIRTY_RING_FULL:
             this.stallStart = now();
-            if (this.reaper) this.reapOwnRing();
-            else this.stall();
+            if (this.reaper) {
+              this.reapOwnRing();
+            } else {
+              this.stall();
+              // Answer the message port on the way back in: a thread that keeps filling its
+              // ring never runs long enough to reach its preemption point.
+              await yieldToEventLoop();
+            }
+            break;
+          case EMU_EXIT_TRACK_RING_FULL: // page write-tracking: the notification ring is soft-full
+            // Userspace drains it, then wakes the thread; answer the message port on the way
+            // back in (e.g. a page-track notifier being registered while the vCPUs run).
+            this.stallStart = now();
+            this.stall();
+            await yieldToEventLoop();
             break;
           case EMU_EXIT_PREEMPTED:
             await yieldToEventLoop();

@@ -5,6 +5,7 @@
 import type { Remote } from 'comlink';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
+import type { TrackNotifierSpec } from '../kernel/page-track-notifier.js';
 import type { VmBuffers } from '../kernel/vm.js';
 import type { ReaperBuffers } from './self-reaper.js';
 
@@ -51,6 +52,12 @@ export interface VcpuWorkerApi {
   startDevice(config: DeviceThreadConfig): Promise<void>;
   /** Make a memslot created after start usable by this thread. */
   attachSlot(index: number, buffers: SlotBuffers): Promise<void>;
+  /**
+   * Page write-tracking (issue 4): build this thread's instance of a page-track notifier being
+   * registered (table entry `id`, `generation`), before userspace activates it
+   * (src/userspace/page-track-control.ts).
+   */
+  attachTrackNotifier(id: number, generation: number, spec: TrackNotifierSpec): Promise<void>;
   /** Resolve when the loop has ended: null, or the error that ended it. */
   join(): Promise<string | null>;
   ping(): Promise<string>;

@@ -3,6 +3,7 @@
  * exposes. Kept apart from workers/vcpu.worker.ts so that it can be imported without
  * exposing anything.
  */
+import { createTrackNotifier } from '../pagetrack/kinds.js';
 import { DeviceThread } from './device-thread.js';
 import { VcpuThread } from './vcpu-thread.js';
 import type { DeviceThreadConfig, VcpuThreadConfig, VcpuWorkerApi } from './vcpu-worker-api.js';
@@ -24,6 +25,10 @@ export function createVcpuWorkerApi(): VcpuWorkerApi {
     async attachSlot(index, buffers): Promise<void> {
       if (!thread) throw new Error('worker not started');
       thread.vm.memslots.attach(index, buffers);
+    },
+    async attachTrackNotifier(id, generation, spec): Promise<void> {
+      if (!thread) throw new Error('worker not started');
+      thread.vm.pageTrack.attachNotifier(id, generation, createTrackNotifier(spec, thread.vm));
     },
     async join(): Promise<string | null> {
       if (!thread || !done) return 'vCPU worker not started';
