@@ -2,11 +2,17 @@
 import { ConfigError } from '../harness/run-config.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
+// Issue 5: live migration and dirty-rate measurement.
+import { dirtyRateCommand } from './dirty-rate-command.js';
+import { migrateCommand } from './migrate-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
 commands:
   run      run vCPU threads against per-vCPU dirty rings and verify no dirty page is lost
+  migrate  live-migrate a running guest (pre-copy) and verify the copy byte for byte
+  dirty-rate
+           measure the guest's dirty rate (by ring, by bitmap, or by page sampling)
 
 Run \`dirtyring <command> --help\` for a command's options.
 
@@ -18,6 +24,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run':
         return await runCommand(rest);
+      case 'migrate':
+        return await migrateCommand(rest);
+      case 'dirty-rate':
+        return await dirtyRateCommand(rest);
       case undefined:
       case '-h':
       case '--help':

@@ -12,6 +12,7 @@ import { now } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import { VcpuThrottle } from './migration/vcpu-throttle.js';
 import type { VcpuThreadConfig } from './vcpu-worker-api.js';
 
 const W = VcpuLayout.words;
@@ -25,6 +26,8 @@ export class VcpuThread {
   private readonly program: WorkloadProgram;
   private readonly w: Int32Array;
   private readonly vmWords: Int32Array;
+  /** Dirty-limit: sleep after each ring-full exit (config.throttle; migration only). */
+  private readonly throttle: VcpuThrottle | null;
   error: string | null = null;
 
   constructor(config: VcpuThreadConfig) {
@@ -37,6 +40,7 @@ export class VcpuThread {
     this.program = new WorkloadProgram(config.workload, config.vcpuIndex, config.vcpuCount, globals.i32);
     this.w = this.vcpu.block.i32;
     this.vmWords = this.vm.block.i32;
+    this.throttle = config.throttle ? new VcpuThrottle(config.throttle, this.w) : null;
   }
 
   attachSlot(index: number, buffers: SlotBuffers): void {
@@ -69,6 +73,11 @@ export class VcpuThread {
         switch (exit) {
           case KVM_EXIT_DIRTY_RING_FULL:
             this.stall();
+            if (this.throttle) {
+              // Dirty-limit: QEMU's vCPU thread sleeps after the reap, before re-entering.
+              this.setState(VcpuState.RUNNING);
+              this.throttle.sleepAfterRingFull();
+            }
             break;
           case EMU_EXIT_PREEMPTED:
             await yieldToEventLoop();

@@ -6,6 +6,7 @@ import type { Remote } from 'comlink';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
 import type { VmBuffers } from '../kernel/vm.js';
+import type { DestinationThreadConfig } from './migration/destination.js';
 
 export interface VcpuThreadConfig {
   readonly vm: VmBuffers;
@@ -18,6 +19,8 @@ export interface VcpuThreadConfig {
   readonly emulateAllStores?: boolean;
   /** ms inside KVM_RUN before the thread yields to its message port. */
   readonly preemptAfterMs?: number;
+  /** Dirty-limit: this vCPU's VcpuThrottleLayout block (sleep after each exit 31); migration only. */
+  readonly throttle?: SharedArrayBuffer;
 }
 
 /** A DMA device thread: writes guest memory with no running vCPU. */
@@ -41,6 +44,8 @@ export interface VcpuWorkerApi {
   start(config: VcpuThreadConfig): Promise<void>;
   /** Attach to the VM and start a device thread's loop instead (parked until CONTROL = RUN). */
   startDevice(config: DeviceThreadConfig): Promise<void>;
+  /** Run a migration's destination thread instead: apply pages from the wire (migration only). */
+  startDestination(config: DestinationThreadConfig): Promise<void>;
   /** Make a memslot created after start usable by this thread. */
   attachSlot(index: number, buffers: SlotBuffers): Promise<void>;
   /** Resolve when the loop has ended: null, or the error that ended it. */
