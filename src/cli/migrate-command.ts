@@ -193,7 +193,7 @@ export function summaryLines(s: MigrationSummary): string[] {
     ['converged', s.converged ? 'yes' : `no (round limit ${s.maxRounds})`],
     ['pages sent / resent', `${formatCount(s.pagesSent)} / ${formatCount(s.pagesResent)} (${s.pagesSent > 0 ? ((s.pagesResent / s.pagesSent) * 100).toFixed(1) : '0.0'} %)`],
     ['bytes sent', `${(s.bytesSent / MiB).toFixed(1)} MiB`],
-    ['downtime (stop → last page applied)', `${s.downtimeMs.toFixed(1)} ms (parking ${s.parkMs.toFixed(1)} ms, ${formatCount(s.finalPages)} pages; max ${s.maxDowntimeMs} ms)`],
+    ['downtime (parked → last page applied)', `${s.downtimeMs.toFixed(1)} ms for ${formatCount(s.finalPages)} pages (max ${s.maxDowntimeMs} ms; parking took ${s.parkMs.toFixed(1)} ms)`],
     ['migration time / total', `${(s.migrationMs / 1000).toFixed(2)} s / ${(s.totalMs / 1000).toFixed(2)} s`],
     ['guest writes', formatCount(s.guestWrites)],
   ];

@@ -77,9 +77,9 @@ export interface MigrationSummary {
   pagesSent: number;
   pagesResent: number;
   bytesSent: number;
-  /** Stop requested → every vCPU parked. */
+  /** Stop requested → every vCPU (and device) parked. */
   parkMs: number;
-  /** Stop requested → the last page applied at the destination. */
+  /** Every vCPU parked → the last page applied at the destination (the guest is down for parkMs + this). */
   downtimeMs: number;
   /** Pages sent during the stop-and-copy. */
   finalPages: number;

@@ -346,7 +346,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     }
     const tDone = now();
     summary.parkMs = round3(tParked - tStop);
-    summary.downtimeMs = round3(tDone - tStop);
+    // Downtime as the issue defines it: every vCPU parked → the last page applied. (Under the
+    // no-final-stop mutant the copy ends before the vCPUs park: 0.)
+    summary.downtimeMs = round3(Math.max(0, tDone - tParked));
     summary.finalPages = passSent;
     summary.migrationMs = round3(tDone - tMig);
     const final = roundReport(finalRound, 'stop-and-copy', passSent, passResent, tStop, tDone, lastSync, 0, 0, 0, before, limiter?.stats.active ?? false);
