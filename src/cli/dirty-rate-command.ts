@@ -111,7 +111,7 @@ export function resultLines(r: DirtyRateResult): string[] {
   lines.push(
     `guest: ${formatCount(r.guestWrites)} page writes in ${r.periodMs.toFixed(0)} ms ` +
       `(${((r.guestWrites * 4096) / 2 ** 20 / (r.periodMs / 1000)).toFixed(2)} MiB/s${r.guestTargetMiBs > 0 ? `, paced to ${r.guestTargetMiBs} MiB/s` : ''}); ` +
-      'rewrites of a page count once in every mode',
+      'a page rewritten before its record is reset counts once',
   );
   if (r.error) lines.push(`measurement failed: ${r.error}`);
   return lines;
