@@ -11,7 +11,10 @@ import {
   PAGE_WORDS,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { SpteBits } from '../../src/abi/layout.js';
+import { SharedBlock, SpteBits, VcpuControl, VcpuLayout, VcpuThrottleLayout } from '../../src/abi/layout.js';
+
+const TW = VcpuThrottleLayout.words;
+const TF = VcpuThrottleLayout.floats;
 import { type GuestProgram, InsnKind, Instruction } from '../../src/guest/instruction.js';
 import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { WorkloadProgram } from '../../src/guest/workloads.js';
@@ -20,9 +23,11 @@ import { ConfigError } from '../../src/harness/run-config.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { validateDirtyRateConfig } from '../../src/userspace/migration/dirty-rate.js';
+import { DestinationThread, WireSender, createWire } from '../../src/userspace/migration/destination.js';
 import {
   DIRTYLIMIT_THROTTLE_PCT_MAX,
   DIRTYLIMIT_TOLERANCE_MIBS,
+  DirtyLimitController,
   adjustThrottleUs,
 } from '../../src/userspace/migration/dirty-limit.js';
 import { DirtyTracker } from '../../src/userspace/migration/dirty-tracker.js';
@@ -31,6 +36,7 @@ import { PageBitmap } from '../../src/userspace/migration/page-bitmap.js';
 import { PageSampler } from '../../src/userspace/migration/page-sampler.js';
 import { copyPageWords, hashPageWords, pageWordsEqual } from '../../src/userspace/migration/page-transfer.js';
 import { SlotPages } from '../../src/userspace/migration/slot-pages.js';
+import { VcpuThrottle } from '../../src/userspace/migration/vcpu-throttle.js';
 
 const BASE = 0x40000;
 
@@ -251,5 +257,105 @@ describe('configuration errors name the parameter and the errno', () => {
   it('dirty-rate refuses ring and bitmap on one VM (ENXIO) and periods outside QEMU\'s range', () => {
     expect(configError(() => validateDirtyRateConfig({ modes: ['ring', 'bitmap'] })).errno).toBe('ENXIO');
     expect(configError(() => validateDirtyRateConfig({ periodMs: 10 })).param).toBe('--period-ms');
+  });
+});
+
+describe('the wire to a destination thread', () => {
+  it('delivers pages in order, pushes back when full, and ends once closed and drained', async () => {
+    const wire = createWire(4);
+    const sender = new WireSender(wire);
+    const dest = [new SharedArrayBuffer(8 * PAGE_WORDS * 4)];
+    const src = new Int32Array(8 * PAGE_WORDS).map((_, i) => i + 1);
+    expect(sender.room()).toBe(4);
+    for (const p of [5, 1, 7, 2]) sender.send(0, p, src);
+    expect(sender.room()).toBe(0);
+    const thread = new DestinationThread({ wire, destinations: dest });
+    const done = thread.main();
+    await sender.waitForRoom(1000);
+    expect(sender.room()).toBeGreaterThan(0);
+    sender.send(0, 3, src);
+    await sender.drain(1000);
+    sender.close();
+    await done;
+    expect(thread.error).toBeNull();
+    const d = new Int32Array(dest[0]!);
+    for (const p of [5, 1, 7, 2, 3]) expect(pageWordsEqual(src, p * PAGE_WORDS, d, p * PAGE_WORDS)).toBe(true);
+    expect(d.subarray(0, PAGE_WORDS).every((w) => w === 0)).toBe(true); // page 0 never sent
+  });
+
+  it('a destination thread refuses a page outside its memory', async () => {
+    const wire = createWire(2);
+    const sender = new WireSender(wire);
+    sender.send(0, 9, new Int32Array(10 * PAGE_WORDS));
+    sender.close();
+    const thread = new DestinationThread({ wire, destinations: [new SharedArrayBuffer(2 * PAGE_WORDS * 4)] });
+    await thread.main();
+    expect(thread.error).toMatch(/page 9 of slot 0 is outside the destination memory/);
+  });
+});
+
+describe('DirtyLimitController', () => {
+  /** A 4096-entry ring VM; `run(v, n, from)` makes vCPU v store to n pages from page `from`. */
+  function ringVmWith(vcpuCount: number): { vm: Vm; run: (vcpu: number, n: number, from: number) => void } {
+    const vm = Vm.create();
+    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096 * 16);
+    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 8192, logDirty: true });
+    const vcpus = Array.from({ length: vcpuCount }, () => new Vcpu(vm, vm.createVcpu()));
+    const run = (vcpu: number, n: number, from: number): void => {
+      const prog = new ScriptedProgram();
+      prog.enqueue(Array.from({ length: n }, (_, k) => BASE + from + k));
+      vcpus[vcpu]!.run(prog);
+    };
+    return { vm, run };
+  }
+
+  it('starts on the second sync in a row above the trigger, then measures rates from the rings each period', () => {
+    const { vm, run } = ringVmWith(2);
+    const c = new DirtyLimitController(vm, 2, 1, 1000);
+    expect(c.considerTrigger(100, 1000, 0, 0)).toBe(false); // 10 % dirtied: below 50 %
+    expect(c.considerTrigger(900, 1000, 10, 10)).toBe(false); // first high sync
+    expect(c.considerTrigger(900, 1000, 20, 20)).toBe(true); // second in a row
+    expect(c.stats.startedAtMs).toBe(20);
+    run(0, 2560, 0); // 10 MiB in the period
+    run(1, 256, 4000); // 1 MiB
+    c.tick(520); // not a period yet
+    expect(c.stats.adjustments).toBe(0);
+    c.tick(1020);
+    expect(c.stats.adjustments).toBe(1);
+    expect(c.stats.ratesMiBs).toEqual([10, 1]);
+    // Both within 25 MiB/s of the 1 MiB/s quota: QEMU leaves them alone.
+    expect(c.stats.throttleUs).toEqual([0, 0]);
+  });
+
+  it('throttles a vCPU far above its quota by the linear step, in its shared block', () => {
+    const { vm, run } = ringVmWith(1);
+    const c = new DirtyLimitController(vm, 1, 1, 100);
+    c.start(0, 0);
+    run(0, 3000, 0); // 3000 pages in 100 ms = 117 MiB/s
+    c.tick(100);
+    const rate = (3000 * 4096) / 2 ** 20 / 0.1;
+    const ringFullUs = ((4096 * 4096) / 2 ** 20) * 1e6 / rate;
+    const pct = Math.floor(((rate - 1) * 100) / rate);
+    const expected = Math.round(Math.min((ringFullUs * pct) / (100 - pct), ringFullUs * DIRTYLIMIT_THROTTLE_PCT_MAX));
+    expect(c.stats.throttleUs[0]).toBe(expected);
+    expect(Atomics.load(c.blocks[0]!.i32, TW.THROTTLE_US_PER_FULL)).toBe(expected);
+  });
+});
+
+describe('the vCPU thread\'s throttle sleep', () => {
+  it('sleeps only while the vCPU is wanted running, and counts its sleeps', () => {
+    const vm = Vm.create();
+    vm.createVcpu();
+    const words = vm.vcpuBlock(0).i32;
+    const t = new VcpuThrottle(new SharedBlock(VcpuThrottleLayout).buffer, words);
+    t.sleepAfterRingFull(); // no throttle set: nothing
+    expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(0);
+    Atomics.store(t.block.i32, TW.THROTTLE_US_PER_FULL, 2000); // 2 ms per full ring
+    Atomics.store(words, VcpuLayout.words.CONTROL, VcpuControl.PAUSE);
+    t.sleepAfterRingFull(); // a pause cuts it short at once
+    Atomics.store(words, VcpuLayout.words.CONTROL, VcpuControl.RUN);
+    t.sleepAfterRingFull();
+    expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(2);
+    expect(t.block.f64[TF.THROTTLE_SLEEP_NS]).toBeGreaterThan(0);
   });
 });
