@@ -79,11 +79,11 @@ describe('migration with 4 vCPU threads verifies byte for byte', () => {
 });
 
 describe('broken harvesters are caught as mismatches', () => {
-  it('copy-before-reset: pages read while still writable miss the writes made before the reset', async () => {
+  it.each(['ring', 'clear'] as const)('copy-before-reset with --log %s: pages read before their re-arm (reset, CLEAR) miss the writes made in between', async (log) => {
     const seed = testSeed(711);
     const s = await migrate(
-      { log: 'ring', vcpus: 4, memoryBytes: 16 * MiB, dirtyRateMiBs: 100, mutants: Mutant.COPY_BEFORE_RESET, seed },
-      'copy-before-reset',
+      { log, vcpus: 4, memoryBytes: 16 * MiB, dirtyRateMiBs: 100, mutants: Mutant.COPY_BEFORE_RESET, seed },
+      `copy-before-reset ${log}`,
     );
     const c = context(s);
     expect(s.error, c).toBeNull();
@@ -102,6 +102,19 @@ describe('broken harvesters are caught as mismatches', () => {
     expect(s.mismatchedPages, c).toBeGreaterThan(0);
     // The missing writes are the stop-and-copy round's (or later): the guest ran past the sync.
     expect(s.mismatches.some((m) => m.sourceRound > m.destinationRound), c).toBe(true);
+  });
+});
+
+describe('a kernel bug is caught too', () => {
+  it('late-soft-full: the rings overflow, the kernel warns, and the migration fails', async () => {
+    const seed = testSeed(715);
+    const s = await migrate(
+      { log: 'ring', vcpus: 4, ringEntries: 256, memoryBytes: 16 * MiB, dirtyRateMiBs: 0, maxRounds: 4, mutants: Mutant.LATE_SOFT_FULL, seed },
+      'late-soft-full',
+    );
+    const c = context(s);
+    expect(s.ok, c).toBe(false);
+    expect(s.kernelWarnings, c).toBeGreaterThan(0);
   });
 });
 

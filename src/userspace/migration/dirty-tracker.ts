@@ -15,8 +15,11 @@
  *    yet synced is ever dropped. With initially-set, this is also what protects memory chunk
  *    by chunk during the bulk pass.
  *
- * The copy-before-reset mutant turns the ring collection into a harvester that sends each
- * harvested page at once, before its reset — the bug the byte-exact check must catch.
+ * The copy-before-reset mutant is the same bug in each mode that has a re-arm step to get
+ * wrong: ring — a harvester that sends each harvested page at once, before its reset; clear — a
+ * migration that sends a chunk's pages first and CLEARs them afterwards (at the end of the pass).
+ * Writes in between are lost; the byte-exact check must catch them. (Legacy GET re-arms and
+ * reports in one ioctl, so there is no order to get wrong.)
  */
 import { KVM_MEM_LOG_DIRTY_PAGES } from '../../abi/constants.js';
 import { bitmapWords } from '../../kernel/dirty-bitmap.js';
@@ -62,6 +65,8 @@ export class DirtyTracker {
   private readonly chunkViews: Uint32Array[][] = [];
   private readonly chunkNeedsClear: Uint8Array[] = [];
   private readonly sendNow: ((g: number) => void) | null;
+  /** clear mode, copy-before-reset mutant: CLEAR only after the pass has sent the pages. */
+  private readonly clearAfterSend: boolean;
   private readonly intoPending = (slot: number, offLo: number, offHi: number): void => {
     this.stats.records++;
     const g = this.pages.globalPage(slot, offLo, offHi);
@@ -89,6 +94,7 @@ export class DirtyTracker {
     this.pending = new PageBitmap(pages.total);
     this.toSend = new PageBitmap(pages.total);
     this.sendNow = mode === 'ring' && vm.hasMutant(Mutant.COPY_BEFORE_RESET) ? sendBeforeReset : null;
+    this.clearAfterSend = mode === 'clear' && vm.hasMutant(Mutant.COPY_BEFORE_RESET);
     if (mode === 'ring') this.collector = new RingLogCollector(vm, vcpuCount, slots);
     else if (mode === 'bitmap') this.collector = new BitmapLogCollector(vm, slots);
     else {
@@ -176,11 +182,25 @@ export class DirtyTracker {
    * a write from now on is recorded again; before that the page must not be read.
    */
   beforeSend(slotIndex: number, page: number): void {
-    if (this.collector !== null) return;
+    if (this.collector !== null || this.clearAfterSend) return;
     const c = Math.floor(page / this.clearChunkPages);
-    const needs = this.chunkNeedsClear[slotIndex]!;
-    if (needs[c] === 0) return;
-    needs[c] = 0;
+    if (this.chunkNeedsClear[slotIndex]![c] !== 0) this.clearChunk(slotIndex, c);
+  }
+
+  /**
+   * The end of a pass. Nothing is left to CLEAR then, except under the copy-before-reset mutant,
+   * which CLEARs here what it should have cleared before sending.
+   */
+  finishPass(): void {
+    if (!this.clearAfterSend) return;
+    for (let i = 0; i < this.chunkNeedsClear.length; i++) {
+      const needs = this.chunkNeedsClear[i]!;
+      for (let c = 0; c < needs.length; c++) if (needs[c] !== 0) this.clearChunk(i, c);
+    }
+  }
+
+  private clearChunk(slotIndex: number, c: number): void {
+    this.chunkNeedsClear[slotIndex]![c] = 0;
     const slot = this.slots[slotIndex]!;
     const first = c * this.clearChunkPages;
     const num = Math.min(this.clearChunkPages, slot.pageCount - first);

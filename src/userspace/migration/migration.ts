@@ -540,6 +540,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
       }
       if (g < 0) break;
     }
+    tracker.finishPass();
     hooks.onProgress?.({ round, kind, pagesSent: passSent, pagesToSend: total });
   }
 
