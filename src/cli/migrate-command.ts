@@ -27,6 +27,7 @@ rest fits in the allowed downtime; then stop-and-copy, and a byte-for-byte compa
   --clear-chunk-pages N     --log clear: pages per CLEAR, a multiple of 64 (default ${D.clearChunkPages})
   --initially-set           --log clear: KVM_DIRTY_LOG_INITIALLY_SET (no up-front write-protect)
   --bandwidth-mibs N        link bandwidth in MiB/s (default ${D.bandwidthMiBs})
+  --bandwidth-pages N       ... or in 4 KiB pages per second
   --max-downtime-ms N       converged when the rest goes over the link within N ms (default ${D.maxDowntimeMs})
   --max-rounds N            rounds (bulk pass included) before stop-and-copy is forced (default ${D.maxRounds})
   --dirty-limit-mibs N      --log ring: QEMU's dirty-limit, N MiB/s per vCPU, started by the
@@ -61,6 +62,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       'clear-chunk-pages': { type: 'string' },
       'initially-set': { type: 'boolean' },
       'bandwidth-mibs': { type: 'string' },
+      'bandwidth-pages': { type: 'string' },
       'max-downtime-ms': { type: 'string' },
       'max-rounds': { type: 'string' },
       'dirty-limit-mibs': { type: 'string' },
@@ -97,6 +99,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     clearChunkPages: intOption('clear-chunk-pages', values['clear-chunk-pages']),
     initiallySet: values['initially-set'],
     bandwidthMiBs: intOption('bandwidth-mibs', values['bandwidth-mibs']),
+    bandwidthPagesPerSec: intOption('bandwidth-pages', values['bandwidth-pages']),
     maxDowntimeMs: intOption('max-downtime-ms', values['max-downtime-ms']),
     maxRounds: intOption('max-rounds', values['max-rounds']),
     dirtyLimitMiBs: intOption('dirty-limit-mibs', values['dirty-limit-mibs']),
@@ -146,7 +149,7 @@ function describe(c: MigrationConfig): string {
   const limit = c.dirtyLimitMiBs > 0 ? `, dirty-limit ${c.dirtyLimitMiBs} MiB/s per vCPU` : '';
   return (
     `dirtyring migrate: ${c.vcpus} vCPUs, ${formatBytes(c.memoryBytes)}, ${log}, ${c.workload} workload${ws} (${pace}), ` +
-    `link ${c.bandwidthMiBs} MiB/s, max downtime ${c.maxDowntimeMs} ms, max ${c.maxRounds} rounds${limit}, seed ${c.seed}`
+    `link ${c.bandwidthPagesPerSec > 0 ? `${c.bandwidthPagesPerSec} pages/s` : `${c.bandwidthMiBs} MiB/s`}, max downtime ${c.maxDowntimeMs} ms, max ${c.maxRounds} rounds${limit}, seed ${c.seed}`
   );
 }
 
@@ -216,6 +219,15 @@ export function summaryLines(s: MigrationSummary): string[] {
   if (s.deviceWrites > 0) rows.push(['DMA device writes', formatCount(s.deviceWrites)]);
   rows.push(['verification', s.verified ? 'destination == source, byte for byte' : `${s.mismatchedPages} pages differ`]);
   const lines = ['', roundTable(s.roundReports), '', table(['summary', ''], rows)];
+  if (s.dirtyLimit && s.dirtyLimit.history.length > 0) {
+    lines.push('dirty-limit adjustments (rate per vCPU → sleep per full ring):');
+    for (const h of s.dirtyLimit.history.slice(0, 8)) {
+      lines.push(
+        `  at ${(h.atMs / 1000).toFixed(2)} s: ${h.ratesMiBs.map((r) => r.toFixed(1)).join(' ')} MiB/s → ` +
+          `${h.throttleUs.map((u) => (u / 1000).toFixed(0)).join(' ')} ms`,
+      );
+    }
+  }
   if (s.mutants.length > 0) lines.push(`mutants enabled: ${s.mutants.join(', ')}`);
   for (const m of s.mismatches.slice(0, 10)) {
     const who = m.writer >= DEVICE_WRITER_BASE ? `device ${m.writer - DEVICE_WRITER_BASE}` : `vCPU ${m.writer}`;

@@ -16,6 +16,7 @@ describe('dirtyring migrate: bad input exits 2 with the parameter and the errno'
     [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
     [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
     [['--bandwidth-mibs', '0'], '--bandwidth-mibs 0: EINVAL'],
+    [['--bandwidth-mibs', '100', '--bandwidth-pages', '5000'], '--bandwidth-pages 5000: EINVAL, give the bandwidth in pages or in MiB/s'],
     [['--max-downtime-ms', 'soon'], '--max-downtime-ms soon: EINVAL'],
     [['--memory', '64MiB', '--working-set', '128MiB'], '--working-set 134217728: EINVAL'],
     [['--log', 'ring', '--initially-set'], '--initially-set on: EINVAL'],

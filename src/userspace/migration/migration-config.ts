@@ -21,8 +21,10 @@ export interface MigrationConfig {
   readonly clearChunkPages: number;
   /** --log clear: KVM_DIRTY_LOG_INITIALLY_SET (QEMU enables it when the kernel offers it). */
   readonly initiallySet: boolean;
-  /** The link between source and destination, in MiB/s. */
+  /** The link between source and destination, in MiB/s... */
   readonly bandwidthMiBs: number;
+  /** ...or in pages per second (0: use bandwidthMiBs). */
+  readonly bandwidthPagesPerSec: number;
   /** Converged when the remaining dirty pages would go over the link within this. */
   readonly maxDowntimeMs: number;
   /** Iterative rounds (the bulk pass included) before stop-and-copy is forced. */
@@ -59,6 +61,7 @@ export const MIGRATION_DEFAULTS: Omit<MigrationConfig, 'seed' | 'ringWithBitmap'
   clearChunkPages: 4096,
   initiallySet: false,
   bandwidthMiBs: 200,
+  bandwidthPagesPerSec: 0,
   maxDowntimeMs: 50,
   maxRounds: 30,
   dirtyLimitMiBs: 0,
@@ -124,6 +127,10 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
   if (clearChunkPages % 64 !== 0) {
     throw new ConfigError('--clear-chunk-pages', clearChunkPages, 'EINVAL', 'CLEAR chunks must be a multiple of 64 pages');
   }
+  if (input.bandwidthPagesPerSec !== undefined && input.bandwidthPagesPerSec !== 0 && input.bandwidthMiBs !== undefined) {
+    throw new ConfigError('--bandwidth-pages', input.bandwidthPagesPerSec, 'EINVAL', 'give the bandwidth in pages or in MiB/s (--bandwidth-mibs), not both');
+  }
+  const bandwidthPagesPerSec = int('--bandwidth-pages', c.bandwidthPagesPerSec, 0, 1_000_000_000, 'bandwidth (pages/s)');
   const bandwidthMiBs = int('--bandwidth-mibs', c.bandwidthMiBs, 1, 1_000_000, 'bandwidth (MiB/s)');
   const maxDowntimeMs = int('--max-downtime-ms', c.maxDowntimeMs, 1, 3_600_000, 'maximum downtime');
   const maxRounds = int('--max-rounds', c.maxRounds, 1, 100_000, 'round limit');
@@ -154,6 +161,7 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
     clearChunkPages,
     initiallySet: c.initiallySet === true,
     bandwidthMiBs,
+    bandwidthPagesPerSec,
     maxDowntimeMs,
     maxRounds,
     dirtyLimitMiBs,
@@ -171,4 +179,9 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
     seed,
     mutants: c.mutants >>> 0,
   };
+}
+
+/** The link's bandwidth in bytes per second, whichever unit it was given in. */
+export function bandwidthBytesPerSecond(config: MigrationConfig): number {
+  return config.bandwidthPagesPerSec > 0 ? config.bandwidthPagesPerSec * PAGE_SIZE : config.bandwidthMiBs * 2 ** 20;
 }

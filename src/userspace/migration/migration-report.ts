@@ -66,6 +66,7 @@ export interface MigrationSummary {
   workingSetBytes: number;
   workload: WorkloadKind;
   dirtyRateMiBs: number;
+  /** The link, in MiB/s (converted when it was given in pages per second). */
   bandwidthMiBs: number;
   maxDowntimeMs: number;
   maxRounds: number;

@@ -39,7 +39,7 @@ import { BandwidthPacer } from './bandwidth.js';
 import { DestinationMemory, LocalSender, type PageSender, WireSender, createWire } from './destination.js';
 import { DirtyLimitController } from './dirty-limit.js';
 import { DirtyTracker } from './dirty-tracker.js';
-import { type MigrationConfig, validateMigrationConfig } from './migration-config.js';
+import { type MigrationConfig, bandwidthBytesPerSecond, validateMigrationConfig } from './migration-config.js';
 import type { MigrationSummary, PageMismatch, RoundKind, RoundReport } from './migration-report.js';
 import { pageWordsEqual } from './page-transfer.js';
 import { SlotPages } from './slot-pages.js';
@@ -139,7 +139,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   const wire = config.destinationThread ? createWire(WIRE_SLOTS) : null;
   const sender: PageSender = wire ? new WireSender(wire) : new LocalSender(destination);
   const directSender = new LocalSender(destination);
-  const pacer = new BandwidthPacer(config.bandwidthMiBs * 2 ** 20, LINK_BURST_MS, PAGE_SIZE);
+  const pacer = new BandwidthPacer(bandwidthBytesPerSecond(config), LINK_BURST_MS, PAGE_SIZE);
 
   // Resend accounting: the header of each page as last sent (writer, sequence, value).
   const lastWriter = new Uint32Array(pages.total).fill(0xffffffff);
@@ -147,6 +147,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   const lastValue = new Uint32Array(pages.total);
   let passSent = 0;
   let passResent = 0;
+  // (`tracker` is created just below; sendPage only runs once it exists.)
   const sendPage = (g: number, via: PageSender): void => {
     const si = pages.slotIndexOf(g);
     const page = g - pages.starts[si]!;
@@ -179,7 +180,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     workingSetBytes: config.workingSetBytes > 0 ? config.workingSetBytes : config.memoryBytes,
     workload: config.workload,
     dirtyRateMiBs: config.dirtyRateMiBs,
-    bandwidthMiBs: config.bandwidthMiBs,
+    bandwidthMiBs: round3(bandwidthBytesPerSecond(config) / 2 ** 20),
     maxDowntimeMs: config.maxDowntimeMs,
     maxRounds: config.maxRounds,
     dirtyLimitMiBs: config.dirtyLimitMiBs,
@@ -511,11 +512,14 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     hooks.onRoundStart?.({ round, kind, pagesSent: 0, pagesToSend: total });
     const progressEvery = hooks.progressIntervalMs ?? 100;
     let lastProgress = now();
+    let lastRoom = lastProgress;
     let cursor = 0;
     for (;;) {
       const allowed = Math.min(pacer.available(PAGE_SIZE), sender.room(), BATCH_PAGES);
       if (allowed === 0) {
         if (sender.room() === 0) {
+          // A destination that stopped applying pages (its thread died) must not hang us.
+          if (now() - lastRoom > CONTROL_TIMEOUT_MS) throw new Error(`the destination applied nothing for ${CONTROL_TIMEOUT_MS} ms`);
           serviceGuest();
           await sender.waitForRoom(5);
         } else {
@@ -523,6 +527,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
         }
         continue;
       }
+      lastRoom = now();
       let n = 0;
       let g = -1;
       while (n < allowed && (g = toSend.nextSet(cursor)) >= 0) {
