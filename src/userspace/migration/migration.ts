@@ -301,11 +301,14 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
       const kind: RoundKind = round === 1 ? 'bulk' : 'iterate';
       const tRound = now();
       const before = snapshotCounters();
+      passSent = 0;
+      passResent = 0;
       await sendPass(round, kind);
-      const sent = passSent;
-      const resent = passResent;
       const dirtyPages = tracker.sync(false);
       const tSync = now();
+      // Counted after the sync: the copy-before-reset mutant sends from inside it.
+      const sent = passSent;
+      const resent = passResent;
       const remaining = tracker.toSend.count();
       const expectedDowntimeMs = (remaining * PAGE_SIZE * 1000) / pacer.bytesPerSecond;
       const active = limiter
@@ -327,6 +330,8 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     const finalRound = round + 1;
     Atomics.store(globals.i32, GuestGlobalsLayout.words.ITERATION, finalRound);
     const before = snapshotCounters();
+    passSent = 0;
+    passResent = 0;
     const tStop = now();
     let tParked: number;
     if ((config.mutants & Mutant.NO_FINAL_STOP) !== 0) {
@@ -507,13 +512,12 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   async function sendPass(round: number, kind: RoundKind): Promise<void> {
     const toSend = tracker.toSend;
     const total = toSend.count();
-    passSent = 0;
-    passResent = 0;
     hooks.onRoundStart?.({ round, kind, pagesSent: 0, pagesToSend: total });
     const progressEvery = hooks.progressIntervalMs ?? 100;
     let lastProgress = now();
     let lastRoom = lastProgress;
     let cursor = 0;
+    let sentHere = 0;
     for (;;) {
       const allowed = Math.min(pacer.available(PAGE_SIZE), sender.room(), BATCH_PAGES);
       if (allowed === 0) {
@@ -537,16 +541,17 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
         n++;
       }
       pacer.consume(n * PAGE_SIZE);
+      sentHere += n;
       serviceGuest();
       const t = now();
       if (hooks.onProgress && t - lastProgress >= progressEvery) {
         lastProgress = t;
-        hooks.onProgress({ round, kind, pagesSent: passSent, pagesToSend: total });
+        hooks.onProgress({ round, kind, pagesSent: sentHere, pagesToSend: total });
       }
       if (g < 0) break;
     }
     tracker.finishPass();
-    hooks.onProgress?.({ round, kind, pagesSent: passSent, pagesToSend: total });
+    hooks.onProgress?.({ round, kind, pagesSent: sentHere, pagesToSend: total });
   }
 
   function verify(): void {
