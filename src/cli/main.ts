@@ -3,6 +3,9 @@ import { ConfigError } from '../harness/run-config.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
 import { conformanceCommand, replayCommand } from './replay-command.js';
+// Issue 5: live migration and dirty-rate measurement.
+import { dirtyRateCommand } from './dirty-rate-command.js';
+import { migrateCommand } from './migrate-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
@@ -11,6 +14,9 @@ commands:
   replay   run one fidelity scenario on the emulator or the real /dev/kvm, or compare both
   conformance
            run every fidelity scenario on both engines and tabulate the differences
+  migrate  live-migrate a running guest (pre-copy) and verify the copy byte for byte
+  dirty-rate
+           measure the guest's dirty rate (by ring, by bitmap, or by page sampling)
 
 Run \`dirtyring <command> --help\` for a command's options.
 
@@ -26,6 +32,10 @@ export async function main(argv: string[]): Promise<number> {
         return await replayCommand(rest);
       case 'conformance':
         return await conformanceCommand(rest);
+      case 'migrate':
+        return await migrateCommand(rest);
+      case 'dirty-rate':
+        return await dirtyRateCommand(rest);
       case undefined:
       case '-h':
       case '--help':

@@ -23,6 +23,12 @@ export const InsnKind = {
    * kvm_vcpu_write_guest. Outside every memslot it exits like a store (KVM_EXIT_MMIO).
    */
   LOAD: 4,
+  /**
+   * hlt with the guest's timer armed for `idleMs` (a paced guest waiting for its next write):
+   * KVM blocks the vCPU in the kernel (kvm_vcpu_halt) until the timer fires or a request (a
+   * kick) arrives, then re-enters the guest. Nothing is written; KVM_RUN does not return.
+   */
+  IDLE: 5,
 } as const;
 
 /** Pages one instruction may touch: never more than the ring's reserve. */
@@ -39,6 +45,8 @@ export class Instruction {
   storesPerPage = 1;
   /** Leave KVM_RUN with KVM_EXIT_IO once the instruction has completed. */
   exitAfter = false;
+  /** IDLE only: how long the guest's timer lets the vCPU sleep, in ms. */
+  idleMs = 0;
 }
 
 export interface GuestProgram {

@@ -38,7 +38,18 @@ export interface WorkloadConfig {
    * Makes two runs of one seed do exactly the same writes, whatever the timing.
    */
   readonly writesPerIteration?: number;
+  /**
+   * Pace this vCPU to at most this many page writes per second (each write dirties a 4 KiB
+   * page: `--dirty-rate-mibs N` is N × 256). Between writes the guest idles (hlt with a timer),
+   * so a paced guest leaves the host CPUs to others. 0 or absent: as fast as it can.
+   */
+  readonly dirtyPagesPerSecond?: number;
 }
+
+/** A paced guest may bank at most this much unused write budget (then it is forgotten). */
+const PACING_CREDIT_MS = 10;
+/** Longest single idle: the guest re-checks its budget (and the iteration) at least this often. */
+const PACING_MAX_IDLE_MS = 5;
 
 /** A small, fast, seedable PRNG (mulberry32); one state word, no allocation. */
 export class Prng {
@@ -89,6 +100,11 @@ export class WorkloadProgram implements GuestProgram {
   private readonly writeLimit: number;
   private iterationSeen = -1;
   private writesThisIteration = 0;
+  /** Pacing (dirtyPagesPerSecond): a token bucket of page writes, refilled from the clock. */
+  private readonly pagesPerMs: number;
+  private readonly paceCapacity: number;
+  private paceTokens = 0;
+  private paceLastMs = -1;
 
   constructor(
     private readonly config: WorkloadConfig,
@@ -118,12 +134,31 @@ export class WorkloadProgram implements GuestProgram {
     this.hotStart = new Prng(deriveSeed(config.seed, 0x7fff)).below(this.pageCount - hot + 1);
     this.hotThreshold = Math.round(((config.hotPercent ?? 90) / 100) * 4294967296);
     this.writeLimit = config.writesPerIteration ?? 0;
+    this.pagesPerMs = Math.max(0, config.dirtyPagesPerSecond ?? 0) / 1000;
+    this.paceCapacity = Math.max(1, this.pagesPerMs * PACING_CREDIT_MS);
+  }
+
+  /**
+   * Paced guests: true (and `insn` made an IDLE for as long as the budget needs) when no write
+   * is allowed yet. Bursts may take the bucket below zero; the debt is idled off afterwards.
+   */
+  private paceIdle(insn: Instruction): boolean {
+    const t = performance.now();
+    if (this.paceLastMs < 0) this.paceLastMs = t;
+    this.paceTokens = Math.min(this.paceCapacity, this.paceTokens + (t - this.paceLastMs) * this.pagesPerMs);
+    this.paceLastMs = t;
+    if (this.paceTokens >= 1) return false;
+    insn.kind = InsnKind.IDLE;
+    insn.count = 0;
+    insn.idleMs = Math.min(PACING_MAX_IDLE_MS, (1 - this.paceTokens) / this.pagesPerMs);
+    return true;
   }
 
   decode(insn: Instruction): void {
     // A plain load, like the guest's own read of its `iteration` variable: userspace changes
     // it only while the vCPUs are parked, and the parking hand-off (Atomics) orders it.
     const iteration = this.globals[GuestGlobalsLayout.words.ITERATION]!;
+    if (this.pagesPerMs > 0 && this.paceIdle(insn)) return;
     if (this.writeLimit > 0) {
       if (iteration !== this.iterationSeen) {
         this.iterationSeen = iteration;
@@ -158,6 +193,7 @@ export class WorkloadProgram implements GuestProgram {
     }
     insn.kind = burst ? InsnKind.EMULATED : InsnKind.STORE;
     insn.count = count;
+    if (this.pagesPerMs > 0) this.paceTokens -= count;
     for (let i = 0; i < count; i++) insn.gfns[i] = this.gfnOf((first + i) % this.pageCount);
   }
 

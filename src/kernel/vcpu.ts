@@ -41,7 +41,7 @@ import type { DirtyRing } from './dirty-ring.js';
 import type { Memslot } from './memslots.js';
 import { Mutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
-import { now } from './sync.js';
+import { canBlock, now } from './sync.js';
 import { SoftTlb } from './tlb.js';
 import { TrackedWriteEmulator } from './tracked-write.js';
 import type { Vm } from './vm.js';
@@ -167,6 +167,16 @@ export class Vcpu {
         if (insn.kind === InsnKind.HALT) {
           this.exitGuestMode(false);
           return this.leave(KVM_EXIT_HLT, t0);
+        }
+        if (insn.kind === InsnKind.IDLE) {
+          // A paced guest's hlt with its timer armed: halt in the kernel, then re-enter. A
+          // preemption point too, since a paced guest may never reach the 1024-insn check.
+          this.exitGuestMode(false);
+          this.haltInKernel(insn.idleMs);
+          if (this.preemptAfterMs > 0 && now() - t0 >= this.preemptAfterMs) return this.leave(EMU_EXIT_PREEMPTED, t0);
+          exit = this.enterGuest();
+          if (exit !== 0) return this.leave(exit, t0);
+          continue;
         }
         this.pending = true;
       }
@@ -298,6 +308,24 @@ export class Vcpu {
       // Pairs with the requester's "post bit, then read mode": one of us sees the other.
       if (Atomics.load(w, W.REQUESTS) === 0) return 0;
       Atomics.store(w, W.MODE, VcpuMode.OUTSIDE_GUEST);
+    }
+  }
+
+  /**
+   * kvm_vcpu_halt: block outside guest mode until the guest's timer (`ms`) fires or a request
+   * is posted. Kicks wake it at once (Vm.kickVcpu notifies the REQUESTS word); other requests
+   * (a TLB flush) need no wake-up: the vCPU is outside guest mode, so it handles them on entry.
+   */
+  private haltInKernel(ms: number): void {
+    const w = this.w;
+    if (ms <= 0 || Atomics.load(w, W.REQUESTS) !== 0) return;
+    if (canBlock) {
+      Atomics.wait(w, W.REQUESTS, 0, ms);
+      return;
+    }
+    const end = now() + ms;
+    while (now() < end && Atomics.load(w, W.REQUESTS) === 0) {
+      /* spin: this thread may not block */
     }
   }
 

@@ -774,7 +774,10 @@ export class Vm {
 
   /** kvm_vcpu_kick: make the vCPU leave guest mode at its next instruction boundary (-EINTR). */
   kickVcpu(index: number): void {
-    Atomics.or(this.vcpuBlock(index).i32, V.REQUESTS, VcpuRequest.KICK);
+    const w = this.vcpuBlock(index).i32;
+    Atomics.or(w, V.REQUESTS, VcpuRequest.KICK);
+    // kvm_vcpu_kick also wakes a vCPU halted in the kernel (Vcpu.haltInKernel waits on REQUESTS).
+    Atomics.notify(w, V.REQUESTS);
   }
 
   /** A kernel WARN (counted; the emulator never prints from a vCPU thread). */

@@ -21,6 +21,7 @@ import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
 import { SharedReaper } from './self-reaper.js';
 import { StallRecorder } from './stall-recorder.js';
+import { VcpuThrottle } from './migration/vcpu-throttle.js';
 import type { VcpuThreadConfig } from './vcpu-worker-api.js';
 
 const W = VcpuLayout.words;
@@ -39,6 +40,8 @@ export class VcpuThread {
   private readonly stallRecorder: StallRecorder | null;
   /** now() of the last exit 31 until the thread is back in KVM_RUN; -1 otherwise. */
   private stallStart = -1;
+  /** Dirty-limit: sleep after each ring-full exit (config.throttle; migration only). */
+  private readonly throttle: VcpuThrottle | null;
   error: string | null = null;
 
   constructor(config: VcpuThreadConfig) {
@@ -53,6 +56,7 @@ export class VcpuThread {
     this.vmWords = this.vm.block.i32;
     this.reaper = config.selfReap ? new SharedReaper(this.vm, config.selfReap) : null;
     this.stallRecorder = config.stallSamples ? new StallRecorder(config.stallSamples) : null;
+    this.throttle = config.throttle ? new VcpuThrottle(config.throttle, this.w) : null;
   }
 
   attachSlot(index: number, buffers: SlotBuffers): void {
@@ -89,14 +93,16 @@ export class VcpuThread {
         switch (exit) {
           case KVM_EXIT_DIRTY_RING_FULL:
             this.stallStart = now();
-            if (this.reaper) {
-              this.reapOwnRing();
-            } else {
-              this.stall();
-              // Answer the message port on the way back in: a thread that keeps filling its
-              // ring never runs long enough to reach its preemption point.
-              await yieldToEventLoop();
+            if (this.reaper) this.reapOwnRing();
+            else this.stall();
+            if (this.throttle) {
+              // Dirty-limit: QEMU's vCPU thread sleeps after the reap, before re-entering.
+              this.setState(VcpuState.RUNNING);
+              this.throttle.sleepAfterRingFull();
             }
+            // Answer the message port on the way back in: a thread that keeps filling its ring
+            // never runs long enough to reach its preemption point.
+            if (!this.reaper) await yieldToEventLoop();
             break;
           case EMU_EXIT_TRACK_RING_FULL: // page write-tracking: the notification ring is soft-full
             // Userspace drains it, then wakes the thread; answer the message port on the way

@@ -8,6 +8,7 @@ import type { SlotBuffers } from '../kernel/memslots.js';
 import type { TrackNotifierSpec } from '../kernel/page-track-notifier.js';
 import type { VmBuffers } from '../kernel/vm.js';
 import type { ReaperBuffers } from './self-reaper.js';
+import type { DestinationThreadConfig } from './migration/destination.js';
 
 export interface VcpuThreadConfig {
   readonly vm: VmBuffers;
@@ -27,6 +28,8 @@ export interface VcpuThreadConfig {
   readonly selfReap?: ReaperBuffers;
   /** Record each ring-full exit's time to resumption (a StallRecorder buffer). */
   readonly stallSamples?: SharedArrayBuffer;
+  /** Dirty-limit: this vCPU's VcpuThrottleLayout block (sleep after each exit 31); migration only. */
+  readonly throttle?: SharedArrayBuffer;
 }
 
 /** A DMA device thread: writes guest memory with no running vCPU. */
@@ -50,6 +53,8 @@ export interface VcpuWorkerApi {
   start(config: VcpuThreadConfig): Promise<void>;
   /** Attach to the VM and start a device thread's loop instead (parked until CONTROL = RUN). */
   startDevice(config: DeviceThreadConfig): Promise<void>;
+  /** Run a migration's destination thread instead: apply pages from the wire (migration only). */
+  startDestination(config: DestinationThreadConfig): Promise<void>;
   /** Make a memslot created after start usable by this thread. */
   attachSlot(index: number, buffers: SlotBuffers): Promise<void>;
   /**

@@ -1,0 +1,50 @@
+/**
+ * The vCPU thread's side of dirty-limit (QEMU's dirtylimit_vcpu_execute): after each
+ * KVM_EXIT_DIRTY_RING_FULL has been dealt with (harvest + reset, the thread released), sleep
+ * `throttle_us_per_full` before re-entering. Userspace's controller (dirty-limit.ts) sets that
+ * value per vCPU from the vCPU's measured dirty rate; the sleep is the whole mechanism: a vCPU
+ * that fills its ring faster sleeps more often, so its dirty rate falls towards the quota.
+ *
+ * The sleep is cut short when userspace stops wanting the vCPU to run (pause for the final
+ * stop-and-copy, terminate): CONTROL changes and WAKE is bumped, which is what the sleep waits on.
+ */
+import { VcpuControl, VcpuLayout, VcpuThrottleLayout, SharedBlock, type VcpuThrottleBlock } from '../../abi/layout.js';
+import { now } from '../../kernel/sync.js';
+
+const W = VcpuLayout.words;
+const T = VcpuThrottleLayout.words;
+const TF = VcpuThrottleLayout.floats;
+/** Longest single wait: a bound, so that a missed wake-up costs at most this much. */
+const SLEEP_SLICE_MS = 100;
+
+export class VcpuThrottle {
+  readonly block: VcpuThrottleBlock;
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    /** The vCPU's own VcpuLayout words (CONTROL and WAKE). */
+    private readonly vcpuWords: Int32Array,
+  ) {
+    this.block = new SharedBlock(VcpuThrottleLayout, buffer);
+  }
+
+  /** Sleep the current throttle (blocking: this runs in the vCPU's worker thread). */
+  sleepAfterRingFull(): void {
+    const us = Atomics.load(this.block.i32, T.THROTTLE_US_PER_FULL);
+    if (us <= 0) return;
+    const w = this.vcpuWords;
+    const t0 = now();
+    const end = t0 + us / 1000;
+    for (;;) {
+      const seq = Atomics.load(w, W.WAKE);
+      // CONTROL is stored before WAKE is bumped: a pause before `seq` was read shows here.
+      if (Atomics.load(w, W.CONTROL) !== VcpuControl.RUN) break;
+      const left = end - now();
+      if (left <= 0) break;
+      Atomics.wait(w, W.WAKE, seq, Math.min(left, SLEEP_SLICE_MS));
+    }
+    const f = this.block.f64;
+    f[TF.THROTTLE_SLEEP_NS] = f[TF.THROTTLE_SLEEP_NS]! + (now() - t0) * 1e6;
+    f[TF.THROTTLE_SLEEPS] = f[TF.THROTTLE_SLEEPS]! + 1;
+  }
+}

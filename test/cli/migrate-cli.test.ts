@@ -1,0 +1,90 @@
+/** The migrate and dirty-rate command lines: exit status, the JSON last line, one-line errors. */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
+
+function dirtyring(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('dirtyring migrate: bad input exits 2 with the parameter and the errno', () => {
+  it.each([
+    [['--log', 'bitmap', '--dirty-limit-mibs', '5'], '--dirty-limit-mibs 5: EINVAL, dirty-limit needs the dirty ring'],
+    [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
+    [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
+    [['--bandwidth-mibs', '0'], '--bandwidth-mibs 0: EINVAL'],
+    [['--bandwidth-mibs', '100', '--bandwidth-pages', '5000'], '--bandwidth-pages 5000: EINVAL, give the bandwidth in pages or in MiB/s'],
+    [['--max-downtime-ms', 'soon'], '--max-downtime-ms soon: EINVAL'],
+    [['--memory', '64MiB', '--working-set', '128MiB'], '--working-set 134217728: EINVAL'],
+    [['--log', 'ring', '--initially-set'], '--initially-set on: EINVAL'],
+    [['--mutant', 'nope'], '--mutant nope: EINVAL'],
+  ])('%j', (args, message) => {
+    const r = dirtyring('migrate', ...args);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(message);
+  });
+});
+
+describe('dirtyring migrate --json', () => {
+  it('exits 0 with verified: true and the contract fields as the last stdout line', () => {
+    const r = dirtyring('migrate', '--vcpus', '4', '--memory', '32MiB', '--seed', '11', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]!) as Record<string, unknown>;
+    for (const field of ['ok', 'verified', 'rounds', 'pagesSent', 'pagesResent', 'downtimeMs', 'totalMs', 'converged', 'ringFullExits', 'roundReports']) {
+      expect(s, field).toHaveProperty(field);
+    }
+    expect(s).toMatchObject({ ok: true, verified: true, seed: 11, log: 'ring', vcpus: 4 });
+    // Progress and the table went to stderr.
+    expect(r.stderr).toMatch(/round +1 bulk/);
+    expect(r.stderr).toContain('stop-and-copy');
+  });
+
+  it('exits 1 and lists the differing pages when the final stop is skipped', () => {
+    const r = dirtyring('migrate', '--memory', '16MiB', '--dirty-rate-mibs', '50', '--mutant', 'no-final-stop', '--seed', '12', '--json');
+    expect(r.status).toBe(1);
+    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; verified: boolean; mismatchedPages: number };
+    expect(s.ok).toBe(false);
+    expect(s.verified).toBe(false);
+    expect(s.mismatchedPages).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/MISMATCH: slot 1 offset \d+/);
+    expect(r.stderr).toContain('reproduce with --seed 12');
+  });
+
+  it('prints plain round lines and a table without --json (not a terminal: no progress bar)', () => {
+    const r = dirtyring('migrate', '--log', 'clear', '--vcpus', '2', '--memory', '16MiB', '--seed', '13');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('\r');
+    expect(r.stdout).toMatch(/round +1 bulk +sent/);
+    expect(r.stdout).toMatch(/round +kind +sent +resent/);
+    expect(r.stdout).toContain('OK: verified after');
+  });
+});
+
+describe('dirtyring dirty-rate', () => {
+  it('prints the rate by each requested mode, and --json as the last line', () => {
+    const r = dirtyring('dirty-rate', '--mode', 'ring,sampling', '--vcpus', '2', '--memory', '32MiB', '--period-ms', '300', '--seed', '14', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; ring: { dirtyRateMiBs: number; perVcpuMiBs: number[] }; sampling: { dirtyRateMiBs: number } };
+    expect(res.ok).toBe(true);
+    expect(res.ring.perVcpuMiBs).toHaveLength(2);
+    expect(res.ring.dirtyRateMiBs).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/^ring +[\d.]+/m);
+    expect(r.stderr).toMatch(/^sampling +[\d.]+/m);
+  });
+
+  it.each([
+    [['--mode', 'ring,bitmap'], '--mode ring,bitmap: ENXIO'],
+    [['--mode', 'fast'], '--mode fast: EINVAL'],
+    [['--period-ms', '10'], '--period-ms 10: EINVAL'],
+  ])('%j exits 2', (args, message) => {
+    const r = dirtyring('dirty-rate', ...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+});
