@@ -2,11 +2,14 @@
 import { ConfigError } from '../harness/run-config.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
+import { stressCommand } from './stress-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
 commands:
   run      run vCPU threads against per-vCPU dirty rings and verify no dirty page is lost
+  stress   many seeded runs (real threads or a controlled scheduler), known-bug mutants,
+           outcome tables, replay and shrinking of failing schedules
 
 Run \`dirtyring <command> --help\` for a command's options.
 
@@ -18,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run':
         return await runCommand(rest);
+      case 'stress':
+        return await stressCommand(rest);
       case undefined:
       case '-h':
       case '--help':

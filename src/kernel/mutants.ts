@@ -25,6 +25,12 @@ export const Mutant = {
   CLEAR_UNALIGNED: 1 << 8,
   /** Reset re-protects pages but skips the remote TLB flush. */
   NO_TLB_FLUSH: 1 << 9,
+  /**
+   * Added by the stress harness (issue 6): the remote TLB flush posts its requests but does not
+   * wait for the vCPUs in guest mode to acknowledge (kvm_make_all_cpus_request without wait),
+   * so a store through a stale TLB entry can land after userspace has copied the page.
+   */
+  FLUSH_NO_WAIT: 1 << 10,
 } as const;
 export type MutantName = keyof typeof Mutant;
 

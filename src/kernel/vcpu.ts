@@ -181,6 +181,15 @@ export class Vcpu {
         this.pending = false;
         this.cInstructions++;
         if (insn.exitAfter) return this.leave(KVM_EXIT_IO, t0);
+        // As on the hardware path below: publish the counters and honour preemption every 1024
+        // instructions. Without it a guest on the emulated path never left KVM_RUN in a bitmap
+        // VM (nothing else makes it exit): its thread never yielded and userspace saw no
+        // progress. Found by the stress harness (issue 6).
+        if (++sinceCheck >= 1024) {
+          sinceCheck = 0;
+          this.publishStats();
+          if (this.preemptAfterMs > 0 && now() - t0 >= this.preemptAfterMs) return this.leave(EMU_EXIT_PREEMPTED, t0);
+        }
         exit = this.enterGuest();
         if (exit !== 0) return this.leave(exit, t0);
         continue;

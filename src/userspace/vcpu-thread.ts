@@ -8,10 +8,12 @@ import { EMU_EXIT_PREEMPTED, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, KVM_EXIT_IN
 import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
+import { clearStepHook } from '../kernel/step-hook.js';
 import { now } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import { installStepPerturbation } from './step-perturbation.js';
 import type { VcpuThreadConfig } from './vcpu-worker-api.js';
 
 const W = VcpuLayout.words;
@@ -37,6 +39,10 @@ export class VcpuThread {
     this.program = new WorkloadProgram(config.workload, config.vcpuIndex, config.vcpuCount, globals.i32);
     this.w = this.vcpu.block.i32;
     this.vmWords = this.vm.block.i32;
+    // Stress harness: this worker's step hook delays at random (the hook is per thread; a
+    // reused worker must not keep an earlier run's).
+    if (config.stepPerturbation) installStepPerturbation(config.stepPerturbation);
+    else clearStepHook();
   }
 
   attachSlot(index: number, buffers: SlotBuffers): void {

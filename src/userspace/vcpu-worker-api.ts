@@ -6,6 +6,7 @@ import type { Remote } from 'comlink';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
 import type { VmBuffers } from '../kernel/vm.js';
+import type { StepPerturbation } from './step-perturbation.js';
 
 export interface VcpuThreadConfig {
   readonly vm: VmBuffers;
@@ -18,6 +19,8 @@ export interface VcpuThreadConfig {
   readonly emulateAllStores?: boolean;
   /** ms inside KVM_RUN before the thread yields to its message port. */
   readonly preemptAfterMs?: number;
+  /** Stress harness (issue 6): random delays at this thread's step points. */
+  readonly stepPerturbation?: StepPerturbation;
 }
 
 /** A DMA device thread: writes guest memory with no running vCPU. */

@@ -1,0 +1,132 @@
+/**
+ * What each known-bug mutant needs to be exposed, and within how many runs the harness must
+ * catch it. A mutant is only as visible as the scenario lets it be: a harvester bug needs a
+ * harvester that takes the buggy path (unaligned CLEARs, a hostile userspace), a ring overflow
+ * needs more pushes than a ring holds, a once-in-61 skip needs 61 entries. The constraints
+ * below say so, per mode; everything else stays random.
+ *
+ * `bound` is the stated number of runs within which a mutant campaign must catch the mutant
+ * (the campaign stops at the first catch, and reports NOT CAUGHT past the bound). Controlled
+ * runs are deterministic, so for a given campaign seed the run that catches is always the
+ * same. The bounds are about twice the worst case measured over 40 campaign seeds (controlled,
+ * random strategy) and over 8 (free-running); README "Stress testing" lists the measurements.
+ */
+import { MUTANT_NAMES, Mutant } from '../kernel/mutants.js';
+import type { ScenarioRequest } from './controlled/scenario.js';
+import type { FreeRequest } from './free/free-scenario.js';
+
+export interface MutantProfile {
+  /** CLI name, e.g. `dirty-before-writable`. */
+  readonly name: string;
+  readonly bit: number;
+  /** Controlled-mode scenario constraints. */
+  readonly controlled: ScenarioRequest;
+  /** Free-mode scenario constraints. */
+  readonly free: FreeRequest;
+  /** Runs within which each mode must catch it. */
+  readonly bound: { readonly free: number; readonly controlled: number };
+  /** How it shows up when caught. */
+  readonly symptom: string;
+}
+
+const microRing: ScenarioRequest = { shape: 'micro', log: 'ring', harvester: 'standard', emulated: false };
+
+export const MUTANT_PROFILES: readonly MutantProfile[] = [
+  {
+    name: 'dirty-before-writable',
+    bit: Mutant.DIRTY_BEFORE_WRITABLE,
+    controlled: microRing,
+    free: { log: 'ring', harvester: 'standard' },
+    bound: { free: 40, controlled: 300 },
+    symptom: 'a harvest + reset between the record and the SPTE update leaves a writable page with no record',
+  },
+  {
+    name: 'flags-before-payload',
+    bit: Mutant.FLAGS_BEFORE_PAYLOAD,
+    controlled: { shape: 'micro', log: 'ring', harvester: 'standard' },
+    free: { log: 'ring', harvester: 'standard' },
+    bound: { free: 20, controlled: 100 },
+    symptom: 'the harvester reads a stale slot/offset: a bad entry, and the real page is never reported',
+  },
+  {
+    name: 'harvest-skips-entry',
+    bit: Mutant.HARVEST_SKIPS_ENTRY,
+    controlled: { shape: 'sweep', log: 'ring', harvester: 'standard' },
+    free: { log: 'ring', harvester: 'standard' },
+    bound: { free: 10, controlled: 3 },
+    symptom: 'every 61st harvested entry is dropped: its page is reset and never reported',
+  },
+  {
+    name: 'copy-before-reset',
+    bit: Mutant.COPY_BEFORE_RESET,
+    controlled: microRing,
+    free: { log: 'ring', harvester: 'standard' },
+    bound: { free: 10, controlled: 150 },
+    symptom: 'a store between the copy and the reset reaches guest memory but not the destination',
+  },
+  {
+    name: 'no-final-stop',
+    bit: Mutant.NO_FINAL_STOP,
+    controlled: { shape: 'micro', log: 'ring', harvester: 'standard', drain: false },
+    free: { log: 'ring', harvester: 'standard' },
+    bound: { free: 10, controlled: 30 },
+    symptom: 'stores after the last sync are verified as lost',
+  },
+  {
+    name: 'legacy-get-no-protect',
+    bit: Mutant.LEGACY_GET_NO_PROTECT,
+    controlled: { shape: 'micro', log: 'bitmap', harvester: 'standard', emulated: false },
+    free: { log: 'bitmap', harvester: 'standard' },
+    bound: { free: 10, controlled: 30 },
+    symptom: 'pages stay writable after GET: later stores are never logged',
+  },
+  {
+    name: 'reset-wrap-check',
+    bit: Mutant.RESET_WRAP_CHECK,
+    controlled: { shape: 'micro', harvester: 'hostile-wrap', collections: 0, drain: true },
+    free: { harvester: 'hostile-wrap' },
+    bound: { free: 10, controlled: 5 },
+    symptom: 'a hostile userspace\'s wrapped pair passes the range check: the rmap is indexed out of bounds (kernel bug)',
+  },
+  {
+    name: 'late-soft-full',
+    bit: Mutant.LATE_SOFT_FULL,
+    controlled: { shape: 'flood', log: 'ring', harvester: 'standard', collections: 0, drain: true },
+    free: { log: 'ring', harvester: 'standard', ringEntries: [256, 512] },
+    bound: { free: 10, controlled: 3 },
+    symptom: 'pushes run past the ring (kernel WARN), entries are overwritten, the vCPU wedges',
+  },
+  {
+    name: 'clear-unaligned',
+    bit: Mutant.CLEAR_UNALIGNED,
+    controlled: { shape: 'micro', harvester: 'unaligned-clear', emulated: false, maxPages: 2 },
+    free: { harvester: 'unaligned-clear' },
+    bound: { free: 30, controlled: 400 },
+    symptom: 'an unaligned CLEAR clears and protects the wrong pages: a store made after GET is lost',
+  },
+  {
+    name: 'no-tlb-flush',
+    bit: Mutant.NO_TLB_FLUSH,
+    controlled: microRing,
+    free: { log: 'ring', harvester: 'standard' },
+    bound: { free: 10, controlled: 30 },
+    symptom: 'a stale TLB entry lets a store skip the fault after the reset re-protected the page',
+  },
+  {
+    name: 'flush-no-wait',
+    bit: Mutant.FLUSH_NO_WAIT,
+    controlled: microRing,
+    free: { log: 'ring', harvester: 'standard' },
+    bound: { free: 20, controlled: 500 },
+    symptom: 'a store through a stale TLB entry lands after the copy the flush should have preceded',
+  },
+];
+
+export function mutantProfile(name: string): MutantProfile | undefined {
+  return MUTANT_PROFILES.find((m) => m.name === name);
+}
+
+/** Every mutant switch has a profile (checked by a unit test). */
+export function profiledMutantNames(): string[] {
+  return Object.keys(MUTANT_NAMES).filter((n) => mutantProfile(n) !== undefined);
+}
