@@ -87,6 +87,8 @@ interface Options {
   readonly shrink: boolean;
   readonly checkEveryRun: boolean;
   readonly json: boolean;
+  /** The command line, for the report. */
+  readonly argv: readonly string[];
 }
 
 function positiveInt(param: string, v: string, min = 1, max = 0xffffffff): number {
@@ -205,6 +207,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     shrink: values['no-shrink'] !== true,
     checkEveryRun: values['check-determinism'] === true,
     json: values.json === true,
+    argv,
   };
 }
 
@@ -326,7 +329,7 @@ async function campaigns(o: Options, harness: StressHarness, out: (s: string) =>
   const report: StressReport = {
     format: 'dirtyring-stress-report/1',
     startedAt,
-    command: ['stress', ...process.argv.slice(3)],
+    command: ['stress', ...o.argv],
     ok,
     campaigns: results,
     mutants: verdicts,
@@ -406,7 +409,7 @@ function sizeLine(s: { vcpus: number; stores: number; pages: number; rounds: num
 export function campaignLines(r: CampaignResult): string[] {
   const pct = (n: number): string => `${((100 * n) / Math.max(1, r.runs)).toFixed(1)}%`;
   const rows = r.table.map((row) => [row.outcome, row.cls, String(row.runs), pct(row.runs), String(row.firstSeed)]);
-  const lines = ['', table(['outcome', 'class', 'runs', '%', 'first seed'], rows)];
+  const lines = ['', table(['outcome', 'class', 'runs', '%', 'first seed'], rows, ['l', 'l', 'r', 'r', 'r'])];
   lines.push(
     `${r.runs} runs: acceptable ${r.classes.acceptable}, interesting ${r.classes.interesting}, forbidden ${r.classes.forbidden}, error ${r.classes.error}` +
       (r.dfs ? `; dfs explored ${r.dfs.schedules} schedules of "${r.dfs.scenario}"${r.dfs.exhausted ? ' (exhausted)' : ''}` : ''),
@@ -437,7 +440,7 @@ function mutantTableLines(verdicts: readonly MutantVerdict[], modes: readonly St
   const rows = names.map((n) => [n, ...modes.map((m) => cell(n, m))]);
   const score = mutationScore(verdicts, modes);
   rows.push(['mutation score', ...modes.map((m) => `${score[m]?.caught ?? 0}/${score[m]?.total ?? 0}`)]);
-  return ['', table(['mutant', ...modes], rows)];
+  return ['', table(['mutant', ...modes], rows, ['l', ...modes.map(() => 'l' as const)])];
 }
 
 function mutationScore(verdicts: readonly MutantVerdict[], modes: readonly StressMode[]): Partial<Record<StressMode, MutationScore>> {

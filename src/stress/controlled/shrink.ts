@@ -111,7 +111,7 @@ function* scenarioCandidates(s: ControlledScenario, choices: readonly number[]):
 export async function shrinkFailure(failing: ControlledRunResult, pool: ParticipantPool, options: ShrinkOptions = {}): Promise<ShrinkResult | null> {
   const target = primaryOutcome(classifyControlled(failing));
   const maxAttempts = options.maxAttempts ?? 400;
-  const deadline = now() + (options.timeBudgetMs ?? 30_000);
+  const deadline = now() + (options.timeBudgetMs ?? 10_000);
   let attempts = 0;
   const fails = (r: ControlledRunResult): boolean => classifyControlled(r).includes(target);
   const attempt = async (scenario: ControlledScenario, choices: readonly number[], strict: boolean): Promise<ControlledRunResult | null> => {
