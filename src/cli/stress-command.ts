@@ -20,7 +20,7 @@ import {
   type StressPlatform,
   expectedRuns,
 } from '../stress/campaign.js';
-import { MUTANT_PROFILES, type MutantProfile, mutantProfile } from '../stress/mutant-catalog.js';
+import { type MutantProfile, allMutantProfiles, mutantProfile } from '../stress/mutant-catalog.js';
 import { OUTCOMES } from '../stress/outcome.js';
 import { type ReplayReport, replayTraceFile } from '../stress/replay.js';
 import { type MutantVerdict, type MutationScore, type StressReport, writeJsonReport, writeJunit } from '../stress/report.js';
@@ -43,7 +43,8 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --preemption-bound P    dfs: most preemptions per schedule (default 2)
   --runs N                runs in the campaign (default 1000; with --mutant, each mutant's
                           stated bound)
-  --time-budget T         stop after T (e.g. 90s, 5m); with --runs, whichever comes first
+  --time-budget T         stop each campaign after T (e.g. 90s, 5m); with --runs,
+                          whichever comes first
   --mutant NAME[,NAME]|all
                           switch on known protocol bugs, one campaign each, stopping at the
                           first forbidden run; without --mode, in both modes
@@ -166,14 +167,14 @@ function parseOptions(argv: string[]): Options | 'help' {
     if (names.length === 0) throw new ConfigError('--mutant', values.mutant, 'EINVAL', 'expected a mutant name or all');
     for (const name of names) {
       if (name === 'all') {
-        mutants.push(...MUTANT_PROFILES.filter((p) => !mutants.includes(p)));
+        for (const p of allMutantProfiles()) if (!mutants.some((m) => m.name === p.name)) mutants.push(p);
         continue;
       }
       const p = mutantProfile(name);
       if (!p) {
         throw new ConfigError('--mutant', name, 'EINVAL', `unknown mutant (known: ${Object.keys(MUTANT_NAMES).join(', ')}, all)`);
       }
-      if (!mutants.includes(p)) mutants.push(p);
+      if (!mutants.some((m) => m.name === p.name)) mutants.push(p);
     }
     for (const p of mutants) {
       const need = p.controlled.log ?? (p.controlled.harvester ? harvesterLogMode(p.controlled.harvester) : null);
@@ -186,6 +187,9 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (shard && strategy === 'dfs') throw new ConfigError('--shard', values.shard, 'EINVAL', 'dfs explores one schedule tree; shard random or pct campaigns');
   const modes: StressMode[] = mode !== undefined ? [mode as StressMode] : mutants.length > 0 ? ['free', 'controlled'] : ['free'];
   if (values.strategy !== undefined && mode === undefined && mutants.length === 0) modes.splice(0, 1, 'controlled');
+  if (values['check-determinism'] === true && modes.length === 1 && modes[0] === 'free') {
+    throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
+  }
   const report = values.report ?? null;
   const traceDir = values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : 'stress-traces');
   return {

@@ -122,11 +122,24 @@ export const MUTANT_PROFILES: readonly MutantProfile[] = [
   },
 ];
 
+/**
+ * A switch without a profile here (e.g. one added by another part of the emulator) is still
+ * run, with unconstrained scenarios and these bounds: if nothing in the harness exposes it, it
+ * shows up as NOT CAUGHT — a finding — instead of silently leaving `--mutant all`.
+ */
+const UNPROFILED_BOUND = { free: 20, controlled: 200 } as const;
+
+/** The profile of a mutant switch by CLI name (a generic one for unprofiled switches). */
 export function mutantProfile(name: string): MutantProfile | undefined {
-  return MUTANT_PROFILES.find((m) => m.name === name);
+  const p = MUTANT_PROFILES.find((m) => m.name === name);
+  if (p) return p;
+  const bit = MUTANT_NAMES[name];
+  if (bit === undefined) return undefined;
+  return { name, bit, controlled: {}, free: {}, bound: UNPROFILED_BOUND, symptom: 'no stress profile: unconstrained scenarios' };
 }
 
-/** Every mutant switch has a profile (checked by a unit test). */
-export function profiledMutantNames(): string[] {
-  return Object.keys(MUTANT_NAMES).filter((n) => mutantProfile(n) !== undefined);
+/** Every mutant switch, in catalog order, then any switch the catalog does not know. */
+export function allMutantProfiles(): MutantProfile[] {
+  const extra = Object.keys(MUTANT_NAMES).filter((n) => !MUTANT_PROFILES.some((p) => p.name === n));
+  return [...MUTANT_PROFILES, ...extra.map((n) => mutantProfile(n)!)];
 }

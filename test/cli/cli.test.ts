@@ -48,10 +48,13 @@ describe('dirtyring run --json', () => {
   it('exits 1 when the oracle finds lost pages, naming the seed', () => {
     const r = dirtyring('run', '--mutant', 'harvest-skips-entry', '--iterations', '3', '--memory', '8MiB', '--seed', '5', '--json');
     expect(r.status).toBe(1);
-    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; lostPages: number };
+    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; lostPages: number; copyMismatches: number };
     expect(s.ok).toBe(false);
-    expect(s.lostPages).toBeGreaterThan(0);
-    expect(r.stderr).toMatch(/LOST PAGE: .* seed 5/);
+    // A skipped entry's page shows up as lost, or — when a later store re-recorded the page —
+    // only in the byte-exact check; which one depends on the machine's speed (main counts
+    // both in lostPages since issue 8).
+    expect(s.lostPages + s.copyMismatches).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/(LOST PAGE|COPY MISMATCH): .* seed 5/);
   });
 
   it('prints a human summary without --json', () => {

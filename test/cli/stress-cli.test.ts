@@ -37,6 +37,7 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
     [['--mutant', 'legacy-get-no-protect', '--log', 'ring'], '--log ring: EINVAL, mutant legacy-get-no-protect is only exposed with --log bitmap'],
     [['--time-budget', 'soon'], '--time-budget soon: EINVAL'],
     [['--log', 'pml'], '--log pml: EINVAL'],
+    [['--check-determinism'], '--check-determinism on: EINVAL'],
     [['--replay', join(dir, 'missing.json')], 'ENOENT'],
   ])('%j', (args, message) => {
     const r = dirtyring('stress', ...args);

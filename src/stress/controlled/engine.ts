@@ -13,7 +13,7 @@
  */
 import { GuestGlobalsLayout, ParticipantStatus, SharedBlock, VcpuLayout } from '../../abi/layout.js';
 import { now } from '../../kernel/sync.js';
-import { withTimeout } from '../../platform/async-wait.js';
+import { TimeoutError, withTimeout } from '../../platform/async-wait.js';
 import { type Chooser, ReplayDivergence } from './choosers.js';
 import { participantName, stepName } from './control-steps.js';
 import { buildControlledVm } from './controlled-vm.js';
@@ -58,12 +58,15 @@ export interface ControlledRunResult {
   readonly elapsedMs: number;
 }
 
+// Liveness bounds, the only clocks in a controlled run. A move takes microseconds; these are
+// generous so that a machine that stalls a thread for seconds (swapping, a benchmark on every
+// core) does not turn into a harness error.
 /** All participants must be parked at their first step within this (worker message delivery). */
-const START_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = 60_000;
 /** A granted participant runs to its next step point; far longer than that means it is stuck. */
-const STEP_TIMEOUT_MS = 20_000;
+const STEP_TIMEOUT_MS = 60_000;
 /** How long finishing participants (or aborted ones unwinding) may take to report. */
-const RESULT_TIMEOUT_MS = 20_000;
+const RESULT_TIMEOUT_MS = 60_000;
 
 export async function runControlled(input: ControlledRunInput, pool: ParticipantPool): Promise<ControlledRunResult> {
   const t0 = now();
@@ -146,13 +149,14 @@ export async function runControlled(input: ControlledRunInput, pool: Participant
     pending.map(async (r, p) => {
       try {
         return await withTimeout(r, RESULT_TIMEOUT_MS, `participant ${participantName(p)}`);
-      } catch {
-        // Never came back (stuck in an unmodelled wait, or the worker died): give the pool a
-        // fresh worker, and say what the token and the worker showed.
+      } catch (e) {
+        // Never came back (stuck in an unmodelled wait, or the worker died), or the call
+        // failed: give the pool a fresh worker, and say what the token and the worker showed.
         const status = token.status(p);
+        const why = e instanceof TimeoutError ? `no result within ${RESULT_TIMEOUT_MS} ms` : `the call failed: ${String(e)}`;
         lostResults.push(
-          `${participantName(p)}: no result within ${RESULT_TIMEOUT_MS} ms (token status ${status}, ` +
-            `at ${stepName(token.step(p))}; worker ${pool.handle(p).failure ?? 'alive'}); worker replaced`,
+          `${participantName(p)}: ${why} (token status ${status}, at ${stepName(token.step(p))}, abort ${abort ?? 'none'}; ` +
+            `worker ${pool.handle(p).failure ?? 'alive'}); worker replaced`,
         );
         await pool.replace(p);
         if (stuck < 0) stuck = p;

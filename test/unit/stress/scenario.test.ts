@@ -4,7 +4,7 @@ import { ConfigError } from '../../../src/harness/run-config.js';
 import { Prng } from '../../../src/guest/workloads.js';
 import { MUTANT_NAMES } from '../../../src/kernel/mutants.js';
 import { generateScenario, totalStores, validateScenario } from '../../../src/stress/controlled/scenario.js';
-import { MUTANT_PROFILES } from '../../../src/stress/mutant-catalog.js';
+import { MUTANT_PROFILES, allMutantProfiles, mutantProfile } from '../../../src/stress/mutant-catalog.js';
 
 describe('generateScenario', () => {
   it('is a function of the seed', () => {
@@ -26,9 +26,13 @@ describe('generateScenario', () => {
     expect(new Set(sweep.stores[0]![0]).size).toBeGreaterThanOrEqual(64);
   });
 
-  it('every mutant switch has a profile, and its constraints generate', () => {
-    expect(MUTANT_PROFILES.map((p) => p.name).sort()).toEqual(Object.keys(MUTANT_NAMES).sort());
-    for (const p of MUTANT_PROFILES) expect(() => generateScenario(new Prng(1), p.controlled)).not.toThrow();
+  it('every profile names a mutant switch, every switch has a profile, and the constraints generate', () => {
+    for (const p of MUTANT_PROFILES) expect(MUTANT_NAMES[p.name], p.name).toBe(p.bit);
+    expect(allMutantProfiles().map((p) => p.name).sort()).toEqual(Object.keys(MUTANT_NAMES).sort());
+    for (const p of allMutantProfiles()) expect(() => generateScenario(new Prng(1), p.controlled)).not.toThrow();
+    // The switches of this harness's catalog all have specific profiles.
+    expect(MUTANT_PROFILES.length).toBeGreaterThanOrEqual(11);
+    expect(mutantProfile('no-such-mutant')).toBeUndefined();
   });
 });
 
