@@ -40,11 +40,20 @@ export class HostileRingCollector implements LogCollector {
   rewrites = 0;
   private readonly rings: RingViews[] = [];
   private readonly cursors: HarvestCursor[] = [];
-  /** Entries harvested this collection (slot, offLo, offHi), held until the reset returns. */
-  private readonly pending: Uint32Array;
+  /**
+   * Entries harvested this collection (slot, offLo, offHi), held until the reset returns. A
+   * correct kernel bounds them by the rings' sizes; a ring overrun (a kernel bug) can exceed
+   * that, so the buffer grows then rather than dropping entries.
+   */
+  private pending: Uint32Array;
   private count = 0;
   private readonly store: HarvestSink = (slot, offLo, offHi) => {
     const i = this.count++ * 3;
+    if (i + 3 > this.pending.length) {
+      const bigger = new Uint32Array(this.pending.length * 2);
+      bigger.set(this.pending);
+      this.pending = bigger;
+    }
     this.pending[i] = slot;
     this.pending[i + 1] = offLo;
     this.pending[i + 2] = offHi;
