@@ -398,8 +398,7 @@ export function assertLittleEndian(): void {
   if (probe[0] !== 1) throw new Error('dirtyring needs a little-endian host (kvm_dirty_gfn layout)');
 }
 
-// =============================================================================================
-// Page write-tracking (issue 4): x86's page_track.c. Everything below is new with it.
+// ======================================================================================// Page write-tracking (issue 4): x86's page_track.c. Everything below is new with it.
 
 /** KVM's gfn_write_track counters are `unsigned short`: one u16 per 4 KiB page of a memslot. */
 export const GFN_TRACK_BYTES_PER_PAGE = 2;
@@ -614,3 +613,53 @@ export const ProbeNotifierLayout = defineBlock(
   [],
 );
 export type ProbeNotifierBlock = SharedBlock<keyof typeof ProbeNotifierLayout.words, never>;
+// ---------------------------------------------------------------------------------------------
+// The controlled scheduler's token (stress harness, issue 6). Every participant of a controlled
+// run — each vCPU worker and the userspace (harvester) worker — parks at every step hook on its
+// own participant block and waits for the scheduler in the main thread to grant it the next
+// move. Only one participant moves at a time, so a run is a pure function of its choices.
+
+export const SchedulerTokenLayout = defineBlock(
+  'scheduler-token',
+  [
+    /** Bumped (and notified) by a participant each time it parks or finishes; the scheduler waits on it. */
+    'PARKED_SEQ',
+    /** 1: the run is being abandoned; every participant unwinds at its next park. */
+    'ABORT',
+  ],
+  [],
+);
+export type SchedulerTokenBlock = SharedBlock<keyof typeof SchedulerTokenLayout.words, never>;
+
+export const ParticipantLayout = defineBlock(
+  'participant',
+  [
+    /** ParticipantStatus, written by the participant. */
+    'STATUS',
+    /** Bumped (and notified) by the scheduler to let this participant make one move. */
+    'GRANT',
+    /** The step point it is parked at: a Step (kernel/step-hook.ts) or a ControlStep. */
+    'STEP',
+    /** The step's two arguments, as the hook passed them (truncated to i32). */
+    'ARG_A',
+    'ARG_B',
+  ],
+  [],
+);
+export type ParticipantBlock = SharedBlock<keyof typeof ParticipantLayout.words, never>;
+
+export const ParticipantStatus = {
+  /** Not started in this run. */
+  IDLE: 0,
+  /** Granted: executing up to its next step point. */
+  RUNNING: 1,
+  /** Waiting at a step point for a grant. */
+  PARKED: 2,
+  /** Its program ended (normally, aborted, or with an error). */
+  FINISHED: 3,
+} as const;
+
+/** Bytes of a token for `participants` participants: the scheduler block, then one block each. */
+export function schedulerTokenBytes(participants: number): number {
+  return SchedulerTokenLayout.bytes + participants * ParticipantLayout.bytes;
+}

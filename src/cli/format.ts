@@ -19,10 +19,15 @@ export function formatBytes(n: number): string {
   return `${v}${units[i]}`;
 }
 
-/** Render rows as a table with a header, columns padded to their widest cell. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/**
+ * Render rows as a table with a header, columns padded to their widest cell. By default the
+ * first column is left-aligned and the others right-aligned; `align` ('l' or 'r' per column)
+ * overrides that (the stress outcome tables have text columns).
+ */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], align?: readonly ('l' | 'r')[]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const left = (c: number): boolean => (align?.[c] ?? (c === 0 ? 'l' : 'r')) === 'l';
   const line = (cells: readonly string[]): string =>
-    cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+    cells.map((cell, c) => (left(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }

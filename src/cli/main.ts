@@ -6,6 +6,7 @@ import { conformanceCommand, replayCommand } from './replay-command.js';
 // Issue 5: live migration and dirty-rate measurement.
 import { dirtyRateCommand } from './dirty-rate-command.js';
 import { migrateCommand } from './migrate-command.js';
+import { stressCommand } from './stress-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
@@ -17,6 +18,8 @@ commands:
   migrate  live-migrate a running guest (pre-copy) and verify the copy byte for byte
   dirty-rate
            measure the guest's dirty rate (by ring, by bitmap, or by page sampling)
+  stress   many seeded runs (real threads or a controlled scheduler), known-bug mutants,
+           outcome tables, replay and shrinking of failing schedules
 
 Run \`dirtyring <command> --help\` for a command's options.
 
@@ -36,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand(rest);
       case 'dirty-rate':
         return await dirtyRateCommand(rest);
+      case 'stress':
+        return await stressCommand(rest);
       case undefined:
       case '-h':
       case '--help':

@@ -36,10 +36,12 @@ import { withTimeout, yieldToEventLoop } from '../platform/async-wait.js';
 import { type CopyMismatch, DirtyPageCopier } from '../userspace/dirty-copier.js';
 import { type LogCollector, type LogMode, SelfReapLogCollector, createCollector } from '../userspace/log-collectors.js';
 import { SharedReaper } from '../userspace/self-reaper.js';
+import type { StepPerturbation } from '../userspace/step-perturbation.js';
 import { VcpuControlPlane } from '../userspace/vcpu-control.js';
 import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../userspace/vcpu-worker-api.js';
 import { PageTrackRun, type PageTrackSummary } from './page-track-run.js';
 import { type RunConfig, validateRunConfig } from './run-config.js';
+import { RingWedgeDetector } from './wedge-detector.js';
 
 export interface IterationReport {
   readonly iteration: number;
@@ -99,6 +101,12 @@ export interface RunSummary {
   deviceWritesLost: number;
   badEntries: number;
   duplicates: number;
+  /**
+   * Records of a page already collected in the same collection (two vCPUs' rings raced on
+   * it, or the emulated path logged every store) — what the stress harness calls duplicates;
+   * `duplicates` also counts pages re-dirtied after a reset, which is routine.
+   */
+  duplicateRecords: number;
   pagesCopied: number;
   /** Pages copied again although not written since their last copy (= falsePositives). */
   pagesResent: number;
@@ -133,6 +141,19 @@ export interface RunHooks {
    * the way through and on again at two thirds (the slot is not judged in that iteration).
    */
   readonly toggleLog?: { readonly slotId: number; readonly iteration: number };
+  // --- Stress harness (issue 6); all optional, a plain run uses none of them. ---
+  /** Random delays at the step points of every vCPU worker (real threads, free-running). */
+  readonly vcpuPerturbation?: StepPerturbation;
+  /** A harvester of the stress harness's (harvester-variants.ts) instead of the mode's collector. */
+  readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[], config: RunConfig) => LogCollector;
+  /** Asked at every poll of an iteration: force a collection now, and/or kick a vCPU (−1: none). */
+  readonly onPoll?: (iteration: number) => PollAction | null;
+}
+
+/** What the stress harness's `onPoll` asks for (harvest timing jitter, kicks at random moments). */
+export interface PollAction {
+  readonly harvest: boolean;
+  readonly kick: number;
 }
 
 /** Stop waiting for threads after this long without progress: they are wedged. */
@@ -195,11 +216,16 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     return b;
   });
   const control = new VcpuControlPlane(vm, config.vcpus, devices.map((d) => d.i32));
-  // Self-reap: the vCPU threads reap their own rings on exit 31, this thread the rest.
+  // Self-reap: the vCPU threads reap their own rings on exit 31, this thread the rest. The
+  // stress harness may substitute its own harvester variants (hooks.createCollector).
   const reaperBuffers = config.selfReap ? SharedReaper.createBuffers(slots) : undefined;
-  const collector: LogCollector = reaperBuffers
-    ? new SelfReapLogCollector(vm, new SharedReaper(vm, reaperBuffers), slots)
-    : createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages);
+  const collector: LogCollector =
+    hooks.createCollector?.(vm, config.vcpus, slots, config) ??
+    (reaperBuffers
+      ? new SelfReapLogCollector(vm, new SharedReaper(vm, reaperBuffers), slots)
+      : createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages));
+  // A vCPU stalled on a full ring that a whole collection cannot unstall is wedged (see wedge-detector.ts).
+  const wedgeDetector = new RingWedgeDetector();
   const copier = new DirtyPageCopier(slots);
   const oracle = new DirtyLogOracle(oracleSlots, config.seed);
   const sink = (slot: number, offLo: number, offHi: number): void => {
@@ -241,6 +267,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     deviceWritesLost: 0,
     badEntries: 0,
     duplicates: 0,
+    duplicateRecords: 0,
     pagesCopied: 0,
     pagesResent: 0,
     falsePositives: 0,
@@ -299,6 +326,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
             emulateAllStores: config.emulateAllStores,
             preemptAfterMs: 20,
             ...(reaperBuffers ? { selfReap: reaperBuffers } : {}),
+            stepPerturbation: hooks.vcpuPerturbation,
           }),
           CONTROL_TIMEOUT_MS,
           `starting vCPU ${i}`,
@@ -389,6 +417,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
   summary.falsePositives = copier.pagesResent;
   summary.falsePositiveRate = copier.pagesCopied > 0 ? Math.round((copier.pagesResent / copier.pagesCopied) * 1e6) / 1e6 : 0;
   summary.duplicates += copier.duplicates;
+  summary.duplicateRecords = copier.duplicates;
   summary.kernelWarnings = st.warnings;
   summary.kernelBugs = st.kernelBugs;
   summary.tlbFlushes = st.tlbFlushes;
@@ -452,9 +481,14 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       const dead = control.anyDeadThread();
       if (dead !== null) throw new Error(`${dead} thread died in iteration ${k}`);
       const t = now();
-      if (first || stalled.length > 0 || t - lastPeriodic >= config.harvestIntervalMs) {
+      const poll = hooks.onPoll?.(k) ?? null;
+      if (poll !== null && poll.kick >= 0 && poll.kick < config.vcpus) vm.kickVcpu(poll.kick);
+      if (first || stalled.length > 0 || t - lastPeriodic >= config.harvestIntervalMs || poll?.harvest === true) {
         // Harvest + reset (and copy) first, then release the stalled threads: QEMU's reaction to exit 31.
+        if (config.log === 'ring') wedgeDetector.arm(vm, stalled);
         collect(false);
+        const wedged = config.log === 'ring' ? wedgeDetector.check(vm, (i) => control.state(i) === VcpuState.RING_FULL_STALL) : null;
+        if (wedged !== null) throw new Error(`${wedged} (iteration ${k})`);
         for (const i of stalled) control.wakeStalled(i);
         lastPeriodic = t;
         first = false;

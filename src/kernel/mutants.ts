@@ -34,6 +34,12 @@ export const Mutant = {
   TRACK_NOTIFY_BEFORE_WRITE: 1 << 18,
   /** Unregister skips the grace period: it returns while a callback may still be running. */
   TRACK_NO_GRACE_PERIOD: 1 << 19,
+  /**
+   * Added by the stress harness (issue 6): the remote TLB flush posts its requests but does not
+   * wait for the vCPUs in guest mode to acknowledge (kvm_make_all_cpus_request without wait),
+   * so a store through a stale TLB entry can land after userspace has copied the page.
+   */
+  FLUSH_NO_WAIT: 1 << 10,
 } as const;
 export type MutantName = keyof typeof Mutant;
 

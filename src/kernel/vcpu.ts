@@ -229,7 +229,9 @@ export class Vcpu {
         this.cInstructions++;
         if (insn.exitAfter) return this.leave(KVM_EXIT_IO, t0);
         // Emulated instructions count towards preemption too: a guest that only takes this
-        // path would otherwise never let its thread answer control messages while it runs.
+        // path would otherwise never leave KVM_RUN in a bitmap VM (nothing else makes it exit),
+        // its thread would never answer control messages, and userspace would see no progress
+        // (found by the stress harness, issue 6).
         if (++sinceCheck >= 1024) {
           sinceCheck = 0;
           if (this.timeToPreempt(t0)) return this.leave(EMU_EXIT_PREEMPTED, t0);

@@ -757,6 +757,9 @@ export class Vm {
       const b = this.vcpuBlocks[i];
       if (b) Atomics.or(b.i32, V.REQUESTS, bits);
     }
+    // Mutant flush-no-wait (stress harness): return without waiting — and without the wait's
+    // step point, so that a controlled scheduler does not hold the caller back either.
+    if (this.hasMutant(Mutant.FLUSH_NO_WAIT)) return;
     if (stepHook.active) stepHook.at(Step.TLB_FLUSH_WAIT, bits, 0);
     const t0 = now();
     for (let i = 0; i < n; i++) {

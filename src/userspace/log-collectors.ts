@@ -102,12 +102,19 @@ export class RingLogCollector implements LogCollector {
   readonly stats = emptyStats();
   private readonly ring: RingCollector;
   /** Entries harvested this collection (slot, offLo, offHi), held until the reset returns. */
-  private readonly pending: Uint32Array;
+  private pending: Uint32Array;
   private count = 0;
   private readonly bitmaps = new SlotBitmaps();
   private readonly copyBeforeReset: boolean;
   private readonly store = (_vcpu: number, slot: number, offLo: number, offHi: number): void => {
     const i = this.count++ * 3;
+    // A correct kernel never puts more than a ring's worth of entries between two resets; a
+    // broken one (late-soft-full) can lap the ring while we harvest. Grow rather than drop.
+    if (i + 3 > this.pending.length) {
+      const bigger = new Uint32Array(this.pending.length * 2);
+      bigger.set(this.pending);
+      this.pending = bigger;
+    }
     this.pending[i] = slot;
     this.pending[i + 1] = offLo;
     this.pending[i + 2] = offHi;

@@ -15,13 +15,15 @@ import {
 import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import type { SlotBuffers } from '../kernel/memslots.js';
+import { clearStepHook } from '../kernel/step-hook.js';
 import { now, ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import { VcpuThrottle } from './migration/vcpu-throttle.js';
 import { SharedReaper } from './self-reaper.js';
 import { StallRecorder } from './stall-recorder.js';
-import { VcpuThrottle } from './migration/vcpu-throttle.js';
+import { installStepPerturbation } from './step-perturbation.js';
 import type { VcpuThreadConfig } from './vcpu-worker-api.js';
 
 const W = VcpuLayout.words;
@@ -57,6 +59,10 @@ export class VcpuThread {
     this.reaper = config.selfReap ? new SharedReaper(this.vm, config.selfReap) : null;
     this.stallRecorder = config.stallSamples ? new StallRecorder(config.stallSamples) : null;
     this.throttle = config.throttle ? new VcpuThrottle(config.throttle, this.w) : null;
+    // Stress harness: this worker's step hook delays at random (the hook is per thread; a
+    // reused worker must not keep an earlier run's).
+    if (config.stepPerturbation) installStepPerturbation(config.stepPerturbation);
+    else clearStepHook();
   }
 
   attachSlot(index: number, buffers: SlotBuffers): void {

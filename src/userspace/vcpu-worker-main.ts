@@ -12,16 +12,24 @@ import type { DeviceThreadConfig, VcpuThreadConfig, VcpuWorkerApi } from './vcpu
 export function createVcpuWorkerApi(): VcpuWorkerApi {
   let thread: VcpuThread | DeviceThread | DestinationThread | null = null;
   let done: Promise<void> | null = null;
+  // A worker whose thread has ended may be started again (the stress harness reuses workers
+  // across runs: spawning one costs far more than a small run).
+  let ended = false;
+  const begin = (t: VcpuThread | DeviceThread): void => {
+    thread = t;
+    ended = false;
+    done = t.main().finally(() => {
+      ended = true;
+    });
+  };
   return {
     async start(config: VcpuThreadConfig): Promise<void> {
-      if (thread) throw new Error('worker already started');
-      thread = new VcpuThread(config);
-      done = thread.main();
+      if (thread && !ended) throw new Error('worker already started');
+      begin(new VcpuThread(config));
     },
     async startDevice(config: DeviceThreadConfig): Promise<void> {
-      if (thread) throw new Error('worker already started');
-      thread = new DeviceThread(config);
-      done = thread.main();
+      if (thread && !ended) throw new Error('worker already started');
+      begin(new DeviceThread(config));
     },
     async startDestination(config: DestinationThreadConfig): Promise<void> {
       if (thread) throw new Error('worker already started');

@@ -48,7 +48,7 @@ describe('dirtyring run --json', () => {
   it('exits 1 when the oracle finds lost pages, naming the seed', () => {
     const r = dirtyring('run', '--mutant', 'harvest-skips-entry', '--iterations', '3', '--memory', '8MiB', '--seed', '5', '--json');
     expect(r.status).toBe(1);
-    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; lostPages: number };
+    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; lostPages: number; copyMismatches: number };
     expect(s.ok).toBe(false);
     expect(s.lostPages).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/(LOST PAGE|COPY MISMATCH): .* seed 5/);

@@ -1,0 +1,402 @@
+/**
+ * A stress campaign: many seeded runs of one mode, classified into an outcome table.
+ *
+ *  - free: real worker threads (`dirtyring run`), each run a generated configuration with
+ *    random perturbation; run i uses seed `seed + i`, which fixes its configuration and
+ *    perturbation (the interleaving is the machine's).
+ *  - controlled: micro-runs under the controlled scheduler with the chosen strategy; run i uses
+ *    seed `seed + i` for its scenario and its choices, so it is reproducible exactly. With dfs,
+ *    the campaign explores the schedules of one scenario (from `seed`) depth-first instead.
+ *
+ * `shard k/n` keeps the runs whose index is k − 1 modulo n, so n machines split one campaign.
+ * A failing controlled run is run a second time from its seed (a determinism self-check),
+ * written to a schedule file, and shrunk. A mutant campaign stops at its first forbidden run.
+ */
+import { join } from 'node:path';
+import { Prng, deriveSeed } from '../guest/workloads.js';
+import { now } from '../kernel/sync.js';
+import type { LogMode } from '../userspace/log-collectors.js';
+import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
+import { VcpuWorkerPool } from '../userspace/vcpu-worker-pool.js';
+import { type Chooser, PctChooser, RandomChooser, ReplayChooser } from './controlled/choosers.js';
+import { classifyControlled } from './controlled/classify.js';
+import { DfsExplorer } from './controlled/dfs.js';
+import { type ControlledRunResult, runControlled } from './controlled/engine.js';
+import type { SpawnControlledWorker } from './controlled/participant-api.js';
+import { ParticipantPool } from './controlled/pool.js';
+import {
+  type ControlledScenario,
+  type ScenarioRequest,
+  describeScenario,
+  estimateSteps,
+  generateScenario,
+} from './controlled/scenario.js';
+import { type CaseSize, shrinkFailure } from './controlled/shrink.js';
+import { formatChoices } from './controlled/trace.js';
+import { type FreeRequest, describeFreeScenario, generateFreeScenario } from './free/free-scenario.js';
+import { runFreeScenario } from './free/free-run.js';
+import type { MutantProfile } from './mutant-catalog.js';
+import {
+  type OutcomeClass,
+  type OutcomeKind,
+  type OutcomeRow,
+  OutcomeTable,
+  isForbidden,
+  outcomeClass,
+  primaryOutcome,
+} from './outcome.js';
+import { controlledScheduleFile, writeTraceFile } from './schedule-file.js';
+
+export const STRESS_MODES = ['free', 'controlled'] as const;
+export type StressMode = (typeof STRESS_MODES)[number];
+export const STRATEGIES = ['random', 'pct', 'dfs'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+export interface Shard {
+  /** 1-based. */
+  readonly index: number;
+  readonly count: number;
+}
+
+export interface CampaignSpec {
+  readonly mode: StressMode;
+  readonly strategy: Strategy;
+  /** pct: bug depth d (d − 1 priority change points). */
+  readonly pctDepth: number;
+  /** dfs: most preemptions per schedule. */
+  readonly preemptionBound: number;
+  /** Runs in the whole campaign (before sharding); null: until the time budget. */
+  readonly runs: number | null;
+  readonly timeBudgetMs: number | null;
+  readonly seed: number;
+  readonly shard: Shard | null;
+  readonly mutant: MutantProfile | null;
+  readonly log: LogMode | null;
+  /** Stop at the first forbidden run (mutant campaigns). */
+  readonly stopAtFirstForbidden: boolean;
+  /** Shrink failing controlled runs. */
+  readonly shrink: boolean;
+  /** Run every controlled run twice (not only failing ones) and compare the traces. */
+  readonly checkEveryRun: boolean;
+  /** Where failing runs' trace files go (null: not written). */
+  readonly traceDir: string | null;
+}
+
+export interface ShrunkRecord {
+  readonly from: CaseSize;
+  readonly to: CaseSize;
+  readonly schedule: string;
+  readonly traceFile: string | null;
+  readonly attempts: number;
+}
+
+export interface RunRecord {
+  /** Index in the campaign (before sharding). */
+  readonly index: number;
+  readonly seed: number;
+  readonly mode: StressMode;
+  readonly strategy: Strategy | null;
+  readonly mutant: string | null;
+  /** The configuration in one line. */
+  readonly config: string;
+  /** The configuration in full (a controlled scenario, or a free run's config and perturbation). */
+  readonly scenario: unknown;
+  readonly outcome: OutcomeKind;
+  readonly cls: OutcomeClass;
+  readonly outcomes: OutcomeKind[];
+  readonly elapsedMs: number;
+  /** Controlled: steps, trace hash, and whether a second run of the seed gave the same trace. */
+  readonly steps: number | null;
+  readonly traceHash: string | null;
+  readonly deterministic: boolean | null;
+  /** Controlled, failing: the schedule (choices), compactly. */
+  readonly schedule: string | null;
+  /** First lost page, mismatch or error, in words. */
+  readonly detail: string | null;
+  readonly traceFile: string | null;
+  readonly shrunk: ShrunkRecord | null;
+}
+
+export interface CampaignResult {
+  readonly mode: StressMode;
+  readonly strategy: Strategy | null;
+  readonly mutant: string | null;
+  readonly seed: number;
+  readonly shard: Shard | null;
+  readonly runs: number;
+  readonly table: OutcomeRow[];
+  readonly classes: Record<OutcomeClass, number>;
+  readonly records: RunRecord[];
+  /** A forbidden outcome was seen (for a mutant: it was caught). */
+  readonly caught: boolean;
+  /** Runs executed when the first forbidden outcome was seen (1-based). */
+  readonly caughtAtRun: number | null;
+  /** dfs: schedules explored and whether the bounded tree was exhausted. */
+  readonly dfs: { readonly scenario: string; readonly schedules: number; readonly exhausted: boolean } | null;
+  readonly elapsedMs: number;
+}
+
+export interface StressPlatform {
+  readonly spawnVcpu: SpawnVcpuWorker;
+  readonly spawnControlled: SpawnControlledWorker;
+}
+
+export type RunListener = (record: RunRecord, done: number, expected: number | null) => void;
+
+/** Owns the worker pools, so that several campaigns (e.g. one per mutant) share them. */
+export class StressHarness {
+  private vcpuPool: VcpuWorkerPool | null = null;
+  private controlledPool: ParticipantPool | null = null;
+
+  constructor(private readonly platform: StressPlatform) {}
+
+  get participants(): ParticipantPool {
+    this.controlledPool ??= new ParticipantPool(this.platform.spawnControlled);
+    return this.controlledPool;
+  }
+
+  private get vcpus(): VcpuWorkerPool {
+    this.vcpuPool ??= new VcpuWorkerPool(this.platform.spawnVcpu);
+    return this.vcpuPool;
+  }
+
+  /** A vCPU worker spawner backed by the pool (free runs). */
+  get vcpuSpawn(): SpawnVcpuWorker {
+    return this.vcpus.spawn;
+  }
+
+  async close(): Promise<void> {
+    await this.vcpuPool?.close();
+    await this.controlledPool?.close();
+    this.vcpuPool = null;
+    this.controlledPool = null;
+  }
+
+  async runCampaign(spec: CampaignSpec, onRun?: RunListener): Promise<CampaignResult> {
+    const t0 = now();
+    const table = new OutcomeTable();
+    const records: RunRecord[] = [];
+    let caughtAtRun: number | null = null;
+    const dfs = spec.mode === 'controlled' && spec.strategy === 'dfs' ? new DfsExplorer(spec.preemptionBound) : null;
+    const dfsScenario = dfs ? generateScenario(new Prng(deriveSeed(spec.seed, 1)), this.controlledRequest(spec, 'micro')) : null;
+    const expected = expectedRuns(spec);
+    for (let i = 0; ; i++) {
+      if (spec.runs !== null && i >= spec.runs) break;
+      if (spec.timeBudgetMs !== null && now() - t0 >= spec.timeBudgetMs) break;
+      if (dfs?.exhausted) break;
+      if (spec.shard && i % spec.shard.count !== spec.shard.index - 1) continue;
+      const seed = dfs ? spec.seed : (spec.seed + i) >>> 0;
+      const record =
+        spec.mode === 'free'
+          ? await this.freeRun(spec, i, seed)
+          : await this.controlledRun(spec, i, seed, dfs && dfsScenario ? { explorer: dfs, scenario: dfsScenario } : null);
+      records.push(record);
+      table.add(record.outcomes, seed);
+      if (caughtAtRun === null && isForbidden(record.outcomes)) caughtAtRun = records.length;
+      onRun?.(record, records.length, expected);
+      if (spec.stopAtFirstForbidden && caughtAtRun !== null) break;
+    }
+    return {
+      mode: spec.mode,
+      strategy: spec.mode === 'controlled' ? spec.strategy : null,
+      mutant: spec.mutant?.name ?? null,
+      seed: spec.seed,
+      shard: spec.shard,
+      runs: records.length,
+      table: table.rows(),
+      classes: {
+        acceptable: table.byClass('acceptable'),
+        interesting: table.byClass('interesting'),
+        forbidden: table.byClass('forbidden'),
+        error: table.byClass('error'),
+      },
+      records,
+      caught: caughtAtRun !== null,
+      caughtAtRun,
+      dfs: dfs && dfsScenario ? { scenario: describeScenario(dfsScenario), schedules: dfs.schedules, exhausted: dfs.exhausted } : null,
+      elapsedMs: Math.round(now() - t0),
+    };
+  }
+
+  private controlledRequest(spec: CampaignSpec, shape?: ScenarioRequest['shape']): ScenarioRequest {
+    const base: ScenarioRequest = spec.mutant?.controlled ?? (shape ? { shape } : {});
+    return spec.log !== null ? { ...base, log: spec.log } : base;
+  }
+
+  private freeRequest(spec: CampaignSpec): FreeRequest {
+    const base: FreeRequest = spec.mutant?.free ?? {};
+    return spec.log !== null ? { ...base, log: spec.log } : base;
+  }
+
+  private chooserFor(spec: CampaignSpec, seed: number, scenario: ControlledScenario): Chooser {
+    return spec.strategy === 'pct'
+      ? new PctChooser(deriveSeed(seed, 2), scenario.vcpus + 1, estimateSteps(scenario), spec.pctDepth)
+      : new RandomChooser(deriveSeed(seed, 2));
+  }
+
+  private async controlledRun(
+    spec: CampaignSpec,
+    index: number,
+    seed: number,
+    dfs: { explorer: DfsExplorer; scenario: ControlledScenario } | null,
+  ): Promise<RunRecord> {
+    const pool = this.participants;
+    const mutants = spec.mutant?.bit ?? 0;
+    const scenario = dfs ? dfs.scenario : generateScenario(new Prng(deriveSeed(seed, 1)), this.controlledRequest(spec));
+    const chooser = dfs ? dfs.explorer.nextRun() : this.chooserFor(spec, seed, scenario);
+    const r = await runControlled({ scenario, mutants, seed, chooser }, pool);
+    dfs?.explorer.advance();
+    const outcomes = classifyControlled(r);
+    const failing = isForbidden(outcomes) || outcomes.some((k) => outcomeClass(k) === 'error');
+    let deterministic: boolean | null = null;
+    if (failing || spec.checkEveryRun) {
+      // FoundationDB-style self-check: the same seed (or the same choices) must give the same trace.
+      const again = await runControlled(
+        { scenario, mutants, seed, chooser: dfs ? new ReplayChooser(r.choices, true) : this.chooserFor(spec, seed, scenario) },
+        pool,
+      );
+      deterministic = again.traceHash === r.traceHash && again.abort !== 'divergence';
+      if (!deterministic) outcomes.push('nondeterministic');
+    }
+    const outcome = primaryOutcome(outcomes);
+    const tag = `${spec.mutant?.name ?? 'unmutated'}-${spec.strategy}-seed${seed}${dfs ? `-schedule${dfs.explorer.schedules}` : ''}`;
+    let traceFile: string | null = null;
+    if (failing && spec.traceDir !== null) {
+      traceFile = join(spec.traceDir, `controlled-${tag}.json`);
+      writeTraceFile(traceFile, controlledScheduleFile(r, spec.strategy, outcome, outcomes));
+    }
+    let shrunk: ShrunkRecord | null = null;
+    if (isForbidden(outcomes) && spec.shrink) shrunk = await this.shrink(r, spec, tag);
+    return {
+      index,
+      seed,
+      mode: 'controlled',
+      strategy: spec.strategy,
+      mutant: spec.mutant?.name ?? null,
+      config: describeScenario(scenario),
+      scenario,
+      outcome,
+      cls: outcomeClass(outcome),
+      outcomes,
+      elapsedMs: r.elapsedMs,
+      steps: r.steps,
+      traceHash: r.traceHash,
+      deterministic,
+      schedule: failing ? formatChoices(r.choices) : null,
+      detail: controlledDetail(r),
+      traceFile,
+      shrunk,
+    };
+  }
+
+  private async shrink(r: ControlledRunResult, spec: CampaignSpec, tag: string): Promise<ShrunkRecord | null> {
+    const s = await shrinkFailure(r, this.participants);
+    if (s === null) return null;
+    const outcomes = classifyControlled(s.run);
+    let traceFile: string | null = null;
+    if (spec.traceDir !== null) {
+      traceFile = join(spec.traceDir, `controlled-${tag}-shrunk.json`);
+      const from = { steps: s.from.decisions, vcpus: s.from.vcpus, stores: s.from.stores, pages: s.from.pages };
+      // The file's choices are the shrunk prefix: a strict replay follows them, then preempts nobody.
+      writeTraceFile(traceFile, { ...controlledScheduleFile(s.run, `${spec.strategy}, shrunk`, primaryOutcome(outcomes), outcomes, from), choices: s.choices, schedule: formatChoices(s.choices) });
+    }
+    return { from: s.from, to: s.to, schedule: formatChoices(s.choices), traceFile, attempts: s.attempts };
+  }
+
+  private async freeRun(spec: CampaignSpec, index: number, seed: number): Promise<RunRecord> {
+    const scenario = generateFreeScenario(seed, this.freeRequest(spec));
+    const mutants = spec.mutant?.bit ?? 0;
+    const t0 = now();
+    const r = await runFreeScenario(scenario, mutants, this.vcpus.spawn);
+    const outcomes = r.outcomes;
+    const outcome = primaryOutcome(outcomes);
+    const failing = isForbidden(outcomes) || outcomes.some((k) => outcomeClass(k) === 'error');
+    const s = r.summary;
+    const lost = s.lost[0];
+    const detail =
+      lost !== undefined
+        ? `${lost.reason === 'wrong-value' ? 'wrong value' : 'lost page'}: slot ${lost.slot} offset ${lost.offset}, written by vCPU ${lost.vcpu} in iteration ${lost.iteration}`
+        : s.mismatches[0] !== undefined
+          ? `copy mismatch: slot ${s.mismatches[0].slot} offset ${s.mismatches[0].offset}`
+          : (s.error ??
+            (s.kernelBugs > 0
+              ? `${s.kernelBugs} kernel bug(s): an out-of-bounds rmap access in reset`
+              : s.kernelWarnings > 0
+                ? `${s.kernelWarnings} kernel warning(s)`
+                : s.resetMismatches > 0
+                  ? `${s.resetMismatches} reset count mismatch(es)`
+                  : s.badEntries > 0
+                    ? `${s.badEntries} bad record(s)`
+                    : null));
+    let traceFile: string | null = null;
+    if (failing && spec.traceDir !== null) {
+      traceFile = join(spec.traceDir, `free-${spec.mutant?.name ?? 'unmutated'}-seed${seed}.json`);
+      writeTraceFile(traceFile, {
+        format: 'dirtyring-schedule/1',
+        mode: 'free',
+        seed,
+        mutants: spec.mutant ? [spec.mutant.name] : [],
+        scenario,
+        outcome,
+        outcomes,
+        findings: {
+          lostPages: s.lostPages,
+          wrongValues: s.wrongValues,
+          copyMismatches: s.copyMismatches,
+          resetMismatches: s.resetMismatches,
+          badEntries: s.badEntries,
+          kernelWarnings: s.kernelWarnings,
+          kernelBugs: s.kernelBugs,
+          lost: s.lost,
+          mismatches: s.mismatches,
+          error: s.error,
+        },
+      });
+    }
+    return {
+      index,
+      seed,
+      mode: 'free',
+      strategy: null,
+      mutant: spec.mutant?.name ?? null,
+      config: describeFreeScenario(scenario),
+      scenario: { config: scenario.config, harvester: scenario.harvester, vcpuPerturbation: scenario.vcpuPerturbation, userPerturbation: scenario.userPerturbation, forcedHarvestPercent: scenario.forcedHarvestPercent, kickPercent: scenario.kickPercent },
+      outcome,
+      cls: outcomeClass(outcome),
+      outcomes,
+      elapsedMs: Math.round(now() - t0),
+      steps: null,
+      traceHash: null,
+      deterministic: null,
+      schedule: null,
+      detail,
+      traceFile,
+      shrunk: null,
+    };
+  }
+}
+
+/** Runs a campaign will make, when known (for the progress bar). */
+export function expectedRuns(spec: CampaignSpec): number | null {
+  if (spec.runs === null) return null;
+  if (!spec.shard) return spec.runs;
+  let n = 0;
+  for (let i = spec.shard.index - 1; i < spec.runs; i += spec.shard.count) n++;
+  return n;
+}
+
+export function controlledDetail(r: ControlledRunResult): string | null {
+  const u = r.userspace;
+  if (u?.lost[0]) {
+    const p = u.lost[0];
+    return `${p.reason === 'wrong-value' ? 'wrong value' : 'lost page'}: offset ${p.offset}, written by vCPU ${p.vcpu} in iteration ${p.iteration}`;
+  }
+  if (u?.mismatches[0]) return `copy mismatch: offset ${u.mismatches[0].offset} (last written by vCPU ${u.mismatches[0].writer})`;
+  if (u?.wedged) return u.wedged;
+  if (r.kernelBugs > 0) return `${r.kernelBugs} kernel bug(s): an out-of-bounds rmap access in reset`;
+  if (r.kernelWarnings > 0) return `${r.kernelWarnings} kernel warning(s): a push into a full ring`;
+  if (u && u.badEntries > 0) return `${u.badEntries} bad ring entries`;
+  if (u && u.resetMismatches > 0) return `${u.resetMismatches} reset count mismatches`;
+  if (r.abortDetail) return r.abortDetail;
+  return r.errors[0] ?? null;
+}

@@ -1,0 +1,77 @@
+/**
+ * Bounded exhaustive exploration (iterative context bounding, as CHESS does): every schedule of
+ * one scenario with at most `preemptionBound` preemptions — switching away from a participant
+ * that could have continued — enumerated depth-first, one run per schedule. Stateless: each
+ * run re-executes from scratch, replaying the stack's prefix, and the runs being deterministic
+ * is checked on the way (a prefix that offers different choices is a divergence).
+ */
+import { type Chooser, ReplayDivergence, nonPreemptive } from './choosers.js';
+
+interface Frame {
+  /** Candidate choices in exploration order: the non-preemptive one first. */
+  readonly alternatives: readonly number[];
+  index: number;
+  /** Participant that moved before this step (−1 at the first). */
+  readonly last: number;
+  /** Preemptions taken before this step. */
+  readonly preemptionsBefore: number;
+}
+
+export class DfsExplorer {
+  private readonly frames: Frame[] = [];
+  private position = 0;
+  /** Schedules started so far. */
+  schedules = 0;
+  exhausted = false;
+
+  constructor(readonly preemptionBound: number) {}
+
+  private static isPreemption(choice: number, enabled: readonly number[], last: number): boolean {
+    return last >= 0 && enabled.includes(last) && choice !== last;
+  }
+
+  /** A chooser for the next run. */
+  nextRun(): Chooser {
+    this.position = 0;
+    this.schedules++;
+    return { choose: (step, enabled, last) => this.choose(step, enabled, last) };
+  }
+
+  private choose(step: number, enabled: readonly number[], last: number): number {
+    if (this.position < this.frames.length) {
+      const f = this.frames[this.position++]!;
+      const c = f.alternatives[f.index]!;
+      if (!enabled.includes(c) || f.last !== last) throw new ReplayDivergence(step, c, enabled);
+      return c;
+    }
+    const prev = this.frames[this.position - 1];
+    const preemptionsBefore =
+      prev === undefined ? 0 : prev.preemptionsBefore + (DfsExplorer.isPreemption(prev.alternatives[prev.index]!, enabledOf(prev), prev.last) ? 1 : 0);
+    const first = nonPreemptive(enabled, last);
+    const alternatives = [first, ...enabled.filter((p) => p !== first)];
+    this.frames.push({ alternatives, index: 0, last, preemptionsBefore });
+    this.position++;
+    return first;
+  }
+
+  /** After a run: move to the next schedule within the bound; false once all are explored. */
+  advance(): boolean {
+    this.frames.length = this.position;
+    while (this.frames.length > 0) {
+      const f = this.frames[this.frames.length - 1]!;
+      const enabled = enabledOf(f);
+      while (++f.index < f.alternatives.length) {
+        const extra = DfsExplorer.isPreemption(f.alternatives[f.index]!, enabled, f.last) ? 1 : 0;
+        if (f.preemptionsBefore + extra <= this.preemptionBound) return true;
+      }
+      this.frames.pop();
+    }
+    this.exhausted = true;
+    return false;
+  }
+}
+
+/** The enabled set a frame was built from (its alternatives, in any order). */
+function enabledOf(f: Frame): readonly number[] {
+  return f.alternatives;
+}

@@ -1,0 +1,45 @@
+/**
+ * The control plane of a controlled participant worker (comlink, used only between runs: during
+ * a run the worker is parked on the token and talks through shared memory alone).
+ */
+import type { Remote } from 'comlink';
+import type { VmBuffers } from '../../kernel/vm.js';
+import type { ControlledScenario } from './scenario.js';
+import type { UserspaceReport } from './userspace-participant.js';
+
+export interface ControlledRunConfig {
+  /** 0 = userspace (the harvester), p ≥ 1 = vCPU p − 1. */
+  readonly participant: number;
+  /** SchedulerTokenLayout + ParticipantLayout blocks (abi/layout.ts). */
+  readonly token: SharedArrayBuffer;
+  readonly vm: VmBuffers;
+  /** GuestGlobalsLayout block (the guest's `iteration`). */
+  readonly globals: SharedArrayBuffer;
+  readonly scenario: ControlledScenario;
+  /** The run's seed, for the oracle's reports. */
+  readonly seed: number;
+}
+
+export interface ParticipantResult {
+  readonly participant: number;
+  /** The scheduler abandoned the run while this participant was parked. */
+  readonly aborted: boolean;
+  readonly error: string | null;
+  /** Userspace's findings (participant 0 only). */
+  readonly userspace: UserspaceReport | null;
+}
+
+export interface ControlledWorkerApi {
+  /** Run one participant's program to its end, parking at every step point. */
+  run(config: ControlledRunConfig): Promise<ParticipantResult>;
+  ping(): Promise<string>;
+}
+
+export interface ControlledWorkerHandle {
+  readonly api: Remote<ControlledWorkerApi>;
+  /** Set when the worker crashed or exited unexpectedly. */
+  readonly failure: string | null;
+  terminate(): Promise<void>;
+}
+
+export type SpawnControlledWorker = (index: number) => ControlledWorkerHandle;

@@ -1,0 +1,161 @@
+/**
+ * The token protocol of a controlled run, both sides of it.
+ *
+ * Participant side (a worker): at every step point it publishes where it is, marks itself
+ * PARKED, rings the scheduler, and blocks on its own GRANT word until the scheduler bumps it.
+ * Scheduler side (the main thread): waits until the participant it granted has parked again
+ * (or finished), then grants the next one. Only the granted participant ever runs, and every
+ * hand-off goes through Atomics, so each move happens-after the previous one: a run is a pure
+ * function of the sequence of grants.
+ */
+import {
+  ParticipantLayout,
+  ParticipantStatus,
+  SchedulerTokenLayout,
+  SharedBlock,
+  schedulerTokenBytes,
+} from '../../abi/layout.js';
+import { canBlock } from '../../kernel/sync.js';
+import { waitAsyncWhileEqual } from '../../platform/async-wait.js';
+
+const S = SchedulerTokenLayout.words;
+const P = ParticipantLayout.words;
+
+/** Thrown out of a park when the scheduler abandons the run: unwinds the participant's program. */
+export class RunAborted extends Error {
+  constructor() {
+    super('controlled run aborted by the scheduler');
+    this.name = 'RunAborted';
+  }
+}
+
+/** A participant waits this long for a grant before concluding the scheduler is gone. */
+const GRANT_LIVENESS_MS = 120_000;
+
+function participantBlock(buffer: SharedArrayBuffer, p: number): SharedBlock<keyof typeof ParticipantLayout.words, never> {
+  return new SharedBlock(ParticipantLayout, buffer, SchedulerTokenLayout.bytes + p * ParticipantLayout.bytes);
+}
+
+/** The participant's side: park at a step point until granted. */
+export class ParticipantToken {
+  private readonly sched: Int32Array;
+  private readonly self: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer, readonly participant: number) {
+    this.sched = new SharedBlock(SchedulerTokenLayout, buffer).i32;
+    this.self = participantBlock(buffer, participant).i32;
+  }
+
+  /** Park at `step` until the scheduler grants a move; throws RunAborted if the run is abandoned. */
+  park(step: number, a: number, b: number): void {
+    const self = this.self;
+    const grant = Atomics.load(self, P.GRANT);
+    self[P.STEP] = step;
+    self[P.ARG_A] = a | 0;
+    self[P.ARG_B] = b | 0;
+    Atomics.store(self, P.STATUS, ParticipantStatus.PARKED);
+    this.ring();
+    const deadline = performance.now() + GRANT_LIVENESS_MS;
+    while (Atomics.load(self, P.GRANT) === grant) {
+      if (performance.now() > deadline) throw new Error(`participant ${this.participant}: no grant for ${GRANT_LIVENESS_MS} ms`);
+      Atomics.wait(self, P.GRANT, grant, 1000);
+    }
+    if (Atomics.load(this.sched, S.ABORT) !== 0) throw new RunAborted();
+    Atomics.store(self, P.STATUS, ParticipantStatus.RUNNING);
+  }
+
+  /** The program ended: the scheduler stops considering this participant. */
+  finish(): void {
+    Atomics.store(this.self, P.STATUS, ParticipantStatus.FINISHED);
+    this.ring();
+  }
+
+  private ring(): void {
+    Atomics.add(this.sched, S.PARKED_SEQ, 1);
+    Atomics.notify(this.sched, S.PARKED_SEQ);
+  }
+}
+
+/** The scheduler's side of the token, in the main thread. */
+export class SchedulerToken {
+  readonly buffer: SharedArrayBuffer;
+  private readonly sched: Int32Array;
+  private readonly parts: Int32Array[] = [];
+
+  constructor(readonly participants: number) {
+    this.buffer = new SharedArrayBuffer(schedulerTokenBytes(participants));
+    this.sched = new SharedBlock(SchedulerTokenLayout, this.buffer).i32;
+    for (let p = 0; p < participants; p++) this.parts.push(participantBlock(this.buffer, p).i32);
+  }
+
+  status(p: number): number {
+    return Atomics.load(this.parts[p]!, P.STATUS);
+  }
+
+  step(p: number): number {
+    return this.parts[p]![P.STEP]!;
+  }
+
+  argA(p: number): number {
+    return this.parts[p]![P.ARG_A]!;
+  }
+
+  argB(p: number): number {
+    return this.parts[p]![P.ARG_B]!;
+  }
+
+  parkedSeq(): number {
+    return Atomics.load(this.sched, S.PARKED_SEQ);
+  }
+
+  /** Whether every participant is parked or finished (nobody is running). */
+  quiescent(): boolean {
+    for (let p = 0; p < this.participants; p++) {
+      const s = this.status(p);
+      if (s !== ParticipantStatus.PARKED && s !== ParticipantStatus.FINISHED) return false;
+    }
+    return true;
+  }
+
+  allFinished(): boolean {
+    for (let p = 0; p < this.participants; p++) if (this.status(p) !== ParticipantStatus.FINISHED) return false;
+    return true;
+  }
+
+  /** Let parked participant `p` make one move. */
+  grant(p: number): void {
+    const w = this.parts[p]!;
+    Atomics.store(w, P.STATUS, ParticipantStatus.RUNNING);
+    Atomics.add(w, P.GRANT, 1);
+    Atomics.notify(w, P.GRANT);
+  }
+
+  /**
+   * Wait until PARKED_SEQ moves past `seen` (someone parked or finished), at most `timeoutMs`.
+   * Blocks where the thread may (Node's main thread), otherwise waits asynchronously.
+   */
+  async waitPark(seen: number, timeoutMs: number): Promise<boolean> {
+    if (canBlock) {
+      const deadline = performance.now() + timeoutMs;
+      while (Atomics.load(this.sched, S.PARKED_SEQ) === seen) {
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        Atomics.wait(this.sched, S.PARKED_SEQ, seen, Math.min(left, 1000));
+      }
+      return true;
+    }
+    return waitAsyncWhileEqual(this.sched, S.PARKED_SEQ, seen, timeoutMs);
+  }
+
+  /** Abandon the run: every parked participant is granted and unwinds with RunAborted. */
+  abort(): void {
+    Atomics.store(this.sched, S.ABORT, 1);
+    for (let p = 0; p < this.participants; p++) {
+      if (this.status(p) === ParticipantStatus.PARKED) this.grant(p);
+    }
+  }
+
+  get aborted(): boolean {
+    return Atomics.load(this.sched, S.ABORT) !== 0;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * A controlled run's trace: at every step, who moved and from which step point. Two runs are
+ * the same run exactly when their traces are equal; the hash makes that cheap to compare and
+ * to print.
+ */
+import { participantName, stepName } from './control-steps.js';
+
+/** [participant, step point, arg a, arg b] */
+export type TraceEntry = readonly [number, number, number, number];
+
+/** FNV-1a over the trace's numbers, as 8 hex digits. */
+export function traceHash(trace: readonly TraceEntry[]): string {
+  let h = 0x811c9dc5;
+  const mix = (x: number): void => {
+    let v = x | 0;
+    for (let i = 0; i < 4; i++) {
+      h ^= v & 0xff;
+      h = Math.imul(h, 0x01000193);
+      v >>>= 8;
+    }
+  };
+  for (const e of trace) {
+    mix(e[0]);
+    mix(e[1]);
+    mix(e[2]);
+    mix(e[3]);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** One line per step: `12 v0 fault-make-writable 262149 0`. */
+export function formatTrace(trace: readonly TraceEntry[]): string[] {
+  return trace.map((e, i) => `${String(i).padStart(5)} ${participantName(e[0]).padEnd(3)} ${stepName(e[1])} ${e[2]} ${e[3]}`);
+}
+
+/** Choices compactly: runs of one participant as `v0x3`, e.g. `U v0x3 v1 U`. */
+export function formatChoices(choices: readonly number[]): string {
+  if (choices.length === 0) return '(no decisions: every participant runs until it has to wait)';
+  const out: string[] = [];
+  for (let i = 0; i < choices.length; ) {
+    let j = i;
+    while (j < choices.length && choices[j] === choices[i]) j++;
+    const name = participantName(choices[i]!);
+    out.push(j - i > 1 ? `${name}x${j - i}` : name);
+    i = j;
+  }
+  return out.join(' ');
+}

@@ -1,0 +1,74 @@
+/**
+ * One free-running stress run: `runDirtyLog` with the scenario's perturbation installed in
+ * every vCPU worker and in this thread, a harvester variant in userspace's place, and seeded
+ * forced harvests and kicks; then its outcomes.
+ */
+import { WEDGED_VCPU } from '../../harness/wedge-detector.js';
+import { type RunHooks, type RunSummary, runDirtyLog } from '../../harness/run.js';
+import { Prng, deriveSeed } from '../../guest/workloads.js';
+import { clearStepHook } from '../../kernel/step-hook.js';
+import { type Harvester, type HarvesterVariantStats, createHarvester } from '../../userspace/harvester-variants.js';
+import { installStepPerturbation } from '../../userspace/step-perturbation.js';
+import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
+import type { OutcomeKind } from '../outcome.js';
+import type { FreeScenario } from './free-scenario.js';
+
+export interface FreeRunResult {
+  readonly scenario: FreeScenario;
+  readonly summary: RunSummary;
+  readonly variant: HarvesterVariantStats | null;
+  readonly outcomes: OutcomeKind[];
+}
+
+/** A stall this long is worth a look (it is not wrong: the machine may just be busy). */
+const LONG_STALL_MS = 20;
+
+export async function runFreeScenario(scenario: FreeScenario, mutants: number, spawn: SpawnVcpuWorker): Promise<FreeRunResult> {
+  let harvester: Harvester | null = null;
+  const poll = new Prng(deriveSeed(scenario.seed, 0x90));
+  const vcpus = scenario.config.vcpus;
+  const hooks: RunHooks = {
+    spawn,
+    ...(scenario.vcpuPerturbation ? { vcpuPerturbation: scenario.vcpuPerturbation } : {}),
+    createCollector: (vm, n, slots, config) => {
+      harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages);
+      return harvester.collector;
+    },
+    onPoll: () => {
+      const harvest = poll.below(100) < scenario.forcedHarvestPercent;
+      const kick = poll.below(100) < scenario.kickPercent ? poll.below(vcpus) : -1;
+      return harvest || kick >= 0 ? { harvest, kick } : null;
+    },
+  };
+  if (scenario.userPerturbation) installStepPerturbation(scenario.userPerturbation);
+  let summary: RunSummary;
+  try {
+    summary = await runDirtyLog({ ...scenario.config, mutants }, hooks);
+  } finally {
+    if (scenario.userPerturbation) clearStepHook();
+  }
+  const variant = (harvester as Harvester | null)?.variantStats() ?? null;
+  return { scenario, summary, variant, outcomes: classifyFree(summary, variant) };
+}
+
+export function classifyFree(s: RunSummary, variant: HarvesterVariantStats | null): OutcomeKind[] {
+  const k: OutcomeKind[] = [];
+  if (s.lostPages > 0) k.push('lost-page');
+  if (s.copyMismatches > 0) k.push('copy-mismatch');
+  if (s.wrongValues > 0) k.push('wrong-value');
+  if (s.resetMismatches > 0) k.push('reset-mismatch');
+  if (s.badEntries > 0) k.push('bad-entry');
+  if (s.kernelBugs > 0) k.push('kernel-bug');
+  if (s.kernelWarnings > 0) k.push('kernel-warning');
+  if (s.pageTrack && !s.pageTrack.ok) k.push('track-violation');
+  if (s.error !== null) {
+    // A wedged ring (wedge-detector.ts) or, as a backstop, no guest progress at all.
+    k.push(s.error.includes(WEDGED_VCPU) || s.error.includes('no guest progress') ? 'wedged-vcpu' : 'harness-error');
+  }
+  if (s.ringFullExits > 0 && s.path === 'fault') k.push('ring-full-page');
+  if (s.duplicateRecords > 0) k.push('duplicates');
+  if (s.maxStallMs >= LONG_STALL_MS) k.push('long-stall');
+  if (variant && variant.hostileRewrites > 0) k.push('hostile-userspace');
+  if (variant && variant.unalignedRefused > 0) k.push('unaligned-clear-refused');
+  return k;
+}

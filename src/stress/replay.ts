@@ -1,0 +1,86 @@
+/**
+ * `--replay FILE`: run a trace file again. A controlled schedule is replayed strictly — each
+ * recorded choice must be possible at its step, and the trace must hash as recorded — and then
+ * a second time, to show the replay itself is deterministic. A free-running file reruns the
+ * same seed's configuration and perturbation: the same run, but not the same interleaving.
+ */
+import { ReplayChooser } from './controlled/choosers.js';
+import { classifyControlled } from './controlled/classify.js';
+import { runControlled } from './controlled/engine.js';
+import { describeScenario } from './controlled/scenario.js';
+import { formatTrace } from './controlled/trace.js';
+import { runFreeScenario } from './free/free-run.js';
+import { describeFreeScenario } from './free/free-scenario.js';
+import { type StressHarness, controlledDetail } from './campaign.js';
+import { type OutcomeClass, type OutcomeKind, outcomeClass, primaryOutcome } from './outcome.js';
+import { readTraceFile } from './schedule-file.js';
+
+export interface ReplayReport {
+  readonly file: string;
+  readonly mode: 'controlled' | 'free';
+  readonly seed: number;
+  readonly mutants: string[];
+  readonly config: string;
+  readonly outcome: OutcomeKind;
+  readonly cls: OutcomeClass;
+  readonly outcomes: OutcomeKind[];
+  /** The recorded outcome, for comparison. */
+  readonly recordedOutcome: OutcomeKind;
+  /** Controlled: the replay's trace hash equals the recorded one, and a second replay's. */
+  readonly identical: boolean | null;
+  readonly deterministic: boolean | null;
+  readonly recordedHash: string | null;
+  readonly traceHash: string | null;
+  readonly steps: number | null;
+  readonly trace: string[] | null;
+  readonly detail: string | null;
+}
+
+export async function replayTraceFile(path: string, harness: StressHarness): Promise<ReplayReport> {
+  const file = readTraceFile(path);
+  if (file.mode === 'controlled') {
+    const input = { scenario: file.scenario, mutants: file.mutantBits, seed: file.seed };
+    const r = await runControlled({ ...input, chooser: new ReplayChooser(file.choices, true) }, harness.participants);
+    const again = await runControlled({ ...input, chooser: new ReplayChooser(file.choices, true) }, harness.participants);
+    const outcomes = classifyControlled(r);
+    const outcome = primaryOutcome(outcomes);
+    return {
+      file: path,
+      mode: 'controlled',
+      seed: file.seed,
+      mutants: file.mutants,
+      config: describeScenario(file.scenario),
+      outcome,
+      cls: outcomeClass(outcome),
+      outcomes,
+      recordedOutcome: file.outcome,
+      identical: r.traceHash === file.traceHash && r.abort !== 'divergence',
+      deterministic: again.traceHash === r.traceHash,
+      recordedHash: file.traceHash,
+      traceHash: r.traceHash,
+      steps: r.steps,
+      trace: formatTrace(r.trace),
+      detail: controlledDetail(r),
+    };
+  }
+  const r = await runFreeScenario(file.scenario, file.mutantBits, harness.vcpuSpawn);
+  const outcome = primaryOutcome(r.outcomes);
+  return {
+    file: path,
+    mode: 'free',
+    seed: file.seed,
+    mutants: file.mutants,
+    config: describeFreeScenario(file.scenario),
+    outcome,
+    cls: outcomeClass(outcome),
+    outcomes: r.outcomes,
+    recordedOutcome: file.outcome,
+    identical: null,
+    deterministic: null,
+    recordedHash: null,
+    traceHash: null,
+    steps: null,
+    trace: null,
+    detail: r.summary.error ?? (r.summary.lost[0] ? `lost page: offset ${r.summary.lost[0].offset}` : null),
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Trace files of failing runs. A controlled run's file is a replayable schedule: the scenario,
+ * the mutants, the choices, and the trace they produced (its hash, and the steps as text for
+ * reading). A free run's file records the seed and the generated scenario: real threads do not
+ * replay exactly, but the same seed runs the same configuration and perturbation again.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ConfigError } from '../harness/run-config.js';
+import { MUTANT_NAMES, mutantNames } from '../kernel/mutants.js';
+import { type ControlledScenario, validateScenario } from './controlled/scenario.js';
+import { formatChoices, formatTrace } from './controlled/trace.js';
+import type { ControlledRunResult } from './controlled/engine.js';
+import type { FreeScenario } from './free/free-scenario.js';
+import type { OutcomeKind } from './outcome.js';
+
+export const SCHEDULE_FORMAT = 'dirtyring-schedule/1';
+
+export interface ControlledScheduleFile {
+  readonly format: typeof SCHEDULE_FORMAT;
+  readonly mode: 'controlled';
+  readonly seed: number;
+  /** How the choices were made (informational: a replay follows `choices`). */
+  readonly strategy: string;
+  readonly mutants: string[];
+  readonly scenario: ControlledScenario;
+  /** Who moved at each step: 0 = userspace, p ≥ 1 = vCPU p − 1. */
+  readonly choices: number[];
+  readonly steps: number;
+  readonly outcome: OutcomeKind;
+  readonly outcomes: OutcomeKind[];
+  readonly traceHash: string;
+  /** The choices compactly, e.g. `U v0x3 v1 U`. */
+  readonly schedule: string;
+  /** The trace, one step per line. */
+  readonly trace: string[];
+  /** Set on a shrunk schedule: what it was shrunk from. */
+  readonly shrunkFrom?: { readonly steps: number; readonly vcpus: number; readonly stores: number; readonly pages: number };
+}
+
+export interface FreeTraceFile {
+  readonly format: typeof SCHEDULE_FORMAT;
+  readonly mode: 'free';
+  readonly seed: number;
+  readonly mutants: string[];
+  readonly scenario: FreeScenario;
+  readonly outcome: OutcomeKind;
+  readonly outcomes: OutcomeKind[];
+  /** The run's findings (lost pages, mismatches, error). */
+  readonly findings: unknown;
+}
+
+export type TraceFile = ControlledScheduleFile | FreeTraceFile;
+
+export function controlledScheduleFile(
+  r: ControlledRunResult,
+  strategy: string,
+  outcome: OutcomeKind,
+  outcomes: OutcomeKind[],
+  shrunkFrom?: ControlledScheduleFile['shrunkFrom'],
+): ControlledScheduleFile {
+  return {
+    format: SCHEDULE_FORMAT,
+    mode: 'controlled',
+    seed: r.seed,
+    strategy,
+    mutants: mutantNames(r.mutants),
+    scenario: r.scenario,
+    choices: r.choices,
+    steps: r.steps,
+    outcome,
+    outcomes,
+    traceHash: r.traceHash,
+    schedule: formatChoices(r.choices),
+    trace: formatTrace(r.trace),
+    ...(shrunkFrom ? { shrunkFrom } : {}),
+  };
+}
+
+export function writeTraceFile(path: string, file: TraceFile): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(file, null, 1)}\n`);
+}
+
+/** Read and check a trace file; errors name `--replay FILE` and the field, with EINVAL. */
+export function readTraceFile(path: string): TraceFile & { mutantBits: number } {
+  const where = `--replay ${path}`;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new ConfigError('--replay', path, code === 'ENOENT' ? 'ENOENT' : 'EINVAL', `cannot read the file (${code ?? String(e)})`);
+  }
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new ConfigError('--replay', path, 'EINVAL', 'not a JSON schedule file');
+  }
+  if (o['format'] !== SCHEDULE_FORMAT) throw new ConfigError(where, String(o['format']), 'EINVAL', `format must be ${SCHEDULE_FORMAT}`);
+  const mutants = o['mutants'];
+  if (!Array.isArray(mutants)) throw new ConfigError(`${where}: mutants`, String(mutants), 'EINVAL', 'must be a list of mutant names');
+  let bits = 0;
+  for (const m of mutants) {
+    const bit = typeof m === 'string' ? MUTANT_NAMES[m] : undefined;
+    if (bit === undefined) throw new ConfigError(`${where}: mutants`, String(m), 'EINVAL', 'unknown mutant');
+    bits |= bit;
+  }
+  const seed = o['seed'];
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new ConfigError(`${where}: seed`, String(seed), 'EINVAL', 'must be an integer in 0..4294967295');
+  }
+  if (o['mode'] === 'controlled') {
+    const scenario = validateScenario(o['scenario'], where);
+    const choices = o['choices'];
+    if (!Array.isArray(choices) || !choices.every((c) => Number.isInteger(c) && c >= 0 && c <= scenario.vcpus)) {
+      throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `must be a list of participants 0..${scenario.vcpus}`);
+    }
+    return { ...(o as unknown as ControlledScheduleFile), scenario, choices: choices as number[], mutantBits: bits };
+  }
+  if (o['mode'] === 'free') {
+    const sc = o['scenario'] as FreeScenario | undefined;
+    if (typeof sc !== 'object' || sc === null || typeof sc.config !== 'object') {
+      throw new ConfigError(`${where}: scenario`, '…', 'EINVAL', 'must be a free-running scenario');
+    }
+    return { ...(o as unknown as FreeTraceFile), mutantBits: bits };
+  }
+  throw new ConfigError(`${where}: mode`, String(o['mode']), 'EINVAL', 'mode must be controlled or free');
+}

@@ -1,0 +1,123 @@
+/**
+ * A manual-protect harvester that tries to CLEAR from the first dirty page of each chunk rather
+ * than from the chunk's 64-aligned start — what a harvester written against a sloppy reading of
+ * the API might do. The real kernel refuses an unaligned `first_page` with EINVAL before it
+ * looks at anything (kvm-dirty-tracking.md §3, step 3), so this harvester falls back to the
+ * aligned CLEAR of the chunk and stays correct; against a kernel that accepts the unaligned
+ * range and clears the wrong bits (the `clear-unaligned` mutant) it loses pages. It exists so
+ * that the stress harness exercises the unaligned path at all: the standard collectors only
+ * ever issue aligned CLEARs.
+ */
+import { isKvmError } from '../abi/errno.js';
+import { bitmapWords } from '../kernel/dirty-bitmap.js';
+import type { Memslot } from '../kernel/memslots.js';
+import type { Vm } from '../kernel/vm.js';
+import type { CollectorStats, LogCollector, ReadyPageSink } from './log-collectors.js';
+
+export interface UnalignedClearStats {
+  /** CLEARs issued with an unaligned first_page. */
+  attempts: number;
+  /** ...refused with EINVAL (the correct kernel), then retried aligned. */
+  refused: number;
+  /** ...accepted (only a kernel with the clear-unaligned bug accepts them). */
+  accepted: number;
+}
+
+function isSet(words: Uint32Array, page: number): boolean {
+  return ((words[page >>> 5]! >>> (page & 31)) & 1) !== 0;
+}
+
+export class UnalignedClearCollector implements LogCollector {
+  readonly mode = 'clear' as const;
+  readonly stats: CollectorStats = {
+    records: 0,
+    collections: 0,
+    resetCalls: 0,
+    entriesReset: 0,
+    resetMismatches: 0,
+    getCalls: 0,
+    clearCalls: 0,
+    deviceBitmapRecords: 0,
+  };
+  readonly unaligned: UnalignedClearStats = { attempts: 0, refused: 0, accepted: 0 };
+  /** Per slot: the GET buffer and a scratch mask for unaligned CLEARs (both allocated once). */
+  private readonly buffers = new Map<number, { words: Uint32Array; scratch: Uint32Array }>();
+
+  constructor(
+    readonly vm: Vm,
+    private readonly slots: readonly Memslot[],
+    /** Pages per chunk: a multiple of 64. */
+    readonly chunkPages: number,
+  ) {}
+
+  private buffersFor(slot: Memslot): { words: Uint32Array; scratch: Uint32Array } {
+    let b = this.buffers.get(slot.encodedSlot);
+    if (!b) {
+      // The scratch mask covers a chunk plus the 64 pages an unaligned start can push it past.
+      b = { words: new Uint32Array(bitmapWords(slot.pageCount)), scratch: new Uint32Array(bitmapWords(this.chunkPages + 64)) };
+      this.buffers.set(slot.encodedSlot, b);
+    }
+    return b;
+  }
+
+  collect(sink: ReadyPageSink): number {
+    let n = 0;
+    for (const slot of this.slots) {
+      if (!slot.active || !slot.hasBitmap) continue;
+      const { words, scratch } = this.buffersFor(slot);
+      this.vm.getDirtyLog(slot.encodedSlot, words);
+      this.stats.getCalls++;
+      const npages = slot.pageCount;
+      for (let first = 0; first < npages; first += this.chunkPages) {
+        const end = Math.min(first + this.chunkPages, npages);
+        let p = first;
+        while (p < end && !isSet(words, p)) p++;
+        if (p === end) continue;
+        if (p % 64 === 0 || !this.clearUnaligned(slot, words, scratch, p, end)) {
+          const aligned = words.subarray(first / 32, first / 32 + Math.ceil((end - first) / 64) * 2);
+          this.vm.clearDirtyLog(slot.encodedSlot, first, end - first, aligned);
+          this.stats.clearCalls++;
+        }
+        for (let q = p; q < end; q++) {
+          if (isSet(words, q)) {
+            sink(slot.encodedSlot, q, 0);
+            n++;
+          }
+        }
+      }
+    }
+    this.stats.records += n;
+    this.stats.collections++;
+    return n;
+  }
+
+  /**
+   * CLEAR the chunk's dirty pages from `p` (unaligned) on: bit k of the mask is page p + k.
+   * The range is widened to a multiple of 64 pages, or to the slot's end, so that only the
+   * alignment of `first_page` is wrong. Returns false when the kernel refused it (EINVAL).
+   */
+  private clearUnaligned(slot: Memslot, words: Uint32Array, scratch: Uint32Array, p: number, end: number): boolean {
+    const num = Math.min(Math.ceil((end - p) / 64) * 64, slot.pageCount - p);
+    const maskWords = Math.ceil(num / 64) * 2;
+    scratch.fill(0, 0, maskWords);
+    for (let q = p; q < end; q++) {
+      if (isSet(words, q)) {
+        const k = q - p;
+        scratch[k >>> 5] = (scratch[k >>> 5]! | (1 << (k & 31))) >>> 0;
+      }
+    }
+    this.unaligned.attempts++;
+    try {
+      this.vm.clearDirtyLog(slot.encodedSlot, p, num, scratch.subarray(0, maskWords));
+    } catch (e) {
+      if (isKvmError(e) && e.errno === 'EINVAL' && e.param === 'first_page') {
+        this.unaligned.refused++;
+        return false;
+      }
+      throw e;
+    }
+    this.stats.clearCalls++;
+    this.unaligned.accepted++;
+    return true;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The free-running stress mode: real vCPU worker threads with random delays at the protocol's
+ * step points, harvest jitter, forced harvests and kicks. Timing is the machine's, so these
+ * tests use bounded campaigns and generous watchdogs; seeds are fixed and printed on failure.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { runDirtyLog } from '../../src/harness/run.js';
+import { spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
+import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
+import { type CampaignSpec, StressHarness } from '../../src/stress/campaign.js';
+import { generateFreeScenario } from '../../src/stress/free/free-scenario.js';
+import { MUTANT_PROFILES, mutantProfile } from '../../src/stress/mutant-catalog.js';
+import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+
+const harness = new StressHarness({ spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker });
+afterAll(() => harness.close());
+
+function spec(over: Partial<CampaignSpec>): CampaignSpec {
+  return {
+    mode: 'free',
+    strategy: 'random',
+    pctDepth: 3,
+    preemptionBound: 2,
+    runs: 10,
+    timeBudgetMs: null,
+    seed: 1,
+    shard: null,
+    mutant: null,
+    log: null,
+    stopAtFirstForbidden: false,
+    shrink: false,
+    checkEveryRun: false,
+    traceDir: null,
+    ...over,
+  };
+}
+
+describe('free-running campaigns', () => {
+  it('the unmutated emulator: no forbidden outcome in a campaign across modes, sizes and workloads', async () => {
+    const seed = testSeed(9100);
+    const r = await withWatchdog(seed, 180_000, 'free campaign', () => harness.runCampaign(spec({ seed, runs: 24 })));
+    const bad = r.records.filter((x) => x.cls === 'forbidden' || x.cls === 'error');
+    expect(bad.map((x) => [x.seed, x.outcome, x.detail]), `seed ${seed}`).toEqual([]);
+    expect(r.runs).toBe(24);
+    expect(new Set(r.records.map((x) => x.config.split('/')[0]))).toEqual(new Set(['ring', 'bitmap', 'clear']));
+  });
+
+  it('a scenario is a function of its seed, and perturbs most runs', () => {
+    expect(generateFreeScenario(77)).toEqual(generateFreeScenario(77));
+    const perturbed = Array.from({ length: 100 }, (_, i) => generateFreeScenario(i)).filter((s) => s.vcpuPerturbation !== null);
+    expect(perturbed.length).toBeGreaterThan(60);
+    expect(generateFreeScenario(5, { harvester: 'unaligned-clear' }).config.log).toBe('clear');
+  });
+
+  it('--path emulated with bitmap logging makes progress (a liveness bug this harness found)', async () => {
+    const seed = testSeed(3);
+    for (const log of ['clear', 'bitmap'] as const) {
+      const s = await withWatchdog(seed, 60_000, `emulated ${log}`, () =>
+        runDirtyLog({ log, emulateAllStores: true, burstPercent: 0, iterations: 2, memoryBytes: 4 << 20, seed }, { spawn: harness.vcpuSpawn }),
+      );
+      expect(s.error, `seed ${seed}`).toBeNull();
+      expect(s.ok).toBe(true);
+      expect(s.guestWrites).toBeGreaterThanOrEqual(2 * 256);
+    }
+  });
+});
+
+describe('known-bug mutants, free-running', () => {
+  it.each(MUTANT_PROFILES.map((p) => [p.name, p.bound.free] as const))('%s is caught within %i runs', async (name) => {
+    const profile = mutantProfile(name)!;
+    const seed = testSeed(101);
+    const r = await withWatchdog(seed, 240_000, `free mutant ${name}`, () =>
+      harness.runCampaign(spec({ seed, runs: profile.bound.free, mutant: profile, stopAtFirstForbidden: true })),
+    );
+    expect(r.caught, `seed ${seed}: ${name} not caught in ${r.runs} free runs`).toBe(true);
+  });
+});
