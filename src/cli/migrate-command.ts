@@ -6,7 +6,7 @@ import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { type MigrationConfig, MIGRATION_DEFAULTS } from '../userspace/migration/migration-config.js';
 import type { MigrationSummary, RoundReport } from '../userspace/migration/migration-report.js';
 import { type MigrationProgress, runMigration } from '../userspace/migration/migration.js';
-import { intOption, mutantOption, onOffOption } from './cli-args.js';
+import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { formatBytes, formatCount, table } from './format.js';
 import { ProgressLine, bar } from './progress-bar.js';
 
@@ -54,13 +54,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      log: { type: 'string' },
-      vcpus: { type: 'string' },
-      memory: { type: 'string' },
-      memslots: { type: 'string' },
-      'ring-entries': { type: 'string' },
-      'clear-chunk-pages': { type: 'string' },
-      'initially-set': { type: 'boolean' },
+      ...GUEST_OPTIONS,
       'bandwidth-mibs': { type: 'string' },
       'bandwidth-pages': { type: 'string' },
       'max-downtime-ms': { type: 'string' },
@@ -69,18 +63,8 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       'dirty-limit-period-ms': { type: 'string' },
       'dirty-rate-mibs': { type: 'string' },
       'working-set': { type: 'string' },
-      workload: { type: 'string' },
-      'burst-pages': { type: 'string' },
-      'burst-percent': { type: 'string' },
-      'device-writers': { type: 'string' },
-      'device-interval-us': { type: 'string' },
-      'ring-with-bitmap': { type: 'string' },
       'destination-thread': { type: 'boolean' },
       'warmup-ms': { type: 'string' },
-      mutant: { type: 'string' },
-      seed: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -91,13 +75,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   }
   const json = values.json === true;
   const input: Partial<MigrationConfig> = {
-    log: values.log as MigrationConfig['log'] | undefined,
-    vcpus: intOption('vcpus', values.vcpus),
-    memoryBytes: values.memory === undefined ? undefined : parseSize('--memory', values.memory),
-    memslots: intOption('memslots', values.memslots),
-    ringEntries: intOption('ring-entries', values['ring-entries']),
-    clearChunkPages: intOption('clear-chunk-pages', values['clear-chunk-pages']),
-    initiallySet: values['initially-set'],
+    ...guestInput(values),
     bandwidthMiBs: intOption('bandwidth-mibs', values['bandwidth-mibs']),
     bandwidthPagesPerSec: intOption('bandwidth-pages', values['bandwidth-pages']),
     maxDowntimeMs: intOption('max-downtime-ms', values['max-downtime-ms']),
@@ -106,16 +84,8 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     dirtyLimitPeriodMs: intOption('dirty-limit-period-ms', values['dirty-limit-period-ms']),
     dirtyRateMiBs: intOption('dirty-rate-mibs', values['dirty-rate-mibs']),
     workingSetBytes: values['working-set'] === undefined ? undefined : parseSize('--working-set', values['working-set']),
-    workload: values.workload as MigrationConfig['workload'] | undefined,
-    burstPages: intOption('burst-pages', values['burst-pages']),
-    burstPercent: intOption('burst-percent', values['burst-percent']),
-    deviceWriters: intOption('device-writers', values['device-writers']),
-    deviceIntervalUs: intOption('device-interval-us', values['device-interval-us']),
-    ringWithBitmap: onOffOption('ring-with-bitmap', values['ring-with-bitmap']),
     destinationThread: values['destination-thread'],
     warmupMs: intOption('warmup-ms', values['warmup-ms']),
-    seed: intOption('seed', values.seed),
-    mutants: mutantOption(values.mutant),
   };
   if (input.workingSetBytes === 0) throw new ConfigError('--working-set', values['working-set'], 'EINVAL', 'working set must not be empty');
 

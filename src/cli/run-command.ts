@@ -1,10 +1,10 @@
 /** `dirtyring run`: one ring run with the oracle, progress per iteration, a summary. */
 import { parseArgs } from 'node:util';
 import { DEVICE_WRITER_BASE } from '../abi/layout.js';
-import { MUTANT_NAMES } from '../kernel/mutants.js';
 import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
-import { ConfigError, type RunConfig, parseSize } from '../harness/run-config.js';
+import { ConfigError, type RunConfig } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
+import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { formatBytes, formatCount, table } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
 
@@ -52,31 +52,15 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      log: { type: 'string' },
-      'clear-chunk-pages': { type: 'string' },
-      'initially-set': { type: 'boolean' },
-      'device-writers': { type: 'string' },
-      'device-interval-us': { type: 'string' },
-      'ring-with-bitmap': { type: 'string' },
+      ...GUEST_OPTIONS,
       'self-reap': { type: 'boolean' },
-      vcpus: { type: 'string' },
-      memory: { type: 'string' },
-      memslots: { type: 'string' },
-      'ring-entries': { type: 'string' },
       iterations: { type: 'string' },
       'interval-ms': { type: 'string' },
       'harvest-interval-ms': { type: 'string' },
-      workload: { type: 'string' },
-      'burst-pages': { type: 'string' },
-      'burst-percent': { type: 'string' },
       'writes-per-iteration': { type: 'string' },
       path: { type: 'string' },
       'track-pages': { type: 'string' },
       'track-ring-entries': { type: 'string' },
-      mutant: { type: 'string' },
-      seed: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -86,52 +70,19 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const json = values.json === true;
-  const num = (param: string, v: string | undefined): number | undefined => {
-    if (v === undefined) return undefined;
-    if (!/^-?\d+$/.test(v.trim())) throw new ConfigError(`--${param}`, v, 'EINVAL', 'expected an integer');
-    return Number(v);
-  };
-  let mutants = 0;
-  if (values.mutant) {
-    for (const name of values.mutant.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const bit = MUTANT_NAMES[name];
-      if (bit === undefined) {
-        throw new ConfigError('--mutant', name, 'EINVAL', `unknown mutant (known: ${Object.keys(MUTANT_NAMES).join(', ')})`);
-      }
-      mutants |= bit;
-    }
-  }
   if (values.path !== undefined && values.path !== 'fault' && values.path !== 'emulated') {
     throw new ConfigError('--path', values.path, 'EINVAL', 'path must be fault or emulated');
   }
-  const rwb = values['ring-with-bitmap'];
-  if (rwb !== undefined && rwb !== 'on' && rwb !== 'off') {
-    throw new ConfigError('--ring-with-bitmap', rwb, 'EINVAL', 'expected on or off');
-  }
   const input: Partial<RunConfig> = {
-    log: values.log as RunConfig['log'] | undefined,
-    clearChunkPages: num('clear-chunk-pages', values['clear-chunk-pages']),
-    initiallySet: values['initially-set'],
-    deviceWriters: num('device-writers', values['device-writers']),
-    deviceIntervalUs: num('device-interval-us', values['device-interval-us']),
-    ringWithBitmap: rwb === undefined ? undefined : rwb === 'on',
+    ...guestInput(values),
     selfReap: values['self-reap'],
-    vcpus: num('vcpus', values.vcpus),
-    memoryBytes: values.memory === undefined ? undefined : parseSize('--memory', values.memory),
-    memslots: num('memslots', values.memslots),
-    ringEntries: num('ring-entries', values['ring-entries']),
-    iterations: num('iterations', values.iterations),
-    intervalMs: num('interval-ms', values['interval-ms']),
-    harvestIntervalMs: num('harvest-interval-ms', values['harvest-interval-ms']),
-    workload: values.workload as RunConfig['workload'] | undefined,
-    burstPages: num('burst-pages', values['burst-pages']),
-    burstPercent: num('burst-percent', values['burst-percent']),
-    writesPerIteration: num('writes-per-iteration', values['writes-per-iteration']),
-    seed: num('seed', values.seed),
-    mutants,
+    iterations: intOption('iterations', values.iterations),
+    intervalMs: intOption('interval-ms', values['interval-ms']),
+    harvestIntervalMs: intOption('harvest-interval-ms', values['harvest-interval-ms']),
+    writesPerIteration: intOption('writes-per-iteration', values['writes-per-iteration']),
     emulateAllStores: values.path === 'emulated',
     ...parseTrackPages(values['track-pages']),
-    trackRingEntries: num('track-ring-entries', values['track-ring-entries']),
+    trackRingEntries: intOption('track-ring-entries', values['track-ring-entries']),
   };
   // Progress goes to stderr with --json so that stdout holds only the JSON line.
   const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);

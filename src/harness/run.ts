@@ -14,31 +14,22 @@
  *
  * Platform-neutral: the caller supplies how to spawn a worker (Node or browser).
  */
-import {
-  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
-  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
-  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
-  KVM_DIRTY_LOG_INITIALLY_SET,
-  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
-  KVM_MEM_LOG_DIRTY_PAGES,
-  PAGE_SIZE,
-  encodeSlot,
-} from '../abi/constants.js';
+import { encodeSlot } from '../abi/constants.js';
 import { isKvmError } from '../abi/errno.js';
-import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuLayout, VcpuState } from '../abi/layout.js';
+import { type DeviceLayout, GuestGlobalsLayout, VcpuLayout, VcpuState } from '../abi/layout.js';
 import { DirtyLogOracle, type LostPage, type OracleSlot, type PendingStore } from '../checker/oracle.js';
 import type { WorkloadConfig, WorkloadKind } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Mutant, mutantNames } from '../kernel/mutants.js';
 import { now } from '../kernel/sync.js';
-import { Vm } from '../kernel/vm.js';
-import { withTimeout, yieldToEventLoop } from '../platform/async-wait.js';
+import type { Vm } from '../kernel/vm.js';
+import { yieldToEventLoop } from '../platform/async-wait.js';
 import { type CopyMismatch, DirtyPageCopier } from '../userspace/dirty-copier.js';
 import { type LogCollector, type LogMode, SelfReapLogCollector, createCollector } from '../userspace/log-collectors.js';
 import { SharedReaper } from '../userspace/self-reaper.js';
 import type { StepPerturbation } from '../userspace/step-perturbation.js';
-import { VcpuControlPlane } from '../userspace/vcpu-control.js';
-import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../userspace/vcpu-worker-api.js';
+import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../userspace/guest-fleet.js';
+import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import { PageTrackRun, type PageTrackSummary } from './page-track-run.js';
 import { type RunConfig, validateRunConfig } from './run-config.js';
 import { RingWedgeDetector } from './wedge-detector.js';
@@ -156,52 +147,11 @@ export interface PollAction {
   readonly kick: number;
 }
 
-/** Stop waiting for threads after this long without progress: they are wedged. */
-const CONTROL_TIMEOUT_MS = 15_000;
-const FIRST_SLOT_ID = 1;
-/** Data slots start at 1 GiB of guest physical memory, like dirty_log_test's top-of-memory slot. */
-const FIRST_SLOT_GFN = (1 << 30) / PAGE_SIZE;
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
-/** Create the VM for a run: the logging capability first, then memslots, then vCPUs. */
-function buildVm(config: RunConfig): { vm: Vm; slots: Memslot[] } {
-  const vm = Vm.create({ mutants: config.mutants, offerRingWithBitmap: config.ringWithBitmap });
-  if (config.log === 'ring') {
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * 16);
-    if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
-  } else if (config.log === 'clear') {
-    vm.enableCap(
-      KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
-      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (config.initiallySet ? KVM_DIRTY_LOG_INITIALLY_SET : 0),
-    );
-  }
-  const totalPages = config.memoryBytes / PAGE_SIZE;
-  const slots: Memslot[] = [];
-  let gfn = FIRST_SLOT_GFN;
-  for (let i = 0; i < config.memslots; i++) {
-    const pageCount = Math.floor(totalPages / config.memslots) + (i < totalPages % config.memslots ? 1 : 0);
-    const id = FIRST_SLOT_ID + i;
-    vm.setUserMemoryRegion({
-      slot: encodeSlot(0, id),
-      flags: KVM_MEM_LOG_DIRTY_PAGES,
-      guestPhysAddr: gfn * PAGE_SIZE,
-      memorySize: pageCount * PAGE_SIZE,
-    });
-    slots.push(vm.memslots.findById(0, id)!);
-    gfn += pageCount;
-  }
-  for (let i = 0; i < config.vcpus; i++) vm.createVcpu();
-  return { vm, slots };
-}
-
 export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): Promise<RunSummary> {
   const config = validateRunConfig(input);
   hooks.onStart?.(config);
   const t0 = now();
-  const { vm, slots } = buildVm(config);
+  const { vm, slots } = buildGuestVm(config, true);
   const oracleSlots: OracleSlot[] = slots.map((s) => ({
     encodedSlot: s.encodedSlot,
     id: s.id,
@@ -209,13 +159,8 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     pageCount: s.pageCount,
     mem32: s.mem32,
   }));
-  const globals = new SharedBlock(GuestGlobalsLayout);
-  const devices = Array.from({ length: config.deviceWriters }, (_, j) => {
-    const b = new SharedBlock(DeviceLayout);
-    Atomics.store(b.i32, DeviceLayout.words.DEVICE_ID, j);
-    return b;
-  });
-  const control = new VcpuControlPlane(vm, config.vcpus, devices.map((d) => d.i32));
+  const fleet = new GuestFleet(vm, config.vcpus, config.deviceWriters, hooks.spawn);
+  const { globals, control } = fleet;
   // Self-reap: the vCPU threads reap their own rings on exit 31, this thread the rest. The
   // stress harness may substitute its own harvester variants (hooks.createCollector).
   const reaperBuffers = config.selfReap ? SharedReaper.createBuffers(slots) : undefined;
@@ -288,19 +233,10 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     error: null,
   };
 
-  const workers: VcpuWorkerHandle[] = [];
   /** Page write-tracking's part of the run (--track-pages), started once the threads are up. */
   let track: PageTrackRun | null = null;
-  const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => {
-    let s = 0;
-    for (let i = 0; i < config.vcpus; i++) s += vm.vcpuBlock(i).f64[VcpuLayout.floats[field]]!;
-    return s;
-  };
-  const sumDevice = (field: keyof typeof DeviceLayout.floats): number => {
-    let s = 0;
-    for (const d of devices) s += d.f64[DeviceLayout.floats[field]]!;
-    return s;
-  };
+  const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => fleet.sumVcpu(field);
+  const sumDevice = (field: keyof typeof DeviceLayout.floats): number => fleet.sumDevice(field);
 
   try {
     const workload: WorkloadConfig = {
@@ -311,53 +247,20 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       burstPercent: config.burstPercent,
       writesPerIteration: config.writesPerIteration,
     };
-    const starts: Promise<void>[] = [];
-    for (let i = 0; i < config.vcpus; i++) {
-      const w = hooks.spawn(i);
-      workers.push(w);
-      starts.push(
-        withTimeout(
-          w.api.start({
-            vm: vm.buffers(),
-            vcpuIndex: i,
-            vcpuCount: config.vcpus,
-            globals: globals.buffer,
-            workload,
-            emulateAllStores: config.emulateAllStores,
-            preemptAfterMs: 20,
-            ...(reaperBuffers ? { selfReap: reaperBuffers } : {}),
-            stepPerturbation: hooks.vcpuPerturbation,
-          }),
-          CONTROL_TIMEOUT_MS,
-          `starting vCPU ${i}`,
-        ),
-      );
-    }
-    devices.forEach((d, j) => {
-      const w = hooks.spawn(config.vcpus + j);
-      workers.push(w);
-      starts.push(
-        withTimeout(
-          w.api.startDevice({
-            vm: vm.buffers(),
-            deviceIndex: j,
-            device: d.buffer,
-            globals: globals.buffer,
-            workload,
-            writeIntervalUs: config.deviceIntervalUs,
-          }),
-          CONTROL_TIMEOUT_MS,
-          `starting device ${j}`,
-        ),
-      );
+    await fleet.start({
+      workload,
+      deviceIntervalUs: config.deviceIntervalUs,
+      vcpuOptions: () => ({
+        emulateAllStores: config.emulateAllStores,
+        ...(reaperBuffers ? { selfReap: reaperBuffers } : {}),
+        stepPerturbation: hooks.vcpuPerturbation,
+      }),
     });
-    await Promise.all(starts);
-    await control.waitAllParked(CONTROL_TIMEOUT_MS);
     if (config.trackPages > 0) {
       track = await PageTrackRun.start({
         vm,
         slots,
-        workers,
+        workers: fleet.workers,
         vcpus: config.vcpus,
         seed: config.seed,
         trackPages: config.trackPages,
@@ -372,23 +275,10 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       hooks.onIteration?.(report);
     }
   } catch (e) {
-    summary.error = isKvmError(e) ? e.message : e instanceof Error ? e.message : String(e);
-    const failures = workers.map((w) => w.failure).filter((f): f is string => f !== null);
-    if (failures.length > 0) summary.error += `; worker: ${failures[0]}`;
+    summary.error = isKvmError(e) ? e.message : describeFailure(e, fleet);
   } finally {
-    control.terminateAll();
-    await Promise.all(
-      workers.map(async (w, i) => {
-        try {
-          const err = await withTimeout(w.api.join(), 5000, `joining worker ${i}`);
-          if (err && !summary.error) summary.error = `worker ${i}: ${err}`;
-        } catch (e) {
-          if (!summary.error) summary.error = e instanceof Error ? e.message : String(e);
-        } finally {
-          await w.terminate();
-        }
-      }),
-    );
+    const err = await fleet.shutdown();
+    if (err !== null && summary.error === null) summary.error = err;
   }
 
   const st = vm.stats();

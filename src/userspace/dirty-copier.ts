@@ -9,6 +9,7 @@ import { PAGE_WORDS } from '../abi/constants.js';
 import { GuestPageWords } from '../abi/layout.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
+import { copyPageWords, pageWordsEqual } from './page-copy.js';
 
 export interface CopyMismatch {
   readonly slot: number;
@@ -71,10 +72,9 @@ export class DirtyPageCopier {
     }
     this.round[g] = this.currentRound;
     if (stepHook.active) stepHook.at(Step.USER_READ_PAGE, slot.baseGfn + offLo, 0);
-    const src = slot.mem32;
     const dst = this.destinations[i]!;
     const base = offLo * PAGE_WORDS;
-    for (let w = base, end = base + PAGE_WORDS; w < end; w++) dst[w] = src[w]!;
+    copyPageWords(slot.mem32, base, dst, base);
     const writer = dst[base + GuestPageWords.WRITER_VCPU]!;
     const seq = dst[base + GuestPageWords.WRITER_SEQ]!;
     const value = dst[base + GuestPageWords.ITERATION_LO]!;
@@ -106,17 +106,13 @@ export class DirtyPageCopier {
       const dst = this.destinations[i]!;
       for (let p = 0; p < slot.pageCount; p++) {
         const base = p * PAGE_WORDS;
-        for (let w = base, end = base + PAGE_WORDS; w < end; w++) {
-          if (dst[w] !== src[w]) {
-            mismatches++;
-            indices.push(this.starts[i]! + p);
-            if (details.length < max) {
-              details.push({ slot: slot.id, offset: p, gfn: slot.baseGfn + p, writer: src[base + GuestPageWords.WRITER_VCPU]! });
-            }
-            for (let x = base, end = base + PAGE_WORDS; x < end; x++) dst[x] = src[x]!;
-            break;
-          }
+        if (pageWordsEqual(dst, base, src, base)) continue;
+        mismatches++;
+        indices.push(this.starts[i]! + p);
+        if (details.length < max) {
+          details.push({ slot: slot.id, offset: p, gfn: slot.baseGfn + p, writer: src[base + GuestPageWords.WRITER_VCPU]! });
         }
+        copyPageWords(src, base, dst, base);
       }
     }
     return { mismatches, details, indices };

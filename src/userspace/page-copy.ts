@@ -15,6 +15,53 @@ import { PAGE_SIZE, PAGE_WORDS } from '../abi/constants.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
 
+/** Word views a page can be moved between (guest memory, destinations, wire slots). */
+type Words = Int32Array | Uint32Array;
+
+/**
+ * Copy the page at word `srcWord` of `src` to word `dstWord` of `dst`: 1024 words, eight at a
+ * time, no views made. Plain loads and stores are enough: a page copied while a vCPU writes it
+ * may mix old and new words, and that is fine, because the write is recorded (the page was
+ * re-protected before the copy) and the page will be copied again.
+ */
+export function copyPageWords(src: Words, srcWord: number, dst: Words, dstWord: number): void {
+  const end = srcWord + PAGE_WORDS;
+  let d = dstWord;
+  for (let s = srcWord; s < end; s += 8, d += 8) {
+    dst[d] = src[s]!;
+    dst[d + 1] = src[s + 1]!;
+    dst[d + 2] = src[s + 2]!;
+    dst[d + 3] = src[s + 3]!;
+    dst[d + 4] = src[s + 4]!;
+    dst[d + 5] = src[s + 5]!;
+    dst[d + 6] = src[s + 6]!;
+    dst[d + 7] = src[s + 7]!;
+  }
+}
+
+/** Whether two pages are equal word for word. */
+export function pageWordsEqual(a: Words, aWord: number, b: Words, bWord: number): boolean {
+  const end = aWord + PAGE_WORDS;
+  let j = bWord;
+  for (let i = aWord; i < end; i++, j++) if (a[i] !== b[j]) return false;
+  return true;
+}
+
+/**
+ * A 32-bit hash of one page (for dirty-rate sampling: QEMU hashes sampled pages at the start
+ * and the end of a period). Every word is mixed in, so any guest store changes it, bar a
+ * 2^-32 collision.
+ */
+export function hashPageWords(mem: Words, word: number): number {
+  let h = 0x811c9dc5 | 0;
+  const end = word + PAGE_WORDS;
+  for (let i = word; i < end; i++) {
+    h = Math.imul(h ^ mem[i]!, 0x01000193);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
 /** A page list: page numbers relative to the source slot. */
 export type PageList = Uint32Array | Int32Array | Float64Array | readonly number[];
 
@@ -85,21 +132,7 @@ export class PageCopier {
     }
   }
 
-  /** One page, 1024 words, eight at a time. */
   private move(from: number, to: number): void {
-    const s = this.src;
-    const d = this.dst;
-    const end = from + PAGE_WORDS;
-    let j = to;
-    for (let i = from; i < end; i += 8, j += 8) {
-      d[j] = s[i]!;
-      d[j + 1] = s[i + 1]!;
-      d[j + 2] = s[i + 2]!;
-      d[j + 3] = s[i + 3]!;
-      d[j + 4] = s[i + 4]!;
-      d[j + 5] = s[i + 5]!;
-      d[j + 6] = s[i + 6]!;
-      d[j + 7] = s[i + 7]!;
-    }
+    copyPageWords(this.src, from, this.dst, to);
   }
 }

@@ -34,7 +34,7 @@ import { DirtyTracker } from '../../src/userspace/migration/dirty-tracker.js';
 import { validateMigrationConfig } from '../../src/userspace/migration/migration-config.js';
 import { PageBitmap } from '../../src/userspace/migration/page-bitmap.js';
 import { PageSampler } from '../../src/userspace/migration/page-sampler.js';
-import { copyPageWords, hashPageWords, pageWordsEqual } from '../../src/userspace/migration/page-transfer.js';
+import { copyPageWords, hashPageWords, pageWordsEqual } from '../../src/userspace/page-copy.js';
 import { SlotPages } from '../../src/userspace/migration/slot-pages.js';
 import { VcpuThrottle } from '../../src/userspace/migration/vcpu-throttle.js';
 

@@ -25,7 +25,7 @@ import {
 } from '../../abi/layout.js';
 import { now } from '../../kernel/sync.js';
 import { TimeoutError, waitAsyncWhileEqual } from '../../platform/async-wait.js';
-import { copyPageWords } from './page-transfer.js';
+import { copyPageWords } from '../page-copy.js';
 
 const WW = MigrationWireLayout.words;
 

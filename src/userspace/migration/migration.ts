@@ -15,33 +15,23 @@
  * which round the missing write came. Platform-neutral: the caller supplies how to spawn a
  * worker (Node or browser); every wait is asynchronous and bounded.
  */
-import {
-  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
-  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
-  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
-  KVM_DIRTY_LOG_INITIALLY_SET,
-  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
-  PAGE_SIZE,
-  PAGE_WORDS,
-  encodeSlot,
-} from '../../abi/constants.js';
+import { PAGE_SIZE, PAGE_WORDS } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { DeviceLayout, GuestGlobalsLayout, GuestPageWords, SharedBlock, VcpuLayout, VcpuState } from '../../abi/layout.js';
+import { GuestGlobalsLayout, GuestPageWords, type VcpuLayout, VcpuState } from '../../abi/layout.js';
 import type { PageRange, WorkloadConfig } from '../../guest/workloads.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import { Mutant, mutantNames } from '../../kernel/mutants.js';
 import { now } from '../../kernel/sync.js';
-import { Vm } from '../../kernel/vm.js';
 import { withTimeout } from '../../platform/async-wait.js';
-import { VcpuControlPlane } from '../vcpu-control.js';
-import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../vcpu-worker-api.js';
+import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
+import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';
 import { BandwidthPacer } from './bandwidth.js';
 import { DestinationMemory, LocalSender, type PageSender, WireSender, createWire } from './destination.js';
 import { DirtyLimitController } from './dirty-limit.js';
 import { DirtyTracker } from './dirty-tracker.js';
 import { type MigrationConfig, bandwidthBytesPerSecond, validateMigrationConfig } from './migration-config.js';
 import type { MigrationSummary, PageMismatch, RoundKind, RoundReport } from './migration-report.js';
-import { pageWordsEqual } from './page-transfer.js';
+import { pageWordsEqual } from '../page-copy.js';
 import { SlotPages } from './slot-pages.js';
 
 export interface MigrationProgress {
@@ -63,48 +53,14 @@ export interface MigrationHooks {
   readonly progressIntervalMs?: number;
 }
 
-/** Stop waiting for threads after this long without progress: they are wedged. */
-const CONTROL_TIMEOUT_MS = 15_000;
 /** Pages sent between two looks at the guest (stalls, dirty-limit, dead threads). */
 const BATCH_PAGES = 64;
 /** The link may burst this much after a pause (a harvest, a sync). */
 const LINK_BURST_MS = 5;
 /** Wire slots between the loop and a destination thread (8 MiB of pages in flight). */
 const WIRE_SLOTS = 2048;
-const FIRST_SLOT_ID = 1;
-/** Data slots start at 1 GiB of guest physical memory, as in `dirtyring run`. */
-const FIRST_SLOT_GFN = (1 << 30) / PAGE_SIZE;
 const MAX_MISMATCH_DETAILS = 20;
 
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
-/** The VM: the logging capability first, then memslots (logging still off), then vCPUs. */
-function buildVm(config: MigrationConfig): { vm: Vm; slots: Memslot[] } {
-  const vm = Vm.create({ mutants: config.mutants, offerRingWithBitmap: config.ringWithBitmap });
-  if (config.log === 'ring') {
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * 16);
-    if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
-  } else if (config.log === 'clear') {
-    vm.enableCap(
-      KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
-      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (config.initiallySet ? KVM_DIRTY_LOG_INITIALLY_SET : 0),
-    );
-  }
-  const totalPages = config.memoryBytes / PAGE_SIZE;
-  const slots: Memslot[] = [];
-  let gfn = FIRST_SLOT_GFN;
-  for (let i = 0; i < config.memslots; i++) {
-    const pageCount = Math.floor(totalPages / config.memslots) + (i < totalPages % config.memslots ? 1 : 0);
-    const id = FIRST_SLOT_ID + i;
-    vm.setUserMemoryRegion({ slot: encodeSlot(0, id), flags: 0, guestPhysAddr: gfn * PAGE_SIZE, memorySize: pageCount * PAGE_SIZE });
-    slots.push(vm.memslots.findById(0, id)!);
-    gfn += pageCount;
-  }
-  for (let i = 0; i < config.vcpus; i++) vm.createVcpu();
-  return { vm, slots };
-}
 
 /** The guest's pages: the first `workingSetBytes` of memory (all of it when 0). */
 function workingSetRanges(slots: readonly Memslot[], workingSetBytes: number): PageRange[] {
@@ -123,16 +79,12 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   const config = validateMigrationConfig(input);
   hooks.onStart?.(config);
   const tRun = now();
-  const { vm, slots } = buildVm(config);
+  // Memslots are created with logging off: migration turns it on while the guest runs.
+  const { vm, slots } = buildGuestVm(config, false);
   const pages = new SlotPages(slots);
   const srcViews = slots.map((s) => new Int32Array(s.buffers.memory));
-  const globals = new SharedBlock(GuestGlobalsLayout);
-  const devices = Array.from({ length: config.deviceWriters }, (_, j) => {
-    const b = new SharedBlock(DeviceLayout);
-    Atomics.store(b.i32, DeviceLayout.words.DEVICE_ID, j);
-    return b;
-  });
-  const control = new VcpuControlPlane(vm, config.vcpus, devices.map((d) => d.i32));
+  const fleet = new GuestFleet(vm, config.vcpus, config.deviceWriters, hooks.spawn);
+  const { globals, control } = fleet;
   const limiter =
     config.dirtyLimitMiBs > 0 ? new DirtyLimitController(vm, config.vcpus, config.dirtyLimitMiBs, config.dirtyLimitPeriodMs) : null;
   const destination = new DestinationMemory(slots.map((s) => s.pageCount));
@@ -215,15 +167,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     error: null,
   };
 
-  const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => {
-    let s = 0;
-    for (let i = 0; i < config.vcpus; i++) s += vm.vcpuBlock(i).f64[VcpuLayout.floats[field]]!;
-    return s;
-  };
+  const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => fleet.sumVcpu(field);
   const throttleSleepMs = (): number => (limiter ? limiter.sleepTotals().ms : 0);
 
-  const workers: VcpuWorkerHandle[] = [];
-  let destinationWorker: VcpuWorkerHandle | null = null;
   try {
     const workload: WorkloadConfig = {
       kind: config.workload,
@@ -233,56 +179,21 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
       burstPercent: config.burstPercent,
       dirtyPagesPerSecond: (config.dirtyRateMiBs * 2 ** 20) / PAGE_SIZE,
     };
-    const starts: Promise<void>[] = [];
-    for (let i = 0; i < config.vcpus; i++) {
-      const w = hooks.spawn(i);
-      workers.push(w);
-      starts.push(
-        withTimeout(
-          w.api.start({
-            vm: vm.buffers(),
-            vcpuIndex: i,
-            vcpuCount: config.vcpus,
-            globals: globals.buffer,
-            workload,
-            preemptAfterMs: 20,
-            ...(limiter ? { throttle: limiter.buffer(i) } : {}),
-          }),
-          CONTROL_TIMEOUT_MS,
-          `starting vCPU ${i}`,
-        ),
-      );
-    }
-    devices.forEach((d, j) => {
-      const w = hooks.spawn(config.vcpus + j);
-      workers.push(w);
-      starts.push(
-        withTimeout(
-          w.api.startDevice({
-            vm: vm.buffers(),
-            deviceIndex: j,
-            device: d.buffer,
-            globals: globals.buffer,
-            workload: { ...workload, dirtyPagesPerSecond: 0 },
-            writeIntervalUs: config.deviceIntervalUs,
-          }),
-          CONTROL_TIMEOUT_MS,
-          `starting device ${j}`,
-        ),
-      );
-    });
     if (wire) {
-      destinationWorker = hooks.spawn(config.vcpus + config.deviceWriters);
-      starts.push(
-        withTimeout(
-          destinationWorker.api.startDestination({ wire, destinations: destination.buffers }),
-          CONTROL_TIMEOUT_MS,
-          'starting the destination thread',
-        ),
+      const destinationWorker = hooks.spawn(config.vcpus + config.deviceWriters);
+      fleet.adopt(destinationWorker);
+      await withTimeout(
+        destinationWorker.api.startDestination({ wire, destinations: destination.buffers }),
+        CONTROL_TIMEOUT_MS,
+        'starting the destination thread',
       );
     }
-    await Promise.all(starts);
-    await control.waitAllParked(CONTROL_TIMEOUT_MS);
+    await fleet.start({
+      workload,
+      deviceWorkload: { ...workload, dirtyPagesPerSecond: 0 },
+      deviceIntervalUs: config.deviceIntervalUs,
+      vcpuOptions: (i) => (limiter ? { throttle: limiter.buffer(i) } : {}),
+    });
 
     Atomics.store(globals.i32, GuestGlobalsLayout.words.ITERATION, 1);
     control.resumeAll();
@@ -365,25 +276,11 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     // --- Verification, with every writer parked: destination == source, byte for byte.
     verify();
   } catch (e) {
-    summary.error = isKvmError(e) ? e.message : e instanceof Error ? e.message : String(e);
-    const failures = workers.map((w) => w.failure).filter((f): f is string => f !== null);
-    if (failures.length > 0) summary.error += `; worker: ${failures[0]}`;
+    summary.error = isKvmError(e) ? e.message : describeFailure(e, fleet);
   } finally {
-    control.terminateAll();
     sender.close();
-    const all = destinationWorker ? [...workers, destinationWorker] : workers;
-    await Promise.all(
-      all.map(async (w, i) => {
-        try {
-          const err = await withTimeout(w.api.join(), 5000, `joining worker ${i}`);
-          if (err && !summary.error) summary.error = `worker ${i}: ${err}`;
-        } catch (e) {
-          if (!summary.error) summary.error = e instanceof Error ? e.message : String(e);
-        } finally {
-          await w.terminate();
-        }
-      }),
-    );
+    const err = await fleet.shutdown();
+    if (err !== null && summary.error === null) summary.error = err;
   }
 
   const ts = tracker.stats;
@@ -396,8 +293,8 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   summary.guestWrites = sumVcpu('INSTRUCTIONS');
   summary.ringFullExits = sumVcpu('RING_FULL_EXITS');
   summary.stallMs = round3(sumVcpu('STALL_NS') / 1e6);
-  for (let i = 0; i < config.vcpus; i++) {
-    summary.maxStallMs = Math.max(summary.maxStallMs, vm.vcpuBlock(i).f64[VcpuLayout.floats.STALL_MAX_NS]! / 1e6);
+  {
+    summary.maxStallMs = Math.max(summary.maxStallMs, fleet.maxVcpu('STALL_MAX_NS') / 1e6);
   }
   summary.maxStallMs = round3(summary.maxStallMs);
   summary.records = ts.records;
@@ -407,7 +304,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   summary.resetMismatches = ts.resetMismatches;
   summary.getCalls = vm.stats().getCalls;
   summary.clearCalls = vm.stats().clearCalls;
-  summary.deviceWrites = devices.reduce((s, d) => s + d.f64[DeviceLayout.floats.WRITES]!, 0);
+  summary.deviceWrites = fleet.sumDevice('WRITES');
   summary.kernelWarnings = vm.warnings;
   if (limiter) {
     const sleeps = limiter.sleepTotals();

@@ -7,7 +7,7 @@
  */
 import { PAGE_WORDS } from '../../abi/constants.js';
 import { Prng, deriveSeed } from '../../guest/workloads.js';
-import { hashPageWords } from './page-transfer.js';
+import { hashPageWords } from '../page-copy.js';
 
 export class PageSampler {
   /** Sampled pages as (memslot index, page) pairs. */

@@ -1,0 +1,215 @@
+/**
+ * What a VMM does before and after running a guest, shared by `dirtyring run` and `dirtyring
+ * migrate`: build the VM in the order QEMU does (logging capability, memslots, vCPUs), and start,
+ * count and stop the worker threads around it — one per vCPU, one per DMA device.
+ */
+import {
+  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
+  KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
+  KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  PAGE_SIZE,
+  encodeSlot,
+} from '../abi/constants.js';
+import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuLayout } from '../abi/layout.js';
+import type { WorkloadConfig } from '../guest/workloads.js';
+import type { Memslot } from '../kernel/memslots.js';
+import { Vm } from '../kernel/vm.js';
+import { withTimeout } from '../platform/async-wait.js';
+import type { LogMode } from './log-collectors.js';
+import { VcpuControlPlane } from './vcpu-control.js';
+import type { SpawnVcpuWorker, VcpuThreadConfig, VcpuWorkerHandle } from './vcpu-worker-api.js';
+
+/** Stop waiting for threads after this long without progress: they are wedged. */
+export const CONTROL_TIMEOUT_MS = 15_000;
+/** How long a thread may take to end once told to terminate. */
+const JOIN_TIMEOUT_MS = 5_000;
+const FIRST_SLOT_ID = 1;
+/** Data slots start at 1 GiB of guest physical memory, like dirty_log_test's top-of-memory slot. */
+const FIRST_SLOT_GFN = (1 << 30) / PAGE_SIZE;
+
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+export interface GuestVmConfig {
+  readonly log: LogMode;
+  readonly ringEntries: number;
+  readonly ringWithBitmap: boolean;
+  readonly initiallySet: boolean;
+  readonly mutants: number;
+  readonly memoryBytes: number;
+  readonly memslots: number;
+  readonly vcpus: number;
+}
+
+/**
+ * Create the VM: the logging capability first, then the memslots (equal parts of guest memory,
+ * contiguous from 1 GiB, with LOG_DIRTY_PAGES when `logDirty`), then the vCPUs.
+ */
+export function buildGuestVm(config: GuestVmConfig, logDirty: boolean): { vm: Vm; slots: Memslot[] } {
+  const vm = Vm.create({ mutants: config.mutants, offerRingWithBitmap: config.ringWithBitmap });
+  if (config.log === 'ring') {
+    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * 16);
+    if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
+  } else if (config.log === 'clear') {
+    vm.enableCap(
+      KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (config.initiallySet ? KVM_DIRTY_LOG_INITIALLY_SET : 0),
+    );
+  }
+  const totalPages = config.memoryBytes / PAGE_SIZE;
+  const slots: Memslot[] = [];
+  let gfn = FIRST_SLOT_GFN;
+  for (let i = 0; i < config.memslots; i++) {
+    const pageCount = Math.floor(totalPages / config.memslots) + (i < totalPages % config.memslots ? 1 : 0);
+    const id = FIRST_SLOT_ID + i;
+    vm.setUserMemoryRegion({
+      slot: encodeSlot(0, id),
+      flags: logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+      guestPhysAddr: gfn * PAGE_SIZE,
+      memorySize: pageCount * PAGE_SIZE,
+    });
+    slots.push(vm.memslots.findById(0, id)!);
+    gfn += pageCount;
+  }
+  for (let i = 0; i < config.vcpus; i++) vm.createVcpu();
+  return { vm, slots };
+}
+
+export interface FleetStart {
+  readonly workload: WorkloadConfig;
+  /** Per-vCPU additions to the thread configuration (store path, self-reap, throttle...). */
+  readonly vcpuOptions?: (vcpuIndex: number) => Partial<VcpuThreadConfig>;
+  /** Pause between two writes of a DMA device, in microseconds. */
+  readonly deviceIntervalUs?: number;
+  /** The devices' page stream (default: the vCPUs' workload). */
+  readonly deviceWorkload?: WorkloadConfig;
+}
+
+/** The worker threads of one guest, and userspace's handle on them. */
+export class GuestFleet {
+  readonly globals = new SharedBlock(GuestGlobalsLayout);
+  readonly devices: SharedBlock<keyof typeof DeviceLayout.words, keyof typeof DeviceLayout.floats>[];
+  readonly control: VcpuControlPlane;
+  readonly workers: VcpuWorkerHandle[] = [];
+  /** Other workers of the run (e.g. a migration's destination) joined and released on shutdown. */
+  private readonly adopted: VcpuWorkerHandle[] = [];
+
+  constructor(
+    readonly vm: Vm,
+    readonly vcpuCount: number,
+    deviceCount: number,
+    private readonly spawn: SpawnVcpuWorker,
+  ) {
+    this.devices = Array.from({ length: deviceCount }, (_, j) => {
+      const b = new SharedBlock(DeviceLayout);
+      Atomics.store(b.i32, DeviceLayout.words.DEVICE_ID, j);
+      return b;
+    });
+    this.control = new VcpuControlPlane(vm, vcpuCount, this.devices.map((d) => d.i32));
+  }
+
+  /** Spawn and start every vCPU and device thread, then wait until all of them have parked. */
+  async start(opts: FleetStart): Promise<void> {
+    const starts: Promise<void>[] = [];
+    for (let i = 0; i < this.vcpuCount; i++) {
+      const w = this.spawn(i);
+      this.workers.push(w);
+      const config: VcpuThreadConfig = {
+        vm: this.vm.buffers(),
+        vcpuIndex: i,
+        vcpuCount: this.vcpuCount,
+        globals: this.globals.buffer,
+        workload: opts.workload,
+        preemptAfterMs: 20,
+        ...opts.vcpuOptions?.(i),
+      };
+      starts.push(withTimeout(w.api.start(config), CONTROL_TIMEOUT_MS, `starting vCPU ${i}`));
+    }
+    this.devices.forEach((d, j) => {
+      const w = this.spawn(this.vcpuCount + j);
+      this.workers.push(w);
+      starts.push(
+        withTimeout(
+          w.api.startDevice({
+            vm: this.vm.buffers(),
+            deviceIndex: j,
+            device: d.buffer,
+            globals: this.globals.buffer,
+            workload: opts.deviceWorkload ?? opts.workload,
+            writeIntervalUs: opts.deviceIntervalUs ?? 100,
+          }),
+          CONTROL_TIMEOUT_MS,
+          `starting device ${j}`,
+        ),
+      );
+    });
+    await Promise.all(starts);
+    await this.control.waitAllParked(CONTROL_TIMEOUT_MS);
+  }
+
+  /** Join and release `worker` together with the fleet's own threads on shutdown. */
+  adopt(worker: VcpuWorkerHandle): void {
+    this.adopted.push(worker);
+  }
+
+  /** Sum of one vCPU counter over every vCPU. */
+  sumVcpu(field: keyof typeof VcpuLayout.floats): number {
+    let s = 0;
+    for (let i = 0; i < this.vcpuCount; i++) s += this.vm.vcpuBlock(i).f64[VcpuLayout.floats[field]]!;
+    return s;
+  }
+
+  /** Largest value of one vCPU counter. */
+  maxVcpu(field: keyof typeof VcpuLayout.floats): number {
+    let m = 0;
+    for (let i = 0; i < this.vcpuCount; i++) m = Math.max(m, this.vm.vcpuBlock(i).f64[VcpuLayout.floats[field]]!);
+    return m;
+  }
+
+  /** Sum of one device counter over every device. */
+  sumDevice(field: keyof typeof DeviceLayout.floats): number {
+    let s = 0;
+    for (const d of this.devices) s += d.f64[DeviceLayout.floats[field]]!;
+    return s;
+  }
+
+  /** The first crash a worker reported, if any (for error messages). */
+  firstFailure(): string | null {
+    for (const w of [...this.workers, ...this.adopted]) if (w.failure !== null) return w.failure;
+    return null;
+  }
+
+  /**
+   * Terminate every thread, join them (bounded) and release the workers. Returns the first
+   * error a thread ended with, or null.
+   */
+  async shutdown(): Promise<string | null> {
+    this.control.terminateAll();
+    let error: string | null = null;
+    await Promise.all(
+      [...this.workers, ...this.adopted].map(async (w, i) => {
+        try {
+          const err = await withTimeout(w.api.join(), JOIN_TIMEOUT_MS, `joining worker ${i}`);
+          if (err && error === null) error = `worker ${i}: ${err}`;
+        } catch (e) {
+          if (error === null) error = e instanceof Error ? e.message : String(e);
+        } finally {
+          await w.terminate();
+        }
+      }),
+    );
+    return error;
+  }
+}
+
+/** A message for an exception caught while a fleet ran, with the first worker crash if any. */
+export function describeFailure(e: unknown, fleet: GuestFleet): string {
+  let msg = e instanceof Error ? e.message : String(e);
+  const failure = fleet.firstFailure();
+  if (failure !== null) msg += `; worker: ${failure}`;
+  return msg;
+}
