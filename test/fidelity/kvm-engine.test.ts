@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runOnKernelAgainst } from '../../src/fidelity/suite.js';
 import {
   buildKvmRunner, compileScenario, kvmAvailable, notComparableReason, parseAnswer, probeKvmExecution, runScenarioOnKvm,
 } from '../../src/fidelity/kvm-engine.js';
@@ -246,22 +247,17 @@ describe.skipIf(!avail.ok)(`on the real /dev/kvm${avail.ok ? '' : ` — SKIPPED:
 
   it.each(SCENARIO_FILES)('%s: the kernel gives the checked-in result', async (file) => {
     const s = loadScenario(file);
-    let result = await runScenarioOnKvm(s);
     if (s.path === 'fault' && probeKvmExecution() === 'emulated') {
+      const result = await runScenarioOnKvm(s);
       expect(isNotComparable(result) && result.notComparable).toMatch(/^not comparable here/);
       return;
     }
-    if (isNotComparable(result)) throw new Error(`${file}: ${result.notComparable}`);
     const expected = loadExpected(file);
-    if (diffResults(expected, result, s.steps).length > 0) {
-      // PVM emulates the guest and checks requests between batches of emulated instructions;
-      // on a heavily loaded host that timing can slip once (kvm-observed row 2). One rerun; a
-      // difference that persists is a real one.
-      console.warn(`[fidelity] ${file}: the kernel differed once, rerunning: ${JSON.stringify(diffResults(expected, result, s.steps)).slice(0, 300)}`);
-      const again = await runScenarioOnKvm(s);
-      if (isNotComparable(again)) throw new Error(`${file}: ${again.notComparable}`);
-      result = again;
-    }
+    // The shared rerun policy (src/fidelity/suite.ts): PVM's host timing may move an exit once.
+    const outcome = await runOnKernelAgainst(s, expected);
+    if (outcome.kind !== 'results') throw new Error(`${file}: ${outcome.reason}`);
+    if ((outcome.attempts ?? 1) > 1) console.warn(`[fidelity] ${file}: matched on kernel run ${outcome.attempts}`);
+    const result = outcome.results;
     expect(diffResults(expected, result, s.steps)).toEqual([]);
     expect(serializeResults(result)).toBe(serializeResults(expected));
   }, KVM_TIMEOUT_MS);
