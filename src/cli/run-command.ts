@@ -125,7 +125,8 @@ function iterationLine(r: IterationReport): string {
 }
 
 export function summaryLines(s: RunSummary): string[] {
-  const hold = (h: { max: number; total: number }): string => `${h.max.toFixed(1)} us / ${(h.total / 1000).toFixed(2)} ms`;
+  const hold = (h: { mean: number; max: number; total: number }): string =>
+    `${h.mean.toFixed(1)} us / ${h.max.toFixed(1)} us / ${(h.total / 1000).toFixed(2)} ms`;
   const rows: [string, string][] = [
     ['log mode', s.log],
     ['guest writes (instructions)', formatCount(s.guestWrites)],
@@ -140,12 +141,12 @@ export function summaryLines(s: RunSummary): string[] {
       ['vCPU stall time (total / max)', `${s.stallMs.toFixed(1)} ms / ${s.maxStallMs.toFixed(2)} ms`],
       ['reset calls / entries reset', `${formatCount(s.resetCalls)} / ${formatCount(s.entriesReset)}`],
       ['reset count mismatches', String(s.resetMismatches)],
-      ['mmu_lock hold in reset (max / total)', hold(s.mmuLockHoldUs.reset)],
+      ['mmu_lock hold per reset (mean / max / total)', hold(s.mmuLockHoldUs.reset)],
     );
   } else {
     rows.push(['GET calls / CLEAR calls', `${formatCount(s.getCalls)} / ${formatCount(s.clearCalls)}`]);
-    rows.push(['mmu_lock hold in GET (max / total)', hold(s.mmuLockHoldUs.get)]);
-    if (s.log === 'clear') rows.push(['mmu_lock hold in CLEAR (max / total)', hold(s.mmuLockHoldUs.clear)]);
+    rows.push(['mmu_lock hold per GET (mean / max / total)', hold(s.mmuLockHoldUs.get)]);
+    if (s.log === 'clear') rows.push(['mmu_lock hold per CLEAR (mean / max / total)', hold(s.mmuLockHoldUs.clear)]);
   }
   if (s.deviceWriters > 0) {
     rows.push(['DMA writes (lost by the kernel)', `${formatCount(s.deviceWrites)} (${formatCount(s.deviceWritesLost)})`]);

@@ -113,13 +113,24 @@ export interface RunSummary {
   tlbFlushes: number;
   mmuLockMaxHoldUs: number;
   mmuLockTotalHoldUs: number;
-  mmuLockHoldUs: { get: { max: number; total: number }; clear: { max: number; total: number }; reset: { max: number; total: number } };
+  /**
+   * mmu_lock hold per ioctl kind, in µs: the mean per call, the longest single hold (an outlier
+   * when the OS preempts the holder), and the total. Reset batches are sampled (vm.ts).
+   */
+  mmuLockHoldUs: { get: LockHold; clear: LockHold; reset: LockHold };
   elapsedMs: number;
   lost: LostPage[];
   mismatches: CopyMismatch[];
   /** Page write-tracking (issue 4, src/harness/page-track-run.ts); null without --track-pages. */
   pageTrack: PageTrackSummary | null;
   error: string | null;
+}
+
+export interface LockHold {
+  calls: number;
+  mean: number;
+  max: number;
+  total: number;
 }
 
 export interface RunHooks {
@@ -225,7 +236,11 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     tlbFlushes: 0,
     mmuLockMaxHoldUs: 0,
     mmuLockTotalHoldUs: 0,
-    mmuLockHoldUs: { get: { max: 0, total: 0 }, clear: { max: 0, total: 0 }, reset: { max: 0, total: 0 } },
+    mmuLockHoldUs: {
+      get: { calls: 0, mean: 0, max: 0, total: 0 },
+      clear: { calls: 0, mean: 0, max: 0, total: 0 },
+      reset: { calls: 0, mean: 0, max: 0, total: 0 },
+    },
     elapsedMs: 0,
     lost: [],
     mismatches: [],
@@ -313,10 +328,16 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
   summary.tlbFlushes = st.tlbFlushes;
   summary.mmuLockMaxHoldUs = round3(st.mmuLockMaxHoldUs);
   summary.mmuLockTotalHoldUs = round3(st.mmuLockTotalHoldUs);
+  const hold = (calls: number, max: number, total: number): LockHold => ({
+    calls,
+    mean: calls > 0 ? round3(total / calls) : 0,
+    max: round3(max),
+    total: round3(total),
+  });
   summary.mmuLockHoldUs = {
-    get: { max: round3(st.mmuHoldGetMaxUs), total: round3(st.mmuHoldGetTotalUs) },
-    clear: { max: round3(st.mmuHoldClearMaxUs), total: round3(st.mmuHoldClearTotalUs) },
-    reset: { max: round3(st.mmuHoldResetMaxUs), total: round3(st.mmuHoldResetTotalUs) },
+    get: hold(st.getCalls, st.mmuHoldGetMaxUs, st.mmuHoldGetTotalUs),
+    clear: hold(st.clearCalls, st.mmuHoldClearMaxUs, st.mmuHoldClearTotalUs),
+    reset: hold(st.resetCalls, st.mmuHoldResetMaxUs, st.mmuHoldResetTotalUs),
   };
   summary.elapsedMs = round3(now() - t0);
   summary.pageTrack = track?.summary() ?? null;
