@@ -29,8 +29,14 @@ export class RunAborted extends Error {
   }
 }
 
-/** A participant waits this long for a grant before concluding the scheduler is gone. */
+/**
+ * A participant waits this long for a grant before concluding the scheduler is gone. The
+ * scheduler's own bounds (engine.ts) are far shorter: it abandons a run, and so releases every
+ * participant, long before this.
+ */
 const GRANT_LIVENESS_MS = 120_000;
+/** Re-check ABORT and the liveness bound this often while parked (a grant wakes at once). */
+const GRANT_WAIT_SLICE_MS = 250;
 
 function participantBlock(buffer: SharedArrayBuffer, p: number): SharedBlock<keyof typeof ParticipantLayout.words, never> {
   return new SharedBlock(ParticipantLayout, buffer, SchedulerTokenLayout.bytes + p * ParticipantLayout.bytes);
@@ -57,8 +63,15 @@ export class ParticipantToken {
     this.ring();
     const deadline = performance.now() + GRANT_LIVENESS_MS;
     while (Atomics.load(self, P.GRANT) === grant) {
+      // The scheduler grants only the participants it sees parked when it abandons a run. One
+      // that parks after that — it was granted and overran the step bound, or its worker took
+      // the run message late — is never granted: it must see ABORT by itself, or it would hold
+      // its worker (and the pool's next run) for the whole liveness bound. Checked after our
+      // PARKED store, which the scheduler's abort reads after its ABORT store: one of the two
+      // sides always sees the other.
+      if (Atomics.load(this.sched, S.ABORT) !== 0) throw new RunAborted();
       if (performance.now() > deadline) throw new Error(`participant ${this.participant}: no grant for ${GRANT_LIVENESS_MS} ms`);
-      Atomics.wait(self, P.GRANT, grant, 1000);
+      Atomics.wait(self, P.GRANT, grant, GRANT_WAIT_SLICE_MS);
     }
     if (Atomics.load(this.sched, S.ABORT) !== 0) throw new RunAborted();
     Atomics.store(self, P.STATUS, ParticipantStatus.RUNNING);
@@ -132,7 +145,8 @@ export class SchedulerToken {
 
   /**
    * Wait until PARKED_SEQ moves past `seen` (someone parked or finished), at most `timeoutMs`.
-   * Blocks where the thread may (Node's main thread), otherwise waits asynchronously.
+   * Blocks where the thread may (Node's main thread), otherwise waits asynchronously. The
+   * engine calls it with short slices and looks at its workers in between.
    */
   async waitPark(seen: number, timeoutMs: number): Promise<boolean> {
     if (canBlock) {
@@ -140,14 +154,17 @@ export class SchedulerToken {
       while (Atomics.load(this.sched, S.PARKED_SEQ) === seen) {
         const left = deadline - performance.now();
         if (left <= 0) return false;
-        Atomics.wait(this.sched, S.PARKED_SEQ, seen, Math.min(left, 1000));
+        Atomics.wait(this.sched, S.PARKED_SEQ, seen, left);
       }
       return true;
     }
     return waitAsyncWhileEqual(this.sched, S.PARKED_SEQ, seen, timeoutMs);
   }
 
-  /** Abandon the run: every parked participant is granted and unwinds with RunAborted. */
+  /**
+   * Abandon the run: every parked participant is granted and unwinds with RunAborted; one that
+   * parks later (or starts only now) sees ABORT and unwinds by itself.
+   */
   abort(): void {
     Atomics.store(this.sched, S.ABORT, 1);
     for (let p = 0; p < this.participants; p++) {
