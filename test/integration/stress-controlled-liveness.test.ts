@@ -11,6 +11,7 @@
  * it is granted a move and then never parks again.
  */
 import { Worker } from 'node:worker_threads';
+import { ParticipantStatus } from '../../src/abi/layout.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Prng, deriveSeed } from '../../src/guest/workloads.js';
 import { controlledWorkerHandle, spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
@@ -23,11 +24,14 @@ import { ParticipantPool } from '../../src/stress/controlled/pool.js';
 import { type ControlledScenario, generateScenario } from '../../src/stress/controlled/scenario.js';
 import { testSeed, withWatchdog } from '../helpers/watchdog.js';
 
-type BadMode = 'silent' | 'crash' | 'wedge';
+type BadMode = 'silent' | 'crash' | 'wedge' | 'late-ring';
 
 // A stand-in worker: answers ping, and on run either does nothing (the run is never taken),
-// exits (a crash), or parks at START and, once granted, blocks (bounded, for the test's sake)
-// without ever parking again.
+// exits (a crash), parks at START and, once granted, blocks (bounded, for the test's sake)
+// without ever parking again — or ('late-ring') runs the real participant, except that its
+// START ring (the PARKED_SEQ bump after its PARKED store) is held back: userspace's until it
+// is granted its first move, the vCPUs' until userspace's PARKED is published. That is what a
+// userspace thread preempted between those two stores does, made certain (bounded: 200 ms).
 const BAD_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 parentPort.on('message', async (msg) => {
@@ -39,6 +43,40 @@ parentPort.on('message', async (msg) => {
   }
   if (name !== 'run') return;
   const config = msg.argumentList[0].value;
+  if (workerData.mode === 'late-ring') {
+    const { runParticipant } = await import(workerData.mainUrl);
+    const { participantBlock } = await import(workerData.tokenUrl);
+    const { SchedulerTokenLayout, ParticipantLayout } = await import(workerData.layoutUrl);
+    const self = participantBlock(config.token, config.participant).i32;
+    const userspace = participantBlock(config.token, 0).i32;
+    const { GRANT, STATUS } = ParticipantLayout.words;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    const add = Atomics.add;
+    let held = false;
+    Atomics.add = function (ta, index, value) {
+      if (!held && ta.buffer === config.token && ta.byteOffset === 0 && index === SchedulerTokenLayout.words.PARKED_SEQ) {
+        held = true;
+        if (config.participant === 0) {
+          // A fresh token's GRANT starts at 0: ring once granted (or after 200 ms, as a thread
+          // that is merely slow would; the scheduler must not wait for the ring either way).
+          Atomics.wait(self, GRANT, 0, 200);
+        } else {
+          // Ring only once userspace has published PARKED (200 ms at most), so that a ring
+          // wakes the scheduler to a barrier where every status is settled but one ring is due.
+          for (let i = 0; i < 200 && Atomics.load(userspace, STATUS) !== workerData.parked; i++) Atomics.wait(nap, 0, 0, 1);
+        }
+      }
+      return add.call(Atomics, ta, index, value);
+    };
+    let result;
+    try {
+      result = runParticipant(config);
+    } finally {
+      Atomics.add = add;
+    }
+    parentPort.postMessage({ id: msg.id, type: 'RAW', value: result });
+    return;
+  }
   if (workerData.mode === 'crash') process.exit(3);
   if (workerData.mode !== 'wedge') return;
   const { ParticipantToken } = await import(workerData.tokenUrl);
@@ -51,10 +89,19 @@ parentPort.on('message', async (msg) => {
 });
 `;
 
-const TOKEN_URL = new URL('../../dist/src/stress/controlled/token.js', import.meta.url).href;
+const dist = (path: string): string => new URL(`../../dist/src/${path}`, import.meta.url).href;
+const URLS = {
+  tokenUrl: dist('stress/controlled/token.js'),
+  mainUrl: dist('stress/controlled/participant-main.js'),
+  layoutUrl: dist('abi/layout.js'),
+};
 
 function spawnBad(index: number, mode: BadMode): ControlledWorkerHandle {
-  const worker = new Worker(BAD_WORKER, { eval: true, name: `bad-controlled${index}`, workerData: { mode, tokenUrl: TOKEN_URL, startStep: ControlStep.START } });
+  const worker = new Worker(BAD_WORKER, {
+    eval: true,
+    name: `bad-controlled${index}`,
+    workerData: { mode, ...URLS, startStep: ControlStep.START, parked: ParticipantStatus.PARKED },
+  });
   return controlledWorkerHandle(worker, index);
 }
 
@@ -133,6 +180,26 @@ describe('controlled runs stay live when a participant worker fails', () => {
     // The healthy participants were parked: they unwound and reported.
     expect(bad.errors.filter((e) => !e.startsWith('v0: '))).toEqual([]);
     await expectRecovery(pool, scenario, seed, bad);
+  });
+
+  it('a ring that lands after its status (a participant preempted between the two) does not desynchronise the scheduler', async () => {
+    // The scheduler used to count rings: it left the start barrier once every status said
+    // PARKED, the late START ring then ended the wait for a granted move at once, and from there
+    // on two participants moved at a time — another trace, or a false deadlock whose abandoned
+    // participant parked for good. Userspace's is the ring held back: its first move (building
+    // the harvester, the oracle, the copier) is long enough to be caught in the middle. Every
+    // worker of this pool runs the real participant with its START ring delayed.
+    const pool = new ParticipantPool((index) => spawnBad(index, 'late-ring'));
+    pools.push(pool);
+    for (const seed of [testSeed(76), testSeed(77), testSeed(78)]) {
+      const scenario = scenarioFor(seed);
+      const r = await withWatchdog(seed, 30_000, 'late START ring', () => run(pool, scenario, seed));
+      const reference = await run(healthy, scenario, seed);
+      expect(r.abort, `seed ${seed}: ${r.abortDetail}`).toBeNull();
+      expect(r.errors).toEqual([]);
+      expect(r.trace).toEqual(reference.trace);
+      expect(r.traceHash).toBe(reference.traceHash);
+    }
   });
 
   it('two runs started together on one pool take turns, and each is the run it would be alone', async () => {

@@ -171,14 +171,34 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
     pending.push(call);
   }
 
-  /** Wait until PARKED_SEQ moves past `seen`: 'parked', 'timeout', or the participant whose worker died. */
-  const awaitPark = async (seen: number, limitMs: number): Promise<'parked' | 'timeout' | number> => {
+  /**
+   * Wait until `settled()` holds: 'ok', 'timeout', or the participant whose worker died.
+   *
+   * The decision is taken from the participants' STATUS words, never from counting PARKED_SEQ
+   * bumps: a participant publishes PARKED (or FINISHED) and only then rings, so a ring can land
+   * long after the status it announces — its thread preempted between the two stores. The start
+   * barrier, which sees every status settled, used to let such a late START ring through, and
+   * the first grant's "wait for a ring" then returned at once while the granted participant was
+   * still running. From there the scheduler was one ring behind: two participants moved at once
+   * (a nondeterministic run), and a granted participant could be seen not yet parked, so the run
+   * was called a deadlock and abandoned while that participant was still on its way to its next
+   * park — where it then waited for a grant that never came. The ring is only a doorbell here:
+   * a stale one merely wakes us to look again.
+   */
+  const awaitSettled = async (settled: () => boolean, limitMs: number): Promise<'ok' | 'timeout' | number> => {
     const deadline = now() + limitMs;
     for (;;) {
-      if (await token.waitPark(seen, Math.max(0, Math.min(BLOCK_SLICE_MS, deadline - now())))) return 'parked';
+      // Read the doorbell before the condition: a status we miss is published before a ring
+      // that comes after `seen`, so the wait below cannot sleep through it.
+      const seen = token.parkedSeq();
+      if (settled()) return 'ok';
+      const left = deadline - now();
+      if (left > 0 && (await token.waitPark(seen, Math.min(BLOCK_SLICE_MS, left)))) continue;
+      // A whole slice without news: give the event loop a turn, so that a worker's 'error' or
+      // 'exit' event is delivered (it will never ring again) and timers run, then look.
       await yieldToEventLoop();
       for (let p = 0; p < parts; p++) if (handles[p]!.failure !== null) return p;
-      if (now() >= deadline) return 'timeout';
+      if (now() >= deadline) return settled() ? 'ok' : 'timeout';
     }
   };
   const lostWorker = (p: number, when: string): void => {
@@ -188,20 +208,13 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
 
   let internal: unknown = null;
   try {
-    // Everyone parks at START before the first choice.
-    const startDeadline = now() + liveness.startMs;
-    for (;;) {
-      const seen = token.parkedSeq();
-      if (token.quiescent()) break;
-      const r = await awaitPark(seen, startDeadline - now());
-      if (r === 'parked') continue;
-      if (r === 'timeout') {
-        abort = 'stuck';
-        abortDetail = `participants did not all reach their first step within ${liveness.startMs} ms; ${describeTokens(token, parts)}`;
-      } else {
-        lostWorker(r, 'before the first step');
-      }
-      break;
+    // Everyone parks at START (or has already finished) before the first choice.
+    const started = await awaitSettled(() => token.quiescent(), liveness.startMs);
+    if (started === 'timeout') {
+      abort = 'stuck';
+      abortDetail = `participants did not all reach their first step within ${liveness.startMs} ms; ${describeTokens(token, parts)}`;
+    } else if (started !== 'ok') {
+      lostWorker(started, 'before the first step');
     }
 
     const enabled: number[] = [];
@@ -232,9 +245,9 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
       }
       choices.push(q);
       trace.push([q, token.step(q), token.argA(q), token.argB(q)]);
-      const seen = token.parkedSeq();
       token.grant(q);
-      const r = await awaitPark(seen, liveness.stepMs);
+      // Its move is over once it parks again or finishes (grant() marked it RUNNING).
+      const r = await awaitSettled(() => token.status(q) !== ParticipantStatus.RUNNING, liveness.stepMs);
       if (r === 'timeout') {
         abort = 'stuck';
         abortDetail =
@@ -242,7 +255,7 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
           `${stepName(trace[trace.length - 1]![1])} (step ${choices.length}); ${describeTokens(token, parts)}`;
         break;
       }
-      if (r !== 'parked') {
+      if (r !== 'ok') {
         lostWorker(r, `at step ${choices.length}`);
         break;
       }

@@ -4,7 +4,8 @@
  * Participant side (a worker): at every step point it publishes where it is, marks itself
  * PARKED, rings the scheduler, and blocks on its own GRANT word until the scheduler bumps it.
  * Scheduler side (the main thread): waits until the participant it granted has parked again
- * (or finished), then grants the next one. Only the granted participant ever runs, and every
+ * (or finished) — as its STATUS word says; the ring only wakes the scheduler, and may come late
+ * — then grants the next one. Only the granted participant ever runs, and every
  * hand-off goes through Atomics, so each move happens-after the previous one: a run is a pure
  * function of the sequence of grants.
  */
@@ -38,7 +39,8 @@ const GRANT_LIVENESS_MS = 120_000;
 /** Re-check ABORT and the liveness bound this often while parked (a grant wakes at once). */
 const GRANT_WAIT_SLICE_MS = 250;
 
-function participantBlock(buffer: SharedArrayBuffer, p: number): SharedBlock<keyof typeof ParticipantLayout.words, never> {
+/** Participant p's block of a token (ParticipantLayout), after the scheduler's block. */
+export function participantBlock(buffer: SharedArrayBuffer, p: number): SharedBlock<keyof typeof ParticipantLayout.words, never> {
   return new SharedBlock(ParticipantLayout, buffer, SchedulerTokenLayout.bytes + p * ParticipantLayout.bytes);
 }
 
@@ -144,9 +146,10 @@ export class SchedulerToken {
   }
 
   /**
-   * Wait until PARKED_SEQ moves past `seen` (someone parked or finished), at most `timeoutMs`.
-   * Blocks where the thread may (Node's main thread), otherwise waits asynchronously. The
-   * engine calls it with short slices and looks at its workers in between.
+   * Wait until PARKED_SEQ moves past `seen` (someone rang: parked or finished, now or earlier),
+   * at most `timeoutMs`. Blocks where the thread may (Node's main thread), otherwise waits
+   * asynchronously. The engine calls it with short slices, and re-reads the STATUS words after
+   * every wake-up.
    */
   async waitPark(seen: number, timeoutMs: number): Promise<boolean> {
     if (canBlock) {
