@@ -622,7 +622,11 @@ export type ProbeNotifierBlock = SharedBlock<keyof typeof ProbeNotifierLayout.wo
 export const SchedulerTokenLayout = defineBlock(
   'scheduler-token',
   [
-    /** Bumped (and notified) by a participant each time it parks or finishes; the scheduler waits on it. */
+    /**
+     * Bumped (and notified) by a participant each time it parks or finishes, after it stored its
+     * STATUS: a doorbell the scheduler sleeps on. The scheduler decides from the STATUS words,
+     * not from counting bumps, since a bump can land long after the status it announces.
+     */
     'PARKED_SEQ',
     /** 1: the run is being abandoned; every participant unwinds at its next park. */
     'ABORT',

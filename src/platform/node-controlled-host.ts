@@ -20,8 +20,15 @@ export function controlledWorkerUrl(): URL {
   throw new Error(`compiled controlled worker not found (looked at ${fileURLToPath(sibling)}); run \`npm run build\``);
 }
 
-export const spawnNodeControlledWorker: SpawnControlledWorker = (index: number): ControlledWorkerHandle => {
-  const worker = new Worker(controlledWorkerUrl(), { name: `controlled${index}` });
+export const spawnNodeControlledWorker: SpawnControlledWorker = (index: number): ControlledWorkerHandle =>
+  controlledWorkerHandle(new Worker(controlledWorkerUrl(), { name: `controlled${index}` }), index);
+
+/**
+ * The pool's handle on a worker speaking the controlled worker API: a crash or an exit we did
+ * not ask for is recorded as its failure, which the pool and the engine watch (a comlink call
+ * to a dead worker never settles).
+ */
+export function controlledWorkerHandle(worker: Worker, index: number): ControlledWorkerHandle {
   let failure: string | null = null;
   let exited = false;
   let terminating = false;
@@ -44,4 +51,4 @@ export const spawnNodeControlledWorker: SpawnControlledWorker = (index: number):
       if (!exited) await worker.terminate();
     },
   };
-};
+}

@@ -12,7 +12,7 @@ import { Prng, deriveSeed } from '../../src/guest/workloads.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
-import { type CampaignSpec, StressHarness } from '../../src/stress/campaign.js';
+import { type CampaignResult, type CampaignSpec, StressHarness } from '../../src/stress/campaign.js';
 import { RandomChooser, ReplayChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';
 import { runControlled } from '../../src/stress/controlled/engine.js';
@@ -30,6 +30,12 @@ afterAll(async () => {
   await harness.close();
   rmSync(traceDir, { recursive: true, force: true });
 });
+
+/** The first few forbidden or failed runs of a campaign, with what they showed (for failure messages). */
+function badRuns(r: CampaignResult): string {
+  const bad = r.records.filter((x) => x.cls === 'forbidden' || x.cls === 'error').slice(0, 3);
+  return JSON.stringify(bad.map((x) => [x.seed, x.outcome, x.detail]));
+}
 
 function spec(over: Partial<CampaignSpec>): CampaignSpec {
   return {
@@ -70,7 +76,7 @@ describe('the unmutated emulator under the controlled scheduler', () => {
   it('pct campaigns (bug depth 3) find nothing either', async () => {
     const seed = testSeed(6100);
     const r = await withWatchdog(seed, 120_000, 'pct campaign', () => harness.runCampaign(spec({ seed, runs: 150, strategy: 'pct' })));
-    expect(r.classes.forbidden + r.classes.error, `seed ${seed}`).toBe(0);
+    expect(r.classes.forbidden + r.classes.error, `seed ${seed}: ${badRuns(r)}`).toBe(0);
   });
 
   it('dfs exhausts the schedules of a tiny scenario within a preemption bound', async () => {
@@ -81,7 +87,7 @@ describe('the unmutated emulator under the controlled scheduler', () => {
     expect(r.dfs?.exhausted, `seed ${seed}: ${JSON.stringify(r.dfs)}`).toBe(true);
     expect(r.runs).toBe(r.dfs?.schedules);
     expect(r.runs).toBeGreaterThan(10);
-    expect(r.classes.forbidden + r.classes.error, `seed ${seed}`).toBe(0);
+    expect(r.classes.forbidden + r.classes.error, `seed ${seed}: ${badRuns(r)}`).toBe(0);
     // Every explored schedule is a different trace.
     expect(new Set(r.records.map((x) => x.traceHash)).size).toBe(r.runs);
   });

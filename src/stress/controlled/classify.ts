@@ -21,7 +21,8 @@ export function classifyControlled(r: ControlledRunResult): OutcomeKind[] {
   if (r.abort === 'deadlock') k.push('deadlock');
   else if (r.abort === 'step-limit') k.push('step-limit');
   else if (r.abort === 'divergence') k.push('nondeterministic');
-  else if (r.abort === 'stuck') k.push('harness-error');
+  // A liveness bound expired or a worker was lost: the harness failed, not the modelled code.
+  else if (r.abort === 'stuck' || r.abort === 'worker-lost') k.push('harness-error');
   if (r.errors.length > 0 || (u === null && r.abort === null)) k.push('harness-error');
   if (r.ringFullExits > 0 && !r.scenario.emulated) k.push('ring-full-page');
   return k;

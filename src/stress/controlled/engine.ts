@@ -8,24 +8,48 @@
  *
  * A run ends when every participant has finished. It is abandoned (and every parked
  * participant unwound) when nobody may move (deadlock), after `maxSteps` steps (livelock), when
- * a granted participant never parks again (stuck: a wait the model does not know about), or
- * when a replayed choice cannot be taken (divergence).
+ * a granted participant never parks again (stuck: a wait the model does not know about), when a
+ * participant's worker dies or cannot be started (worker-lost), or when a replayed choice cannot
+ * be taken (divergence).
+ *
+ * Liveness: every wait of a run is bounded (see ControlledLiveness), and a bound that expires
+ * is an outcome of the run — with every participant's state from the token in its detail — not
+ * a hang: the run still returns, its workers that did not report are replaced, and the next run
+ * starts from a clean pool. The bounds are far below a test's timeout, so a campaign survives
+ * a bad run instead of stalling the test it runs in (and, through the pool, the next one).
  */
 import { GuestGlobalsLayout, ParticipantStatus, SharedBlock, VcpuLayout } from '../../abi/layout.js';
 import { now } from '../../kernel/sync.js';
-import { TimeoutError, withTimeout } from '../../platform/async-wait.js';
+import { yieldToEventLoop } from '../../platform/async-wait.js';
 import { type Chooser, ReplayDivergence } from './choosers.js';
 import { participantName, stepName } from './control-steps.js';
 import { buildControlledVm } from './controlled-vm.js';
 import { isStepEnabled } from './enabled.js';
-import type { ParticipantResult } from './participant-api.js';
-import type { ParticipantPool } from './pool.js';
+import type { ControlledWorkerHandle, ParticipantResult } from './participant-api.js';
+import { type ParticipantPool, callWorker } from './pool.js';
 import { type ControlledScenario, estimateSteps } from './scenario.js';
 import { SchedulerToken } from './token.js';
 import { type TraceEntry, traceHash } from './trace.js';
 import type { UserspaceReport } from './userspace-participant.js';
 
-export type AbortReason = 'deadlock' | 'step-limit' | 'stuck' | 'divergence';
+export type AbortReason = 'deadlock' | 'step-limit' | 'stuck' | 'worker-lost' | 'divergence';
+
+/**
+ * The liveness bounds, the only clocks in a controlled run. A move takes microseconds, so
+ * these are generous — a machine that stalls a thread for a second or two does not turn into a
+ * harness error — yet short enough that a stuck run is classified, and its workers replaced,
+ * well within a test's timeout.
+ */
+export interface ControlledLiveness {
+  /** Every participant parked at its first step (run messages delivered to idle workers). */
+  readonly startMs: number;
+  /** A granted participant reaches its next step point. */
+  readonly stepMs: number;
+  /** Once the run ended or was abandoned, each worker returns its result. */
+  readonly resultMs: number;
+}
+
+export const DEFAULT_LIVENESS: ControlledLiveness = { startMs: 10_000, stepMs: 10_000, resultMs: 5_000 };
 
 export interface ControlledRunInput {
   readonly scenario: ControlledScenario;
@@ -35,6 +59,8 @@ export interface ControlledRunInput {
   readonly chooser: Chooser;
   /** Abandon the run after this many steps (default: 20 × the scenario's estimate, at least 5000). */
   readonly maxSteps?: number;
+  /** Overrides of DEFAULT_LIVENESS. */
+  readonly liveness?: Partial<ControlledLiveness>;
 }
 
 export interface ControlledRunResult {
@@ -49,7 +75,7 @@ export interface ControlledRunResult {
   readonly abort: AbortReason | null;
   readonly abortDetail: string | null;
   readonly userspace: UserspaceReport | null;
-  /** Participants that ended with an exception. */
+  /** Participants that ended with an exception, or whose worker was lost. */
   readonly errors: string[];
   readonly kernelWarnings: number;
   readonly kernelBugs: number;
@@ -58,140 +84,216 @@ export interface ControlledRunResult {
   readonly elapsedMs: number;
 }
 
-// Liveness bounds, the only clocks in a controlled run. A move takes microseconds; these are
-// generous so that a machine that stalls a thread for seconds (swapping, a benchmark on every
-// core) does not turn into a harness error.
-/** All participants must be parked at their first step within this (worker message delivery). */
-const START_TIMEOUT_MS = 60_000;
-/** A granted participant runs to its next step point; far longer than that means it is stuck. */
-const STEP_TIMEOUT_MS = 60_000;
-/** How long finishing participants (or aborted ones unwinding) may take to report. */
-const RESULT_TIMEOUT_MS = 60_000;
+/**
+ * The scheduler blocks on the token (Node's main thread may) for at most this long at a time,
+ * then gives the event loop a turn: a worker that crashed is only reported through an 'exit' or
+ * 'error' event, which a thread blocked in Atomics.wait never sees, and timers (a test's own
+ * timeout among them) must not be starved for a whole liveness bound.
+ */
+const BLOCK_SLICE_MS = 20;
 
+type Settled = { readonly ok: ParticipantResult } | { readonly failed: unknown };
+
+/** Runs take the pool one at a time (see ParticipantPool.lease). */
 export async function runControlled(input: ControlledRunInput, pool: ParticipantPool): Promise<ControlledRunResult> {
+  const release = await pool.lease();
+  try {
+    return await runLeased(input, pool);
+  } finally {
+    release();
+  }
+}
+
+async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Promise<ControlledRunResult> {
   const t0 = now();
   const s = input.scenario;
   const parts = s.vcpus + 1;
   const maxSteps = input.maxSteps ?? Math.max(5000, 20 * estimateSteps(s));
-  await pool.ensure(parts);
+  const liveness: ControlledLiveness = { ...DEFAULT_LIVENESS, ...input.liveness };
   const vm = buildControlledVm(s, input.mutants);
-  const globals = new SharedBlock(GuestGlobalsLayout);
   const token = new SchedulerToken(parts);
-  const buffers = vm.buffers();
-  const pending: Promise<ParticipantResult>[] = [];
-  for (let p = 0; p < parts; p++) {
-    pending.push(
-      pool.handle(p).api.run({ participant: p, token: token.buffer, vm: buffers, globals: globals.buffer, scenario: s, seed: input.seed }),
-    );
-  }
-
   const choices: number[] = [];
   const trace: TraceEntry[] = [];
+  const errors: string[] = [];
   let abort: AbortReason | null = null;
   let abortDetail: string | null = null;
-  let stuck = -1;
+  let results: (ParticipantResult | null)[] = [];
 
-  // Everyone parks at START before the first choice.
-  const startDeadline = now() + START_TIMEOUT_MS;
-  for (;;) {
-    const seen = token.parkedSeq();
-    if (token.quiescent()) break;
-    const left = startDeadline - now();
-    if (left <= 0 || !(await token.waitPark(seen, left))) {
-      abort = 'stuck';
-      abortDetail = `participants did not reach their first step within ${START_TIMEOUT_MS} ms`;
-      break;
+  const finish = (): ControlledRunResult => {
+    for (const [p, r] of results.entries()) {
+      if (r !== null && r.error !== null) errors.push(`${participantName(p)}: ${r.error}`);
     }
+    const st = vm.stats();
+    let ringFullExits = 0;
+    for (let i = 0; i < s.vcpus; i++) ringFullExits += vm.vcpuBlock(i).f64[VcpuLayout.floats.RING_FULL_EXITS]!;
+    return {
+      seed: input.seed,
+      scenario: s,
+      mutants: input.mutants,
+      steps: choices.length,
+      choices,
+      trace,
+      traceHash: traceHash(trace),
+      abort,
+      abortDetail,
+      userspace: results[0]?.userspace ?? null,
+      errors,
+      kernelWarnings: st.warnings,
+      kernelBugs: st.kernelBugs,
+      resetBatchesSkipped: st.resetBatchesSkipped,
+      ringFullExits,
+      elapsedMs: Math.round((now() - t0) * 1000) / 1000,
+    };
+  };
+
+  try {
+    await pool.ensure(parts);
+  } catch (e) {
+    // No run without a worker for every participant. Reported as this run's outcome, so that
+    // the campaign goes on; the pool starts the missing worker again for the next run.
+    abort = 'worker-lost';
+    abortDetail = `controlled workers could not be started: ${e instanceof Error ? e.message : String(e)}`;
+    errors.push(abortDetail);
+    return finish();
   }
 
-  const enabled: number[] = [];
-  let last = -1;
-  while (abort === null && !token.allFinished()) {
-    enabled.length = 0;
-    for (let p = 0; p < parts; p++) {
-      if (token.status(p) === ParticipantStatus.PARKED && isStepEnabled(vm, s.vcpus, p, token.step(p), token.argA(p))) enabled.push(p);
-    }
-    if (enabled.length === 0) {
-      abort = 'deadlock';
-      abortDetail = `no participant can move after ${choices.length} steps: ${describeParked(token, parts)}`;
-      break;
-    }
-    if (choices.length >= maxSteps) {
-      abort = 'step-limit';
-      abortDetail = `still running after ${maxSteps} steps: ${describeParked(token, parts)}`;
-      break;
-    }
-    let q: number;
-    try {
-      q = input.chooser.choose(choices.length, enabled, last);
-    } catch (e) {
-      if (!(e instanceof ReplayDivergence)) throw e;
-      abort = 'divergence';
-      abortDetail = e.message;
-      break;
-    }
-    choices.push(q);
-    trace.push([q, token.step(q), token.argA(q), token.argB(q)]);
-    const seen = token.parkedSeq();
-    token.grant(q);
-    if (!(await token.waitPark(seen, STEP_TIMEOUT_MS))) {
-      abort = 'stuck';
-      stuck = q;
-      abortDetail = `${participantName(q)} did not reach its next step within ${STEP_TIMEOUT_MS} ms after ${stepName(trace[trace.length - 1]![1])}`;
-      break;
-    }
-    last = q;
+  const globals = new SharedBlock(GuestGlobalsLayout);
+  const buffers = vm.buffers();
+  const handles: ControlledWorkerHandle[] = [];
+  const pending: Promise<ParticipantResult>[] = [];
+  for (let p = 0; p < parts; p++) {
+    const h = pool.handle(p);
+    handles.push(h);
+    const call = h.api.run({ participant: p, token: token.buffer, vm: buffers, globals: globals.buffer, scenario: s, seed: input.seed });
+    // Observed now so that a call failing early is not an unhandled rejection; its outcome is
+    // collected below.
+    call.catch(() => undefined);
+    pending.push(call);
   }
-  if (abort !== null) token.abort();
-  const lostResults: string[] = [];
 
-  const results: (ParticipantResult | null)[] = await Promise.all(
-    pending.map(async (r, p) => {
-      try {
-        return await withTimeout(r, RESULT_TIMEOUT_MS, `participant ${participantName(p)}`);
-      } catch (e) {
-        // Never came back (stuck in an unmodelled wait, or the worker died), or the call
-        // failed: give the pool a fresh worker, and say what the token and the worker showed.
-        const status = token.status(p);
-        const why = e instanceof TimeoutError ? `no result within ${RESULT_TIMEOUT_MS} ms` : `the call failed: ${String(e)}`;
-        lostResults.push(
-          `${participantName(p)}: ${why} (token status ${status}, at ${stepName(token.step(p))}, abort ${abort ?? 'none'}; ` +
-            `worker ${pool.handle(p).failure ?? 'alive'}); worker replaced`,
-        );
-        await pool.replace(p);
-        if (stuck < 0) stuck = p;
-        return null;
+  /**
+   * Wait until `settled()` holds: 'ok', 'timeout', or the participant whose worker died.
+   *
+   * The decision is taken from the participants' STATUS words, never from counting PARKED_SEQ
+   * bumps: a participant publishes PARKED (or FINISHED) and only then rings, so a ring can land
+   * long after the status it announces — its thread preempted between the two stores. The start
+   * barrier, which sees every status settled, used to let such a late START ring through, and
+   * the first grant's "wait for a ring" then returned at once while the granted participant was
+   * still running. From there the scheduler was one ring behind: two participants moved at once
+   * (a nondeterministic run), and a granted participant could be seen not yet parked, so the run
+   * was called a deadlock and abandoned while that participant was still on its way to its next
+   * park — where it then waited for a grant that never came. The ring is only a doorbell here:
+   * a stale one merely wakes us to look again.
+   */
+  const awaitSettled = async (settled: () => boolean, limitMs: number): Promise<'ok' | 'timeout' | number> => {
+    const deadline = now() + limitMs;
+    for (;;) {
+      // Read the doorbell before the condition: a status we miss is published before a ring
+      // that comes after `seen`, so the wait below cannot sleep through it.
+      const seen = token.parkedSeq();
+      if (settled()) return 'ok';
+      const left = deadline - now();
+      if (left > 0 && (await token.waitPark(seen, Math.min(BLOCK_SLICE_MS, left)))) continue;
+      // A whole slice without news: give the event loop a turn, so that a worker's 'error' or
+      // 'exit' event is delivered (it will never ring again) and timers run, then look.
+      await yieldToEventLoop();
+      for (let p = 0; p < parts; p++) if (handles[p]!.failure !== null) return p;
+      if (now() >= deadline) return settled() ? 'ok' : 'timeout';
+    }
+  };
+  const lostWorker = (p: number, when: string): void => {
+    abort = 'worker-lost';
+    abortDetail = `${participantName(p)}'s worker died ${when}: ${handles[p]!.failure}; ${describeTokens(token, parts)}`;
+  };
+
+  let internal: unknown = null;
+  try {
+    // Everyone parks at START (or has already finished) before the first choice.
+    const started = await awaitSettled(() => token.quiescent(), liveness.startMs);
+    if (started === 'timeout') {
+      abort = 'stuck';
+      abortDetail = `participants did not all reach their first step within ${liveness.startMs} ms; ${describeTokens(token, parts)}`;
+    } else if (started !== 'ok') {
+      lostWorker(started, 'before the first step');
+    }
+
+    const enabled: number[] = [];
+    let last = -1;
+    while (abort === null && !token.allFinished()) {
+      enabled.length = 0;
+      for (let p = 0; p < parts; p++) {
+        if (token.status(p) === ParticipantStatus.PARKED && isStepEnabled(vm, s.vcpus, p, token.step(p), token.argA(p))) enabled.push(p);
       }
+      if (enabled.length === 0) {
+        abort = 'deadlock';
+        abortDetail = `no participant can move after ${choices.length} steps: ${describeParked(token, parts)}`;
+        break;
+      }
+      if (choices.length >= maxSteps) {
+        abort = 'step-limit';
+        abortDetail = `still running after ${maxSteps} steps: ${describeParked(token, parts)}`;
+        break;
+      }
+      let q: number;
+      try {
+        q = input.chooser.choose(choices.length, enabled, last);
+      } catch (e) {
+        if (!(e instanceof ReplayDivergence)) throw e;
+        abort = 'divergence';
+        abortDetail = e.message;
+        break;
+      }
+      choices.push(q);
+      trace.push([q, token.step(q), token.argA(q), token.argB(q)]);
+      token.grant(q);
+      // Its move is over once it parks again or finishes (grant() marked it RUNNING).
+      const r = await awaitSettled(() => token.status(q) !== ParticipantStatus.RUNNING, liveness.stepMs);
+      if (r === 'timeout') {
+        abort = 'stuck';
+        abortDetail =
+          `${participantName(q)} did not reach its next step within ${liveness.stepMs} ms after ` +
+          `${stepName(trace[trace.length - 1]![1])} (step ${choices.length}); ${describeTokens(token, parts)}`;
+        break;
+      }
+      if (r !== 'ok') {
+        lostWorker(r, `at step ${choices.length}`);
+        break;
+      }
+      last = q;
+    }
+  } catch (e) {
+    // A bug of the engine or a chooser: still unwind the participants and collect the workers
+    // below (so that the pool is fit for the next run), then rethrow.
+    internal = e;
+  }
+  // Whatever ended the run: participants still parked unwind, and any that parks later (a slow
+  // one, or one whose run message is only now taken) unwinds at once (ParticipantToken.park).
+  if (!token.allFinished()) token.abort();
+
+  results = await Promise.all(
+    pending.map(async (call, p): Promise<ParticipantResult | null> => {
+      const settled: Settled = await callWorker(handles[p]!, call, liveness.resultMs, 'its result').then(
+        (ok) => ({ ok }),
+        (failed: unknown) => ({ failed }),
+      );
+      if ('ok' in settled) return settled.ok;
+      // It never came back (stuck in a wait the model does not know about, or its worker died),
+      // or the call failed: the worker cannot be trusted with another run.
+      const why = settled.failed instanceof Error ? settled.failed.message : String(settled.failed);
+      const state = describeParticipant(token, p);
+      const replaced = await pool.replace(p);
+      errors.push(
+        `${participantName(p)}: ${why} (token: ${state}; abort ${abort ?? (internal !== null ? 'internal error' : 'none')}); ` +
+          (replaced === null ? 'worker replaced' : `worker dropped, its replacement failed: ${replaced}`),
+      );
+      return null;
     }),
   );
-  const errors: string[] = [];
-  errors.push(...lostResults);
-  results.forEach((r, p) => {
-    if (r !== null && r.error !== null) errors.push(`${participantName(p)}: ${r.error}`);
-  });
-  const st = vm.stats();
-  let ringFullExits = 0;
-  for (let i = 0; i < s.vcpus; i++) ringFullExits += vm.vcpuBlock(i).f64[VcpuLayout.floats.RING_FULL_EXITS]!;
-  return {
-    seed: input.seed,
-    scenario: s,
-    mutants: input.mutants,
-    steps: choices.length,
-    choices,
-    trace,
-    traceHash: traceHash(trace),
-    abort,
-    abortDetail,
-    userspace: results[0]?.userspace ?? null,
-    errors,
-    kernelWarnings: st.warnings,
-    kernelBugs: st.kernelBugs,
-    resetBatchesSkipped: st.resetBatchesSkipped,
-    ringFullExits,
-    elapsedMs: Math.round((now() - t0) * 1000) / 1000,
-  };
+  if (internal !== null) throw internal;
+  return finish();
 }
 
+/** Each participant's state from the token, for a deadlock or step-limit report. */
 function describeParked(token: SchedulerToken, parts: number): string {
   const out: string[] = [];
   for (let p = 0; p < parts; p++) {
@@ -199,4 +301,28 @@ function describeParked(token: SchedulerToken, parts: number): string {
     out.push(`${participantName(p)}:${st === ParticipantStatus.FINISHED ? 'finished' : st === ParticipantStatus.PARKED ? stepName(token.step(p)) : 'running'}`);
   }
   return out.join(' ');
+}
+
+/** One participant's state from shared memory, in words. */
+function describeParticipant(token: SchedulerToken, p: number): string {
+  const at = `${stepName(token.step(p))}(${token.argA(p)}, ${token.argB(p)})`;
+  switch (token.status(p)) {
+    case ParticipantStatus.IDLE:
+      return 'never started (its worker did not take the run)';
+    case ParticipantStatus.PARKED:
+      return `parked at ${at}`;
+    case ParticipantStatus.RUNNING:
+      return `running, granted at ${at}`;
+    case ParticipantStatus.FINISHED:
+      return 'finished';
+    default:
+      return `status ${token.status(p)}`;
+  }
+}
+
+/** Every participant's state, for a liveness report. */
+function describeTokens(token: SchedulerToken, parts: number): string {
+  const out: string[] = [];
+  for (let p = 0; p < parts; p++) out.push(`${participantName(p)} ${describeParticipant(token, p)}`);
+  return `participants: ${out.join('; ')}`;
 }

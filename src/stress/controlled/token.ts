@@ -4,7 +4,8 @@
  * Participant side (a worker): at every step point it publishes where it is, marks itself
  * PARKED, rings the scheduler, and blocks on its own GRANT word until the scheduler bumps it.
  * Scheduler side (the main thread): waits until the participant it granted has parked again
- * (or finished), then grants the next one. Only the granted participant ever runs, and every
+ * (or finished) — as its STATUS word says; the ring only wakes the scheduler, and may come late
+ * — then grants the next one. Only the granted participant ever runs, and every
  * hand-off goes through Atomics, so each move happens-after the previous one: a run is a pure
  * function of the sequence of grants.
  */
@@ -29,10 +30,17 @@ export class RunAborted extends Error {
   }
 }
 
-/** A participant waits this long for a grant before concluding the scheduler is gone. */
+/**
+ * A participant waits this long for a grant before concluding the scheduler is gone. The
+ * scheduler's own bounds (engine.ts) are far shorter: it abandons a run, and so releases every
+ * participant, long before this.
+ */
 const GRANT_LIVENESS_MS = 120_000;
+/** Re-check ABORT and the liveness bound this often while parked (a grant wakes at once). */
+const GRANT_WAIT_SLICE_MS = 250;
 
-function participantBlock(buffer: SharedArrayBuffer, p: number): SharedBlock<keyof typeof ParticipantLayout.words, never> {
+/** Participant p's block of a token (ParticipantLayout), after the scheduler's block. */
+export function participantBlock(buffer: SharedArrayBuffer, p: number): SharedBlock<keyof typeof ParticipantLayout.words, never> {
   return new SharedBlock(ParticipantLayout, buffer, SchedulerTokenLayout.bytes + p * ParticipantLayout.bytes);
 }
 
@@ -57,8 +65,15 @@ export class ParticipantToken {
     this.ring();
     const deadline = performance.now() + GRANT_LIVENESS_MS;
     while (Atomics.load(self, P.GRANT) === grant) {
+      // The scheduler grants only the participants it sees parked when it abandons a run. One
+      // that parks after that — it was granted and overran the step bound, or its worker took
+      // the run message late — is never granted: it must see ABORT by itself, or it would hold
+      // its worker (and the pool's next run) for the whole liveness bound. Checked after our
+      // PARKED store, which the scheduler's abort reads after its ABORT store: one of the two
+      // sides always sees the other.
+      if (Atomics.load(this.sched, S.ABORT) !== 0) throw new RunAborted();
       if (performance.now() > deadline) throw new Error(`participant ${this.participant}: no grant for ${GRANT_LIVENESS_MS} ms`);
-      Atomics.wait(self, P.GRANT, grant, 1000);
+      Atomics.wait(self, P.GRANT, grant, GRANT_WAIT_SLICE_MS);
     }
     if (Atomics.load(this.sched, S.ABORT) !== 0) throw new RunAborted();
     Atomics.store(self, P.STATUS, ParticipantStatus.RUNNING);
@@ -131,8 +146,10 @@ export class SchedulerToken {
   }
 
   /**
-   * Wait until PARKED_SEQ moves past `seen` (someone parked or finished), at most `timeoutMs`.
-   * Blocks where the thread may (Node's main thread), otherwise waits asynchronously.
+   * Wait until PARKED_SEQ moves past `seen` (someone rang: parked or finished, now or earlier),
+   * at most `timeoutMs`. Blocks where the thread may (Node's main thread), otherwise waits
+   * asynchronously. The engine calls it with short slices, and re-reads the STATUS words after
+   * every wake-up.
    */
   async waitPark(seen: number, timeoutMs: number): Promise<boolean> {
     if (canBlock) {
@@ -140,14 +157,17 @@ export class SchedulerToken {
       while (Atomics.load(this.sched, S.PARKED_SEQ) === seen) {
         const left = deadline - performance.now();
         if (left <= 0) return false;
-        Atomics.wait(this.sched, S.PARKED_SEQ, seen, Math.min(left, 1000));
+        Atomics.wait(this.sched, S.PARKED_SEQ, seen, left);
       }
       return true;
     }
     return waitAsyncWhileEqual(this.sched, S.PARKED_SEQ, seen, timeoutMs);
   }
 
-  /** Abandon the run: every parked participant is granted and unwinds with RunAborted. */
+  /**
+   * Abandon the run: every parked participant is granted and unwinds with RunAborted; one that
+   * parks later (or starts only now) sees ABORT and unwinds by itself.
+   */
   abort(): void {
     Atomics.store(this.sched, S.ABORT, 1);
     for (let p = 0; p < this.participants; p++) {
