@@ -70,6 +70,17 @@ export class Prng {
   below(n: number): number {
     return Math.floor((this.nextU32() / 4294967296) * n);
   }
+
+  /** One of `choices`, each [value, weight], with probability weight / total (not a hot path). */
+  weighted<T>(choices: readonly (readonly [T, number])[]): T {
+    const total = choices.reduce((s, [, w]) => s + w, 0);
+    let r = this.below(total);
+    for (const [v, w] of choices) {
+      if (r < w) return v;
+      r -= w;
+    }
+    return choices[choices.length - 1]![0];
+  }
 }
 
 /** Derive a per-stream seed from a run seed and a stream number (splitmix-style mixing). */

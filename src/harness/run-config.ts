@@ -120,12 +120,17 @@ export function validateRingEntries(entries: unknown, param = '--ring-entries'):
   return entries;
 }
 
+/** The logging interface named by `--log`. */
+export function validateLogMode(value: unknown): LogMode {
+  if (!(LOG_MODES as readonly unknown[]).includes(value)) {
+    throw new ConfigError('--log', value, 'EINVAL', `log must be one of ${LOG_MODES.join(', ')}`);
+  }
+  return value as LogMode;
+}
+
 export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const c = { ...RUN_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
-  if (!(LOG_MODES as readonly string[]).includes(c.log as string)) {
-    throw new ConfigError('--log', c.log, 'EINVAL', `log must be one of ${LOG_MODES.join(', ')}`);
-  }
-  const log = c.log as LogMode;
+  const log = validateLogMode(c.log);
   // Combinations the kernel would refuse, named by the flag that asks for them.
   if (input.ringEntries !== undefined && log !== 'ring') {
     throw new ConfigError('--ring-entries', input.ringEntries, 'EINVAL', 'a ring size needs --log ring');
@@ -210,7 +215,8 @@ export function randomSeed(): number {
   return Math.floor(Math.random() * 0x100000000) >>> 0;
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
+/** `o` without its undefined fields, so that spreading it over defaults keeps them. */
+export function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 

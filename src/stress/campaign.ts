@@ -82,6 +82,30 @@ export interface CampaignSpec {
   readonly traceDir: string | null;
 }
 
+/**
+ * A campaign with the CLI's defaults (random strategy, PCT depth 3, preemption bound 2, seed 1,
+ * 1000 runs, every logging interface, no mutant, no traces), changed by `over`.
+ */
+export function campaignSpec(mode: StressMode, over: Partial<CampaignSpec> = {}): CampaignSpec {
+  return {
+    mode,
+    strategy: 'random',
+    pctDepth: 3,
+    preemptionBound: 2,
+    runs: 1000,
+    timeBudgetMs: null,
+    seed: 1,
+    shard: null,
+    mutant: null,
+    log: null,
+    stopAtFirstForbidden: false,
+    shrink: false,
+    checkEveryRun: false,
+    traceDir: null,
+    ...over,
+  };
+}
+
 export interface ShrunkRecord {
   readonly from: CaseSize;
   readonly to: CaseSize;

@@ -15,49 +15,25 @@
  */
 import { KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/layout.js';
-import { type HarvestCursor, type HarvestSink, harvestRing, writeRawEntry } from '../kernel/dirty-ring.js';
+import { type HarvestCursor, harvestRing, writeRawEntry } from '../kernel/dirty-ring.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Mutant } from '../kernel/mutants.js';
 import type { Vm } from '../kernel/vm.js';
-import type { CollectorStats, LogCollector, ReadyPageSink } from './log-collectors.js';
+import { type CollectorStats, type LogCollector, type ReadyPageSink, emptyCollectorStats } from './log-collectors.js';
+import { PendingEntries } from './pending-entries.js';
 
 /** 2^64 − 63: with 0 right after it, `offset + 63` wraps to 0. */
 export const WRAPPED_OFFSET = 0xffff_ffff_ffff_ffc1n;
 
 export class HostileRingCollector implements LogCollector {
   readonly mode = 'ring' as const;
-  readonly stats: CollectorStats = {
-    records: 0,
-    collections: 0,
-    resetCalls: 0,
-    entriesReset: 0,
-    resetMismatches: 0,
-    getCalls: 0,
-    clearCalls: 0,
-    deviceBitmapRecords: 0,
-  };
+  readonly stats: CollectorStats = emptyCollectorStats();
   /** Resets that carried a rewritten (wrapped) pair. */
   rewrites = 0;
   private readonly rings: RingViews[] = [];
   private readonly cursors: HarvestCursor[] = [];
-  /**
-   * Entries harvested this collection (slot, offLo, offHi), held until the reset returns. A
-   * correct kernel bounds them by the rings' sizes; a ring overrun (a kernel bug) can exceed
-   * that, so the buffer grows then rather than dropping entries.
-   */
-  private pending: Uint32Array;
-  private count = 0;
-  private readonly store: HarvestSink = (slot, offLo, offHi) => {
-    const i = this.count++ * 3;
-    if (i + 3 > this.pending.length) {
-      const bigger = new Uint32Array(this.pending.length * 2);
-      bigger.set(this.pending);
-      this.pending = bigger;
-    }
-    this.pending[i] = slot;
-    this.pending[i + 1] = offLo;
-    this.pending[i + 2] = offHi;
-  };
+  /** Entries harvested this collection, held until the reset returns. */
+  private readonly pending: PendingEntries;
   /** The final collection is stopped only when the run really parks the vCPUs first. */
   private readonly finalIsStopped: boolean;
 
@@ -71,18 +47,18 @@ export class HostileRingCollector implements LogCollector {
       this.rings.push(vm.mmapRing(i));
       this.cursors.push({ fetchIndex: 0 });
     }
-    this.pending = new Uint32Array(vm.ringEntries * vcpuCount * 3);
+    this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.finalIsStopped = !vm.hasMutant(Mutant.NO_FINAL_STOP);
   }
 
   collect(sink: ReadyPageSink, final: boolean): number {
-    this.count = 0;
+    this.pending.clear();
     let rewrittenRing = -1;
     for (let i = 0; i < this.vcpuCount; i++) {
-      const h = harvestRing(this.rings[i]!, this.cursors[i]!, Number.MAX_SAFE_INTEGER, this.store);
+      const h = harvestRing(this.rings[i]!, this.cursors[i]!, Number.MAX_SAFE_INTEGER, this.pending.push);
       if (h >= 2 && rewrittenRing < 0) rewrittenRing = i;
     }
-    const harvested = this.count;
+    const harvested = this.pending.count;
     if (final && this.finalIsStopped && rewrittenRing >= 0) {
       const ring = this.rings[rewrittenRing]!;
       const last = this.cursors[rewrittenRing]!.fetchIndex;
@@ -108,8 +84,7 @@ export class HostileRingCollector implements LogCollector {
         this.vm.setLogDirty(slot.id, true, slot.asId);
       }
     }
-    const p = this.pending;
-    for (let i = 0; i < harvested; i++) sink(p[i * 3]!, p[i * 3 + 1]!, p[i * 3 + 2]!);
+    this.pending.emit(sink);
     this.stats.records += harvested;
     this.stats.collections++;
     return harvested;

@@ -14,6 +14,7 @@ import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Mutant } from '../kernel/mutants.js';
 import type { Vm } from '../kernel/vm.js';
+import { PendingEntries } from './pending-entries.js';
 import { RingCollector } from './ring-collector.js';
 import type { SharedReaper } from './self-reaper.js';
 
@@ -43,7 +44,8 @@ export interface LogCollector {
   collect(sink: ReadyPageSink, final: boolean): number;
 }
 
-function emptyStats(): CollectorStats {
+/** Zeroed statistics, for every collector (those of other modules too). */
+export function emptyCollectorStats(): CollectorStats {
   return {
     records: 0,
     collections: 0,
@@ -72,7 +74,7 @@ function emitBits(words: Uint32Array, from: number, to: number, firstPage: numbe
 }
 
 /** Per-slot GET buffers, allocated once. */
-class SlotBitmaps {
+export class SlotBitmaps {
   readonly buffers = new Map<number, Uint32Array>();
 
   for(slot: Memslot): Uint32Array {
@@ -99,26 +101,13 @@ function collectLegacyBitmaps(vm: Vm, slots: readonly Memslot[], buffers: SlotBi
 
 export class RingLogCollector implements LogCollector {
   readonly mode = 'ring' as const;
-  readonly stats = emptyStats();
+  readonly stats = emptyCollectorStats();
   private readonly ring: RingCollector;
-  /** Entries harvested this collection (slot, offLo, offHi), held until the reset returns. */
-  private pending: Uint32Array;
-  private count = 0;
+  /** Entries harvested this collection, held until the reset returns. */
+  private readonly pending: PendingEntries;
   private readonly bitmaps = new SlotBitmaps();
   private readonly copyBeforeReset: boolean;
-  private readonly store = (_vcpu: number, slot: number, offLo: number, offHi: number): void => {
-    const i = this.count++ * 3;
-    // A correct kernel never puts more than a ring's worth of entries between two resets; a
-    // broken one (late-soft-full) can lap the ring while we harvest. Grow rather than drop.
-    if (i + 3 > this.pending.length) {
-      const bigger = new Uint32Array(this.pending.length * 2);
-      bigger.set(this.pending);
-      this.pending = bigger;
-    }
-    this.pending[i] = slot;
-    this.pending[i + 1] = offLo;
-    this.pending[i + 2] = offHi;
-  };
+  private readonly store = (_vcpu: number, slot: number, offLo: number, offHi: number): void => this.pending.push(slot, offLo, offHi);
 
   constructor(
     readonly vm: Vm,
@@ -128,8 +117,7 @@ export class RingLogCollector implements LogCollector {
     this.ring = new RingCollector(vm, vcpuCount, {
       skipEveryNth: vm.hasMutant(Mutant.HARVEST_SKIPS_ENTRY) ? 61 : 0,
     });
-    // At most one ring's worth of entries per vCPU between two resets.
-    this.pending = new Uint32Array(vm.ringEntries * vcpuCount * 3);
+    this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.copyBeforeReset = vm.hasMutant(Mutant.COPY_BEFORE_RESET);
   }
 
@@ -138,12 +126,12 @@ export class RingLogCollector implements LogCollector {
   }
 
   collect(sink: ReadyPageSink, final: boolean): number {
-    this.count = 0;
+    this.pending.clear();
     const harvested = this.ring.harvest(this.store);
-    if (this.copyBeforeReset) this.emit(sink); // mutant: pages read while still writable
+    if (this.copyBeforeReset) this.pending.emit(sink); // mutant: pages read while still writable
     if (harvested > 0) this.ring.reset(harvested);
-    if (!this.copyBeforeReset) this.emit(sink);
-    let n = this.count;
+    if (!this.copyBeforeReset) this.pending.emit(sink);
+    let n = this.pending.count;
     if (final && this.vm.ringWithBitmap) {
       // The device bitmap comes last of all, when nothing can write any more.
       const bits = collectLegacyBitmaps(this.vm, this.slots, this.bitmaps, sink);
@@ -158,11 +146,6 @@ export class RingLogCollector implements LogCollector {
     this.stats.resetMismatches = this.ring.mismatches.length;
     return n;
   }
-
-  private emit(sink: ReadyPageSink): void {
-    const p = this.pending;
-    for (let i = 0; i < this.count; i++) sink(p[i * 3]!, p[i * 3 + 1]!, p[i * 3 + 2]!);
-  }
 }
 
 /**
@@ -172,7 +155,7 @@ export class RingLogCollector implements LogCollector {
  */
 export class SelfReapLogCollector implements LogCollector {
   readonly mode = 'ring' as const;
-  readonly stats = emptyStats();
+  readonly stats = emptyCollectorStats();
   private readonly bitmaps = new SlotBitmaps();
   private drained = 0;
   private sink: ReadyPageSink = () => {};
@@ -211,7 +194,7 @@ export class SelfReapLogCollector implements LogCollector {
 
 export class BitmapLogCollector implements LogCollector {
   readonly mode = 'bitmap' as const;
-  readonly stats = emptyStats();
+  readonly stats = emptyCollectorStats();
   private readonly bitmaps = new SlotBitmaps();
 
   constructor(
@@ -230,7 +213,7 @@ export class BitmapLogCollector implements LogCollector {
 
 export class ManualLogCollector implements LogCollector {
   readonly mode = 'clear' as const;
-  readonly stats = emptyStats();
+  readonly stats = emptyCollectorStats();
   private readonly bitmaps = new SlotBitmaps();
   /** Per slot, a view of the GET buffer for each chunk (made once: CLEAR takes a mask from 0). */
   private readonly chunkViews = new Map<number, Uint32Array[]>();

@@ -12,7 +12,7 @@ import { isKvmError } from '../abi/errno.js';
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
-import type { CollectorStats, LogCollector, ReadyPageSink } from './log-collectors.js';
+import { type CollectorStats, type LogCollector, type ReadyPageSink, emptyCollectorStats } from './log-collectors.js';
 
 export interface UnalignedClearStats {
   /** CLEARs issued with an unaligned first_page. */
@@ -29,16 +29,7 @@ function isSet(words: Uint32Array, page: number): boolean {
 
 export class UnalignedClearCollector implements LogCollector {
   readonly mode = 'clear' as const;
-  readonly stats: CollectorStats = {
-    records: 0,
-    collections: 0,
-    resetCalls: 0,
-    entriesReset: 0,
-    resetMismatches: 0,
-    getCalls: 0,
-    clearCalls: 0,
-    deviceBitmapRecords: 0,
-  };
+  readonly stats: CollectorStats = emptyCollectorStats();
   readonly unaligned: UnalignedClearStats = { attempts: 0, refused: 0, accepted: 0 };
   /** Per slot: the GET buffer and a scratch mask for unaligned CLEARs (both allocated once). */
   private readonly buffers = new Map<number, { words: Uint32Array; scratch: Uint32Array }>();

@@ -12,7 +12,7 @@ import { Prng, deriveSeed } from '../../src/guest/workloads.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
-import { type CampaignResult, type CampaignSpec, StressHarness } from '../../src/stress/campaign.js';
+import { type CampaignResult, type CampaignSpec, StressHarness, campaignSpec } from '../../src/stress/campaign.js';
 import { RandomChooser, ReplayChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';
 import { runControlled } from '../../src/stress/controlled/engine.js';
@@ -38,23 +38,7 @@ function badRuns(r: CampaignResult): string {
 }
 
 function spec(over: Partial<CampaignSpec>): CampaignSpec {
-  return {
-    mode: 'controlled',
-    strategy: 'random',
-    pctDepth: 3,
-    preemptionBound: 2,
-    runs: 100,
-    timeBudgetMs: null,
-    seed: 1,
-    shard: null,
-    mutant: null,
-    log: null,
-    stopAtFirstForbidden: false,
-    shrink: false,
-    checkEveryRun: false,
-    traceDir: null,
-    ...over,
-  };
+  return campaignSpec('controlled', { runs: 100, ...over });
 }
 
 describe('the unmutated emulator under the controlled scheduler', () => {

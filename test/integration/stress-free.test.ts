@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runDirtyLog } from '../../src/harness/run.js';
 import { spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
-import { type CampaignSpec, StressHarness } from '../../src/stress/campaign.js';
+import { type CampaignSpec, StressHarness, campaignSpec } from '../../src/stress/campaign.js';
 import { generateFreeScenario } from '../../src/stress/free/free-scenario.js';
 import { MUTANT_PROFILES, mutantProfile } from '../../src/stress/mutant-catalog.js';
 import { testSeed, withWatchdog } from '../helpers/watchdog.js';
@@ -16,23 +16,7 @@ const harness = new StressHarness({ spawnVcpu: spawnNodeVcpuWorker, spawnControl
 afterAll(() => harness.close());
 
 function spec(over: Partial<CampaignSpec>): CampaignSpec {
-  return {
-    mode: 'free',
-    strategy: 'random',
-    pctDepth: 3,
-    preemptionBound: 2,
-    runs: 10,
-    timeBudgetMs: null,
-    seed: 1,
-    shard: null,
-    mutant: null,
-    log: null,
-    stopAtFirstForbidden: false,
-    shrink: false,
-    checkEveryRun: false,
-    traceDir: null,
-    ...over,
-  };
+  return campaignSpec('free', { runs: 10, ...over });
 }
 
 describe('free-running campaigns', () => {

@@ -56,22 +56,12 @@ export interface ScenarioRequest {
 const RING_ENTRIES = 256;
 const CLEAR_CHUNK_PAGES = 64;
 
-function pick<T>(rng: Prng, weighted: readonly (readonly [T, number])[]): T {
-  const total = weighted.reduce((s, [, w]) => s + w, 0);
-  let r = rng.below(total);
-  for (const [v, w] of weighted) {
-    if (r < w) return v;
-    r -= w;
-  }
-  return weighted[weighted.length - 1]![0];
-}
-
 /** A scenario from `rng`, honouring `req`. */
 export function generateScenario(rng: Prng, req: ScenarioRequest = {}): ControlledScenario {
-  const shape = req.shape ?? pick<ScenarioShape>(rng, [['micro', 90], ['sweep', 5], ['flood', 5]]);
+  const shape = req.shape ?? rng.weighted<ScenarioShape>([['micro', 90], ['sweep', 5], ['flood', 5]]);
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
   const log =
-    req.log ?? forcedLog ?? (shape === 'flood' ? 'ring' : pick<LogMode>(rng, [['ring', 60], ['bitmap', 20], ['clear', 20]]));
+    req.log ?? forcedLog ?? (shape === 'flood' ? 'ring' : rng.weighted<LogMode>([['ring', 60], ['bitmap', 20], ['clear', 20]]));
   const harvester =
     req.harvester ??
     (log === 'clear' && rng.below(100) < 30 ? 'unaligned-clear' : log === 'ring' && rng.below(100) < 15 ? 'hostile-wrap' : 'standard');
@@ -82,7 +72,7 @@ export function generateScenario(rng: Prng, req: ScenarioRequest = {}): Controll
   let drain: boolean;
   const stores: number[][][] = [];
   if (shape === 'micro') {
-    vcpus = req.vcpus ?? pick(rng, [[1, 35], [2, 45], [3, 20]]);
+    vcpus = req.vcpus ?? rng.weighted([[1, 35], [2, 45], [3, 20]]);
     pages = 2 + rng.below(Math.max(1, Math.min(11, (req.maxPages ?? 12) - 1)));
     const rounds = 1 + rng.below(3);
     const hot = Array.from({ length: 1 + rng.below(Math.min(pages, 4)) }, () => rng.below(pages));

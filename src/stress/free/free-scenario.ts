@@ -53,16 +53,6 @@ const VCPU_POINTS = [
 ];
 const USER_POINTS = [Step.HARVEST_ENTRY, Step.RESET_ENTRY, Step.RESET_REPROTECT, Step.TLB_FLUSH_WAIT, Step.USER_READ_PAGE, Step.BITMAP_UPDATE];
 
-function pick<T>(rng: Prng, weighted: readonly (readonly [T, number])[]): T {
-  const total = weighted.reduce((s, [, w]) => s + w, 0);
-  let r = rng.below(total);
-  for (const [v, w] of weighted) {
-    if (r < w) return v;
-    r -= w;
-  }
-  return weighted[weighted.length - 1]![0];
-}
-
 function perturbation(rng: Prng, points: readonly number[], seed: number): StepPerturbation {
   let mask = 0;
   // Each point is perturbed in half of the runs: different runs widen different windows.
@@ -80,14 +70,14 @@ function perturbation(rng: Prng, points: readonly number[], seed: number): StepP
 export function generateFreeScenario(seed: number, req: FreeRequest = {}): FreeScenario {
   const rng = new Prng(deriveSeed(seed, 0xf7ee));
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
-  const log = req.log ?? forcedLog ?? pick<LogMode>(rng, [['ring', 50], ['bitmap', 25], ['clear', 25]]);
+  const log = req.log ?? forcedLog ?? rng.weighted<LogMode>([['ring', 50], ['bitmap', 25], ['clear', 25]]);
   const harvester: HarvesterVariant =
     req.harvester ??
     (log === 'clear' && rng.below(100) < 30 ? 'unaligned-clear' : log === 'ring' && rng.below(100) < 10 ? 'hostile-wrap' : 'standard');
-  const vcpus = pick(rng, [[1, 20], [2, 40], [3, 20], [4, 20]]);
+  const vcpus = rng.weighted([[1, 20], [2, 40], [3, 20], [4, 20]]);
   const memoryMiB = req.memoryMiB
     ? req.memoryMiB[rng.below(req.memoryMiB.length)]!
-    : pick(rng, [[1, 30], [2, 35], [4, 25], [8, 10]]);
+    : rng.weighted([[1, 30], [2, 35], [4, 25], [8, 10]]);
   const memoryBytes = memoryMiB * 1024 * 1024;
   // Page write-tracking when asked, and in some other runs (never with DMA devices: their
   // writes are not emulated, so no notifier could see them and the run refuses the pair).
@@ -98,7 +88,7 @@ export function generateFreeScenario(seed: number, req: FreeRequest = {}): FreeS
     log,
     vcpus,
     memoryBytes,
-    memslots: pick(rng, [[1, 70], [2, 20], [3, 10]]),
+    memslots: rng.weighted([[1, 70], [2, 20], [3, 10]]),
     iterations: req.iterations ? req.iterations[rng.below(req.iterations.length)]! : 2 + rng.below(3),
     intervalMs: 5 + rng.below(11),
     harvestIntervalMs: 1 + rng.below(5),
@@ -109,8 +99,8 @@ export function generateFreeScenario(seed: number, req: FreeRequest = {}): FreeS
     emulateAllStores: rng.below(100) < 10,
     deviceWriters,
     ...(trackPages > 0 ? { trackPages: Math.min(trackPages, memoryBytes / 4096) } : {}),
-    ...(log === 'ring' ? { ringEntries: req.ringEntries ? req.ringEntries[rng.below(req.ringEntries.length)]! : pick(rng, [[256, 30], [512, 25], [1024, 20], [4096, 25]]) } : {}),
-    ...(log === 'clear' ? { clearChunkPages: 64 * pick(rng, [[1, 30], [2, 30], [4, 20], [16, 20]]), initiallySet: rng.below(100) < 20 } : {}),
+    ...(log === 'ring' ? { ringEntries: req.ringEntries ? req.ringEntries[rng.below(req.ringEntries.length)]! : rng.weighted([[256, 30], [512, 25], [1024, 20], [4096, 25]]) } : {}),
+    ...(log === 'clear' ? { clearChunkPages: 64 * rng.weighted([[1, 30], [2, 30], [4, 20], [16, 20]]), initiallySet: rng.below(100) < 20 } : {}),
   };
   const perturbed = rng.below(100) < 80;
   return {

@@ -7,8 +7,8 @@ import { KVM_MEM_MAX_NR_PAGES, PAGE_SIZE } from '../../abi/constants.js';
 import { MEMSLOT_TABLE_ENTRIES } from '../../abi/layout.js';
 import { MAX_INSN_PAGES } from '../../guest/instruction.js';
 import { WORKLOAD_KINDS, type WorkloadKind } from '../../guest/workloads.js';
-import { ConfigError, MAX_DEVICE_WRITERS, MAX_RUN_VCPUS, MAX_SLOT_BYTES, randomSeed, validateRingEntries } from '../../harness/run-config.js';
-import { LOG_MODES, type LogMode } from '../log-collectors.js';
+import { ConfigError, MAX_DEVICE_WRITERS, MAX_RUN_VCPUS, MAX_SLOT_BYTES, randomSeed, stripUndefined, validateLogMode, validateRingEntries } from '../../harness/run-config.js';
+import type { LogMode } from '../log-collectors.js';
 
 export interface MigrationConfig {
   /** ring (harvest + reset), bitmap (legacy GET), clear (manual protect: GET, CLEAR before copying). */
@@ -84,16 +84,9 @@ function int(param: string, value: unknown, min: number, max: number, what: stri
   return value;
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 export function validateMigrationConfig(input: Partial<MigrationConfig>): MigrationConfig {
   const c = { ...MIGRATION_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
-  if (!(LOG_MODES as readonly string[]).includes(c.log as string)) {
-    throw new ConfigError('--log', c.log, 'EINVAL', `log must be one of ${LOG_MODES.join(', ')}`);
-  }
-  const log = c.log as LogMode;
+  const log = validateLogMode(c.log);
   if (input.ringEntries !== undefined && log !== 'ring') {
     throw new ConfigError('--ring-entries', input.ringEntries, 'EINVAL', 'a ring size needs --log ring');
   }
