@@ -1,8 +1,8 @@
 /**
  * 2. Guest write fast path: a vCPU running in the main thread executes store instructions to
  * pages that are already writable and cached in its software TLB (after one warm-up pass that
- * faulted each page in), through Vcpu.run — the KVM_RUN loop with its per-instruction request
- * check, decode, TLB lookup and the guest's five-word page write (writePage). Baselines: the
+ * faulted each page in), through Vcpu.run — the KVM_RUN loop with its request check (every 16
+ * instructions), decode, TLB lookup and the guest's five-word page write (writePage). Baselines: the
  * same five words written to the same pages of the same SharedArrayBuffer in the same order by a
  * bare loop, with plain typed-array stores, and with Atomics.store. Unit: guest stores/s.
  * The run asserts that no timed store faulted.

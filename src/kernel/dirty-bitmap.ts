@@ -42,29 +42,30 @@ function protectWord(spte: Int32Array, firstPage: number, bits: number, pageCoun
 
 /**
  * Legacy GET's core, caller holding mmu_lock: for each non-zero word, exchange it with 0 into
- * `snapshot` and (unless `protect` is false, the legacy-get-no-protect mutant) re-protect its
- * pages. Returns whether any bit was taken (the caller then flushes TLBs).
+ * `snapshot` (the caller's buffer, or the slot's second half when that buffer is bad) and
+ * (unless `protect` is false, the legacy-get-no-protect mutant) re-protect its pages. Every
+ * other word of `snapshot` is zeroed. Returns the pages re-protected, or -1 when no bit was
+ * taken (then the caller need not flush TLBs).
  */
-export function exchangeAndProtect(slot: Memslot, snapshot: Int32Array, protect: boolean): { taken: boolean; reprotected: number } {
+export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect: boolean): number {
   const live = slot.bitmap!;
+  const words = live.length;
   let taken = false;
   let reprotected = 0;
-  for (let i = 0; i < live.length; i++) {
+  // Most words of a large slot are zero: one memset, then only the non-zero words are written.
+  snapshot.fill(0, 0, words);
+  for (let i = 0; i < words; i++) {
     // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after
     // it is read stays in the live word for the next GET. Only the exchange must be atomic.
-    if (live[i] === 0) {
-      snapshot[i] = 0;
-      continue;
-    }
+    if (live[i] === 0) continue;
     if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, i, 0);
     const bits = Atomics.exchange(live, i, 0);
+    if (bits === 0) continue;
     snapshot[i] = bits;
-    if (bits !== 0) {
-      taken = true;
-      if (protect) reprotected += protectWord(slot.spte, i * 32, bits, slot.pageCount);
-    }
+    taken = true;
+    if (protect) reprotected += protectWord(slot.spte, i * 32, bits, slot.pageCount);
   }
-  return { taken, reprotected };
+  return taken ? reprotected : -1;
 }
 
 /**
@@ -88,17 +89,22 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
   const words = Math.ceil(numPages / 64) * 2;
   let cleared = 0;
   let reprotected = 0;
-  for (let w = 0; w < words; w++) {
-    const m = mask[w]! | 0;
-    if (m === 0) continue;
-    const index = startWord + w;
-    if (index >= live.length) break;
-    if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
-    const was = Atomics.and(live, index, ~m);
-    const got = (was & m) >>> 0;
-    if (got === 0) continue;
-    cleared += popcount(got);
-    reprotected += protectWord(slot.spte, index * 32, got, slot.pageCount);
+  // By 64-page words, as the kernel: a range of empty masks (the common case) costs one read
+  // of each pair of halves. `words` is even.
+  for (let pair = 0; pair < words; pair += 2) {
+    if ((mask[pair]! | mask[pair + 1]!) === 0) continue;
+    for (let w = pair; w < pair + 2; w++) {
+      const m = mask[w]! | 0;
+      if (m === 0) continue;
+      const index = startWord + w;
+      if (index >= live.length) return { cleared, reprotected };
+      if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
+      const was = Atomics.and(live, index, ~m);
+      const got = (was & m) >>> 0;
+      if (got === 0) continue;
+      cleared += popcount(got);
+      reprotected += protectWord(slot.spte, index * 32, got, slot.pageCount);
+    }
   }
   return { cleared, reprotected };
 }

@@ -59,7 +59,7 @@ export class Memslot {
   /** The same live bitmap as unsigned words, for plain copies (manual-protect GET). */
   bitmapU32: Uint32Array | null;
   /** The legacy GET snapshot half of the bitmap allocation. */
-  bitmapSnapshot: Int32Array | null;
+  bitmapSnapshot: Uint32Array | null;
   /** Encoded (as_id << 16) | id, as it appears in ring entries. */
   readonly encodedSlot: number;
   readonly asId: number;
@@ -104,7 +104,7 @@ export class Memslot {
     const halfWords = bitmapBytes(this.pageCount) / 4;
     this.bitmap = new Int32Array(buffer, 0, halfWords);
     this.bitmapU32 = new Uint32Array(buffer, 0, halfWords);
-    this.bitmapSnapshot = new Int32Array(buffer, halfWords * 4, halfWords);
+    this.bitmapSnapshot = new Uint32Array(buffer, halfWords * 4, halfWords);
   }
 
   /** KVM_MEM_* flags, read atomically: logging can be toggled while vCPUs run. */

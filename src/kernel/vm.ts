@@ -645,20 +645,23 @@ export class Vm {
         copyLive(slot, out);
         return;
       }
-      const snapshot = slot.bitmapSnapshot!;
-      let taken = false;
+      // The kernel exchanges into the second half of its bitmap allocation and then copies that
+      // to the user; with a good buffer the copy is not observable, so exchange straight into it.
+      // A bad buffer still consumes the bits (into the slot's own second half), as in the kernel.
+      const snapshot = bad ? slot.bitmapSnapshot! : out;
+      let reprotected = -1;
       this.mmuLock.lock();
       try {
-        const r = exchangeAndProtect(slot, snapshot, !this.hasMutant(Mutant.LEGACY_GET_NO_PROTECT));
-        taken = r.taken;
-        this.block.f64[VM_FLOATS.PAGES_REPROTECTED]! += r.reprotected;
+        reprotected = exchangeAndProtect(slot, snapshot, !this.hasMutant(Mutant.LEGACY_GET_NO_PROTECT));
       } finally {
         this.mmuLock.unlock();
         this.accountHold(VM_FLOATS.MMU_HOLD_GET_TOTAL_NS, VM_FLOATS.MMU_HOLD_GET_MAX_NS);
       }
-      if (taken) this.flushRemoteTlbs();
+      if (reprotected >= 0) {
+        this.block.f64[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
+        this.flushRemoteTlbs();
+      }
       if (bad) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer (the dirty bits were already consumed)', 'dirty_bitmap');
-      for (let i = 0; i < words; i++) out[i] = snapshot[i]! >>> 0;
     } finally {
       this.slotsLock.unlock();
     }
