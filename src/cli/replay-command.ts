@@ -7,15 +7,18 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../harness/run-config.js';
 import { ScenarioError, runScenarioOnEmulator } from '../fidelity/emulator-engine.js';
-import { diffResults, parseResults, parseScenario } from '../fidelity/scenario.js';
+import { diffResults, parseScenario } from '../fidelity/scenario.js';
 import type { Scenario, Step, StepResult } from '../fidelity/scenario.js';
 import {
+  type Comparison,
   type KernelOutcome,
   type KvmHost,
+  compareEngines,
   defaultSuiteDir,
   expectedPathOf,
   kvmHost,
   KERNEL_ATTEMPTS,
+  loadExpected,
   runOnKernel,
   runOnKernelAgainst,
   scenarioFiles,
@@ -81,12 +84,24 @@ function readScenarioFile(file: string, param: string): Scenario {
 }
 
 /** The emulator's results; a scenario it cannot run as written is bad input. */
+/** A broken scenario is bad input: EINVAL naming the file. */
+function asConfigError(e: unknown, file: string): unknown {
+  return e instanceof ScenarioError ? new ConfigError('scenario', file, 'EINVAL', e.message) : e;
+}
+
 function emulate(s: Scenario, file: string): StepResult[] {
   try {
     return runScenarioOnEmulator(s);
   } catch (e) {
-    if (e instanceof ScenarioError) throw new ConfigError('scenario', file, 'EINVAL', e.message);
-    throw e;
+    throw asConfigError(e, file);
+  }
+}
+
+async function compareOrConfigError(s: Scenario, file: string): Promise<Comparison> {
+  try {
+    return await compareEngines(s);
+  } catch (e) {
+    throw asConfigError(e, file);
   }
 }
 
@@ -231,9 +246,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const s = readScenarioFile(file, 'scenario');
 
   if (values.compare) {
-    const emulator = emulate(s, file);
-    const kernel = await runOnKernelAgainst(s, emulator);
-    const differences = kernel.kind === 'results' ? diffResults(kernel.results, emulator, s.steps) : [];
+    const { emulator, kernel, differences } = await compareOrConfigError(s, file);
     const verdict = kernelVerdict(kernel, differences);
     const status = kernel.kind === 'results' ? (differences.length === 0 ? 0 : 1) : kernel.kind === 'failed' ? 1 : EXIT_NOT_COMPARED;
     if (json) {
@@ -329,7 +342,7 @@ function expectedVerdict(r: ConformanceRow): string {
 function kernelColumn(r: ConformanceRow): string {
   switch (r.kernel) {
     case 'match':
-      return r.kernelReason ? `match (${r.kernelReason})` : 'match';
+      return r.kernelNote ? `match (${r.kernelNote})` : 'match';
     case 'differ':
       return 'DIFFER';
     case 'notComparable':
@@ -365,19 +378,19 @@ async function conformanceRow(dir: string, file: string, host: KvmHost): Promise
     row.expectedDifferences = [(e as Error).message];
     return row;
   }
-  const expPath = expectedPathOf(full);
-  if (!existsSync(expPath)) {
-    row.expected = 'missing';
-    row.expectedDifferences = [`${basename(expPath)} does not exist`];
-  } else {
-    try {
-      const expected = parseResults(JSON.parse(readFileSync(expPath, 'utf8')) as unknown);
+  const expName = basename(expectedPathOf(full));
+  try {
+    const expected = loadExpected(full);
+    if (expected === undefined) {
+      row.expected = 'missing';
+      row.expectedDifferences = [`${expName} does not exist`];
+    } else {
       row.expectedDifferences = diffResults(expected, emulator, s.steps);
       row.expected = row.expectedDifferences.length === 0 ? 'match' : 'differ';
-    } catch (e) {
-      row.expected = 'error';
-      row.expectedDifferences = [`${basename(expPath)}: ${(e as Error).message}`];
     }
+  } catch (e) {
+    row.expected = 'error';
+    row.expectedDifferences = [`${expName}: ${(e as Error).message}`];
   }
   const kernel = await runOnKernelAgainst(s, emulator, host);
   if (kernel.kind === 'results') {

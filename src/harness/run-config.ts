@@ -93,7 +93,8 @@ export class ConfigError extends Error {
   }
 }
 
-function int(param: string, value: unknown, min: number, max: number, what: string): number {
+/** An integer parameter in [min, max], or EINVAL naming it. */
+export function int(param: string, value: unknown, min: number, max: number, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(param, value, 'EINVAL', `${what} must be an integer`);
   if (value < min || value > max) throw new ConfigError(param, value, 'EINVAL', `${what} must be between ${min} and ${max}`);
   return value;
@@ -128,8 +129,32 @@ export function validateLogMode(value: unknown): LogMode {
   return value as LogMode;
 }
 
-export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
-  const c = { ...RUN_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
+/** The guest, its memory and the logging interface: what run and migrate both configure. */
+export interface GuestShape {
+  readonly log: LogMode;
+  readonly clearChunkPages: number;
+  readonly initiallySet: boolean;
+  readonly deviceWriters: number;
+  readonly deviceIntervalUs: number;
+  readonly ringWithBitmap: boolean;
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  readonly memslots: number;
+  readonly ringEntries: number;
+  readonly workload: WorkloadKind;
+  readonly burstPages: number;
+  readonly burstPercent: number;
+  readonly seed: number;
+}
+
+type GuestShapeValues = { readonly [K in keyof GuestShape]?: unknown };
+
+/**
+ * Validates the part of a run's or a migration's parameters that both have: `c` holds the
+ * values with the defaults applied, `input` what the caller set (a flag that only fits another
+ * log mode is refused only when it was asked for). Returns the valid values and the page count.
+ */
+export function validateGuestShape(c: GuestShapeValues, input: GuestShapeValues): GuestShape & { readonly pages: number } {
   const log = validateLogMode(c.log);
   // Combinations the kernel would refuse, named by the flag that asks for them.
   if (input.ringEntries !== undefined && log !== 'ring') {
@@ -150,59 +175,69 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   }
   const deviceWriters = int('--device-writers', c.deviceWriters, 0, MAX_DEVICE_WRITERS, 'device writer count');
   const deviceIntervalUs = int('--device-interval-us', c.deviceIntervalUs, 1, 1_000_000, 'device write interval');
-  const ringWithBitmap = log === 'ring' && (input.ringWithBitmap ?? deviceWriters > 0);
   const vcpus = int('--vcpus', c.vcpus, 1, MAX_RUN_VCPUS, 'vCPU count');
-  if (typeof c.memoryBytes !== 'number' || !Number.isSafeInteger(c.memoryBytes) || c.memoryBytes <= 0) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', 'memory size must be a positive number of bytes');
+  const memoryBytes = c.memoryBytes;
+  if (typeof memoryBytes !== 'number' || !Number.isSafeInteger(memoryBytes) || memoryBytes <= 0) {
+    throw new ConfigError('--memory', memoryBytes, 'EINVAL', 'memory size must be a positive number of bytes');
   }
-  if (c.memoryBytes % PAGE_SIZE !== 0) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `memory size must be a multiple of ${PAGE_SIZE} bytes`);
+  if (memoryBytes % PAGE_SIZE !== 0) {
+    throw new ConfigError('--memory', memoryBytes, 'EINVAL', `memory size must be a multiple of ${PAGE_SIZE} bytes`);
   }
-  const pages = c.memoryBytes / PAGE_SIZE;
+  const pages = memoryBytes / PAGE_SIZE;
   const memslots = int('--memslots', c.memslots, 1, Math.min(MEMSLOT_TABLE_ENTRIES, pages), 'memslot count');
-  const slotBytes = Math.ceil(pages / memslots) * PAGE_SIZE;
-  if (slotBytes > MAX_SLOT_BYTES || Math.ceil(pages / memslots) > KVM_MEM_MAX_NR_PAGES) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `each memslot must be at most ${MAX_SLOT_BYTES / 2 ** 30} GiB; add --memslots`);
+  const slotPages = Math.ceil(pages / memslots);
+  if (slotPages * PAGE_SIZE > MAX_SLOT_BYTES || slotPages > KVM_MEM_MAX_NR_PAGES) {
+    throw new ConfigError('--memory', memoryBytes, 'EINVAL', `each memslot must be at most ${MAX_SLOT_BYTES / 2 ** 30} GiB; add --memslots`);
   }
   const ringEntries = validateRingEntries(c.ringEntries);
-  const iterations = int('--iterations', c.iterations, 1, 1_000_000, 'iteration count');
-  const intervalMs = int('--interval-ms', c.intervalMs, 1, 3_600_000, 'interval');
-  const harvestIntervalMs = int('--harvest-interval-ms', c.harvestIntervalMs, 1, 3_600_000, 'harvest interval');
-  if (!(WORKLOAD_KINDS as readonly string[]).includes(c.workload as string)) {
+  if (!(WORKLOAD_KINDS as readonly unknown[]).includes(c.workload)) {
     throw new ConfigError('--workload', c.workload, 'EINVAL', `workload must be one of ${WORKLOAD_KINDS.join(', ')}`);
   }
   const seed = int('--seed', c.seed, 0, 0xffffffff, 'seed');
   const burstPages = int('--burst-pages', c.burstPages, 1, MAX_INSN_PAGES, `burst size (at most the ring's ${KVM_DIRTY_RING_RSVD_ENTRIES} reserved entries)`);
   const burstPercent = int('--burst-percent', c.burstPercent, 0, 100, 'burst share');
-  const writesPerIteration = int('--writes-per-iteration', c.writesPerIteration, 0, 1e9, 'writes per iteration');
-  const selfReap = c.selfReap === true;
-  if (selfReap && log !== 'ring') {
-    throw new ConfigError('--self-reap', 'on', 'EINVAL', 'self-reap harvests dirty rings: it needs --log ring');
-  }
-  if (selfReap && ((c.mutants >>> 0) & Mutant.HARVEST_SKIPS_ENTRY) !== 0) {
-    throw new ConfigError('--mutant', 'harvest-skips-entry', 'EINVAL', 'that mutant lives in the userspace collector, which self-reap replaces');
-  }
-  // Page write-tracking (src/harness/page-track-config.ts).
-  const track = resolveTrackOptions(input, pages, deviceWriters);
-  if ('problem' in track) throw new ConfigError(track.problem.param, track.problem.value, track.problem.errno, track.problem.reason);
   return {
     log,
     clearChunkPages,
     initiallySet: c.initiallySet === true,
     deviceWriters,
     deviceIntervalUs,
-    ringWithBitmap,
+    // Devices on a ring VM need the bitmap too (as arm64 offers it), unless told otherwise.
+    ringWithBitmap: log === 'ring' && (input.ringWithBitmap === undefined ? deviceWriters > 0 : input.ringWithBitmap === true),
     vcpus,
-    memoryBytes: c.memoryBytes,
+    memoryBytes,
     memslots,
     ringEntries,
+    workload: c.workload as WorkloadKind,
+    burstPages,
+    burstPercent,
+    seed,
+    pages,
+  };
+}
+
+export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
+  const c = { ...RUN_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
+  const { pages, ...guest } = validateGuestShape(c, input);
+  const iterations = int('--iterations', c.iterations, 1, 1_000_000, 'iteration count');
+  const intervalMs = int('--interval-ms', c.intervalMs, 1, 3_600_000, 'interval');
+  const harvestIntervalMs = int('--harvest-interval-ms', c.harvestIntervalMs, 1, 3_600_000, 'harvest interval');
+  const writesPerIteration = int('--writes-per-iteration', c.writesPerIteration, 0, 1e9, 'writes per iteration');
+  const selfReap = c.selfReap === true;
+  if (selfReap && guest.log !== 'ring') {
+    throw new ConfigError('--self-reap', 'on', 'EINVAL', 'self-reap harvests dirty rings: it needs --log ring');
+  }
+  if (selfReap && ((c.mutants >>> 0) & Mutant.HARVEST_SKIPS_ENTRY) !== 0) {
+    throw new ConfigError('--mutant', 'harvest-skips-entry', 'EINVAL', 'that mutant lives in the userspace collector, which self-reap replaces');
+  }
+  // Page write-tracking (src/harness/page-track-config.ts).
+  const track = resolveTrackOptions(input, pages, guest.deviceWriters);
+  if ('problem' in track) throw new ConfigError(track.problem.param, track.problem.value, track.problem.errno, track.problem.reason);
+  return {
+    ...guest,
     iterations,
     intervalMs,
     harvestIntervalMs,
-    workload: c.workload as WorkloadKind,
-    seed,
-    burstPages,
-    burstPercent,
     writesPerIteration,
     mutants: c.mutants >>> 0,
     emulateAllStores: c.emulateAllStores === true,

@@ -3,11 +3,9 @@
  * spells it and the errno the kernel (or QEMU's equivalent check) would give; nothing starts
  * unless every parameter is valid.
  */
-import { KVM_MEM_MAX_NR_PAGES, PAGE_SIZE } from '../../abi/constants.js';
-import { MEMSLOT_TABLE_ENTRIES } from '../../abi/layout.js';
-import { MAX_INSN_PAGES } from '../../guest/instruction.js';
-import { WORKLOAD_KINDS, type WorkloadKind } from '../../guest/workloads.js';
-import { ConfigError, MAX_DEVICE_WRITERS, MAX_RUN_VCPUS, MAX_SLOT_BYTES, randomSeed, stripUndefined, validateLogMode, validateRingEntries } from '../../harness/run-config.js';
+import { PAGE_SIZE } from '../../abi/constants.js';
+import type { WorkloadKind } from '../../guest/workloads.js';
+import { ConfigError, int, randomSeed, stripUndefined, validateGuestShape } from '../../harness/run-config.js';
 import type { LogMode } from '../log-collectors.js';
 
 export interface MigrationConfig {
@@ -78,47 +76,12 @@ export const MIGRATION_DEFAULTS: Omit<MigrationConfig, 'seed' | 'ringWithBitmap'
   mutants: 0,
 };
 
-function int(param: string, value: unknown, min: number, max: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(param, value, 'EINVAL', `${what} must be an integer`);
-  if (value < min || value > max) throw new ConfigError(param, value, 'EINVAL', `${what} must be between ${min} and ${max}`);
-  return value;
-}
-
 export function validateMigrationConfig(input: Partial<MigrationConfig>): MigrationConfig {
   const c = { ...MIGRATION_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
-  const log = validateLogMode(c.log);
-  if (input.ringEntries !== undefined && log !== 'ring') {
-    throw new ConfigError('--ring-entries', input.ringEntries, 'EINVAL', 'a ring size needs --log ring');
-  }
-  if (input.clearChunkPages !== undefined && log !== 'clear') {
-    throw new ConfigError('--clear-chunk-pages', input.clearChunkPages, 'EINVAL', 'CLEAR chunks need --log clear');
-  }
-  if (input.initiallySet === true && log !== 'clear') {
-    throw new ConfigError('--initially-set', 'on', 'EINVAL', 'KVM_DIRTY_LOG_INITIALLY_SET needs manual protect (--log clear)');
-  }
-  if (input.ringWithBitmap !== undefined && log !== 'ring') {
-    throw new ConfigError('--ring-with-bitmap', input.ringWithBitmap ? 'on' : 'off', 'EINVAL', 'ring-with-bitmap needs --log ring');
-  }
+  const { pages: _pages, ...guest } = validateGuestShape(c, input);
   // QEMU refuses dirty-limit without a dirty ring: the rates and the throttle both come from it.
-  if (input.dirtyLimitMiBs !== undefined && input.dirtyLimitMiBs !== 0 && log !== 'ring') {
+  if (input.dirtyLimitMiBs !== undefined && input.dirtyLimitMiBs !== 0 && guest.log !== 'ring') {
     throw new ConfigError('--dirty-limit-mibs', input.dirtyLimitMiBs, 'EINVAL', 'dirty-limit needs the dirty ring (--log ring)');
-  }
-  const vcpus = int('--vcpus', c.vcpus, 1, MAX_RUN_VCPUS, 'vCPU count');
-  if (typeof c.memoryBytes !== 'number' || !Number.isSafeInteger(c.memoryBytes) || c.memoryBytes <= 0) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', 'memory size must be a positive number of bytes');
-  }
-  if (c.memoryBytes % PAGE_SIZE !== 0) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `memory size must be a multiple of ${PAGE_SIZE} bytes`);
-  }
-  const pages = c.memoryBytes / PAGE_SIZE;
-  const memslots = int('--memslots', c.memslots, 1, Math.min(MEMSLOT_TABLE_ENTRIES, pages), 'memslot count');
-  if (Math.ceil(pages / memslots) * PAGE_SIZE > MAX_SLOT_BYTES || Math.ceil(pages / memslots) > KVM_MEM_MAX_NR_PAGES) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `each memslot must be at most ${MAX_SLOT_BYTES / 2 ** 30} GiB; add --memslots`);
-  }
-  const ringEntries = validateRingEntries(c.ringEntries);
-  const clearChunkPages = int('--clear-chunk-pages', c.clearChunkPages, 64, KVM_MEM_MAX_NR_PAGES, 'CLEAR chunk');
-  if (clearChunkPages % 64 !== 0) {
-    throw new ConfigError('--clear-chunk-pages', clearChunkPages, 'EINVAL', 'CLEAR chunks must be a multiple of 64 pages');
   }
   if (input.bandwidthPagesPerSec !== undefined && input.bandwidthPagesPerSec !== 0 && input.bandwidthMiBs !== undefined) {
     throw new ConfigError('--bandwidth-pages', input.bandwidthPagesPerSec, 'EINVAL', 'give the bandwidth in pages or in MiB/s (--bandwidth-mibs), not both');
@@ -136,23 +99,9 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
   if (c.workingSetBytes % PAGE_SIZE !== 0 || c.workingSetBytes > c.memoryBytes) {
     throw new ConfigError('--working-set', c.workingSetBytes, 'EINVAL', `working set must be whole pages, at most --memory (${c.memoryBytes})`);
   }
-  if (!(WORKLOAD_KINDS as readonly string[]).includes(c.workload as string)) {
-    throw new ConfigError('--workload', c.workload, 'EINVAL', `workload must be one of ${WORKLOAD_KINDS.join(', ')}`);
-  }
-  const burstPages = int('--burst-pages', c.burstPages, 1, MAX_INSN_PAGES, 'burst size');
-  const burstPercent = int('--burst-percent', c.burstPercent, 0, 100, 'burst share');
-  const deviceWriters = int('--device-writers', c.deviceWriters, 0, MAX_DEVICE_WRITERS, 'device writer count');
-  const deviceIntervalUs = int('--device-interval-us', c.deviceIntervalUs, 1, 1_000_000, 'device write interval');
   const warmupMs = int('--warmup-ms', c.warmupMs, 0, 3_600_000, 'warm-up');
-  const seed = int('--seed', c.seed, 0, 0xffffffff, 'seed');
   return {
-    log,
-    vcpus,
-    memoryBytes: c.memoryBytes,
-    memslots,
-    ringEntries,
-    clearChunkPages,
-    initiallySet: c.initiallySet === true,
+    ...guest,
     bandwidthMiBs,
     bandwidthPagesPerSec,
     maxDowntimeMs,
@@ -161,15 +110,8 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
     dirtyLimitPeriodMs,
     dirtyRateMiBs,
     workingSetBytes: c.workingSetBytes,
-    workload: c.workload as WorkloadKind,
-    burstPages,
-    burstPercent,
-    deviceWriters,
-    deviceIntervalUs,
-    ringWithBitmap: log === 'ring' && (input.ringWithBitmap ?? deviceWriters > 0),
     destinationThread: c.destinationThread === true,
     warmupMs,
-    seed,
     mutants: c.mutants >>> 0,
   };
 }
