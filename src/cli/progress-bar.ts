@@ -2,7 +2,7 @@
  * One progress line that redraws itself on a terminal (carriage return, no newline) and
  * becomes plain, complete lines when the output is not a terminal (a pipe, a CI log).
  */
-export interface LineWriter {
+interface LineWriter {
   write(s: string): unknown;
   readonly isTTY?: boolean;
 }

@@ -1,55 +1,57 @@
 /**
  * Campaign progress on stderr: a bar redrawn in place on a terminal, plain lines (every tenth
- * of the campaign, or every few seconds) when stderr is a file or a pipe.
+ * of the campaign, or every few seconds) when stderr is a file or a pipe. The drawing itself is
+ * progress-bar.ts's, shared with `migrate`, so both commands redraw and clear lines alike.
  */
+import { ProgressLine, bar } from './progress-bar.js';
+
 export interface ProgressCounts {
   readonly forbidden: number;
   readonly error: number;
   readonly interesting: number;
 }
 
-const BAR = 24;
 const REDRAW_MS = 100;
 const PLAIN_EVERY_MS = 5000;
 
 export class Progress {
+  private readonly line: ProgressLine;
   private lastDraw = 0;
   private lastPlainStep = -1;
-  private drawn = false;
+  /** The last bar drawn on a terminal, kept as a permanent line by finish(). */
+  private lastBar: string | null = null;
 
   constructor(
-    private readonly stream: { write(s: string): unknown; isTTY?: boolean },
+    stream: { write(s: string): unknown; readonly isTTY?: boolean },
     private readonly label: string,
     private readonly total: number | null,
     private readonly startedAt = performance.now(),
-  ) {}
-
-  private get tty(): boolean {
-    return this.stream.isTTY === true;
+  ) {
+    this.line = new ProgressLine(stream);
   }
 
   update(done: number, c: ProgressCounts): void {
     const t = performance.now();
     const counts = `forbidden ${c.forbidden}, error ${c.error}, interesting ${c.interesting}`;
     const secs = ((t - this.startedAt) / 1000).toFixed(1);
-    if (this.tty) {
+    if (this.line.interactive) {
+      // Redrawing on every run would cost more than short runs themselves.
       if (t - this.lastDraw < REDRAW_MS && done !== this.total) return;
       this.lastDraw = t;
-      const frac = this.total ? Math.min(1, done / this.total) : 0;
-      const bar = this.total ? `[${'#'.repeat(Math.round(frac * BAR)).padEnd(BAR, '.')}] ${done}/${this.total}` : `${done} runs`;
-      this.stream.write(`\r${this.label} ${bar}  ${counts}  ${secs}s \x1b[K`);
-      this.drawn = true;
+      const where = this.total ? `${bar(done, this.total)} ${done}/${this.total}` : `${done} runs`;
+      this.lastBar = `${this.label} ${where}  ${counts}  ${secs}s`;
+      this.line.update(this.lastBar);
       return;
     }
     const step = this.total ? Math.floor((done * 10) / this.total) : -1;
     if (step !== this.lastPlainStep || t - this.lastDraw >= PLAIN_EVERY_MS) {
       this.lastPlainStep = step;
       this.lastDraw = t;
-      this.stream.write(`${this.label}: ${done}${this.total ? `/${this.total}` : ''} runs, ${counts} (${secs}s)\n`);
+      this.line.line(`${this.label}: ${done}${this.total ? `/${this.total}` : ''} runs, ${counts} (${secs}s)`);
     }
   }
 
   finish(): void {
-    if (this.tty && this.drawn) this.stream.write('\n');
+    if (this.lastBar !== null) this.line.line(this.lastBar);
   }
 }

@@ -1,12 +1,12 @@
 /** `dirtyring stress`: stress campaigns, mutant campaigns, replays; outcome tables and reports. */
 import { join, parse as parsePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, randomSeed } from '../harness/run-config.js';
+import { ConfigError, randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../kernel/mutants.js';
 import { spawnNodeControlledWorker } from '../platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { harvesterLogMode } from '../userspace/harvester-variants.js';
-import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
+import type { LogMode } from '../userspace/log-collectors.js';
 import {
   type CampaignResult,
   type CampaignSpec,
@@ -100,7 +100,7 @@ function positiveInt(param: string, v: string, min = 1, max = 0xffffffff): numbe
 }
 
 /** "90s", "5m", "1h", "500ms", or plain seconds. */
-export function parseDuration(param: string, v: string): number {
+function parseDuration(param: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new ConfigError(param, v, 'EINVAL', 'expected a duration like 60s, 5m or 500ms');
   const scale = m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : m[2] === 'h' ? 3_600_000 : 1000;
@@ -109,7 +109,7 @@ export function parseDuration(param: string, v: string): number {
   return ms;
 }
 
-export function parseShard(v: string): Shard {
+function parseShard(v: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(v.trim());
   if (!m) throw new ConfigError('--shard', v, 'EINVAL', 'expected i/n, e.g. 1/4');
   const index = Number(m[1]);
@@ -117,6 +117,25 @@ export function parseShard(v: string): Shard {
   if (count < 1 || index < 1 || index > count) throw new ConfigError('--shard', v, 'EINVAL', 'need 1 <= i <= n');
   return { index, count };
 }
+
+/** Options that shape a campaign; a replay takes everything from its trace file instead. */
+const CAMPAIGN_ONLY = [
+  'runs',
+  'time-budget',
+  'mode',
+  'strategy',
+  'pct-depth',
+  'preemption-bound',
+  'mutant',
+  'log',
+  'shard',
+  'seed',
+  'report',
+  'junit',
+  'trace-dir',
+  'no-shrink',
+  'check-determinism',
+] as const;
 
 function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
@@ -146,6 +165,16 @@ function parseOptions(argv: string[]): Options | 'help' {
     allowPositionals: false,
   });
   if (values.help) return 'help';
+  // A replay reruns what its trace file recorded, so the campaign options have nothing to act
+  // on; rather than ignore one a user meant (a --seed, a --report), refuse it.
+  if (values.replay !== undefined) {
+    for (const name of CAMPAIGN_ONLY) {
+      const v = values[name];
+      if (v !== undefined && v !== false) throw new ConfigError(`--${name}`, v === true ? 'on' : v, 'EINVAL', 'not used with --replay');
+    }
+  } else if (values.trace === true) {
+    throw new ConfigError('--trace', 'on', 'EINVAL', '--trace needs --replay');
+  }
   const mode = values.mode;
   if (mode !== undefined && !(STRESS_MODES as readonly string[]).includes(mode)) {
     throw new ConfigError('--mode', mode, 'EINVAL', `mode must be one of ${STRESS_MODES.join(', ')}`);
@@ -157,10 +186,7 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (values.strategy !== undefined && mode === 'free') {
     throw new ConfigError('--strategy', strategy, 'EINVAL', 'scheduling strategies need --mode controlled');
   }
-  const log = values.log ?? null;
-  if (log !== null && !(LOG_MODES as readonly string[]).includes(log)) {
-    throw new ConfigError('--log', log, 'EINVAL', `log must be one of ${LOG_MODES.join(', ')}`);
-  }
+  const log = values.log !== undefined ? validateLogMode(values.log) : null;
   const mutants: MutantProfile[] = [];
   if (values.mutant !== undefined) {
     const names = values.mutant.split(',').map((s) => s.trim()).filter(Boolean);
@@ -200,7 +226,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     runs: values.runs !== undefined ? positiveInt('--runs', values.runs, 1, 1e9) : null,
     timeBudgetMs: values['time-budget'] !== undefined ? parseDuration('--time-budget', values['time-budget']) : null,
     mutants,
-    log: log as LogMode | null,
+    log,
     shard,
     seed: values.seed !== undefined ? positiveInt('--seed', values.seed, 0) : randomSeed(),
     report,
@@ -215,9 +241,9 @@ function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
-const defaultPlatform: StressPlatform = { spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker };
+const nodePlatform: StressPlatform = { spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker };
 
-export async function stressCommand(argv: string[], platform: StressPlatform = defaultPlatform): Promise<number> {
+export async function stressCommand(argv: string[]): Promise<number> {
   const o = parseOptions(argv);
   if (o === 'help') {
     console.log(STRESS_USAGE);
@@ -225,7 +251,7 @@ export async function stressCommand(argv: string[], platform: StressPlatform = d
   }
   // Human output goes to stderr with --json, so that stdout holds only the JSON line.
   const out = o.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
-  const harness = new StressHarness(platform);
+  const harness = new StressHarness(nodePlatform);
   try {
     if (o.replay !== null) return await replay(o, harness, out);
     return await campaigns(o, harness, out);
@@ -421,7 +447,7 @@ function sizeLine(s: { vcpus: number; stores: number; pages: number; rounds: num
   return `${s.vcpus} vCPU(s), ${s.rounds} iteration(s), ${s.stores} stores, ${s.pages} pages, ${s.decisions} decisions`;
 }
 
-export function campaignLines(r: CampaignResult): string[] {
+function campaignLines(r: CampaignResult): string[] {
   const pct = (n: number): string => `${((100 * n) / Math.max(1, r.runs)).toFixed(1)}%`;
   const rows = r.table.map((row) => [row.outcome, row.cls, String(row.runs), pct(row.runs), String(row.firstSeed)]);
   const lines = ['', table(['outcome', 'class', 'runs', '%', 'first seed'], rows, ['l', 'l', 'r', 'r', 'r'])];

@@ -39,6 +39,14 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
     [['--log', 'pml'], '--log pml: EINVAL'],
     [['--check-determinism'], '--check-determinism on: EINVAL'],
     [['--replay', join(dir, 'missing.json')], 'ENOENT'],
+    // A replay takes its run from the trace file: campaign options would be silently ignored.
+    [['--replay', 'x.json', '--seed', '7'], '--seed 7: EINVAL, not used with --replay'],
+    [['--replay', 'x.json', '--runs', '10'], '--runs 10: EINVAL, not used with --replay'],
+    [['--replay', 'x.json', '--mutant', 'no-tlb-flush'], '--mutant no-tlb-flush: EINVAL, not used with --replay'],
+    [['--replay', 'x.json', '--mode', 'free'], '--mode free: EINVAL, not used with --replay'],
+    [['--replay', 'x.json', '--report', 'r.json'], '--report r.json: EINVAL, not used with --replay'],
+    [['--replay', 'x.json', '--check-determinism'], '--check-determinism on: EINVAL, not used with --replay'],
+    [['--trace'], '--trace on: EINVAL, --trace needs --replay'],
   ])('%j', (args, message) => {
     const r = dirtyring('stress', ...args);
     expect(r.status, r.stderr).toBe(2);
