@@ -1,70 +1,110 @@
 /**
  * Argument handling shared by the commands that run a guest: the options that describe the
  * guest and its VM (one declaration, one parse), and integers, sizes, mutants, on/off.
+ * dirty-rate, run and migrate all take VM_OPTIONS; run and migrate the rest of GUEST_OPTIONS;
+ * migrate and dirty-rate PACE_OPTIONS.
  */
 import { ConfigError, parseSize } from '../harness/run-config.js';
 import type { WorkloadKind } from '../guest/workloads.js';
 import { MUTANT_NAMES } from '../kernel/mutants.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 
-/** node:util parseArgs specs of the options `run` and `migrate` share. */
-export const GUEST_OPTIONS = {
-  log: { type: 'string' },
+/** node:util parseArgs specs of the options every guest-running command takes. */
+export const VM_OPTIONS = {
   vcpus: { type: 'string' },
   memory: { type: 'string' },
-  memslots: { type: 'string' },
   'ring-entries': { type: 'string' },
+  workload: { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** The options `run` and `migrate` share: the VM's, plus logging, devices, mutants. */
+export const GUEST_OPTIONS = {
+  ...VM_OPTIONS,
+  log: { type: 'string' },
+  memslots: { type: 'string' },
   'clear-chunk-pages': { type: 'string' },
   'initially-set': { type: 'boolean' },
-  workload: { type: 'string' },
   'burst-pages': { type: 'string' },
   'burst-percent': { type: 'string' },
   'device-writers': { type: 'string' },
   'device-interval-us': { type: 'string' },
   'ring-with-bitmap': { type: 'string' },
   mutant: { type: 'string' },
-  seed: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-/** What the shared options say, in the configuration's terms (validated by the command's config). */
-export interface GuestInput {
-  log: LogMode | undefined;
+/** How hard and where the guest writes, and for how long before measuring: migrate and dirty-rate. */
+export const PACE_OPTIONS = {
+  'dirty-rate-mibs': { type: 'string' },
+  'working-set': { type: 'string' },
+  'warmup-ms': { type: 'string' },
+} as const;
+
+/** What parseArgs returns for a set of option specs. */
+type Values<O> = { [K in keyof O]?: O[K] extends { readonly type: 'boolean' } ? boolean : string };
+
+/** What VM_OPTIONS say, in the configurations' terms (each command's config validates them). */
+export interface VmInput {
   vcpus: number | undefined;
   memoryBytes: number | undefined;
-  memslots: number | undefined;
   ringEntries: number | undefined;
+  workload: WorkloadKind | undefined;
+  seed: number | undefined;
+}
+
+export function vmInput(values: Values<typeof VM_OPTIONS>): VmInput {
+  return {
+    vcpus: intOption('vcpus', values.vcpus),
+    memoryBytes: values.memory === undefined ? undefined : parseSize('--memory', values.memory),
+    ringEntries: intOption('ring-entries', values['ring-entries']),
+    workload: values.workload as WorkloadKind | undefined,
+    seed: intOption('seed', values.seed),
+  };
+}
+
+/** What PACE_OPTIONS say. A working set of 0 means all memory, as in both configs. */
+export interface PaceInput {
+  dirtyRateMiBs: number | undefined;
+  workingSetBytes: number | undefined;
+  warmupMs: number | undefined;
+}
+
+export function paceInput(values: Values<typeof PACE_OPTIONS>): PaceInput {
+  return {
+    dirtyRateMiBs: intOption('dirty-rate-mibs', values['dirty-rate-mibs']),
+    workingSetBytes: values['working-set'] === undefined ? undefined : parseSize('--working-set', values['working-set']),
+    warmupMs: intOption('warmup-ms', values['warmup-ms']),
+  };
+}
+
+/** What the shared options say, in the configuration's terms (validated by the command's config). */
+export interface GuestInput extends VmInput {
+  log: LogMode | undefined;
+  memslots: number | undefined;
   clearChunkPages: number | undefined;
   initiallySet: boolean | undefined;
-  workload: WorkloadKind | undefined;
   burstPages: number | undefined;
   burstPercent: number | undefined;
   deviceWriters: number | undefined;
   deviceIntervalUs: number | undefined;
   ringWithBitmap: boolean | undefined;
-  seed: number | undefined;
   mutants: number;
 }
 
-type GuestValues = { [K in keyof typeof GUEST_OPTIONS]?: (typeof GUEST_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
-
-export function guestInput(values: GuestValues): GuestInput {
+export function guestInput(values: Values<typeof GUEST_OPTIONS>): GuestInput {
   return {
+    ...vmInput(values),
     log: values.log as LogMode | undefined,
-    vcpus: intOption('vcpus', values.vcpus),
-    memoryBytes: values.memory === undefined ? undefined : parseSize('--memory', values.memory),
     memslots: intOption('memslots', values.memslots),
-    ringEntries: intOption('ring-entries', values['ring-entries']),
     clearChunkPages: intOption('clear-chunk-pages', values['clear-chunk-pages']),
     initiallySet: values['initially-set'],
-    workload: values.workload as WorkloadKind | undefined,
     burstPages: intOption('burst-pages', values['burst-pages']),
     burstPercent: intOption('burst-percent', values['burst-percent']),
     deviceWriters: intOption('device-writers', values['device-writers']),
     deviceIntervalUs: intOption('device-interval-us', values['device-interval-us']),
     ringWithBitmap: onOffOption('ring-with-bitmap', values['ring-with-bitmap']),
-    seed: intOption('seed', values.seed),
     mutants: mutantOption(values.mutant),
   };
 }
@@ -76,13 +116,13 @@ export function intOption(param: string, v: string | undefined): number | undefi
   return Number(v);
 }
 
-export function onOffOption(param: string, v: string | undefined): boolean | undefined {
+function onOffOption(param: string, v: string | undefined): boolean | undefined {
   if (v === undefined) return undefined;
   if (v !== 'on' && v !== 'off') throw new ConfigError(`--${param}`, v, 'EINVAL', 'expected on or off');
   return v === 'on';
 }
 
-export function mutantOption(v: string | undefined): number {
+function mutantOption(v: string | undefined): number {
   let mutants = 0;
   if (!v) return 0;
   for (const name of v.split(',').map((s) => s.trim()).filter(Boolean)) {

@@ -1,16 +1,16 @@
 /** `dirtyring dirty-rate`: measure a running guest's dirty rate, like QEMU's calc-dirty-rate. */
 import { parseArgs } from 'node:util';
-import { ConfigError, parseSize } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import {
   DIRTY_RATE_DEFAULTS,
-  DIRTY_RATE_MODES,
   type DirtyRateConfig,
   type DirtyRateMode,
   type DirtyRateResult,
+  MAX_PERIOD_MS,
+  MIN_PERIOD_MS,
   measureDirtyRate,
 } from '../userspace/migration/dirty-rate.js';
-import { intOption } from './cli-args.js';
+import { PACE_OPTIONS, VM_OPTIONS, intOption, paceInput, vmInput } from './cli-args.js';
 import { formatBytes, formatCount, table } from './format.js';
 
 const D = DIRTY_RATE_DEFAULTS;
@@ -23,12 +23,12 @@ calc-dirty-rate does.
   --mode MODE[,MODE]        ring (per-vCPU rates from the dirty rings) | bitmap (GET at the start
                             and the end) | sampling (hash a page sample at the start and the end;
                             default); sampling can be combined with ring or bitmap
-  --period-ms N             measurement period, ${50}..${60_000} ms (default ${D.periodMs})
+  --period-ms N             measurement period, ${MIN_PERIOD_MS}..${MAX_PERIOD_MS} ms (default ${D.periodMs})
   --vcpus N                 vCPU threads (default ${D.vcpus})
   --memory SIZE             guest memory (default ${formatBytes(D.memoryBytes)})
   --ring-entries N          --mode ring: entries per vCPU ring (default ${D.ringEntries})
   --dirty-rate-mibs N       pace each vCPU to N MiB/s of page writes; 0 = unpaced (default ${D.dirtyRateMiBs})
-  --working-set SIZE        the guest writes only the first SIZE of memory (default: all)
+  --working-set SIZE        the guest writes only the first SIZE of memory; 0 = all (default)
   --workload KIND           random | sequential | hotset | selftest (default ${D.workload})
   --sample-pages-per-gib N  sampling density, 128..1048576 (default ${D.samplePagesPerGiB}, as QEMU)
   --warmup-ms N             guest run time before the period (default ${D.warmupMs})
@@ -42,19 +42,11 @@ export async function dirtyRateCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...VM_OPTIONS,
+      ...PACE_OPTIONS,
       mode: { type: 'string' },
       'period-ms': { type: 'string' },
-      vcpus: { type: 'string' },
-      memory: { type: 'string' },
-      'ring-entries': { type: 'string' },
-      'dirty-rate-mibs': { type: 'string' },
-      'working-set': { type: 'string' },
-      workload: { type: 'string' },
       'sample-pages-per-gib': { type: 'string' },
-      'warmup-ms': { type: 'string' },
-      seed: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -63,22 +55,13 @@ export async function dirtyRateCommand(argv: string[]): Promise<number> {
     console.log(DIRTY_RATE_USAGE);
     return 0;
   }
-  const modes = values.mode?.split(',').map((m) => m.trim()) as DirtyRateMode[] | undefined;
-  if (modes?.some((m) => !(DIRTY_RATE_MODES as readonly string[]).includes(m))) {
-    throw new ConfigError('--mode', values.mode, 'EINVAL', `mode must be one or more of ${DIRTY_RATE_MODES.join(', ')}`);
-  }
   const input: Partial<DirtyRateConfig> = {
-    modes,
+    ...vmInput(values),
+    ...paceInput(values),
+    // Split only: validateDirtyRateConfig names the bad mode.
+    modes: values.mode?.split(',').map((m) => m.trim()) as DirtyRateMode[] | undefined,
     periodMs: intOption('period-ms', values['period-ms']),
-    vcpus: intOption('vcpus', values.vcpus),
-    memoryBytes: values.memory === undefined ? undefined : parseSize('--memory', values.memory),
-    ringEntries: intOption('ring-entries', values['ring-entries']),
-    dirtyRateMiBs: intOption('dirty-rate-mibs', values['dirty-rate-mibs']),
-    workingSetBytes: values['working-set'] === undefined ? undefined : parseSize('--working-set', values['working-set']),
-    workload: values.workload as DirtyRateConfig['workload'] | undefined,
     samplePagesPerGiB: intOption('sample-pages-per-gib', values['sample-pages-per-gib']),
-    warmupMs: intOption('warmup-ms', values['warmup-ms']),
-    seed: intOption('seed', values.seed),
   };
   const json = values.json === true;
   const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
@@ -95,7 +78,7 @@ export async function dirtyRateCommand(argv: string[]): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
-export function resultLines(r: DirtyRateResult): string[] {
+function resultLines(r: DirtyRateResult): string[] {
   const rows: string[][] = [];
   if (r.ring) rows.push(['ring', r.ring.dirtyRateMiBs.toFixed(2), formatCount(r.ring.pages), `per vCPU: ${r.ring.perVcpuMiBs.map((x) => x.toFixed(2)).join(' ')}`]);
   if (r.bitmap) rows.push(['bitmap', r.bitmap.dirtyRateMiBs.toFixed(2), formatCount(r.bitmap.pages), '']);

@@ -1,4 +1,6 @@
-/** Plain-text formatting for the CLI: aligned tables and compact numbers. */
+/** Plain-text formatting for the CLI: aligned tables, compact numbers, names run and migrate share. */
+import { DEVICE_WRITER_BASE } from '../abi/layout.js';
+import type { GuestShape } from '../harness/run-config.js';
 
 export function formatCount(n: number): string {
   if (!Number.isFinite(n)) return String(n);
@@ -30,4 +32,16 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (cells: readonly string[]): string =>
     cells.map((cell, c) => (left(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The logging interface a run or migration configured, in one phrase for its header line. */
+export function logDescription(c: Pick<GuestShape, 'log' | 'ringEntries' | 'ringWithBitmap' | 'clearChunkPages' | 'initiallySet'>): string {
+  if (c.log === 'ring') return `${c.ringEntries}-entry dirty rings${c.ringWithBitmap ? ' + ring-with-bitmap' : ''}`;
+  if (c.log === 'bitmap') return 'legacy KVM_GET_DIRTY_LOG';
+  return `manual protect (GET, CLEAR per ${c.clearChunkPages} pages just before copying them${c.initiallySet ? ', initially set' : ''})`;
+}
+
+/** A writer id as the kernel's log knows it: vCPU ids, then DMA devices from DEVICE_WRITER_BASE. */
+export function writerName(id: number): string {
+  return id >= DEVICE_WRITER_BASE ? `device ${id - DEVICE_WRITER_BASE}` : `vCPU ${id}`;
 }

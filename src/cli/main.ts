@@ -11,7 +11,8 @@ import { stressCommand } from './stress-command.js';
 const USAGE = `usage: dirtyring <command> [options]
 
 commands:
-  run      run vCPU threads against per-vCPU dirty rings and verify no dirty page is lost
+  run      run vCPU threads that dirty memory, collect it through the dirty ring, the bitmap
+           or manual-protect CLEAR, and verify no dirty page is lost
   replay   run one fidelity scenario on the emulator or the real /dev/kvm, or compare both
   conformance
            run every fidelity scenario on both engines and tabulate the differences

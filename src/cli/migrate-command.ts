@@ -1,13 +1,11 @@
 /** `dirtyring migrate`: a pre-copy live migration with a progress bar per round and a table. */
 import { parseArgs } from 'node:util';
-import { DEVICE_WRITER_BASE } from '../abi/layout.js';
-import { ConfigError, parseSize } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { type MigrationConfig, MIGRATION_DEFAULTS } from '../userspace/migration/migration-config.js';
 import type { MigrationSummary, RoundReport } from '../userspace/migration/migration-report.js';
 import { type MigrationProgress, runMigration } from '../userspace/migration/migration.js';
-import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
-import { formatBytes, formatCount, table } from './format.js';
+import { GUEST_OPTIONS, PACE_OPTIONS, guestInput, intOption, paceInput } from './cli-args.js';
+import { formatBytes, formatCount, logDescription, table, writerName } from './format.js';
 import { ProgressLine, bar } from './progress-bar.js';
 
 const D = MIGRATION_DEFAULTS;
@@ -34,7 +32,7 @@ rest fits in the allowed downtime; then stop-and-copy, and a byte-for-byte compa
                             throttle trigger (vCPUs sleep after each ring-full exit); 0 = off
   --dirty-limit-period-ms N how often dirty-limit measures and adjusts (default ${D.dirtyLimitPeriodMs}, as QEMU)
   --dirty-rate-mibs N       pace each vCPU to N MiB/s of page writes; 0 = unpaced (default ${D.dirtyRateMiBs})
-  --working-set SIZE        the guest writes only the first SIZE of memory (default: all)
+  --working-set SIZE        the guest writes only the first SIZE of memory; 0 = all (default)
   --workload KIND           random | sequential | hotset | selftest (default ${D.workload})
   --burst-pages N           largest multi-page emulated instruction (default ${D.burstPages})
   --burst-percent N         share of burst instructions in percent (default ${D.burstPercent})
@@ -55,16 +53,14 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       ...GUEST_OPTIONS,
+      ...PACE_OPTIONS,
       'bandwidth-mibs': { type: 'string' },
       'bandwidth-pages': { type: 'string' },
       'max-downtime-ms': { type: 'string' },
       'max-rounds': { type: 'string' },
       'dirty-limit-mibs': { type: 'string' },
       'dirty-limit-period-ms': { type: 'string' },
-      'dirty-rate-mibs': { type: 'string' },
-      'working-set': { type: 'string' },
       'destination-thread': { type: 'boolean' },
-      'warmup-ms': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -76,30 +72,33 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   const json = values.json === true;
   const input: Partial<MigrationConfig> = {
     ...guestInput(values),
+    ...paceInput(values),
     bandwidthMiBs: intOption('bandwidth-mibs', values['bandwidth-mibs']),
     bandwidthPagesPerSec: intOption('bandwidth-pages', values['bandwidth-pages']),
     maxDowntimeMs: intOption('max-downtime-ms', values['max-downtime-ms']),
     maxRounds: intOption('max-rounds', values['max-rounds']),
     dirtyLimitMiBs: intOption('dirty-limit-mibs', values['dirty-limit-mibs']),
     dirtyLimitPeriodMs: intOption('dirty-limit-period-ms', values['dirty-limit-period-ms']),
-    dirtyRateMiBs: intOption('dirty-rate-mibs', values['dirty-rate-mibs']),
-    workingSetBytes: values['working-set'] === undefined ? undefined : parseSize('--working-set', values['working-set']),
     destinationThread: values['destination-thread'],
-    warmupMs: intOption('warmup-ms', values['warmup-ms']),
   };
-  if (input.workingSetBytes === 0) throw new ConfigError('--working-set', values['working-set'], 'EINVAL', 'working set must not be empty');
 
   // Progress goes to stderr with --json so that stdout holds only the JSON line.
   const stream = json ? process.stderr : process.stdout;
   const progress = new ProgressLine(stream);
   const out = (s: string): void => progress.line(s);
   const t0 = performance.now();
+  // Off a terminal the bar is never drawn: ask for no progress reports at all.
+  const barHooks = progress.interactive
+    ? {
+        progressIntervalMs: 100,
+        onRoundStart: (p: MigrationProgress) => progress.update(progressText(p, t0)),
+        onProgress: (p: MigrationProgress) => progress.update(progressText(p, t0)),
+      }
+    : {};
   const summary = await runMigration(input, {
     spawn: spawnNodeVcpuWorker,
-    progressIntervalMs: progress.interactive ? 100 : 1_000_000,
+    ...barHooks,
     onStart: (c) => out(describe(c)),
-    onRoundStart: (p) => progress.update(progressText(p, t0)),
-    onProgress: (p) => progress.update(progressText(p, t0)),
     onRound: (r) => out(roundLine(r)),
   });
   for (const line of summaryLines(summary)) out(line);
@@ -108,17 +107,11 @@ export async function migrateCommand(argv: string[]): Promise<number> {
 }
 
 function describe(c: MigrationConfig): string {
-  const log =
-    c.log === 'ring'
-      ? `${c.ringEntries}-entry dirty rings${c.ringWithBitmap ? ' + ring-with-bitmap' : ''}`
-      : c.log === 'bitmap'
-        ? 'legacy KVM_GET_DIRTY_LOG'
-        : `manual protect (GET, CLEAR per ${c.clearChunkPages} pages before sending${c.initiallySet ? ', initially set' : ''})`;
   const ws = c.workingSetBytes > 0 ? ` over ${formatBytes(c.workingSetBytes)}` : '';
   const pace = c.dirtyRateMiBs > 0 ? `${c.dirtyRateMiBs} MiB/s per vCPU` : 'unpaced';
   const limit = c.dirtyLimitMiBs > 0 ? `, dirty-limit ${c.dirtyLimitMiBs} MiB/s per vCPU` : '';
   return (
-    `dirtyring migrate: ${c.vcpus} vCPUs, ${formatBytes(c.memoryBytes)}, ${log}, ${c.workload} workload${ws} (${pace}), ` +
+    `dirtyring migrate: ${c.vcpus} vCPUs, ${formatBytes(c.memoryBytes)}, ${logDescription(c)}, ${c.workload} workload${ws} (${pace}), ` +
     `link ${c.bandwidthPagesPerSec > 0 ? `${c.bandwidthPagesPerSec} pages/s` : `${c.bandwidthMiBs} MiB/s`}, max downtime ${c.maxDowntimeMs} ms, max ${c.maxRounds} rounds${limit}, seed ${c.seed}`
   );
 }
@@ -139,7 +132,7 @@ function roundLine(r: RoundReport): string {
 
 const MiB = 2 ** 20;
 
-export function roundTable(rounds: readonly RoundReport[]): string {
+function roundTable(rounds: readonly RoundReport[]): string {
   return table(
     ['round', 'kind', 'sent', 'resent', 'MiB', 'ms', 'dirty', 'dirty MiB/s', 'est. down ms', 'ring-full', 'stall ms', 'throttle ms'],
     rounds.map((r) => [
@@ -200,9 +193,8 @@ export function summaryLines(s: MigrationSummary): string[] {
   }
   if (s.mutants.length > 0) lines.push(`mutants enabled: ${s.mutants.join(', ')}`);
   for (const m of s.mismatches.slice(0, 10)) {
-    const who = m.writer >= DEVICE_WRITER_BASE ? `device ${m.writer - DEVICE_WRITER_BASE}` : `vCPU ${m.writer}`;
     lines.push(
-      `MISMATCH: slot ${m.slot} offset ${m.offset} (gfn 0x${m.gfn.toString(16)}): source has round ${m.sourceRound}'s write by ${who}, ` +
+      `MISMATCH: slot ${m.slot} offset ${m.offset} (gfn 0x${m.gfn.toString(16)}): source has round ${m.sourceRound}'s write by ${writerName(m.writer)}, ` +
         `destination round ${m.destinationRound}'s`,
     );
   }

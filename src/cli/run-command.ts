@@ -1,11 +1,10 @@
-/** `dirtyring run`: one ring run with the oracle, progress per iteration, a summary. */
+/** `dirtyring run`: one run of the oracle over any logging interface (ring, bitmap, clear), progress per iteration, a summary. */
 import { parseArgs } from 'node:util';
-import { DEVICE_WRITER_BASE } from '../abi/layout.js';
 import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
 import { ConfigError, type RunConfig } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
-import { formatBytes, formatCount, table } from './format.js';
+import { formatBytes, formatCount, logDescription, table, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
@@ -87,15 +86,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Progress goes to stderr with --json so that stdout holds only the JSON line.
   const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
   const describe = (config: RunConfig): void => {
-    const logDesc =
-      config.log === 'ring'
-        ? `${config.ringEntries}-entry dirty rings${config.ringWithBitmap ? ' + ring-with-bitmap' : ''}`
-        : config.log === 'bitmap'
-          ? 'legacy KVM_GET_DIRTY_LOG'
-          : `manual protect (GET + CLEAR in ${config.clearChunkPages}-page chunks${config.initiallySet ? ', initially set' : ''})`;
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
-        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s), ${logDesc}, ${config.workload} workload, ` +
+        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s), ${logDescription(config)}, ${config.workload} workload, ` +
         `${config.iterations} iterations, seed ${config.seed}`,
     );
   };
@@ -187,8 +180,4 @@ export function summaryLines(s: RunSummary): string[] {
           `${s.badEntries} bad entries, ${s.kernelWarnings} kernel warnings, ${s.kernelBugs} kernel bugs — reproduce with --seed ${s.seed}`,
   );
   return lines;
-}
-
-function writerName(id: number): string {
-  return id >= DEVICE_WRITER_BASE ? `device ${id - DEVICE_WRITER_BASE}` : `vCPU ${id}`;
 }

@@ -57,7 +57,8 @@ describe('dirtyring migrate --json', () => {
   });
 
   it('prints plain round lines and a table without --json (not a terminal: no progress bar)', () => {
-    const r = dirtyring('migrate', '--log', 'clear', '--vcpus', '2', '--memory', '16MiB', '--seed', '13');
+    // --working-set 0 means all memory, as in dirty-rate and the migration config.
+    const r = dirtyring('migrate', '--log', 'clear', '--vcpus', '2', '--memory', '16MiB', '--working-set', '0', '--seed', '13');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).not.toContain('\r');
     expect(r.stdout).toMatch(/round +1 bulk +sent/);
