@@ -139,7 +139,7 @@ function entryList(entries: readonly { slot: number; offset: number | string }[]
   return out.join(' ');
 }
 
-export function formatResult(r: StepResult): string {
+function formatResult(r: StepResult): string {
   if ('errno' in r) return r.errno;
   const parts: string[] = [];
   if (r.exit !== undefined) parts.push(`exit ${r.exit}`);
@@ -151,7 +151,7 @@ export function formatResult(r: StepResult): string {
   return parts.length ? parts.join(', ') : 'ok';
 }
 
-export function formatStep(st: Step): string {
+function formatStep(st: Step): string {
   const slot = (s: number, as: number): string => (as ? `slot ${s} as ${as}` : `slot ${s}`);
   switch (st.op) {
     case 'write':

@@ -33,8 +33,19 @@ export function projectRoot(): string {
   }
 }
 
-/** Whether this machine can run scenarios on the real kernel, and if not, why. */
+let availableCache: KvmAvailability | undefined;
+
+/**
+ * Whether this machine can run scenarios on the real kernel, and if not, why. Checked once per
+ * process: every comparison asks, and spawning `gcc --version` each time would cost more than
+ * many scenarios do, while the answer does not change under a running process.
+ */
 export function kvmAvailable(): KvmAvailability {
+  availableCache ??= checkKvmAvailable();
+  return availableCache;
+}
+
+function checkKvmAvailable(): KvmAvailability {
   if (platform() !== 'linux') return { ok: false, reason: `not Linux (${platform()})` };
   if (arch() !== 'x64') return { ok: false, reason: `the runner's guest is x86-64 code; this machine is ${arch()}` };
   try {

@@ -10,7 +10,7 @@ import { diffResults, isNotComparable, parseResults, parseScenario } from './sce
 import type { Scenario, StepResult } from './scenario.js';
 
 /** Where the checked-in suite lives, relative to the project root. */
-export const SUITE_DIR = join('test', 'scenarios');
+const SUITE_DIR = join('test', 'scenarios');
 
 export function defaultSuiteDir(): string {
   return join(projectRoot(), SUITE_DIR);
@@ -54,8 +54,19 @@ export interface KvmHost {
   execution?: 'native' | 'emulated';
 }
 
-/** Whether the real kernel can be used here, and how it runs guests. Probes once per process. */
+let hostCache: KvmHost | undefined;
+
+/**
+ * Whether the real kernel can be used here, and how it runs guests. Probes once per process
+ * (a failed probe too: probeKvmExecution caches only a success, and retrying would rebuild and
+ * rerun the runner for every scenario).
+ */
 export function kvmHost(): KvmHost {
+  hostCache ??= probeKvmHost();
+  return hostCache;
+}
+
+function probeKvmHost(): KvmHost {
   const a = kvmAvailable();
   if (!a.ok) return { available: false, reason: a.reason };
   try {

@@ -99,9 +99,17 @@ export interface RunSummary {
    */
   duplicateRecords: number;
   pagesCopied: number;
-  /** Pages copied again although not written since their last copy (= falsePositives). */
+  /**
+   * Pages the dirty log handed to the copier whose last write (writer, sequence number and
+   * iteration value in the page) is the one their previous copy already carried: sent again
+   * although their content had not changed since they were last sent.
+   */
   pagesResent: number;
-  /** False positives: pages reported although not written since they were last reported. */
+  /**
+   * The same count as pagesResent, under the name the JSON summary has always had (README,
+   * scripts read it). It is the copier's count, not the oracle's false positives (pages
+   * reported without a write in the iteration), which a run does not sum.
+   */
   falsePositives: number;
   /** falsePositives / pagesCopied: comparable between runs that did different amounts of work. */
   falsePositiveRate: number;

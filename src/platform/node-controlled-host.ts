@@ -7,7 +7,7 @@ import type { ControlledWorkerApi, ControlledWorkerHandle, SpawnControlledWorker
 import { compiledWorkerUrl, watchNodeWorker } from './node-worker.js';
 
 /** The compiled controlled worker (see compiledWorkerUrl), or DIRTYRING_CONTROLLED_WORKER. */
-export function controlledWorkerUrl(): URL {
+function controlledWorkerUrl(): URL {
   return compiledWorkerUrl('controlled.worker.js', 'DIRTYRING_CONTROLLED_WORKER', 'controlled worker');
 }
 

@@ -6,7 +6,7 @@ import type { SpawnVcpuWorker, VcpuWorkerApi, VcpuWorkerHandle } from '../usersp
 import { compiledWorkerUrl, watchNodeWorker } from './node-worker.js';
 
 /** The compiled vCPU worker (see compiledWorkerUrl), or DIRTYRING_VCPU_WORKER. */
-export function vcpuWorkerUrl(): URL {
+function vcpuWorkerUrl(): URL {
   return compiledWorkerUrl('vcpu.worker.js', 'DIRTYRING_VCPU_WORKER', 'vCPU worker');
 }
 

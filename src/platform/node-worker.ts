@@ -10,7 +10,7 @@ import { type Remote, releaseProxy, wrap } from 'comlink';
 import { nodeEndpoint } from './node-endpoint.js';
 
 /** A comlink-wrapped worker on any platform. */
-export interface WatchedWorker<Api> {
+interface WatchedWorker<Api> {
   readonly api: Remote<Api>;
   /** Set when the worker crashed, failed to load, or exited without being asked to. */
   readonly failure: string | null;
