@@ -17,7 +17,7 @@
  */
 import { PAGE_SIZE, PAGE_WORDS } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { GuestGlobalsLayout, GuestPageWords, type VcpuLayout, VcpuState } from '../../abi/layout.js';
+import { GuestGlobalsLayout, GuestPageWords } from '../../abi/layout.js';
 import type { PageRange, WorkloadConfig } from '../../guest/workloads.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import { Mutant, mutantNames } from '../../kernel/mutants.js';
@@ -120,6 +120,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   // the order, not the volume: these sends do not wait for (or draw on) the link.
   const sendBeforeReset = (g: number): void => sendPage(g, directSender);
   const tracker = new DirtyTracker(config.log, vm, config.vcpus, slots, pages, config.clearChunkPages, sendBeforeReset);
+  const collectForStall = (): void => tracker.collectForStall();
 
   const summary: MigrationSummary = {
     ok: false,
@@ -167,7 +168,6 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     error: null,
   };
 
-  const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => fleet.sumVcpu(field);
   const throttleSleepMs = (): number => (limiter ? limiter.sleepTotals().ms : 0);
 
   try {
@@ -268,10 +268,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     summary.downtimeMs = round3(Math.max(0, tDone - tParked));
     summary.finalPages = passSent;
     summary.migrationMs = round3(tDone - tMig);
-    const final = roundReport(finalRound, 'stop-and-copy', passSent, passResent, tStop, tDone, lastSync, 0, 0, 0, before, limiter?.stats.active ?? false);
+    const final = roundReport(finalRound, 'stop-and-copy', passSent, passResent, tStop, tDone, lastSync, 0, 0, 0, before, limiter?.active ?? false);
     summary.roundReports.push(final);
     hooks.onRound?.(final);
-    sender.close();
 
     // --- Verification, with every writer parked: destination == source, byte for byte.
     verify();
@@ -290,13 +289,10 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     summary.pagesResent += r.pagesResent;
   }
   summary.bytesSent = summary.pagesSent * PAGE_SIZE;
-  summary.guestWrites = sumVcpu('INSTRUCTIONS');
-  summary.ringFullExits = sumVcpu('RING_FULL_EXITS');
-  summary.stallMs = round3(sumVcpu('STALL_NS') / 1e6);
-  {
-    summary.maxStallMs = Math.max(summary.maxStallMs, fleet.maxVcpu('STALL_MAX_NS') / 1e6);
-  }
-  summary.maxStallMs = round3(summary.maxStallMs);
+  summary.guestWrites = fleet.sumVcpu('INSTRUCTIONS');
+  summary.ringFullExits = fleet.sumVcpu('RING_FULL_EXITS');
+  summary.stallMs = round3(fleet.sumVcpu('STALL_NS') / 1e6);
+  summary.maxStallMs = round3(fleet.maxVcpu('STALL_MAX_NS') / 1e6);
   summary.records = ts.records;
   summary.badRecords = ts.badRecords;
   summary.resetCalls = ts.resetCalls;
@@ -333,9 +329,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
 
   function snapshotCounters(): { writes: number; full: number; stallMs: number; throttleMs: number } {
     return {
-      writes: sumVcpu('INSTRUCTIONS'),
-      full: sumVcpu('RING_FULL_EXITS'),
-      stallMs: sumVcpu('STALL_NS') / 1e6,
+      writes: fleet.sumVcpu('INSTRUCTIONS'),
+      full: fleet.sumVcpu('RING_FULL_EXITS'),
+      stallMs: fleet.sumVcpu('STALL_NS') / 1e6,
       throttleMs: throttleSleepMs(),
     };
   }
@@ -366,9 +362,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
       dirtyRateMiBs: round3((dirtyPages * PAGE_SIZE) / 2 ** 20 / (since / 1000)),
       remainingPages,
       expectedDowntimeMs: round3(expectedDowntimeMs),
-      guestWrites: sumVcpu('INSTRUCTIONS') - before.writes,
-      ringFullExits: sumVcpu('RING_FULL_EXITS') - before.full,
-      stallMs: round3(sumVcpu('STALL_NS') / 1e6 - before.stallMs),
+      guestWrites: fleet.sumVcpu('INSTRUCTIONS') - before.writes,
+      ringFullExits: fleet.sumVcpu('RING_FULL_EXITS') - before.full,
+      stallMs: round3(fleet.sumVcpu('STALL_NS') / 1e6 - before.stallMs),
       throttleSleepMs: round3(throttleSleepMs() - before.throttleMs),
       dirtyLimitActive,
     };
@@ -382,14 +378,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   function serviceGuest(): void {
     const dead = control.anyDeadThread();
     if (dead !== null) throw new Error(`${dead} thread died during the migration`);
-    if (config.log === 'ring') {
-      let stalled = false;
-      for (let i = 0; i < config.vcpus; i++) if (control.state(i) === VcpuState.RING_FULL_STALL) stalled = true;
-      if (stalled) {
-        tracker.collectForStall();
-        for (let i = 0; i < config.vcpus; i++) if (control.state(i) === VcpuState.RING_FULL_STALL) control.wakeStalled(i);
-      }
-    }
+    if (config.log === 'ring') control.releaseRingFullStalls(collectForStall);
     limiter?.tick(now());
   }
 
