@@ -31,7 +31,7 @@ import { DirtyLimitController } from './dirty-limit.js';
 import { DirtyTracker } from './dirty-tracker.js';
 import { type MigrationConfig, bandwidthBytesPerSecond, validateMigrationConfig } from './migration-config.js';
 import type { MigrationSummary, PageMismatch, RoundKind, RoundReport } from './migration-report.js';
-import { pageWordsEqual } from '../page-copy.js';
+import { PageHeaderHistory, pageWordsEqual } from '../page-copy.js';
 import { SlotPages } from './slot-pages.js';
 
 export interface MigrationProgress {
@@ -93,10 +93,8 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   const directSender = new LocalSender(destination);
   const pacer = new BandwidthPacer(bandwidthBytesPerSecond(config), LINK_BURST_MS, PAGE_SIZE);
 
-  // Resend accounting: the header of each page as last sent (writer, sequence, value).
-  const lastWriter = new Uint32Array(pages.total).fill(0xffffffff);
-  const lastSeq = new Uint32Array(pages.total);
-  const lastValue = new Uint32Array(pages.total);
+  // Resend accounting: the header of each page as last sent, read from the copy just made.
+  const history = new PageHeaderHistory(pages.total);
   let passSent = 0;
   let passResent = 0;
   // (`tracker` is created just below; sendPage only runs once it exists.)
@@ -104,16 +102,8 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     const si = pages.slotIndexOf(g);
     const page = g - pages.starts[si]!;
     tracker.beforeSend(si, page);
-    const src = srcViews[si]!;
-    const base = page * PAGE_WORDS;
-    const writer = src[base + GuestPageWords.WRITER_VCPU]! >>> 0;
-    const seq = src[base + GuestPageWords.WRITER_SEQ]! >>> 0;
-    const value = src[base + GuestPageWords.ITERATION_LO]! >>> 0;
-    via.send(si, page, src);
-    if (lastWriter[g] === writer && lastSeq[g] === seq && lastValue[g] === value) passResent++;
-    lastWriter[g] = writer;
-    lastSeq[g] = seq;
-    lastValue[g] = value;
+    via.send(si, page, srcViews[si]!);
+    if (history.record(g, via.copyWords, via.copyBase)) passResent++;
     passSent++;
   };
   // The copy-before-reset mutant sends straight from the harvest, before the reset. Its bug is
