@@ -9,7 +9,7 @@ import { PAGE_WORDS } from '../abi/constants.js';
 import { GuestPageWords } from '../abi/layout.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
-import { copyPageWords, pageWordsEqual } from './page-copy.js';
+import { PageHeaderHistory, copyPageWords, pageWordsEqual } from './page-copy.js';
 
 export interface CopyMismatch {
   readonly slot: number;
@@ -23,9 +23,7 @@ export class DirtyPageCopier {
   private readonly slotIndex = new Map<number, number>();
   private readonly starts: number[] = [];
   readonly destinations: Uint32Array[];
-  private readonly lastWriter: Uint32Array;
-  private readonly lastSeq: Uint32Array;
-  private readonly lastValue: Uint32Array;
+  private readonly history: PageHeaderHistory;
   private readonly round: Uint32Array;
   private currentRound = 1;
   pagesCopied = 0;
@@ -41,9 +39,7 @@ export class DirtyPageCopier {
       start += s.pageCount;
     });
     this.destinations = slots.map((s) => new Uint32Array(s.pageCount * PAGE_WORDS));
-    this.lastWriter = new Uint32Array(start).fill(0xffffffff);
-    this.lastSeq = new Uint32Array(start);
-    this.lastValue = new Uint32Array(start);
+    this.history = new PageHeaderHistory(start);
     this.round = new Uint32Array(start);
     for (let i = 0; i < slots.length; i++) this.resyncSlot(i);
   }
@@ -75,13 +71,7 @@ export class DirtyPageCopier {
     const dst = this.destinations[i]!;
     const base = offLo * PAGE_WORDS;
     copyPageWords(slot.mem32, base, dst, base);
-    const writer = dst[base + GuestPageWords.WRITER_VCPU]!;
-    const seq = dst[base + GuestPageWords.WRITER_SEQ]!;
-    const value = dst[base + GuestPageWords.ITERATION_LO]!;
-    if (writer === this.lastWriter[g] && seq === this.lastSeq[g] && value === this.lastValue[g]) this.pagesResent++;
-    this.lastWriter[g] = writer;
-    this.lastSeq[g] = seq;
-    this.lastValue[g] = value;
+    if (this.history.record(g, dst, base)) this.pagesResent++;
     this.pagesCopied++;
   };
 
@@ -123,11 +113,6 @@ export class DirtyPageCopier {
     const slot = this.slots[i]!;
     this.destinations[i]!.set(slot.mem32);
     const start = this.starts[i]!;
-    for (let p = 0; p < slot.pageCount; p++) {
-      const base = p * PAGE_WORDS;
-      this.lastWriter[start + p] = slot.mem32[base + GuestPageWords.WRITER_VCPU]!;
-      this.lastSeq[start + p] = slot.mem32[base + GuestPageWords.WRITER_SEQ]!;
-      this.lastValue[start + p] = slot.mem32[base + GuestPageWords.ITERATION_LO]!;
-    }
+    for (let p = 0; p < slot.pageCount; p++) this.history.record(start + p, slot.mem32, p * PAGE_WORDS);
   }
 }

@@ -58,24 +58,44 @@ export function emptyCollectorStats(): CollectorStats {
   };
 }
 
-/** Emit every set bit of `words` (bit n = page `firstPage` + n) to the sink. */
-function emitBits(words: Uint32Array, from: number, to: number, firstPage: number, slot: number, sink: ReadyPageSink): number {
+/** Emit every set bit of `words` (bit n = page `firstPage` + n) to the sink; returns how many. */
+export function emitBits(words: Uint32Array, firstPage: number, slot: number, sink: ReadyPageSink): number {
   let n = 0;
-  for (let i = from; i < to; i++) {
+  for (let i = 0; i < words.length; i++) {
     let b = words[i]! >>> 0;
     while (b !== 0) {
       const bit = 31 - Math.clz32(b);
       b = (b & ~(1 << bit)) >>> 0;
-      sink(slot, firstPage + (i - from) * 32 + bit, 0);
+      sink(slot, firstPage + i * 32 + bit, 0);
       n++;
     }
   }
   return n;
 }
 
-/** Per-slot GET buffers, allocated once. */
+/**
+ * Views of a slot's GET buffer `words`, one per CLEAR chunk of `chunkPages` pages: exactly the
+ * mask KVM_CLEAR_DIRTY_LOG takes for that chunk (64-bit words, from the chunk's first page).
+ * Made once per buffer, so a collection allocates nothing.
+ */
+export function chunkMaskViews(words: Uint32Array, pageCount: number, chunkPages: number): Uint32Array[] {
+  const views: Uint32Array[] = [];
+  for (let first = 0; first < pageCount; first += chunkPages) {
+    const num = Math.min(chunkPages, pageCount - first);
+    views.push(words.subarray(first / 32, first / 32 + Math.ceil(num / 64) * 2));
+  }
+  return views;
+}
+
+/**
+ * Per-slot GET buffers, allocated once; with `chunkPages`, also each buffer's CLEAR chunk
+ * masks (chunkMaskViews), made once per buffer.
+ */
 export class SlotBitmaps {
-  readonly buffers = new Map<number, Uint32Array>();
+  private readonly buffers = new Map<number, Uint32Array>();
+  private readonly chunkViews = new Map<number, Uint32Array[]>();
+
+  constructor(private readonly chunkPages = 0) {}
 
   for(slot: Memslot): Uint32Array {
     let b = this.buffers.get(slot.encodedSlot);
@@ -84,6 +104,17 @@ export class SlotBitmaps {
       this.buffers.set(slot.encodedSlot, b);
     }
     return b;
+  }
+
+  /** The CLEAR chunk masks over `slot`'s buffer (as `for` returns it). */
+  chunks(slot: Memslot): Uint32Array[] {
+    const words = this.for(slot);
+    let v = this.chunkViews.get(slot.encodedSlot);
+    if (!v || v[0]?.buffer !== words.buffer) {
+      v = chunkMaskViews(words, slot.pageCount, this.chunkPages);
+      this.chunkViews.set(slot.encodedSlot, v);
+    }
+    return v;
   }
 }
 
@@ -94,7 +125,7 @@ function collectLegacyBitmaps(vm: Vm, slots: readonly Memslot[], buffers: SlotBi
     if (!slot.active || !slot.hasBitmap) continue;
     const words = buffers.for(slot);
     vm.getDirtyLog(slot.encodedSlot, words);
-    n += emitBits(words, 0, words.length, 0, slot.encodedSlot, sink);
+    n += emitBits(words, 0, slot.encodedSlot, sink);
   }
   return n;
 }
@@ -107,7 +138,6 @@ export class RingLogCollector implements LogCollector {
   private readonly pending: PendingEntries;
   private readonly bitmaps = new SlotBitmaps();
   private readonly copyBeforeReset: boolean;
-  private readonly store = (_vcpu: number, slot: number, offLo: number, offHi: number): void => this.pending.push(slot, offLo, offHi);
 
   constructor(
     readonly vm: Vm,
@@ -121,13 +151,9 @@ export class RingLogCollector implements LogCollector {
     this.copyBeforeReset = vm.hasMutant(Mutant.COPY_BEFORE_RESET);
   }
 
-  get ringCollector(): RingCollector {
-    return this.ring;
-  }
-
   collect(sink: ReadyPageSink, final: boolean): number {
     this.pending.clear();
-    const harvested = this.ring.harvest(this.store);
+    const harvested = this.ring.harvestEntries(this.pending.push);
     if (this.copyBeforeReset) this.pending.emit(sink); // mutant: pages read while still writable
     if (harvested > 0) this.ring.reset(harvested);
     if (!this.copyBeforeReset) this.pending.emit(sink);
@@ -214,28 +240,15 @@ export class BitmapLogCollector implements LogCollector {
 export class ManualLogCollector implements LogCollector {
   readonly mode = 'clear' as const;
   readonly stats = emptyCollectorStats();
-  private readonly bitmaps = new SlotBitmaps();
-  /** Per slot, a view of the GET buffer for each chunk (made once: CLEAR takes a mask from 0). */
-  private readonly chunkViews = new Map<number, Uint32Array[]>();
+  private readonly bitmaps: SlotBitmaps;
 
   constructor(
     readonly vm: Vm,
     private readonly slots: readonly Memslot[],
     /** Pages per CLEAR: a multiple of 64. */
     readonly chunkPages: number,
-  ) {}
-
-  private views(slot: Memslot, words: Uint32Array): Uint32Array[] {
-    let v = this.chunkViews.get(slot.encodedSlot);
-    if (!v || v[0]?.buffer !== words.buffer) {
-      v = [];
-      for (let first = 0; first < slot.pageCount; first += this.chunkPages) {
-        const num = Math.min(this.chunkPages, slot.pageCount - first);
-        v.push(words.subarray(first / 32, first / 32 + Math.ceil(num / 64) * 2));
-      }
-      this.chunkViews.set(slot.encodedSlot, v);
-    }
-    return v;
+  ) {
+    this.bitmaps = new SlotBitmaps(chunkPages);
   }
 
   collect(sink: ReadyPageSink): number {
@@ -245,7 +258,7 @@ export class ManualLogCollector implements LogCollector {
       const words = this.bitmaps.for(slot);
       this.vm.getDirtyLog(slot.encodedSlot, words);
       this.stats.getCalls++;
-      const views = this.views(slot, words);
+      const views = this.bitmaps.chunks(slot);
       for (let c = 0; c < views.length; c++) {
         const mask = views[c]!;
         let any = 0;
@@ -256,7 +269,7 @@ export class ManualLogCollector implements LogCollector {
         // Clear exactly the bits just read, then read those pages at once.
         this.vm.clearDirtyLog(slot.encodedSlot, first, num, mask);
         this.stats.clearCalls++;
-        n += emitBits(mask, 0, mask.length, first, slot.encodedSlot, sink);
+        n += emitBits(mask, first, slot.encodedSlot, sink);
       }
     }
     this.stats.records += n;

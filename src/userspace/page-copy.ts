@@ -12,11 +12,41 @@
  * again); plain loads never tear an aligned word.
  */
 import { PAGE_SIZE, PAGE_WORDS } from '../abi/constants.js';
+import { GuestPageWords } from '../abi/layout.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
 
 /** Word views a page can be moved between (guest memory, destinations, wire slots). */
-type Words = Int32Array | Uint32Array;
+export type Words = Int32Array | Uint32Array;
+
+/**
+ * Resend accounting, per page: the guest header (writer, sequence, value) of each page as last
+ * copied. A copy whose header equals the previous one is a resend — nobody wrote the page in
+ * between. Read the header from the copy, not the source: the source may change under the copy.
+ */
+export class PageHeaderHistory {
+  private readonly writer: Uint32Array;
+  private readonly seq: Uint32Array;
+  private readonly value: Uint32Array;
+
+  constructor(pageCount: number) {
+    this.writer = new Uint32Array(pageCount).fill(0xffffffff);
+    this.seq = new Uint32Array(pageCount);
+    this.value = new Uint32Array(pageCount);
+  }
+
+  /** Record page `g` as the page at word `base` of `words`; returns whether it is a resend. */
+  record(g: number, words: Words, base: number): boolean {
+    const writer = words[base + GuestPageWords.WRITER_VCPU]! >>> 0;
+    const seq = words[base + GuestPageWords.WRITER_SEQ]! >>> 0;
+    const value = words[base + GuestPageWords.ITERATION_LO]! >>> 0;
+    const same = this.writer[g] === writer && this.seq[g] === seq && this.value[g] === value;
+    this.writer[g] = writer;
+    this.seq[g] = seq;
+    this.value[g] = value;
+    return same;
+  }
+}
 
 /**
  * Copy the page at word `srcWord` of `src` to word `dstWord` of `dst`: 1024 words, eight at a

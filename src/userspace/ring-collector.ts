@@ -29,6 +29,8 @@ export class RingCollector {
   private readonly cursors: HarvestCursor[] = [];
   private readonly sinks: HarvestSink[] = [];
   private sink: CollectSink = () => {};
+  private entrySink: HarvestSink = () => {};
+  private readonly dropVcpu: CollectSink = (_vcpu, slot, offLo, offHi) => this.entrySink(slot, offLo, offHi);
   private readonly skipEveryNth: number;
   private seen = 0;
   harvestedTotal = 0;
@@ -63,6 +65,24 @@ export class RingCollector {
     let n = 0;
     for (let i = 0; i < this.vcpuCount; i++) {
       n += harvestRing(this.rings[i]!, this.cursors[i]!, maxPerRing, this.sinks[i]!);
+    }
+    this.harvestedTotal += n;
+    return n;
+  }
+
+  /**
+   * Harvest all rings into `sink`, which needs no vCPU number, without resetting; returns the
+   * number of entries. Without the skip mutant `sink` goes straight to harvestRing: one call per
+   * entry instead of three.
+   */
+  harvestEntries(sink: HarvestSink): number {
+    if (this.skipEveryNth > 0) {
+      this.entrySink = sink;
+      return this.harvest(this.dropVcpu);
+    }
+    let n = 0;
+    for (let i = 0; i < this.vcpuCount; i++) {
+      n += harvestRing(this.rings[i]!, this.cursors[i]!, Number.MAX_SAFE_INTEGER, sink);
     }
     this.harvestedTotal += n;
     return n;

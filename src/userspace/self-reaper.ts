@@ -12,13 +12,15 @@
  *  - a reset consumes every entry marked RESET, so the harvest and the reset that follows must
  *    not interleave with another reaper's, or the reset count would not match the harvest.
  * Harvested pages go into userspace's own dirty bitmap per memslot (QEMU's slot dirty_bmap),
- * also in shared memory; `drain` hands them over and clears them, under the same lock, so a
- * drained page is always one whose reset has returned (it is write-protected again and no
- * vCPU holds a stale writable TLB entry): it may be read.
+ * also in shared memory. `drain` takes and clears those bits under the same lock, into a
+ * private copy, and hands the pages over after unlocking: a bit is only ever set by a reap
+ * that resets before it unlocks, so every page drained is one whose reset has returned (it is
+ * write-protected again and no vCPU holds a stale writable TLB entry) and may be read. The
+ * sink (oracle report, page copy) runs outside the lock, so a vCPU reaping on exit 31 never
+ * waits for it.
  *
  * The control buffer is ReaperLayout (src/abi/layout.ts) followed by one fetch index per vCPU.
  */
-import { KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
 import { REAPER_FETCH_WORD, ReaperLayout, type RingViews } from '../abi/layout.js';
 import { type HarvestCursor, harvestRing } from '../kernel/dirty-ring.js';
 import { SharedMutex } from '../kernel/sync.js';
@@ -71,6 +73,8 @@ export class SharedReaper {
   private readonly slotEnc: Int32Array;
   private readonly slotPages: Float64Array;
   private readonly bitmaps: Int32Array[];
+  /** drain's private copy of the bitmaps (one per slot, allocated once). */
+  private readonly taken: Int32Array[];
   private lastSlot = -1;
   private harvestedNow = 0;
   private badNow = 0;
@@ -98,6 +102,7 @@ export class SharedReaper {
     this.slotEnc = Int32Array.from(buffers.slots, (s) => s.encodedSlot | 0);
     this.slotPages = Float64Array.from(buffers.slots, (s) => s.pageCount);
     this.bitmaps = buffers.slots.map((s) => new Int32Array(s.bitmap));
+    this.taken = this.bitmaps.map((bm) => new Int32Array(bm.length));
   }
 
   private ringOf(vcpu: number): RingViews {
@@ -141,7 +146,7 @@ export class SharedReaper {
   private harvestOne(vcpu: number): void {
     const c = this.cursor;
     c.fetchIndex = Atomics.load(this.i32, FETCH + vcpu) >>> 0;
-    harvestRing(this.ringOf(vcpu), c, Number.MAX_SAFE_INTEGER, this.sink, KVM_DIRTY_GFN_F_RESET);
+    harvestRing(this.ringOf(vcpu), c, Number.MAX_SAFE_INTEGER, this.sink);
     Atomics.store(this.i32, FETCH + vcpu, c.fetchIndex | 0);
   }
 
@@ -172,32 +177,40 @@ export class SharedReaper {
   }
 
   /**
-   * Hand every recorded page to `sink` (slot by slot, ascending) and clear the bitmaps, under the reaper lock (so every
-   * page drained has had its reset return). Returns the number of pages drained.
+   * Hand every recorded page to `sink` (slot by slot, ascending) and clear the bitmaps. Only the
+   * take-and-clear is under the reaper lock (every bit taken was set by a reap whose reset had
+   * returned before it unlocked); the sink runs after unlocking. Returns the number of pages.
    */
   drain(sink: DrainSink): number {
     this.lock.lock();
     try {
-      let n = 0;
       for (let s = 0; s < this.bitmaps.length; s++) {
         const bm = this.bitmaps[s]!;
-        const enc = this.slotEnc[s]! >>> 0;
+        const taken = this.taken[s]!;
         for (let w = 0; w < bm.length; w++) {
-          let bits = bm[w]! >>> 0;
-          if (bits === 0) continue;
-          bm[w] = 0;
-          while (bits !== 0) {
-            const bit = 31 - Math.clz32(bits & -bits); // lowest first: pages in ascending order
-            bits = (bits & ~(1 << bit)) >>> 0;
-            sink(enc, w * 32 + bit);
-            n++;
-          }
+          const bits = bm[w]!;
+          taken[w] = bits;
+          if (bits !== 0) bm[w] = 0;
         }
       }
-      return n;
     } finally {
       this.lock.unlock();
     }
+    let n = 0;
+    for (let s = 0; s < this.taken.length; s++) {
+      const taken = this.taken[s]!;
+      const enc = this.slotEnc[s]! >>> 0;
+      for (let w = 0; w < taken.length; w++) {
+        let bits = taken[w]! >>> 0;
+        while (bits !== 0) {
+          const bit = 31 - Math.clz32(bits & -bits); // lowest first: pages in ascending order
+          bits = (bits & ~(1 << bit)) >>> 0;
+          sink(enc, w * 32 + bit);
+          n++;
+        }
+      }
+    }
+    return n;
   }
 
   stats(): ReaperStats {

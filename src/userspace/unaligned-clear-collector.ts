@@ -12,7 +12,7 @@ import { isKvmError } from '../abi/errno.js';
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
-import { type CollectorStats, type LogCollector, type ReadyPageSink, emptyCollectorStats } from './log-collectors.js';
+import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps, emptyCollectorStats } from './log-collectors.js';
 
 export interface UnalignedClearStats {
   /** CLEARs issued with an unaligned first_page. */
@@ -31,31 +31,32 @@ export class UnalignedClearCollector implements LogCollector {
   readonly mode = 'clear' as const;
   readonly stats: CollectorStats = emptyCollectorStats();
   readonly unaligned: UnalignedClearStats = { attempts: 0, refused: 0, accepted: 0 };
-  /** Per slot: the GET buffer and a scratch mask for unaligned CLEARs (both allocated once). */
-  private readonly buffers = new Map<number, { words: Uint32Array; scratch: Uint32Array }>();
+  /** Per slot: the GET buffer and its aligned CLEAR chunk masks (made once). */
+  private readonly bitmaps: SlotBitmaps;
+  /**
+   * Scratch masks for unaligned CLEARs, one view per length in 64-page units (made once: the
+   * collection allocates nothing). They cover a chunk plus the 64 pages an unaligned start can
+   * push it past.
+   */
+  private readonly scratchViews: Uint32Array[] = [];
 
   constructor(
     readonly vm: Vm,
     private readonly slots: readonly Memslot[],
     /** Pages per chunk: a multiple of 64. */
     readonly chunkPages: number,
-  ) {}
-
-  private buffersFor(slot: Memslot): { words: Uint32Array; scratch: Uint32Array } {
-    let b = this.buffers.get(slot.encodedSlot);
-    if (!b) {
-      // The scratch mask covers a chunk plus the 64 pages an unaligned start can push it past.
-      b = { words: new Uint32Array(bitmapWords(slot.pageCount)), scratch: new Uint32Array(bitmapWords(this.chunkPages + 64)) };
-      this.buffers.set(slot.encodedSlot, b);
-    }
-    return b;
+  ) {
+    this.bitmaps = new SlotBitmaps(chunkPages);
+    const scratch = new Uint32Array(bitmapWords(chunkPages + 64));
+    for (let words = 0; words <= scratch.length; words += 2) this.scratchViews.push(scratch.subarray(0, words));
   }
 
   collect(sink: ReadyPageSink): number {
     let n = 0;
     for (const slot of this.slots) {
       if (!slot.active || !slot.hasBitmap) continue;
-      const { words, scratch } = this.buffersFor(slot);
+      const words = this.bitmaps.for(slot);
+      const chunks = this.bitmaps.chunks(slot);
       this.vm.getDirtyLog(slot.encodedSlot, words);
       this.stats.getCalls++;
       const npages = slot.pageCount;
@@ -64,9 +65,8 @@ export class UnalignedClearCollector implements LogCollector {
         let p = first;
         while (p < end && !isSet(words, p)) p++;
         if (p === end) continue;
-        if (p % 64 === 0 || !this.clearUnaligned(slot, words, scratch, p, end)) {
-          const aligned = words.subarray(first / 32, first / 32 + Math.ceil((end - first) / 64) * 2);
-          this.vm.clearDirtyLog(slot.encodedSlot, first, end - first, aligned);
+        if (p % 64 === 0 || !this.clearUnaligned(slot, words, p, end)) {
+          this.vm.clearDirtyLog(slot.encodedSlot, first, end - first, chunks[first / this.chunkPages]!);
           this.stats.clearCalls++;
         }
         for (let q = p; q < end; q++) {
@@ -87,10 +87,10 @@ export class UnalignedClearCollector implements LogCollector {
    * The range is widened to a multiple of 64 pages, or to the slot's end, so that only the
    * alignment of `first_page` is wrong. Returns false when the kernel refused it (EINVAL).
    */
-  private clearUnaligned(slot: Memslot, words: Uint32Array, scratch: Uint32Array, p: number, end: number): boolean {
+  private clearUnaligned(slot: Memslot, words: Uint32Array, p: number, end: number): boolean {
     const num = Math.min(Math.ceil((end - p) / 64) * 64, slot.pageCount - p);
-    const maskWords = Math.ceil(num / 64) * 2;
-    scratch.fill(0, 0, maskWords);
+    const scratch = this.scratchViews[Math.ceil(num / 64)]!;
+    scratch.fill(0);
     for (let q = p; q < end; q++) {
       if (isSet(words, q)) {
         const k = q - p;
@@ -99,7 +99,7 @@ export class UnalignedClearCollector implements LogCollector {
     }
     this.unaligned.attempts++;
     try {
-      this.vm.clearDirtyLog(slot.encodedSlot, p, num, scratch.subarray(0, maskWords));
+      this.vm.clearDirtyLog(slot.encodedSlot, p, num, scratch);
     } catch (e) {
       if (isKvmError(e) && e.errno === 'EINVAL' && e.param === 'first_page') {
         this.unaligned.refused++;

@@ -139,9 +139,17 @@ export class VcpuControlPlane {
     return null;
   }
 
-  anyDead(): number {
-    for (let i = 0; i < this.vcpuCount; i++) if (this.state(i) === VcpuState.DEAD) return i;
-    return -1;
+  /**
+   * Userspace's reaction to vCPUs stalled on exit 31: when any is, `collect` (harvest + reset)
+   * once, then release every stalled one. Returns whether anything was stalled.
+   */
+  releaseRingFullStalls(collect: () => void): boolean {
+    let stalled = false;
+    for (let i = 0; i < this.vcpuCount; i++) if (this.state(i) === VcpuState.RING_FULL_STALL) stalled = true;
+    if (!stalled) return false;
+    collect();
+    for (let i = 0; i < this.vcpuCount; i++) if (this.state(i) === VcpuState.RING_FULL_STALL) this.wakeStalled(i);
+    return true;
   }
 
   /** Wait until every thread has parked; a dead thread is an error. */

@@ -14,7 +14,6 @@ import {
 } from '../abi/constants.js';
 import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
-import type { SlotBuffers } from '../kernel/memslots.js';
 import { clearStepHook } from '../kernel/step-hook.js';
 import { now, ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
@@ -44,13 +43,18 @@ export class VcpuThread {
   private stallStart = -1;
   /** Dirty-limit: sleep after each ring-full exit (config.throttle; migration only). */
   private readonly throttle: VcpuThrottle | null;
+  /** The worker's message-port budget: yield to the event loop at least this often (ms). */
+  private readonly preemptAfterMs: number;
+  /** now() when the thread last yielded to the event loop. */
+  private lastYield = 0;
   error: string | null = null;
 
   constructor(config: VcpuThreadConfig) {
     this.vm = Vm.attach(config.vm);
+    this.preemptAfterMs = config.preemptAfterMs ?? 20;
     this.vcpu = new Vcpu(this.vm, config.vcpuIndex, {
       emulateAllStores: config.emulateAllStores ?? false,
-      preemptAfterMs: config.preemptAfterMs ?? 20,
+      preemptAfterMs: this.preemptAfterMs,
     });
     const globals = new SharedBlock(GuestGlobalsLayout, config.globals);
     this.program = new WorkloadProgram(config.workload, config.vcpuIndex, config.vcpuCount, globals.i32);
@@ -65,10 +69,6 @@ export class VcpuThread {
     else clearStepHook();
   }
 
-  attachSlot(index: number, buffers: SlotBuffers): void {
-    this.vm.memslots.attach(index, buffers);
-  }
-
   private setState(state: number): void {
     Atomics.store(this.w, W.STATE, state);
     ringDoorbell(this.vmWords, VmLayout.words.DOORBELL);
@@ -77,6 +77,7 @@ export class VcpuThread {
   /** The thread's loop; resolves when told to terminate, rejects never (errors are recorded). */
   async main(): Promise<void> {
     const w = this.w;
+    this.lastYield = now();
     try {
       for (;;) {
         const control = Atomics.load(w, W.CONTROL);
@@ -107,18 +108,23 @@ export class VcpuThread {
               this.throttle.sleepAfterRingFull();
             }
             // Answer the message port on the way back in: a thread that keeps filling its ring
-            // never runs long enough to reach its preemption point.
-            if (!this.reaper) await yieldToEventLoop();
+            // never runs long enough to reach its preemption point (Vcpu.run restarts that
+            // timer at each entry). A stalled thread has waited for userspace anyway, so it
+            // yields every time; a self-reaping one has not, and yielding on every exit 31
+            // would cost it most of its speed, so it yields once per preemption budget.
+            if (!this.reaper || this.preemptAfterMs <= 0 || now() - this.lastYield >= this.preemptAfterMs) {
+              await this.yield();
+            }
             break;
           case EMU_EXIT_TRACK_RING_FULL: // page write-tracking: the notification ring is soft-full
             // Userspace drains it, then wakes the thread; answer the message port on the way
-            // back in (e.g. a page-track notifier being registered while the vCPUs run).
-            this.stallStart = now();
+            // back in (e.g. a page-track notifier being registered while the vCPUs run). Not
+            // recorded by the StallRecorder: that one samples exit-31 stalls only.
             this.stall();
-            await yieldToEventLoop();
+            await this.yield();
             break;
           case EMU_EXIT_PREEMPTED:
-            await yieldToEventLoop();
+            await this.yield();
             break;
           case KVM_EXIT_INTR:
             break; // a kick: the loop re-reads CONTROL
@@ -144,6 +150,11 @@ export class VcpuThread {
       this.vcpu.publishStats();
       this.setState(VcpuState.DEAD);
     }
+  }
+
+  private async yield(): Promise<void> {
+    await yieldToEventLoop();
+    this.lastYield = now();
   }
 
   /**

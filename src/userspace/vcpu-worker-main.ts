@@ -15,7 +15,7 @@ export function createVcpuWorkerApi(): VcpuWorkerApi {
   // A worker whose thread has ended may be started again (the stress harness reuses workers
   // across runs: spawning one costs far more than a small run).
   let ended = false;
-  const begin = (t: VcpuThread | DeviceThread): void => {
+  const begin = (t: VcpuThread | DeviceThread | DestinationThread): void => {
     thread = t;
     ended = false;
     done = t.main().finally(() => {
@@ -32,9 +32,8 @@ export function createVcpuWorkerApi(): VcpuWorkerApi {
       begin(new DeviceThread(config));
     },
     async startDestination(config: DestinationThreadConfig): Promise<void> {
-      if (thread) throw new Error('worker already started');
-      thread = new DestinationThread(config);
-      done = thread.main();
+      if (thread && !ended) throw new Error('worker already started');
+      begin(new DestinationThread(config));
     },
     async attachSlot(index, buffers): Promise<void> {
       if (!thread) throw new Error('worker not started');

@@ -45,6 +45,12 @@ export interface PageSender {
   room(): number;
   /** Send page `page` of slot `slotIndex`, read from `src` (that slot's memory). */
   send(slotIndex: number, page: number, src: Int32Array): void;
+  /**
+   * Where the last send put its copy of the page: `copyWords` from word `copyBase` (valid until
+   * the next send; only the sender writes there). Resend accounting reads the header there.
+   */
+  readonly copyWords: Int32Array;
+  readonly copyBase: number;
   /** Wait (at most `ms`) until there is room again. */
   waitForRoom(ms: number): Promise<void>;
   /** Resolve once the destination has applied every page sent. */
@@ -56,7 +62,12 @@ export interface PageSender {
 export class LocalSender implements PageSender {
   readonly kind = 'local' as const;
 
-  constructor(private readonly destination: DestinationMemory) {}
+  copyWords: Int32Array;
+  copyBase = 0;
+
+  constructor(private readonly destination: DestinationMemory) {
+    this.copyWords = destination.views[0] ?? new Int32Array(0);
+  }
 
   room(): number {
     return Number.MAX_SAFE_INTEGER;
@@ -64,7 +75,10 @@ export class LocalSender implements PageSender {
 
   send(slotIndex: number, page: number, src: Int32Array): void {
     const w = page * PAGE_WORDS;
-    copyPageWords(src, w, this.destination.views[slotIndex]!, w);
+    const dst = this.destination.views[slotIndex]!;
+    copyPageWords(src, w, dst, w);
+    this.copyWords = dst;
+    this.copyBase = w;
   }
 
   async waitForRoom(): Promise<void> {}
@@ -92,6 +106,7 @@ export class WireSender implements PageSender {
   private readonly mask: number;
   private readonly slotCount: number;
   private head = 0;
+  copyBase = 0;
 
   constructor(wire: WireBuffers) {
     this.block = new SharedBlock(MigrationWireLayout, wire.control);
@@ -99,6 +114,11 @@ export class WireSender implements PageSender {
     this.slotCount = Atomics.load(this.block.i32, WW.SLOT_COUNT);
     this.mask = this.slotCount - 1;
     this.head = Atomics.load(this.block.i32, WW.HEAD) >>> 0;
+  }
+
+  /** The wire slots: the destination thread only reads them, so a copy stays put until reused. */
+  get copyWords(): Int32Array {
+    return this.slots;
   }
 
   room(): number {
@@ -111,6 +131,7 @@ export class WireSender implements PageSender {
     s[base + WireSlotWords.SLOT_INDEX] = slotIndex;
     s[base + WireSlotWords.PAGE] = page;
     copyPageWords(src, page * PAGE_WORDS, s, base + WIRE_SLOT_HEADER_WORDS);
+    this.copyBase = base + WIRE_SLOT_HEADER_WORDS;
     this.head = (this.head + 1) >>> 0;
     // Publish: the slot's plain stores above are visible to whoever loads this HEAD.
     Atomics.store(this.block.i32, WW.HEAD, this.head | 0);

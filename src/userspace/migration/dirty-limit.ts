@@ -20,7 +20,7 @@
  * syncs the guest dirtied more than `triggerPercent` % of what was sent meanwhile.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
-import { SharedBlock, VcpuLayout, VcpuThrottleLayout, type VcpuThrottleBlock } from '../../abi/layout.js';
+import { SharedBlock, VcpuThrottleLayout, type VcpuThrottleBlock } from '../../abi/layout.js';
 import type { Vm } from '../../kernel/vm.js';
 
 export const DIRTYLIMIT_TOLERANCE_MIBS = 25;
@@ -53,8 +53,7 @@ export function adjustThrottleUs(throttleUs: number, quotaMiBs: number, currentM
 }
 
 export interface DirtyLimitStats {
-  /** Whether the limit has been switched on, and when (ms after the migration started). */
-  active: boolean;
+  /** When the limit was switched on (ms after the migration started); null while it is off. */
   startedAtMs: number | null;
   adjustments: number;
   /** Latest measured rate per vCPU (MiB/s) and sleep per full ring (µs). */
@@ -88,13 +87,17 @@ export class DirtyLimitController {
     // A full ring stands for ring-entries pages dirtied (QEMU: page size × ring size >> 20).
     this.ringMiB = (vm.ringEntries * PAGE_SIZE) / 2 ** 20;
     this.stats = {
-      active: false,
       startedAtMs: null,
       adjustments: 0,
       ratesMiBs: new Array<number>(vcpuCount).fill(0),
       throttleUs: new Array<number>(vcpuCount).fill(0),
       history: [],
     };
+  }
+
+  /** Whether the limit has been switched on. */
+  get active(): boolean {
+    return this.stats.startedAtMs !== null;
   }
 
   buffer(i: number): SharedArrayBuffer {
@@ -106,17 +109,16 @@ export class DirtyLimitController {
    * syncs in a row above the trigger switch the limit on. Returns whether it is on.
    */
   considerTrigger(bytesDirtied: number, bytesSent: number, at: number, sinceStartMs: number): boolean {
-    if (this.stats.active) return true;
+    if (this.active) return true;
     if (bytesDirtied > (bytesSent * this.triggerPercent) / 100) this.highSyncs++;
     else this.highSyncs = 0;
     if (this.highSyncs >= THROTTLE_TRIGGER_SYNCS) this.start(at, sinceStartMs);
-    return this.stats.active;
+    return this.active;
   }
 
   /** Switch the limit on now (the rate measurement starts; the first adjustment is a period later). */
   start(at: number, sinceStartMs: number): void {
-    if (this.stats.active) return;
-    this.stats.active = true;
+    if (this.active) return;
     this.stats.startedAtMs = sinceStartMs;
     this.lastAt = at;
     this.startedAt = at - sinceStartMs;
@@ -128,12 +130,12 @@ export class DirtyLimitController {
    * from its ring (entries pushed in the period, a page each) and adjust its sleep.
    */
   tick(at: number): void {
-    if (!this.stats.active || at - this.lastAt < this.periodMs) return;
+    if (!this.active || at - this.lastAt < this.periodMs) return;
     const seconds = (at - this.lastAt) / 1000;
     this.lastAt = at;
     const rates = this.stats.ratesMiBs;
     for (let i = 0; i < this.vcpuCount; i++) {
-      const idx = Atomics.load(this.vm.vcpuBlock(i).i32, VcpuLayout.words.DIRTY_INDEX) >>> 0;
+      const idx = this.vm.ring(i)!.dirtyIndexShared;
       const pushed = (idx - this.lastIndex[i]!) >>> 0;
       this.lastIndex[i] = idx;
       rates[i] = (pushed * PAGE_SIZE) / 2 ** 20 / seconds;

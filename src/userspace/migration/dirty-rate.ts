@@ -12,19 +12,16 @@
  *
  * ring and bitmap need a VM logging that way, so at most one of them per measurement.
  */
-import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE, encodeSlot } from '../../abi/constants.js';
+import { PAGE_SIZE } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { GuestGlobalsLayout, SharedBlock, VcpuLayout, VcpuState } from '../../abi/layout.js';
+import { GuestGlobalsLayout } from '../../abi/layout.js';
 import { WORKLOAD_KINDS, type WorkloadConfig, type WorkloadKind } from '../../guest/workloads.js';
 import { popcount } from '../../kernel/dirty-bitmap.js';
-import type { Memslot } from '../../kernel/memslots.js';
 import { now } from '../../kernel/sync.js';
-import { Vm } from '../../kernel/vm.js';
-import { ConfigError, MAX_RUN_VCPUS, MAX_SLOT_BYTES, randomSeed, validateRingEntries } from '../../harness/run-config.js';
-import { withTimeout } from '../../platform/async-wait.js';
+import { ConfigError, MAX_RUN_VCPUS, MAX_SLOT_BYTES, int, randomSeed, stripUndefined, validateRingEntries } from '../../harness/run-config.js';
+import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
 import { RingCollector } from '../ring-collector.js';
-import { VcpuControlPlane } from '../vcpu-control.js';
-import type { SpawnVcpuWorker, VcpuWorkerHandle } from '../vcpu-worker-api.js';
+import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';
 import { PageSampler } from './page-sampler.js';
 
 export const DIRTY_RATE_MODES = ['ring', 'bitmap', 'sampling'] as const;
@@ -86,19 +83,10 @@ export interface DirtyRateHooks {
   readonly onStart?: (config: DirtyRateConfig) => void;
 }
 
-const CONTROL_TIMEOUT_MS = 15_000;
-const FIRST_SLOT_GFN = (1 << 30) / PAGE_SIZE;
 const MiB = 2 ** 20;
 
-function int(param: string, value: unknown, min: number, max: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(param, value, 'EINVAL', `${what} must be an integer`);
-  if (value < min || value > max) throw new ConfigError(param, value, 'EINVAL', `${what} must be between ${min} and ${max}`);
-  return value;
-}
-
 export function validateDirtyRateConfig(input: Partial<DirtyRateConfig>): DirtyRateConfig {
-  const c = { ...DIRTY_RATE_DEFAULTS, seed: input.seed ?? randomSeed() };
-  for (const [k, v] of Object.entries(input)) if (v !== undefined) (c as Record<string, unknown>)[k] = v;
+  const c: DirtyRateConfig = { ...DIRTY_RATE_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
   const modes = [...new Set(c.modes)];
   if (modes.length === 0 || modes.some((m) => !(DIRTY_RATE_MODES as readonly string[]).includes(m))) {
     throw new ConfigError('--mode', modes.join(','), 'EINVAL', `mode must be one or more of ${DIRTY_RATE_MODES.join(', ')}`);
@@ -130,30 +118,30 @@ export function validateDirtyRateConfig(input: Partial<DirtyRateConfig>): DirtyR
   return { modes, periodMs, vcpus, memoryBytes: c.memoryBytes, ringEntries, dirtyRateMiBs, workingSetBytes: c.workingSetBytes, workload: c.workload, samplePagesPerGiB, warmupMs, seed };
 }
 
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
 export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: DirtyRateHooks): Promise<DirtyRateResult> {
   const config = validateDirtyRateConfig(input);
   hooks.onStart?.(config);
   const byRing = config.modes.includes('ring');
   const byBitmap = config.modes.includes('bitmap');
-  const vm = Vm.create();
-  if (byRing) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * 16);
-  const pageCount = config.memoryBytes / PAGE_SIZE;
-  vm.setUserMemoryRegion({
-    slot: encodeSlot(0, 1),
-    // Sampling alone needs no logging: the guest then never faults on a protected page.
-    flags: byRing || byBitmap ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-    guestPhysAddr: FIRST_SLOT_GFN * PAGE_SIZE,
-    memorySize: config.memoryBytes,
-  });
-  const slot: Memslot = vm.memslots.findById(0, 1)!;
-  for (let i = 0; i < config.vcpus; i++) vm.createVcpu();
-  const globals = new SharedBlock(GuestGlobalsLayout);
-  Atomics.store(globals.i32, GuestGlobalsLayout.words.ITERATION, 1);
-  const control = new VcpuControlPlane(vm, config.vcpus);
+  // One memslot; sampling alone needs no logging (the guest then never faults on a protected page).
+  const { vm, slots } = buildGuestVm(
+    {
+      log: byRing ? 'ring' : 'bitmap',
+      ringEntries: config.ringEntries,
+      ringWithBitmap: false,
+      initiallySet: false,
+      mutants: 0,
+      memoryBytes: config.memoryBytes,
+      memslots: 1,
+      vcpus: config.vcpus,
+    },
+    byRing || byBitmap,
+  );
+  const slot = slots[0]!;
+  const pageCount = slot.pageCount;
+  const fleet = new GuestFleet(vm, config.vcpus, 0, hooks.spawn);
+  const control = fleet.control;
+  Atomics.store(fleet.globals.i32, GuestGlobalsLayout.words.ITERATION, 1);
   const result: DirtyRateResult = {
     ok: false,
     seed: config.seed,
@@ -179,13 +167,12 @@ export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: D
   const sampler = config.modes.includes('sampling')
     ? new PageSampler([new Int32Array(slot.buffers.memory)], Math.max(1, Math.round((config.memoryBytes / 2 ** 30) * config.samplePagesPerGiB)), config.seed)
     : null;
-  const storesNow = (): number => {
-    let s = 0;
-    for (let i = 0; i < config.vcpus; i++) s += vm.vcpuBlock(i).f64[VcpuLayout.floats.STORES]!;
-    return s;
+  // Made once: runFor calls it at every ring-full stall.
+  const collectStalled = (): void => {
+    rings!.collect(countEntry);
+    stallCollections++;
   };
 
-  const workers: VcpuWorkerHandle[] = [];
   try {
     const workload: WorkloadConfig = {
       kind: config.workload,
@@ -195,17 +182,7 @@ export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: D
       burstPercent: 5,
       dirtyPagesPerSecond: (config.dirtyRateMiBs * MiB) / PAGE_SIZE,
     };
-    for (let i = 0; i < config.vcpus; i++) workers.push(hooks.spawn(i));
-    await Promise.all(
-      workers.map((w, i) =>
-        withTimeout(
-          w.api.start({ vm: vm.buffers(), vcpuIndex: i, vcpuCount: config.vcpus, globals: globals.buffer, workload, preemptAfterMs: 20 }),
-          CONTROL_TIMEOUT_MS,
-          `starting vCPU ${i}`,
-        ),
-      ),
-    );
-    await control.waitAllParked(CONTROL_TIMEOUT_MS);
+    await fleet.start({ workload });
     control.resumeAll();
     await runFor(config.warmupMs);
 
@@ -213,7 +190,7 @@ export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: D
     if (rings) rings.collect(countEntry);
     if (byBitmap) vm.getDirtyLog(slot.encodedSlot, bitmapWords);
     sampler?.snapshot();
-    const stores0 = storesNow();
+    const stores0 = fleet.sumVcpu('STORES');
     counting = true;
     const t0 = now();
     await runFor(config.periodMs);
@@ -229,7 +206,7 @@ export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: D
     const t1 = now();
     const seconds = (t1 - t0) / 1000;
     result.periodMs = round3(t1 - t0);
-    result.guestWrites = storesNow() - stores0;
+    result.guestWrites = fleet.sumVcpu('STORES') - stores0;
     const rate = (pages: number): number => round3((pages * PAGE_SIZE) / MiB / seconds);
     if (rings) {
       const pages = perVcpu.reduce((a, b) => a + b, 0);
@@ -247,21 +224,10 @@ export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: D
     control.pauseAll();
     await control.waitAllParked(CONTROL_TIMEOUT_MS);
   } catch (e) {
-    result.error = isKvmError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    result.error = isKvmError(e) ? e.message : describeFailure(e, fleet);
   } finally {
-    control.terminateAll();
-    await Promise.all(
-      workers.map(async (w, i) => {
-        try {
-          const err = await withTimeout(w.api.join(), 5000, `joining worker ${i}`);
-          if (err && !result.error) result.error = `worker ${i}: ${err}`;
-        } catch (e) {
-          if (!result.error) result.error = e instanceof Error ? e.message : String(e);
-        } finally {
-          await w.terminate();
-        }
-      }),
-    );
+    const err = await fleet.shutdown();
+    if (err !== null && result.error === null) result.error = err;
   }
   result.ok = result.error === null && vm.warnings === 0 && (rings === null || rings.mismatches.length === 0);
   if (rings && rings.mismatches.length > 0 && !result.error) result.error = `KVM_RESET_DIRTY_RINGS count mismatch: ${JSON.stringify(rings.mismatches[0])}`;
@@ -274,15 +240,7 @@ export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: D
       const bell = control.doorbell();
       const dead = control.anyDeadThread();
       if (dead !== null) throw new Error(`${dead} thread died`);
-      if (rings) {
-        let stalled = false;
-        for (let i = 0; i < config.vcpus; i++) if (control.state(i) === VcpuState.RING_FULL_STALL) stalled = true;
-        if (stalled) {
-          rings.collect(countEntry);
-          stallCollections++;
-          for (let i = 0; i < config.vcpus; i++) if (control.state(i) === VcpuState.RING_FULL_STALL) control.wakeStalled(i);
-        }
-      }
+      if (rings) control.releaseRingFullStalls(collectStalled);
       const left = end - now();
       if (left <= 0) return;
       await control.waitDoorbell(bell, Math.min(left, 20));

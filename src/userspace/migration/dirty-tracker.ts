@@ -26,7 +26,7 @@ import { bitmapWords } from '../../kernel/dirty-bitmap.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import { Mutant } from '../../kernel/mutants.js';
 import type { Vm } from '../../kernel/vm.js';
-import { BitmapLogCollector, type LogCollector, type LogMode, RingLogCollector } from '../log-collectors.js';
+import { BitmapLogCollector, type LogCollector, type LogMode, RingLogCollector, chunkMaskViews, emitBits } from '../log-collectors.js';
 import { PageBitmap } from './page-bitmap.js';
 import type { SlotPages } from './slot-pages.js';
 
@@ -35,10 +35,6 @@ export interface TrackerStats {
   records: number;
   /** Records naming no page of the migrated slots (a kernel or harvester bug). */
   badRecords: number;
-  syncs: number;
-  /** Collections made to release vCPUs stalled on a full ring. */
-  stallCollections: number;
-  getCalls: number;
   clearCalls: number;
   resetCalls: number;
   entriesReset: number;
@@ -51,9 +47,6 @@ export class DirtyTracker {
   readonly stats: TrackerStats = {
     records: 0,
     badRecords: 0,
-    syncs: 0,
-    stallCollections: 0,
-    getCalls: 0,
     clearCalls: 0,
     resetCalls: 0,
     entriesReset: 0,
@@ -101,11 +94,7 @@ export class DirtyTracker {
       this.collector = null;
       for (const slot of slots) {
         const words = new Uint32Array(bitmapWords(slot.pageCount));
-        const views: Uint32Array[] = [];
-        for (let first = 0; first < slot.pageCount; first += clearChunkPages) {
-          const num = Math.min(clearChunkPages, slot.pageCount - first);
-          views.push(words.subarray(first / 32, first / 32 + Math.ceil(num / 64) * 2));
-        }
+        const views = chunkMaskViews(words, slot.pageCount, clearChunkPages);
         this.getBuffers.push(words);
         this.chunkViews.push(views);
         this.chunkNeedsClear.push(new Uint8Array(views.length));
@@ -117,7 +106,6 @@ export class DirtyTracker {
   collectForStall(): void {
     if (this.collector === null || this.mode !== 'ring') return;
     this.collector.collect(this.intoPending, false);
-    this.stats.stallCollections++;
     this.copyCollectorStats();
   }
 
@@ -127,7 +115,6 @@ export class DirtyTracker {
    * Returns the pages newly added to `toSend`.
    */
   sync(final: boolean): number {
-    this.stats.syncs++;
     if (this.collector !== null) {
       this.collector.collect(this.intoPending, final);
       this.copyCollectorStats();
@@ -139,7 +126,6 @@ export class DirtyTracker {
 
   private copyCollectorStats(): void {
     const cs = this.collector!.stats;
-    this.stats.getCalls = cs.getCalls;
     this.stats.resetCalls = cs.resetCalls;
     this.stats.entriesReset = cs.entriesReset;
     this.stats.resetMismatches = cs.resetMismatches;
@@ -152,8 +138,6 @@ export class DirtyTracker {
       if (!slot.active || (slot.flags & KVM_MEM_LOG_DIRTY_PAGES) === 0 || !slot.hasBitmap) continue;
       const words = this.getBuffers[i]!;
       this.vm.getDirtyLog(slot.encodedSlot, words);
-      this.stats.getCalls++;
-      const start = this.pages.starts[i]!;
       const needs = this.chunkNeedsClear[i]!;
       const views = this.chunkViews[i]!;
       for (let c = 0; c < views.length; c++) {
@@ -162,17 +146,7 @@ export class DirtyTracker {
         for (let k = 0; k < v.length; k++) any |= v[k]!;
         needs[c] = any !== 0 ? 1 : 0;
       }
-      for (let w = 0; w < words.length; w++) {
-        let b = words[w]!;
-        while (b !== 0) {
-          const bit = 31 - Math.clz32(b);
-          b = (b & ~(1 << bit)) >>> 0;
-          this.stats.records++;
-          const p = w * 32 + bit;
-          if (p < slot.pageCount) this.pending.set(start + p);
-          else this.stats.badRecords++;
-        }
-      }
+      emitBits(words, 0, slot.encodedSlot, this.intoPending);
     }
   }
 

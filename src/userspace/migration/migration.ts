@@ -17,7 +17,7 @@
  */
 import { PAGE_SIZE, PAGE_WORDS } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { GuestGlobalsLayout, GuestPageWords, type VcpuLayout, VcpuState } from '../../abi/layout.js';
+import { GuestGlobalsLayout, GuestPageWords } from '../../abi/layout.js';
 import type { PageRange, WorkloadConfig } from '../../guest/workloads.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import { Mutant, mutantNames } from '../../kernel/mutants.js';
@@ -31,7 +31,7 @@ import { DirtyLimitController } from './dirty-limit.js';
 import { DirtyTracker } from './dirty-tracker.js';
 import { type MigrationConfig, bandwidthBytesPerSecond, validateMigrationConfig } from './migration-config.js';
 import type { MigrationSummary, PageMismatch, RoundKind, RoundReport } from './migration-report.js';
-import { pageWordsEqual } from '../page-copy.js';
+import { PageHeaderHistory, pageWordsEqual } from '../page-copy.js';
 import { SlotPages } from './slot-pages.js';
 
 export interface MigrationProgress {
@@ -93,10 +93,8 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   const directSender = new LocalSender(destination);
   const pacer = new BandwidthPacer(bandwidthBytesPerSecond(config), LINK_BURST_MS, PAGE_SIZE);
 
-  // Resend accounting: the header of each page as last sent (writer, sequence, value).
-  const lastWriter = new Uint32Array(pages.total).fill(0xffffffff);
-  const lastSeq = new Uint32Array(pages.total);
-  const lastValue = new Uint32Array(pages.total);
+  // Resend accounting: the header of each page as last sent, read from the copy just made.
+  const history = new PageHeaderHistory(pages.total);
   let passSent = 0;
   let passResent = 0;
   // (`tracker` is created just below; sendPage only runs once it exists.)
@@ -104,22 +102,15 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     const si = pages.slotIndexOf(g);
     const page = g - pages.starts[si]!;
     tracker.beforeSend(si, page);
-    const src = srcViews[si]!;
-    const base = page * PAGE_WORDS;
-    const writer = src[base + GuestPageWords.WRITER_VCPU]! >>> 0;
-    const seq = src[base + GuestPageWords.WRITER_SEQ]! >>> 0;
-    const value = src[base + GuestPageWords.ITERATION_LO]! >>> 0;
-    via.send(si, page, src);
-    if (lastWriter[g] === writer && lastSeq[g] === seq && lastValue[g] === value) passResent++;
-    lastWriter[g] = writer;
-    lastSeq[g] = seq;
-    lastValue[g] = value;
+    via.send(si, page, srcViews[si]!);
+    if (history.record(g, via.copyWords, via.copyBase)) passResent++;
     passSent++;
   };
   // The copy-before-reset mutant sends straight from the harvest, before the reset. Its bug is
   // the order, not the volume: these sends do not wait for (or draw on) the link.
   const sendBeforeReset = (g: number): void => sendPage(g, directSender);
   const tracker = new DirtyTracker(config.log, vm, config.vcpus, slots, pages, config.clearChunkPages, sendBeforeReset);
+  const collectForStall = (): void => tracker.collectForStall();
 
   const summary: MigrationSummary = {
     ok: false,
@@ -167,7 +158,6 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     error: null,
   };
 
-  const sumVcpu = (field: keyof typeof VcpuLayout.floats): number => fleet.sumVcpu(field);
   const throttleSleepMs = (): number => (limiter ? limiter.sleepTotals().ms : 0);
 
   try {
@@ -268,10 +258,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     summary.downtimeMs = round3(Math.max(0, tDone - tParked));
     summary.finalPages = passSent;
     summary.migrationMs = round3(tDone - tMig);
-    const final = roundReport(finalRound, 'stop-and-copy', passSent, passResent, tStop, tDone, lastSync, 0, 0, 0, before, limiter?.stats.active ?? false);
+    const final = roundReport(finalRound, 'stop-and-copy', passSent, passResent, tStop, tDone, lastSync, 0, 0, 0, before, limiter?.active ?? false);
     summary.roundReports.push(final);
     hooks.onRound?.(final);
-    sender.close();
 
     // --- Verification, with every writer parked: destination == source, byte for byte.
     verify();
@@ -290,13 +279,10 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     summary.pagesResent += r.pagesResent;
   }
   summary.bytesSent = summary.pagesSent * PAGE_SIZE;
-  summary.guestWrites = sumVcpu('INSTRUCTIONS');
-  summary.ringFullExits = sumVcpu('RING_FULL_EXITS');
-  summary.stallMs = round3(sumVcpu('STALL_NS') / 1e6);
-  {
-    summary.maxStallMs = Math.max(summary.maxStallMs, fleet.maxVcpu('STALL_MAX_NS') / 1e6);
-  }
-  summary.maxStallMs = round3(summary.maxStallMs);
+  summary.guestWrites = fleet.sumVcpu('INSTRUCTIONS');
+  summary.ringFullExits = fleet.sumVcpu('RING_FULL_EXITS');
+  summary.stallMs = round3(fleet.sumVcpu('STALL_NS') / 1e6);
+  summary.maxStallMs = round3(fleet.maxVcpu('STALL_MAX_NS') / 1e6);
   summary.records = ts.records;
   summary.badRecords = ts.badRecords;
   summary.resetCalls = ts.resetCalls;
@@ -333,9 +319,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
 
   function snapshotCounters(): { writes: number; full: number; stallMs: number; throttleMs: number } {
     return {
-      writes: sumVcpu('INSTRUCTIONS'),
-      full: sumVcpu('RING_FULL_EXITS'),
-      stallMs: sumVcpu('STALL_NS') / 1e6,
+      writes: fleet.sumVcpu('INSTRUCTIONS'),
+      full: fleet.sumVcpu('RING_FULL_EXITS'),
+      stallMs: fleet.sumVcpu('STALL_NS') / 1e6,
       throttleMs: throttleSleepMs(),
     };
   }
@@ -366,9 +352,9 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
       dirtyRateMiBs: round3((dirtyPages * PAGE_SIZE) / 2 ** 20 / (since / 1000)),
       remainingPages,
       expectedDowntimeMs: round3(expectedDowntimeMs),
-      guestWrites: sumVcpu('INSTRUCTIONS') - before.writes,
-      ringFullExits: sumVcpu('RING_FULL_EXITS') - before.full,
-      stallMs: round3(sumVcpu('STALL_NS') / 1e6 - before.stallMs),
+      guestWrites: fleet.sumVcpu('INSTRUCTIONS') - before.writes,
+      ringFullExits: fleet.sumVcpu('RING_FULL_EXITS') - before.full,
+      stallMs: round3(fleet.sumVcpu('STALL_NS') / 1e6 - before.stallMs),
       throttleSleepMs: round3(throttleSleepMs() - before.throttleMs),
       dirtyLimitActive,
     };
@@ -382,14 +368,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   function serviceGuest(): void {
     const dead = control.anyDeadThread();
     if (dead !== null) throw new Error(`${dead} thread died during the migration`);
-    if (config.log === 'ring') {
-      let stalled = false;
-      for (let i = 0; i < config.vcpus; i++) if (control.state(i) === VcpuState.RING_FULL_STALL) stalled = true;
-      if (stalled) {
-        tracker.collectForStall();
-        for (let i = 0; i < config.vcpus; i++) if (control.state(i) === VcpuState.RING_FULL_STALL) control.wakeStalled(i);
-      }
-    }
+    if (config.log === 'ring') control.releaseRingFullStalls(collectForStall);
     limiter?.tick(now());
   }
 

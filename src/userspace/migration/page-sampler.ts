@@ -26,8 +26,9 @@ export class PageSampler {
     this.slotOf = new Int32Array(n);
     this.pageOf = new Int32Array(n);
     this.hashes = new Uint32Array(n);
-    // A uniform sample without replacement (Floyd's algorithm would need a set; a partial
-    // Fisher-Yates over page numbers needs the whole array only when sampling most pages).
+    // A uniform sample without replacement by rejection: draw page numbers, skip repeats (a
+    // Set). Cheap while the sample is a small share of memory, as QEMU's density makes it;
+    // near n = total the repeats make it slow, but it still ends.
     const prng = new Prng(deriveSeed(seed, 0x5a3b1e));
     const chosen = new Set<number>();
     let k = 0;
