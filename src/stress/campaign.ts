@@ -14,7 +14,10 @@
  */
 import { join } from 'node:path';
 import { Prng, deriveSeed } from '../guest/workloads.js';
+import type { RunSummary } from '../harness/run.js';
+import { ConfigError } from '../harness/run-config.js';
 import { now } from '../kernel/sync.js';
+import { harvesterLogMode } from '../userspace/harvester-variants.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import { VcpuWorkerPool } from '../userspace/vcpu-worker-pool.js';
@@ -41,11 +44,12 @@ import {
   type OutcomeKind,
   type OutcomeRow,
   OutcomeTable,
+  isFailing,
   isForbidden,
   outcomeClass,
   primaryOutcome,
 } from './outcome.js';
-import { controlledScheduleFile, writeTraceFile } from './schedule-file.js';
+import { controlledScheduleFile, freeTraceFile, writeJsonFile } from './schedule-file.js';
 
 export const STRESS_MODES = ['free', 'controlled'] as const;
 export type StressMode = (typeof STRESS_MODES)[number];
@@ -82,17 +86,30 @@ export interface CampaignSpec {
   readonly traceDir: string | null;
 }
 
+/** Defaults shared by campaignSpec and the CLI's options. */
+export const DEFAULT_CAMPAIGN_RUNS = 1000;
+export const DEFAULT_PCT_DEPTH = 3;
+export const DEFAULT_PREEMPTION_BOUND = 2;
+
 /**
- * A campaign with the CLI's defaults (random strategy, PCT depth 3, preemption bound 2, seed 1,
- * 1000 runs, every logging interface, no mutant, no traces), changed by `over`.
+ * Retries of a dfs schedule whose run the harness lost (a worker died, a participant hung)
+ * before the schedule is given up and the exploration reported incomplete.
+ */
+const DFS_HARNESS_RETRIES = 2;
+
+/**
+ * A campaign for library callers and tests, changed by `over`: random strategy, the shared
+ * run count, PCT depth and preemption bound, a fixed seed 1, every logging interface, no
+ * mutant, no shrinking, no trace files. The CLI builds its own spec: its seed is random,
+ * shrinking is on and trace files go to a directory.
  */
 export function campaignSpec(mode: StressMode, over: Partial<CampaignSpec> = {}): CampaignSpec {
   return {
     mode,
     strategy: 'random',
-    pctDepth: 3,
-    preemptionBound: 2,
-    runs: 1000,
+    pctDepth: DEFAULT_PCT_DEPTH,
+    preemptionBound: DEFAULT_PREEMPTION_BOUND,
+    runs: DEFAULT_CAMPAIGN_RUNS,
     timeBudgetMs: null,
     seed: 1,
     shard: null,
@@ -156,7 +173,12 @@ export interface CampaignResult {
   /** Runs executed when the first forbidden outcome was seen (1-based). */
   readonly caughtAtRun: number | null;
   /** dfs: schedules explored and whether the bounded tree was exhausted. */
-  readonly dfs: { readonly scenario: string; readonly schedules: number; readonly exhausted: boolean } | null;
+  readonly dfs: {
+    readonly scenario: string;
+    readonly schedules: number;
+    /** Every schedule within the bound was run (false too when the harness made one be given up). */
+    readonly exhausted: boolean;
+  } | null;
   readonly elapsedMs: number;
 }
 
@@ -197,6 +219,7 @@ export class StressHarness {
   }
 
   async runCampaign(spec: CampaignSpec, onRun?: RunListener): Promise<CampaignResult> {
+    checkSpec(spec);
     const t0 = now();
     const table = new OutcomeTable();
     const records: RunRecord[] = [];
@@ -237,14 +260,14 @@ export class StressHarness {
       records,
       caught: caughtAtRun !== null,
       caughtAtRun,
-      dfs: dfs && dfsScenario ? { scenario: describeScenario(dfsScenario), schedules: dfs.schedules, exhausted: dfs.exhausted } : null,
+      dfs: dfs && dfsScenario ? { scenario: describeScenario(dfsScenario), schedules: dfs.schedules, exhausted: dfs.complete } : null,
       elapsedMs: Math.round(now() - t0),
     };
   }
 
+  /** The mutant's constraints win over the shape (dfs's micro), and --log over both. */
   private controlledRequest(spec: CampaignSpec, shape?: ScenarioRequest['shape']): ScenarioRequest {
-    const base: ScenarioRequest = spec.mutant?.controlled ?? (shape ? { shape } : {});
-    return spec.log !== null ? { ...base, log: spec.log } : base;
+    return { ...(shape && { shape }), ...spec.mutant?.controlled, ...(spec.log !== null && { log: spec.log }) };
   }
 
   private freeRequest(spec: CampaignSpec): FreeRequest {
@@ -268,10 +291,16 @@ export class StressHarness {
     const mutants = spec.mutant?.bit ?? 0;
     const scenario = dfs ? dfs.scenario : generateScenario(new Prng(deriveSeed(seed, 1)), this.controlledRequest(spec));
     const chooser = dfs ? dfs.explorer.nextRun() : this.chooserFor(spec, seed, scenario);
+    // Named before the run: a retry of a dfs schedule keeps its number and gets its own file.
+    const schedule = dfs ? `-schedule${dfs.explorer.schedules}${dfs.explorer.retries > 0 ? `-retry${dfs.explorer.retries}` : ''}` : '';
     const r = await runControlled({ scenario, mutants, seed, chooser }, pool);
-    dfs?.explorer.advance();
+    if (dfs) {
+      // A run the harness lost says nothing about its schedule: retry it rather than prune.
+      if (r.abort === 'stuck' || r.abort === 'worker-lost') dfs.explorer.harnessFailed(DFS_HARNESS_RETRIES);
+      else dfs.explorer.advance();
+    }
     const outcomes = classifyControlled(r);
-    const failing = isForbidden(outcomes) || outcomes.some((k) => outcomeClass(k) === 'error');
+    const failing = isFailing(outcomes);
     let deterministic: boolean | null = null;
     if (failing || spec.checkEveryRun) {
       // FoundationDB-style self-check: the same seed (or the same choices) must give the same trace.
@@ -282,15 +311,23 @@ export class StressHarness {
       deterministic = again.traceHash === r.traceHash && again.abort !== 'divergence';
       if (!deterministic) outcomes.push('nondeterministic');
     }
+    const tag = `${spec.mutant?.name ?? 'unmutated'}-${spec.strategy}-seed${seed}${schedule}`;
+    let shrunk: ShrunkRecord | null = null;
+    if (isForbidden(outcomes) && spec.shrink) {
+      shrunk = await this.shrink(r, spec, tag);
+      // shrinkFailure only gives up when its final case, replayed strictly, no longer fails:
+      // the same choices gave two different runs.
+      if (shrunk === null && !outcomes.includes('nondeterministic')) {
+        deterministic = false;
+        outcomes.push('nondeterministic');
+      }
+    }
     const outcome = primaryOutcome(outcomes);
-    const tag = `${spec.mutant?.name ?? 'unmutated'}-${spec.strategy}-seed${seed}${dfs ? `-schedule${dfs.explorer.schedules}` : ''}`;
     let traceFile: string | null = null;
     if (failing && spec.traceDir !== null) {
       traceFile = join(spec.traceDir, `controlled-${tag}.json`);
-      writeTraceFile(traceFile, controlledScheduleFile(r, spec.strategy, outcome, outcomes));
+      writeJsonFile(traceFile, controlledScheduleFile(r, spec.strategy, outcome, outcomes));
     }
-    let shrunk: ShrunkRecord | null = null;
-    if (isForbidden(outcomes) && spec.shrink) shrunk = await this.shrink(r, spec, tag);
     return {
       index,
       seed,
@@ -322,7 +359,7 @@ export class StressHarness {
       traceFile = join(spec.traceDir, `controlled-${tag}-shrunk.json`);
       const from = { steps: s.from.decisions, vcpus: s.from.vcpus, stores: s.from.stores, pages: s.from.pages };
       // The file's choices are the shrunk prefix: a strict replay follows them, then preempts nobody.
-      writeTraceFile(traceFile, { ...controlledScheduleFile(s.run, `${spec.strategy}, shrunk`, primaryOutcome(outcomes), outcomes, from), choices: s.choices, schedule: formatChoices(s.choices) });
+      writeJsonFile(traceFile, { ...controlledScheduleFile(s.run, `${spec.strategy}, shrunk`, primaryOutcome(outcomes), outcomes, from), choices: s.choices, schedule: formatChoices(s.choices) });
     }
     return { from: s.from, to: s.to, schedule: formatChoices(s.choices), traceFile, attempts: s.attempts };
   }
@@ -334,49 +371,13 @@ export class StressHarness {
     const r = await runFreeScenario(scenario, mutants, this.vcpus.spawn);
     const outcomes = r.outcomes;
     const outcome = primaryOutcome(outcomes);
-    const failing = isForbidden(outcomes) || outcomes.some((k) => outcomeClass(k) === 'error');
-    const s = r.summary;
-    const lost = s.lost[0];
-    const detail =
-      lost !== undefined
-        ? `${lost.reason === 'wrong-value' ? 'wrong value' : 'lost page'}: slot ${lost.slot} offset ${lost.offset}, written by vCPU ${lost.vcpu} in iteration ${lost.iteration}`
-        : s.mismatches[0] !== undefined
-          ? `copy mismatch: slot ${s.mismatches[0].slot} offset ${s.mismatches[0].offset}`
-          : (s.error ??
-            (s.kernelBugs > 0
-              ? `${s.kernelBugs} kernel bug(s): an out-of-bounds rmap access in reset`
-              : s.kernelWarnings > 0
-                ? `${s.kernelWarnings} kernel warning(s)`
-                : s.resetMismatches > 0
-                  ? `${s.resetMismatches} reset count mismatch(es)`
-                  : s.badEntries > 0
-                    ? `${s.badEntries} bad record(s)`
-                    : null));
     let traceFile: string | null = null;
-    if (failing && spec.traceDir !== null) {
+    if (isFailing(outcomes) && spec.traceDir !== null) {
       traceFile = join(spec.traceDir, `free-${spec.mutant?.name ?? 'unmutated'}-seed${seed}.json`);
-      writeTraceFile(traceFile, {
-        format: 'dirtyring-schedule/1',
-        mode: 'free',
-        seed,
-        mutants: spec.mutant ? [spec.mutant.name] : [],
-        scenario,
-        outcome,
-        outcomes,
-        findings: {
-          lostPages: s.lostPages,
-          wrongValues: s.wrongValues,
-          copyMismatches: s.copyMismatches,
-          resetMismatches: s.resetMismatches,
-          badEntries: s.badEntries,
-          kernelWarnings: s.kernelWarnings,
-          kernelBugs: s.kernelBugs,
-          lost: s.lost,
-          mismatches: s.mismatches,
-          error: s.error,
-        },
-      });
+      writeJsonFile(traceFile, freeTraceFile(scenario, mutants, outcome, outcomes, r.summary));
     }
+    // The record has the seed already.
+    const { seed: _seed, ...config } = scenario;
     return {
       index,
       seed,
@@ -384,7 +385,7 @@ export class StressHarness {
       strategy: null,
       mutant: spec.mutant?.name ?? null,
       config: describeFreeScenario(scenario),
-      scenario: { config: scenario.config, harvester: scenario.harvester, vcpuPerturbation: scenario.vcpuPerturbation, userPerturbation: scenario.userPerturbation, forcedHarvestPercent: scenario.forcedHarvestPercent, kickPercent: scenario.kickPercent },
+      scenario: config,
       outcome,
       cls: outcomeClass(outcome),
       outcomes,
@@ -393,7 +394,7 @@ export class StressHarness {
       traceHash: null,
       deterministic: null,
       schedule: null,
-      detail,
+      detail: freeDetail(r.summary),
       traceFile,
       shrunk: null,
     };
@@ -409,6 +410,38 @@ export function expectedRuns(spec: CampaignSpec): number | null {
   return n;
 }
 
+/**
+ * Checks a spec the way the CLI checks its options, for library callers: dfs explores one
+ * schedule tree, so every shard would run the same schedules; and a --log the mutant's
+ * scenarios cannot use would never expose it.
+ */
+function checkSpec(spec: CampaignSpec): void {
+  if (spec.shard && spec.mode === 'controlled' && spec.strategy === 'dfs') {
+    throw new ConfigError('--shard', `${spec.shard.index}/${spec.shard.count}`, 'EINVAL', 'dfs explores one schedule tree; shard random or pct campaigns');
+  }
+  const req = spec.mutant === null ? null : spec.mode === 'controlled' ? spec.mutant.controlled : spec.mutant.free;
+  const need = req ? (req.log ?? (req.harvester ? harvesterLogMode(req.harvester) : null)) : null;
+  if (spec.log !== null && need !== null && need !== spec.log) {
+    throw new ConfigError('--log', spec.log, 'EINVAL', `mutant ${spec.mutant!.name} is only exposed with --log ${need}`);
+  }
+}
+
+/** A free run's first finding in words. */
+export function freeDetail(s: RunSummary): string | null {
+  const lost = s.lost[0];
+  if (lost !== undefined) {
+    return `${lost.reason === 'wrong-value' ? 'wrong value' : 'lost page'}: slot ${lost.slot} offset ${lost.offset}, written by vCPU ${lost.vcpu} in iteration ${lost.iteration}`;
+  }
+  if (s.mismatches[0] !== undefined) return `copy mismatch: slot ${s.mismatches[0].slot} offset ${s.mismatches[0].offset}`;
+  if (s.error !== null) return s.error;
+  if (s.kernelBugs > 0) return `${s.kernelBugs} kernel bug(s): an out-of-bounds rmap access in reset`;
+  if (s.kernelWarnings > 0) return `${s.kernelWarnings} kernel warning(s)`;
+  if (s.resetMismatches > 0) return `${s.resetMismatches} reset count mismatch(es)`;
+  if (s.badEntries > 0) return `${s.badEntries} bad record(s)`;
+  return null;
+}
+
+/** A controlled run's first finding in words. */
 export function controlledDetail(r: ControlledRunResult): string | null {
   const u = r.userspace;
   if (u?.lost[0]) {

@@ -51,6 +51,11 @@ export function isForbidden(kinds: readonly OutcomeKind[]): boolean {
   return kinds.some((k) => OUTCOMES[k].cls === 'forbidden');
 }
 
+/** A run worth a trace file: a forbidden outcome, or the run itself failed (an error class). */
+export function isFailing(kinds: readonly OutcomeKind[]): boolean {
+  return kinds.some((k) => OUTCOMES[k].cls === 'forbidden' || OUTCOMES[k].cls === 'error');
+}
+
 export interface OutcomeRow {
   readonly outcome: OutcomeKind;
   readonly cls: OutcomeClass;
@@ -63,15 +68,12 @@ export interface OutcomeRow {
 /** Runs counted per primary outcome. */
 export class OutcomeTable {
   private readonly counts = new Map<OutcomeKind, { runs: number; firstSeed: number }>();
-  total = 0;
 
-  add(kinds: readonly OutcomeKind[], seed: number): OutcomeKind {
+  add(kinds: readonly OutcomeKind[], seed: number): void {
     const p = primaryOutcome(kinds);
     const row = this.counts.get(p);
     if (row) row.runs++;
     else this.counts.set(p, { runs: 1, firstSeed: seed });
-    this.total++;
-    return p;
   }
 
   rows(): OutcomeRow[] {

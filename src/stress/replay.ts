@@ -11,7 +11,7 @@ import { describeScenario } from './controlled/scenario.js';
 import { formatTrace } from './controlled/trace.js';
 import { runFreeScenario } from './free/free-run.js';
 import { describeFreeScenario } from './free/free-scenario.js';
-import { type StressHarness, controlledDetail } from './campaign.js';
+import { type StressHarness, controlledDetail, freeDetail } from './campaign.js';
 import { type OutcomeClass, type OutcomeKind, outcomeClass, primaryOutcome } from './outcome.js';
 import { readTraceFile } from './schedule-file.js';
 
@@ -81,6 +81,6 @@ export async function replayTraceFile(path: string, harness: StressHarness): Pro
     traceHash: null,
     steps: null,
     trace: null,
-    detail: r.summary.error ?? (r.summary.lost[0] ? `lost page: offset ${r.summary.lost[0].offset}` : null),
+    detail: freeDetail(r.summary),
   };
 }

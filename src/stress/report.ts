@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CampaignResult, StressMode } from './campaign.js';
 import { OUTCOMES } from './outcome.js';
+import { writeJsonFile } from './schedule-file.js';
 
 export interface MutantVerdict {
   readonly mutant: string;
@@ -37,10 +38,8 @@ export interface StressReport {
   readonly mutationScore: Partial<Record<StressMode, MutationScore>>;
 }
 
-export function writeJsonReport(path: string, report: StressReport): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(report, null, 1)}\n`);
-}
+/** The CLI's name for writing the report: the same writer as trace files. */
+export const writeJsonReport: (path: string, report: StressReport) => void = writeJsonFile;
 
 /** XML 1.0 allows tab, newline and carriage return, and no other control character. */
 function xmlChar(c: string): boolean {
@@ -62,7 +61,7 @@ function seconds(ms: number): string {
   return (ms / 1000).toFixed(3);
 }
 
-export function junitXml(report: StressReport): string {
+function junitXml(report: StressReport): string {
   const suites: string[] = [];
   let tests = 0;
   let failures = 0;

@@ -12,6 +12,7 @@ import { type ControlledScenario, validateScenario } from './controlled/scenario
 import { formatChoices, formatTrace } from './controlled/trace.js';
 import type { ControlledRunResult } from './controlled/engine.js';
 import type { FreeScenario } from './free/free-scenario.js';
+import type { RunSummary } from '../harness/run.js';
 import type { OutcomeKind } from './outcome.js';
 
 export const SCHEDULE_FORMAT = 'dirtyring-schedule/1';
@@ -77,9 +78,35 @@ export function controlledScheduleFile(
   };
 }
 
-export function writeTraceFile(path: string, file: TraceFile): void {
+/** A free run's file: its seed and generated scenario, and what the run found. */
+export function freeTraceFile(scenario: FreeScenario, mutants: number, outcome: OutcomeKind, outcomes: OutcomeKind[], s: RunSummary): FreeTraceFile {
+  return {
+    format: SCHEDULE_FORMAT,
+    mode: 'free',
+    seed: scenario.seed,
+    mutants: mutantNames(mutants),
+    scenario,
+    outcome,
+    outcomes,
+    findings: {
+      lostPages: s.lostPages,
+      wrongValues: s.wrongValues,
+      copyMismatches: s.copyMismatches,
+      resetMismatches: s.resetMismatches,
+      badEntries: s.badEntries,
+      kernelWarnings: s.kernelWarnings,
+      kernelBugs: s.kernelBugs,
+      lost: s.lost,
+      mismatches: s.mismatches,
+      error: s.error,
+    },
+  };
+}
+
+/** Trace files and reports alike: JSON, one space of indent, creating the directory. */
+export function writeJsonFile(path: string, value: TraceFile | object): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(file, null, 1)}\n`);
+  writeFileSync(path, `${JSON.stringify(value, null, 1)}\n`);
 }
 
 /** Read and check a trace file; errors name `--replay FILE` and the field, with EINVAL. */

@@ -35,7 +35,6 @@ export const ControlStep = {
    */
   USER_IOCTL: 116,
 } as const;
-export type ControlStepPoint = (typeof ControlStep)[keyof typeof ControlStep];
 
 /** The ioctls whose entry is a userspace scheduling point (ControlStep.USER_IOCTL's a). */
 export const UserIoctl = { GET_DIRTY_LOG: 1, CLEAR_DIRTY_LOG: 2, RESET_DIRTY_RINGS: 3 } as const;

@@ -20,9 +20,18 @@ interface Frame {
 export class DfsExplorer {
   private readonly frames: Frame[] = [];
   private position = 0;
-  /** Schedules started so far. */
+  /** Distinct schedules started so far (a retried schedule counts once). */
   schedules = 0;
+  /** Runs of the current schedule that the harness lost (see harnessFailed). */
+  retries = 0;
   exhausted = false;
+  /**
+   * A schedule was given up after the harness failed it repeatedly: advancing past a run that
+   * ended early drops the unexplored alternatives below where it ended, so the tree is not
+   * fully explored even when nothing is left to try.
+   */
+  incomplete = false;
+  private retryNext = false;
 
   constructor(readonly preemptionBound: number) {}
 
@@ -33,7 +42,8 @@ export class DfsExplorer {
   /** A chooser for the next run. */
   nextRun(): Chooser {
     this.position = 0;
-    this.schedules++;
+    if (!this.retryNext) this.schedules++;
+    this.retryNext = false;
     return { choose: (step, enabled, last) => this.choose(step, enabled, last) };
   }
 
@@ -54,8 +64,34 @@ export class DfsExplorer {
     return first;
   }
 
+  /** The whole bounded tree was explored: nothing is left and no schedule was given up. */
+  get complete(): boolean {
+    return this.exhausted && !this.incomplete;
+  }
+
+  /**
+   * After a run the harness failed (a worker lost, a participant stuck): it says nothing about
+   * the schedule, and it ended wherever the failure struck — before the first choice, even —
+   * so advancing would prune the tree below that point (all of it, at position 0). The same
+   * schedule is run again instead: its prefix is still on the stack, and choices the failed run
+   * added beyond it are the non-preemptive ones a retry takes anyway. After `maxRetries`
+   * retries the schedule is given up (advance, marked incomplete), so that a schedule that
+   * always hangs cannot hold the campaign. Returns true when the next run is a retry.
+   */
+  harnessFailed(maxRetries: number): boolean {
+    if (this.retries < maxRetries) {
+      this.retries++;
+      this.retryNext = true;
+      return true;
+    }
+    this.incomplete = true;
+    this.advance();
+    return false;
+  }
+
   /** After a run: move to the next schedule within the bound; false once all are explored. */
   advance(): boolean {
+    this.retries = 0;
     this.frames.length = this.position;
     while (this.frames.length > 0) {
       const f = this.frames[this.frames.length - 1]!;

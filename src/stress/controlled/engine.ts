@@ -79,7 +79,6 @@ export interface ControlledRunResult {
   readonly errors: string[];
   readonly kernelWarnings: number;
   readonly kernelBugs: number;
-  readonly resetBatchesSkipped: number;
   readonly ringFullExits: number;
   readonly elapsedMs: number;
 }
@@ -140,7 +139,6 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
       errors,
       kernelWarnings: st.warnings,
       kernelBugs: st.kernelBugs,
-      resetBatchesSkipped: st.resetBatchesSkipped,
       ringFullExits,
       elapsedMs: Math.round((now() - t0) * 1000) / 1000,
     };
@@ -226,12 +224,12 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
       }
       if (enabled.length === 0) {
         abort = 'deadlock';
-        abortDetail = `no participant can move after ${choices.length} steps: ${describeParked(token, parts)}`;
+        abortDetail = `no participant can move after ${choices.length} steps: ${describeTokens(token, parts)}`;
         break;
       }
       if (choices.length >= maxSteps) {
         abort = 'step-limit';
-        abortDetail = `still running after ${maxSteps} steps: ${describeParked(token, parts)}`;
+        abortDetail = `still running after ${maxSteps} steps: ${describeTokens(token, parts)}`;
         break;
       }
       let q: number;
@@ -291,16 +289,6 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
   );
   if (internal !== null) throw internal;
   return finish();
-}
-
-/** Each participant's state from the token, for a deadlock or step-limit report. */
-function describeParked(token: SchedulerToken, parts: number): string {
-  const out: string[] = [];
-  for (let p = 0; p < parts; p++) {
-    const st = token.status(p);
-    out.push(`${participantName(p)}:${st === ParticipantStatus.FINISHED ? 'finished' : st === ParticipantStatus.PARKED ? stepName(token.step(p)) : 'running'}`);
-  }
-  return out.join(' ');
 }
 
 /** One participant's state from shared memory, in words. */

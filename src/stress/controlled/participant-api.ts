@@ -22,8 +22,6 @@ export interface ControlledRunConfig {
 
 export interface ParticipantResult {
   readonly participant: number;
-  /** The scheduler abandoned the run while this participant was parked. */
-  readonly aborted: boolean;
   readonly error: string | null;
   /** Userspace's findings (participant 0 only). */
   readonly userspace: UserspaceReport | null;

@@ -16,7 +16,6 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
   const park = (step: number, a: number, b: number): void => token.park(step, a, b);
   const isUserspace = config.participant === USERSPACE_PARTICIPANT;
   const report: UserspaceReport | null = isUserspace ? emptyUserspaceReport() : null;
-  let aborted = false;
   let error: string | null = null;
   try {
     const vm = Vm.attach(config.vm);
@@ -26,13 +25,13 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
     if (report) runUserspaceParticipant(vm, config.scenario, globals, config.seed, park, report);
     else runVcpuParticipant(vm, config.participant - 1, config.scenario, globals, park);
   } catch (e) {
-    if (e instanceof RunAborted) aborted = true;
-    else error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    // The scheduler abandoning the run is no error of this participant.
+    if (!(e instanceof RunAborted)) error = e instanceof Error ? (e.stack ?? e.message) : String(e);
   } finally {
     clearStepHook();
     token.finish();
   }
-  return { participant: config.participant, aborted, error, userspace: report };
+  return { participant: config.participant, error, userspace: report };
 }
 
 export function createControlledWorkerApi(): ControlledWorkerApi {

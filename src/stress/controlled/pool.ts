@@ -12,7 +12,7 @@
  *    moves on the same workers would each leave the other's participants waiting for a grant.
  * Every wait here is bounded.
  */
-import { TimeoutError } from '../../platform/async-wait.js';
+import { TimeoutError, withTimeout } from '../../platform/async-wait.js';
 import type { ControlledWorkerHandle, SpawnControlledWorker } from './participant-api.js';
 
 /** A fresh worker must load its modules and answer a ping within this. */
@@ -25,7 +25,7 @@ const LEASE_TIMEOUT_MS = 120_000;
 const FAILURE_POLL_MS = 10;
 
 /** A control-plane call that cannot complete: the worker died, or did not answer in time. */
-export class WorkerLost extends Error {
+class WorkerLost extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'WorkerLost';
@@ -75,16 +75,12 @@ export class ParticipantPool {
     this.leaseTail = new Promise<void>((resolve) => {
       release = resolve;
     });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), LEASE_TIMEOUT_MS);
-    });
-    const got = await Promise.race([previous.then(() => 'ok' as const), timeout]);
-    clearTimeout(timer);
-    if (got === 'timeout') {
+    try {
+      await withTimeout(previous, LEASE_TIMEOUT_MS, 'the controlled worker pool is still held by another run');
+    } catch (e) {
       // Our turn in the queue is still taken when the run before us ends, so pass it on.
       void previous.then(release);
-      throw new Error(`the controlled worker pool is still held by another run after ${LEASE_TIMEOUT_MS} ms`);
+      throw e;
     }
     return release;
   }
@@ -155,13 +151,5 @@ export class ParticipantPool {
 
 /** Terminate a worker, bounded; a worker that will not even die is abandoned (it holds nothing the pool needs). */
 async function terminate(w: ControlledWorkerHandle): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, TERMINATE_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([w.terminate().catch(() => undefined), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(w.terminate(), TERMINATE_TIMEOUT_MS, 'terminating a controlled worker').catch(() => undefined);
 }

@@ -108,6 +108,10 @@ function* scenarioCandidates(s: ControlledScenario, choices: readonly number[]):
   }
 }
 
+/**
+ * The smallest failing case found within the budget; null when its strict replay does not fail
+ * again, which only nondeterministic runs do.
+ */
 export async function shrinkFailure(failing: ControlledRunResult, pool: ParticipantPool, options: ShrinkOptions = {}): Promise<ShrinkResult | null> {
   const target = primaryOutcome(classifyControlled(failing));
   const maxAttempts = options.maxAttempts ?? 400;
@@ -171,15 +175,14 @@ export async function shrinkFailure(failing: ControlledRunResult, pool: Particip
     }
   }
   // The final case, replayed strictly: its trace is what a replay of the file reproduces.
-  let final = await runControlled(
+  // Every prefix adopted above failed when it was tried (a bisection cut short by the budget
+  // keeps its last failing length), so a final case that passes means the same choices ran
+  // differently: the runs are not deterministic. That is reported (null), not papered over
+  // by retrying a longer schedule.
+  const final = await runControlled(
     { scenario, mutants: failing.mutants, seed: failing.seed, chooser: new ReplayChooser(prefix, true) },
     pool,
   );
-  if (!fails(final)) {
-    // Only possible when the budget cut a bisection short: fall back to the whole schedule.
-    prefix = choices;
-    final = await runControlled({ scenario, mutants: failing.mutants, seed: failing.seed, chooser: new ReplayChooser(prefix, true) }, pool);
-    if (!fails(final)) return null;
-  }
+  if (!fails(final)) return null;
   return { outcome: target, from, to: sizeOf(scenario, prefix.length), run: final, choices: prefix, attempts };
 }

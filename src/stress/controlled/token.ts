@@ -75,8 +75,9 @@ export class ParticipantToken {
       if (performance.now() > deadline) throw new Error(`participant ${this.participant}: no grant for ${GRANT_LIVENESS_MS} ms`);
       Atomics.wait(self, P.GRANT, grant, GRANT_WAIT_SLICE_MS);
     }
+    // STATUS is RUNNING already: grant() stores it before bumping GRANT, and must, so that the
+    // scheduler's wait for this move never reads the PARKED it is granting from.
     if (Atomics.load(this.sched, S.ABORT) !== 0) throw new RunAborted();
-    Atomics.store(self, P.STATUS, ParticipantStatus.RUNNING);
   }
 
   /** The program ended: the scheduler stops considering this participant. */
@@ -173,9 +174,5 @@ export class SchedulerToken {
     for (let p = 0; p < this.participants; p++) {
       if (this.status(p) === ParticipantStatus.PARKED) this.grant(p);
     }
-  }
-
-  get aborted(): boolean {
-    return Atomics.load(this.sched, S.ABORT) !== 0;
   }
 }

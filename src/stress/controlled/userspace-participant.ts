@@ -32,23 +32,13 @@ const W = VcpuLayout.words;
 const MAX_DETAILS = 5;
 
 export interface UserspaceReport {
-  /** Iterations verified. */
-  iterations: number;
   lostPages: number;
   wrongValues: number;
   copyMismatches: number;
   resetMismatches: number;
   badEntries: number;
-  /** Pages reported more than once in an iteration (mostly re-dirtied after a reset: routine). */
-  duplicates: number;
   /** Records of a page already collected in the same collection (racing rings, emulated path). */
   duplicateRecords: number;
-  falsePositives: number;
-  records: number;
-  collections: number;
-  pagesCopied: number;
-  /** Exit-31 stalls userspace released. */
-  stallsReleased: number;
   variant: HarvesterVariantStats;
   /** Set when a vCPU was found wedged (its ring cannot be drained). */
   wedged: string | null;
@@ -58,19 +48,12 @@ export interface UserspaceReport {
 
 export function emptyUserspaceReport(): UserspaceReport {
   return {
-    iterations: 0,
     lostPages: 0,
     wrongValues: 0,
     copyMismatches: 0,
     resetMismatches: 0,
     badEntries: 0,
-    duplicates: 0,
     duplicateRecords: 0,
-    falsePositives: 0,
-    records: 0,
-    collections: 0,
-    pagesCopied: 0,
-    stallsReleased: 0,
     variant: { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 },
     wedged: null,
     lost: [],
@@ -130,18 +113,14 @@ export function runUserspaceParticipant(
     for (const i of stalled) {
       released[i] = exits(i);
       control.wakeStalled(i);
-      report.stallsReleased++;
     }
   };
   const verify = (): void => {
     const verdict = oracle.verify();
     const mismatch = copier.compare();
-    report.iterations++;
     report.lostPages += verdict.lostPages;
     report.wrongValues += verdict.wrongValues;
-    report.duplicates += verdict.duplicates;
     report.badEntries += verdict.badEntries;
-    report.falsePositives += verdict.falsePositives;
     report.copyMismatches += mismatch.mismatches;
     for (const d of verdict.details) if (report.lost.length < MAX_DETAILS) report.lost.push(d);
     for (const d of mismatch.details) if (report.mismatches.length < MAX_DETAILS) report.mismatches.push(d);
@@ -205,10 +184,7 @@ export function runUserspaceParticipant(
     if (!(e instanceof WedgedVcpu)) throw e;
   } finally {
     const cs = collector.stats;
-    report.records = cs.records;
-    report.collections = cs.collections;
     report.resetMismatches = cs.resetMismatches;
-    report.pagesCopied = copier.pagesCopied;
     report.duplicateRecords = copier.duplicates;
     report.variant = harvester.variantStats();
     control.terminateAll();

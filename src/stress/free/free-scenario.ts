@@ -10,6 +10,7 @@ import { Prng, WORKLOAD_KINDS, deriveSeed } from '../../guest/workloads.js';
 import { type HarvesterVariant, harvesterLogMode } from '../../userspace/harvester-variants.js';
 import type { LogMode } from '../../userspace/log-collectors.js';
 import type { StepPerturbation } from '../../userspace/step-perturbation.js';
+import { pickHarvester } from '../harvester-pick.js';
 
 export interface FreeScenario {
   readonly seed: number;
@@ -71,9 +72,7 @@ export function generateFreeScenario(seed: number, req: FreeRequest = {}): FreeS
   const rng = new Prng(deriveSeed(seed, 0xf7ee));
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
   const log = req.log ?? forcedLog ?? rng.weighted<LogMode>([['ring', 50], ['bitmap', 25], ['clear', 25]]);
-  const harvester: HarvesterVariant =
-    req.harvester ??
-    (log === 'clear' && rng.below(100) < 30 ? 'unaligned-clear' : log === 'ring' && rng.below(100) < 10 ? 'hostile-wrap' : 'standard');
+  const harvester: HarvesterVariant = req.harvester ?? pickHarvester(rng, log, 10);
   const vcpus = rng.weighted([[1, 20], [2, 40], [3, 20], [4, 20]]);
   const memoryMiB = req.memoryMiB
     ? req.memoryMiB[rng.below(req.memoryMiB.length)]!
