@@ -5,6 +5,10 @@
  * bench/results/latest.json and the SVG plots of the scaling curves into bench/results/.
  * Every figure is a ratio against a baseline measured in this same run (see lib/report.ts).
  * --update-docs also rewrites the generated figures section of docs/PERFORMANCE.md.
+ *
+ * A quick (--quick) or partial (--only=…) run must not replace the tracked full-run results: it
+ * writes bench/results/latest-partial.json (gitignored) and no SVGs, and --update-docs is refused
+ * for it, so the committed figures always come from one full run.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
@@ -52,10 +56,24 @@ async function main(): Promise<number> {
   const quick = args.includes('--quick');
   const updateDocs = args.includes('--update-docs');
   const onlyArg = args.find((a) => a.startsWith('--only='));
-  const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : null;
+  const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',').filter((id) => id !== '')) : null;
   const unknown = args.filter((a) => a !== '--quick' && a !== '--update-docs' && !a.startsWith('--only='));
   if (unknown.length > 0) {
     process.stderr.write(`bench: unknown argument ${unknown[0]} (use --quick, --only=ID[,ID], --update-docs)\n`);
+    return 2;
+  }
+  const validIds = SUITES.map((s) => s.id);
+  if (only) {
+    const badIds = [...only].filter((id) => !validIds.includes(id));
+    if (badIds.length > 0 || only.size === 0) {
+      const what = badIds.length > 0 ? `unknown suite id(s) ${badIds.join(', ')}` : 'empty --only list';
+      process.stderr.write(`bench: ${what}; valid ids: ${validIds.join(', ')}\n`);
+      return 2;
+    }
+  }
+  const partial = quick || only !== null;
+  if (updateDocs && partial) {
+    process.stderr.write('bench: --update-docs needs a full run (no --quick, no --only); the doc table must come from one full run\n');
     return 2;
   }
   const root = repoRoot();
@@ -91,6 +109,7 @@ async function main(): Promise<number> {
     schema: 1,
     generatedAt: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
+    suites: SUITES.filter((suite) => !only || only.has(suite.id)).map((suite) => suite.id),
     durationMs,
     suiteTimesMs: suiteTimes,
     machine: {
@@ -110,8 +129,9 @@ async function main(): Promise<number> {
     skipped: reporter.skipped,
   };
   const resultsDir = join(root, 'bench', 'results');
-  writeAtomic(join(resultsDir, 'latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
-  for (const c of reporter.curves) writeAtomic(join(resultsDir, `${c.id}.svg`), renderSvg(c));
+  const jsonName = partial ? 'latest-partial.json' : 'latest.json';
+  writeAtomic(join(resultsDir, jsonName), `${JSON.stringify(doc, null, 2)}\n`);
+  if (!partial) for (const c of reporter.curves) writeAtomic(join(resultsDir, `${c.id}.svg`), renderSvg(c));
   if (updateDocs) {
     const path = join(root, 'docs', 'PERFORMANCE.md');
     writeAtomic(path, renderDocFigures(readFileSync(path, 'utf8'), doc));
@@ -121,7 +141,8 @@ async function main(): Promise<number> {
   for (const s of reporter.skipped) process.stdout.write(`skipped: ${s.section}: ${s.reason}\n`);
   const met = reporter.figures.filter((f) => f.target?.met === true).length;
   const targets = reporter.figures.filter((f) => f.target !== null).length;
-  process.stdout.write(`targets met: ${met}/${targets}; wrote bench/results/latest.json and ${reporter.curves.length} SVG plot(s)\n`);
+  const svgs = partial ? 'no SVG plots (partial run)' : `${reporter.curves.length} SVG plot(s)`;
+  process.stdout.write(`targets met: ${met}/${targets}; wrote bench/results/${jsonName} and ${svgs}\n`);
   return failed ? 1 : 0;
 }
 

@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,16 +89,15 @@ static const uint8_t guest_loop[] = {
 	0xf4,             /* hlt */
 };
 
-static void die(const char *what)
+/* `fatal <message>` on stdout (the driver reads it as the answer), then exit status 2. */
+static void fatal(const char *fmt, ...)
 {
-	printf("fatal %s: %s\n", what, strerror(errno));
-	fflush(stdout);
-	exit(2);
-}
-
-static void die_msg(const char *msg)
-{
-	printf("fatal %s\n", msg);
+	va_list ap;
+	va_start(ap, fmt);
+	printf("fatal ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
 	fflush(stdout);
 	exit(2);
 }
@@ -113,7 +113,7 @@ static void *anon(uint64_t bytes)
 {
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
-		die("mmap");
+		fatal("mmap: %s", strerror(errno));
 	return p;
 }
 
@@ -124,17 +124,18 @@ static void set_region(int vm, uint32_t slot, uint32_t flags, uint64_t gpa, uint
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-		die("KVM_SET_USER_MEMORY_REGION");
+		fatal("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 }
 
-static void enable_cap(int vm, uint32_t cap, uint64_t arg)
+/* `name` is the capability's name, for the error message. */
+static void enable_cap(int vm, uint32_t cap, const char *name, uint64_t arg)
 {
 	struct kvm_enable_cap c;
 	memset(&c, 0, sizeof c);
 	c.cap = cap;
 	c.args[0] = arg;
 	if (ioctl(vm, KVM_ENABLE_CAP, &c) < 0)
-		die("KVM_ENABLE_CAP");
+		fatal("KVM_ENABLE_CAP %s (arg %llu): %s", name, (unsigned long long)arg, strerror(errno));
 }
 
 /* Flat 32-bit protected mode, paging off: guest virtual = guest physical below 4 GiB. */
@@ -142,7 +143,7 @@ static void flat_protected_mode(int vcpu)
 {
 	struct kvm_sregs s;
 	if (ioctl(vcpu, KVM_GET_SREGS, &s) < 0)
-		die("KVM_GET_SREGS");
+		fatal("KVM_GET_SREGS: %s", strerror(errno));
 	struct kvm_segment seg;
 	memset(&seg, 0, sizeof seg);
 	seg.base = 0;
@@ -160,7 +161,7 @@ static void flat_protected_mode(int vcpu)
 	s.cr0 |= 1; /* PE */
 	s.cr0 &= ~0x80000000ull; /* no paging */
 	if (ioctl(vcpu, KVM_SET_SREGS, &s) < 0)
-		die("KVM_SET_SREGS");
+		fatal("KVM_SET_SREGS: %s", strerror(errno));
 }
 
 static void make_vm(struct bench_vm *b, int with_ring)
@@ -168,9 +169,9 @@ static void make_vm(struct bench_vm *b, int with_ring)
 	memset(b, 0, sizeof *b);
 	b->vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	if (b->vm < 0)
-		die("KVM_CREATE_VM");
+		fatal("KVM_CREATE_VM: %s", strerror(errno));
 	if (with_ring)
-		enable_cap(b->vm, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, RING_ENTRIES * sizeof(struct gfn_entry));
+		enable_cap(b->vm, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, "KVM_CAP_DIRTY_LOG_RING_ACQ_REL", RING_ENTRIES * sizeof(struct gfn_entry));
 	b->code = anon(CODE_BYTES);
 	memcpy(b->code + CODE_GPA, guest_loop, sizeof guest_loop);
 	set_region(b->vm, 0, 0, 0, CODE_BYTES, b->code);
@@ -178,18 +179,18 @@ static void make_vm(struct bench_vm *b, int with_ring)
 	set_region(b->vm, 1, KVM_MEM_LOG_DIRTY_PAGES, SLOT_GPA, SLOT_BYTES, b->mem);
 	b->vcpu = ioctl(b->vm, KVM_CREATE_VCPU, 0);
 	if (b->vcpu < 0)
-		die("KVM_CREATE_VCPU");
+		fatal("KVM_CREATE_VCPU: %s", strerror(errno));
 	int size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size <= 0)
-		die("KVM_GET_VCPU_MMAP_SIZE");
+		fatal("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 	b->run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, b->vcpu, 0);
 	if (b->run == MAP_FAILED)
-		die("mmap kvm_run");
+		fatal("mmap kvm_run: %s", strerror(errno));
 	if (with_ring) {
 		void *p = mmap(NULL, RING_ENTRIES * sizeof(struct gfn_entry), PROT_READ | PROT_WRITE, MAP_SHARED,
 			       b->vcpu, (off_t)RING_MMAP_PAGE * (off_t)PAGE_BYTES);
 		if (p == MAP_FAILED)
-			die("mmap dirty ring");
+			fatal("mmap dirty ring: %s", strerror(errno));
 		b->ring = p;
 	}
 	flat_protected_mode(b->vcpu);
@@ -209,18 +210,16 @@ static void guest_stores(struct bench_vm *b, uint64_t gpa, uint64_t count, uint6
 	r.rdx = stride_bytes;
 	r.rax = 0x5a;
 	if (ioctl(b->vcpu, KVM_SET_REGS, &r) < 0)
-		die("KVM_SET_REGS");
+		fatal("KVM_SET_REGS: %s", strerror(errno));
 	for (;;) {
 		if (ioctl(b->vcpu, KVM_RUN, 0) < 0) {
 			if (errno == EINTR)
 				continue;
-			die("KVM_RUN");
+			fatal("KVM_RUN: %s", strerror(errno));
 		}
 		if (b->run->exit_reason == KVM_EXIT_HLT)
 			return;
-		char msg[96];
-		snprintf(msg, sizeof msg, "unexpected exit reason %u while dirtying pages", b->run->exit_reason);
-		die_msg(msg);
+		fatal("unexpected exit reason %u while dirtying pages", b->run->exit_reason);
 	}
 }
 
@@ -240,21 +239,21 @@ static uint64_t harvest(struct bench_vm *b)
 static void cmd_ring(uint64_t stride_pages, uint64_t count)
 {
 	if (count == 0 || count > RING_ENTRIES - 64 || stride_pages == 0 || (count - 1) * stride_pages >= SLOT_PAGES)
-		die_msg("ring: count must be 1..8128 and the pages must fit the slot");
+		fatal("ring: count must be 1..8128 and the pages must fit the slot");
 	guest_stores(&ring_vm, SLOT_GPA, count, stride_pages * PAGE_BYTES);
 	uint64_t harvested = harvest(&ring_vm);
 	uint64_t t0 = now_ns();
 	int r = ioctl(ring_vm.vm, KVM_RESET_DIRTY_RINGS, 0);
 	uint64_t t1 = now_ns();
 	if (r < 0)
-		die("KVM_RESET_DIRTY_RINGS");
+		fatal("KVM_RESET_DIRTY_RINGS: %s", strerror(errno));
 	printf("ok %llu %llu %d\n", (unsigned long long)(t1 - t0), (unsigned long long)harvested, r);
 }
 
 static void dirty_spread(uint64_t count)
 {
 	if (count > SLOT_PAGES)
-		die_msg("more dirty pages than the slot has");
+		fatal("more dirty pages than the slot has");
 	if (count == 0)
 		return;
 	guest_stores(&bitmap_vm, SLOT_GPA, count, (SLOT_PAGES / count) * PAGE_BYTES);
@@ -278,7 +277,7 @@ static uint64_t get_log(void)
 	int r = ioctl(bitmap_vm.vm, KVM_GET_DIRTY_LOG, &log);
 	uint64_t t1 = now_ns();
 	if (r < 0)
-		die("KVM_GET_DIRTY_LOG");
+		fatal("KVM_GET_DIRTY_LOG: %s", strerror(errno));
 	return t1 - t0;
 }
 
@@ -294,7 +293,7 @@ static uint64_t clear_log(void)
 	int r = ioctl(bitmap_vm.vm, KVM_CLEAR_DIRTY_LOG, &c);
 	uint64_t t1 = now_ns();
 	if (r < 0)
-		die("KVM_CLEAR_DIRTY_LOG");
+		fatal("KVM_CLEAR_DIRTY_LOG: %s", strerror(errno));
 	return t1 - t0;
 }
 
@@ -304,7 +303,7 @@ static void set_manual(int on)
 {
 	if (manual_on == on)
 		return;
-	enable_cap(bitmap_vm.vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, on ? KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE : 0);
+	enable_cap(bitmap_vm.vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", on ? KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE : 0);
 	manual_on = on;
 	/* Start from an empty log in either mode. */
 	memset(bitmap_buf, 0, SLOT_PAGES / 8);
@@ -317,7 +316,7 @@ static void cmd_legacy(uint64_t count)
 {
 	set_manual(0);
 	dirty_spread(count);
-	memset(bitmap_buf, 0, SLOT_PAGES / 8);
+	/* No memset of bitmap_buf first: GET writes every byte, and the emulator side's buffer is not warmed either. */
 	uint64_t ns = get_log();
 	printf("ok %llu %llu\n", (unsigned long long)ns, (unsigned long long)popcount_bitmap());
 }
@@ -326,8 +325,7 @@ static void cmd_manual(uint64_t count)
 {
 	set_manual(1);
 	dirty_spread(count);
-	memset(bitmap_buf, 0, SLOT_PAGES / 8);
-	uint64_t get_ns = get_log();
+	uint64_t get_ns = get_log(); /* overwrites all of bitmap_buf, see cmd_legacy */
 	uint64_t bits = popcount_bitmap();
 	uint64_t clear_ns = clear_log();
 	printf("ok %llu %llu %llu\n", (unsigned long long)get_ns, (unsigned long long)clear_ns, (unsigned long long)bits);
@@ -338,9 +336,9 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
-		die("open /dev/kvm");
+		fatal("open /dev/kvm: %s", strerror(errno));
 	if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-		die_msg("unexpected KVM API version");
+		fatal("unexpected KVM API version");
 	bitmap_buf = anon(SLOT_PAGES / 8);
 	make_vm(&ring_vm, 1);
 	make_vm(&bitmap_vm, 0);
@@ -361,7 +359,7 @@ int main(void)
 		else if (strcmp(cmd, "quit") == 0)
 			break;
 		else
-			die_msg("unknown command");
+			fatal("unknown command");
 	}
 	return 0;
 }

@@ -4,7 +4,7 @@
  * this run. The rest of the document is written by hand.
  */
 import type { Figure } from './report.js';
-import { formatValue } from './report.js';
+import { formatValue, pct } from './report.js';
 
 const BEGIN = '<!-- bench:figures:begin -->';
 const END = '<!-- bench:figures:end -->';
@@ -17,10 +17,6 @@ interface DocInput {
   readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly kernel: string };
   readonly figures: readonly Figure[];
   readonly skipped: readonly { readonly section: string; readonly reason: string }[];
-}
-
-function pct(x: number): string {
-  return `${Math.round(x * 1000) / 10} %`;
 }
 
 export function renderDocFigures(markdown: string, doc: DocInput): string {

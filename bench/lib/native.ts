@@ -51,6 +51,8 @@ export class KvmBenchProcess {
 
   constructor(binary: string) {
     this.child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Writing to a kvm-bench that died raises EPIPE on stdin; readLine reports the exit instead.
+    this.child.stdin.on('error', () => {});
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (chunk: string) => {
       this.buffered += chunk;

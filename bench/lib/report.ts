@@ -142,7 +142,8 @@ export function formatValue(x: number, unit: string): string {
   return `${sig(x, 4)} ${unit}`;
 }
 
-function pct(x: number): string {
+/** A ratio as a percentage with one decimal: 0.1234 → "12.3 %". */
+export function pct(x: number): string {
   return `${Math.round(x * 1000) / 10} %`;
 }
 

@@ -26,7 +26,7 @@ import { popcount } from '../../src/kernel/dirty-bitmap.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
 import type { Suite, SuiteContext } from '../lib/context.js';
-import { StrideProgram } from '../lib/guest.js';
+import { ListProgram, strideGfns } from '../lib/guest.js';
 import { KvmBenchProcess, buildKvmBench, kernelUnavailableReason } from '../lib/native.js';
 import { now } from '../lib/timing.js';
 
@@ -39,7 +39,8 @@ class EmulatorSide {
   private readonly ringVcpu: Vcpu;
   private readonly bitmapVm: Vm;
   private readonly bitmapVcpu: Vcpu;
-  private readonly program = new StrideProgram();
+  private readonly program = new ListProgram();
+  private readonly gfns = new Float64Array(SLOT_PAGES);
   private readonly cursor = { fetchIndex: 0 };
   private readonly out = new Uint32Array(SLOT_PAGES / 32);
   private readonly slotEnc: number;
@@ -59,7 +60,7 @@ class EmulatorSide {
 
   private dirty(vcpu: Vcpu, count: number, stride: number): void {
     if (count === 0) return;
-    const exit = vcpu.run(this.program.set(BASE_GFN, count, stride));
+    const exit = vcpu.run(this.program.set(strideGfns(this.gfns, BASE_GFN, count, stride), count));
     if (exit !== KVM_EXIT_HLT) throw new Error(`kernel suite: emulator KVM_RUN returned ${exit}`);
   }
 
@@ -117,7 +118,6 @@ interface Case {
   readonly name: string;
   readonly kernel: (k: KvmBenchProcess) => Promise<number>;
   readonly emulator: (e: EmulatorSide) => number;
-  readonly parts?: string;
 }
 
 function cases(): Case[] {

@@ -17,6 +17,7 @@ import type { RingViews } from '../../src/abi/layout.js';
 import { type HarvestCursor, harvestRing } from '../../src/kernel/dirty-ring.js';
 import { Vm } from '../../src/kernel/vm.js';
 import type { Suite, SuiteContext } from '../lib/context.js';
+import { summarize } from '../lib/stats.js';
 import { Backoff, BenchTimeoutError, now } from '../lib/timing.js';
 import { type BenchWorker, endBenchWorker, spawnBenchWorker } from '../lib/workers.js';
 import { Ctl, type ProducerData, type RingMode } from '../workers/ring-protocol.js';
@@ -203,7 +204,7 @@ export const ringPathSuite: Suite = {
           await new Promise((resolve) => setImmediate(resolve));
         }
         ctx.log(
-          `  ${producers} producer(s): dirtyring ${(median(samples.dirtyring) / 1e6).toFixed(2)} M/s, ringbuf.js ${(median(samples.ringbuf) / 1e6).toFixed(2)} M/s, flags ${(median(samples.flags) / 1e6).toFixed(2)} M/s`,
+          `  ${producers} producer(s): dirtyring ${(summarize(samples.dirtyring).median / 1e6).toFixed(2)} M/s, ringbuf.js ${(summarize(samples.ringbuf).median / 1e6).toFixed(2)} M/s, flags ${(summarize(samples.flags).median / 1e6).toFixed(2)} M/s`,
         );
         const one = producers === 1;
         const extra = { producers, recordsPerRound: count, ringEntries: RING_ENTRIES };
@@ -235,8 +236,3 @@ export const ringPathSuite: Suite = {
     }
   },
 };
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[(s.length - 1) >> 1]!;
-}

@@ -16,9 +16,7 @@ import {
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_EXIT_HLT,
-  KVM_MEM_LOG_DIRTY_PAGES,
   PAGE_SIZE,
-  encodeSlot,
 } from '../../src/abi/constants.js';
 import type { RingViews } from '../../src/abi/layout.js';
 import { type HarvestCursor, harvestRing } from '../../src/kernel/dirty-ring.js';
@@ -71,9 +69,8 @@ class Setup {
     let gfn = BASE_GFN;
     for (let id = 1, left = pages; left > 0; id++) {
       const n = Math.min(left, MAX_SLOT_PAGES);
-      // Not Vm.createMemslot: its `pageCount << PAGE_SHIFT` overflows int32 for a 2 GiB slot.
-      this.vm.setUserMemoryRegion({ slot: encodeSlot(0, id), flags: KVM_MEM_LOG_DIRTY_PAGES, guestPhysAddr: gfn * PAGE_SIZE, memorySize: n * PAGE_SIZE });
-      this.slots.push({ enc: encodeSlot(0, id), pages: n, out: new Uint32Array(Math.ceil(n / 64) * 2) });
+      const slot = this.vm.createMemslot({ id, baseGfn: gfn, pageCount: n, logDirty: true });
+      this.slots.push({ enc: slot.encodedSlot, pages: n, out: new Uint32Array(Math.ceil(n / 64) * 2) });
       gfn += n;
       left -= n;
     }
@@ -104,11 +101,12 @@ class Setup {
   /** The timed harvest; returns µs and checks that `count` pages were found. */
   harvest(count: number): number {
     found = 0;
+    let harvested = 0;
+    let reset = 0;
     const t0 = now();
     if (this.mode === 'ring') {
-      let n = 0;
-      for (let i = 0; i < this.views.length; i++) n += harvestRing(this.views[i]!, this.cursors[i]!, RING_ENTRIES, countSink);
-      if (n > 0) this.vm.resetDirtyRings();
+      for (let i = 0; i < this.views.length; i++) harvested += harvestRing(this.views[i]!, this.cursors[i]!, RING_ENTRIES, countSink);
+      if (harvested > 0) reset = this.vm.resetDirtyRings();
     } else {
       for (const s of this.slots) {
         this.vm.getDirtyLog(s.enc, s.out);
@@ -119,6 +117,7 @@ class Setup {
     }
     const us = (now() - t0) * 1000;
     if (found !== count) throw new Error(`scaling: ${this.mode} found ${found} dirty pages, expected ${count}`);
+    if (reset !== harvested) throw new Error(`scaling: the ring reset ${reset} entries, ${harvested} were harvested`);
     return us;
   }
 }

@@ -115,27 +115,23 @@ export const writePathSuite: Suite = {
     const faults = f[VcpuLayout.floats.FAULTS]! - faults0;
     if (faults !== 0) throw new Error(`write path: ${faults} timed stores faulted; the fast path was not measured`);
     const extra = { pages: PAGES, storesPerRepeat: stores, wordsPerStore: 5 };
-    ctx.reporter.add({
-      id: 'write-path.vs-plain',
-      section,
-      name: 'guest store, page writable (Vcpu.run) vs plain stores',
-      unit: 'stores/s',
-      better: 'higher',
-      samples: emu,
-      baseline: { name: 'plain typed-array stores', samples: pl },
-      target: { text: '≥ 50 % of raw stores', minRatio: 0.5 },
-      extra,
-    });
-    ctx.reporter.add({
-      id: 'write-path.vs-atomics',
-      section,
-      name: 'guest store, page writable (Vcpu.run) vs Atomics.store',
-      unit: 'stores/s',
-      better: 'higher',
-      samples: emu,
-      baseline: { name: 'Atomics.store', samples: at },
-      target: { text: '≥ 50 % of raw stores', minRatio: 0.5 },
-      extra,
-    });
+    // The target is scored once, against plain stores; the Atomics.store row is for reference.
+    const baselines = [
+      { id: 'vs-plain', name: 'plain stores', baseline: 'plain typed-array stores', samples: pl, target: { text: '≥ 50 % of raw stores', minRatio: 0.5 } },
+      { id: 'vs-atomics', name: 'Atomics.store', baseline: 'Atomics.store', samples: at, target: undefined },
+    ];
+    for (const b of baselines) {
+      ctx.reporter.add({
+        id: `write-path.${b.id}`,
+        section,
+        name: `guest store, page writable (Vcpu.run) vs ${b.name}`,
+        unit: 'stores/s',
+        better: 'higher',
+        samples: emu,
+        baseline: { name: b.baseline, samples: b.samples },
+        target: b.target,
+        extra,
+      });
+    }
   },
 };
