@@ -19,7 +19,6 @@ import { type GuestProgram, InsnKind, Instruction } from '../../src/guest/instru
 import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { WorkloadProgram } from '../../src/guest/workloads.js';
 import { KVM_EXIT_HLT } from '../../src/abi/constants.js';
-import { ConfigError } from '../../src/harness/run-config.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { validateDirtyRateConfig } from '../../src/userspace/migration/dirty-rate.js';
@@ -230,15 +229,8 @@ describe('guest pacing', () => {
 });
 
 describe('configuration errors name the parameter and the errno', () => {
-  function configError(fn: () => unknown): ConfigError {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof ConfigError) return e;
-      throw e;
-    }
-    throw new Error('no ConfigError');
-  }
+  /** A ConfigError naming `fields` (param, errno). */
+  const configError = (fields: { param?: string; errno?: string }) => expect.objectContaining({ name: 'ConfigError', ...fields });
   it.each([
     [{ log: 'bitmap' as const, dirtyLimitMiBs: 5 }, '--dirty-limit-mibs', 'EINVAL'],
     [{ log: 'clear' as const, ringEntries: 512 }, '--ring-entries', 'EINVAL'],
@@ -249,14 +241,12 @@ describe('configuration errors name the parameter and the errno', () => {
     [{ log: 'clear' as const, clearChunkPages: 100 }, '--clear-chunk-pages', 'EINVAL'],
     [{ memoryBytes: 1000 }, '--memory', 'EINVAL'],
   ])('%j', (input, param, errno) => {
-    const e = configError(() => validateMigrationConfig({ seed: 1, ...input }));
-    expect(e.param).toBe(param);
-    expect(e.errno).toBe(errno);
+    expect(() => validateMigrationConfig({ seed: 1, ...input })).toThrowError(configError({ param, errno }));
   });
 
   it('dirty-rate refuses ring and bitmap on one VM (ENXIO) and periods outside QEMU\'s range', () => {
-    expect(configError(() => validateDirtyRateConfig({ modes: ['ring', 'bitmap'] })).errno).toBe('ENXIO');
-    expect(configError(() => validateDirtyRateConfig({ periodMs: 10 })).param).toBe('--period-ms');
+    expect(() => validateDirtyRateConfig({ modes: ['ring', 'bitmap'] })).toThrowError(configError({ errno: 'ENXIO' }));
+    expect(() => validateDirtyRateConfig({ periodMs: 10 })).toThrowError(configError({ param: '--period-ms' }));
   });
 });
 
@@ -350,12 +340,18 @@ describe('the vCPU thread\'s throttle sleep', () => {
     const t = new VcpuThrottle(new SharedBlock(VcpuThrottleLayout).buffer, words);
     t.sleepAfterRingFull(); // no throttle set: nothing
     expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(0);
-    Atomics.store(t.block.i32, TW.THROTTLE_US_PER_FULL, 2000); // 2 ms per full ring
+    // Paused, with a 30 s throttle: the sleep returns at once (a sleep that ignored CONTROL
+    // would block 30 s, far past the 1 s asserted here).
+    Atomics.store(t.block.i32, TW.THROTTLE_US_PER_FULL, 30_000_000);
     Atomics.store(words, VcpuLayout.words.CONTROL, VcpuControl.PAUSE);
-    t.sleepAfterRingFull(); // a pause cuts it short at once
+    t.sleepAfterRingFull();
+    expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(1);
+    expect(t.block.f64[TF.THROTTLE_SLEEP_NS]).toBeLessThan(1e9);
+    Atomics.store(t.block.i32, TW.THROTTLE_US_PER_FULL, 2000); // 2 ms per full ring
     Atomics.store(words, VcpuLayout.words.CONTROL, VcpuControl.RUN);
+    const pausedNs = t.block.f64[TF.THROTTLE_SLEEP_NS]!;
     t.sleepAfterRingFull();
     expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(2);
-    expect(t.block.f64[TF.THROTTLE_SLEEP_NS]).toBeGreaterThan(0);
+    expect(t.block.f64[TF.THROTTLE_SLEEP_NS]).toBeGreaterThan(pausedNs);
   });
 });
