@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   PAGE_WORDS,
@@ -36,8 +35,10 @@ import { PageSampler } from '../../src/userspace/migration/page-sampler.js';
 import { copyPageWords, hashPageWords, pageWordsEqual } from '../../src/userspace/page-copy.js';
 import { SlotPages } from '../../src/userspace/migration/slot-pages.js';
 import { VcpuThrottle } from '../../src/userspace/migration/vcpu-throttle.js';
+import { SLOT_GFN, gfns, range, ringVm } from '../helpers/vm-fixtures.js';
 
-const BASE = 0x40000;
+/** Slot 1's first gfn (the fixtures' SLOT_GFN, 0x40000). */
+const BASE = SLOT_GFN;
 
 describe('PageBitmap', () => {
   it('sets, finds in order, clears, counts and absorbs', () => {
@@ -174,14 +175,9 @@ describe('DirtyTracker', () => {
   });
 
   it('ring mode: stall collections wait in pending until the next sync', () => {
-    const vm = Vm.create();
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 256 * 16);
-    const slot = vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 64, logDirty: true });
-    vm.createVcpu();
-    const vcpu = new Vcpu(vm, 0);
-    const prog = new ScriptedProgram();
-    prog.enqueue([BASE + 5, BASE + 6]);
-    vcpu.run(prog);
+    const { vm, slot, vcpus, programs } = ringVm({ ringEntries: 256, pages: 64 });
+    programs[0]!.enqueue(gfns([5, 6]));
+    vcpus[0]!.run(programs[0]!);
     const t = new DirtyTracker('ring', vm, 1, [slot], new SlotPages([slot]), 64, null);
     t.collectForStall();
     expect(t.pending.count()).toBe(2);
@@ -287,13 +283,10 @@ describe('the wire to a destination thread', () => {
 describe('DirtyLimitController', () => {
   /** A 4096-entry ring VM; `run(v, n, from)` makes vCPU v store to n pages from page `from`. */
   function ringVmWith(vcpuCount: number): { vm: Vm; run: (vcpu: number, n: number, from: number) => void } {
-    const vm = Vm.create();
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096 * 16);
-    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 8192, logDirty: true });
-    const vcpus = Array.from({ length: vcpuCount }, () => new Vcpu(vm, vm.createVcpu()));
+    const { vm, vcpus } = ringVm({ ringEntries: 4096, pages: 8192, vcpus: vcpuCount });
     const run = (vcpu: number, n: number, from: number): void => {
       const prog = new ScriptedProgram();
-      prog.enqueue(Array.from({ length: n }, (_, k) => BASE + from + k));
+      prog.enqueue(gfns(range(from, n)));
       vcpus[vcpu]!.run(prog);
     };
     return { vm, run };
