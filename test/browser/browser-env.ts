@@ -74,11 +74,17 @@ export function browserSuite(): {
       page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
       try {
         await page.goto(`${base}${path}`);
-        await page.waitForFunction(
-          (name) => (window as unknown as Record<string, { done?: boolean } | undefined>)[name]?.done === true,
-          global,
-          { timeout: timeoutMs },
-        );
+        try {
+          await page.waitForFunction(
+            (name) => (window as unknown as Record<string, { done?: boolean } | undefined>)[name]?.done === true,
+            global,
+            { timeout: timeoutMs },
+          );
+        } catch (e) {
+          // Playwright's TimeoutError names neither the page (whose URL carries the seed) nor what it logged.
+          const message = e instanceof Error ? e.message : String(e);
+          throw new Error(`${path}: ${message}\npage log:\n${logs.join('\n')}`, { cause: e });
+        }
         const outcome = (await page.evaluate(
           (name) => (window as unknown as Record<string, unknown>)[name],
           global,

@@ -1,14 +1,11 @@
 /** The CLI contract: exit status, the JSON last line, one-line errors naming parameter and errno. */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { type CliResult, runCli } from '../helpers/cli.js';
+import { timeoutAbove } from '../helpers/watchdog.js';
 
-const bin = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
 
-function dirtyring(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const CLI_MS = 60_000;
+const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
 
 describe('dirtyring run: bad input exits 2 with the parameter and the errno', () => {
   it.each([
@@ -26,7 +23,7 @@ describe('dirtyring run: bad input exits 2 with the parameter and the errno', ()
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(message);
-  });
+  }, timeoutAbove(CLI_MS));
 });
 
 describe('dirtyring run --json', () => {
@@ -43,7 +40,7 @@ describe('dirtyring run --json', () => {
       expect(s, field).toHaveProperty(field);
     }
     expect(s).toMatchObject({ ok: true, seed: 9, log: 'ring', vcpus: 2, iterations: 3, lostPages: 0 });
-  });
+  }, timeoutAbove(CLI_MS));
 
   it('exits 1 when the oracle finds lost pages, naming the seed', () => {
     const r = dirtyring('run', '--mutant', 'harvest-skips-entry', '--iterations', '3', '--memory', '8MiB', '--seed', '5', '--json');
@@ -52,12 +49,12 @@ describe('dirtyring run --json', () => {
     expect(s.ok).toBe(false);
     expect(s.lostPages).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/(LOST PAGE|COPY MISMATCH): .* seed 5/);
-  });
+  }, timeoutAbove(CLI_MS));
 
   it('prints a human summary without --json', () => {
     const r = dirtyring('run', '--log', 'clear', '--iterations', '2', '--memory', '4MiB', '--seed', '3');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/iteration +1:/);
     expect(r.stdout).toContain('OK: 2 iterations, 0 lost pages (seed 3)');
-  });
+  }, timeoutAbove(CLI_MS));
 });

@@ -2,25 +2,21 @@
  * `dirtyring replay` and `dirtyring conformance`, run as a user runs them: `node bin/dirtyring.js`
  * in a child process, with a timeout, on scenarios written by hand into a temporary directory.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runScenarioOnEmulator } from '../../src/fidelity/emulator-engine.js';
 import { parseScenario, serializeResults } from '../../src/fidelity/scenario.js';
 import { kvmHost, scenarioFiles } from '../../src/fidelity/suite.js';
+import { type CliResult, ROOT, runCli } from '../helpers/cli.js';
+import { timeoutAbove } from '../helpers/watchdog.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'dirtyring.js');
 const CLI_TIMEOUT_MS = 120_000;
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_TIMEOUT_MS });
+/** The Vitest timeout of a test that spawns the CLI once, and twice. */
+const ONE_RUN_MS = timeoutAbove(CLI_TIMEOUT_MS);
+const TWO_RUNS_MS = timeoutAbove(CLI_TIMEOUT_MS, CLI_TIMEOUT_MS);
 
 const tmp = mkdtempSync(join(tmpdir(), 'dirtyring-fidelity-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,7 +63,7 @@ describe('dirtyring replay', () => {
     expect(r.stdout).toMatch(/ 3 {2}reset +count 4\n/);
     expect(r.stdout).toMatch(/ 6 {2}run vcpu 0 +exit dirty_ring_full\n/);
     expect(r.stdout).toMatch(/11 {2}run vcpu 0 +exit hlt\n/);
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 
   it('--json gives the emulator engine\'s results', () => {
     const r = cli('replay', file, '--json');
@@ -75,7 +71,7 @@ describe('dirtyring replay', () => {
     const out = JSON.parse(r.stdout) as { engine: string; results: unknown };
     expect(out.engine).toBe('emulator');
     expect(serializeResults(out.results as never)).toBe(serializeResults(runScenarioOnEmulator(parseScenario(HAND))));
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 
   const host = kvmHost();
   if (!host.available) console.warn(`[fidelity] replay --compare against the kernel SKIPPED: ${host.reason ?? ''}`);
@@ -88,7 +84,7 @@ describe('dirtyring replay', () => {
     const out = JSON.parse(j.stdout) as { match: boolean; kernel: string; differences: string[]; emulator: unknown[]; kvm: unknown[] };
     expect(out).toMatchObject({ match: true, kernel: 'match', differences: [] });
     expect(out.kvm).toEqual(out.emulator);
-  }, CLI_TIMEOUT_MS);
+  }, TWO_RUNS_MS);
 
   it.runIf(host.available && host.execution === 'emulated')(
     '--compare: a fault-path scenario on this emulating host is "not comparable here", never a match (exit 3)',
@@ -101,14 +97,14 @@ describe('dirtyring replay', () => {
       const j = JSON.parse(cli('replay', fault, '--compare', '--json').stdout) as { match: boolean; kernel: string };
       expect(j).toMatchObject({ match: false, kernel: 'notComparable' });
     },
-    CLI_TIMEOUT_MS,
+    TWO_RUNS_MS,
   );
 
   it.runIf(!host.available)('--compare without /dev/kvm says why and exits 3 (runs only where /dev/kvm is unavailable)', () => {
     const r = cli('replay', file, '--compare');
     expect(r.status).toBe(3);
     expect(r.stdout).toContain('kvm unavailable:');
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 
   it.each([
     [['replay'], /^scenario \(none\): EINVAL, give exactly one scenario file/m],
@@ -120,21 +116,21 @@ describe('dirtyring replay', () => {
     const r = cli(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 
   it('a scenario with a misspelt field: exit 2, naming the field', () => {
     const bad = writeJson('bad.json', { ...HAND, steps: [{ op: 'run', vcpu: 0, stopOnIO: true }] });
     const r = cli('replay', bad);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^scenario .*bad\.json: EINVAL, scenario: steps\[0\]\.stopOnIO: unknown field/m);
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 
   it('a scenario whose setup the kernel refuses: exit 2, with the errno', () => {
     const bad = writeJson('bad-ring.json', { ...HAND, vm: { ring: { bytes: 12288 } } });
     const r = cli('replay', bad);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/EINVAL, emulator engine: .*setup: enabling the dirty ring \(12288 bytes\) failed: EINVAL/);
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 });
 
 describe('dirtyring conformance', () => {
@@ -146,7 +142,7 @@ describe('dirtyring conformance', () => {
     expect(r.stdout).toMatch(/^fault-path-dedupe +fault +match +(not comparable|match|kvm unavailable)/m);
     expect(r.stdout).toMatch(new RegExp(`^OK: emulator matches the expectation in ${files.length} of ${files.length};`, 'm'));
     expect(r.stdout).not.toMatch(/DIFFER/);
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 
   it('--json and --dir: a wrong expectation is a DIFFER and exit 1; a missing one too', () => {
     const dir = mkdtempSync(join(tmp, 'suite-'));
@@ -163,11 +159,11 @@ describe('dirtyring conformance', () => {
     const j = JSON.parse(cli('conformance', '--dir', dir, '--json').stdout) as { ok: boolean; scenarios: { file: string; expected: string }[] };
     expect(j.ok).toBe(false);
     expect(j.scenarios.map((s) => [s.file, s.expected])).toEqual([['a.json', 'differ'], ['b.json', 'missing']]);
-  }, CLI_TIMEOUT_MS);
+  }, TWO_RUNS_MS);
 
   it('a directory that does not exist: exit 2', () => {
     const r = cli('conformance', '--dir', join(tmp, 'nope'));
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^--dir .*nope: ENOENT, not a directory/m);
-  }, CLI_TIMEOUT_MS);
+  }, ONE_RUN_MS);
 });

@@ -1,14 +1,11 @@
 /** The migrate and dirty-rate command lines: exit status, the JSON last line, one-line errors. */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { type CliResult, runCli } from '../helpers/cli.js';
+import { timeoutAbove } from '../helpers/watchdog.js';
 
-const bin = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
 
-function dirtyring(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const CLI_MS = 120_000;
+const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
 
 describe('dirtyring migrate: bad input exits 2 with the parameter and the errno', () => {
   it.each([
@@ -26,7 +23,7 @@ describe('dirtyring migrate: bad input exits 2 with the parameter and the errno'
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(message);
-  });
+  }, timeoutAbove(CLI_MS));
 });
 
 describe('dirtyring migrate --json', () => {
@@ -43,7 +40,7 @@ describe('dirtyring migrate --json', () => {
     // Progress and the table went to stderr.
     expect(r.stderr).toMatch(/round +1 bulk/);
     expect(r.stderr).toContain('stop-and-copy');
-  });
+  }, timeoutAbove(CLI_MS));
 
   it('exits 1 and lists the differing pages when the final stop is skipped', () => {
     const r = dirtyring('migrate', '--memory', '16MiB', '--dirty-rate-mibs', '50', '--mutant', 'no-final-stop', '--seed', '12', '--json');
@@ -54,7 +51,7 @@ describe('dirtyring migrate --json', () => {
     expect(s.mismatchedPages).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/MISMATCH: slot 1 offset \d+/);
     expect(r.stderr).toContain('reproduce with --seed 12');
-  });
+  }, timeoutAbove(CLI_MS));
 
   it('prints plain round lines and a table without --json (not a terminal: no progress bar)', () => {
     // --working-set 0 means all memory, as in dirty-rate and the migration config.
@@ -64,7 +61,7 @@ describe('dirtyring migrate --json', () => {
     expect(r.stdout).toMatch(/round +1 bulk +sent/);
     expect(r.stdout).toMatch(/round +kind +sent +resent/);
     expect(r.stdout).toContain('OK: verified after');
-  });
+  }, timeoutAbove(CLI_MS));
 });
 
 describe('dirtyring dirty-rate', () => {
@@ -77,7 +74,7 @@ describe('dirtyring dirty-rate', () => {
     expect(res.ring.dirtyRateMiBs).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/^ring +[\d.]+/m);
     expect(r.stderr).toMatch(/^sampling +[\d.]+/m);
-  });
+  }, timeoutAbove(CLI_MS));
 
   it.each([
     [['--mode', 'ring,bitmap'], '--mode ring,bitmap: ENXIO'],
@@ -87,5 +84,5 @@ describe('dirtyring dirty-rate', () => {
     const r = dirtyring('dirty-rate', ...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
-  });
+  }, timeoutAbove(CLI_MS));
 });

@@ -3,26 +3,18 @@
  * campaign prints an outcome table and the JSON summary; reports hold every run; a mutant
  * campaign prints a failing schedule that `--replay` reproduces exactly.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type CliResult, runCli, lastJson } from '../helpers/cli.js';
+import { timeoutAbove } from '../helpers/watchdog.js';
 
-const bin = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'dirtyring-stress-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function dirtyring(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-}
+const CLI_MS = 120_000;
+const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
 
 describe('dirtyring stress: bad input exits 2 with the parameter and the errno', () => {
   it.each([
@@ -52,7 +44,7 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(message);
-  });
+  }, timeoutAbove(CLI_MS));
 });
 
 describe('dirtyring stress campaigns', () => {
@@ -76,14 +68,14 @@ describe('dirtyring stress campaigns', () => {
     expect(xml).toMatch(/^<\?xml/);
     expect(xml.match(/<testcase /g)).toHaveLength(40);
     expect(xml).toContain('failures="0"');
-  });
+  }, timeoutAbove(CLI_MS));
 
   it('a free-running campaign with a shard and a time budget', () => {
     const r = dirtyring('stress', '--mode', 'free', '--runs', '6', '--shard', '2/3', '--seed', '40', '--time-budget', '60s', '--json');
     expect(r.status, r.stderr).toBe(0);
     const s = lastJson(r.stdout);
     expect(s).toMatchObject({ ok: true, runs: 2, forbidden: 0, modes: ['free'] });
-  });
+  }, timeoutAbove(CLI_MS));
 
   it('a mutant campaign prints the failing schedule, and --replay reproduces it exactly', () => {
     const traces = join(dir, 'traces');
@@ -104,7 +96,7 @@ describe('dirtyring stress campaigns', () => {
     const rs = lastJson(replay.stdout);
     expect(rs).toMatchObject({ ok: false, replay: true, identical: true, deterministic: true, cls: 'forbidden' });
     expect(replay.stderr).toContain('trace: identical to the recording');
-  });
+  }, timeoutAbove(CLI_MS, CLI_MS));
 
   it('exits 1 when a mutant is not caught within the runs given', () => {
     // One run of a micro scenario is not enough to expose dirty-before-writable with this seed.
@@ -113,5 +105,5 @@ describe('dirtyring stress campaigns', () => {
     expect(s.mutants[0]!.caught).toBe(false);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/NOT CAUGHT/);
-  });
+  }, timeoutAbove(CLI_MS));
 });

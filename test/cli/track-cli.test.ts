@@ -1,14 +1,11 @@
 /** `dirtyring run --track-pages`: the issue's acceptance command, bad input, the summary. */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { type CliResult, runCli } from '../helpers/cli.js';
+import { timeoutAbove } from '../helpers/watchdog.js';
 
-const bin = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
 
-function dirtyring(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 90_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const CLI_MS = 90_000;
+const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
 
 describe('dirtyring run --track-pages: bad input exits 2 with the parameter and the errno', () => {
   it.each([
@@ -24,7 +21,7 @@ describe('dirtyring run --track-pages: bad input exits 2 with the parameter and 
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(message);
-  });
+  }, timeoutAbove(CLI_MS));
 });
 
 describe('dirtyring run --track-pages', () => {
@@ -43,7 +40,7 @@ describe('dirtyring run --track-pages', () => {
     expect(s.pageTrack.notifications).toBe(s.pageTrack.trackedWrites);
     expect(s.pageTrack.shadowMismatches).toBe(0);
     expect(s.pageTrack.ok).toBe(true);
-  });
+  }, timeoutAbove(CLI_MS));
 
   it('prints the page-tracking rows in the human summary; pageTrack is null without tracking', () => {
     const r = dirtyring('run', '--track-pages', '2%', '--memory', '4MiB', '--iterations', '2', '--seed', '3');
@@ -52,12 +49,12 @@ describe('dirtyring run --track-pages', () => {
     expect(r.stdout).toMatch(/tracked writes \/ notifications received +(\d+) \/ \1\n/);
     const plain = dirtyring('run', '--memory', '4MiB', '--iterations', '1', '--seed', '3', '--json');
     expect(JSON.parse(plain.stdout.trim()).pageTrack).toBeNull();
-  });
+  }, timeoutAbove(CLI_MS, CLI_MS));
 
   it('exits 1 and explains when the shadow drifts (mutant track-fault-fixes-tracked)', () => {
     const r = dirtyring('run', '--track-pages', '32', '--memory', '4MiB', '--iterations', '2', '--seed', '5', '--mutant', 'track-fault-fixes-tracked');
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/PAGE TRACK: iteration \d+: shadow of gfn 0x[0-9a-f]+ differs from the guest page/);
     expect(r.stdout).toMatch(/iteration +\d+: .*page-track mismatches \d+/);
-  });
+  }, timeoutAbove(CLI_MS));
 });

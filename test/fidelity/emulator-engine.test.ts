@@ -1,19 +1,19 @@
 /**
- * The emulator engine against the checked-in suite (test/scenarios), and, where /dev/kvm and gcc
- * exist, the real kernel against the emulator, scenario by scenario.
+ * The emulator engine against the checked-in suite (test/scenarios). The real kernel runs the
+ * same suite in kvm-engine.test.ts (once: each scenario against its checked-in expectation,
+ * which this file holds the emulator to).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ScenarioError, runScenarioOnEmulator } from '../../src/fidelity/emulator-engine.js';
-import { compileScenario, notComparableReason } from '../../src/fidelity/kvm-engine.js';
+import { compileScenario } from '../../src/fidelity/kvm-engine.js';
 import { parseScenario, serializeResults } from '../../src/fidelity/scenario.js';
 import type { OkResult, StepResult } from '../../src/fidelity/scenario.js';
-import { compareEngines, kvmHost, loadExpected, loadScenario, scenarioFiles } from '../../src/fidelity/suite.js';
+import { loadExpected, loadScenario, scenarioFiles } from '../../src/fidelity/suite.js';
 
 const DIR = fileURLToPath(new URL('../scenarios/', import.meta.url));
 const FILES = scenarioFiles(DIR);
-const KVM_TIMEOUT_MS = 60_000;
 
 function entriesOf(r: StepResult | undefined): OkResult['entries'] {
   if (!r || 'errno' in r) throw new Error(`not an ok result: ${JSON.stringify(r)}`);
@@ -108,24 +108,4 @@ describe('the mmapRing step', () => {
       /^scenario: steps\[0\]\.private: unknown field/,
     );
   });
-});
-
-const host = kvmHost();
-const skipReason = host.available ? '' : (host.reason ?? 'unknown');
-if (!host.available) console.warn(`[fidelity] kernel-vs-emulator tests SKIPPED: ${skipReason}`);
-
-describe.skipIf(!host.available)(`the real kernel against the emulator${host.available ? '' : ` — SKIPPED: ${skipReason}`}`, () => {
-  it.each(FILES)('%s: the kernel gives the emulator\'s result (or is not comparable here)', async (file) => {
-    const s = loadScenario(join(DIR, file));
-    const c = await compareEngines(s, host);
-    if (notComparableReason(s, host.execution!) !== undefined) {
-      expect(c.kernel.kind).toBe('notComparable');
-      expect(c.match).toBe(false);
-      return;
-    }
-    if (c.kernel.kind !== 'results') throw new Error(`${file}: ${c.kernel.kind}: ${c.kernel.reason}`);
-    expect(c.differences).toEqual([]);
-    expect(serializeResults(c.kernel.results)).toBe(serializeResults(c.emulator));
-    expect(c.match).toBe(true);
-  }, KVM_TIMEOUT_MS);
 });

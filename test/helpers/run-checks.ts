@@ -1,5 +1,8 @@
 import { expect } from 'vitest';
-import type { RunSummary } from '../../src/harness/run.js';
+import { type RunSummary, runDirtyLog } from '../../src/harness/run.js';
+import type { RunConfig } from '../../src/harness/run-config.js';
+import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
+import { withWatchdog } from './watchdog.js';
 
 /** A run with no forbidden outcome; on failure the message carries the seed and first details. */
 export function expectClean(s: RunSummary): void {
@@ -17,4 +20,17 @@ export function expectClean(s: RunSummary): void {
   expect(s.badEntries, context).toBe(0);
   expect(s.kernelWarnings, context).toBe(0);
   expect(s.ok, context).toBe(true);
+}
+
+/**
+ * runDirtyLog with worker-thread vCPUs under a watchdog of `watchdogMs` (whose failure names
+ * the seed); `memoryBytes` is the guest size unless the config gives one.
+ */
+export function watchedRun(
+  config: Partial<RunConfig>,
+  what: string,
+  { memoryBytes, watchdogMs }: { memoryBytes: number; watchdogMs: number },
+): Promise<RunSummary> {
+  const seed = config.seed ?? 0;
+  return withWatchdog(seed, watchdogMs, what, () => runDirtyLog({ memoryBytes, ...config }, { spawn: spawnNodeVcpuWorker }));
 }

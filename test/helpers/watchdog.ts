@@ -22,3 +22,11 @@ export function testSeed(fallback: number): number {
   const env = process.env['DIRTYRING_SEED'];
   return env !== undefined ? Number(env) >>> 0 : fallback;
 }
+
+/**
+ * A Vitest timeout for a test whose watchdogs (run one after another) sum to `watchdogsMs`:
+ * above the sum, so that a watchdog — whose message carries the seed — fires first.
+ */
+export function timeoutAbove(...watchdogsMs: number[]): number {
+  return watchdogsMs.reduce((a, b) => a + b, 0) + 10_000;
+}

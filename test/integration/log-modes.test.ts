@@ -7,17 +7,17 @@ import { type RunSummary, runDirtyLog } from '../../src/harness/run.js';
 import type { RunConfig } from '../../src/harness/run-config.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
-import { testSeed, withWatchdog } from '../helpers/watchdog.js';
-import { expectClean } from '../helpers/run-checks.js';
+import { expectClean, watchedRun } from '../helpers/run-checks.js';
+import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
 const spawn = spawnNodeVcpuWorker;
 const MiB = 1024 * 1024;
+/** Each run's watchdog; a test's Vitest timeout is above the sum of its runs' (timeoutAbove). */
+const RUN_MS = 60_000;
 
 function run(config: Partial<RunConfig>, what: string): Promise<RunSummary> {
-  const seed = config.seed ?? 0;
-  return withWatchdog(seed, 60_000, what, () => runDirtyLog({ memoryBytes: 8 * MiB, ...config }, { spawn }));
+  return watchedRun(config, what, { memoryBytes: 8 * MiB, watchdogMs: RUN_MS });
 }
-
 
 describe('every logging mode with 4 vCPU threads', () => {
   it.each(['ring', 'bitmap', 'clear'] as const)('--log %s loses no page', async (log) => {
@@ -29,12 +29,12 @@ describe('every logging mode with 4 vCPU threads', () => {
     if (log === 'ring') expect(s.entriesReset).toBe(s.pagesHarvested);
     else expect(s.getCalls).toBeGreaterThan(0);
     if (log === 'clear') expect(s.clearCalls).toBeGreaterThan(0);
-  });
+  }, timeoutAbove(RUN_MS));
 
   it('manual protect with initially-set: the first round reports every page, nothing is lost', async () => {
     const seed = testSeed(602);
     const pages: number[] = [];
-    const s = await withWatchdog(seed, 60_000, 'initially-set', () =>
+    const s = await withWatchdog(seed, RUN_MS, 'initially-set', () =>
       runDirtyLog(
         { log: 'clear', initiallySet: true, clearChunkPages: 512, vcpus: 2, iterations: 4, memoryBytes: 8 * MiB, seed },
         { spawn, onIteration: (r) => pages.push(r.pagesReported) },
@@ -42,18 +42,18 @@ describe('every logging mode with 4 vCPU threads', () => {
     );
     expectClean(s);
     expect(pages[0]).toBe((8 * MiB) / 4096);
-  });
+  }, timeoutAbove(RUN_MS));
 
   it('several memslots with logging toggled mid-run, in bitmap mode', async () => {
     const seed = testSeed(603);
-    const s = await withWatchdog(seed, 60_000, 'bitmap log toggle', () =>
+    const s = await withWatchdog(seed, RUN_MS, 'bitmap log toggle', () =>
       runDirtyLog(
         { log: 'bitmap', vcpus: 2, memslots: 3, iterations: 6, intervalMs: 30, memoryBytes: 12 * MiB, seed },
         { spawn, toggleLog: { slotId: 3, iteration: 2 } },
       ),
     );
     expectClean(s);
-  });
+  }, timeoutAbove(RUN_MS));
 });
 
 describe('writes with no running vCPU (DMA device threads)', () => {
@@ -64,7 +64,7 @@ describe('writes with no running vCPU (DMA device threads)', () => {
     expect(s.deviceWrites).toBeGreaterThan(0);
     expect(s.deviceWritesLost).toBe(0);
     if (log === 'ring') expect(s.ringWithBitmap).toBe(true);
-  });
+  }, timeoutAbove(RUN_MS));
 
   it('a ring VM without ring-with-bitmap loses them with a kernel warning, and the oracle says so', async () => {
     const seed = testSeed(612);
@@ -72,12 +72,13 @@ describe('writes with no running vCPU (DMA device threads)', () => {
       { log: 'ring', ringWithBitmap: false, vcpus: 1, deviceWriters: 1, iterations: 4, intervalMs: 20, seed },
       'ring without bitmap',
     );
-    expect(s.ok).toBe(false);
-    expect(s.deviceWritesLost).toBeGreaterThan(0);
-    expect(s.kernelWarnings).toBeGreaterThan(0);
-    expect(s.lostPages + s.copyMismatches).toBeGreaterThan(0);
-    expect(s.lost.some((p) => p.vcpu >= 0x10000) || s.mismatches.some((m) => m.writer >= 0x10000)).toBe(true);
-  });
+    const c = `seed ${seed}: ${JSON.stringify({ error: s.error, lost: s.lost.slice(0, 3), mismatches: s.mismatches.slice(0, 3) })}`;
+    expect(s.ok, c).toBe(false);
+    expect(s.deviceWritesLost, c).toBeGreaterThan(0);
+    expect(s.kernelWarnings, c).toBeGreaterThan(0);
+    expect(s.lostPages + s.copyMismatches, c).toBeGreaterThan(0);
+    expect(s.lost.some((p) => p.vcpu >= 0x10000) || s.mismatches.some((m) => m.writer >= 0x10000), c).toBe(true);
+  }, timeoutAbove(RUN_MS));
 });
 
 describe("legacy GET's benign race, measured", () => {
@@ -92,23 +93,23 @@ describe("legacy GET's benign race, measured", () => {
     const manual = await run({ ...common, log: 'clear', clearChunkPages: 256 }, 'manual resends');
     expectClean(legacy);
     expectClean(manual);
-    expect(legacy.guestWrites).toBe(manual.guestWrites);
+    expect(legacy.guestWrites, `seed ${seed}`).toBe(manual.guestWrites);
     expect(legacy.falsePositives, `seed ${seed}`).toBeGreaterThanOrEqual(manual.falsePositives);
-  });
+  }, timeoutAbove(RUN_MS, RUN_MS));
 });
 
 describe('mutants of the userspace and bitmap protocol are caught', () => {
   it('copy-before-reset: pages read while still writable miss later writes (byte-exact check)', async () => {
     const seed = testSeed(631);
     const s = await run({ log: 'ring', vcpus: 2, iterations: 6, mutants: Mutant.COPY_BEFORE_RESET, seed }, 'copy-before-reset');
-    expect(s.ok).toBe(false);
-    expect(s.copyMismatches).toBeGreaterThan(0);
-  });
+    expect(s.ok, `seed ${seed}`).toBe(false);
+    expect(s.copyMismatches, `seed ${seed}`).toBeGreaterThan(0);
+  }, timeoutAbove(RUN_MS));
 
   it('legacy-get-no-protect: pages stay writable after GET and later writes are never logged', async () => {
     const seed = testSeed(632);
     const s = await run({ log: 'bitmap', vcpus: 2, iterations: 6, mutants: Mutant.LEGACY_GET_NO_PROTECT, seed }, 'legacy-get-no-protect');
-    expect(s.ok).toBe(false);
-    expect(s.lostPages).toBeGreaterThan(0);
-  });
+    expect(s.ok, `seed ${seed}`).toBe(false);
+    expect(s.lostPages, `seed ${seed}`).toBeGreaterThan(0);
+  }, timeoutAbove(RUN_MS));
 });

@@ -11,12 +11,16 @@ import { measureDirtyRate } from '../../src/userspace/migration/dirty-rate.js';
 import type { MigrationConfig } from '../../src/userspace/migration/migration-config.js';
 import type { MigrationSummary } from '../../src/userspace/migration/migration-report.js';
 import { runMigration } from '../../src/userspace/migration/migration.js';
-import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
 const spawn = spawnNodeVcpuWorker;
 const MiB = 2 ** 20;
+/** A migration's watchdog (MIGRATE_MS, or LONG_MIGRATE_MS where the test asks) and a dirty-rate measure's. */
+const MIGRATE_MS = 90_000;
+const LONG_MIGRATE_MS = 120_000;
+const RATE_MS = 60_000;
 
-function migrate(config: Partial<MigrationConfig>, what: string, ms = 90_000): Promise<MigrationSummary> {
+function migrate(config: Partial<MigrationConfig>, what: string, ms = MIGRATE_MS): Promise<MigrationSummary> {
   const seed = config.seed ?? 0;
   return withWatchdog(seed, ms, what, () => runMigration(config, { spawn }));
 }
@@ -49,17 +53,17 @@ describe('migration with 4 vCPU threads verifies byte for byte', () => {
     const seed = testSeed(701);
     const s = await migrate({ log, vcpus: 4, memoryBytes: 64 * MiB, seed }, `migrate --log ${log}`);
     expectVerified(s);
-    if (log === 'ring') expect(s.entriesReset).toBe(s.records);
-    else expect(s.getCalls).toBeGreaterThan(0);
-    if (log === 'clear') expect(s.clearCalls).toBeGreaterThan(0);
-  });
+    if (log === 'ring') expect(s.entriesReset, context(s)).toBe(s.records);
+    else expect(s.getCalls, context(s)).toBeGreaterThan(0);
+    if (log === 'clear') expect(s.clearCalls, context(s)).toBeGreaterThan(0);
+  }, timeoutAbove(MIGRATE_MS));
 
   it('manual protect with initially-set: each chunk is protected only when the bulk pass reaches it', async () => {
     const seed = testSeed(702);
     const s = await migrate({ log: 'clear', initiallySet: true, clearChunkPages: 1024, vcpus: 4, memoryBytes: 64 * MiB, seed }, 'initially-set');
     expectVerified(s);
-    expect(s.clearCalls).toBeGreaterThanOrEqual((64 * MiB) / 4096 / 1024);
-  });
+    expect(s.clearCalls, context(s)).toBeGreaterThanOrEqual((64 * MiB) / 4096 / 1024);
+  }, timeoutAbove(MIGRATE_MS));
 
   it('a separate destination thread applies pages from the wire, with DMA devices writing too', async () => {
     const seed = testSeed(703);
@@ -68,14 +72,14 @@ describe('migration with 4 vCPU threads verifies byte for byte', () => {
       'destination thread (ring + devices)',
     );
     expectVerified(ring);
-    expect(ring.deviceWrites).toBeGreaterThan(0);
-    expect(ring.destinationThread).toBe(true);
+    expect(ring.deviceWrites, context(ring)).toBeGreaterThan(0);
+    expect(ring.destinationThread, context(ring)).toBe(true);
     const bitmap = await migrate(
       { log: 'bitmap', vcpus: 2, deviceWriters: 1, destinationThread: true, memoryBytes: 32 * MiB, seed },
       'destination thread (bitmap + devices)',
     );
     expectVerified(bitmap);
-  });
+  }, timeoutAbove(MIGRATE_MS, MIGRATE_MS));
 });
 
 describe('broken harvesters are caught as mismatches', () => {
@@ -91,7 +95,7 @@ describe('broken harvesters are caught as mismatches', () => {
     expect(s.ok, c).toBe(false);
     expect(s.mismatchedPages, c).toBeGreaterThan(0);
     expect(s.mismatches[0], c).toMatchObject({ slot: 1 });
-  });
+  }, timeoutAbove(MIGRATE_MS));
 
   it.each(['ring', 'bitmap', 'clear'] as const)('no-final-stop with --log %s: writes after the last sync never reach the destination', async (log) => {
     const seed = testSeed(712);
@@ -102,7 +106,7 @@ describe('broken harvesters are caught as mismatches', () => {
     expect(s.mismatchedPages, c).toBeGreaterThan(0);
     // The missing writes are the stop-and-copy round's (or later): the guest ran past the sync.
     expect(s.mismatches.some((m) => m.sourceRound > m.destinationRound), c).toBe(true);
-  });
+  }, timeoutAbove(MIGRATE_MS));
 });
 
 describe('a kernel bug is caught too', () => {
@@ -115,7 +119,7 @@ describe('a kernel bug is caught too', () => {
     const c = context(s);
     expect(s.ok, c).toBe(false);
     expect(s.kernelWarnings, c).toBeGreaterThan(0);
-  });
+  }, timeoutAbove(MIGRATE_MS));
 });
 
 describe('dirty-limit', () => {
@@ -136,19 +140,19 @@ describe('dirty-limit', () => {
       dirtyLimitPeriodMs: 250,
       seed,
     };
-    const free = await migrate(common, 'without dirty-limit', 120_000);
-    const limited = await migrate({ ...common, dirtyLimitMiBs: 1 }, 'with dirty-limit', 120_000);
+    const free = await migrate(common, 'without dirty-limit', LONG_MIGRATE_MS);
+    const limited = await migrate({ ...common, dirtyLimitMiBs: 1 }, 'with dirty-limit', LONG_MIGRATE_MS);
     expectVerified(free);
     expectVerified(limited);
     expect(free.converged, context(free)).toBe(false);
     expect(free.rounds, context(free)).toBe(11);
-    expect(free.dirtyLimit).toBeNull();
+    expect(free.dirtyLimit, context(free)).toBeNull();
     expect(limited.converged, context(limited)).toBe(true);
     expect(limited.dirtyLimit?.startedAtMs, context(limited)).not.toBeNull();
     expect(limited.dirtyLimit!.sleeps, context(limited)).toBeGreaterThan(0);
     expect(Math.max(...limited.dirtyLimit!.throttleUs), context(limited)).toBeGreaterThan(0);
     expect(limited.finalPages, context(limited)).toBeLessThan(free.finalPages);
-  });
+  }, timeoutAbove(LONG_MIGRATE_MS, LONG_MIGRATE_MS));
 });
 
 describe('dirty-rate', () => {
@@ -156,7 +160,7 @@ describe('dirty-rate', () => {
     const seed = testSeed(731);
     // 2 × 8 MiB/s of random writes over 64 MiB for 1 s dirties ~22 % of memory; 4096 sampled
     // pages put the sampling error near 3 % (one standard deviation).
-    const r = await withWatchdog(seed, 60_000, 'dirty-rate ring + sampling', () =>
+    const r = await withWatchdog(seed, RATE_MS, 'dirty-rate ring + sampling', () =>
       measureDirtyRate(
         { modes: ['ring', 'sampling'], vcpus: 2, memoryBytes: 64 * MiB, dirtyRateMiBs: 8, periodMs: 1000, samplePagesPerGiB: 65536, seed },
         { spawn },
@@ -171,11 +175,11 @@ describe('dirty-rate', () => {
     const ratio = r.sampling!.dirtyRateMiBs / r.ring!.dirtyRateMiBs;
     expect(ratio, c).toBeGreaterThan(0.75);
     expect(ratio, c).toBeLessThan(1.25);
-  });
+  }, timeoutAbove(RATE_MS));
 
   it('bitmap mode counts the pages a GET returns after the period', async () => {
     const seed = testSeed(732);
-    const r = await withWatchdog(seed, 60_000, 'dirty-rate bitmap', () =>
+    const r = await withWatchdog(seed, RATE_MS, 'dirty-rate bitmap', () =>
       measureDirtyRate({ modes: ['bitmap'], vcpus: 2, memoryBytes: 32 * MiB, dirtyRateMiBs: 4, periodMs: 500, seed }, { spawn }),
     );
     const c = `seed ${seed}: ${JSON.stringify(r)}`;
@@ -183,5 +187,5 @@ describe('dirty-rate', () => {
     expect(r.bitmap!.pages, c).toBeGreaterThan(0);
     // Rewrites count once: never more pages than the guest wrote.
     expect(r.bitmap!.pages, c).toBeLessThanOrEqual(r.guestWrites + 64);
-  });
+  }, timeoutAbove(RATE_MS));
 });

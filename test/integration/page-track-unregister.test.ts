@@ -5,7 +5,7 @@
  * keep making tracked writes. The grace-period mutant must be caught by the same check.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, PAGE_SIZE } from '../../src/abi/constants.js';
+import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../src/abi/constants.js';
 import { GuestGlobalsLayout, SharedBlock, VcpuState } from '../../src/abi/layout.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { Vm } from '../../src/kernel/vm.js';
@@ -16,9 +16,11 @@ import { createCollector } from '../../src/userspace/log-collectors.js';
 import { PageTrackControl } from '../../src/userspace/page-track-control.js';
 import { VcpuControlPlane } from '../../src/userspace/vcpu-control.js';
 import type { VcpuWorkerHandle } from '../../src/userspace/vcpu-worker-api.js';
-import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+import { SLOT_GFN } from '../helpers/vm-fixtures.js';
+import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
-const SLOT_GFN = (1 << 30) / PAGE_SIZE;
+/** A run's watchdog: below the sum of its inner bounds, so it is the one that fires. */
+const WATCHDOG_MS = 60_000;
 const PAGES = 256;
 const VCPUS = 2;
 const workers: VcpuWorkerHandle[] = [];
@@ -143,22 +145,22 @@ async function unregisterDuringRun(seed: number, mutants: number): Promise<Outco
 describe('unregister while vCPUs run', () => {
   it('never returns while a callback is in flight, and nothing is delivered after it returns', async () => {
     const seed = testSeed(441);
-    const o = await withWatchdog(seed, 60_000, 'unregister during a run', () => unregisterDuringRun(seed, 0));
+    const o = await withWatchdog(seed, WATCHDOG_MS, 'unregister during a run', () => unregisterDuringRun(seed, 0));
     const context = `seed ${seed}: ${JSON.stringify(o)}`;
     expect(o.returnedWhileGated, context).toBe(false);
     expect(o.inFlightAtReturn, context).toBe(0);
     expect(o.waited, context).toBe(true);
     expect(o.trackedWritesAfter, context).toBeGreaterThanOrEqual(500);
     expect(o.deliveredLater, context).toBe(o.deliveredAtReturn);
-  });
+  }, timeoutAbove(WATCHDOG_MS));
 
   it('catches the track-no-grace-period mutant: unregister returns with the callback still inside', async () => {
     const seed = testSeed(442);
-    const o = await withWatchdog(seed, 60_000, 'unregister without a grace period', () =>
+    const o = await withWatchdog(seed, WATCHDOG_MS, 'unregister without a grace period', () =>
       unregisterDuringRun(seed, Mutant.TRACK_NO_GRACE_PERIOD),
     );
     const context = `seed ${seed}: ${JSON.stringify(o)}`;
     expect(o.returnedWhileGated, context).toBe(true);
     expect(o.inFlightAtReturn, context).toBeGreaterThan(0);
-  });
+  }, timeoutAbove(WATCHDOG_MS));
 });

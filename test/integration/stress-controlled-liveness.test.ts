@@ -22,7 +22,7 @@ import { type ControlledLiveness, type ControlledRunResult, runControlled } from
 import type { ControlledWorkerHandle } from '../../src/stress/controlled/participant-api.js';
 import { ParticipantPool } from '../../src/stress/controlled/pool.js';
 import { type ControlledScenario, generateScenario } from '../../src/stress/controlled/scenario.js';
-import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
 type BadMode = 'silent' | 'crash' | 'wedge' | 'late-ring';
 
@@ -113,6 +113,8 @@ function poolWithBadWorker(mode: BadMode): ParticipantPool {
 
 // Short bounds keep the test quick; they only decide how soon a bad run is given up.
 const LIVENESS: ControlledLiveness = { startMs: 1500, stepMs: 1500, resultMs: 1000 };
+/** The watchdog of each group of runs (a bad run, a recovery, one seed's run and its reference). */
+const RUNS_MS = 30_000;
 const pools: ParticipantPool[] = [];
 const healthy = new ParticipantPool(spawnNodeControlledWorker);
 pools.push(healthy);
@@ -130,16 +132,18 @@ function run(pool: ParticipantPool, scenario: ControlledScenario, seed: number):
 
 /** The bad run is classified, and the pool gives the next run a fresh worker. */
 async function expectRecovery(pool: ParticipantPool, scenario: ControlledScenario, seed: number, bad: ControlledRunResult): Promise<void> {
-  expect(classifyControlled(bad)).toContain('harness-error');
-  expect(bad.errors.some((e) => e.startsWith('v0: ') && e.endsWith('worker replaced')), JSON.stringify(bad.errors)).toBe(true);
-  const next = await run(pool, scenario, seed);
-  expect(next.abort, `seed ${seed}: ${next.abortDetail}`).toBeNull();
-  expect(next.errors).toEqual([]);
-  expect(classifyControlled(next)).not.toContain('harness-error');
-  // Nothing of the bad run leaked into it: the same run on a pool that never had a bad worker.
-  const reference = await run(healthy, scenario, seed);
-  expect(next.traceHash).toBe(reference.traceHash);
-  expect(next.trace).toEqual(reference.trace);
+  expect(classifyControlled(bad), `seed ${seed}`).toContain('harness-error');
+  expect(bad.errors.some((e) => e.startsWith('v0: ') && e.endsWith('worker replaced')), `seed ${seed}: ${JSON.stringify(bad.errors)}`).toBe(true);
+  await withWatchdog(seed, RUNS_MS, 'the run after the bad one, and its reference', async () => {
+    const next = await run(pool, scenario, seed);
+    expect(next.abort, `seed ${seed}: ${next.abortDetail}`).toBeNull();
+    expect(next.errors).toEqual([]);
+    expect(classifyControlled(next)).not.toContain('harness-error');
+    // Nothing of the bad run leaked into it: the same run on a pool that never had a bad worker.
+    const reference = await run(healthy, scenario, seed);
+    expect(next.traceHash).toBe(reference.traceHash);
+    expect(next.trace).toEqual(reference.trace);
+  });
 }
 
 describe('controlled runs stay live when a participant worker fails', () => {
@@ -148,39 +152,39 @@ describe('controlled runs stay live when a participant worker fails', () => {
     const pool = poolWithBadWorker('silent');
     pools.push(pool);
     const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, 30_000, 'silent worker', () => run(pool, scenario, seed));
-    expect(bad.abort).toBe('stuck');
-    expect(bad.steps).toBe(0);
-    expect(bad.abortDetail).toContain('did not all reach their first step');
-    expect(bad.abortDetail).toContain('v0 never started');
+    const bad = await withWatchdog(seed, RUNS_MS, 'silent worker', () => run(pool, scenario, seed));
+    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('stuck');
+    expect(bad.steps, `seed ${seed}: ${bad.abortDetail}`).toBe(0);
+    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('did not all reach their first step');
+    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('v0 never started');
     await expectRecovery(pool, scenario, seed, bad);
-  });
+  }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a worker that dies during its run: worker-lost, with the worker\'s exit in the detail', async () => {
     const seed = testSeed(72);
     const pool = poolWithBadWorker('crash');
     pools.push(pool);
     const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, 30_000, 'crashing worker', () => run(pool, scenario, seed));
-    expect(bad.abort).toBe('worker-lost');
-    expect(bad.abortDetail).toContain("v0's worker died");
-    expect(bad.abortDetail).toContain('exited with code 3');
+    const bad = await withWatchdog(seed, RUNS_MS, 'crashing worker', () => run(pool, scenario, seed));
+    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('worker-lost');
+    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain("v0's worker died");
+    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('exited with code 3');
     await expectRecovery(pool, scenario, seed, bad);
-  });
+  }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a participant granted a move that never parks again: stuck, the others unwind, the worker is replaced', async () => {
     const seed = testSeed(73);
     const pool = poolWithBadWorker('wedge');
     pools.push(pool);
     const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, 30_000, 'wedged participant', () => run(pool, scenario, seed));
-    expect(bad.abort).toBe('stuck');
-    expect(bad.abortDetail).toMatch(/^v0 did not reach its next step within \d+ ms after start/);
-    expect(bad.abortDetail).toContain('v0 running, granted at start');
+    const bad = await withWatchdog(seed, RUNS_MS, 'wedged participant', () => run(pool, scenario, seed));
+    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('stuck');
+    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toMatch(/^v0 did not reach its next step within \d+ ms after start/);
+    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('v0 running, granted at start');
     // The healthy participants were parked: they unwound and reported.
-    expect(bad.errors.filter((e) => !e.startsWith('v0: '))).toEqual([]);
+    expect(bad.errors.filter((e) => !e.startsWith('v0: ')), `seed ${seed}`).toEqual([]);
     await expectRecovery(pool, scenario, seed, bad);
-  });
+  }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a ring that lands after its status (a participant preempted between the two) does not desynchronise the scheduler', async () => {
     // The scheduler used to count rings: it left the start barrier once every status said
@@ -193,26 +197,30 @@ describe('controlled runs stay live when a participant worker fails', () => {
     pools.push(pool);
     for (const seed of [testSeed(76), testSeed(77), testSeed(78)]) {
       const scenario = scenarioFor(seed);
-      const r = await withWatchdog(seed, 30_000, 'late START ring', () => run(pool, scenario, seed));
-      const reference = await run(healthy, scenario, seed);
-      expect(r.abort, `seed ${seed}: ${r.abortDetail}`).toBeNull();
-      expect(r.errors).toEqual([]);
-      expect(r.trace).toEqual(reference.trace);
-      expect(r.traceHash).toBe(reference.traceHash);
+      await withWatchdog(seed, RUNS_MS, 'late START ring, and the reference run', async () => {
+        const r = await run(pool, scenario, seed);
+        const reference = await run(healthy, scenario, seed);
+        expect(r.abort, `seed ${seed}: ${r.abortDetail}`).toBeNull();
+        expect(r.errors).toEqual([]);
+        expect(r.trace).toEqual(reference.trace);
+        expect(r.traceHash).toBe(reference.traceHash);
+      });
     }
-  });
+  }, timeoutAbove(RUNS_MS, RUNS_MS, RUNS_MS));
 
   it('two runs started together on one pool take turns, and each is the run it would be alone', async () => {
     const seeds = [testSeed(74), testSeed(75)];
     const scenarios = seeds.map(scenarioFor);
-    const together = await withWatchdog(seeds[0]!, 30_000, 'concurrent runs', () =>
+    const together = await withWatchdog(seeds[0]!, RUNS_MS, `concurrent runs of seeds ${seeds.join(' and ')}`, () =>
       Promise.all(seeds.map((seed, i) => run(healthy, scenarios[i]!, seed))),
     );
     for (const [i, seed] of seeds.entries()) {
-      const alone = await run(healthy, scenarios[i]!, seed);
-      expect(together[i]!.abort, `seed ${seed}: ${together[i]!.abortDetail}`).toBeNull();
-      expect(together[i]!.errors).toEqual([]);
-      expect(together[i]!.traceHash).toBe(alone.traceHash);
+      await withWatchdog(seed, RUNS_MS, 'the same run alone', async () => {
+        const alone = await run(healthy, scenarios[i]!, seed);
+        expect(together[i]!.abort, `seed ${seed}: ${together[i]!.abortDetail}`).toBeNull();
+        expect(together[i]!.errors).toEqual([]);
+        expect(together[i]!.traceHash).toBe(alone.traceHash);
+      });
     }
-  });
+  }, timeoutAbove(RUNS_MS, RUNS_MS, RUNS_MS));
 });

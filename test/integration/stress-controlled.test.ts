@@ -22,7 +22,7 @@ import { MUTANT_PROFILES, mutantProfile } from '../../src/stress/mutant-catalog.
 import { isForbidden } from '../../src/stress/outcome.js';
 import { replayTraceFile } from '../../src/stress/replay.js';
 import { readTraceFile } from '../../src/stress/schedule-file.js';
-import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
 const harness = new StressHarness({ spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker });
 const traceDir = mkdtempSync(join(tmpdir(), 'dirtyring-stress-'));
@@ -37,6 +37,11 @@ function badRuns(r: CampaignResult): string {
   return JSON.stringify(bad.map((x) => [x.seed, x.outcome, x.detail]));
 }
 
+/** Watchdogs: the 1000-run campaign, other campaigns and shrinking, and a handful of single runs. */
+const BIG_CAMPAIGN_MS = 240_000;
+const CAMPAIGN_MS = 120_000;
+const RUNS_MS = 60_000;
+
 function spec(over: Partial<CampaignSpec>): CampaignSpec {
   return campaignSpec('controlled', { runs: 100, ...over });
 }
@@ -44,7 +49,7 @@ function spec(over: Partial<CampaignSpec>): CampaignSpec {
 describe('the unmutated emulator under the controlled scheduler', () => {
   it('1000 controlled runs (micro-runs, with a few sweeps and floods): no forbidden outcome, no error', async () => {
     const seed = testSeed(6000);
-    const r = await withWatchdog(seed, 240_000, '1000-run controlled campaign', () => harness.runCampaign(spec({ seed, runs: 1000 })));
+    const r = await withWatchdog(seed, BIG_CAMPAIGN_MS, '1000-run controlled campaign', () => harness.runCampaign(spec({ seed, runs: 1000 })));
     const bad = r.records.filter((x) => x.cls === 'forbidden' || x.cls === 'error').slice(0, 3);
     expect(bad, `seed ${seed}: ${JSON.stringify(bad.map((x) => [x.seed, x.outcome, x.detail]))}`).toEqual([]);
     expect(r.runs).toBe(1000);
@@ -55,17 +60,17 @@ describe('the unmutated emulator under the controlled scheduler', () => {
       expect(configs.some((c) => c.startsWith(kind)), kind).toBe(true);
     }
     expect(r.table.some((row) => row.outcome === 'hostile-userspace')).toBe(true);
-  });
+  }, timeoutAbove(BIG_CAMPAIGN_MS));
 
   it('pct campaigns (bug depth 3) find nothing either', async () => {
     const seed = testSeed(6100);
-    const r = await withWatchdog(seed, 120_000, 'pct campaign', () => harness.runCampaign(spec({ seed, runs: 150, strategy: 'pct' })));
+    const r = await withWatchdog(seed, CAMPAIGN_MS, 'pct campaign', () => harness.runCampaign(spec({ seed, runs: 150, strategy: 'pct' })));
     expect(r.classes.forbidden + r.classes.error, `seed ${seed}: ${badRuns(r)}`).toBe(0);
-  });
+  }, timeoutAbove(CAMPAIGN_MS));
 
   it('dfs exhausts the schedules of a tiny scenario within a preemption bound', async () => {
     const seed = testSeed(3);
-    const r = await withWatchdog(seed, 120_000, 'dfs campaign', () =>
+    const r = await withWatchdog(seed, CAMPAIGN_MS, 'dfs campaign', () =>
       harness.runCampaign(spec({ seed, runs: 5000, strategy: 'dfs', preemptionBound: 1 })),
     );
     expect(r.dfs?.exhausted, `seed ${seed}: ${JSON.stringify(r.dfs)}`).toBe(true);
@@ -74,18 +79,20 @@ describe('the unmutated emulator under the controlled scheduler', () => {
     expect(r.classes.forbidden + r.classes.error, `seed ${seed}: ${badRuns(r)}`).toBe(0);
     // Every explored schedule is a different trace.
     expect(new Set(r.records.map((x) => x.traceHash)).size).toBe(r.runs);
-  });
+  }, timeoutAbove(CAMPAIGN_MS));
 
   it('shards split a campaign by seed', async () => {
     const seed = testSeed(6200);
-    const whole = await harness.runCampaign(spec({ seed, runs: 12 }));
-    const a = await harness.runCampaign(spec({ seed, runs: 12, shard: { index: 1, count: 3 } }));
-    const b = await harness.runCampaign(spec({ seed, runs: 12, shard: { index: 2, count: 3 } }));
-    const c = await harness.runCampaign(spec({ seed, runs: 12, shard: { index: 3, count: 3 } }));
-    expect([a.runs, b.runs, c.runs]).toEqual([4, 4, 4]);
-    const union = [...a.records, ...b.records, ...c.records].map((x) => [x.seed, x.traceHash]).sort((x, y) => Number(x[0]) - Number(y[0]));
-    expect(union).toEqual(whole.records.map((x) => [x.seed, x.traceHash]));
-  });
+    await withWatchdog(seed, RUNS_MS, 'whole and sharded campaigns', async () => {
+      const whole = await harness.runCampaign(spec({ seed, runs: 12 }));
+      const a = await harness.runCampaign(spec({ seed, runs: 12, shard: { index: 1, count: 3 } }));
+      const b = await harness.runCampaign(spec({ seed, runs: 12, shard: { index: 2, count: 3 } }));
+      const c = await harness.runCampaign(spec({ seed, runs: 12, shard: { index: 3, count: 3 } }));
+      expect([a.runs, b.runs, c.runs]).toEqual([4, 4, 4]);
+      const union = [...a.records, ...b.records, ...c.records].map((x) => [x.seed, x.traceHash]).sort((x, y) => Number(x[0]) - Number(y[0]));
+      expect(union).toEqual(whole.records.map((x) => [x.seed, x.traceHash]));
+    });
+  }, timeoutAbove(RUNS_MS));
 });
 
 describe('known-bug mutants, controlled mode', () => {
@@ -95,15 +102,15 @@ describe('known-bug mutants, controlled mode', () => {
   it.each(modelled.map((p) => [p.name, p.bound.controlled] as const))('%s is caught within %i runs', async (name) => {
     const profile = mutantProfile(name)!;
     const seed = testSeed(7);
-    const r = await withWatchdog(seed, 120_000, `mutant ${name}`, () =>
+    const r = await withWatchdog(seed, CAMPAIGN_MS, `mutant ${name}`, () =>
       harness.runCampaign(spec({ seed, runs: profile.bound.controlled, mutant: profile, stopAtFirstForbidden: true })),
     );
     expect(r.caught, `seed ${seed}: ${name} not caught in ${r.runs} runs`).toBe(true);
-    expect(r.caughtAtRun).toBeLessThanOrEqual(profile.bound.controlled);
+    expect(r.caughtAtRun, `seed ${seed}: ${name}`).toBeLessThanOrEqual(profile.bound.controlled);
     const first = r.records.find((x) => x.cls === 'forbidden')!;
     // The self-check ran the failing seed twice: same trace.
-    expect(first.deterministic).toBe(true);
-  });
+    expect(first.deterministic, `seed ${seed}: ${name}, run seed ${first.seed}`).toBe(true);
+  }, timeoutAbove(CAMPAIGN_MS));
 });
 
 describe('determinism, replay and shrinking', () => {
@@ -111,65 +118,77 @@ describe('determinism, replay and shrinking', () => {
     const seed = testSeed(42);
     const scenario = generateScenario(new Prng(deriveSeed(seed, 1)), { shape: 'micro', vcpus: 3 });
     const run = () => runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed) }, harness.participants);
-    const [a, b] = [await run(), await run()];
-    expect(a.steps).toBeGreaterThan(10);
-    expect(b.trace).toEqual(a.trace);
-    expect(b.traceHash).toBe(a.traceHash);
-    // A different chooser seed interleaves differently.
-    const c = await runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed + 1) }, harness.participants);
-    expect(c.traceHash).not.toBe(a.traceHash);
-  });
+    await withWatchdog(seed, RUNS_MS, 'three controlled runs', async () => {
+      const [a, b] = [await run(), await run()];
+      expect(a.steps).toBeGreaterThan(10);
+      expect(b.trace).toEqual(a.trace);
+      expect(b.traceHash).toBe(a.traceHash);
+      // A different chooser seed interleaves differently.
+      const c = await runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed + 1) }, harness.participants);
+      expect(c.traceHash).not.toBe(a.traceHash);
+    });
+  }, timeoutAbove(RUNS_MS));
 
   it('a failing schedule, written to its trace file, replays to the identical trace', async () => {
     const seed = testSeed(11);
     const profile = mutantProfile('copy-before-reset')!;
-    const r = await withWatchdog(seed, 120_000, 'copy-before-reset campaign', () =>
+    const r = await withWatchdog(seed, CAMPAIGN_MS, 'copy-before-reset campaign', () =>
       harness.runCampaign(spec({ seed, runs: profile.bound.controlled, mutant: profile, stopAtFirstForbidden: true, traceDir })),
     );
     const first = r.records.find((x) => x.cls === 'forbidden');
     expect(first?.traceFile, `seed ${seed}`).toBeTruthy();
     const file = readTraceFile(first!.traceFile!);
-    expect(file.mode).toBe('controlled');
-    const replayed = await replayTraceFile(first!.traceFile!, harness);
-    expect(replayed.identical).toBe(true);
-    expect(replayed.deterministic).toBe(true);
-    expect(replayed.traceHash).toBe(first!.traceHash);
-    expect(replayed.outcome).toBe(first!.outcome);
-    expect(replayed.cls).toBe('forbidden');
-  });
+    expect(file.mode, `seed ${seed}`).toBe('controlled');
+    await withWatchdog(seed, RUNS_MS, `replaying ${first!.traceFile!}`, async () => {
+      const replayed = await replayTraceFile(first!.traceFile!, harness);
+      expect(replayed.identical).toBe(true);
+      expect(replayed.deterministic).toBe(true);
+      expect(replayed.traceHash).toBe(first!.traceHash);
+      expect(replayed.outcome).toBe(first!.outcome);
+      expect(replayed.cls).toBe('forbidden');
+    });
+  }, timeoutAbove(CAMPAIGN_MS, RUNS_MS));
 
   it('a replay whose recorded choice cannot be taken is reported as diverged, not silently re-scheduled', async () => {
     const seed = testSeed(12);
     const scenario = generateScenario(new Prng(seed), { shape: 'micro', vcpus: 1 });
-    const good = await runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed) }, harness.participants);
-    // Participant 2 does not exist in a one-vCPU run.
-    const r = await runControlled({ scenario, mutants: 0, seed, chooser: new ReplayChooser([...good.choices.slice(0, 3), 2], true) }, harness.participants);
-    expect(r.abort).toBe('divergence');
-    expect(classifyControlled(r)).toContain('nondeterministic');
-  });
+    await withWatchdog(seed, RUNS_MS, 'a run and its diverging replay', async () => {
+      const good = await runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed) }, harness.participants);
+      // Participant 2 does not exist in a one-vCPU run.
+      const r = await runControlled({ scenario, mutants: 0, seed, chooser: new ReplayChooser([...good.choices.slice(0, 3), 2], true) }, harness.participants);
+      expect(r.abort).toBe('divergence');
+      expect(classifyControlled(r)).toContain('nondeterministic');
+    });
+  }, timeoutAbove(RUNS_MS));
 
   it('shrinking produces a smaller case that still fails the same way, and replays strictly', async () => {
     const seed = testSeed(21);
     // A failing run to shrink: no-tlb-flush on a busy scenario.
-    let failing = null;
-    for (let i = 0; i < 200 && failing === null; i++) {
-      const scenario = generateScenario(new Prng(deriveSeed(seed + i, 1)), { shape: 'micro', log: 'ring', harvester: 'standard', emulated: false, vcpus: 3 });
-      const r = await runControlled({ scenario, mutants: Mutant.NO_TLB_FLUSH, seed: seed + i, chooser: new RandomChooser(seed + i) }, harness.participants);
-      if (isForbidden(classifyControlled(r))) failing = r;
-    }
+    const failing = await withWatchdog(seed, RUNS_MS, 'looking for a failing run to shrink', async () => {
+      for (let i = 0; i < 200; i++) {
+        const scenario = generateScenario(new Prng(deriveSeed(seed + i, 1)), { shape: 'micro', log: 'ring', harvester: 'standard', emulated: false, vcpus: 3 });
+        const r = await runControlled({ scenario, mutants: Mutant.NO_TLB_FLUSH, seed: seed + i, chooser: new RandomChooser(seed + i) }, harness.participants);
+        if (isForbidden(classifyControlled(r))) return r;
+      }
+      return null;
+    });
     expect(failing, `seed ${seed}: no failing run to shrink`).not.toBeNull();
-    const s = await withWatchdog(seed, 120_000, 'shrinking', () => shrinkFailure(failing!, harness.participants));
+    const s = await withWatchdog(seed, CAMPAIGN_MS, 'shrinking', () => shrinkFailure(failing!, harness.participants));
     expect(s, `seed ${seed}`).not.toBeNull();
     const { from, to } = s!;
-    expect(to.vcpus).toBeLessThanOrEqual(from.vcpus);
-    expect(to.stores).toBeLessThanOrEqual(from.stores);
-    expect(to.decisions).toBeLessThan(from.decisions);
-    expect(to.vcpus + to.stores + to.decisions).toBeLessThan(from.vcpus + from.stores + from.decisions);
-    expect(classifyControlled(s!.run)).toContain(s!.outcome);
-    const again = await runControlled(
-      { scenario: s!.run.scenario, mutants: Mutant.NO_TLB_FLUSH, seed: failing!.seed, chooser: new ReplayChooser(s!.choices, true) },
-      harness.participants,
+    const sizes = `seed ${seed}: ${JSON.stringify({ from, to })}`;
+    expect(to.vcpus, sizes).toBeLessThanOrEqual(from.vcpus);
+    expect(to.stores, sizes).toBeLessThanOrEqual(from.stores);
+    expect(to.decisions, sizes).toBeLessThan(from.decisions);
+    expect(to.vcpus + to.stores + to.decisions, sizes).toBeLessThan(from.vcpus + from.stores + from.decisions);
+    const c = `${sizes}, shrunk run seed ${failing!.seed}`;
+    expect(classifyControlled(s!.run), c).toContain(s!.outcome);
+    const again = await withWatchdog(seed, RUNS_MS, 'strict replay of the shrunk case', () =>
+      runControlled(
+        { scenario: s!.run.scenario, mutants: Mutant.NO_TLB_FLUSH, seed: failing!.seed, chooser: new ReplayChooser(s!.choices, true) },
+        harness.participants,
+      ),
     );
-    expect(again.traceHash).toBe(s!.run.traceHash);
-  });
+    expect(again.traceHash, c).toBe(s!.run.traceHash);
+  }, timeoutAbove(RUNS_MS, CAMPAIGN_MS, RUNS_MS));
 });

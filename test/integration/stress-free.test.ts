@@ -10,10 +10,14 @@ import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { type CampaignSpec, StressHarness, campaignSpec } from '../../src/stress/campaign.js';
 import { generateFreeScenario } from '../../src/stress/free/free-scenario.js';
 import { MUTANT_PROFILES, mutantProfile } from '../../src/stress/mutant-catalog.js';
-import { testSeed, withWatchdog } from '../helpers/watchdog.js';
+import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
 const harness = new StressHarness({ spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker });
 afterAll(() => harness.close());
+
+const CAMPAIGN_MS = 180_000;
+const RUN_MS = 60_000;
+const MUTANT_MS = 240_000;
 
 function spec(over: Partial<CampaignSpec>): CampaignSpec {
   return campaignSpec('free', { runs: 10, ...over });
@@ -22,12 +26,12 @@ function spec(over: Partial<CampaignSpec>): CampaignSpec {
 describe('free-running campaigns', () => {
   it('the unmutated emulator: no forbidden outcome in a campaign across modes, sizes and workloads', async () => {
     const seed = testSeed(9100);
-    const r = await withWatchdog(seed, 180_000, 'free campaign', () => harness.runCampaign(spec({ seed, runs: 24 })));
+    const r = await withWatchdog(seed, CAMPAIGN_MS, 'free campaign', () => harness.runCampaign(spec({ seed, runs: 24 })));
     const bad = r.records.filter((x) => x.cls === 'forbidden' || x.cls === 'error');
     expect(bad.map((x) => [x.seed, x.outcome, x.detail]), `seed ${seed}`).toEqual([]);
-    expect(r.runs).toBe(24);
-    expect(new Set(r.records.map((x) => x.config.split('/')[0]))).toEqual(new Set(['ring', 'bitmap', 'clear']));
-  });
+    expect(r.runs, `seed ${seed}`).toBe(24);
+    expect(new Set(r.records.map((x) => x.config.split('/')[0])), `seed ${seed}`).toEqual(new Set(['ring', 'bitmap', 'clear']));
+  }, timeoutAbove(CAMPAIGN_MS));
 
   it('a scenario is a function of its seed, and perturbs most runs', () => {
     expect(generateFreeScenario(77)).toEqual(generateFreeScenario(77));
@@ -39,23 +43,24 @@ describe('free-running campaigns', () => {
   it('--path emulated with bitmap logging makes progress (a liveness bug this harness found)', async () => {
     const seed = testSeed(3);
     for (const log of ['clear', 'bitmap'] as const) {
-      const s = await withWatchdog(seed, 60_000, `emulated ${log}`, () =>
+      const s = await withWatchdog(seed, RUN_MS, `emulated ${log}`, () =>
         runDirtyLog({ log, emulateAllStores: true, burstPercent: 0, iterations: 2, memoryBytes: 4 << 20, seed }, { spawn: harness.vcpuSpawn }),
       );
-      expect(s.error, `seed ${seed}`).toBeNull();
-      expect(s.ok).toBe(true);
-      expect(s.guestWrites).toBeGreaterThanOrEqual(2 * 256);
+      const c = `seed ${seed} (--log ${log}): ${JSON.stringify({ error: s.error, guestWrites: s.guestWrites })}`;
+      expect(s.error, c).toBeNull();
+      expect(s.ok, c).toBe(true);
+      expect(s.guestWrites, c).toBeGreaterThanOrEqual(2 * 256);
     }
-  });
+  }, timeoutAbove(RUN_MS, RUN_MS));
 });
 
 describe('known-bug mutants, free-running', () => {
   it.each(MUTANT_PROFILES.map((p) => [p.name, p.bound.free] as const))('%s is caught within %i runs', async (name) => {
     const profile = mutantProfile(name)!;
     const seed = testSeed(101);
-    const r = await withWatchdog(seed, 240_000, `free mutant ${name}`, () =>
+    const r = await withWatchdog(seed, MUTANT_MS, `free mutant ${name}`, () =>
       harness.runCampaign(spec({ seed, runs: profile.bound.free, mutant: profile, stopAtFirstForbidden: true })),
     );
     expect(r.caught, `seed ${seed}: ${name} not caught in ${r.runs} free runs`).toBe(true);
-  });
+  }, timeoutAbove(MUTANT_MS));
 });

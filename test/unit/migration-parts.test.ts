@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   PAGE_WORDS,
@@ -19,7 +18,6 @@ import { type GuestProgram, InsnKind, Instruction } from '../../src/guest/instru
 import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { WorkloadProgram } from '../../src/guest/workloads.js';
 import { KVM_EXIT_HLT } from '../../src/abi/constants.js';
-import { ConfigError } from '../../src/harness/run-config.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { validateDirtyRateConfig } from '../../src/userspace/migration/dirty-rate.js';
@@ -37,8 +35,10 @@ import { PageSampler } from '../../src/userspace/migration/page-sampler.js';
 import { copyPageWords, hashPageWords, pageWordsEqual } from '../../src/userspace/page-copy.js';
 import { SlotPages } from '../../src/userspace/migration/slot-pages.js';
 import { VcpuThrottle } from '../../src/userspace/migration/vcpu-throttle.js';
+import { SLOT_GFN, gfns, range, ringVm } from '../helpers/vm-fixtures.js';
 
-const BASE = 0x40000;
+/** Slot 1's first gfn (the fixtures' SLOT_GFN, 0x40000). */
+const BASE = SLOT_GFN;
 
 describe('PageBitmap', () => {
   it('sets, finds in order, clears, counts and absorbs', () => {
@@ -175,14 +175,9 @@ describe('DirtyTracker', () => {
   });
 
   it('ring mode: stall collections wait in pending until the next sync', () => {
-    const vm = Vm.create();
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 256 * 16);
-    const slot = vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 64, logDirty: true });
-    vm.createVcpu();
-    const vcpu = new Vcpu(vm, 0);
-    const prog = new ScriptedProgram();
-    prog.enqueue([BASE + 5, BASE + 6]);
-    vcpu.run(prog);
+    const { vm, slot, vcpus, programs } = ringVm({ ringEntries: 256, pages: 64 });
+    programs[0]!.enqueue(gfns([5, 6]));
+    vcpus[0]!.run(programs[0]!);
     const t = new DirtyTracker('ring', vm, 1, [slot], new SlotPages([slot]), 64, null);
     t.collectForStall();
     expect(t.pending.count()).toBe(2);
@@ -230,15 +225,8 @@ describe('guest pacing', () => {
 });
 
 describe('configuration errors name the parameter and the errno', () => {
-  function configError(fn: () => unknown): ConfigError {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof ConfigError) return e;
-      throw e;
-    }
-    throw new Error('no ConfigError');
-  }
+  /** A ConfigError naming `fields` (param, errno). */
+  const configError = (fields: { param?: string; errno?: string }) => expect.objectContaining({ name: 'ConfigError', ...fields });
   it.each([
     [{ log: 'bitmap' as const, dirtyLimitMiBs: 5 }, '--dirty-limit-mibs', 'EINVAL'],
     [{ log: 'clear' as const, ringEntries: 512 }, '--ring-entries', 'EINVAL'],
@@ -249,14 +237,12 @@ describe('configuration errors name the parameter and the errno', () => {
     [{ log: 'clear' as const, clearChunkPages: 100 }, '--clear-chunk-pages', 'EINVAL'],
     [{ memoryBytes: 1000 }, '--memory', 'EINVAL'],
   ])('%j', (input, param, errno) => {
-    const e = configError(() => validateMigrationConfig({ seed: 1, ...input }));
-    expect(e.param).toBe(param);
-    expect(e.errno).toBe(errno);
+    expect(() => validateMigrationConfig({ seed: 1, ...input })).toThrowError(configError({ param, errno }));
   });
 
   it('dirty-rate refuses ring and bitmap on one VM (ENXIO) and periods outside QEMU\'s range', () => {
-    expect(configError(() => validateDirtyRateConfig({ modes: ['ring', 'bitmap'] })).errno).toBe('ENXIO');
-    expect(configError(() => validateDirtyRateConfig({ periodMs: 10 })).param).toBe('--period-ms');
+    expect(() => validateDirtyRateConfig({ modes: ['ring', 'bitmap'] })).toThrowError(configError({ errno: 'ENXIO' }));
+    expect(() => validateDirtyRateConfig({ periodMs: 10 })).toThrowError(configError({ param: '--period-ms' }));
   });
 });
 
@@ -297,13 +283,10 @@ describe('the wire to a destination thread', () => {
 describe('DirtyLimitController', () => {
   /** A 4096-entry ring VM; `run(v, n, from)` makes vCPU v store to n pages from page `from`. */
   function ringVmWith(vcpuCount: number): { vm: Vm; run: (vcpu: number, n: number, from: number) => void } {
-    const vm = Vm.create();
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096 * 16);
-    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 8192, logDirty: true });
-    const vcpus = Array.from({ length: vcpuCount }, () => new Vcpu(vm, vm.createVcpu()));
+    const { vm, vcpus } = ringVm({ ringEntries: 4096, pages: 8192, vcpus: vcpuCount });
     const run = (vcpu: number, n: number, from: number): void => {
       const prog = new ScriptedProgram();
-      prog.enqueue(Array.from({ length: n }, (_, k) => BASE + from + k));
+      prog.enqueue(gfns(range(from, n)));
       vcpus[vcpu]!.run(prog);
     };
     return { vm, run };
@@ -350,12 +333,18 @@ describe('the vCPU thread\'s throttle sleep', () => {
     const t = new VcpuThrottle(new SharedBlock(VcpuThrottleLayout).buffer, words);
     t.sleepAfterRingFull(); // no throttle set: nothing
     expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(0);
-    Atomics.store(t.block.i32, TW.THROTTLE_US_PER_FULL, 2000); // 2 ms per full ring
+    // Paused, with a 30 s throttle: the sleep returns at once (a sleep that ignored CONTROL
+    // would block 30 s, far past the 1 s asserted here).
+    Atomics.store(t.block.i32, TW.THROTTLE_US_PER_FULL, 30_000_000);
     Atomics.store(words, VcpuLayout.words.CONTROL, VcpuControl.PAUSE);
-    t.sleepAfterRingFull(); // a pause cuts it short at once
+    t.sleepAfterRingFull();
+    expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(1);
+    expect(t.block.f64[TF.THROTTLE_SLEEP_NS]).toBeLessThan(1e9);
+    Atomics.store(t.block.i32, TW.THROTTLE_US_PER_FULL, 2000); // 2 ms per full ring
     Atomics.store(words, VcpuLayout.words.CONTROL, VcpuControl.RUN);
+    const pausedNs = t.block.f64[TF.THROTTLE_SLEEP_NS]!;
     t.sleepAfterRingFull();
     expect(t.block.f64[TF.THROTTLE_SLEEPS]).toBe(2);
-    expect(t.block.f64[TF.THROTTLE_SLEEP_NS]).toBeGreaterThan(0);
+    expect(t.block.f64[TF.THROTTLE_SLEEP_NS]).toBeGreaterThan(pausedNs);
   });
 });

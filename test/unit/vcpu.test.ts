@@ -336,6 +336,3 @@ describe('INITIALLY_SET with a ring (hardware path, from the kernel source)', ()
     expect(harvestAll(fx)).toEqual([1, 3]);
   });
 });
-
-void Vcpu;
-void ScriptedProgram;
