@@ -18,6 +18,9 @@ import {
   StressHarness,
   type StressMode,
   type StressPlatform,
+  DEFAULT_CAMPAIGN_RUNS,
+  DEFAULT_PCT_DEPTH,
+  DEFAULT_PREEMPTION_BOUND,
   expectedRuns,
 } from '../stress/campaign.js';
 import { type MutantProfile, allMutantProfiles, mutantProfile } from '../stress/mutant-catalog.js';
@@ -67,7 +70,6 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
 Exit status: 0 no forbidden or error outcome (with --mutant: every mutant caught; with
 --replay: the replay was clean), 1 otherwise, 2 bad input.`;
 
-const DEFAULT_RUNS = 1000;
 
 interface Options {
   readonly modes: StressMode[];
@@ -221,8 +223,8 @@ function parseOptions(argv: string[]): Options | 'help' {
   return {
     modes,
     strategy: strategy as Strategy,
-    pctDepth: values['pct-depth'] !== undefined ? positiveInt('--pct-depth', values['pct-depth'], 1, 100) : 3,
-    preemptionBound: values['preemption-bound'] !== undefined ? positiveInt('--preemption-bound', values['preemption-bound'], 0, 100) : 2,
+    pctDepth: values['pct-depth'] !== undefined ? positiveInt('--pct-depth', values['pct-depth'], 1, 100) : DEFAULT_PCT_DEPTH,
+    preemptionBound: values['preemption-bound'] !== undefined ? positiveInt('--preemption-bound', values['preemption-bound'], 0, 100) : DEFAULT_PREEMPTION_BOUND,
     runs: values.runs !== undefined ? positiveInt('--runs', values.runs, 1, 1e9) : null,
     timeBudgetMs: values['time-budget'] !== undefined ? parseDuration('--time-budget', values['time-budget']) : null,
     mutants,
@@ -313,7 +315,7 @@ async function campaigns(o: Options, harness: StressHarness, out: (s: string) =>
 
   if (o.mutants.length === 0) {
     for (const mode of o.modes) {
-      const spec: CampaignSpec = { ...baseSpec(mode), mutant: null, runs: o.runs ?? (o.timeBudgetMs !== null ? null : DEFAULT_RUNS), stopAtFirstForbidden: false };
+      const spec: CampaignSpec = { ...baseSpec(mode), mutant: null, runs: o.runs ?? (o.timeBudgetMs !== null ? null : DEFAULT_CAMPAIGN_RUNS), stopAtFirstForbidden: false };
       out(`dirtyring stress: ${describeCampaign(spec)}`);
       const r = await run(spec, mode === 'free' ? 'free' : `controlled/${o.strategy}`);
       results.push(r);

@@ -26,7 +26,7 @@ import type { SpawnVcpuWorker, VcpuThreadConfig, VcpuWorkerHandle } from './vcpu
 export const CONTROL_TIMEOUT_MS = 15_000;
 /** How long a thread may take to end once told to terminate. */
 const JOIN_TIMEOUT_MS = 5_000;
-const FIRST_SLOT_ID = 1;
+export const FIRST_SLOT_ID = 1;
 /** Data slots start at 1 GiB of guest physical memory, like dirty_log_test's top-of-memory slot. */
 const FIRST_SLOT_GFN = (1 << 30) / PAGE_SIZE;
 

@@ -73,7 +73,8 @@ export function browserSuite(): {
       page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
       page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
       try {
-        await page.goto(`${base}${path}`);
+        // Bounded well inside the browser config's test timeout, with the wait below.
+        await page.goto(`${base}${path}`, { timeout: 15_000 });
         try {
           await page.waitForFunction(
             (name) => (window as unknown as Record<string, { done?: boolean } | undefined>)[name]?.done === true,
