@@ -126,8 +126,6 @@ export const VmLayout = defineBlock(
     'MMU_HOLD_RESET_MAX_NS',
     'GET_CALLS',
     'CLEAR_CALLS',
-    /** Writes made with no running vCPU (device/DMA) that were logged in a bitmap. */
-    'NO_VCPU_WRITES_LOGGED',
     /** Writes made with no running vCPU that nothing could log (ring VM without bitmap). */
     'NO_VCPU_WRITES_LOST',
   ],
@@ -235,7 +233,6 @@ export const DeviceLayout = defineBlock(
     'LOST',
   ],
 );
-export type DeviceBlock = SharedBlock<keyof typeof DeviceLayout.words, keyof typeof DeviceLayout.floats>;
 
 /** Page-header writer ids at or above this are devices (id − DEVICE_WRITER_BASE), not vCPUs. */
 export const DEVICE_WRITER_BASE = 0x10000;
@@ -311,6 +308,18 @@ export const GuestPageWords = {
   WRITER_SEQ: 3,
 } as const;
 export const GUEST_PAGE_HEADER_WORDS = 4;
+
+/**
+ * Fill a guest page header at word `base` of `m` (a page in guest memory, or a scratch copy of
+ * the bytes a notifier is told about). Every writer — vCPU, tracked-write emulator, device —
+ * goes through here so that the oracle's reading of the header has one definition to match.
+ */
+export function writePageHeader(m: Uint32Array, base: number, iteration: number, writer: number, seq: number): void {
+  m[base + GuestPageWords.ITERATION_LO] = iteration;
+  m[base + GuestPageWords.ITERATION_HI] = 0;
+  m[base + GuestPageWords.WRITER_VCPU] = writer;
+  m[base + GuestPageWords.WRITER_SEQ] = seq;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Guest-visible globals of the test program (dirty_log_test keeps these in guest memory).
@@ -398,7 +407,8 @@ export function assertLittleEndian(): void {
   if (probe[0] !== 1) throw new Error('dirtyring needs a little-endian host (kvm_dirty_gfn layout)');
 }
 
-// ======================================================================================// Page write-tracking (issue 4): x86's page_track.c. Everything below is new with it.
+// ======================================================================================
+// Page write-tracking (issue 4): x86's page_track.c. Everything below is new with it.
 
 /** KVM's gfn_write_track counters are `unsigned short`: one u16 per 4 KiB page of a memslot. */
 export const GFN_TRACK_BYTES_PER_PAGE = 2;

@@ -26,7 +26,9 @@ export const InsnKind = {
   /**
    * hlt with the guest's timer armed for `idleMs` (a paced guest waiting for its next write):
    * KVM blocks the vCPU in the kernel (kvm_vcpu_halt) until the timer fires or a request (a
-   * kick) arrives, then re-enters the guest. Nothing is written; KVM_RUN does not return.
+   * kick) arrives, then re-enters the guest. Nothing is written. KVM_RUN does not return for
+   * the halt itself, but the wake-up is a preemption point: past `preemptAfterMs` it returns
+   * EMU_EXIT_PREEMPTED (a paced guest may never reach the every-1024-instructions check).
    */
   IDLE: 5,
 } as const;

@@ -166,9 +166,9 @@ export class WorkloadProgram implements GuestProgram {
   }
 
   decode(insn: Instruction): void {
-    // A plain load, like the guest's own read of its `iteration` variable: userspace changes
-    // it only while the vCPUs are parked, and the parking hand-off (Atomics) orders it.
-    const iteration = this.globals[GuestGlobalsLayout.words.ITERATION]!;
+    // Atomics: userspace stores ITERATION while the vCPUs run (the migration advances it every
+    // round), and a plain load may be hoisted out of the vCPU's loop and never see the change.
+    const iteration = Atomics.load(this.globals, GuestGlobalsLayout.words.ITERATION);
     if (this.pagesPerMs > 0 && this.paceIdle(insn)) return;
     if (this.writeLimit > 0) {
       if (iteration !== this.iterationSeen) {

@@ -5,9 +5,9 @@
  * bitmap when there is one, and is lost with a WARN in a ring VM without ring-with-bitmap.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, GuestPageWords } from '../abi/layout.js';
+import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../abi/layout.js';
 import type { Memslot } from './memslots.js';
-import type { Vm } from './vm.js';
+import { NoVcpuMark, type Vm } from './vm.js';
 
 const DATA_WORDS = PAGE_WORDS - GUEST_PAGE_HEADER_WORDS;
 
@@ -15,7 +15,9 @@ export class DmaDevice {
   private lastSlot: Memslot | null = null;
   private seq = 0;
   writes = 0;
+  /** Writes recorded in a dirty bitmap. */
   logged = 0;
+  /** Writes that needed a record and got none (a ring VM without ring-with-bitmap). */
   lost = 0;
 
   constructor(
@@ -26,7 +28,9 @@ export class DmaDevice {
   /** kvm_write_guest of one page header (plus a data word); false if the gfn is in no slot. */
   write(gfn: number, value: number): boolean {
     let slot = this.lastSlot;
-    if (slot === null || !slot.active || gfn < slot.baseGfn || gfn - slot.baseGfn >= slot.pageCount) {
+    // `current`, not `active`: after a move, or a delete and a create at the same table index,
+    // the cached view is still of an ACTIVE entry but maps the old base and the old buffers.
+    if (slot === null || !slot.current || gfn < slot.baseGfn || gfn - slot.baseGfn >= slot.pageCount) {
       slot = this.vm.memslots.findByGfn(0, gfn);
       this.lastSlot = slot;
       if (slot === null) return false;
@@ -35,15 +39,13 @@ export class DmaDevice {
     const m = slot.mem32;
     const base = page * PAGE_WORDS;
     const seq = (this.seq = (this.seq + 1) >>> 0);
-    m[base + GuestPageWords.ITERATION_LO] = value;
-    m[base + GuestPageWords.ITERATION_HI] = 0;
-    m[base + GuestPageWords.WRITER_VCPU] = DEVICE_WRITER_BASE + this.deviceId;
-    m[base + GuestPageWords.WRITER_SEQ] = seq;
+    writePageHeader(m, base, value, DEVICE_WRITER_BASE + this.deviceId, seq);
     m[base + GUEST_PAGE_HEADER_WORDS + (seq % DATA_WORDS)] = (seq ^ Math.imul(value, 0x85ebca6b)) >>> 0;
     this.writes++;
     // Data before the record, as __kvm_write_guest_page does.
-    if (this.vm.markPageDirtyNoVcpu(slot, page)) this.logged++;
-    else this.lost++;
+    const mark = this.vm.markPageDirtyNoVcpu(slot, page);
+    if (mark === NoVcpuMark.LOGGED) this.logged++;
+    else if (mark === NoVcpuMark.LOST) this.lost++;
     return true;
   }
 }

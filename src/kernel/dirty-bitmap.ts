@@ -79,14 +79,14 @@ export function copyLive(slot: Memslot, out: Uint32Array): void {
 /**
  * CLEAR's core, caller holding mmu_lock and having validated the range: for each 64-page word
  * of the range, clear the user's bits and re-protect only the bits that were actually set.
- * `misalignedFirstPage` is the clear-unaligned mutant: the word index is taken from the
- * truncated first page, so bit k lands on page (first & ~63) + k instead of first + k.
+ * Under the clear-unaligned mutant `firstPage` may be unaligned: the word index is taken from
+ * the truncated first page, so bit k lands on page (first & ~63) + k instead of first + k.
  * Returns the number of pages whose bit was cleared.
  */
 export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): { cleared: number; reprotected: number } {
   const live = slot.bitmap!;
   const startWord = Math.floor(firstPage / 64) * 2;
-  const words = Math.ceil(numPages / 64) * 2;
+  const words = bitmapWords(numPages);
   let cleared = 0;
   let reprotected = 0;
   // By 64-page words, as the kernel: a range of empty masks (the common case) costs one read
@@ -117,11 +117,11 @@ export function popcount(x: number): number {
 }
 
 /** The page numbers whose bits are set (userspace helper, tests, reports). */
-export function bitmapPages(words: ArrayLike<number>, limit = Infinity): number[] {
+export function bitmapPages(words: ArrayLike<number>): number[] {
   const out: number[] = [];
   for (let i = 0; i < words.length; i++) {
     let b = words[i]! >>> 0;
-    while (b !== 0 && out.length < limit) {
+    while (b !== 0) {
       const bit = 31 - Math.clz32(b);
       b = (b & ~(1 << bit)) >>> 0;
       out.push(i * 32 + bit);
@@ -132,7 +132,7 @@ export function bitmapPages(words: ArrayLike<number>, limit = Infinity): number[
 
 /** Build a user mask for CLEAR from page numbers relative to `firstPage`. */
 export function maskFromPages(numPages: number, relativePages: readonly number[]): Uint32Array {
-  const mask = new Uint32Array(Math.max(2, Math.ceil(numPages / 64) * 2));
+  const mask = new Uint32Array(Math.max(2, bitmapWords(numPages)));
   for (const p of relativePages) mask[p >>> 5] = (mask[p >>> 5]! | (1 << (p & 31))) >>> 0;
   return mask;
 }

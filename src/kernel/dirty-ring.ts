@@ -184,25 +184,31 @@ export class DirtyRing {
     let resetIndex = Atomics.load(this.ctl, V_RESET_INDEX) >>> 0;
     let count = 0;
     batch.open = false;
-    while (alreadyCleared + count < INT_MAX) {
-      if (signalPending && signalPending()) break;
-      const e = (resetIndex & this.mask) * DIRTY_GFN_WORDS;
-      // Acquire: only entries userspace has released with RESET are ours to consume.
-      const flags = Atomics.load(i32, e + W_FLAGS);
-      if ((flags & KVM_DIRTY_GFN_F_RESET) === 0) break;
-      if (stepHook.active) stepHook.at(Step.RESET_ENTRY, resetIndex, 0);
-      // Read the payload again from the shared entry: userspace may have rewritten it.
-      const slot = i32[e + W_SLOT]! >>> 0;
-      const offLo = i32[e + W_OFF_LO]! >>> 0;
-      const offHi = i32[e + W_OFF_HI]! >>> 0;
-      Atomics.store(i32, e + W_FLAGS, 0);
-      resetIndex = (resetIndex + 1) >>> 0;
-      count++;
-      batch.add(slot, offLo, offHi, sink);
+    try {
+      while (alreadyCleared + count < INT_MAX) {
+        if (signalPending && signalPending()) break;
+        const e = (resetIndex & this.mask) * DIRTY_GFN_WORDS;
+        // Acquire: only entries userspace has released with RESET are ours to consume.
+        const flags = Atomics.load(i32, e + W_FLAGS);
+        if ((flags & KVM_DIRTY_GFN_F_RESET) === 0) break;
+        if (stepHook.active) stepHook.at(Step.RESET_ENTRY, resetIndex, 0);
+        // Read the payload again from the shared entry: userspace may have rewritten it.
+        const slot = i32[e + W_SLOT]! >>> 0;
+        const offLo = i32[e + W_OFF_LO]! >>> 0;
+        const offHi = i32[e + W_OFF_HI]! >>> 0;
+        Atomics.store(i32, e + W_FLAGS, 0);
+        resetIndex = (resetIndex + 1) >>> 0;
+        count++;
+        batch.add(slot, offLo, offHi, sink);
+      }
+    } finally {
+      // Published once per walk: the vCPU only needs reset_index to see room in its ring, and
+      // seeing it later is merely conservative. The zeroed flags above are released by this
+      // store. In `finally` because an entry whose flags are zeroed must be behind reset_index
+      // even if the walk throws (a sink's lock timeout, an aborted step): otherwise the next
+      // walk stops at that entry (flags 0, not RESET) and the ring never drains again.
+      Atomics.store(this.ctl, V_RESET_INDEX, resetIndex | 0);
     }
-    // Published once per walk: the vCPU only needs reset_index to see room in its ring, and
-    // seeing it later is merely conservative. The zeroed flags above are released by this store.
-    Atomics.store(this.ctl, V_RESET_INDEX, resetIndex | 0);
     batch.finish(sink);
     return count;
   }

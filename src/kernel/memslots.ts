@@ -129,6 +129,20 @@ export class Memslot {
     return Atomics.load(this.entry.i32, MemslotLayout.words.STATE) === MemslotState.ACTIVE;
   }
 
+  /**
+   * Whether this view still describes its table entry: active, and not moved, deleted or
+   * recreated since it was built. `active` alone is not enough for a cached view: a delete and
+   * a create at the same index, or a move, leave the entry ACTIVE while the view's base, size
+   * and buffers belong to the old slot.
+   */
+  get current(): boolean {
+    const w = this.entry.i32;
+    return (
+      Atomics.load(w, MemslotLayout.words.STATE) === MemslotState.ACTIVE &&
+      Atomics.load(w, MemslotLayout.words.GENERATION) === this.builtGeneration
+    );
+  }
+
   /** Word index of a page's first u32 in `mem32`. */
   pageWord(page: number): number {
     return page * PAGE_WORDS;

@@ -99,10 +99,6 @@ export class PageTrack {
   /** Reused for every callback: the write path allocates nothing. */
   private readonly info: TrackWriteInfo = { vcpuIndex: 0, tracked: false };
 
-  static bufferBytes(maxVcpus: number): number {
-    return pageTrackBufferLayout(maxVcpus).bytes;
-  }
-
   constructor(
     private readonly vm: Vm,
     readonly maxVcpus: number,

@@ -78,8 +78,19 @@ export interface LockStats {
  */
 export class SharedMutex {
   private heldSince = 0;
-  /** How long the last critical section of this thread lasted (ns), for per-ioctl accounting. */
+  /** Whether the current critical section is being timed (see `lock`). */
+  private timing = true;
+  /** `sampleEvery` of the current critical section: what its measured time stands for. */
+  private scale = 1;
+  /** This thread's acquisitions, to pick the sampled ones. */
+  private acquisitions = 0;
+  /**
+   * This thread's last critical section's share of the hold total (ns): the measured time ×
+   * `sampleEvery` when it was sampled, 0 when not. Summing it estimates the total hold time.
+   */
   lastHoldNs = 0;
+  /** The last critical section's measured hold time (ns), 0 when it was not sampled: for maxima. */
+  lastHoldMeasuredNs = 0;
 
   constructor(
     private readonly i32: Int32Array,
@@ -88,14 +99,13 @@ export class SharedMutex {
     private readonly stats?: LockStats,
   ) {}
 
-  /** Whether the current critical section is being timed (see `lock`). */
-  private timing = true;
-
   /**
-   * `timed = false` skips the two clock reads of hold-time accounting (about 45 ns each here):
-   * for locks taken very often, callers time a sample of acquisitions instead.
+   * `sampleEvery` (a power of two) times only one acquisition in that many, skipping the two
+   * clock reads of hold-time accounting (about 45 ns each here) on the others: for a lock
+   * taken very often for very short holds. A sampled hold counts `sampleEvery` times in the
+   * total, so totals stay estimates of the whole; maxima are of the sampled holds.
    */
-  lock(timeoutMs = KERNEL_WAIT_TIMEOUT_MS, timed = true): void {
+  lock(timeoutMs = KERNEL_WAIT_TIMEOUT_MS, sampleEvery = 1): void {
     let c = Atomics.compareExchange(this.i32, this.index, 0, 1);
     if (c !== 0) {
       if (stepHook.active) stepHook.at(Step.LOCK_WAIT, this.index, 0);
@@ -109,19 +119,29 @@ export class SharedMutex {
         c = Atomics.compareExchange(this.i32, this.index, 0, 2);
       } while (c !== 0);
     }
-    this.timing = timed;
-    if (timed) this.heldSince = now();
+    if ((this.acquisitions++ & (sampleEvery - 1)) === 0) {
+      this.timing = true;
+      this.scale = sampleEvery;
+      this.heldSince = now();
+    } else {
+      this.timing = false;
+    }
   }
 
   unlock(): void {
     const stats = this.stats;
     if (this.timing) {
       const heldNs = (now() - this.heldSince) * 1e6;
-      this.lastHoldNs = heldNs;
+      const share = heldNs * this.scale;
+      this.lastHoldNs = share;
+      this.lastHoldMeasuredNs = heldNs;
       if (stats) {
-        stats.f64[stats.holdTotalNs]! += heldNs;
+        stats.f64[stats.holdTotalNs]! += share;
         if (heldNs > stats.f64[stats.holdMaxNs]!) stats.f64[stats.holdMaxNs] = heldNs;
       }
+    } else {
+      this.lastHoldNs = 0;
+      this.lastHoldMeasuredNs = 0;
     }
     if (stats) stats.f64[stats.acquires]! += 1;
     if (Atomics.sub(this.i32, this.index, 1) !== 1) {

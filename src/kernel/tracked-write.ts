@@ -22,11 +22,11 @@
  * stores: a page whose tracking began while the emulator was writing it is reported, so a
  * tracker that adds tracking and then copies the page either copies the new bytes or is told.
  */
-import { PAGE_SIZE, PAGE_WORDS } from '../abi/constants.js';
-import { GUEST_PAGE_HEADER_WORDS, GuestPageWords, SpteBits } from '../abi/layout.js';
+import { PAGE_WORDS } from '../abi/constants.js';
+import { GUEST_PAGE_HEADER_WORDS, SpteBits, writePageHeader } from '../abi/layout.js';
 import type { Memslot } from './memslots.js';
 import { Mutant } from './mutants.js';
-import type { PageTrack } from './page-track.js';
+import { type PageTrack, gpaOf } from './page-track.js';
 import type { Vm } from './vm.js';
 
 const TRACKED = SpteBits.WRITE_TRACKED;
@@ -59,21 +59,17 @@ export class TrackedWriteEmulator {
 
   /** Emulate one guest store to a write-tracked page: write, mark dirty, notify. */
   store(slot: Memslot, page: number, value: number, seq: number): void {
-    const w = this.words;
-    w[GuestPageWords.ITERATION_LO] = value;
-    w[GuestPageWords.ITERATION_HI] = 0;
-    w[GuestPageWords.WRITER_VCPU] = this.vcpuIndex;
-    w[GuestPageWords.WRITER_SEQ] = seq;
-    const gpa = (slot.baseGfn + page) * PAGE_SIZE;
-    if (this.notifyBeforeWrite) {
-      this.pageTrack.notifyWrite(this.vcpuIndex, gpa, this.bytes, TRACKED_STORE_BYTES, true);
-      this.write(slot, page);
-      this.markDirty(slot, page);
-      return;
-    }
+    writePageHeader(this.words, 0, value, this.vcpuIndex, seq);
+    // The mutant notifies first: a notifier re-reading the page then finds the old bytes.
+    const before = this.notifyBeforeWrite;
+    if (before) this.notify(slot, page);
     this.write(slot, page);
     this.markDirty(slot, page);
-    this.pageTrack.notifyWrite(this.vcpuIndex, gpa, this.bytes, TRACKED_STORE_BYTES, true);
+    if (!before) this.notify(slot, page);
+  }
+
+  private notify(slot: Memslot, page: number): void {
+    this.pageTrack.notifyWrite(this.vcpuIndex, gpaOf(slot, page), this.bytes, TRACKED_STORE_BYTES, true);
   }
 
   /**
@@ -84,11 +80,8 @@ export class TrackedWriteEmulator {
     const tracked = (Atomics.load(slot.spte, page) & TRACKED) !== 0;
     if (!tracked && this.pageTrack.activeNotifiers === 0) return; // nothing to count, nobody to tell
     const w = this.words;
-    w[GuestPageWords.ITERATION_LO] = value;
-    w[GuestPageWords.ITERATION_HI] = 0;
-    w[GuestPageWords.WRITER_VCPU] = this.vcpuIndex;
-    w[GuestPageWords.WRITER_SEQ] = seq;
-    const gpa = (slot.baseGfn + page) * PAGE_SIZE;
+    writePageHeader(w, 0, value, this.vcpuIndex, seq);
+    const gpa = gpaOf(slot, page);
     this.pageTrack.notifyWrite(this.vcpuIndex, gpa, this.bytes, TRACKED_STORE_BYTES, tracked);
     w[0] = slot.mem32[page * PAGE_WORDS + dataWord]!;
     this.pageTrack.notifyWrite(this.vcpuIndex, gpa + dataWord * 4, this.bytes, 4, tracked);

@@ -28,12 +28,12 @@ import {
 } from '../abi/constants.js';
 import {
   GUEST_PAGE_HEADER_WORDS,
-  GuestPageWords,
   SpteBits,
   type VcpuBlock,
   VcpuLayout,
   VcpuMode,
   VcpuRequest,
+  writePageHeader,
 } from '../abi/layout.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
 import { setDirtyBit } from './dirty-bitmap.js';
@@ -41,7 +41,7 @@ import type { DirtyRing } from './dirty-ring.js';
 import type { Memslot } from './memslots.js';
 import { Mutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
-import { canBlock, now } from './sync.js';
+import { now, waitWhileEqual } from './sync.js';
 import { SoftTlb } from './tlb.js';
 import { TrackedWriteEmulator } from './tracked-write.js';
 import type { Vm } from './vm.js';
@@ -94,6 +94,8 @@ export class Vcpu {
   private faultSlot: Memslot | null = null;
   private faultPage = 0;
   private seq = 0;
+  /** Instructions completed since the last preemption check, in this KVM_RUN. */
+  private sinceCheck = 0;
   private readonly emulateAllStores: boolean;
   private readonly preemptAfterMs: number;
   private readonly asId: number;
@@ -152,7 +154,7 @@ export class Vcpu {
     if (exit !== 0) return this.leave(exit, t0);
     const insn = this.insn;
     const w = this.w;
-    let sinceCheck = 0;
+    this.sinceCheck = 0;
     let boundary = 0;
     for (;;) {
       // Instruction boundary: a request posted while we were in guest mode (an IPI) exits here.
@@ -199,13 +201,8 @@ export class Vcpu {
             // emulated (written, marked dirty, notified) and the instruction completes.
             this.trackedWrites.store(this.faultSlot!, this.faultPage, insn.value, this.nextSeq());
             this.cStores++;
-            this.pending = false;
-            this.cInstructions++;
-            if (insn.exitAfter) return this.leave(KVM_EXIT_IO, t0);
-            if (++sinceCheck >= 1024) {
-              sinceCheck = 0;
-              if (this.timeToPreempt(t0)) return this.leave(EMU_EXIT_PREEMPTED, t0);
-            }
+            const done = this.complete(insn.exitAfter, t0);
+            if (done !== 0) return this.leave(done, t0);
           }
           exit = this.enterGuest();
           if (exit !== 0) return this.leave(exit, t0);
@@ -225,36 +222,39 @@ export class Vcpu {
             return this.leave(KVM_EXIT_MMIO, t0);
           }
         }
-        this.pending = false;
-        this.cInstructions++;
-        if (insn.exitAfter) return this.leave(KVM_EXIT_IO, t0);
         // Emulated instructions count towards preemption too: a guest that only takes this
         // path would otherwise never leave KVM_RUN in a bitmap VM (nothing else makes it exit),
         // its thread would never answer control messages, and userspace would see no progress
         // (found by the stress harness, issue 6).
-        if (++sinceCheck >= 1024) {
-          sinceCheck = 0;
-          if (this.timeToPreempt(t0)) return this.leave(EMU_EXIT_PREEMPTED, t0);
-        }
+        const done = this.complete(insn.exitAfter, t0);
+        if (done !== 0) return this.leave(done, t0);
         exit = this.enterGuest();
         if (exit !== 0) return this.leave(exit, t0);
         continue;
       }
 
-      this.pending = false;
-      this.cInstructions++;
-      if (insn.exitAfter) {
+      const done = this.complete(insn.exitAfter, t0);
+      if (done !== 0) {
         this.exitGuestMode(false);
-        return this.leave(KVM_EXIT_IO, t0);
-      }
-      if (++sinceCheck >= 1024) {
-        sinceCheck = 0;
-        if (this.timeToPreempt(t0)) {
-          this.exitGuestMode(false);
-          return this.leave(EMU_EXIT_PREEMPTED, t0);
-        }
+        return this.leave(done, t0);
       }
     }
+  }
+
+  /**
+   * An instruction completed: count it, and return the exit KVM_RUN must take now — KVM_EXIT_IO
+   * after a ucall, EMU_EXIT_PREEMPTED when its time is up — or 0 to go on. Every path that
+   * completes an instruction goes through here, so that each counts towards preemption.
+   */
+  private complete(exitAfter: boolean, t0: number): number {
+    this.pending = false;
+    this.cInstructions++;
+    if (exitAfter) return KVM_EXIT_IO;
+    if (++this.sinceCheck >= 1024) {
+      this.sinceCheck = 0;
+      if (this.timeToPreempt(t0)) return EMU_EXIT_PREEMPTED;
+    }
+    return 0;
   }
 
   /**
@@ -319,16 +319,7 @@ export class Vcpu {
    * (a TLB flush) need no wake-up: the vCPU is outside guest mode, so it handles them on entry.
    */
   private haltInKernel(ms: number): void {
-    const w = this.w;
-    if (ms <= 0 || Atomics.load(w, W.REQUESTS) !== 0) return;
-    if (canBlock) {
-      Atomics.wait(w, W.REQUESTS, 0, ms);
-      return;
-    }
-    const end = now() + ms;
-    while (now() < end && Atomics.load(w, W.REQUESTS) === 0) {
-      /* spin: this thread may not block */
-    }
+    if (ms > 0) waitWhileEqual(this.w, W.REQUESTS, 0, ms);
   }
 
   private exitGuestMode(notify: boolean): void {
@@ -411,10 +402,7 @@ export class Vcpu {
     const base = page * PAGE_WORDS;
     const seq = this.nextSeq();
     const dataWord = GUEST_PAGE_HEADER_WORDS + (seq % DATA_WORDS);
-    m[base + GuestPageWords.ITERATION_LO] = value;
-    m[base + GuestPageWords.ITERATION_HI] = 0;
-    m[base + GuestPageWords.WRITER_VCPU] = this.index;
-    m[base + GuestPageWords.WRITER_SEQ] = seq;
+    writePageHeader(m, base, value, this.index, seq);
     m[base + dataWord] = (seq ^ Math.imul(value, 0x9e3779b1)) >>> 0;
     this.cStores++;
     return dataWord;

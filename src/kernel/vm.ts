@@ -45,8 +45,21 @@ import { PageTrack } from './page-track.js';
 import { Step, stepHook } from './step-hook.js';
 import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from './sync.js';
 
-/** mmu_lock hold times of reset batches are measured on one batch in this many (a power of two). */
+/**
+ * mmu_lock hold times of reset batches are measured on one batch in this many (a power of two):
+ * batches are many and short, and two clock reads would cost about as much as the batch.
+ */
 const RESET_HOLD_SAMPLE = 8;
+
+/** What a write with no running vCPU did to the dirty log (Vm.markPageDirtyNoVcpu). */
+export const NoVcpuMark = {
+  /** The slot does not log dirty pages (or has no bitmap yet): nothing to record. */
+  NOT_LOGGING: 0,
+  LOGGED: 1,
+  /** A ring VM without ring-with-bitmap: the kernel WARNs and the page is never reported. */
+  LOST: 2,
+} as const;
+export type NoVcpuMark = (typeof NoVcpuMark)[keyof typeof NoVcpuMark];
 
 /** The emulator's vCPU limit (KVM's x86 limit is far higher; threads are the cost here). */
 export const MAX_VCPUS = 256;
@@ -102,8 +115,6 @@ export class Vm {
   /** The slot the reset looked up last (valid while slots_lock is held, see resetDirtyGfn). */
   private resetSlotEnc = -1;
   private resetSlot: Memslot | null = null;
-  private resetWrapCheckOnly = false;
-  private resetBatches = 0;
   private readonly resetSink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void =>
     this.resetDirtyGfn(slot, offLo, offHi, maskLo, maskHi);
   private readonly options: VmOptions;
@@ -509,7 +520,6 @@ export class Vm {
     try {
       this.resetSlotEnc = -1;
       this.resetSlot = null;
-      this.resetWrapCheckOnly = this.hasMutant(Mutant.RESET_WRAP_CHECK);
       const n = this.createdVcpus;
       for (let i = 0; i < n; i++) {
         const ring = this.rings[i];
@@ -556,7 +566,7 @@ export class Vm {
     const sumHi = (offHi + (sumLo >= 2 ** 32 ? 1 : 0)) >>> 0;
     if (
       slot === null ||
-      (!this.resetWrapCheckOnly && (offHi !== 0 || offLo >= npages)) ||
+      (!this.hasMutant(Mutant.RESET_WRAP_CHECK) && (offHi !== 0 || offLo >= npages)) ||
       sumHi !== 0 ||
       sumLo % 2 ** 32 >= npages
     ) {
@@ -564,9 +574,7 @@ export class Vm {
       return;
     }
     if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
-    // Batches are many and short: time one in RESET_HOLD_SAMPLE of them (see SharedMutex.lock).
-    const timed = (this.resetBatches++ & (RESET_HOLD_SAMPLE - 1)) === 0;
-    this.mmuLock.lock(KERNEL_WAIT_TIMEOUT_MS, timed);
+    this.mmuLock.lock(KERNEL_WAIT_TIMEOUT_MS, RESET_HOLD_SAMPLE);
     let reprotected = 0;
     try {
       for (let half = 0; half < 2; half++) {
@@ -588,20 +596,21 @@ export class Vm {
       }
     } finally {
       this.mmuLock.unlock();
+      this.accountHold(VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS, VM_FLOATS.MMU_HOLD_RESET_MAX_NS);
     }
     f[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
-    if (timed) {
-      const ns = this.mmuLock.lastHoldNs;
-      f[VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS]! += ns * RESET_HOLD_SAMPLE;
-      if (ns > f[VM_FLOATS.MMU_HOLD_RESET_MAX_NS]!) f[VM_FLOATS.MMU_HOLD_RESET_MAX_NS] = ns;
-    }
   }
 
+  /**
+   * Charge the last mmu_lock hold to one ioctl kind, on the same terms as the lock's own
+   * statistics (a sampled hold counts its scaled share, an unsampled one nothing), so that the
+   * per-kind totals add up to at most the lock's total.
+   */
   private accountHold(totalIndex: number, maxIndex: number): void {
     const f = this.block.f64;
-    const ns = this.mmuLock.lastHoldNs;
-    f[totalIndex]! += ns;
-    if (ns > f[maxIndex]!) f[maxIndex] = ns;
+    const lock = this.mmuLock;
+    f[totalIndex]! += lock.lastHoldNs;
+    if (lock.lastHoldMeasuredNs > f[maxIndex]!) f[maxIndex] = lock.lastHoldMeasuredNs;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -677,11 +686,13 @@ export class Vm {
   clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint32Array | null): void {
     this.slotsLock.lock();
     try {
+      const slot = this.bitmapSlot(slotEnc, firstPage);
+      // Values a u64 first_page or u32 num_pages cannot hold: after the slot checks, so that
+      // a ring VM still answers ENXIO first (spec §3 step 1) whatever the arguments.
       if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw new KvmError('EINVAL', `bad first_page ${firstPage}`, 'first_page');
       if (!Number.isInteger(numPages) || numPages < 0 || numPages > 0xffffffff) {
         throw new KvmError('EINVAL', `bad num_pages ${numPages}`, 'num_pages');
       }
-      const slot = this.bitmapSlot(slotEnc, firstPage);
       const npages = slot.pageCount;
       if (firstPage > npages) throw new KvmError('EINVAL', `first_page ${firstPage} is past the slot end (${npages})`, 'first_page');
       if (numPages > npages - firstPage) {
@@ -690,7 +701,7 @@ export class Vm {
       if (numPages < npages - firstPage && numPages % 64 !== 0) {
         throw new KvmError('EINVAL', `num_pages ${numPages} must be a multiple of 64 unless it reaches the slot end`, 'num_pages');
       }
-      const words = Math.ceil(numPages / 64) * 2;
+      const words = bitmapWords(numPages);
       // copy_from_user of ALIGN(num_pages, 64) / 8 bytes: with num_pages 0 nothing is read, so
       // even a NULL bitmap succeeds (fidelity, issue 7: observed on 6.18, scenario clear-null-bitmap).
       if (words > 0 && (mask === null || mask.length < words)) {
@@ -717,21 +728,20 @@ export class Vm {
   /**
    * mark_page_dirty_in_slot with no running vCPU (a device's DMA): the slot's bitmap when it
    * has one (a bitmap VM, or a ring VM with ring-with-bitmap); a ring VM without it cannot log
-   * the write — the kernel WARNs and the page is lost. Returns whether the write was logged.
+   * the write — the kernel WARNs and the page is lost. Returns what became of the record.
    */
-  markPageDirtyNoVcpu(slot: Memslot, page: number): boolean {
-    if (!slot.logDirty) return true;
-    const f = this.block.f64;
+  markPageDirtyNoVcpu(slot: Memslot, page: number): NoVcpuMark {
+    if (!slot.logDirty) return NoVcpuMark.NOT_LOGGING;
     if (this.ringBytes !== 0 && !this.ringWithBitmap) {
       this.warn();
-      f[VM_FLOATS.NO_VCPU_WRITES_LOST]! += 1;
-      return false;
+      this.block.f64[VM_FLOATS.NO_VCPU_WRITES_LOST]! += 1;
+      return NoVcpuMark.LOST;
     }
     const bitmap = slot.bitmap;
-    if (bitmap === null || !slot.hasBitmap) return false;
+    // Logging on but no bitmap yet: a flags change in progress; the kernel sets no bit either.
+    if (bitmap === null || !slot.hasBitmap) return NoVcpuMark.NOT_LOGGING;
     setDirtyBit(bitmap, page);
-    f[VM_FLOATS.NO_VCPU_WRITES_LOGGED]! += 1;
-    return true;
+    return NoVcpuMark.LOGGED;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -818,7 +828,6 @@ export class Vm {
       mmuHoldClearMaxUs: f[VM_FLOATS.MMU_HOLD_CLEAR_MAX_NS]! / 1e3,
       mmuHoldResetTotalUs: f[VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS]! / 1e3,
       mmuHoldResetMaxUs: f[VM_FLOATS.MMU_HOLD_RESET_MAX_NS]! / 1e3,
-      noVcpuWritesLogged: f[VM_FLOATS.NO_VCPU_WRITES_LOGGED]!,
       noVcpuWritesLost: f[VM_FLOATS.NO_VCPU_WRITES_LOST]!,
     };
   }
@@ -878,6 +887,5 @@ export interface VmStats {
   mmuHoldClearMaxUs: number;
   mmuHoldResetTotalUs: number;
   mmuHoldResetMaxUs: number;
-  noVcpuWritesLogged: number;
   noVcpuWritesLost: number;
 }

@@ -49,7 +49,10 @@ import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEq
 import type { Vm } from '../kernel/vm.js';
 
 export const NOTIFICATION_RING_KIND = 'notification-ring';
-/** Entries kept free after the soft limit: one instruction's worst case (two writes per page). */
+/**
+ * Entries kept free after the soft limit: twice one instruction's worst case, which is an
+ * emulated burst notifying two writes (header, data word) for each of MAX_INSN_PAGES pages.
+ */
 export const TRACK_RING_RESERVED_ENTRIES = 4 * MAX_INSN_PAGES;
 export const TRACK_RING_MIN_ENTRIES = 2 * TRACK_RING_RESERVED_ENTRIES;
 export const TRACK_RING_MAX_ENTRIES = 65536;

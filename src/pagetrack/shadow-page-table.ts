@@ -242,7 +242,7 @@ export class ShadowPageTable implements PageTrackNotifier {
 
   private slotOf(gfn: number): Memslot | null {
     const last = this.lastSlot;
-    if (last !== null && last.active && last.generation === last.builtGeneration && gfn >= last.baseGfn && gfn - last.baseGfn < last.pageCount) {
+    if (last !== null && last.current && gfn >= last.baseGfn && gfn - last.baseGfn < last.pageCount) {
       return last;
     }
     const slot = this.vm.memslots.findByGfn(0, gfn);

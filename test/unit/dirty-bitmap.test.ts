@@ -14,7 +14,7 @@ import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { bitmapPages, bitmapWords, maskFromPages } from '../../src/kernel/dirty-bitmap.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
-import { Vm } from '../../src/kernel/vm.js';
+import { NoVcpuMark, Vm } from '../../src/kernel/vm.js';
 import { errnoOf } from '../helpers/errno.js';
 
 const BASE = 0x40000;
@@ -229,14 +229,14 @@ describe('slot checks (kvm-observed row 6)', () => {
 describe('writes with no running vCPU', () => {
   it('a bitmap VM logs them in the slot bitmap', () => {
     const { vm, slot, get } = bitmapVm();
-    expect(vm.markPageDirtyNoVcpu(slot, 42)).toBe(true);
+    expect(vm.markPageDirtyNoVcpu(slot, 42)).toBe(NoVcpuMark.LOGGED);
     expect(get()).toEqual([42]);
   });
   it('a ring VM without ring-with-bitmap cannot: the kernel WARNs and the write is lost', () => {
     const vm = Vm.create();
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096);
     const slot = vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 100, logDirty: true });
-    expect(vm.markPageDirtyNoVcpu(slot, 42)).toBe(false);
+    expect(vm.markPageDirtyNoVcpu(slot, 42)).toBe(NoVcpuMark.LOST);
     expect(vm.warnings).toBe(1);
     expect(vm.stats().noVcpuWritesLost).toBe(1);
   });
@@ -247,7 +247,7 @@ describe('writes with no running vCPU', () => {
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096);
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
     const slot = vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 100, logDirty: true });
-    expect(vm.markPageDirtyNoVcpu(slot, 42)).toBe(true);
+    expect(vm.markPageDirtyNoVcpu(slot, 42)).toBe(NoVcpuMark.LOGGED);
     const out = new Uint32Array(4);
     vm.getDirtyLog(SLOT, out);
     expect(bitmapPages(out)).toEqual([42]);

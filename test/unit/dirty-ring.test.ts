@@ -5,7 +5,7 @@ import {
   KVM_DIRTY_GFN_F_RESET,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { SharedBlock, VcpuLayout } from '../../src/abi/layout.js';
+import { DIRTY_GFN_WORDS, SharedBlock, VcpuLayout } from '../../src/abi/layout.js';
 import {
   DirtyRing,
   ResetBatch,
@@ -311,5 +311,30 @@ describe('KVM_RESET_DIRTY_RINGS', () => {
     const vm = Vm.create();
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING, 4096);
     expect(vm.ringEntries).toBe(256);
+  });
+});
+
+describe('resetWalk that throws part-way', () => {
+  it('publishes reset_index for the entries it consumed, so the next walk goes on from there', () => {
+    const ring = bareRing(256);
+    const slot = encodeSlot(0, 1);
+    for (const off of [0, 1000, 2000, 3000]) ring.push(slot, off, 0);
+    // Userspace's harvest: every entry handed back with RESET.
+    for (let i = 0; i < 4; i++) Atomics.store(ring.i32, i * DIRTY_GFN_WORDS, KVM_DIRTY_GFN_F_RESET);
+    const batch = new ResetBatch();
+    const failing = (): void => {
+      throw new Error('mmu_lock: no progress (wedged peer?)');
+    };
+    // Offset 1000 closes the batch of offset 0: the sink throws with two entries consumed.
+    expect(() => ring.resetWalk(batch, failing, 0)).toThrow('wedged');
+    expect(ring.resetIndexShared).toBe(2);
+    expect(ring.used()).toBe(2);
+    const seen: number[] = [];
+    const sink = (_s: number, lo: number): void => {
+      seen.push(lo);
+    };
+    expect(ring.resetWalk(batch, sink, 0)).toBe(2);
+    expect(seen).toEqual([2000, 3000]);
+    expect(ring.used()).toBe(0);
   });
 });

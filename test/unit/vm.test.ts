@@ -9,7 +9,8 @@ import {
   PAGE_SIZE,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { DIRTY_GFN_WORDS, VcpuLayout, VmLayout } from '../../src/abi/layout.js';
+import { DEVICE_WRITER_BASE, DIRTY_GFN_WORDS, GuestPageWords, VcpuLayout, VmLayout } from '../../src/abi/layout.js';
+import { DmaDevice } from '../../src/kernel/device.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { errnoOf } from '../helpers/errno.js';
 
@@ -154,5 +155,83 @@ describe('attaching a VM from another thread', () => {
     expect(slot.mem32[5]).toBe(0xabcd);
     other.ring(0)!.push(slot.encodedSlot, 4, 0);
     expect(vm.ring(0)!.used()).toBe(1);
+  });
+});
+
+describe('DMA device: its cached memslot view follows slot changes', () => {
+  const BASE = 0x40000;
+  const PAGES = 16;
+  const bitmapPagesOf = (vm: Vm, id: number): number[] => {
+    const out = new Uint32Array(2);
+    vm.getDirtyLog(encodeSlot(0, id), out);
+    const pages: number[] = [];
+    for (let p = 0; p < 64; p++) if ((out[p >>> 5]! >>> (p & 31)) & 1) pages.push(p);
+    return pages;
+  };
+  const writer = (slot: { mem32: Uint32Array }, page: number): number =>
+    slot.mem32[page * (PAGE_SIZE / 4) + GuestPageWords.WRITER_VCPU]!;
+
+  it('after a delete and a create at the same table index, writes go to the new slot', () => {
+    const vm = Vm.create();
+    const old = vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: PAGES, logDirty: true });
+    const dev = new DmaDevice(vm, 0);
+    expect(dev.write(BASE + 3, 1)).toBe(true);
+    expect(bitmapPagesOf(vm, 1)).toEqual([3]);
+    vm.deleteMemslot(1);
+    const fresh = vm.createMemslot({ id: 2, baseGfn: BASE, pageCount: PAGES, logDirty: true });
+    expect(fresh.tableIndex).toBe(old.tableIndex);
+    expect(dev.write(BASE + 5, 2)).toBe(true);
+    expect(writer(fresh, 5)).toBe(DEVICE_WRITER_BASE);
+    expect(writer(old, 5)).toBe(0);
+    expect(bitmapPagesOf(vm, 2)).toEqual([5]);
+    expect(dev.logged).toBe(2);
+  });
+
+  it('after a move, the old range is no slot and the new one maps to the moved pages', () => {
+    const vm = Vm.create();
+    const slot = vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: PAGES, logDirty: true });
+    const dev = new DmaDevice(vm, 0);
+    expect(dev.write(BASE + 3, 1)).toBe(true);
+    expect(bitmapPagesOf(vm, 1)).toEqual([3]);
+    const moved = BASE + 0x100;
+    vm.setUserMemoryRegion({
+      slot: encodeSlot(0, 1),
+      flags: KVM_MEM_LOG_DIRTY_PAGES,
+      guestPhysAddr: moved * PAGE_SIZE,
+      memorySize: PAGES * PAGE_SIZE,
+    });
+    expect(dev.write(BASE + 7, 2)).toBe(false);
+    expect(writer(slot, 7)).toBe(0);
+    expect(dev.write(moved + 9, 3)).toBe(true);
+    expect(writer(slot, 9)).toBe(DEVICE_WRITER_BASE);
+    expect(bitmapPagesOf(vm, 1)).toEqual([9]);
+  });
+
+  it('counts a write to a slot that does not log as neither logged nor lost', () => {
+    const vm = Vm.create();
+    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: PAGES, logDirty: false });
+    const dev = new DmaDevice(vm, 0);
+    expect(dev.write(BASE + 1, 1)).toBe(true);
+    expect([dev.writes, dev.logged, dev.lost]).toEqual([1, 0, 0]);
+  });
+});
+
+describe('KVM_CLEAR_DIRTY_LOG argument checks come after ENXIO', () => {
+  it('a ring VM answers ENXIO whatever first_page and num_pages are', () => {
+    const vm = Vm.create();
+    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, 4096);
+    vm.createMemslot({ id: 1, baseGfn: 0x40000, pageCount: 64, logDirty: true });
+    const mask = new Uint32Array(2);
+    for (const firstPage of [-64, 1.5, Number.NaN, 2 ** 64]) {
+      expect(errnoOf(() => vm.clearDirtyLog(encodeSlot(0, 1), firstPage, 64, mask))).toBe('ENXIO');
+    }
+    expect(errnoOf(() => vm.clearDirtyLog(encodeSlot(0, 1), 0, -1, mask))).toBe('ENXIO');
+  });
+  it('a bitmap VM still rejects them with EINVAL', () => {
+    const vm = Vm.create();
+    vm.createMemslot({ id: 1, baseGfn: 0x40000, pageCount: 64, logDirty: true });
+    const mask = new Uint32Array(2);
+    expect(errnoOf(() => vm.clearDirtyLog(encodeSlot(0, 1), -64, 64, mask))).toBe('EINVAL');
+    expect(errnoOf(() => vm.clearDirtyLog(encodeSlot(0, 1), 0, 2 ** 33, mask))).toBe('EINVAL');
   });
 });
