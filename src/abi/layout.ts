@@ -648,7 +648,7 @@ export type SchedulerTokenBlock = SharedBlock<keyof typeof SchedulerTokenLayout.
 export const ParticipantLayout = defineBlock(
   'participant',
   [
-    /** ParticipantStatus, written by the participant. */
+    /** ParticipantStatus: PARKED and FINISHED written by the participant, RUNNING by the scheduler's grant() (before it bumps GRANT). */
     'STATUS',
     /** Bumped (and notified) by the scheduler to let this participant make one move. */
     'GRANT',
