@@ -15,7 +15,7 @@
  * also catches a lost write whose value happens to be old.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GuestPageWords } from '../abi/layout.js';
+import { GuestPageWords } from '../guest/guest-memory.js';
 
 export interface OracleSlot {
   readonly encodedSlot: number;

@@ -1,5 +1,5 @@
 /** Plain-text formatting for the CLI: aligned tables, compact numbers, names run and migrate share. */
-import { DEVICE_WRITER_BASE } from '../abi/layout.js';
+import { DEVICE_WRITER_BASE } from '../guest/guest-memory.js';
 import type { GuestShape } from '../harness/run-config.js';
 
 export function formatCount(n: number): string {

@@ -1,5 +1,5 @@
 /** The `dirtyring` command line: dispatch to subcommands, map errors to exit status. */
-import { ConfigError } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
 import { conformanceCommand, replayCommand } from './replay-command.js';

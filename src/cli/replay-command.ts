@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
 import { ScenarioError, runScenarioOnEmulator } from '../fidelity/emulator-engine.js';
 import { diffResults, parseScenario } from '../fidelity/scenario.js';
 import type { Scenario, Step, StepResult } from '../fidelity/scenario.js';

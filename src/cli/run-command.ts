@@ -1,7 +1,8 @@
 /** `dirtyring run`: one run of the oracle over any logging interface (ring, bitmap, clear), progress per iteration, a summary. */
 import { parseArgs } from 'node:util';
 import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
-import { ConfigError, type RunConfig } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
+import { type RunConfig } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { formatBytes, formatCount, logDescription, table, writerName } from './format.js';

@@ -1,7 +1,8 @@
 /** `dirtyring stress`: stress campaigns, mutant campaigns, replays; outcome tables and reports. */
 import { join, parse as parsePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, randomSeed, validateLogMode } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
+import { randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../kernel/mutants.js';
 import { spawnNodeControlledWorker } from '../platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';

@@ -21,7 +21,7 @@ import {
   encodeSlot,
 } from '../abi/constants.js';
 import { isKvmError } from '../abi/errno.js';
-import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/layout.js';
+import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/dirty-gfn.js';
 import { ScriptedProgram } from '../guest/scripted.js';
 import { type HarvestCursor, harvestRing, writeRawEntry } from '../kernel/dirty-ring.js';
 import { bitmapWords } from '../kernel/dirty-bitmap.js';

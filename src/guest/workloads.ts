@@ -9,7 +9,8 @@
  *  - hotset: most writes go to a small hot set of pages shared by all vCPUs.
  *  - selftest: dirty_log_test's guest exactly: a random page, one store, no bursts.
  */
-import { GuestGlobalsLayout } from '../abi/layout.js';
+import { Prng, deriveSeed } from '../base/prng.js';
+import { GuestGlobalsLayout } from './guest-memory.js';
 import { type GuestProgram, InsnKind, type Instruction, MAX_INSN_PAGES } from './instruction.js';
 
 export const WORKLOAD_KINDS = ['random', 'sequential', 'hotset', 'selftest'] as const;
@@ -50,46 +51,6 @@ export interface WorkloadConfig {
 const PACING_CREDIT_MS = 10;
 /** Longest single idle: the guest re-checks its budget (and the iteration) at least this often. */
 const PACING_MAX_IDLE_MS = 5;
-
-/** A small, fast, seedable PRNG (mulberry32); one state word, no allocation. */
-export class Prng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  nextU32(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
-  /** Uniform integer in [0, n), n ≤ 2^32. */
-  below(n: number): number {
-    return Math.floor((this.nextU32() / 4294967296) * n);
-  }
-
-  /** One of `choices`, each [value, weight], with probability weight / total (not a hot path). */
-  weighted<T>(choices: readonly (readonly [T, number])[]): T {
-    const total = choices.reduce((s, [, w]) => s + w, 0);
-    let r = this.below(total);
-    for (const [v, w] of choices) {
-      if (r < w) return v;
-      r -= w;
-    }
-    return choices[choices.length - 1]![0];
-  }
-}
-
-/** Derive a per-stream seed from a run seed and a stream number (splitmix-style mixing). */
-export function deriveSeed(seed: number, stream: number): number {
-  let z = (seed + Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
 
 export function totalPages(ranges: readonly PageRange[]): number {
   let n = 0;

@@ -20,8 +20,9 @@
  *   - at the end, tracked writes counted by the kernel = write notifications received.
  */
 import { PAGE_SIZE, PAGE_WORDS } from '../abi/constants.js';
-import { GUEST_PAGE_HEADER_WORDS, GuestPageWords, TrackRingEntryKind } from '../abi/layout.js';
-import { Prng, deriveSeed } from '../guest/workloads.js';
+import { GUEST_PAGE_HEADER_WORDS, GuestPageWords } from '../guest/guest-memory.js';
+import { TrackRingEntryKind } from '../pagetrack/notification-ring-layout.js';
+import { Prng, deriveSeed } from '../base/prng.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
 import { type TrackNotification, TrackRingReader, TrackRingSet } from '../pagetrack/notification-ring.js';

@@ -3,12 +3,13 @@
  * (as the CLI spells it) and the errno the kernel would give for the equivalent ioctl input.
  */
 import { DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES, KVM_DIRTY_RING_RSVD_ENTRIES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE } from '../abi/constants.js';
-import { type ErrnoName, isKvmError } from '../abi/errno.js';
+import { isKvmError } from '../abi/errno.js';
+import { ConfigError } from '../base/config-error.js';
 import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
 import { validateRingBytes } from '../kernel/dirty-ring.js';
 import { Mutant } from '../kernel/mutants.js';
-import { MEMSLOT_TABLE_ENTRIES } from '../abi/layout.js';
+import { MEMSLOT_TABLE_ENTRIES } from '../kernel/memslot-layout.js';
 import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
 import { TRACK_DEFAULTS, type TrackOptions, resolveTrackOptions } from './page-track-config.js';
 
@@ -80,18 +81,6 @@ export const MAX_RUN_VCPUS = 64;
 export const MAX_DEVICE_WRITERS = 8;
 /** Each memslot is one SharedArrayBuffer. */
 export const MAX_SLOT_BYTES = 2 ** 31;
-
-export class ConfigError extends Error {
-  constructor(
-    readonly param: string,
-    readonly value: unknown,
-    readonly errno: ErrnoName,
-    readonly reason: string,
-  ) {
-    super(`${param} ${String(value)}: ${errno}, ${reason}`);
-    this.name = 'ConfigError';
-  }
-}
 
 /** An integer parameter in [min, max], or EINVAL naming it. */
 export function int(param: string, value: unknown, min: number, max: number, what: string): number {

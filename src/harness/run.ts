@@ -16,12 +16,14 @@
  */
 import { encodeSlot } from '../abi/constants.js';
 import { isKvmError } from '../abi/errno.js';
-import { type DeviceLayout, GuestGlobalsLayout, VcpuLayout, VcpuState } from '../abi/layout.js';
+import { type DeviceLayout } from '../userspace/device-layout.js';
+import { GuestGlobalsLayout } from '../guest/guest-memory.js';
+import { VcpuLayout, VcpuState } from '../kernel/vcpu-layout.js';
 import { DirtyLogOracle, type LostPage, type OracleSlot, type PendingStore } from '../checker/oracle.js';
 import type { WorkloadConfig, WorkloadKind } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Mutant, mutantNames } from '../kernel/mutants.js';
-import { now } from '../kernel/sync.js';
+import { now } from '../base/clock.js';
 import type { Vm } from '../kernel/vm.js';
 import { yieldToEventLoop } from '../platform/async-wait.js';
 import { type CopyMismatch, DirtyPageCopier } from '../userspace/dirty-copier.js';

@@ -5,7 +5,7 @@
  * bitmap when there is one, and is lost with a WARN in a ring VM without ring-with-bitmap.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../abi/layout.js';
+import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
 import type { Memslot } from './memslots.js';
 import { NoVcpuMark, type Vm } from './vm.js';
 

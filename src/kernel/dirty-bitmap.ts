@@ -11,7 +11,7 @@
  * is the property the protocol relies on (a bit set concurrently lands either in this
  * snapshot or in the live word for the next one).
  */
-import { SpteBits } from '../abi/layout.js';
+import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
 import { Step, stepHook } from './step-hook.js';
 

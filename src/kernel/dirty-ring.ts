@@ -21,7 +21,8 @@ import {
   PAGE_SIZE,
 } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
-import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, type VcpuBlock, VcpuLayout, ringViews } from '../abi/layout.js';
+import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, ringViews } from '../abi/dirty-gfn.js';
+import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
 import { Step, stepHook } from './step-hook.js';
 
 const W_FLAGS = DirtyGfnWords.FLAGS;

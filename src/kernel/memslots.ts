@@ -7,15 +7,9 @@
  * ioctl (`Vm.setUserMemoryRegion`) under slots_lock.
  */
 import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE, PAGE_WORDS, encodeSlot } from '../abi/constants.js';
-import {
-  MEMSLOT_TABLE_ENTRIES,
-  type MemslotBlock,
-  MemslotLayout,
-  MemslotState,
-  SharedBlock,
-  SpteBits,
-  gfnTrackBytes,
-} from '../abi/layout.js';
+import { MEMSLOT_TABLE_ENTRIES, type MemslotBlock, MemslotLayout, MemslotState, SpteBits } from './memslot-layout.js';
+import { SharedBlock } from '../abi/layout.js';
+import { gfnTrackBytes } from './page-track-layout.js';
 
 /** The SharedArrayBuffers behind one memslot; plain data, safe to post to a worker. */
 export interface SlotBuffers {

@@ -28,24 +28,14 @@
  */
 import { PAGE_SIZE } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
-import {
-  GFN_TRACK_MAX_COUNT,
-  MAX_TRACK_NOTIFIERS,
-  type PageTrackBlock,
-  PageTrackLayout,
-  type PageTrackVcpuBlock,
-  PageTrackVcpuLayout,
-  SharedBlock,
-  SpteBits,
-  type TrackNotifierBlock,
-  TrackNotifierLayout,
-  TrackNotifierState,
-  pageTrackBufferLayout,
-} from '../abi/layout.js';
+import { GFN_TRACK_MAX_COUNT, MAX_TRACK_NOTIFIERS, type PageTrackBlock, PageTrackLayout, type PageTrackVcpuBlock, PageTrackVcpuLayout, type TrackNotifierBlock, TrackNotifierLayout, TrackNotifierState, pageTrackBufferLayout } from './page-track-layout.js';
+import { SharedBlock } from '../abi/layout.js';
+import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
 import { Mutant } from './mutants.js';
 import type { PageTrackNotifier, TrackWriteInfo } from './page-track-notifier.js';
-import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from './sync.js';
+import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, waitWhileEqual } from './sync.js';
+import { now } from '../base/clock.js';
 import type { Vm } from './vm.js';
 
 const P = PageTrackLayout.words;

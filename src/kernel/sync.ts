@@ -6,6 +6,7 @@
  * a lock held for a reset). Every wait has a deadline: a wedged peer becomes an error, never a
  * hang.
  */
+import { now } from '../base/clock.js';
 import { Step, stepHook } from './step-hook.js';
 
 function detectBlocking(): boolean {
@@ -19,8 +20,6 @@ function detectBlocking(): boolean {
 
 /** Whether this thread may block in Atomics.wait. */
 export const canBlock: boolean = detectBlocking();
-
-export const now: () => number = () => performance.now();
 
 /** Default bound for kernel-internal waits (locks, flush acknowledgements). */
 export const KERNEL_WAIT_TIMEOUT_MS = 10_000;

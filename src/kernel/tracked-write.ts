@@ -23,7 +23,8 @@
  * tracker that adds tracking and then copies the page either copies the new bytes or is told.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GUEST_PAGE_HEADER_WORDS, SpteBits, writePageHeader } from '../abi/layout.js';
+import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
+import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
 import { Mutant } from './mutants.js';
 import { type PageTrack, gpaOf } from './page-track.js';

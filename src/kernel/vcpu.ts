@@ -26,22 +26,17 @@ import {
   KVM_EXIT_MMIO,
   PAGE_WORDS,
 } from '../abi/constants.js';
-import {
-  GUEST_PAGE_HEADER_WORDS,
-  SpteBits,
-  type VcpuBlock,
-  VcpuLayout,
-  VcpuMode,
-  VcpuRequest,
-  writePageHeader,
-} from '../abi/layout.js';
+import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
+import { SpteBits } from './memslot-layout.js';
+import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
 import { setDirtyBit } from './dirty-bitmap.js';
 import type { DirtyRing } from './dirty-ring.js';
 import type { Memslot } from './memslots.js';
 import { Mutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
-import { now, waitWhileEqual } from './sync.js';
+import { now } from '../base/clock.js';
+import { waitWhileEqual } from './sync.js';
 import { SoftTlb } from './tlb.js';
 import { TrackedWriteEmulator } from './tracked-write.js';
 import type { Vm } from './vm.js';

@@ -21,29 +21,20 @@ import {
   PAGE_SIZE,
 } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
-import {
-  MEMSLOT_TABLE_ENTRIES,
-  MemslotLayout,
-  MemslotState,
-  type RingViews,
-  SharedBlock,
-  SpteBits,
-  type VcpuBlock,
-  VcpuLayout,
-  VcpuMode,
-  VcpuRequest,
-  type VmBlock,
-  VmLayout,
-  assertLittleEndian,
-  ringViews,
-} from '../abi/layout.js';
+import { MEMSLOT_TABLE_ENTRIES, MemslotLayout, MemslotState, SpteBits } from './memslot-layout.js';
+import { type RingViews, ringViews } from '../abi/dirty-gfn.js';
+import { SharedBlock } from '../abi/layout.js';
+import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
+import { type VmBlock, VmLayout } from './vm-layout.js';
+import { assertLittleEndian } from '../base/assert.js';
 import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
 import { DirtyRing, ResetBatch, highestBit, validateRingBytes } from './dirty-ring.js';
 import { type Memslot, MemslotTable, type SlotBuffers, allocateSlotBuffers, bitmapBytes } from './memslots.js';
 import { Mutant } from './mutants.js';
 import { PageTrack } from './page-track.js';
 import { Step, stepHook } from './step-hook.js';
-import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from './sync.js';
+import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, waitWhileEqual } from './sync.js';
+import { now } from '../base/clock.js';
 
 /**
  * mmu_lock hold times of reset batches are measured on one batch in this many (a power of two):

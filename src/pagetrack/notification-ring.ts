@@ -29,23 +29,13 @@
  * notifications as sequence numbers were taken: `TrackRingReader.lost()` checks that.
  */
 import { KvmError } from '../abi/errno.js';
-import {
-  SharedBlock,
-  TRACK_RING_DATA_BYTES,
-  TRACK_RING_ENTRY_WORDS,
-  type TrackRingBlock,
-  TrackRingEntryKind,
-  TrackRingEntryWords,
-  TrackRingLayout,
-  type TrackRingSetBlock,
-  TrackRingSetLayout,
-  VcpuLayout,
-  VcpuRequest,
-  trackRingSetLayout,
-} from '../abi/layout.js';
+import { SharedBlock } from '../abi/layout.js';
+import { TRACK_RING_DATA_BYTES, TRACK_RING_ENTRY_WORDS, type TrackRingBlock, TrackRingEntryKind, TrackRingEntryWords, TrackRingLayout, type TrackRingSetBlock, TrackRingSetLayout, trackRingSetLayout } from './notification-ring-layout.js';
+import { VcpuLayout, VcpuRequest } from '../kernel/vcpu-layout.js';
 import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import type { PageTrackNotifier, TrackNotifierSpec, TrackWriteInfo } from '../kernel/page-track-notifier.js';
-import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from '../kernel/sync.js';
+import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, waitWhileEqual } from '../kernel/sync.js';
+import { now } from '../base/clock.js';
 import type { Vm } from '../kernel/vm.js';
 
 export const NOTIFICATION_RING_KIND = 'notification-ring';

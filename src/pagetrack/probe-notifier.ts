@@ -7,9 +7,11 @@
  * writes to tracked pages (and memslot removals) linger; the many other emulated writes are
  * just counted, so that a probe does not slow the whole guest down.
  */
-import { ProbeNotifierLayout, type ProbeNotifierBlock, SharedBlock } from '../abi/layout.js';
+import { ProbeNotifierLayout, type ProbeNotifierBlock } from './probe-notifier-layout.js';
+import { SharedBlock } from '../abi/layout.js';
 import type { PageTrackNotifier, TrackNotifierSpec, TrackWriteInfo } from '../kernel/page-track-notifier.js';
-import { KERNEL_WAIT_TIMEOUT_MS, now, waitWhileEqual } from '../kernel/sync.js';
+import { KERNEL_WAIT_TIMEOUT_MS, waitWhileEqual } from '../kernel/sync.js';
+import { now } from '../base/clock.js';
 
 export const PROBE_KIND = 'probe';
 const W = ProbeNotifierLayout.words;

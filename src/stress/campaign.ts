@@ -13,10 +13,10 @@
  * written to a schedule file, and shrunk. A mutant campaign stops at its first forbidden run.
  */
 import { join } from 'node:path';
-import { Prng, deriveSeed } from '../guest/workloads.js';
+import { Prng, deriveSeed } from '../base/prng.js';
 import type { RunSummary } from '../harness/run.js';
-import { ConfigError } from '../harness/run-config.js';
-import { now } from '../kernel/sync.js';
+import { ConfigError } from '../base/config-error.js';
+import { now } from '../base/clock.js';
 import { harvesterLogMode } from '../userspace/harvester-variants.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';

@@ -3,7 +3,11 @@
  * steady pace (one write, then a short blocking wait on its WAKE word, so a pause interrupts
  * the pacing at once). Its page choice is a seeded workload stream of its own.
  */
-import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuState, VmLayout } from '../abi/layout.js';
+import { DeviceLayout } from './device-layout.js';
+import { GuestGlobalsLayout } from '../guest/guest-memory.js';
+import { SharedBlock } from '../abi/layout.js';
+import { VcpuControl, VcpuState } from '../kernel/vcpu-layout.js';
+import { VmLayout } from '../kernel/vm-layout.js';
 import { Instruction } from '../guest/instruction.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import { DmaDevice } from '../kernel/device.js';

@@ -6,7 +6,7 @@
  * round). With every writer parked, the destination must then equal the source byte for byte.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GuestPageWords } from '../abi/layout.js';
+import { GuestPageWords } from '../guest/guest-memory.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
 import { PageHeaderHistory, copyPageWords, pageWordsEqual } from './page-copy.js';

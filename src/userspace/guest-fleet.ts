@@ -13,7 +13,10 @@ import {
   PAGE_SIZE,
   encodeSlot,
 } from '../abi/constants.js';
-import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuLayout } from '../abi/layout.js';
+import { DeviceLayout } from './device-layout.js';
+import { GuestGlobalsLayout } from '../guest/guest-memory.js';
+import { SharedBlock } from '../abi/layout.js';
+import { VcpuLayout } from '../kernel/vcpu-layout.js';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Vm } from '../kernel/vm.js';

@@ -14,7 +14,7 @@
  * loses nothing to this userspace.
  */
 import { KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
-import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/layout.js';
+import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/dirty-gfn.js';
 import { type HarvestCursor, harvestRing, writeRawEntry } from '../kernel/dirty-ring.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Mutant } from '../kernel/mutants.js';

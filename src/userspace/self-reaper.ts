@@ -21,7 +21,8 @@
  *
  * The control buffer is ReaperLayout (src/abi/layout.ts) followed by one fetch index per vCPU.
  */
-import { REAPER_FETCH_WORD, ReaperLayout, type RingViews } from '../abi/layout.js';
+import { REAPER_FETCH_WORD, ReaperLayout } from './reaper-layout.js';
+import { type RingViews } from '../abi/dirty-gfn.js';
 import { type HarvestCursor, harvestRing } from '../kernel/dirty-ring.js';
 import { SharedMutex } from '../kernel/sync.js';
 import { MAX_VCPUS, type Vm } from '../kernel/vm.js';

@@ -8,8 +8,9 @@
  * instead of never. A correct protocol has no window that delays can turn into a lost page.
  */
 import { type StepPoint, installStepHook } from '../kernel/step-hook.js';
-import { now, sleepMs } from '../kernel/sync.js';
-import { Prng } from '../guest/workloads.js';
+import { now } from '../base/clock.js';
+import { sleepMs } from '../kernel/sync.js';
+import { Prng } from '../base/prng.js';
 
 export interface StepPerturbation {
   /** Seeds this thread's stream of decisions. */

@@ -4,15 +4,9 @@
  * their state changes. Nothing here blocks the thread: waits are asynchronous, so the same
  * code runs on a browser main thread.
  */
-import {
-  DeviceLayout,
-  VCPU_STATE_NAMES,
-  VcpuControl,
-  VcpuLayout,
-  VcpuRequest,
-  VcpuState,
-  VmLayout,
-} from '../abi/layout.js';
+import { DeviceLayout } from './device-layout.js';
+import { VCPU_STATE_NAMES, VcpuControl, VcpuLayout, VcpuRequest, VcpuState } from '../kernel/vcpu-layout.js';
+import { VmLayout } from '../kernel/vm-layout.js';
 import type { Vm } from '../kernel/vm.js';
 import { TimeoutError, waitAsyncWhileEqual } from '../platform/async-wait.js';
 

@@ -12,10 +12,14 @@ import {
   KVM_EXIT_INTR,
   KVM_EXIT_MMIO,
 } from '../abi/constants.js';
-import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
+import { GuestGlobalsLayout } from '../guest/guest-memory.js';
+import { SharedBlock } from '../abi/layout.js';
+import { VcpuControl, VcpuLayout, VcpuState } from '../kernel/vcpu-layout.js';
+import { VmLayout } from '../kernel/vm-layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import { clearStepHook } from '../kernel/step-hook.js';
-import { now, ringDoorbell } from '../kernel/sync.js';
+import { now } from '../base/clock.js';
+import { ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';

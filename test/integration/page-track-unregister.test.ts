@@ -6,7 +6,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../src/abi/constants.js';
-import { GuestGlobalsLayout, SharedBlock, VcpuState } from '../../src/abi/layout.js';
+import { GuestGlobalsLayout } from '../../src/guest/guest-memory.js';
+import { SharedBlock } from '../../src/abi/layout.js';
+import { VcpuState } from '../../src/kernel/vcpu-layout.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { ProbeNotifier } from '../../src/pagetrack/probe-notifier.js';

@@ -11,9 +11,9 @@
  * it is granted a move and then never parks again.
  */
 import { Worker } from 'node:worker_threads';
-import { ParticipantStatus } from '../../src/abi/layout.js';
+import { ParticipantStatus } from '../../src/stress/controlled/token-layout.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Prng, deriveSeed } from '../../src/guest/workloads.js';
+import { Prng, deriveSeed } from '../../src/base/prng.js';
 import { controlledWorkerHandle, spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
 import { RandomChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';

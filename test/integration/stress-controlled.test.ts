@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Prng, deriveSeed } from '../../src/guest/workloads.js';
+import { Prng, deriveSeed } from '../../src/base/prng.js';
 import { Mutant } from '../../src/kernel/mutants.js';
 import { spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';

@@ -5,7 +5,9 @@ import {
   KVM_DIRTY_GFN_F_RESET,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { DIRTY_GFN_WORDS, SharedBlock, VcpuLayout } from '../../src/abi/layout.js';
+import { DIRTY_GFN_WORDS } from '../../src/abi/dirty-gfn.js';
+import { SharedBlock } from '../../src/abi/layout.js';
+import { VcpuLayout } from '../../src/kernel/vcpu-layout.js';
 import {
   DirtyRing,
   ResetBatch,

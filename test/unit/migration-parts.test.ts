@@ -10,7 +10,10 @@ import {
   PAGE_WORDS,
   encodeSlot,
 } from '../../src/abi/constants.js';
-import { SharedBlock, SpteBits, VcpuControl, VcpuLayout, VcpuThrottleLayout } from '../../src/abi/layout.js';
+import { SharedBlock } from '../../src/abi/layout.js';
+import { SpteBits } from '../../src/kernel/memslot-layout.js';
+import { VcpuControl, VcpuLayout } from '../../src/kernel/vcpu-layout.js';
+import { VcpuThrottleLayout } from '../../src/userspace/migration/migration-layout.js';
 
 const TW = VcpuThrottleLayout.words;
 const TF = VcpuThrottleLayout.floats;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PAGE_WORDS, encodeSlot } from '../../src/abi/constants.js';
-import { GuestPageWords } from '../../src/abi/layout.js';
+import { GuestPageWords } from '../../src/guest/guest-memory.js';
 import { DirtyLogOracle } from '../../src/checker/oracle.js';
 
 function setup(pages = 8) {

@@ -13,7 +13,8 @@ import {
   KVM_EXIT_MMIO,
   PAGE_WORDS,
 } from '../../src/abi/constants.js';
-import { GuestPageWords, VcpuLayout, VcpuRequest } from '../../src/abi/layout.js';
+import { GuestPageWords } from '../../src/guest/guest-memory.js';
+import { VcpuLayout, VcpuRequest } from '../../src/kernel/vcpu-layout.js';
 import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { harvestRing } from '../../src/kernel/dirty-ring.js';
 import { Mutant } from '../../src/kernel/mutants.js';

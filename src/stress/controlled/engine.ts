@@ -18,8 +18,11 @@
  * starts from a clean pool. The bounds are far below a test's timeout, so a campaign survives
  * a bad run instead of stalling the test it runs in (and, through the pool, the next one).
  */
-import { GuestGlobalsLayout, ParticipantStatus, SharedBlock, VcpuLayout } from '../../abi/layout.js';
-import { now } from '../../kernel/sync.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
+import { ParticipantStatus } from './token-layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { VcpuLayout } from '../../kernel/vcpu-layout.js';
+import { now } from '../../base/clock.js';
 import { yieldToEventLoop } from '../../platform/async-wait.js';
 import { type Chooser, ReplayDivergence } from './choosers.js';
 import { participantName, stepName } from './control-steps.js';

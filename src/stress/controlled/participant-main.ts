@@ -2,7 +2,8 @@
  * The body of a controlled participant worker: attach to the run's VM, park on the token at
  * every step hook (the kernel's and the participant's own), run the vCPU or userspace program.
  */
-import { GuestGlobalsLayout, SharedBlock } from '../../abi/layout.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
+import { SharedBlock } from '../../abi/layout.js';
 import { clearStepHook, installStepHook } from '../../kernel/step-hook.js';
 import { Vm } from '../../kernel/vm.js';
 import { ControlStep, USERSPACE_PARTICIPANT } from './control-steps.js';

@@ -3,8 +3,9 @@
  * step by step and to shrink. Everything a run does is in here or in its choices, so a replay
  * file holds the scenario itself (not the seed that generated it).
  */
-import { ConfigError, validateRingEntries } from '../../harness/run-config.js';
-import type { Prng } from '../../guest/workloads.js';
+import { ConfigError } from '../../base/config-error.js';
+import { validateRingEntries } from '../../harness/run-config.js';
+import { type Prng } from '../../base/prng.js';
 import { HARVESTER_VARIANTS, type HarvesterVariant, harvesterLogMode } from '../../userspace/harvester-variants.js';
 import { LOG_MODES, type LogMode } from '../../userspace/log-collectors.js';
 import { pickHarvester } from '../harvester-pick.js';

@@ -11,7 +11,7 @@
  * shortest prefix that, followed by non-preemptive scheduling, still fails: those are the
  * decisions that matter. The result replays strictly to an identical trace.
  */
-import { now } from '../../kernel/sync.js';
+import { now } from '../../base/clock.js';
 import { type OutcomeKind, primaryOutcome } from '../outcome.js';
 import { ReplayChooser } from './choosers.js';
 import { classifyControlled } from './classify.js';

@@ -12,7 +12,8 @@
  *
  * The `no-final-stop` mutant collects and verifies before stopping, as in free runs.
  */
-import { GuestGlobalsLayout, VcpuLayout, VcpuState } from '../../abi/layout.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
+import { VcpuLayout, VcpuState } from '../../kernel/vcpu-layout.js';
 import { type LostPage, DirtyLogOracle, type PendingStore } from '../../checker/oracle.js';
 import { RingWedgeDetector } from '../../harness/wedge-detector.js';
 import { Mutant } from '../../kernel/mutants.js';

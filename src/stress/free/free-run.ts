@@ -5,7 +5,7 @@
  */
 import { WEDGED_VCPU } from '../../harness/wedge-detector.js';
 import { type RunHooks, type RunSummary, runDirtyLog } from '../../harness/run.js';
-import { Prng, deriveSeed } from '../../guest/workloads.js';
+import { Prng, deriveSeed } from '../../base/prng.js';
 import { clearStepHook } from '../../kernel/step-hook.js';
 import { type Harvester, type HarvesterVariantStats, createHarvester } from '../../userspace/harvester-variants.js';
 import { installStepPerturbation } from '../../userspace/step-perturbation.js';

@@ -6,7 +6,8 @@
  */
 import { Step } from '../../kernel/step-hook.js';
 import type { RunConfig } from '../../harness/run-config.js';
-import { Prng, WORKLOAD_KINDS, deriveSeed } from '../../guest/workloads.js';
+import { Prng, deriveSeed } from '../../base/prng.js';
+import { WORKLOAD_KINDS } from '../../guest/workloads.js';
 import { type HarvesterVariant, harvesterLogMode } from '../../userspace/harvester-variants.js';
 import type { LogMode } from '../../userspace/log-collectors.js';
 import type { StepPerturbation } from '../../userspace/step-perturbation.js';

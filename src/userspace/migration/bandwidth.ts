@@ -5,7 +5,7 @@
  * The bucket holds at most `burstMs` worth of bytes: time spent doing something else (a
  * harvest, a sync) is not banked as a later burst beyond that.
  */
-import { now } from '../../kernel/sync.js';
+import { now } from '../../base/clock.js';
 
 export class BandwidthPacer {
   private tokens = 0;

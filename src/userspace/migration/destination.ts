@@ -15,15 +15,9 @@
  * the slot. Counts are free-running u32.
  */
 import { PAGE_WORDS } from '../../abi/constants.js';
-import {
-  MigrationWireLayout,
-  type MigrationWireBlock,
-  SharedBlock,
-  WIRE_SLOT_HEADER_WORDS,
-  WIRE_SLOT_WORDS,
-  WireSlotWords,
-} from '../../abi/layout.js';
-import { now } from '../../kernel/sync.js';
+import { MigrationWireLayout, type MigrationWireBlock, WIRE_SLOT_HEADER_WORDS, WIRE_SLOT_WORDS, WireSlotWords } from './migration-layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { now } from '../../base/clock.js';
 import { TimeoutError, waitAsyncWhileEqual } from '../../platform/async-wait.js';
 import { copyPageWords } from '../page-copy.js';
 

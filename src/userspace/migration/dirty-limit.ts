@@ -20,7 +20,8 @@
  * syncs the guest dirtied more than `triggerPercent` % of what was sent meanwhile.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
-import { SharedBlock, VcpuThrottleLayout, type VcpuThrottleBlock } from '../../abi/layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { VcpuThrottleLayout, type VcpuThrottleBlock } from './migration-layout.js';
 import type { Vm } from '../../kernel/vm.js';
 
 export const DIRTYLIMIT_TOLERANCE_MIBS = 25;

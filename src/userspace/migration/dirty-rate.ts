@@ -14,11 +14,12 @@
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { GuestGlobalsLayout } from '../../abi/layout.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import { WORKLOAD_KINDS, type WorkloadConfig, type WorkloadKind } from '../../guest/workloads.js';
 import { popcount } from '../../kernel/dirty-bitmap.js';
-import { now } from '../../kernel/sync.js';
-import { ConfigError, MAX_RUN_VCPUS, MAX_SLOT_BYTES, int, randomSeed, stripUndefined, validateRingEntries } from '../../harness/run-config.js';
+import { now } from '../../base/clock.js';
+import { ConfigError } from '../../base/config-error.js';
+import { MAX_RUN_VCPUS, MAX_SLOT_BYTES, int, randomSeed, stripUndefined, validateRingEntries } from '../../harness/run-config.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
 import { RingCollector } from '../ring-collector.js';
 import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';

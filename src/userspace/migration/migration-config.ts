@@ -5,7 +5,8 @@
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
 import type { WorkloadKind } from '../../guest/workloads.js';
-import { ConfigError, int, randomSeed, stripUndefined, validateGuestShape } from '../../harness/run-config.js';
+import { ConfigError } from '../../base/config-error.js';
+import { int, randomSeed, stripUndefined, validateGuestShape } from '../../harness/run-config.js';
 import type { LogMode } from '../log-collectors.js';
 
 export interface MigrationConfig {

@@ -17,11 +17,11 @@
  */
 import { PAGE_SIZE, PAGE_WORDS } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { GuestGlobalsLayout, GuestPageWords } from '../../abi/layout.js';
+import { GuestGlobalsLayout, GuestPageWords } from '../../guest/guest-memory.js';
 import type { PageRange, WorkloadConfig } from '../../guest/workloads.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import { Mutant, mutantNames } from '../../kernel/mutants.js';
-import { now } from '../../kernel/sync.js';
+import { now } from '../../base/clock.js';
 import { withTimeout } from '../../platform/async-wait.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
 import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';

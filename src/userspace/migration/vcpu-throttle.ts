@@ -8,8 +8,10 @@
  * The sleep is cut short when userspace stops wanting the vCPU to run (pause for the final
  * stop-and-copy, terminate): CONTROL changes and WAKE is bumped, which is what the sleep waits on.
  */
-import { VcpuControl, VcpuLayout, VcpuThrottleLayout, SharedBlock, type VcpuThrottleBlock } from '../../abi/layout.js';
-import { now } from '../../kernel/sync.js';
+import { VcpuControl, VcpuLayout } from '../../kernel/vcpu-layout.js';
+import { VcpuThrottleLayout, type VcpuThrottleBlock } from './migration-layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { now } from '../../base/clock.js';
 
 const W = VcpuLayout.words;
 const T = VcpuThrottleLayout.words;

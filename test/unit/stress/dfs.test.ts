@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/harness/run-config.js';
+import { ConfigError } from '../../../src/base/config-error.js';
 import { StressHarness, campaignSpec } from '../../../src/stress/campaign.js';
 import type { Chooser } from '../../../src/stress/controlled/choosers.js';
 import { DfsExplorer } from '../../../src/stress/controlled/dfs.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, PAGE_WORDS, encodeSlot } from '../../../src/abi/constants.js';
-import { SpteBits } from '../../../src/abi/layout.js';
+import { SpteBits } from '../../../src/kernel/memslot-layout.js';
 import { ScriptedProgram } from '../../../src/guest/scripted.js';
 import { Mutant } from '../../../src/kernel/mutants.js';
 import { Vcpu } from '../../../src/kernel/vcpu.js';

@@ -1,7 +1,7 @@
 /** Controlled scenarios: generation under constraints, and validation of files. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/harness/run-config.js';
-import { Prng } from '../../../src/guest/workloads.js';
+import { ConfigError } from '../../../src/base/config-error.js';
+import { Prng } from '../../../src/base/prng.js';
 import { MUTANT_NAMES } from '../../../src/kernel/mutants.js';
 import { generateScenario, totalStores, validateScenario } from '../../../src/stress/controlled/scenario.js';
 import { MUTANT_PROFILES, allMutantProfiles, mutantProfile } from '../../../src/stress/mutant-catalog.js';
