@@ -5,6 +5,8 @@
 import { expose } from 'comlink';
 import { nodeEndpoint } from '../src/platform/node-endpoint.js';
 import { createVcpuWorkerApi } from '../src/userspace/vcpu-worker-main.js';
+// Registers the stress harness's step-hook kind, which a run may ask this thread to install.
+import '../src/stress/harvesters/step-perturbation.js';
 
 const api = createVcpuWorkerApi();
 const inBrowserWorker = typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';

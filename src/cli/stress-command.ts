@@ -3,10 +3,10 @@ import { join, parse as parsePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../base/config-error.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
-import { MUTANT_NAMES } from '../kernel/mutants.js';
+import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import { spawnNodeControlledWorker } from '../platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
-import { harvesterLogMode } from '../userspace/harvester-variants.js';
+import { harvesterLogMode } from '../stress/harvesters/harvester-variants.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 import {
   type CampaignResult,

@@ -8,7 +8,7 @@ import { ConfigError } from '../base/config-error.js';
 import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
 import { validateRingBytes } from '../kernel/dirty-ring.js';
-import { Mutant } from '../kernel/mutants.js';
+import { Mutant } from '../userspace/known-bugs.js';
 import { MEMSLOT_TABLE_ENTRIES } from '../kernel/memslot-layout.js';
 import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
 import { TRACK_DEFAULTS, type TrackOptions, resolveTrackOptions } from './page-track-config.js';

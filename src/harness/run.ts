@@ -22,14 +22,15 @@ import { VcpuLayout, VcpuState } from '../kernel/vcpu-layout.js';
 import { DirtyLogOracle, type LostPage, type OracleSlot, type PendingStore } from '../checker/oracle.js';
 import type { WorkloadConfig, WorkloadKind } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
-import { Mutant, mutantNames } from '../kernel/mutants.js';
+import { mutantNames } from '../userspace/known-bugs.js';
+import { userspaceFaults } from '../userspace/faults.js';
 import { now } from '../base/clock.js';
 import type { Vm } from '../kernel/vm.js';
 import { yieldToEventLoop } from '../platform/async-wait.js';
 import { type CopyMismatch, DirtyPageCopier } from '../userspace/dirty-copier.js';
 import { type LogCollector, type LogMode, SelfReapLogCollector, createCollector } from '../userspace/log-collectors.js';
 import { SharedReaper } from '../userspace/self-reaper.js';
-import type { StepPerturbation } from '../userspace/step-perturbation.js';
+import type { StepHookSpec } from '../kernel/step-hook.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../userspace/guest-fleet.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import { PageTrackRun, type PageTrackSummary } from './page-track-run.js';
@@ -155,7 +156,7 @@ export interface RunHooks {
   readonly toggleLog?: { readonly slotId: number; readonly iteration: number };
   // --- Stress harness (issue 6); all optional, a plain run uses none of them. ---
   /** Random delays at the step points of every vCPU worker (real threads, free-running). */
-  readonly vcpuPerturbation?: StepPerturbation;
+  readonly vcpuStepHook?: StepHookSpec;
   /** A harvester of the stress harness's (harvester-variants.ts) instead of the mode's collector. */
   readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[], config: RunConfig) => LogCollector;
   /** Asked at every poll of an iteration: force a collection now, and/or kick a vCPU (−1: none). */
@@ -173,6 +174,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
   hooks.onStart?.(config);
   const t0 = now();
   const { vm, slots } = buildGuestVm(config, true);
+  const faults = userspaceFaults(config.mutants);
   const oracleSlots: OracleSlot[] = slots.map((s) => ({
     encodedSlot: s.encodedSlot,
     id: s.id,
@@ -189,7 +191,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     hooks.createCollector?.(vm, config.vcpus, slots, config) ??
     (reaperBuffers
       ? new SelfReapLogCollector(vm, new SharedReaper(vm, reaperBuffers), slots)
-      : createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages));
+      : createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages, faults));
   // A vCPU stalled on a full ring that a whole collection cannot unstall is wedged (see wedge-detector.ts).
   const wedgeDetector = new RingWedgeDetector();
   const copier = new DirtyPageCopier(slots);
@@ -278,7 +280,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       vcpuOptions: () => ({
         emulateAllStores: config.emulateAllStores,
         ...(reaperBuffers ? { selfReap: reaperBuffers } : {}),
-        stepPerturbation: hooks.vcpuPerturbation,
+        stepHook: hooks.vcpuStepHook,
       }),
     });
     if (config.trackPages > 0) {
@@ -453,7 +455,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
 
     let verdict: ReturnType<DirtyLogOracle['verify']>;
     let mismatch: ReturnType<DirtyPageCopier['compare']>;
-    if ((config.mutants & Mutant.NO_FINAL_STOP) !== 0) {
+    if (faults.noFinalStop) {
       // Mutant: the "final" sync while the writers still run; they are parked only afterwards.
       collect(true);
       recordPending();

@@ -32,7 +32,7 @@ import { GFN_TRACK_MAX_COUNT, MAX_TRACK_NOTIFIERS, type PageTrackBlock, PageTrac
 import { SharedBlock } from '../abi/layout.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
-import { Mutant } from './mutants.js';
+import { KernelMutant } from './mutants.js';
 import type { PageTrackNotifier, TrackWriteInfo } from './page-track-notifier.js';
 import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, waitWhileEqual } from './sync.js';
 import { now } from '../base/clock.js';
@@ -147,7 +147,7 @@ export class PageTrack {
     }
     // The emulator's vCPUs never take mmu_lock, so flushing after the unlock is equivalent to
     // the kernel's flush under it, and keeps mmu_lock hold times about the lock's own work.
-    if (protectedNow && !this.vm.hasMutant(Mutant.TRACK_NO_TLB_FLUSH)) this.vm.flushRemoteTlbs();
+    if (protectedNow && !this.vm.hasMutant(KernelMutant.TRACK_NO_TLB_FLUSH)) this.vm.flushRemoteTlbs();
   }
 
   /** kvm_write_track_remove_gfn. The page stays write-protected until its next fault. */
@@ -321,7 +321,7 @@ export class PageTrack {
   /** A reader the grace period begun with `snapshot` still waits for, or null when it is over. */
   pendingReader(snapshot: Int32Array): PendingReader | null {
     // Mutant: synchronize_srcu forgotten — unregister returns with callbacks still running.
-    if (this.vm.hasMutant(Mutant.TRACK_NO_GRACE_PERIOD)) return null;
+    if (this.vm.hasMutant(KernelMutant.TRACK_NO_GRACE_PERIOD)) return null;
     for (let i = 0; i < snapshot.length; i++) {
       const s = snapshot[i]!;
       const w = this.vcpuBlock(i).i32;

@@ -26,7 +26,7 @@ import { PAGE_WORDS } from '../abi/constants.js';
 import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
-import { Mutant } from './mutants.js';
+import { KernelMutant } from './mutants.js';
 import { type PageTrack, gpaOf } from './page-track.js';
 import type { Vm } from './vm.js';
 
@@ -50,7 +50,7 @@ export class TrackedWriteEmulator {
     private readonly markDirty: MarkPageDirty,
   ) {
     this.pageTrack = vm.pageTrack;
-    this.notifyBeforeWrite = vm.hasMutant(Mutant.TRACK_NOTIFY_BEFORE_WRITE);
+    this.notifyBeforeWrite = vm.hasMutant(KernelMutant.TRACK_NOTIFY_BEFORE_WRITE);
   }
 
   /** Whether a store to `page` must be emulated as a tracked write (its count is non-zero). */

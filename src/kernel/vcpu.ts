@@ -33,7 +33,7 @@ import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.j
 import { setDirtyBit } from './dirty-bitmap.js';
 import type { DirtyRing } from './dirty-ring.js';
 import type { Memslot } from './memslots.js';
-import { Mutant } from './mutants.js';
+import { KernelMutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
 import { now } from '../base/clock.js';
 import { waitWhileEqual } from './sync.js';
@@ -123,9 +123,9 @@ export class Vcpu {
     this.emulateAllStores = options.emulateAllStores ?? false;
     this.preemptAfterMs = options.preemptAfterMs ?? 0;
     this.asId = options.asId ?? 0;
-    this.dirtyBeforeWritable = vm.hasMutant(Mutant.DIRTY_BEFORE_WRITABLE);
+    this.dirtyBeforeWritable = vm.hasMutant(KernelMutant.DIRTY_BEFORE_WRITABLE);
     this.trackedWrites = new TrackedWriteEmulator(vm, index, (slot, page) => this.markPageDirty(slot, page));
-    this.faultFixesTracked = vm.hasMutant(Mutant.TRACK_FAULT_FIXES_TRACKED);
+    this.faultFixesTracked = vm.hasMutant(KernelMutant.TRACK_FAULT_FIXES_TRACKED);
     const f = this.block.f64;
     this.cInstructions = f[F.INSTRUCTIONS]!;
     this.cStores = f[F.STORES]!;

@@ -25,7 +25,7 @@ export const VmLayout = defineBlock(
     'DOORBELL',
     /** Memslot generation, bumped on every memslot change. */
     'MEMSLOTS_GEN',
-    /** Bitmask of enabled mutants (known protocol bugs, see src/harness/mutants.ts). */
+    /** Bitmask of enabled kernel mutants (known kernel bugs, kernel/mutants.ts). */
     'MUTANTS',
     /** Kernel WARN count (e.g. a push into a full ring, a write with no vCPU and no bitmap). */
     'WARNINGS',

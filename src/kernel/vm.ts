@@ -30,7 +30,7 @@ import { assertLittleEndian } from '../base/assert.js';
 import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
 import { DirtyRing, ResetBatch, highestBit, validateRingBytes } from './dirty-ring.js';
 import { type Memslot, MemslotTable, type SlotBuffers, allocateSlotBuffers, bitmapBytes } from './memslots.js';
-import { Mutant } from './mutants.js';
+import { KernelMutant } from './mutants.js';
 import { PageTrack } from './page-track.js';
 import { Step, stepHook } from './step-hook.js';
 import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, waitWhileEqual } from './sync.js';
@@ -288,8 +288,8 @@ export class Vm {
     this.rings[index] = ring
       ? new DirtyRing(ring, vb, {
           onOverflow: () => this.warn(),
-          flagsBeforePayload: this.hasMutant(Mutant.FLAGS_BEFORE_PAYLOAD),
-          lateSoftFull: this.hasMutant(Mutant.LATE_SOFT_FULL),
+          flagsBeforePayload: this.hasMutant(KernelMutant.FLAGS_BEFORE_PAYLOAD),
+          lateSoftFull: this.hasMutant(KernelMutant.LATE_SOFT_FULL),
         })
       : null;
   }
@@ -525,7 +525,7 @@ export class Vm {
     f[VM_FLOATS.RESET_CALLS]! += 1;
     f[VM_FLOATS.ENTRIES_RESET]! += cleared;
     // Re-protection is complete only once no vCPU can still store through a stale TLB entry.
-    if (cleared > 0 && !this.hasMutant(Mutant.NO_TLB_FLUSH)) this.flushRemoteTlbs();
+    if (cleared > 0 && !this.hasMutant(KernelMutant.NO_TLB_FLUSH)) this.flushRemoteTlbs();
     return cleared;
   }
 
@@ -557,7 +557,7 @@ export class Vm {
     const sumHi = (offHi + (sumLo >= 2 ** 32 ? 1 : 0)) >>> 0;
     if (
       slot === null ||
-      (!this.hasMutant(Mutant.RESET_WRAP_CHECK) && (offHi !== 0 || offLo >= npages)) ||
+      (!this.hasMutant(KernelMutant.RESET_WRAP_CHECK) && (offHi !== 0 || offLo >= npages)) ||
       sumHi !== 0 ||
       sumLo % 2 ** 32 >= npages
     ) {
@@ -615,7 +615,7 @@ export class Vm {
     if (asId >= KVM_ADDRESS_SPACE_NUM) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
     if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
     // CLEAR checks alignment before it looks the slot up.
-    if (firstPage !== undefined && firstPage % 64 !== 0 && !this.hasMutant(Mutant.CLEAR_UNALIGNED)) {
+    if (firstPage !== undefined && firstPage % 64 !== 0 && !this.hasMutant(KernelMutant.CLEAR_UNALIGNED)) {
       throw new KvmError('EINVAL', `first_page ${firstPage} is not a multiple of 64`, 'first_page');
     }
     const slot = this.memslots.findById(asId, id);
@@ -652,7 +652,7 @@ export class Vm {
       let reprotected = -1;
       this.mmuLock.lock();
       try {
-        reprotected = exchangeAndProtect(slot, snapshot, !this.hasMutant(Mutant.LEGACY_GET_NO_PROTECT));
+        reprotected = exchangeAndProtect(slot, snapshot, !this.hasMutant(KernelMutant.LEGACY_GET_NO_PROTECT));
       } finally {
         this.mmuLock.unlock();
         this.accountHold(VM_FLOATS.MMU_HOLD_GET_TOTAL_NS, VM_FLOATS.MMU_HOLD_GET_MAX_NS);
@@ -763,7 +763,7 @@ export class Vm {
     }
     // Mutant flush-no-wait (stress harness): return without waiting — and without the wait's
     // step point, so that a controlled scheduler does not hold the caller back either.
-    if (this.hasMutant(Mutant.FLUSH_NO_WAIT)) return;
+    if (this.hasMutant(KernelMutant.FLUSH_NO_WAIT)) return;
     if (stepHook.active) stepHook.at(Step.TLB_FLUSH_WAIT, bits, 0);
     const t0 = now();
     for (let i = 0; i < n; i++) {

@@ -17,7 +17,7 @@ import { Prng, deriveSeed } from '../base/prng.js';
 import type { RunSummary } from '../harness/run.js';
 import { ConfigError } from '../base/config-error.js';
 import { now } from '../base/clock.js';
-import { harvesterLogMode } from '../userspace/harvester-variants.js';
+import { harvesterLogMode } from './harvesters/harvester-variants.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import { VcpuWorkerPool } from '../userspace/vcpu-worker-pool.js';

@@ -11,7 +11,7 @@
  * same. The bounds are about twice the worst case measured over 40 campaign seeds (controlled,
  * random strategy) and over 8 (free-running); README "Stress testing" lists the measurements.
  */
-import { MUTANT_NAMES, Mutant } from '../kernel/mutants.js';
+import { MUTANT_NAMES, Mutant } from '../userspace/known-bugs.js';
 import type { StressMode } from './campaign.js';
 import type { ScenarioRequest } from './controlled/scenario.js';
 import type { FreeRequest } from './free/free-scenario.js';

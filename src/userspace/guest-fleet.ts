@@ -3,6 +3,7 @@
  * migrate`: build the VM in the order QEMU does (logging capability, memslots, vCPUs), and start,
  * count and stop the worker threads around it — one per vCPU, one per DMA device.
  */
+import { kernelMutants } from './known-bugs.js';
 import {
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
   KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
@@ -53,7 +54,7 @@ export interface GuestVmConfig {
  * contiguous from 1 GiB, with LOG_DIRTY_PAGES when `logDirty`), then the vCPUs.
  */
 export function buildGuestVm(config: GuestVmConfig, logDirty: boolean): { vm: Vm; slots: Memslot[] } {
-  const vm = Vm.create({ mutants: config.mutants, offerRingWithBitmap: config.ringWithBitmap });
+  const vm = Vm.create({ mutants: kernelMutants(config.mutants), offerRingWithBitmap: config.ringWithBitmap });
   if (config.log === 'ring') {
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * 16);
     if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);

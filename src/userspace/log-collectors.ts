@@ -12,7 +12,7 @@
  */
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import type { Memslot } from '../kernel/memslots.js';
-import { Mutant } from '../kernel/mutants.js';
+import { NO_FAULTS, type UserspaceFaults } from './faults.js';
 import type { Vm } from '../kernel/vm.js';
 import { PendingEntries } from './pending-entries.js';
 import { RingCollector } from './ring-collector.js';
@@ -143,12 +143,11 @@ export class RingLogCollector implements LogCollector {
     readonly vm: Vm,
     vcpuCount: number,
     private readonly slots: readonly Memslot[],
+    faults: UserspaceFaults = NO_FAULTS,
   ) {
-    this.ring = new RingCollector(vm, vcpuCount, {
-      skipEveryNth: vm.hasMutant(Mutant.HARVEST_SKIPS_ENTRY) ? 61 : 0,
-    });
+    this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? 61 : 0 });
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
-    this.copyBeforeReset = vm.hasMutant(Mutant.COPY_BEFORE_RESET);
+    this.copyBeforeReset = faults.copyBeforeReset;
   }
 
   collect(sink: ReadyPageSink, final: boolean): number {
@@ -278,10 +277,17 @@ export class ManualLogCollector implements LogCollector {
   }
 }
 
-export function createCollector(mode: LogMode, vm: Vm, vcpuCount: number, slots: readonly Memslot[], chunkPages: number): LogCollector {
+export function createCollector(
+  mode: LogMode,
+  vm: Vm,
+  vcpuCount: number,
+  slots: readonly Memslot[],
+  chunkPages: number,
+  faults: UserspaceFaults = NO_FAULTS,
+): LogCollector {
   switch (mode) {
     case 'ring':
-      return new RingLogCollector(vm, vcpuCount, slots);
+      return new RingLogCollector(vm, vcpuCount, slots, faults);
     case 'bitmap':
       return new BitmapLogCollector(vm, slots);
     case 'clear':

@@ -17,7 +17,7 @@ import { SharedBlock } from '../abi/layout.js';
 import { VcpuControl, VcpuLayout, VcpuState } from '../kernel/vcpu-layout.js';
 import { VmLayout } from '../kernel/vm-layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
-import { clearStepHook } from '../kernel/step-hook.js';
+import { installStepHookSpec } from '../kernel/step-hook.js';
 import { now } from '../base/clock.js';
 import { ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
@@ -26,7 +26,6 @@ import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js
 import { VcpuThrottle } from './migration/vcpu-throttle.js';
 import { SharedReaper } from './self-reaper.js';
 import { StallRecorder } from './stall-recorder.js';
-import { installStepPerturbation } from './step-perturbation.js';
 import type { VcpuThreadConfig } from './vcpu-worker-api.js';
 
 const W = VcpuLayout.words;
@@ -67,10 +66,9 @@ export class VcpuThread {
     this.reaper = config.selfReap ? new SharedReaper(this.vm, config.selfReap) : null;
     this.stallRecorder = config.stallSamples ? new StallRecorder(config.stallSamples) : null;
     this.throttle = config.throttle ? new VcpuThrottle(config.throttle, this.w) : null;
-    // Stress harness: this worker's step hook delays at random (the hook is per thread; a
-    // reused worker must not keep an earlier run's).
-    if (config.stepPerturbation) installStepPerturbation(config.stepPerturbation);
-    else clearStepHook();
+    // A step hook from the caller (the stress harness's random delays), or none: the hook is
+    // per thread, and a reused worker must not keep an earlier run's.
+    installStepHookSpec(config.stepHook);
   }
 
   private setState(state: number): void {

@@ -9,7 +9,7 @@ import type { TrackNotifierSpec } from '../kernel/page-track-notifier.js';
 import type { VmBuffers } from '../kernel/vm.js';
 import type { ReaperBuffers } from './self-reaper.js';
 import type { DestinationThreadConfig } from './migration/destination.js';
-import type { StepPerturbation } from './step-perturbation.js';
+import type { StepHookSpec } from '../kernel/step-hook.js';
 
 export interface VcpuThreadConfig {
   readonly vm: VmBuffers;
@@ -32,7 +32,7 @@ export interface VcpuThreadConfig {
   /** Dirty-limit: this vCPU's VcpuThrottleLayout block (sleep after each exit 31); migration only. */
   readonly throttle?: SharedArrayBuffer;
   /** Stress harness (issue 6): random delays at this thread's step points. */
-  readonly stepPerturbation?: StepPerturbation;
+  readonly stepHook?: StepHookSpec;
 }
 
 /** A DMA device thread: writes guest memory with no running vCPU. */

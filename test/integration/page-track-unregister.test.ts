@@ -9,7 +9,7 @@ import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../src/abi/constants.js';
 import { GuestGlobalsLayout } from '../../src/guest/guest-memory.js';
 import { SharedBlock } from '../../src/abi/layout.js';
 import { VcpuState } from '../../src/kernel/vcpu-layout.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { ProbeNotifier } from '../../src/pagetrack/probe-notifier.js';
 import { sleep, withTimeout } from '../../src/platform/async-wait.js';

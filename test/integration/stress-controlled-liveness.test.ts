@@ -93,7 +93,7 @@ const dist = (path: string): string => new URL(`../../dist/src/${path}`, import.
 const URLS = {
   tokenUrl: dist('stress/controlled/token.js'),
   mainUrl: dist('stress/controlled/participant-main.js'),
-  layoutUrl: dist('abi/layout.js'),
+  layoutUrl: dist('stress/controlled/token-layout.js'),
 };
 
 function spawnBad(index: number, mode: BadMode): ControlledWorkerHandle {

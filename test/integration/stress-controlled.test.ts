@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Prng, deriveSeed } from '../../src/base/prng.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { type CampaignResult, type CampaignSpec, StressHarness, campaignSpec } from '../../src/stress/campaign.js';

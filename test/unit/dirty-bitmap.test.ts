@@ -12,7 +12,7 @@ import {
 } from '../../src/abi/constants.js';
 import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { bitmapPages, bitmapWords, maskFromPages } from '../../src/kernel/dirty-bitmap.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { NoVcpuMark, Vm } from '../../src/kernel/vm.js';
 import { errnoOf } from '../helpers/errno.js';

@@ -16,7 +16,7 @@ import {
   validateRingBytes,
   writeRawEntry,
 } from '../../src/kernel/dirty-ring.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { ringVm } from '../helpers/vm-fixtures.js';
 import { errnoOf } from '../helpers/errno.js';
 

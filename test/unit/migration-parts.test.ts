@@ -3,6 +3,7 @@
  * QEMU's dirty-limit rule, the dirty tracker of each logging mode (deferred CLEAR, resend
  * semantics), guest pacing, and the configuration's errors.
  */
+import { NO_FAULTS } from '../../src/userspace/faults.js';
 import { describe, expect, it } from 'vitest';
 import {
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
@@ -156,7 +157,7 @@ describe('DirtyTracker', () => {
     prog.enqueue([BASE + 1, BASE + 70, BASE + 200]);
     vcpu.run(prog);
     const pages = new SlotPages([slot]);
-    const t = new DirtyTracker('clear', vm, 1, [slot], pages, 64, null);
+    const t = new DirtyTracker('clear', vm, 1, [slot], pages, 64, NO_FAULTS, null);
     expect(t.sync(false)).toBe(3);
     expect([1, 70, 200].map((p) => t.toSend.has(p))).toEqual([true, true, true]);
     expect(t.stats.clearCalls).toBe(0);
@@ -181,7 +182,7 @@ describe('DirtyTracker', () => {
     const { vm, slot, vcpus, programs } = ringVm({ ringEntries: 256, pages: 64 });
     programs[0]!.enqueue(gfns([5, 6]));
     vcpus[0]!.run(programs[0]!);
-    const t = new DirtyTracker('ring', vm, 1, [slot], new SlotPages([slot]), 64, null);
+    const t = new DirtyTracker('ring', vm, 1, [slot], new SlotPages([slot]), 64, NO_FAULTS, null);
     t.collectForStall();
     expect(t.pending.count()).toBe(2);
     expect(t.toSend.count()).toBe(0);

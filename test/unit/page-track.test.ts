@@ -10,7 +10,7 @@ import { GuestPageWords } from '../../src/guest/guest-memory.js';
 import { SpteBits } from '../../src/kernel/memslot-layout.js';
 import { VcpuLayout, VcpuRequest } from '../../src/kernel/vcpu-layout.js';
 import { harvestRing } from '../../src/kernel/dirty-ring.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import type { PageTrackNotifier, TrackWriteInfo } from '../../src/kernel/page-track-notifier.js';
 import { SLOT_GFN, gfns, ringVm } from '../helpers/vm-fixtures.js';
 

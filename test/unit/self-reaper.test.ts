@@ -101,7 +101,7 @@ describe('run config: selfReap', () => {
   it('defaults to off and refuses the userspace-collector mutant', async () => {
     const { validateRunConfig } = await import('../../src/harness/run-config.js');
     const { ConfigError } = await import('../../src/base/config-error.js');
-    const { Mutant } = await import('../../src/kernel/mutants.js');
+    const { Mutant } = await import('../../src/userspace/known-bugs.js');
     expect(validateRunConfig({ seed: 1 }).selfReap).toBe(false);
     expect(validateRunConfig({ seed: 1, selfReap: true }).selfReap).toBe(true);
     expect(() => validateRunConfig({ seed: 1, selfReap: true, mutants: Mutant.HARVEST_SKIPS_ENTRY })).toThrow(ConfigError);

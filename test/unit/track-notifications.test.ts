@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { EMU_EXIT_TRACK_RING_FULL, KVM_EXIT_HLT, PAGE_SIZE, PAGE_WORDS } from '../../src/abi/constants.js';
 import { GuestPageWords } from '../../src/guest/guest-memory.js';
 import { TrackRingEntryKind } from '../../src/pagetrack/notification-ring-layout.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { createTrackNotifier } from '../../src/pagetrack/kinds.js';
 import {
   TRACK_RING_MIN_ENTRIES,

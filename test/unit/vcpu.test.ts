@@ -17,7 +17,7 @@ import { GuestPageWords } from '../../src/guest/guest-memory.js';
 import { VcpuLayout, VcpuRequest } from '../../src/kernel/vcpu-layout.js';
 import { ScriptedProgram } from '../../src/guest/scripted.js';
 import { harvestRing } from '../../src/kernel/dirty-ring.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { SLOT_GFN, gfns, range, ringVm } from '../helpers/vm-fixtures.js';

@@ -165,7 +165,7 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
   for (let p = 0; p < parts; p++) {
     const h = pool.handle(p);
     handles.push(h);
-    const call = h.api.run({ participant: p, token: token.buffer, vm: buffers, globals: globals.buffer, scenario: s, seed: input.seed });
+    const call = h.api.run({ participant: p, token: token.buffer, vm: buffers, globals: globals.buffer, scenario: s, seed: input.seed, mutants: input.mutants });
     // Observed now so that a call failing early is not an unhandled rejection; its outcome is
     // collected below.
     call.catch(() => undefined);

@@ -18,6 +18,8 @@ export interface ControlledRunConfig {
   readonly scenario: ControlledScenario;
   /** The run's seed, for the oracle's reports. */
   readonly seed: number;
+  /** The run's known bugs (the kernel's are in the VM already; userspace takes its own share). */
+  readonly mutants: number;
 }
 
 export interface ParticipantResult {

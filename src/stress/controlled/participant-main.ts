@@ -23,7 +23,7 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
     const globals = new SharedBlock(GuestGlobalsLayout, config.globals).i32;
     installStepHook(park);
     park(ControlStep.START, config.participant, 0);
-    if (report) runUserspaceParticipant(vm, config.scenario, globals, config.seed, park, report);
+    if (report) runUserspaceParticipant(vm, config, globals, park, report);
     else runVcpuParticipant(vm, config.participant - 1, config.scenario, globals, park);
   } catch (e) {
     // The scheduler abandoning the run is no error of this participant.

@@ -6,9 +6,9 @@
 import { ConfigError } from '../../base/config-error.js';
 import { validateRingEntries } from '../../harness/run-config.js';
 import { type Prng } from '../../base/prng.js';
-import { HARVESTER_VARIANTS, type HarvesterVariant, harvesterLogMode } from '../../userspace/harvester-variants.js';
+import { HARVESTER_VARIANTS, type HarvesterVariant, harvesterLogMode } from '../harvesters/harvester-variants.js';
 import { LOG_MODES, type LogMode } from '../../userspace/log-collectors.js';
-import { pickHarvester } from '../harvester-pick.js';
+import { pickHarvester } from '../harvesters/harvester-pick.js';
 
 export interface ControlledScenario {
   readonly log: LogMode;

@@ -16,15 +16,16 @@ import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import { VcpuLayout, VcpuState } from '../../kernel/vcpu-layout.js';
 import { type LostPage, DirtyLogOracle, type PendingStore } from '../../checker/oracle.js';
 import { RingWedgeDetector } from '../../harness/wedge-detector.js';
-import { Mutant } from '../../kernel/mutants.js';
+import { userspaceFaults } from '../../userspace/faults.js';
 import type { Vm } from '../../kernel/vm.js';
 import { type CopyMismatch, DirtyPageCopier } from '../../userspace/dirty-copier.js';
-import { type HarvesterVariantStats, createHarvester } from '../../userspace/harvester-variants.js';
+import { type HarvesterVariantStats, createHarvester } from '../harvesters/harvester-variants.js';
 import { VcpuControlPlane } from '../../userspace/vcpu-control.js';
 import { ControlStep } from './control-steps.js';
 import { dataSlot } from './controlled-vm.js';
 import { interposeIoctls } from './ioctl-points.js';
-import { type ControlledScenario, scenarioRounds } from './scenario.js';
+import type { ControlledRunConfig } from './participant-api.js';
+import { scenarioRounds } from './scenario.js';
 import type { Park } from './vcpu-participant.js';
 
 const F = VcpuLayout.floats;
@@ -67,18 +68,19 @@ class WedgedVcpu extends Error {}
 /** Runs userspace's program, filling `report` as it goes (so an aborted run keeps what it saw). */
 export function runUserspaceParticipant(
   vm: Vm,
-  scenario: ControlledScenario,
+  config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants'>,
   globals: Int32Array,
-  seed: number,
   park: Park,
   report: UserspaceReport,
 ): void {
+  const { scenario, seed } = config;
+  const faults = userspaceFaults(config.mutants);
   const n = scenario.vcpus;
   const slot = dataSlot(vm);
   const slots = [slot];
   const control = new VcpuControlPlane(vm, n);
   interposeIoctls(vm, park);
-  const harvester = createHarvester(scenario.harvester, scenario.log, vm, n, slots, scenario.clearChunkPages);
+  const harvester = createHarvester(scenario.harvester, scenario.log, vm, n, slots, scenario.clearChunkPages, faults);
   const collector = harvester.collector;
   const copier = new DirtyPageCopier(slots);
   const oracle = new DirtyLogOracle(
@@ -149,7 +151,6 @@ export function runUserspaceParticipant(
     park(ControlStep.USER_WAIT_PARKED, 0, 0);
   };
 
-  const noFinalStop = vm.hasMutant(Mutant.NO_FINAL_STOP);
   try {
     for (let k = 1; k <= scenarioRounds(scenario); k++) {
       park(ControlStep.USER_RESUME, k, 0);
@@ -172,7 +173,7 @@ export function runUserspaceParticipant(
           park(ControlStep.USER_WAIT_PROGRESS, bell, 0);
         }
       }
-      if (noFinalStop) {
+      if (faults.noFinalStop) {
         // Mutant: the "final" sync and the verification while the vCPUs may still run.
         finalSync(k);
         stopAll(k);

@@ -3,12 +3,13 @@
  * every vCPU worker and in this thread, a harvester variant in userspace's place, and seeded
  * forced harvests and kicks; then its outcomes.
  */
+import { userspaceFaults } from '../../userspace/faults.js';
 import { WEDGED_VCPU } from '../../harness/wedge-detector.js';
 import { type RunHooks, type RunSummary, runDirtyLog } from '../../harness/run.js';
 import { Prng, deriveSeed } from '../../base/prng.js';
 import { clearStepHook } from '../../kernel/step-hook.js';
-import { type Harvester, type HarvesterVariantStats, createHarvester } from '../../userspace/harvester-variants.js';
-import { installStepPerturbation } from '../../userspace/step-perturbation.js';
+import { type Harvester, type HarvesterVariantStats, createHarvester } from '../harvesters/harvester-variants.js';
+import { installStepPerturbation, perturbationSpec } from '../harvesters/step-perturbation.js';
 import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
 import type { OutcomeKind } from '../outcome.js';
 import type { FreeScenario } from './free-scenario.js';
@@ -29,9 +30,9 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
   const vcpus = scenario.config.vcpus;
   const hooks: RunHooks = {
     spawn,
-    ...(scenario.vcpuPerturbation ? { vcpuPerturbation: scenario.vcpuPerturbation } : {}),
+    ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
     createCollector: (vm, n, slots, config) => {
-      harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages);
+      harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants));
       return harvester.collector;
     },
     onPoll: () => {

@@ -8,10 +8,10 @@ import { Step } from '../../kernel/step-hook.js';
 import type { RunConfig } from '../../harness/run-config.js';
 import { Prng, deriveSeed } from '../../base/prng.js';
 import { WORKLOAD_KINDS } from '../../guest/workloads.js';
-import { type HarvesterVariant, harvesterLogMode } from '../../userspace/harvester-variants.js';
+import { type HarvesterVariant, harvesterLogMode } from '../harvesters/harvester-variants.js';
 import type { LogMode } from '../../userspace/log-collectors.js';
-import type { StepPerturbation } from '../../userspace/step-perturbation.js';
-import { pickHarvester } from '../harvester-pick.js';
+import type { StepPerturbation } from '../harvesters/step-perturbation.js';
+import { pickHarvester } from '../harvesters/harvester-pick.js';
 
 export interface FreeScenario {
   readonly seed: number;

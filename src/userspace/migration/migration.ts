@@ -20,7 +20,8 @@ import { isKvmError } from '../../abi/errno.js';
 import { GuestGlobalsLayout, GuestPageWords } from '../../guest/guest-memory.js';
 import type { PageRange, WorkloadConfig } from '../../guest/workloads.js';
 import type { Memslot } from '../../kernel/memslots.js';
-import { Mutant, mutantNames } from '../../kernel/mutants.js';
+import { mutantNames } from '../known-bugs.js';
+import { userspaceFaults } from '../faults.js';
 import { now } from '../../base/clock.js';
 import { withTimeout } from '../../platform/async-wait.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
@@ -109,7 +110,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
   // The copy-before-reset mutant sends straight from the harvest, before the reset. Its bug is
   // the order, not the volume: these sends do not wait for (or draw on) the link.
   const sendBeforeReset = (g: number): void => sendPage(g, directSender);
-  const tracker = new DirtyTracker(config.log, vm, config.vcpus, slots, pages, config.clearChunkPages, sendBeforeReset);
+  const tracker = new DirtyTracker(config.log, vm, config.vcpus, slots, pages, config.clearChunkPages, userspaceFaults(config.mutants), sendBeforeReset);
   const collectForStall = (): void => tracker.collectForStall();
 
   const summary: MigrationSummary = {
@@ -235,7 +236,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     passResent = 0;
     const tStop = now();
     let tParked: number;
-    if ((config.mutants & Mutant.NO_FINAL_STOP) !== 0) {
+    if (userspaceFaults(config.mutants).noFinalStop) {
       // Mutant: the "final" sync and copy while the guest still runs; it is parked only afterwards.
       tracker.sync(true);
       await sendPass(finalRound, 'stop-and-copy');

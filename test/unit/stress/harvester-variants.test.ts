@@ -3,16 +3,17 @@
  * correct kernel, and takes the path that exposes its mutant (an unaligned CLEAR, a wrapped
  * entry pair) against the buggy one.
  */
+import { NO_FAULTS } from '../../../src/userspace/faults.js';
 import { describe, expect, it } from 'vitest';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, PAGE_WORDS, encodeSlot } from '../../../src/abi/constants.js';
 import { SpteBits } from '../../../src/kernel/memslot-layout.js';
 import { ScriptedProgram } from '../../../src/guest/scripted.js';
-import { Mutant } from '../../../src/kernel/mutants.js';
+import { Mutant } from '../../../src/userspace/known-bugs.js';
 import { Vcpu } from '../../../src/kernel/vcpu.js';
 import { Vm } from '../../../src/kernel/vm.js';
-import { HostileRingCollector } from '../../../src/userspace/hostile-ring-collector.js';
-import { createHarvester } from '../../../src/userspace/harvester-variants.js';
-import { UnalignedClearCollector } from '../../../src/userspace/unaligned-clear-collector.js';
+import { HostileRingCollector } from '../../../src/stress/harvesters/hostile-ring-collector.js';
+import { createHarvester } from '../../../src/stress/harvesters/harvester-variants.js';
+import { UnalignedClearCollector } from '../../../src/stress/harvesters/unaligned-clear-collector.js';
 
 const BASE = 0x40000;
 
@@ -75,7 +76,7 @@ describe('the unaligned-CLEAR harvester', () => {
 describe('the hostile-wrap ring harvester', () => {
   it('against the fixed kernel: the wrapped batch is skipped, and re-arming the slot loses nothing', () => {
     const f = fixture('ring');
-    const c = new HostileRingCollector(f.vm, 1, [f.slot]);
+    const c = new HostileRingCollector(f.vm, 1, [f.slot], NO_FAULTS);
     f.store(4, 5, 6);
     expect(c.collect(f.sink, true)).toBe(3);
     expect(f.collected).toEqual([4, 5, 6]);
@@ -94,7 +95,7 @@ describe('the hostile-wrap ring harvester', () => {
 
   it('against reset-wrap-check: the wrapped pair passes the range check and the rmap is indexed out of bounds', () => {
     const f = fixture('ring', Mutant.RESET_WRAP_CHECK);
-    const c = new HostileRingCollector(f.vm, 1, [f.slot]);
+    const c = new HostileRingCollector(f.vm, 1, [f.slot], NO_FAULTS);
     f.store(4, 5);
     c.collect(f.sink, true);
     expect(f.vm.stats().kernelBugs).toBe(1);
@@ -102,7 +103,7 @@ describe('the hostile-wrap ring harvester', () => {
 
   it('only rewrites in final collections, and only with two harvested entries in one ring', () => {
     const f = fixture('ring', Mutant.RESET_WRAP_CHECK);
-    const c = new HostileRingCollector(f.vm, 1, [f.slot]);
+    const c = new HostileRingCollector(f.vm, 1, [f.slot], NO_FAULTS);
     f.store(4, 5);
     c.collect(f.sink, false);
     f.store(6);
@@ -116,12 +117,12 @@ describe('the hostile-wrap ring harvester', () => {
 describe('createHarvester', () => {
   it('refuses a variant with the wrong log mode', () => {
     const f = fixture('ring');
-    expect(() => createHarvester('unaligned-clear', 'ring', f.vm, 1, [f.slot], 64)).toThrow(/needs --log clear/);
+    expect(() => createHarvester('unaligned-clear', 'ring', f.vm, 1, [f.slot], 64, NO_FAULTS)).toThrow(/needs --log clear/);
   });
 
   it('the standard variant is the log mode\'s own collector', () => {
     const f = fixture('ring');
-    const h = createHarvester('standard', 'ring', f.vm, 1, [f.slot], 64);
+    const h = createHarvester('standard', 'ring', f.vm, 1, [f.slot], 64, NO_FAULTS);
     f.store(7);
     expect(h.collector.collect(f.sink, false)).toBe(1);
     expect(h.variantStats()).toEqual({ hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 });

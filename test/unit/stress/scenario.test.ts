@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/base/config-error.js';
 import { Prng } from '../../../src/base/prng.js';
-import { MUTANT_NAMES } from '../../../src/kernel/mutants.js';
+import { MUTANT_NAMES } from '../../../src/userspace/known-bugs.js';
 import { generateScenario, totalStores, validateScenario } from '../../../src/stress/controlled/scenario.js';
 import { MUTANT_PROFILES, allMutantProfiles, mutantProfile } from '../../../src/stress/mutant-catalog.js';
 

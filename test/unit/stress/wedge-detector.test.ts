@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { KVM_EXIT_DIRTY_RING_FULL } from '../../../src/abi/constants.js';
 import { RingWedgeDetector, WEDGED_VCPU } from '../../../src/harness/wedge-detector.js';
-import { Mutant } from '../../../src/kernel/mutants.js';
+import { Mutant } from '../../../src/userspace/known-bugs.js';
 import { RingCollector } from '../../../src/userspace/ring-collector.js';
 import { gfns, range, ringVm } from '../../helpers/vm-fixtures.js';
 

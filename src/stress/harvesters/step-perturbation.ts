@@ -1,5 +1,5 @@
 /**
- * Random perturbation at the protocol's step points, for free-running stress (issue 6): at a
+ * Random perturbation at the protocol's step points, for free-running stress: at a
  * seeded fraction of the hits on chosen step points, the thread stalls for a few microseconds —
  * spinning (keeps its CPU, so the window stays open while others run elsewhere) or sleeping
  * (gives the CPU away, so another thread gets it). Real threads still race; the delays only
@@ -7,10 +7,10 @@
  * before the SPTE is writable, DIRTY published before the payload) is hit within a few runs
  * instead of never. A correct protocol has no window that delays can turn into a lost page.
  */
-import { type StepPoint, installStepHook } from '../kernel/step-hook.js';
-import { now } from '../base/clock.js';
-import { sleepMs } from '../kernel/sync.js';
-import { Prng } from '../base/prng.js';
+import { type StepHookSpec, type StepPoint, installStepHook, registerStepHookKind } from '../../kernel/step-hook.js';
+import { now } from '../../base/clock.js';
+import { sleepMs } from '../../kernel/sync.js';
+import { Prng } from '../../base/prng.js';
 
 export interface StepPerturbation {
   /** Seeds this thread's stream of decisions. */
@@ -50,4 +50,12 @@ export function perturbationHook(p: StepPerturbation): (step: StepPoint, a: numb
 /** Perturb this thread's step points (replaces any hook installed before). */
 export function installStepPerturbation(p: StepPerturbation): void {
   installStepHook(perturbationHook(p));
+}
+
+const KIND = 'perturbation';
+registerStepHookKind(KIND, (params) => perturbationHook(params as StepPerturbation));
+
+/** `p` as data a vCPU worker builds its hook from (the worker entry imports this module). */
+export function perturbationSpec(p: StepPerturbation): StepHookSpec {
+  return { kind: KIND, params: p };
 }

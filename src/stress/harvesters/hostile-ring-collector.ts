@@ -13,14 +13,14 @@
  * — safe only because no vCPU runs during a final collection. With that, a correct kernel
  * loses nothing to this userspace.
  */
-import { KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
-import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/dirty-gfn.js';
-import { type HarvestCursor, harvestRing, writeRawEntry } from '../kernel/dirty-ring.js';
-import type { Memslot } from '../kernel/memslots.js';
-import { Mutant } from '../kernel/mutants.js';
-import type { Vm } from '../kernel/vm.js';
-import { type CollectorStats, type LogCollector, type ReadyPageSink, emptyCollectorStats } from './log-collectors.js';
-import { PendingEntries } from './pending-entries.js';
+import { KVM_DIRTY_GFN_F_RESET } from '../../abi/constants.js';
+import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../../abi/dirty-gfn.js';
+import { type HarvestCursor, harvestRing, writeRawEntry } from '../../kernel/dirty-ring.js';
+import type { Memslot } from '../../kernel/memslots.js';
+import type { UserspaceFaults } from '../../userspace/faults.js';
+import type { Vm } from '../../kernel/vm.js';
+import { type CollectorStats, type LogCollector, type ReadyPageSink, emptyCollectorStats } from '../../userspace/log-collectors.js';
+import { PendingEntries } from '../../userspace/pending-entries.js';
 
 /** 2^64 − 63: with 0 right after it, `offset + 63` wraps to 0. */
 export const WRAPPED_OFFSET = 0xffff_ffff_ffff_ffc1n;
@@ -41,6 +41,7 @@ export class HostileRingCollector implements LogCollector {
     readonly vm: Vm,
     readonly vcpuCount: number,
     private readonly slots: readonly Memslot[],
+    faults: UserspaceFaults,
   ) {
     if (vm.ringWithBitmap) throw new Error('the hostile-wrap harvester does not model ring-with-bitmap');
     for (let i = 0; i < vcpuCount; i++) {
@@ -48,7 +49,7 @@ export class HostileRingCollector implements LogCollector {
       this.cursors.push({ fetchIndex: 0 });
     }
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
-    this.finalIsStopped = !vm.hasMutant(Mutant.NO_FINAL_STOP);
+    this.finalIsStopped = !faults.noFinalStop;
   }
 
   collect(sink: ReadyPageSink, final: boolean): number {

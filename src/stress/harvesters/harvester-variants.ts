@@ -3,10 +3,11 @@
  * collector, or a variant that exercises a path the standard ones never take (unaligned CLEARs,
  * a hostile userspace rewriting ring entries). Each variant is correct against a correct kernel.
  */
-import type { Memslot } from '../kernel/memslots.js';
-import type { Vm } from '../kernel/vm.js';
+import type { Memslot } from '../../kernel/memslots.js';
+import type { UserspaceFaults } from '../../userspace/faults.js';
+import type { Vm } from '../../kernel/vm.js';
 import { HostileRingCollector } from './hostile-ring-collector.js';
-import { type LogCollector, type LogMode, createCollector } from './log-collectors.js';
+import { type LogCollector, type LogMode, createCollector } from '../../userspace/log-collectors.js';
 import { UnalignedClearCollector } from './unaligned-clear-collector.js';
 
 export const HARVESTER_VARIANTS = ['standard', 'unaligned-clear', 'hostile-wrap'] as const;
@@ -39,13 +40,14 @@ export function createHarvester(
   vcpus: number,
   slots: readonly Memslot[],
   clearChunkPages: number,
+  faults: UserspaceFaults,
 ): Harvester {
   const need = harvesterLogMode(variant);
   if (need !== null && need !== log) throw new Error(`harvester ${variant} needs --log ${need}, not ${log}`);
   const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
   switch (variant) {
     case 'standard': {
-      const collector = createCollector(log, vm, vcpus, slots, clearChunkPages);
+      const collector = createCollector(log, vm, vcpus, slots, clearChunkPages, faults);
       return { collector, variantStats: () => none };
     }
     case 'unaligned-clear': {
@@ -61,7 +63,7 @@ export function createHarvester(
       };
     }
     case 'hostile-wrap': {
-      const collector = new HostileRingCollector(vm, vcpus, slots);
+      const collector = new HostileRingCollector(vm, vcpus, slots, faults);
       return { collector, variantStats: () => ({ ...none, hostileRewrites: collector.rewrites }) };
     }
   }

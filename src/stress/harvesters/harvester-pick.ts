@@ -3,9 +3,9 @@
  * one: mostly the standard harvester, and some runs of the deliberately awkward variants a
  * real userspace may be (an unaligned CLEAR, a ring harvester that overwrites entries).
  */
-import { type Prng } from '../base/prng.js';
-import type { HarvesterVariant } from '../userspace/harvester-variants.js';
-import type { LogMode } from '../userspace/log-collectors.js';
+import { type Prng } from '../../base/prng.js';
+import type { HarvesterVariant } from './harvester-variants.js';
+import type { LogMode } from '../../userspace/log-collectors.js';
 
 /** Percent of clear-log runs with the unaligned-clear harvester. */
 const UNALIGNED_CLEAR_PERCENT = 30;

@@ -8,11 +8,11 @@
  * that the stress harness exercises the unaligned path at all: the standard collectors only
  * ever issue aligned CLEARs.
  */
-import { isKvmError } from '../abi/errno.js';
-import { bitmapWords } from '../kernel/dirty-bitmap.js';
-import type { Memslot } from '../kernel/memslots.js';
-import type { Vm } from '../kernel/vm.js';
-import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps, emptyCollectorStats } from './log-collectors.js';
+import { isKvmError } from '../../abi/errno.js';
+import { bitmapWords } from '../../kernel/dirty-bitmap.js';
+import type { Memslot } from '../../kernel/memslots.js';
+import type { Vm } from '../../kernel/vm.js';
+import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps, emptyCollectorStats } from '../../userspace/log-collectors.js';
 
 export interface UnalignedClearStats {
   /** CLEARs issued with an unaligned first_page. */
