@@ -12,5 +12,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     fileParallelism: false,
+    // Costly invariant checks on (src/base/assert.ts); worker threads and CLI children inherit it.
+    env: { DIRTYRING_DEBUG: '1' },
   },
 });

@@ -4,10 +4,10 @@ import {
   KVM_DIRTY_GFN_F_DIRTY,
   KVM_DIRTY_GFN_F_RESET,
   encodeSlot,
-} from '../../src/abi/constants.js';
-import { DIRTY_GFN_WORDS } from '../../src/abi/dirty-gfn.js';
-import { SharedBlock } from '../../src/abi/layout.js';
-import { VcpuLayout } from '../../src/kernel/vcpu-layout.js';
+} from '../../../src/abi/constants.js';
+import { DIRTY_GFN_WORDS } from '../../../src/abi/dirty-gfn.js';
+import { SharedBlock } from '../../../src/abi/layout.js';
+import { VcpuLayout } from '../../../src/kernel/vcpu-layout.js';
 import {
   DirtyRing,
   ResetBatch,
@@ -15,10 +15,10 @@ import {
   highestBit,
   validateRingBytes,
   writeRawEntry,
-} from '../../src/kernel/dirty-ring.js';
-import { Mutant } from '../../src/userspace/known-bugs.js';
-import { ringVm } from '../helpers/vm-fixtures.js';
-import { errnoOf } from '../helpers/errno.js';
+} from '../../../src/kernel/dirty-ring.js';
+import { Mutant } from '../../../src/userspace/known-bugs.js';
+import { ringVm } from '../../helpers/vm-fixtures.js';
+import { errnoOf } from '../../helpers/errno.js';
 
 
 function bareRing(entries: number, start = 0): DirtyRing {
@@ -181,7 +181,7 @@ describe('KVM_RESET_DIRTY_RINGS', () => {
   }
 
   it('EINVAL without a ring', async () => {
-    const { Vm } = await import('../../src/kernel/vm.js');
+    const { Vm } = await import('../../../src/kernel/vm.js');
     expect(errnoOf(() => Vm.create().resetDirtyRings())).toBe('EINVAL');
   });
 
@@ -309,7 +309,7 @@ describe('KVM_RESET_DIRTY_RINGS', () => {
   });
 
   it('the ring cap number 192 behaves like 223', async () => {
-    const { Vm } = await import('../../src/kernel/vm.js');
+    const { Vm } = await import('../../../src/kernel/vm.js');
     const vm = Vm.create();
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING, 4096);
     expect(vm.ringEntries).toBe(256);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/base/config-error.js';
-import { StressHarness, campaignSpec } from '../../../src/stress/campaign.js';
-import type { Chooser } from '../../../src/stress/controlled/choosers.js';
-import { DfsExplorer } from '../../../src/stress/controlled/dfs.js';
-import { mutantProfile } from '../../../src/stress/mutant-catalog.js';
+import { ConfigError } from '../../../../src/base/config-error.js';
+import { StressHarness, campaignSpec } from '../../../../src/stress/campaign.js';
+import type { Chooser } from '../../../../src/stress/controlled/choosers.js';
+import { DfsExplorer } from '../../../../src/stress/controlled/dfs.js';
+import { mutantProfile } from '../../../../src/stress/mutant-catalog.js';
 
 /** Two participants with `steps` moves each; returns the schedule the chooser made. */
 function play(chooser: Chooser, steps = 2, abortAt = Infinity): number[] {

@@ -8,14 +8,14 @@ import {
   KVM_MEM_READONLY,
   PAGE_SIZE,
   encodeSlot,
-} from '../../src/abi/constants.js';
-import { DEVICE_WRITER_BASE, GuestPageWords } from '../../src/guest/guest-memory.js';
-import { DIRTY_GFN_WORDS } from '../../src/abi/dirty-gfn.js';
-import { VcpuLayout } from '../../src/kernel/vcpu-layout.js';
-import { VmLayout } from '../../src/kernel/vm-layout.js';
-import { DmaDevice } from '../../src/kernel/device.js';
-import { Vm } from '../../src/kernel/vm.js';
-import { errnoOf } from '../helpers/errno.js';
+} from '../../../src/abi/constants.js';
+import { DEVICE_WRITER_BASE, GuestPageWords } from '../../../src/guest/guest-memory.js';
+import { DIRTY_GFN_WORDS } from '../../../src/abi/dirty-gfn.js';
+import { VcpuLayout } from '../../../src/kernel/vcpu-layout.js';
+import { VmLayout } from '../../../src/kernel/vm-layout.js';
+import { DmaDevice } from '../../../src/kernel/device.js';
+import { Vm } from '../../../src/kernel/vm.js';
+import { errnoOf } from '../../helpers/errno.js';
 
 
 describe('ABI layout', () => {

@@ -3,17 +3,17 @@
  * correct kernel, and takes the path that exposes its mutant (an unaligned CLEAR, a wrapped
  * entry pair) against the buggy one.
  */
-import { NO_FAULTS } from '../../../src/userspace/faults.js';
+import { NO_FAULTS } from '../../../../src/userspace/faults.js';
 import { describe, expect, it } from 'vitest';
-import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, PAGE_WORDS, encodeSlot } from '../../../src/abi/constants.js';
-import { SpteBits } from '../../../src/kernel/memslot-layout.js';
-import { ScriptedProgram } from '../../../src/guest/scripted.js';
-import { Mutant } from '../../../src/userspace/known-bugs.js';
-import { Vcpu } from '../../../src/kernel/vcpu.js';
-import { Vm } from '../../../src/kernel/vm.js';
-import { HostileRingCollector } from '../../../src/stress/harvesters/hostile-ring-collector.js';
-import { createHarvester } from '../../../src/stress/harvesters/harvester-variants.js';
-import { UnalignedClearCollector } from '../../../src/stress/harvesters/unaligned-clear-collector.js';
+import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, PAGE_WORDS, encodeSlot } from '../../../../src/abi/constants.js';
+import { SpteBits } from '../../../../src/kernel/memslot-layout.js';
+import { ScriptedProgram } from '../../../../src/guest/scripted.js';
+import { Mutant } from '../../../../src/userspace/known-bugs.js';
+import { Vcpu } from '../../../../src/kernel/vcpu.js';
+import { Vm } from '../../../../src/kernel/vm.js';
+import { HostileRingCollector } from '../../../../src/stress/harvesters/hostile-ring-collector.js';
+import { createHarvester } from '../../../../src/stress/harvesters/harvester-variants.js';
+import { UnalignedClearCollector } from '../../../../src/stress/harvesters/unaligned-clear-collector.js';
 
 const BASE = 0x40000;
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { KVM_DIRTY_GFN_F_DIRTY, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, encodeSlot } from '../../src/abi/constants.js';
-import { SpteBits } from '../../src/kernel/memslot-layout.js';
-import { writeRawEntry } from '../../src/kernel/dirty-ring.js';
-import { SharedReaper } from '../../src/userspace/self-reaper.js';
-import { StallRecorder } from '../../src/userspace/stall-recorder.js';
-import { gfns, range, ringVm } from '../helpers/vm-fixtures.js';
+import { KVM_DIRTY_GFN_F_DIRTY, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, encodeSlot } from '../../../src/abi/constants.js';
+import { SpteBits } from '../../../src/kernel/memslot-layout.js';
+import { writeRawEntry } from '../../../src/kernel/dirty-ring.js';
+import { SharedReaper } from '../../../src/userspace/self-reaper.js';
+import { StallRecorder } from '../../../src/userspace/stall-recorder.js';
+import { gfns, range, ringVm } from '../../helpers/vm-fixtures.js';
 
 function drained(reaper: SharedReaper): [number, number][] {
   const out: [number, number][] = [];
@@ -99,9 +99,9 @@ describe('StallRecorder', () => {
 
 describe('run config: selfReap', () => {
   it('defaults to off and refuses the userspace-collector mutant', async () => {
-    const { validateRunConfig } = await import('../../src/harness/run-config.js');
-    const { ConfigError } = await import('../../src/base/config-error.js');
-    const { Mutant } = await import('../../src/userspace/known-bugs.js');
+    const { validateRunConfig } = await import('../../../src/harness/run-config.js');
+    const { ConfigError } = await import('../../../src/base/config-error.js');
+    const { Mutant } = await import('../../../src/userspace/known-bugs.js');
     expect(validateRunConfig({ seed: 1 }).selfReap).toBe(false);
     expect(validateRunConfig({ seed: 1, selfReap: true }).selfReap).toBe(true);
     expect(() => validateRunConfig({ seed: 1, selfReap: true, mutants: Mutant.HARVEST_SKIPS_ENTRY })).toThrow(ConfigError);

@@ -3,8 +3,8 @@
  * driven the way the engine drives a chooser (ascending enabled ids, the last mover).
  */
 import { describe, expect, it } from 'vitest';
-import { type Chooser, PctChooser, RandomChooser, ReplayChooser, ReplayDivergence, nonPreemptive } from '../../../src/stress/controlled/choosers.js';
-import { DfsExplorer } from '../../../src/stress/controlled/dfs.js';
+import { type Chooser, PctChooser, RandomChooser, ReplayChooser, ReplayDivergence, nonPreemptive } from '../../../../src/stress/controlled/choosers.js';
+import { DfsExplorer } from '../../../../src/stress/controlled/dfs.js';
 
 /** Run `steps[p]` steps of each participant under `chooser`; returns the choices. */
 function drive(chooser: Chooser, steps: readonly number[]): number[] {

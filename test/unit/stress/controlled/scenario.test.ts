@@ -1,10 +1,10 @@
 /** Controlled scenarios: generation under constraints, and validation of files. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/base/config-error.js';
-import { Prng } from '../../../src/base/prng.js';
-import { MUTANT_NAMES } from '../../../src/userspace/known-bugs.js';
-import { generateScenario, totalStores, validateScenario } from '../../../src/stress/controlled/scenario.js';
-import { MUTANT_PROFILES, allMutantProfiles, mutantProfile } from '../../../src/stress/mutant-catalog.js';
+import { ConfigError } from '../../../../src/base/config-error.js';
+import { Prng } from '../../../../src/base/prng.js';
+import { MUTANT_NAMES } from '../../../../src/userspace/known-bugs.js';
+import { generateScenario, totalStores, validateScenario } from '../../../../src/stress/controlled/scenario.js';
+import { MUTANT_PROFILES, allMutantProfiles, mutantProfile } from '../../../../src/stress/mutant-catalog.js';
 
 describe('generateScenario', () => {
   it('is a function of the seed', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SharedMutex } from '../../src/kernel/sync.js';
+import { SharedMutex } from '../../../src/kernel/sync.js';
 
 describe('SharedMutex hold-time sampling', () => {
   function mutex() {

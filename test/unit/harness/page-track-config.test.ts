@@ -1,6 +1,6 @@
 /** Validation of a run's page-tracking options (`--track-pages N|P%`, `--track-ring-entries`). */
 import { describe, expect, it } from 'vitest';
-import { validateRunConfig } from '../../src/harness/run-config.js';
+import { validateRunConfig } from '../../../src/harness/run-config.js';
 
 const MiB = 1024 * 1024;
 

@@ -3,43 +3,43 @@
  * QEMU's dirty-limit rule, the dirty tracker of each logging mode (deferred CLEAR, resend
  * semantics), guest pacing, and the configuration's errors.
  */
-import { NO_FAULTS } from '../../src/userspace/faults.js';
+import { NO_FAULTS } from '../../../../src/userspace/faults.js';
 import { describe, expect, it } from 'vitest';
 import {
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   PAGE_WORDS,
   encodeSlot,
-} from '../../src/abi/constants.js';
-import { SharedBlock } from '../../src/abi/layout.js';
-import { SpteBits } from '../../src/kernel/memslot-layout.js';
-import { VcpuControl, VcpuLayout } from '../../src/kernel/vcpu-layout.js';
-import { VcpuThrottleLayout } from '../../src/userspace/migration/migration-layout.js';
+} from '../../../../src/abi/constants.js';
+import { SharedBlock } from '../../../../src/abi/layout.js';
+import { SpteBits } from '../../../../src/kernel/memslot-layout.js';
+import { VcpuControl, VcpuLayout } from '../../../../src/kernel/vcpu-layout.js';
+import { VcpuThrottleLayout } from '../../../../src/userspace/migration/migration-layout.js';
 
 const TW = VcpuThrottleLayout.words;
 const TF = VcpuThrottleLayout.floats;
-import { type GuestProgram, InsnKind, Instruction } from '../../src/guest/instruction.js';
-import { ScriptedProgram } from '../../src/guest/scripted.js';
-import { WorkloadProgram } from '../../src/guest/workloads.js';
-import { KVM_EXIT_HLT } from '../../src/abi/constants.js';
-import { Vcpu } from '../../src/kernel/vcpu.js';
-import { Vm } from '../../src/kernel/vm.js';
-import { validateDirtyRateConfig } from '../../src/userspace/migration/dirty-rate.js';
-import { DestinationThread, WireSender, createWire } from '../../src/userspace/migration/destination.js';
+import { type GuestProgram, InsnKind, Instruction } from '../../../../src/guest/instruction.js';
+import { ScriptedProgram } from '../../../../src/guest/scripted.js';
+import { WorkloadProgram } from '../../../../src/guest/workloads.js';
+import { KVM_EXIT_HLT } from '../../../../src/abi/constants.js';
+import { Vcpu } from '../../../../src/kernel/vcpu.js';
+import { Vm } from '../../../../src/kernel/vm.js';
+import { validateDirtyRateConfig } from '../../../../src/userspace/migration/dirty-rate.js';
+import { DestinationThread, WireSender, createWire } from '../../../../src/userspace/migration/destination.js';
 import {
   DIRTYLIMIT_THROTTLE_PCT_MAX,
   DIRTYLIMIT_TOLERANCE_MIBS,
   DirtyLimitController,
   adjustThrottleUs,
-} from '../../src/userspace/migration/dirty-limit.js';
-import { DirtyTracker } from '../../src/userspace/migration/dirty-tracker.js';
-import { validateMigrationConfig } from '../../src/userspace/migration/migration-config.js';
-import { PageBitmap } from '../../src/userspace/migration/page-bitmap.js';
-import { PageSampler } from '../../src/userspace/migration/page-sampler.js';
-import { copyPageWords, hashPageWords, pageWordsEqual } from '../../src/userspace/page-copy.js';
-import { SlotPages } from '../../src/userspace/migration/slot-pages.js';
-import { VcpuThrottle } from '../../src/userspace/migration/vcpu-throttle.js';
-import { SLOT_GFN, gfns, range, ringVm } from '../helpers/vm-fixtures.js';
+} from '../../../../src/userspace/migration/dirty-limit.js';
+import { DirtyTracker } from '../../../../src/userspace/migration/dirty-tracker.js';
+import { validateMigrationConfig } from '../../../../src/userspace/migration/migration-config.js';
+import { PageBitmap } from '../../../../src/userspace/migration/page-bitmap.js';
+import { PageSampler } from '../../../../src/userspace/migration/page-sampler.js';
+import { copyPageWords, hashPageWords, pageWordsEqual } from '../../../../src/userspace/page-copy.js';
+import { SlotPages } from '../../../../src/userspace/migration/slot-pages.js';
+import { VcpuThrottle } from '../../../../src/userspace/migration/vcpu-throttle.js';
+import { SLOT_GFN, gfns, range, ringVm } from '../../../helpers/vm-fixtures.js';
 
 /** Slot 1's first gfn (the fixtures' SLOT_GFN, 0x40000). */
 const BASE = SLOT_GFN;

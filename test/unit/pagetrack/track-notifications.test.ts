@@ -4,21 +4,21 @@
  * example kept in sync through the notifier.
  */
 import { describe, expect, it } from 'vitest';
-import { EMU_EXIT_TRACK_RING_FULL, KVM_EXIT_HLT, PAGE_SIZE, PAGE_WORDS } from '../../src/abi/constants.js';
-import { GuestPageWords } from '../../src/guest/guest-memory.js';
-import { TrackRingEntryKind } from '../../src/pagetrack/notification-ring-layout.js';
-import { Mutant } from '../../src/userspace/known-bugs.js';
-import { createTrackNotifier } from '../../src/pagetrack/kinds.js';
+import { EMU_EXIT_TRACK_RING_FULL, KVM_EXIT_HLT, PAGE_SIZE, PAGE_WORDS } from '../../../src/abi/constants.js';
+import { GuestPageWords } from '../../../src/guest/guest-memory.js';
+import { TrackRingEntryKind } from '../../../src/pagetrack/notification-ring-layout.js';
+import { Mutant } from '../../../src/userspace/known-bugs.js';
+import { createTrackNotifier } from '../../../src/pagetrack/kinds.js';
 import {
   TRACK_RING_MIN_ENTRIES,
   TRACK_RING_RESERVED_ENTRIES,
   TrackRingReader,
   TrackRingSet,
   validateTrackRingEntries,
-} from '../../src/pagetrack/notification-ring.js';
-import { ProbeNotifier } from '../../src/pagetrack/probe-notifier.js';
-import { ShadowPageTable } from '../../src/pagetrack/shadow-page-table.js';
-import { SLOT_GFN, gfns, range, ringVm } from '../helpers/vm-fixtures.js';
+} from '../../../src/pagetrack/notification-ring.js';
+import { ProbeNotifier } from '../../../src/pagetrack/probe-notifier.js';
+import { ShadowPageTable } from '../../../src/pagetrack/shadow-page-table.js';
+import { SLOT_GFN, gfns, range, ringVm } from '../../helpers/vm-fixtures.js';
 
 const gfn = (offset: number): number => SLOT_GFN + offset;
 

@@ -9,13 +9,13 @@ import {
   KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
   encodeSlot,
-} from '../../src/abi/constants.js';
-import { ScriptedProgram } from '../../src/guest/scripted.js';
-import { bitmapPages, bitmapWords, maskFromPages } from '../../src/kernel/dirty-bitmap.js';
-import { Mutant } from '../../src/userspace/known-bugs.js';
-import { Vcpu } from '../../src/kernel/vcpu.js';
-import { NoVcpuMark, Vm } from '../../src/kernel/vm.js';
-import { errnoOf } from '../helpers/errno.js';
+} from '../../../src/abi/constants.js';
+import { ScriptedProgram } from '../../../src/guest/scripted.js';
+import { bitmapPages, bitmapWords, maskFromPages } from '../../../src/kernel/dirty-bitmap.js';
+import { Mutant } from '../../../src/userspace/known-bugs.js';
+import { Vcpu } from '../../../src/kernel/vcpu.js';
+import { NoVcpuMark, Vm } from '../../../src/kernel/vm.js';
+import { errnoOf } from '../../helpers/errno.js';
 
 const BASE = 0x40000;
 const SLOT = encodeSlot(0, 1);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE_SIZE, PAGE_WORDS } from '../../src/abi/constants.js';
-import { Step, clearStepHook, installStepHook } from '../../src/kernel/step-hook.js';
-import { Vm } from '../../src/kernel/vm.js';
-import { PageCopier } from '../../src/userspace/page-copy.js';
+import { PAGE_SIZE, PAGE_WORDS } from '../../../src/abi/constants.js';
+import { Step, clearStepHook, installStepHook } from '../../../src/kernel/step-hook.js';
+import { Vm } from '../../../src/kernel/vm.js';
+import { PageCopier } from '../../../src/userspace/page-copy.js';
 
 function filled(pages: number): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(pages * PAGE_SIZE);

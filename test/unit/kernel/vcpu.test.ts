@@ -12,15 +12,15 @@ import {
   KVM_EXIT_IO,
   KVM_EXIT_MMIO,
   PAGE_WORDS,
-} from '../../src/abi/constants.js';
-import { GuestPageWords } from '../../src/guest/guest-memory.js';
-import { VcpuLayout, VcpuRequest } from '../../src/kernel/vcpu-layout.js';
-import { ScriptedProgram } from '../../src/guest/scripted.js';
-import { harvestRing } from '../../src/kernel/dirty-ring.js';
-import { Mutant } from '../../src/userspace/known-bugs.js';
-import { Vcpu } from '../../src/kernel/vcpu.js';
-import { Vm } from '../../src/kernel/vm.js';
-import { SLOT_GFN, gfns, range, ringVm } from '../helpers/vm-fixtures.js';
+} from '../../../src/abi/constants.js';
+import { GuestPageWords } from '../../../src/guest/guest-memory.js';
+import { VcpuLayout, VcpuRequest } from '../../../src/kernel/vcpu-layout.js';
+import { ScriptedProgram } from '../../../src/guest/scripted.js';
+import { harvestRing } from '../../../src/kernel/dirty-ring.js';
+import { Mutant } from '../../../src/userspace/known-bugs.js';
+import { Vcpu } from '../../../src/kernel/vcpu.js';
+import { Vm } from '../../../src/kernel/vm.js';
+import { SLOT_GFN, gfns, range, ringVm } from '../../helpers/vm-fixtures.js';
 
 function harvestAll(fx: ReturnType<typeof ringVm>, vcpu = 0, max = 1 << 20): number[] {
   const offsets: number[] = [];
@@ -227,7 +227,7 @@ describe('the software TLB and the remote flush', () => {
 
 describe('the fast-fault ordering mutant', () => {
   it('dirty-before-writable: a harvest + reset between the record and the CAS leaves the page writable and unrecorded', async () => {
-    const { installStepHook, clearStepHook, Step } = await import('../../src/kernel/step-hook.js');
+    const { installStepHook, clearStepHook, Step } = await import('../../../src/kernel/step-hook.js');
     const fx = ringVm({ vm: { mutants: Mutant.DIRTY_BEFORE_WRITABLE } });
     const [vcpu, prog] = [fx.vcpus[0]!, fx.programs[0]!];
     // Interpose exactly in the window, as a controlled scheduler would.
@@ -251,7 +251,7 @@ describe('the fast-fault ordering mutant', () => {
   });
 
   it('the correct order leaves a record after the same interleaving', async () => {
-    const { installStepHook, clearStepHook, Step } = await import('../../src/kernel/step-hook.js');
+    const { installStepHook, clearStepHook, Step } = await import('../../../src/kernel/step-hook.js');
     const fx = ringVm();
     const [vcpu, prog] = [fx.vcpus[0]!, fx.programs[0]!];
     let fired = false;

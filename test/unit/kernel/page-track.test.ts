@@ -4,15 +4,15 @@
  * notifiers and memslot removal.
  */
 import { describe, expect, it } from 'vitest';
-import { KVM_EXIT_HLT, PAGE_SIZE, PAGE_WORDS } from '../../src/abi/constants.js';
-import { GFN_TRACK_MAX_COUNT } from '../../src/kernel/page-track-layout.js';
-import { GuestPageWords } from '../../src/guest/guest-memory.js';
-import { SpteBits } from '../../src/kernel/memslot-layout.js';
-import { VcpuLayout, VcpuRequest } from '../../src/kernel/vcpu-layout.js';
-import { harvestRing } from '../../src/kernel/dirty-ring.js';
-import { Mutant } from '../../src/userspace/known-bugs.js';
-import type { PageTrackNotifier, TrackWriteInfo } from '../../src/kernel/page-track-notifier.js';
-import { SLOT_GFN, gfns, ringVm } from '../helpers/vm-fixtures.js';
+import { KVM_EXIT_HLT, PAGE_SIZE, PAGE_WORDS } from '../../../src/abi/constants.js';
+import { GFN_TRACK_MAX_COUNT } from '../../../src/kernel/page-track-layout.js';
+import { GuestPageWords } from '../../../src/guest/guest-memory.js';
+import { SpteBits } from '../../../src/kernel/memslot-layout.js';
+import { VcpuLayout, VcpuRequest } from '../../../src/kernel/vcpu-layout.js';
+import { harvestRing } from '../../../src/kernel/dirty-ring.js';
+import { Mutant } from '../../../src/userspace/known-bugs.js';
+import type { PageTrackNotifier, TrackWriteInfo } from '../../../src/kernel/page-track-notifier.js';
+import { SLOT_GFN, gfns, ringVm } from '../../helpers/vm-fixtures.js';
 
 interface Write {
   gpa: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE_WORDS, encodeSlot } from '../../src/abi/constants.js';
-import { GuestPageWords } from '../../src/guest/guest-memory.js';
-import { DirtyLogOracle } from '../../src/checker/oracle.js';
+import { PAGE_WORDS, encodeSlot } from '../../../src/abi/constants.js';
+import { GuestPageWords } from '../../../src/guest/guest-memory.js';
+import { DirtyLogOracle } from '../../../src/checker/oracle.js';
 
 function setup(pages = 8) {
   const mem32 = new Uint32Array(pages * PAGE_WORDS);
