@@ -10,7 +10,8 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, const
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CAP_NUMBERS, PAGE_SIZE, hasGuestAccesses, offsetValue, parseScenario } from './scenario.js';
+import { PAGE_SIZE } from '../abi/constants.js';
+import { CAP_NUMBERS, hasGuestAccesses, offsetValue, parseScenario } from './scenario.js';
 import type { DirtyEntry, ExitName, Memslot, NotComparable, Scenario, Step, StepResult } from './scenario.js';
 
 const RUNNER_SOURCE = join('native', 'kvm-runner.c');
