@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ScenarioError, runScenarioOnEmulator } from '../../src/fidelity/emulator-engine.js';
-import { compileScenario } from '../../src/fidelity/kvm-engine.js';
+import { compileScenario } from '../../src/fidelity/kvm-runner-protocol.js';
 import { parseScenario, serializeResults } from '../../src/fidelity/scenario.js';
 import type { OkResult, StepResult } from '../../src/fidelity/scenario.js';
 import { loadExpected, loadScenario, scenarioFiles } from '../../src/fidelity/suite.js';
