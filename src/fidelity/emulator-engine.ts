@@ -27,7 +27,7 @@ import { type HarvestCursor, harvestRing, writeRawEntry } from '../kernel/dirty-
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
-import { CAP_NUMBERS, offsetValue } from './scenario.js';
+import { CAP_NUMBERS, findMemslot, offsetValue } from './scenario.js';
 import type {
   ClearDirtyLogStep, DirtyEntry, ExitName, GetDirtyLogStep, HarvestStep, Memslot, MmapRingStep, RawEntry, ReadStep, Scenario,
   Step, StepResult, WriteEntryStep, WriteStep,
@@ -92,7 +92,7 @@ class EmulatorRun {
   }
 
   declared(slot: number, asId: number): Memslot {
-    const m = this.scenario.memslots.find((x) => x.slot === slot && x.asId === asId);
+    const m = findMemslot(this.scenario.memslots, slot, asId);
     if (!m) this.fail(`slot ${slot} (asId ${asId}) is not declared`);
     return m;
   }
@@ -256,7 +256,7 @@ class EmulatorRun {
 
   /** u32 words of a GET buffer: the declared slot's bitmap (ALIGN(pages, 64) bits), else 64 bits. */
   private bitmapWordsFor(slot: number, asId: number): number {
-    const m = this.scenario.memslots.find((x) => x.slot === slot && x.asId === asId);
+    const m = findMemslot(this.scenario.memslots, slot, asId);
     return bitmapWords(m ? m.pages : UNDECLARED_SLOT_PAGES);
   }
 

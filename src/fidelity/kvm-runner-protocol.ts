@@ -4,7 +4,7 @@
  * into `StepResult`s. Pure: no process, no file; kvm-engine.ts runs the runner.
  */
 import { PAGE_SIZE, encodeSlot } from '../abi/constants.js';
-import { CAP_NUMBERS, offsetValue } from './scenario.js';
+import { CAP_NUMBERS, findMemslot, offsetValue } from './scenario.js';
 import type { DirtyEntry, ExitName, Memslot, OkResult, Scenario, Step, StepOf, StepResult } from './scenario.js';
 
 /** `write` command kind bits: leave to userspace after each access; loads instead of stores. */
@@ -29,7 +29,7 @@ export interface CompiledScenario {
 // ---- scenario -> command script ----
 
 function declared(s: Scenario, slot: number, asId: number): Memslot {
-  const m = s.memslots.find((x) => x.slot === slot && x.asId === asId);
+  const m = findMemslot(s.memslots, slot, asId);
   if (!m) throw new Error(`kvm engine: slot ${slot} (asId ${asId}) is not declared`);
   return m;
 }

@@ -8,7 +8,7 @@ import {
   type Field, type Json, U16_MAX, U32_MAX, bool, int, isObject, key, obj, optBool, optInt, pageSet, str, u64,
 } from './json-field.js';
 import {
-  CAP_NUMBERS, type CapName, MAX_DECLARED_AS_ID, MAX_DECLARED_SLOT_ID, MAX_VCPUS, type Memslot, type Step,
+  CAP_NUMBERS, type CapName, findMemslot, MAX_DECLARED_AS_ID, MAX_DECLARED_SLOT_ID, MAX_VCPUS, type Memslot, type Step,
   type StepOf, type StepOp,
 } from './types.js';
 
@@ -65,7 +65,7 @@ class StepFields {
   declaredSlot(): Memslot {
     const slot = this.int('slot', 0, MAX_DECLARED_SLOT_ID);
     const asId = this.optInt('asId', 0, MAX_DECLARED_AS_ID, 0);
-    const m = this.scope.memslots.find((x) => x.slot === slot && x.asId === asId);
+    const m = findMemslot(this.scope.memslots, slot, asId);
     if (!m) throw this.f.at('slot').error(`slot ${slot} (asId ${asId}) is not declared in memslots`);
     return m;
   }

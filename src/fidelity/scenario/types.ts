@@ -91,6 +91,11 @@ export interface Scenario {
   steps: Step[];
 }
 
+/** The memslot declared with this id in this address space, if any. */
+export function findMemslot(memslots: readonly Memslot[], slot: number, asId: number): Memslot | undefined {
+  return memslots.find((m) => m.slot === slot && m.asId === asId);
+}
+
 /** True when the scenario performs guest accesses, i.e. its results can depend on the write path. */
 export function hasGuestAccesses(s: Scenario): boolean {
   return s.steps.some((st) => st.op === 'write' || st.op === 'read');
