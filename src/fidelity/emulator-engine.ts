@@ -21,6 +21,7 @@ import {
   encodeSlot,
 } from '../abi/constants.js';
 import { isKvmError } from '../abi/errno.js';
+import { assert } from '../base/assert.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/dirty-gfn.js';
 import { ScriptedProgram } from '../guest/scripted.js';
 import { type HarvestCursor, harvestRing, writeRawEntry } from '../kernel/dirty-ring.js';
@@ -319,6 +320,8 @@ function clearBitmap(num: number, bits: readonly number[]): Uint32Array {
   const words64 = Math.max(1, Math.ceil(num / CLEAR_WORD_BITS));
   const mask = new Uint32Array(words64 * (CLEAR_WORD_BITS / U32_BITS));
   for (const bit of bits) {
+    // parseScenario keeps every page inside the bitmap; a bit outside would be silently dropped.
+    assert(Number.isInteger(bit) && bit >= 0 && bit < mask.length * U32_BITS, `CLEAR bit ${bit} outside its ${mask.length * U32_BITS}-bit bitmap`);
     const w = Math.floor(bit / U32_BITS);
     mask[w] = (mask[w]! | (1 << (bit % U32_BITS))) >>> 0;
   }

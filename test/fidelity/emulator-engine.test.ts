@@ -82,6 +82,16 @@ describe('scenario errors are thrown, never returned as results', () => {
     expect(() => runScenarioOnEmulator(s)).toThrow(/vCPU 0 would queue more than 67108864 accesses/);
   });
 
+  it('a CLEAR page outside its bitmap, which only a scenario built without parseScenario can have, is an invariant violation', () => {
+    const s = parseScenario({ ...SCENARIO, vm: undefined, steps: [{ op: 'clearDirtyLog', slot: 3, first: 0, num: 32, pages: [1] }] });
+    const step = s.steps[0];
+    if (step?.op !== 'clearDirtyLog') throw new Error('expected a clearDirtyLog step');
+    step.pages = [64];
+    expect(() => runScenarioOnEmulator(s)).toThrow(/dirtyring invariant violated: CLEAR bit 64 outside its 64-bit bitmap/);
+    step.pages = [63];
+    expect(runScenarioOnEmulator(s)).toEqual([{ rc: 0 }]);
+  });
+
   it('a setup the kernel refuses names the step and the errno', () => {
     const s = parseScenario({ ...SCENARIO, vm: { ring: { bytes: 1000 } } });
     expect(() => runScenarioOnEmulator(s)).toThrow(/setup: enabling the dirty ring \(1000 bytes\) failed: EINVAL/);
