@@ -12,7 +12,7 @@
  * random strategy) and over 8 (free-running); README "Stress testing" lists the measurements.
  */
 import { MUTANT_NAMES, Mutant } from '../userspace/known-bugs.js';
-import type { StressMode } from './campaign.js';
+import type { StressMode } from './stress-mode.js';
 import type { ScenarioRequest } from './controlled/scenario.js';
 import type { FreeRequest } from './free/free-scenario.js';
 

@@ -6,7 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { CampaignResult, StressMode } from './campaign.js';
+import type { CampaignResult } from './campaign.js';
+import type { StressMode } from './stress-mode.js';
 import { OUTCOMES } from './outcome.js';
 import { writeJsonFile } from './schedule-file.js';
 
