@@ -11,7 +11,7 @@ import {
   measureDirtyRate,
 } from '../userspace/migration/dirty-rate.js';
 import { PACE_OPTIONS, VM_OPTIONS, intOption, paceInput, vmInput } from './cli-args.js';
-import { formatBytes, formatCount, table } from './format.js';
+import { formatBytes, formatCount, humanOutput, table } from './format.js';
 
 const D = DIRTY_RATE_DEFAULTS;
 
@@ -64,7 +64,7 @@ export async function dirtyRateCommand(argv: string[]): Promise<number> {
     samplePagesPerGiB: intOption('sample-pages-per-gib', values['sample-pages-per-gib']),
   };
   const json = values.json === true;
-  const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+  const out = humanOutput(json);
   const result = await measureDirtyRate(input, {
     spawn: spawnNodeVcpuWorker,
     onStart: (c) =>

@@ -45,3 +45,11 @@ export function logDescription(c: Pick<GuestShape, 'log' | 'ringEntries' | 'ring
 export function writerName(id: number): string {
   return id >= DEVICE_WRITER_BASE ? `device ${id - DEVICE_WRITER_BASE}` : `vCPU ${id}`;
 }
+
+/**
+ * Where a command's human-readable lines go: stdout, or stderr with --json, so that stdout
+ * holds only the JSON line.
+ */
+export function humanOutput(json: boolean): (s: string) => void {
+  return json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+}

@@ -5,7 +5,7 @@ import { ConfigError } from '../base/config-error.js';
 import { type RunConfig } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
-import { formatBytes, formatCount, logDescription, table, writerName } from './format.js';
+import { formatBytes, formatCount, humanOutput, logDescription, table, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
@@ -84,8 +84,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...parseTrackPages(values['track-pages']),
     trackRingEntries: intOption('track-ring-entries', values['track-ring-entries']),
   };
-  // Progress goes to stderr with --json so that stdout holds only the JSON line.
-  const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+  const out = humanOutput(json);
   const describe = (config: RunConfig): void => {
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +

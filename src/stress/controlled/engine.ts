@@ -88,6 +88,14 @@ export interface ControlledRunResult {
 }
 
 /**
+ * A liveness bound expired or a worker was lost: the harness failed, not the modelled code, so
+ * the run says nothing about its scenario or its schedule.
+ */
+export function harnessLost(r: Pick<ControlledRunResult, 'abort'>): boolean {
+  return r.abort === 'stuck' || r.abort === 'worker-lost';
+}
+
+/**
  * The default step budget: a run that takes this many times the scenario's estimated steps is
  * going round in circles (a livelock), not merely long — the estimate is rough, but not off by
  * more than a few times.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../src/base/config-error.js';
-import { StressHarness, campaignSpec } from '../../../../src/stress/campaign.js';
+import { StressHarness } from '../../../../src/stress/campaign.js';
+import { campaignSpec } from '../../../../src/stress/campaign-spec.js';
 import type { Chooser } from '../../../../src/stress/controlled/choosers.js';
 import { DfsExplorer } from '../../../../src/stress/controlled/dfs.js';
 import { mutantProfile } from '../../../../src/stress/mutant-catalog.js';
