@@ -130,6 +130,23 @@ function run(pool: ParticipantPool, scenario: ControlledScenario, seed: number):
   return runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed), liveness: LIVENESS }, pool);
 }
 
+interface BadRun {
+  readonly pool: ParticipantPool;
+  readonly scenario: ControlledScenario;
+  readonly bad: ControlledRunResult;
+  /** The seed and the abort detail, for assertion messages. */
+  readonly why: string;
+}
+
+/** One run of seed's scenario on a pool whose vCPU 0 worker is bad in `mode`. */
+async function runWithBadWorker(mode: BadMode, seed: number, what: string): Promise<BadRun> {
+  const pool = poolWithBadWorker(mode);
+  pools.push(pool);
+  const scenario = scenarioFor(seed);
+  const bad = await withWatchdog(seed, RUNS_MS, what, () => run(pool, scenario, seed));
+  return { pool, scenario, bad, why: `seed ${seed}: ${bad.abortDetail}` };
+}
+
 /** The bad run is classified, and the pool gives the next run a fresh worker. */
 async function expectRecovery(pool: ParticipantPool, scenario: ControlledScenario, seed: number, bad: ControlledRunResult): Promise<void> {
   expect(classifyControlled(bad), `seed ${seed}`).toContain('harness-error');
@@ -149,38 +166,29 @@ async function expectRecovery(pool: ParticipantPool, scenario: ControlledScenari
 describe('controlled runs stay live when a participant worker fails', () => {
   it('a worker that never takes its run: the run stops at the start bound, the worker is replaced', async () => {
     const seed = testSeed(71);
-    const pool = poolWithBadWorker('silent');
-    pools.push(pool);
-    const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, RUNS_MS, 'silent worker', () => run(pool, scenario, seed));
-    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('stuck');
-    expect(bad.steps, `seed ${seed}: ${bad.abortDetail}`).toBe(0);
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('did not all reach their first step');
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('v0 never started');
+    const { pool, scenario, bad, why } = await runWithBadWorker('silent', seed, 'silent worker');
+    expect(bad.abort, why).toBe('stuck');
+    expect(bad.steps, why).toBe(0);
+    expect(bad.abortDetail, why).toContain('did not all reach their first step');
+    expect(bad.abortDetail, why).toContain('v0 never started');
     await expectRecovery(pool, scenario, seed, bad);
   }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a worker that dies during its run: worker-lost, with the worker\'s exit in the detail', async () => {
     const seed = testSeed(72);
-    const pool = poolWithBadWorker('crash');
-    pools.push(pool);
-    const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, RUNS_MS, 'crashing worker', () => run(pool, scenario, seed));
-    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('worker-lost');
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain("v0's worker died");
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('exited with code 3');
+    const { pool, scenario, bad, why } = await runWithBadWorker('crash', seed, 'crashing worker');
+    expect(bad.abort, why).toBe('worker-lost');
+    expect(bad.abortDetail, why).toContain("v0's worker died");
+    expect(bad.abortDetail, why).toContain('exited with code 3');
     await expectRecovery(pool, scenario, seed, bad);
   }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a participant granted a move that never parks again: stuck, the others unwind, the worker is replaced', async () => {
     const seed = testSeed(73);
-    const pool = poolWithBadWorker('wedge');
-    pools.push(pool);
-    const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, RUNS_MS, 'wedged participant', () => run(pool, scenario, seed));
-    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('stuck');
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toMatch(/^v0 did not reach its next step within \d+ ms after start/);
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('v0 running, granted at start');
+    const { pool, scenario, bad, why } = await runWithBadWorker('wedge', seed, 'wedged participant');
+    expect(bad.abort, why).toBe('stuck');
+    expect(bad.abortDetail, why).toMatch(/^v0 did not reach its next step within \d+ ms after start/);
+    expect(bad.abortDetail, why).toContain('v0 running, granted at start');
     // The healthy participants were parked: they unwound and reported.
     expect(bad.errors.filter((e) => !e.startsWith('v0: ')), `seed ${seed}`).toEqual([]);
     await expectRecovery(pool, scenario, seed, bad);
