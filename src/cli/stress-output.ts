@@ -10,7 +10,7 @@ import { OUTCOMES } from '../stress/outcome.js';
 import type { MutantVerdict, MutationScore, StressReport } from '../stress/report.js';
 import type { RunRecord } from '../stress/run-record.js';
 import type { StressMode } from '../stress/stress-mode.js';
-import { table } from './format.js';
+import { msAsSeconds, table } from './format.js';
 import type { StressOptions } from './stress-options.js';
 
 /** A schedule or detail longer than this is cut in a text line (the report keeps it whole). */
@@ -19,13 +19,12 @@ const DETAIL_CLIP_CHARS = 300;
 /** Failing runs described in the text output, and listed in the JSON summary (the report has all). */
 const FAILURES_PRINTED = 10;
 const FAILURES_IN_JSON = 20;
-const MS_PER_S = 1000;
 
 export function describeCampaign(spec: CampaignSpec): string {
   const params = spec.strategy === 'pct' ? ` (depth ${spec.pctDepth})` : spec.strategy === 'dfs' ? ` (preemption bound ${spec.preemptionBound})` : '';
   const what = spec.mode === 'free' ? 'free-running real threads' : `controlled, ${spec.strategy} strategy${params}`;
   const size = spec.runs !== null ? `${spec.runs} runs` : 'runs';
-  const budget = spec.timeBudgetMs !== null ? ` within ${(spec.timeBudgetMs / MS_PER_S).toFixed(0)}s` : '';
+  const budget = spec.timeBudgetMs !== null ? ` within ${msAsSeconds(spec.timeBudgetMs, 0)}s` : '';
   return `${what}, ${size}${budget}${spec.shard ? `, shard ${spec.shard.index}/${spec.shard.count}` : ''}${spec.log ? `, --log ${spec.log}` : ''}, seed ${spec.seed}`;
 }
 

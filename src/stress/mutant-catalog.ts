@@ -38,8 +38,8 @@ export interface MutantProfile {
 const microRing: ScenarioRequest = { shape: 'micro', log: 'ring', harvester: 'standard', emulated: false };
 
 /**
- * Page write-tracking (issue 4) runs notifier threads and notification rings that the
- * controlled scheduler's participants do not include; free runs track pages of a small guest
+ * Page write-tracking runs notifier threads and notification rings that the controlled
+ * scheduler's participants do not include; free runs track pages of a small guest
  * over many iterations, so that tracked pages are rewritten often (a stale TLB entry, say,
  * needs a vCPU to store to a page just after tracking started).
  */

@@ -58,8 +58,10 @@ function xml(s: string): string {
     .replace(/"/g, '&quot;');
 }
 
+/** JUnit's times: seconds, to the millisecond. */
 function seconds(ms: number): string {
-  return (ms / 1000).toFixed(3);
+  const MS_PER_S = 1000;
+  return (ms / MS_PER_S).toFixed(3);
 }
 
 function junitXml(report: StressReport): string {

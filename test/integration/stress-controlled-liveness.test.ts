@@ -195,10 +195,10 @@ describe('controlled runs stay live when a participant worker fails', () => {
   }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a ring that lands after its status (a participant preempted between the two) does not desynchronise the scheduler', async () => {
-    // The scheduler used to count rings: it left the start barrier once every status said
-    // PARKED, the late START ring then ended the wait for a granted move at once, and from there
-    // on two participants moved at a time — another trace, or a false deadlock whose abandoned
-    // participant parked for good. Userspace's is the ring held back: its first move (building
+    // A scheduler that counted rings would leave the start barrier once every status said
+    // PARKED; the late START ring would then end the wait for a granted move at once, and from
+    // there on two participants would move at a time — another trace, or a false deadlock whose
+    // abandoned participant parks for good. Userspace's is the ring held back: its first move (building
     // the harvester, the oracle, the copier) is long enough to be caught in the middle. Every
     // worker of this pool runs the real participant with its START ring delayed.
     const pool = new ParticipantPool((index) => spawnBad(index, 'late-ring'));
