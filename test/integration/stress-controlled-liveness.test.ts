@@ -13,9 +13,10 @@
 import { Worker } from 'node:worker_threads';
 import { ParticipantStatus } from '../../src/stress/controlled/token-layout.js';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AssertionError } from '../../src/base/assert.js';
 import { Prng, deriveSeed } from '../../src/base/prng.js';
 import { controlledWorkerHandle, spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
-import { RandomChooser } from '../../src/stress/controlled/choosers.js';
+import { type Chooser, RandomChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';
 import { ControlStep } from '../../src/stress/controlled/control-steps.js';
 import { type ControlledLiveness, type ControlledRunResult, runControlled } from '../../src/stress/controlled/engine.js';
@@ -231,4 +232,17 @@ describe('controlled runs stay live when a participant worker fails', () => {
       });
     }
   }, timeoutAbove(RUNS_MS, RUNS_MS, RUNS_MS));
+
+  it('a chooser that picks a participant that may not move is an engine error: the run throws, the pool stays fit', async () => {
+    const seed = testSeed(79);
+    const scenario = scenarioFor(seed);
+    // Userspace (0) parks at a wait early on; a chooser that always picks it grants it once it cannot move.
+    const stubborn: Chooser = { choose: () => 0 };
+    await withWatchdog(seed, RUNS_MS, 'a bad chooser, and the run after it', async () => {
+      await expect(runControlled({ scenario, mutants: 0, seed, chooser: stubborn, liveness: LIVENESS }, healthy)).rejects.toThrow(AssertionError);
+      const next = await run(healthy, scenario, seed);
+      expect(next.abort, `seed ${seed}: ${next.abortDetail}`).toBeNull();
+      expect(next.errors).toEqual([]);
+    });
+  }, timeoutAbove(RUNS_MS));
 });

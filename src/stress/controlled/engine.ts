@@ -23,6 +23,7 @@ import { ParticipantStatus } from './token-layout.js';
 import { SharedBlock } from '../../abi/layout.js';
 import { VcpuLayout } from '../../kernel/vcpu-layout.js';
 import type { Vm } from '../../kernel/vm.js';
+import { assert } from '../../base/assert.js';
 import { now } from '../../base/clock.js';
 import { type Chooser, ReplayDivergence } from './choosers.js';
 import { participantName, stepName } from './control-steps.js';
@@ -230,13 +231,17 @@ class ControlledRun {
       this.abandon('step-limit', `still running after ${this.maxSteps} steps: ${this.describeAll()}`);
       return null;
     }
+    let q: number;
     try {
-      return this.input.chooser.choose(this.choices.length, enabled, last);
+      q = this.input.chooser.choose(this.choices.length, enabled, last);
     } catch (e) {
       if (!(e instanceof ReplayDivergence)) throw e;
       this.abandon('divergence', e.message);
       return null;
     }
+    // Granting a participant that is not parked would let two move at once.
+    assert(enabled.includes(q), 'the chooser picked a participant that may not move');
+    return q;
   }
 
   /** Record and grant q's move, then wait until it parks again or finishes; false when the run must end. */
@@ -294,6 +299,7 @@ class ControlledRun {
   }
 
   result(results: readonly (ParticipantResult | null)[]): ControlledRunResult {
+    assert(this.trace.length === this.choices.length, 'one trace entry per choice');
     for (const [p, r] of results.entries()) {
       if (r !== null && r.error !== null) this.errors.push(`${participantName(p)}: ${r.error}`);
     }

@@ -2,6 +2,7 @@
  * The scheduler's one way of waiting during a controlled run: until a condition on the
  * participants' STATUS words holds, bounded, noticing a participant whose worker died.
  */
+import { assert } from '../../base/assert.js';
 import { now } from '../../base/clock.js';
 import { yieldToEventLoop } from '../../platform/async-wait.js';
 import type { ControlledWorkerHandle } from './participant-api.js';
@@ -40,6 +41,7 @@ export class ParkWaiter {
    * ring is only a doorbell here: a stale one merely wakes us to look again.
    */
   async until(settled: () => boolean, limitMs: number): Promise<WaitOutcome> {
+    assert(limitMs >= 0, 'a wait bound is a duration');
     const deadline = now() + limitMs;
     for (;;) {
       // Read the doorbell before the condition: a status we miss is published before a ring
