@@ -5,24 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Chooser } from '../../../../src/stress/controlled/choosers.js';
 import type { ControlledRunResult } from '../../../../src/stress/controlled/engine.js';
+import { drive } from '../../../helpers/chooser-model.js';
 import { STRATEGIES, createStrategy, scenarioSource, shardRefusal } from '../../../../src/stress/controlled/strategies.js';
 
 const OPTIONS = { pctDepth: 3, preemptionBound: 1 };
 const scenarios = scenarioSource({ log: 'ring', vcpus: 2 });
 
-/** Two participants with two moves each, driven as the engine drives a chooser. */
+/** Two participants with two moves each. */
 function play(chooser: Chooser): number[] {
-  const left = [2, 2];
-  const out: number[] = [];
-  let last = -1;
-  while (left.some((n) => n > 0)) {
-    const enabled = [0, 1].filter((p) => left[p]! > 0);
-    const q = chooser.choose(out.length, enabled, last);
-    left[q]!--;
-    out.push(q);
-    last = q;
-  }
-  return out;
+  return drive(chooser, [2, 2]);
 }
 
 /** The part of a run's result a strategy reads. */
