@@ -5,7 +5,7 @@
 import type { Remote } from 'comlink';
 import type { VmBuffers } from '../../kernel/vm.js';
 import type { ControlledScenario } from './scenario.js';
-import type { UserspaceReport } from './userspace-participant.js';
+import type { UserspaceReport } from './userspace-report.js';
 
 export interface ControlledRunConfig {
   /** 0 = userspace (the harvester), p ≥ 1 = vCPU p − 1. */

@@ -9,7 +9,8 @@ import { Vm } from '../../kernel/vm.js';
 import { ControlStep, USERSPACE_PARTICIPANT } from './control-steps.js';
 import type { ControlledRunConfig, ControlledWorkerApi, ParticipantResult } from './participant-api.js';
 import { ParticipantToken, RunAborted } from './token.js';
-import { type UserspaceReport, emptyUserspaceReport, runUserspaceParticipant } from './userspace-participant.js';
+import { runUserspaceParticipant } from './userspace-participant.js';
+import { type UserspaceReport, emptyUserspaceReport } from './userspace-report.js';
 import { runVcpuParticipant } from './vcpu-participant.js';
 
 export function runParticipant(config: ControlledRunConfig): ParticipantResult {

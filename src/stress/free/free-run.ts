@@ -13,6 +13,7 @@ import { installStepPerturbation, perturbationSpec } from '../harvesters/step-pe
 import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
 import type { OutcomeKind } from '../outcome.js';
 import type { FreeScenario } from './free-scenario.js';
+import { percent } from '../draw.js';
 
 export interface FreeRunResult {
   readonly scenario: FreeScenario;
@@ -23,10 +24,12 @@ export interface FreeRunResult {
 
 /** A stall this long is worth a look (it is not wrong: the machine may just be busy). */
 const LONG_STALL_MS = 20;
+/** The stream of the poll's draws, apart from the scenario's (free-scenario.ts). */
+const POLL_STREAM = 0x90;
 
 export async function runFreeScenario(scenario: FreeScenario, mutants: number, spawn: SpawnVcpuWorker): Promise<FreeRunResult> {
   let harvester: Harvester | null = null;
-  const poll = new Prng(deriveSeed(scenario.seed, 0x90));
+  const poll = new Prng(deriveSeed(scenario.seed, POLL_STREAM));
   const vcpus = scenario.config.vcpus;
   const hooks: RunHooks = {
     spawn,
@@ -36,8 +39,8 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
       return harvester.collector;
     },
     onPoll: () => {
-      const harvest = poll.below(100) < scenario.forcedHarvestPercent;
-      const kick = poll.below(100) < scenario.kickPercent ? poll.below(vcpus) : -1;
+      const harvest = percent(poll, scenario.forcedHarvestPercent);
+      const kick = percent(poll, scenario.kickPercent) ? poll.below(vcpus) : -1;
       return harvest || kick >= 0 ? { harvest, kick } : null;
     },
   };

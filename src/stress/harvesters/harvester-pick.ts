@@ -6,6 +6,7 @@
 import { type Prng } from '../../base/prng.js';
 import type { HarvesterVariant } from './harvester-variants.js';
 import type { LogMode } from '../../userspace/log-collectors.js';
+import { percent } from '../draw.js';
 
 /** Percent of clear-log runs with the unaligned-clear harvester. */
 const UNALIGNED_CLEAR_PERCENT = 30;
@@ -15,7 +16,7 @@ const UNALIGNED_CLEAR_PERCENT = 30;
  * sequence, so the same seed must keep drawing the same way.
  */
 export function pickHarvester(rng: Prng, log: LogMode, hostileWrapPercent: number): HarvesterVariant {
-  if (log === 'clear') return rng.below(100) < UNALIGNED_CLEAR_PERCENT ? 'unaligned-clear' : 'standard';
-  if (log === 'ring') return rng.below(100) < hostileWrapPercent ? 'hostile-wrap' : 'standard';
+  if (log === 'clear') return percent(rng, UNALIGNED_CLEAR_PERCENT) ? 'unaligned-clear' : 'standard';
+  if (log === 'ring') return percent(rng, hostileWrapPercent) ? 'hostile-wrap' : 'standard';
   return 'standard';
 }

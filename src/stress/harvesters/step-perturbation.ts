@@ -12,6 +12,11 @@ import { now } from '../../base/clock.js';
 import { sleepMs } from '../../kernel/sync.js';
 import { Prng } from '../../base/prng.js';
 
+/** `chance` is in 1/CHANCE_SCALE: the low 16 bits of one draw decide. */
+const CHANCE_SCALE = 0x10000;
+const U32_RANGE = 2 ** 32;
+const US_PER_MS = 1000;
+
 export interface StepPerturbation {
   /** Seeds this thread's stream of decisions. */
   readonly seed: number;
@@ -29,18 +34,18 @@ export interface StepPerturbation {
 export function perturbationHook(p: StepPerturbation): (step: StepPoint, a: number, b: number) => void {
   const prng = new Prng(p.seed);
   const points = p.points >>> 0;
-  const chance = Math.max(0, Math.min(65536, p.chance));
-  const yieldThreshold = Math.round((p.yieldPercent / 100) * 4294967296);
+  const chance = Math.max(0, Math.min(CHANCE_SCALE, p.chance));
+  const yieldThreshold = Math.round((p.yieldPercent / 100) * U32_RANGE);
   const maxDelayUs = Math.max(0, p.maxDelayUs);
   return (step: StepPoint): void => {
     if (((points >>> step) & 1) === 0) return;
-    if ((prng.nextU32() & 0xffff) >= chance) return;
+    if ((prng.nextU32() & (CHANCE_SCALE - 1)) >= chance) return;
     const us = 1 + prng.below(maxDelayUs);
     if (prng.nextU32() < yieldThreshold) {
-      sleepMs(us / 1000);
+      sleepMs(us / US_PER_MS);
       return;
     }
-    const until = now() + us / 1000;
+    const until = now() + us / US_PER_MS;
     while (now() < until) {
       /* spin: keep the window open without giving the CPU away */
     }

@@ -2,7 +2,7 @@
  * A manual-protect harvester that tries to CLEAR from the first dirty page of each chunk rather
  * than from the chunk's 64-aligned start — what a harvester written against a sloppy reading of
  * the API might do. The real kernel refuses an unaligned `first_page` with EINVAL before it
- * looks at anything (kvm-dirty-tracking.md §3, step 3), so this harvester falls back to the
+ * looks at anything (docs/PROTOCOL.md section 5, check 3), so this harvester falls back to the
  * aligned CLEAR of the chunk and stays correct; against a kernel that accepts the unaligned
  * range and clears the wrong bits (the `clear-unaligned` mutant) it loses pages. It exists so
  * that the stress harness exercises the unaligned path at all: the standard collectors only
@@ -23,6 +23,14 @@ export interface UnalignedClearStats {
   accepted: number;
 }
 
+/**
+ * KVM_CLEAR_DIRTY_LOG's `first_page` must be a multiple of this (one u64 word of the bitmap),
+ * and so must `num_pages` unless the range ends at the slot's end (docs/PROTOCOL.md section 5).
+ */
+export const CLEAR_ALIGN_PAGES = 64;
+/** u32 words of a mask per CLEAR_ALIGN_PAGES pages. */
+const MASK_WORDS_PER_ALIGN = CLEAR_ALIGN_PAGES / 32;
+
 function isSet(words: Uint32Array, page: number): boolean {
   return ((words[page >>> 5]! >>> (page & 31)) & 1) !== 0;
 }
@@ -34,21 +42,21 @@ export class UnalignedClearCollector implements LogCollector {
   /** Per slot: the GET buffer and its aligned CLEAR chunk masks (made once). */
   private readonly bitmaps: SlotBitmaps;
   /**
-   * Scratch masks for unaligned CLEARs, one view per length in 64-page units (made once: the
-   * collection allocates nothing). They cover a chunk plus the 64 pages an unaligned start can
-   * push it past.
+   * Scratch masks for unaligned CLEARs, one view per length in CLEAR_ALIGN_PAGES units (made
+   * once: the collection allocates nothing). They cover a chunk plus the CLEAR_ALIGN_PAGES
+   * pages an unaligned start can push it past.
    */
   private readonly scratchViews: Uint32Array[] = [];
 
   constructor(
     readonly vm: Vm,
     private readonly slots: readonly Memslot[],
-    /** Pages per chunk: a multiple of 64. */
+    /** Pages per chunk: a multiple of CLEAR_ALIGN_PAGES. */
     readonly chunkPages: number,
   ) {
     this.bitmaps = new SlotBitmaps(chunkPages);
-    const scratch = new Uint32Array(bitmapWords(chunkPages + 64));
-    for (let words = 0; words <= scratch.length; words += 2) this.scratchViews.push(scratch.subarray(0, words));
+    const scratch = new Uint32Array(bitmapWords(chunkPages + CLEAR_ALIGN_PAGES));
+    for (let words = 0; words <= scratch.length; words += MASK_WORDS_PER_ALIGN) this.scratchViews.push(scratch.subarray(0, words));
   }
 
   collect(sink: ReadyPageSink): number {
@@ -65,7 +73,7 @@ export class UnalignedClearCollector implements LogCollector {
         let p = first;
         while (p < end && !isSet(words, p)) p++;
         if (p === end) continue;
-        if (p % 64 === 0 || !this.clearUnaligned(slot, words, p, end)) {
+        if (p % CLEAR_ALIGN_PAGES === 0 || !this.clearUnaligned(slot, words, p, end)) {
           this.vm.clearDirtyLog(slot.encodedSlot, first, end - first, chunks[first / this.chunkPages]!);
           this.stats.clearCalls++;
         }
@@ -84,12 +92,12 @@ export class UnalignedClearCollector implements LogCollector {
 
   /**
    * CLEAR the chunk's dirty pages from `p` (unaligned) on: bit k of the mask is page p + k.
-   * The range is widened to a multiple of 64 pages, or to the slot's end, so that only the
+   * The range is widened to a multiple of CLEAR_ALIGN_PAGES, or to the slot's end, so that only the
    * alignment of `first_page` is wrong. Returns false when the kernel refused it (EINVAL).
    */
   private clearUnaligned(slot: Memslot, words: Uint32Array, p: number, end: number): boolean {
-    const num = Math.min(Math.ceil((end - p) / 64) * 64, slot.pageCount - p);
-    const scratch = this.scratchViews[Math.ceil(num / 64)]!;
+    const num = Math.min(Math.ceil((end - p) / CLEAR_ALIGN_PAGES) * CLEAR_ALIGN_PAGES, slot.pageCount - p);
+    const scratch = this.scratchViews[Math.ceil(num / CLEAR_ALIGN_PAGES)]!;
     scratch.fill(0);
     for (let q = p; q < end; q++) {
       if (isSet(words, q)) {

@@ -3,24 +3,9 @@
  * driven the way the engine drives a chooser (ascending enabled ids, the last mover).
  */
 import { describe, expect, it } from 'vitest';
-import { type Chooser, PctChooser, RandomChooser, ReplayChooser, ReplayDivergence, nonPreemptive } from '../../../../src/stress/controlled/choosers.js';
+import { drive } from '../../../helpers/chooser-model.js';
+import { PctChooser, RandomChooser, ReplayChooser, ReplayDivergence, nonPreemptive } from '../../../../src/stress/controlled/choosers.js';
 import { DfsExplorer } from '../../../../src/stress/controlled/dfs.js';
-
-/** Run `steps[p]` steps of each participant under `chooser`; returns the choices. */
-function drive(chooser: Chooser, steps: readonly number[]): number[] {
-  const left = [...steps];
-  const out: number[] = [];
-  let last = -1;
-  for (;;) {
-    const enabled = left.map((n, p) => (n > 0 ? p : -1)).filter((p) => p >= 0);
-    if (enabled.length === 0) return out;
-    const c = chooser.choose(out.length, enabled, last);
-    expect(enabled).toContain(c);
-    left[c]!--;
-    out.push(c);
-    last = c;
-  }
-}
 
 function preemptions(choices: readonly number[], steps: readonly number[]): number {
   const left = [...steps];

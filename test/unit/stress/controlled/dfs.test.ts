@@ -1,23 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../src/base/config-error.js';
-import { StressHarness, campaignSpec } from '../../../../src/stress/campaign.js';
+import { StressHarness } from '../../../../src/stress/campaign.js';
+import { campaignSpec } from '../../../../src/stress/campaign-spec.js';
 import type { Chooser } from '../../../../src/stress/controlled/choosers.js';
 import { DfsExplorer } from '../../../../src/stress/controlled/dfs.js';
 import { mutantProfile } from '../../../../src/stress/mutant-catalog.js';
+import { drive } from '../../../helpers/chooser-model.js';
 
-/** Two participants with `steps` moves each; returns the schedule the chooser made. */
-function play(chooser: Chooser, steps = 2, abortAt = Infinity): number[] {
-  const left = [steps, steps];
-  const out: number[] = [];
-  let last = -1;
-  while (left.some((n) => n > 0) && out.length < abortAt) {
-    const enabled = [0, 1].filter((p) => left[p]! > 0);
-    const q = chooser.choose(out.length, enabled, last);
-    left[q]!--;
-    out.push(q);
-    last = q;
-  }
-  return out;
+/** Two participants with two moves each (at most `maxMoves` of them); returns the schedule the chooser made. */
+function play(chooser: Chooser, maxMoves = Infinity): number[] {
+  return drive(chooser, [2, 2], maxMoves);
 }
 
 function explore(onRun: (dfs: DfsExplorer, run: number) => boolean): { dfs: DfsExplorer; schedules: string[] } {
@@ -46,7 +38,7 @@ describe('dfs exploration', () => {
     const clean = explore(() => false).schedules;
     const { dfs, schedules } = explore((d, run) => {
       if (run !== 0) return false;
-      play(d.nextRun(), 2, 0); // lost before its first choice
+      play(d.nextRun(), 0); // lost before its first choice
       expect(d.harnessFailed(2)).toBe(true);
       return true;
     });
@@ -58,7 +50,7 @@ describe('dfs exploration', () => {
   it('a schedule the harness keeps losing is given up, and the tree reported incomplete', () => {
     const dfs = new DfsExplorer(1);
     for (let i = 0; i < 3; i++) {
-      play(dfs.nextRun(), 2, 0);
+      play(dfs.nextRun(), 0);
       expect(dfs.harnessFailed(2)).toBe(i < 2);
     }
     expect(dfs.exhausted).toBe(true);
