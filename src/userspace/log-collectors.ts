@@ -1,7 +1,8 @@
 /**
  * Userspace collection for each of KVM's logging interfaces. A collector hands each dirty
  * page to its sink only once the page is safe to read, i.e. once the kernel has re-armed
- * logging for it (kvm-dirty-tracking.md §4):
+ * logging for it (docs/PROTOCOL.md, "4. The reset walk and its coalescing" and "5. The bitmap
+ * protocol"):
  *  - ring: harvest every ring, KVM_RESET_DIRTY_RINGS (count checked), then the entries;
  *  - bitmap (legacy): KVM_GET_DIRTY_LOG per slot (exchange + protect), then its bits;
  *  - clear (manual protect): GET (a copy), then per chunk KVM_CLEAR_DIRTY_LOG of the bits
@@ -16,13 +17,13 @@ import { NO_FAULTS, type UserspaceFaults } from './faults.js';
 import type { Vm } from '../kernel/vm.js';
 import { PendingEntries } from './pending-entries.js';
 import { RingCollector } from './ring-collector.js';
+import type { ReadyPageSink } from './ready-page-sink.js';
 import type { SharedReaper } from './self-reaper.js';
 
 export const LOG_MODES = ['ring', 'bitmap', 'clear'] as const;
 export type LogMode = (typeof LOG_MODES)[number];
 
-/** Receives a page that is safe to read: encoded slot and u64 offset as halves. */
-export type ReadyPageSink = (slot: number, offLo: number, offHi: number) => void;
+export type { ReadyPageSink } from './ready-page-sink.js';
 
 export interface CollectorStats {
   /** Records collected: ring entries, or set bits. */

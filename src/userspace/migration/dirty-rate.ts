@@ -15,11 +15,13 @@
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
 import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
-import { WORKLOAD_KINDS, type WorkloadConfig, type WorkloadKind } from '../../guest/workloads.js';
+import type { WorkloadConfig, WorkloadKind } from '../../guest/workloads.js';
 import { popcount } from '../../kernel/dirty-bitmap.js';
 import { now } from '../../base/clock.js';
 import { ConfigError } from '../../base/config-error.js';
-import { MAX_RUN_VCPUS, MAX_SLOT_BYTES, int, randomSeed, stripUndefined, validateRingEntries } from '../../harness/run-config.js';
+import { GiB, MAX_SEED, MiB, int, randomSeed, stripUndefined } from '../../base/config-values.js';
+import { MAX_GUEST_VCPUS, MAX_SLOT_BYTES, validateRingEntries, validateWorkload } from '../guest-shape.js';
+import { validateDirtyRateMiBs, validateWarmupMs, validateWorkingSet } from './pacing-config.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
 import { RingCollector } from '../ring-collector.js';
 import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';
@@ -32,6 +34,9 @@ export type DirtyRateMode = (typeof DIRTY_RATE_MODES)[number];
 export const MIN_PERIOD_MS = 50;
 export const MAX_PERIOD_MS = 60_000;
 export const DEFAULT_SAMPLE_PAGES_PER_GIB = 512;
+/** QEMU accepts 128..1048576 sampled pages per GiB. */
+const MIN_SAMPLE_PAGES_PER_GIB = 128;
+const MAX_SAMPLE_PAGES_PER_GIB = 1_048_576;
 
 export interface DirtyRateConfig {
   readonly modes: readonly DirtyRateMode[];
@@ -53,7 +58,7 @@ export const DIRTY_RATE_DEFAULTS: Omit<DirtyRateConfig, 'seed'> = {
   modes: ['sampling'],
   periodMs: 1000,
   vcpus: 4,
-  memoryBytes: 256 * 2 ** 20,
+  memoryBytes: 256 * MiB,
   ringEntries: 4096,
   dirtyRateMiBs: 8,
   workingSetBytes: 0,
@@ -84,8 +89,6 @@ export interface DirtyRateHooks {
   readonly onStart?: (config: DirtyRateConfig) => void;
 }
 
-const MiB = 2 ** 20;
-
 export function validateDirtyRateConfig(input: Partial<DirtyRateConfig>): DirtyRateConfig {
   const c: DirtyRateConfig = { ...DIRTY_RATE_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
   const modes = [...new Set(c.modes)];
@@ -100,23 +103,19 @@ export function validateDirtyRateConfig(input: Partial<DirtyRateConfig>): DirtyR
     throw new ConfigError('--ring-entries', input.ringEntries, 'EINVAL', 'a ring size needs --mode ring');
   }
   const periodMs = int('--period-ms', c.periodMs, MIN_PERIOD_MS, MAX_PERIOD_MS, 'period');
-  const vcpus = int('--vcpus', c.vcpus, 1, MAX_RUN_VCPUS, 'vCPU count');
+  const vcpus = int('--vcpus', c.vcpus, 1, MAX_GUEST_VCPUS, 'vCPU count');
   if (!Number.isSafeInteger(c.memoryBytes) || c.memoryBytes <= 0 || c.memoryBytes % PAGE_SIZE !== 0 || c.memoryBytes > MAX_SLOT_BYTES) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `memory must be whole pages, at most ${MAX_SLOT_BYTES / 2 ** 30} GiB`);
+    // One memslot holds all of the guest's memory.
+    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `memory must be whole pages, at most ${MAX_SLOT_BYTES / GiB} GiB`);
   }
   const ringEntries = validateRingEntries(c.ringEntries);
-  const dirtyRateMiBs = int('--dirty-rate-mibs', c.dirtyRateMiBs, 0, 1_000_000, 'guest dirty rate (MiB/s per vCPU)');
-  if (!Number.isSafeInteger(c.workingSetBytes) || c.workingSetBytes < 0 || c.workingSetBytes % PAGE_SIZE !== 0 || c.workingSetBytes > c.memoryBytes) {
-    throw new ConfigError('--working-set', c.workingSetBytes, 'EINVAL', 'working set must be whole pages, at most --memory');
-  }
-  if (!(WORKLOAD_KINDS as readonly string[]).includes(c.workload)) {
-    throw new ConfigError('--workload', c.workload, 'EINVAL', `workload must be one of ${WORKLOAD_KINDS.join(', ')}`);
-  }
-  // QEMU accepts 128..1048576 sampled pages per GiB.
-  const samplePagesPerGiB = int('--sample-pages-per-gib', c.samplePagesPerGiB, 128, 1_048_576, 'sample density');
-  const warmupMs = int('--warmup-ms', c.warmupMs, 0, 3_600_000, 'warm-up');
-  const seed = int('--seed', c.seed, 0, 0xffffffff, 'seed');
-  return { modes, periodMs, vcpus, memoryBytes: c.memoryBytes, ringEntries, dirtyRateMiBs, workingSetBytes: c.workingSetBytes, workload: c.workload, samplePagesPerGiB, warmupMs, seed };
+  const dirtyRateMiBs = validateDirtyRateMiBs(c.dirtyRateMiBs);
+  const workingSetBytes = validateWorkingSet(c.workingSetBytes, c.memoryBytes);
+  const workload = validateWorkload(c.workload);
+  const samplePagesPerGiB = int('--sample-pages-per-gib', c.samplePagesPerGiB, MIN_SAMPLE_PAGES_PER_GIB, MAX_SAMPLE_PAGES_PER_GIB, 'sample density');
+  const warmupMs = validateWarmupMs(c.warmupMs);
+  const seed = int('--seed', c.seed, 0, MAX_SEED, 'seed');
+  return { modes, periodMs, vcpus, memoryBytes: c.memoryBytes, ringEntries, dirtyRateMiBs, workingSetBytes, workload, samplePagesPerGiB, warmupMs, seed };
 }
 
 export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: DirtyRateHooks): Promise<DirtyRateResult> {
