@@ -13,12 +13,15 @@
  */
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import type { Memslot } from '../kernel/memslots.js';
-import { NO_FAULTS, type UserspaceFaults } from './faults.js';
+import { HARVEST_SKIP_PERIOD, NO_FAULTS, type UserspaceFaults } from './faults.js';
 import type { Vm } from '../kernel/vm.js';
 import { PendingEntries } from './pending-entries.js';
 import { RingCollector } from './ring-collector.js';
 import type { ReadyPageSink } from './ready-page-sink.js';
 import type { SharedReaper } from './self-reaper.js';
+
+/** Bitmaps are read as u32 words (bit n of word i is page 32·i + n). */
+const BITS_PER_WORD = 32;
 
 export const LOG_MODES = ['ring', 'bitmap', 'clear'] as const;
 export type LogMode = (typeof LOG_MODES)[number];
@@ -67,7 +70,7 @@ export function emitBits(words: Uint32Array, firstPage: number, slot: number, si
     while (b !== 0) {
       const bit = 31 - Math.clz32(b);
       b = (b & ~(1 << bit)) >>> 0;
-      sink(slot, firstPage + i * 32 + bit, 0);
+      sink(slot, firstPage + i * BITS_PER_WORD + bit, 0);
       n++;
     }
   }
@@ -83,7 +86,8 @@ export function chunkMaskViews(words: Uint32Array, pageCount: number, chunkPages
   const views: Uint32Array[] = [];
   for (let first = 0; first < pageCount; first += chunkPages) {
     const num = Math.min(chunkPages, pageCount - first);
-    views.push(words.subarray(first / 32, first / 32 + Math.ceil(num / 64) * 2));
+    const firstWord = first / BITS_PER_WORD;
+    views.push(words.subarray(firstWord, firstWord + bitmapWords(num)));
   }
   return views;
 }
@@ -146,7 +150,7 @@ export class RingLogCollector implements LogCollector {
     private readonly slots: readonly Memslot[],
     faults: UserspaceFaults = NO_FAULTS,
   ) {
-    this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? 61 : 0 });
+    this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0 });
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.copyBeforeReset = faults.copyBeforeReset;
   }
