@@ -16,6 +16,7 @@ import type { PageTrackNotifier, TrackNotifierSpec } from '../kernel/page-track-
 import type { Vm } from '../kernel/vm.js';
 import { createTrackNotifier } from '../pagetrack/kinds.js';
 import { TimeoutError, waitAsyncWhileEqual, withTimeout } from '../platform/async-wait.js';
+import { CONTROL_TIMEOUT_MS } from './guest-fleet.js';
 import type { VcpuWorkerHandle } from './vcpu-worker-api.js';
 
 export interface UnregisterResult {
@@ -29,7 +30,7 @@ export class PageTrackControl {
     readonly vm: Vm,
     /** Every worker attached to the VM (vCPUs and devices): each needs the instance. */
     private readonly workers: readonly Pick<VcpuWorkerHandle, 'api'>[],
-    private readonly timeoutMs = 15_000,
+    private readonly timeoutMs = CONTROL_TIMEOUT_MS,
   ) {}
 
   /**

@@ -4,7 +4,6 @@
  * unless every parameter is valid.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
-import type { WorkloadKind } from '../../guest/workloads.js';
 import { ConfigError } from '../../base/config-error.js';
 import { MiB, int, randomSeed, stripUndefined } from '../../base/config-values.js';
 import { type GuestShape, validateGuestShape } from '../guest-shape.js';
