@@ -24,7 +24,7 @@ import { WorkloadProgram } from '../../../../src/guest/workloads.js';
 import { KVM_EXIT_HLT } from '../../../../src/abi/constants.js';
 import { Vcpu } from '../../../../src/kernel/vcpu.js';
 import { Vm } from '../../../../src/kernel/vm.js';
-import { validateDirtyRateConfig } from '../../../../src/userspace/migration/dirty-rate.js';
+import { validateDirtyRateConfig } from '../../../../src/userspace/migration/dirty-rate-config.js';
 import { DestinationThread, WireSender, createWire } from '../../../../src/userspace/migration/destination.js';
 import {
   DIRTYLIMIT_THROTTLE_PCT_MAX,
