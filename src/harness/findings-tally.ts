@@ -3,6 +3,7 @@
  * (src/checker/oracle.ts) and the byte-exact comparison of the copier's destination with guest
  * memory (src/userspace/dirty-copier.ts).
  */
+import { assert } from '../base/assert.js';
 import type { IterationVerdict, LostPage } from '../checker/oracle.js';
 import type { CopyComparison, CopyMismatch } from '../userspace/dirty-copier.js';
 import type { FindingTotals } from './run-summary.js';
@@ -32,6 +33,8 @@ export class FindingsTally implements FindingTotals {
 
   /** Add one iteration's verdicts; returns the pages it lost. */
   add(verdict: IterationVerdict, comparison: CopyComparison): number {
+    assert(comparison.indices.length === comparison.mismatches, 'the copy check lists every mismatched page');
+    assert(verdict.lostIndices.length === verdict.lostPages, 'the oracle lists every lost page');
     const lostPages = lostPageCount(verdict, comparison);
     this.lostPages += lostPages;
     this.wrongValues += verdict.wrongValues;

@@ -2,6 +2,7 @@
  * One iteration's line of a run (`onIteration`): the work done in it, as differences of the
  * run's counters at its start and at its end, and what the checks found in it. Pure.
  */
+import { assert } from '../base/assert.js';
 import { round3 } from '../userspace/guest-fleet.js';
 
 export interface IterationReport {
@@ -52,6 +53,12 @@ export function iterationReport(
   findings: IterationFindings,
   elapsedMs: number,
 ): IterationReport {
+  assert(
+    end.guestWrites >= start.guestWrites && end.deviceWrites >= start.deviceWrites && end.records >= start.records &&
+      end.ringFullExits >= start.ringFullExits && end.collections >= start.collections && end.pagesCopied >= start.pagesCopied &&
+      end.pagesResent >= start.pagesResent,
+    `iteration ${iteration}: a run counter went down`,
+  );
   return {
     iteration,
     guestWrites: end.guestWrites - start.guestWrites,

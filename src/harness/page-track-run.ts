@@ -19,6 +19,7 @@
  *   - the probe received nothing after its unregister returned;
  *   - at the end, tracked writes counted by the kernel = write notifications received.
  */
+import { assert } from '../base/assert.js';
 import { Prng, deriveSeed } from '../base/prng.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
@@ -121,6 +122,7 @@ export class PageTrackRun {
     const total = options.slots.reduce((n, s) => n + s.pageCount, 0);
     const rotation = Math.max(1, Math.floor(options.trackPages / ROTATION_DIVISOR));
     const spares = Math.min(rotation, total - options.trackPages);
+    assert(spares >= 0, `${options.trackPages} pages to track in a guest of ${total}`);
     const gfns = choosePages(options.slots, options.trackPages + spares, options.seed);
     const run = new PageTrackRun(
       options,

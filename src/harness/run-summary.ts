@@ -8,6 +8,7 @@ import type { CopyMismatch } from '../userspace/dirty-copier.js';
 import type { LostPage } from '../checker/oracle.js';
 import type { WorkloadKind } from '../guest/workloads.js';
 import type { VmStats } from '../kernel/vm.js';
+import { assert } from '../base/assert.js';
 import { round3 } from '../userspace/guest-fleet.js';
 import { mutantNames } from '../userspace/known-bugs.js';
 import type { CollectorStats, LogMode } from '../userspace/log-collectors.js';
@@ -207,6 +208,7 @@ export function runPassed(s: Omit<RunSummary, 'ok'>, iterationsAsked: number): b
 /** The summary of a run from what it collected (pure). */
 export function summarizeRun(r: RunStatistics): RunSummary {
   const { config, vm, vcpus, copier, findings } = r;
+  assert(r.iterations >= 0 && r.iterations <= config.iterations, `${r.iterations} iterations completed of ${config.iterations}`);
   const summary: Omit<RunSummary, 'ok'> = {
     ...describeRun(config, r.iterations),
     guestWrites: vcpus.instructions,

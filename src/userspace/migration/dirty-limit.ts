@@ -1,7 +1,7 @@
 /**
- * Dirty-limit, as QEMU does it (system/dirtylimit.c, kvm-dirty-tracking.md §2): each vCPU gets
- * a quota in MiB/s; every period (1000 ms in QEMU) its dirty rate is measured from its dirty
- * ring, and the time it sleeps after each ring-full exit (`throttle_us_per_full`) is adjusted:
+ * Dirty-limit, as QEMU does it (system/dirtylimit.c): each vCPU gets a quota in MiB/s; every
+ * period (1000 ms in QEMU) its dirty rate is measured from its dirty ring, and the time it
+ * sleeps after each ring-full exit (`throttle_us_per_full`) is adjusted:
  *
  *  - ring_full_us = ring MiB × 10^6 / the highest rate seen so far (one maximum for the whole
  *    VM): how long filling a ring takes at the fastest rate observed;

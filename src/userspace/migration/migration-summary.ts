@@ -5,6 +5,7 @@
  * Pure: the migration gathers, this module only adds up, converts units and judges.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
+import { assert } from '../../base/assert.js';
 import { MiB } from '../../base/config-values.js';
 import { round3 } from '../guest-fleet.js';
 import { mutantNames } from '../known-bugs.js';
@@ -45,6 +46,8 @@ export interface RoundMeasures {
 }
 
 export function roundReport(m: RoundMeasures): RoundReport {
+  assert(m.endedAt >= m.startedAt && m.startedAt >= m.previousSyncAt, `round ${m.round}: its times are out of order`);
+  assert(m.after.guestWrites >= m.before.guestWrites && m.after.ringFullExits >= m.before.ringFullExits, `round ${m.round}: a guest counter went down`);
   const sinceSyncMs = Math.max(MIN_RATE_SPAN_MS, m.endedAt - m.previousSyncAt);
   return {
     round: m.round,

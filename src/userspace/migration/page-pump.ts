@@ -6,6 +6,7 @@
  * resend when its header is the one its previous copy already carried.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
+import { assert } from '../../base/assert.js';
 import { now } from '../../base/clock.js';
 import { CONTROL_TIMEOUT_MS } from '../guest-fleet.js';
 import { PageHeaderHistory } from '../page-copy.js';
@@ -56,6 +57,7 @@ export class PagePump {
     private readonly guest: GuestService,
     private readonly hooks: PumpHooks,
   ) {
+    assert(sources.length === pages.starts.length - 1, 'one source view per memslot');
     this.history = new PageHeaderHistory(pages.total);
   }
 

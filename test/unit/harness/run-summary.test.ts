@@ -1,5 +1,6 @@
 /** The run's summary, its iteration reports and its findings: pure functions of what a run collected. */
 import { describe, expect, it } from 'vitest';
+import { AssertionError } from '../../../src/base/assert.js';
 import type { IterationVerdict, LostPage } from '../../../src/checker/oracle.js';
 import { FindingsTally, MAX_RUN_DETAILS, lostPageCount } from '../../../src/harness/findings-tally.js';
 import { type RunCounters, iterationReport } from '../../../src/harness/iteration-report.js';
@@ -148,6 +149,10 @@ describe('summarizeRun', () => {
     expect(s.pageTrack).toBe(track);
   });
 
+  it('asserts a run never completes more iterations than asked', () => {
+    expect(() => summarizeRun(statistics(config, { iterations: 4 }))).toThrow(AssertionError);
+  });
+
   it('copies the detail lists rather than sharing them with the run', () => {
     const lost = [lostPage(1)];
     const s = summarizeRun(statistics(config, { findings: { lostPages: 1, wrongValues: 0, duplicates: 0, badEntries: 0, copyMismatches: 0, lost, mismatches: [] } }));
@@ -192,6 +197,12 @@ describe('findings', () => {
     expect(tally.lost[0]).toBe(many[0]);
     expect(tally.mismatches.map((m) => m.offset)).toEqual([2, 3]);
   });
+
+  it('assert that each check lists every page it counts', () => {
+    const tally = new FindingsTally();
+    expect(() => tally.add(verdict([1]), { ...comparison([2]), mismatches: 2 })).toThrow(AssertionError);
+    expect(() => tally.add({ ...verdict([1]), lostPages: 2 }, comparison([]))).toThrow(AssertionError);
+  });
 });
 
 describe('iterationReport', () => {
@@ -216,6 +227,13 @@ describe('iterationReport', () => {
       trackMismatches: 0,
       elapsedMs: 10,
     });
+  });
+
+  it('asserts the run counters never go down', () => {
+    const start: RunCounters = { guestWrites: 100, deviceWrites: 0, records: 50, ringFullExits: 0, collections: 4, pagesCopied: 40, pagesResent: 2 };
+    const findings = { pagesReported: 0, pagesChanged: 0, lostPages: 0, wrongValues: 0, copyMismatches: 0, trackMismatches: 0 };
+    expect(() => iterationReport(1, start, { ...start, records: 49 }, findings, 1)).toThrow(AssertionError);
+    expect(() => iterationReport(1, start, start, findings, 1)).not.toThrow();
   });
 });
 

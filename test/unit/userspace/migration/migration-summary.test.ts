@@ -1,6 +1,7 @@
 /** A migration's round reports and summary, and a dirty-rate result: pure functions of what was measured. */
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../../../src/abi/constants.js';
+import { AssertionError } from '../../../../src/base/assert.js';
 import { MiB } from '../../../../src/base/config-values.js';
 import { validateDirtyRateConfig } from '../../../../src/userspace/migration/dirty-rate-config.js';
 import { dirtyRateResult } from '../../../../src/userspace/migration/dirty-rate.js';
@@ -76,6 +77,13 @@ describe('roundReport', () => {
     const r = roundReport(measures({ endedAt: 1000, previousSyncAt: 1000, dirtyPages: 0 }));
     expect(r.dirtyRateMiBs).toBe(0);
     expect(Number.isFinite(roundReport(measures({ endedAt: 1000, previousSyncAt: 1000 })).dirtyRateMiBs)).toBe(true);
+  });
+
+  it('asserts its times are in order and the guest counters never go down', () => {
+    expect(() => roundReport(measures({ endedAt: 999 }))).toThrow(AssertionError);
+    expect(() => roundReport(measures({ previousSyncAt: 1001, endedAt: 1002 }))).toThrow(AssertionError);
+    const before = { guestWrites: 10, ringFullExits: 1, stallMs: 0, throttleSleepMs: 0 };
+    expect(() => roundReport(measures({ before, after: { ...before, guestWrites: 9 } }))).toThrow(AssertionError);
   });
 });
 
