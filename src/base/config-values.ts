@@ -5,12 +5,6 @@
  */
 import { ConfigError } from './config-error.js';
 
-/** Byte units, as the CLI's sizes and rates (MiB/s) count them. */
-export const KiB = 2 ** 10;
-export const MiB = 2 ** 20;
-export const GiB = 2 ** 30;
-export const TiB = 2 ** 40;
-
 /** Seeds are u32: the PRNG streams are derived from 32 bits. */
 export const MAX_SEED = 0xffffffff;
 

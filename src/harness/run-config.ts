@@ -5,7 +5,8 @@
  * src/userspace/guest-shape.ts, which `migrate` and `dirty-rate` share.
  */
 import { ConfigError } from '../base/config-error.js';
-import { GiB, KiB, MiB, TiB, int, randomSeed, stripUndefined } from '../base/config-values.js';
+import { int, randomSeed, stripUndefined } from '../base/config-values.js';
+import { GiB, KiB, MiB, TiB } from '../base/units.js';
 import { Mutant } from '../userspace/known-bugs.js';
 import { type GuestShape, validateGuestShape } from '../userspace/guest-shape.js';
 import { TRACK_DEFAULTS, type TrackOptions, resolveTrackOptions } from './page-track-config.js';

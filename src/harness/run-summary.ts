@@ -9,13 +9,13 @@ import type { LostPage } from '../checker/oracle.js';
 import type { WorkloadKind } from '../guest/workloads.js';
 import type { VmStats } from '../kernel/vm.js';
 import { assert } from '../base/assert.js';
+import { NS_PER_MS } from '../base/units.js';
 import { round3 } from '../userspace/guest-fleet.js';
 import { mutantNames } from '../userspace/known-bugs.js';
 import type { CollectorStats, LogMode } from '../userspace/log-collectors.js';
 import type { PageTrackSummary } from './page-track-summary.js';
 import type { RunConfig } from './run-config.js';
 
-const NS_PER_MS = 1e6;
 /** falsePositiveRate keeps six decimals: one resend in a million copies still shows. */
 const RATE_SCALE = 1e6;
 

@@ -7,7 +7,8 @@
 import { DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES, KVM_DIRTY_RING_RSVD_ENTRIES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE } from '../abi/constants.js';
 import { isKvmError } from '../abi/errno.js';
 import { ConfigError } from '../base/config-error.js';
-import { GiB, MAX_SEED, int } from '../base/config-values.js';
+import { MAX_SEED, int } from '../base/config-values.js';
+import { GiB } from '../base/units.js';
 import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import { WORKLOAD_KINDS, type WorkloadKind } from '../guest/workloads.js';
 import { validateRingBytes } from '../kernel/dirty-ring.js';

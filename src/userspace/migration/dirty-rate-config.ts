@@ -5,7 +5,8 @@
 import { PAGE_SIZE } from '../../abi/constants.js';
 import type { WorkloadKind } from '../../guest/workloads.js';
 import { ConfigError } from '../../base/config-error.js';
-import { GiB, MAX_SEED, MiB, int, randomSeed, stripUndefined } from '../../base/config-values.js';
+import { MAX_SEED, int, randomSeed, stripUndefined } from '../../base/config-values.js';
+import { GiB, MiB } from '../../base/units.js';
 import { MAX_GUEST_VCPUS, MAX_SLOT_BYTES, validateRingEntries, validateWorkload } from '../guest-shape.js';
 import { validateDirtyRateMiBs, validateWarmupMs, validateWorkingSet } from './pacing-config.js';
 

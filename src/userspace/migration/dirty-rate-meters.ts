@@ -2,7 +2,7 @@
  * The three meters of a dirty-rate measurement (dirty-rate.ts), each started and read at the
  * same moments: the per-vCPU ring counts, the legacy bitmap, and the page sample.
  */
-import { GiB } from '../../base/config-values.js';
+import { GiB } from '../../base/units.js';
 import { bitmapWords, popcount } from '../../kernel/dirty-bitmap.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import type { Vm } from '../../kernel/vm.js';

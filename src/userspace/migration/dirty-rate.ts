@@ -17,12 +17,13 @@
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { MiB } from '../../base/config-values.js';
+import { MS_PER_S, MiB } from '../../base/units.js';
 import { now } from '../../base/clock.js';
 import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import type { WorkloadConfig } from '../../guest/workloads.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
+import { USERSPACE_WAIT_SLICE_MS } from '../thread-timing.js';
 import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';
 import type { DirtyRateConfig, DirtyRateMode } from './dirty-rate-config.js';
 import { validateDirtyRateConfig } from './dirty-rate-config.js';
@@ -40,9 +41,6 @@ export {
   validateDirtyRateConfig,
 } from './dirty-rate-config.js';
 
-const MS_PER_S = 1000;
-/** The loop looks at the guest (dead threads, stalls) at least this often while it runs. */
-const SERVICE_SLICE_MS = 20;
 
 export interface DirtyRateResult {
   ok: boolean;
@@ -139,7 +137,7 @@ class MeasuredGuest {
       if (this.meters.byRing) control.releaseRingFullStalls(this.meters.collectStalled);
       const left = end - now();
       if (left <= 0) return;
-      await control.waitDoorbell(bell, Math.min(left, SERVICE_SLICE_MS));
+      await control.waitDoorbell(bell, Math.min(left, USERSPACE_WAIT_SLICE_MS));
     }
   }
 

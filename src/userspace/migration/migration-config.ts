@@ -5,7 +5,8 @@
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { ConfigError } from '../../base/config-error.js';
-import { MiB, int, randomSeed, stripUndefined } from '../../base/config-values.js';
+import { int, randomSeed, stripUndefined } from '../../base/config-values.js';
+import { MiB } from '../../base/units.js';
 import { type GuestShape, validateGuestShape } from '../guest-shape.js';
 import { MAX_DIRTY_RATE_MIBS, validateDirtyRateMiBs, validateWarmupMs, validateWorkingSet } from './pacing-config.js';
 

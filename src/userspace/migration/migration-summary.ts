@@ -6,7 +6,7 @@
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { assert } from '../../base/assert.js';
-import { MiB } from '../../base/config-values.js';
+import { MS_PER_S, MiB, NS_PER_MS } from '../../base/units.js';
 import { round3 } from '../guest-fleet.js';
 import { mutantNames } from '../known-bugs.js';
 import type { DirtyLimitStats } from './dirty-limit.js';
@@ -14,8 +14,6 @@ import type { TrackerStats } from './dirty-tracker.js';
 import { type MigrationConfig, bandwidthBytesPerSecond } from './migration-config.js';
 import type { DirtyLimitSummary, MigrationSummary, PageMismatch, RoundKind, RoundReport } from './migration-report.js';
 
-const MS_PER_S = 1000;
-const NS_PER_MS = 1e6;
 /** A rate is taken over at least a microsecond: one over no time at all would be infinite. */
 const MIN_RATE_SPAN_MS = 1e-3;
 

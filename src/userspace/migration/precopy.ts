@@ -9,7 +9,7 @@
  * destination thread), and dirty-limit when asked for.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
-import { MiB } from '../../base/config-values.js';
+import { MS_PER_S, MiB, NS_PER_MS } from '../../base/units.js';
 import { now } from '../../base/clock.js';
 import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import type { PageRange, WorkloadConfig } from '../../guest/workloads.js';
@@ -36,8 +36,6 @@ import { SlotPages } from './slot-pages.js';
 const LINK_BURST_MS = 5;
 /** Wire slots between the loop and a destination thread (8 MiB of pages in flight). */
 const WIRE_SLOTS = 2048;
-const MS_PER_S = 1000;
-const NS_PER_MS = 1e6;
 
 export interface PrecopyHooks extends PumpHooks {
   readonly spawn: SpawnVcpuWorker;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../../../src/abi/constants.js';
 import { AssertionError } from '../../../../src/base/assert.js';
-import { MiB } from '../../../../src/base/config-values.js';
+import { MiB } from '../../../../src/base/units.js';
 import { validateDirtyRateConfig } from '../../../../src/userspace/migration/dirty-rate-config.js';
 import { dirtyRateResult } from '../../../../src/userspace/migration/dirty-rate.js';
 import { validateMigrationConfig } from '../../../../src/userspace/migration/migration-config.js';
