@@ -7,13 +7,12 @@
  *     (iteration-loop.ts); the final sync: park every writer, collect once more (device bitmap
  *     last); verify: the oracle on every page, and destination == source byte for byte.
  */
-import type { IterationVerdict, OracleSlot, PendingStore } from '../checker/oracle.js';
+import type { IterationVerdict, OracleSlot } from '../checker/oracle.js';
 import { DirtyLogOracle } from '../checker/oracle.js';
 import { now } from '../base/clock.js';
 import { GuestGlobalsLayout } from '../guest/guest-memory.js';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
-import { VcpuLayout } from '../kernel/vcpu-layout.js';
 import type { Vm } from '../kernel/vm.js';
 import { type CopyComparison, DirtyPageCopier } from '../userspace/dirty-copier.js';
 import { type UserspaceFaults, userspaceFaults } from '../userspace/faults.js';
@@ -27,6 +26,7 @@ import { type IterationReport, type RunCounters, iterationReport } from './itera
 import { IterationLoop, type PolledRun } from './iteration-loop.js';
 import { LogToggle } from './log-toggle.js';
 import { PageTrackRun } from './page-track-run.js';
+import { pendingStores } from './pending-stores.js';
 import type { RunConfig } from './run-config.js';
 import type { RunHooks } from './run-hooks.js';
 import type { DeviceTotals, RunStatistics, VcpuTotals } from './run-summary.js';
@@ -54,7 +54,7 @@ export class DirtyLogRun implements PolledRun {
   readonly findings = new FindingsTally();
   readonly onPoll: RunHooks['onPoll'];
   /** Page write-tracking's part of the run (--track-pages), started once the threads are up. */
-  track: PageTrackRun | null = null;
+  private pageTrack: PageTrackRun | null = null;
   private readonly faults: UserspaceFaults;
   private readonly reaperBuffers: ReaperBuffers | undefined;
   private collections = 0;
@@ -107,7 +107,7 @@ export class DirtyLogRun implements PolledRun {
       }),
     });
     if (config.trackPages > 0) {
-      this.track = await PageTrackRun.start({
+      this.pageTrack = await PageTrackRun.start({
         vm: this.vm,
         slots: this.slots,
         workers: this.fleet.workers,
@@ -118,6 +118,10 @@ export class DirtyLogRun implements PolledRun {
         timeoutMs: CONTROL_TIMEOUT_MS,
       });
     }
+  }
+
+  get track(): PageTrackRun | null {
+    return this.pageTrack;
   }
 
   async runIteration(k: number): Promise<IterationReport> {
@@ -184,22 +188,10 @@ export class DirtyLogRun implements PolledRun {
 
   private collectAndVerify(excluded: ReadonlySet<number>): { verdict: IterationVerdict; comparison: CopyComparison } {
     this.collect(true);
-    this.oracle.setPending(this.pendingStores());
+    this.oracle.setPending(pendingStores(this.vm, this.config.vcpus));
     const verdict = this.oracle.verify();
     const comparison = this.copier.compare(excluded);
     return { verdict, comparison };
-  }
-
-  /** The instructions the stop interrupted: their stores happen in the next iteration. */
-  private pendingStores(): PendingStore[] {
-    const pending: PendingStore[] = [];
-    for (let i = 0; i < this.config.vcpus; i++) {
-      const b = this.vm.vcpuBlock(i);
-      if (Atomics.load(b.i32, VcpuLayout.words.PENDING_VALID) === 1) {
-        pending.push({ vcpu: i, gfn: b.f64[VcpuLayout.floats.PENDING_GFN]!, value: Atomics.load(b.i32, VcpuLayout.words.PENDING_VALUE) });
-      }
-    }
-    return pending;
   }
 
   guestWrites(): number {
