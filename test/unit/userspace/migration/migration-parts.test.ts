@@ -191,6 +191,18 @@ describe('DirtyTracker', () => {
     expect(t.stats.entriesReset).toBe(2);
     expect(t.stats.resetMismatches).toBe(0);
   });
+
+  it('ring mode, copy-before-reset: each harvested page is sent at once, while still writable (before the reset)', () => {
+    const { vm, slot, vcpus, programs } = ringVm({ ringEntries: 256, pages: 64 });
+    programs[0]!.enqueue(gfns([5, 6]));
+    vcpus[0]!.run(programs[0]!);
+    const sentWhileWritable: boolean[] = [];
+    const faults = { ...NO_FAULTS, copyBeforeReset: true };
+    const t = new DirtyTracker('ring', vm, 1, [slot], new SlotPages([slot]), 64, faults, (g) => sentWhileWritable.push(writable(vm, g)));
+    expect(t.sync(false)).toBe(0); // nothing left to send: the pages went out during the harvest
+    expect(sentWhileWritable).toEqual([true, true]);
+    expect(writable(vm, 5)).toBe(false); // the reset came afterwards
+  });
 });
 
 describe('guest pacing', () => {
