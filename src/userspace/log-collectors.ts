@@ -13,7 +13,7 @@
  */
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import type { Memslot } from '../kernel/memslots.js';
-import { HARVEST_SKIP_PERIOD, NO_FAULTS, type UserspaceFaults } from './faults.js';
+import { HARVEST_SKIP_PERIOD, type UserspaceFaults } from './faults.js';
 import type { Vm } from '../kernel/vm.js';
 import { PendingEntries } from './pending-entries.js';
 import { RingCollector } from './ring-collector.js';
@@ -148,7 +148,8 @@ export class RingLogCollector implements LogCollector {
     readonly vm: Vm,
     vcpuCount: number,
     private readonly slots: readonly Memslot[],
-    faults: UserspaceFaults = NO_FAULTS,
+    /** Required, not defaulted: a collector built without the run's faults hides its known bugs. */
+    faults: UserspaceFaults,
   ) {
     this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0 });
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
@@ -288,7 +289,7 @@ export function createCollector(
   vcpuCount: number,
   slots: readonly Memslot[],
   chunkPages: number,
-  faults: UserspaceFaults = NO_FAULTS,
+  faults: UserspaceFaults,
 ): LogCollector {
   switch (mode) {
     case 'ring':
