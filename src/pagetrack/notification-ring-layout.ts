@@ -55,12 +55,12 @@ export const TrackRingEntryWords = {
   DATA: 6,
 } as const;
 export const TRACK_RING_DATA_BYTES = 16;
-export const TRACK_RING_ENTRY_WORDS = TrackRingEntryWords.DATA + TRACK_RING_DATA_BYTES / 4;
+export const TRACK_RING_ENTRY_WORDS = TrackRingEntryWords.DATA + TRACK_RING_DATA_BYTES / Uint32Array.BYTES_PER_ELEMENT;
 export const TrackRingEntryKind = { WRITE: 1, REMOVE_REGION: 2 } as const;
 
 /** Byte offsets inside a ring set's buffer. */
 export function trackRingSetLayout(ringCount: number, entries: number): { ringsOffset: number; entriesOffset: number; bytes: number } {
   const ringsOffset = TrackRingSetLayout.bytes;
   const entriesOffset = ringsOffset + ringCount * TrackRingLayout.bytes;
-  return { ringsOffset, entriesOffset, bytes: entriesOffset + ringCount * entries * TRACK_RING_ENTRY_WORDS * 4 };
+  return { ringsOffset, entriesOffset, bytes: entriesOffset + ringCount * entries * TRACK_RING_ENTRY_WORDS * Uint32Array.BYTES_PER_ELEMENT };
 }

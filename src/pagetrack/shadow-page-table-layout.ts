@@ -4,6 +4,9 @@
  */
 import type { SharedBlock} from '../abi/layout.js';
 import { defineBlock } from '../abi/layout.js';
+import { PAGE_SIZE } from '../abi/constants.js';
+
+const F64_BYTES = Float64Array.BYTES_PER_ELEMENT;
 
 export const ShadowPageTableLayout = defineBlock(
   'shadow-page-table',
@@ -34,7 +37,8 @@ export const ShadowPageState = { NOT_SHADOWED: 0, SHADOWED: 1 } as const;
 /** Byte offsets inside a shadow page table's buffer. */
 export function shadowPageTableLayout(pageCount: number): { gfnsOffset: number; statesOffset: number; pagesOffset: number; bytes: number } {
   const gfnsOffset = ShadowPageTableLayout.bytes; // Float64 gfns: 8-aligned (block sizes are)
-  const statesOffset = gfnsOffset + pageCount * 8;
-  const pagesOffset = Math.ceil((statesOffset + pageCount * 4) / 8) * 8;
-  return { gfnsOffset, statesOffset, pagesOffset, bytes: pagesOffset + pageCount * 4096 };
+  const statesOffset = gfnsOffset + pageCount * F64_BYTES;
+  // The page copies start 8-aligned, like everything in shared memory.
+  const pagesOffset = Math.ceil((statesOffset + pageCount * Int32Array.BYTES_PER_ELEMENT) / F64_BYTES) * F64_BYTES;
+  return { gfnsOffset, statesOffset, pagesOffset, bytes: pagesOffset + pageCount * PAGE_SIZE };
 }

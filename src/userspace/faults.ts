@@ -13,11 +13,19 @@ export const UserspaceFault = {
   NO_FINAL_STOP: 1 << 4,
 } as const;
 
+/**
+ * Under HARVEST_SKIPS_ENTRY the harvester drops one entry in this many. A prime, so that the
+ * dropped entries do not line up with ring sizes, vCPU counts or workload strides (powers of
+ * two and small counts), and small, so that any run harvesting a few hundred entries loses
+ * several pages the checks must catch.
+ */
+export const HARVEST_SKIP_PERIOD = 61;
+
 export const USERSPACE_FAULT_MASK: number = Object.values(UserspaceFault).reduce((m, b) => m | b, 0);
 
 /** The faults of a known-bug bitmask, as the options collectors and harnesses take. */
 export interface UserspaceFaults {
-  /** Drop every 61st harvested ring entry without recording it (still marked RESET). */
+  /** Drop every HARVEST_SKIP_PERIOD-th harvested ring entry without recording it (still marked RESET). */
   readonly harvestSkipsEntry: boolean;
   /** Read (copy, send) harvested pages before KVM_RESET_DIRTY_RINGS / before their CLEAR. */
   readonly copyBeforeReset: boolean;

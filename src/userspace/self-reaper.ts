@@ -84,11 +84,11 @@ export class SharedReaper {
   /** Allocate the shared buffers for `slots` (encoded slot and page count each). */
   static createBuffers(slots: readonly { readonly encodedSlot: number; readonly pageCount: number }[]): ReaperBuffers {
     return {
-      control: new SharedArrayBuffer(INT_WORDS * 4),
+      control: new SharedArrayBuffer(INT_WORDS * Int32Array.BYTES_PER_ELEMENT),
       slots: slots.map((s) => ({
         encodedSlot: s.encodedSlot,
         pageCount: s.pageCount,
-        bitmap: new SharedArrayBuffer(Math.ceil(s.pageCount / 32) * 4),
+        bitmap: new SharedArrayBuffer(Math.ceil(s.pageCount / 32) * Int32Array.BYTES_PER_ELEMENT),
       })),
     };
   }

@@ -9,6 +9,7 @@ import { VCPU_STATE_NAMES, VcpuControl, VcpuLayout, VcpuRequest, VcpuState } fro
 import { VmLayout } from '../kernel/vm-layout.js';
 import type { Vm } from '../kernel/vm.js';
 import { TimeoutError, waitAsyncWhileEqual } from '../platform/async-wait.js';
+import { USERSPACE_WAIT_SLICE_MS } from './thread-timing.js';
 
 const W = VcpuLayout.words;
 const D = DeviceLayout.words;
@@ -110,7 +111,7 @@ export class VcpuControlPlane {
       if (done()) return;
       const left = deadline - performance.now();
       if (left <= 0) throw new TimeoutError(typeof what === 'string' ? what : what(), timeoutMs);
-      await this.waitDoorbell(seen, Math.min(left, 20));
+      await this.waitDoorbell(seen, Math.min(left, USERSPACE_WAIT_SLICE_MS));
     }
   }
 

@@ -23,6 +23,8 @@ import { ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import { NS_PER_MS } from '../base/units.js';
+import { DEFAULT_PREEMPT_AFTER_MS, IDLE_WAIT_SLICE_MS, STALL_WAIT_SLICE_MS } from './thread-timing.js';
 import { VcpuThrottle } from './migration/vcpu-throttle.js';
 import { SharedReaper } from './self-reaper.js';
 import { StallRecorder } from './stall-recorder.js';
@@ -54,7 +56,7 @@ export class VcpuThread {
 
   constructor(config: VcpuThreadConfig) {
     this.vm = Vm.attach(config.vm);
-    this.preemptAfterMs = config.preemptAfterMs ?? 20;
+    this.preemptAfterMs = config.preemptAfterMs ?? DEFAULT_PREEMPT_AFTER_MS;
     this.vcpu = new Vcpu(this.vm, config.vcpuIndex, {
       emulateAllStores: config.emulateAllStores ?? false,
       preemptAfterMs: this.preemptAfterMs,
@@ -90,12 +92,12 @@ export class VcpuThread {
           this.setState(VcpuState.PARKED);
           if (Atomics.load(w, W.CONTROL) !== VcpuControl.PAUSE) continue;
           // Asynchronous so the worker keeps answering control messages while parked.
-          await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+          await waitAsyncWhileEqual(w, W.WAKE, seq, IDLE_WAIT_SLICE_MS);
           continue;
         }
         if (Atomics.load(w, W.STATE) !== VcpuState.RUNNING) this.setState(VcpuState.RUNNING);
         if (this.stallStart >= 0) {
-          this.stallRecorder?.record((now() - this.stallStart) * 1e6);
+          this.stallRecorder?.record((now() - this.stallStart) * NS_PER_MS);
           this.stallStart = -1;
         }
         const exit = this.vcpu.run(this.program);
@@ -136,7 +138,7 @@ export class VcpuThread {
             const seq = Atomics.load(w, W.WAKE);
             this.setState(VcpuState.HALTED);
             while (Atomics.load(w, W.WAKE) === seq && Atomics.load(w, W.CONTROL) === VcpuControl.RUN) {
-              await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+              await waitAsyncWhileEqual(w, W.WAKE, seq, IDLE_WAIT_SLICE_MS);
             }
             break;
           }
@@ -166,7 +168,7 @@ export class VcpuThread {
   private reapOwnRing(): void {
     const t0 = now();
     this.reaper!.reap(this.vcpu.index);
-    const ns = (now() - t0) * 1e6;
+    const ns = (now() - t0) * NS_PER_MS;
     const f = this.vcpu.block.f64;
     f[F.STALL_NS] = f[F.STALL_NS]! + ns;
     if (ns > f[F.STALL_MAX_NS]!) f[F.STALL_MAX_NS] = ns;
@@ -187,9 +189,9 @@ export class VcpuThread {
         continue;
       }
       // Bounded slices: a TERMINATE also bumps WAKE, so this never outlives the run.
-      Atomics.wait(w, W.WAKE, seq, 100);
+      Atomics.wait(w, W.WAKE, seq, STALL_WAIT_SLICE_MS);
     }
-    const stallNs = (now() - t0) * 1e6;
+    const stallNs = (now() - t0) * NS_PER_MS;
     const f = this.vcpu.block.f64;
     f[F.STALL_NS] = f[F.STALL_NS]! + stallNs;
     if (stallNs > f[F.STALL_MAX_NS]!) f[F.STALL_MAX_NS] = stallNs;

@@ -14,6 +14,7 @@ import { Vm } from '../../src/kernel/vm.js';
 import { ProbeNotifier } from '../../src/pagetrack/probe-notifier.js';
 import { sleep, withTimeout } from '../../src/platform/async-wait.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
+import { NO_FAULTS } from '../../src/userspace/faults.js';
 import { createCollector } from '../../src/userspace/log-collectors.js';
 import { PageTrackControl } from '../../src/userspace/page-track-control.js';
 import { VcpuControlPlane } from '../../src/userspace/vcpu-control.js';
@@ -61,7 +62,7 @@ async function startVm(seed: number, mutants: number) {
   for (let p = 0; p < PAGES; p += 8) vm.pageTrack.addGfn(SLOT_GFN + p);
 
   // Userspace's duty while the test waits: harvest + reset, release stalled vCPUs.
-  const collector = createCollector('ring', vm, VCPUS, [slot], 1024);
+  const collector = createCollector('ring', vm, VCPUS, [slot], 1024, NO_FAULTS);
   let servicing = true;
   const service = (async () => {
     while (servicing) {

@@ -89,7 +89,9 @@ export class DirtyTracker {
     this.toSend = new PageBitmap(pages.total);
     this.sendNow = mode === 'ring' && faults.copyBeforeReset ? sendBeforeReset : null;
     this.clearAfterSend = mode === 'clear' && faults.copyBeforeReset;
-    if (mode === 'ring') this.collector = new RingLogCollector(vm, vcpuCount, slots);
+    // The ring collector takes the faults too: under copy-before-reset it hands pages over
+    // before its reset, which is when `sendNow` reads them.
+    if (mode === 'ring') this.collector = new RingLogCollector(vm, vcpuCount, slots, faults);
     else if (mode === 'bitmap') this.collector = new BitmapLogCollector(vm, slots);
     else {
       this.collector = null;

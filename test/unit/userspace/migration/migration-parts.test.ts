@@ -24,7 +24,7 @@ import { WorkloadProgram } from '../../../../src/guest/workloads.js';
 import { KVM_EXIT_HLT } from '../../../../src/abi/constants.js';
 import { Vcpu } from '../../../../src/kernel/vcpu.js';
 import { Vm } from '../../../../src/kernel/vm.js';
-import { validateDirtyRateConfig } from '../../../../src/userspace/migration/dirty-rate.js';
+import { validateDirtyRateConfig } from '../../../../src/userspace/migration/dirty-rate-config.js';
 import { DestinationThread, WireSender, createWire } from '../../../../src/userspace/migration/destination.js';
 import {
   DIRTYLIMIT_THROTTLE_PCT_MAX,
@@ -190,6 +190,18 @@ describe('DirtyTracker', () => {
     expect(t.sync(false)).toBe(2);
     expect(t.stats.entriesReset).toBe(2);
     expect(t.stats.resetMismatches).toBe(0);
+  });
+
+  it('ring mode, copy-before-reset: each harvested page is sent at once, while still writable (before the reset)', () => {
+    const { vm, slot, vcpus, programs } = ringVm({ ringEntries: 256, pages: 64 });
+    programs[0]!.enqueue(gfns([5, 6]));
+    vcpus[0]!.run(programs[0]!);
+    const sentWhileWritable: boolean[] = [];
+    const faults = { ...NO_FAULTS, copyBeforeReset: true };
+    const t = new DirtyTracker('ring', vm, 1, [slot], new SlotPages([slot]), 64, faults, (g) => sentWhileWritable.push(writable(vm, g)));
+    expect(t.sync(false)).toBe(0); // nothing left to send: the pages went out during the harvest
+    expect(sentWhileWritable).toEqual([true, true]);
+    expect(writable(vm, 5)).toBe(false); // the reset came afterwards
   });
 });
 
