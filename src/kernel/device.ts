@@ -7,7 +7,8 @@
 import { PAGE_WORDS } from '../abi/constants.js';
 import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
 import type { Memslot } from './memslots.js';
-import { NoVcpuMark, type Vm } from './vm.js';
+import { NoVcpuMark } from './dirty-log-ioctl.js';
+import type { Vm } from './vm.js';
 
 const DATA_WORDS = PAGE_WORDS - GUEST_PAGE_HEADER_WORDS;
 
