@@ -26,7 +26,7 @@ const PAGES_PER_KERNEL_WORD = 64;
 
 /** u32 words of a bitmap for `pageCount` pages (rounded up to 64 pages, so always even). */
 export function bitmapWords(pageCount: number): number {
-  return bitmapBytes(pageCount) / 4;
+  return bitmapBytes(pageCount) / Uint32Array.BYTES_PER_ELEMENT;
 }
 
 /** set_bit_le. */

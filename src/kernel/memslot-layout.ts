@@ -3,7 +3,7 @@
  * up by (as_id, id); the emulator keeps a fixed table of entries in shared memory so that vCPU
  * threads see changes, and each entry owns its buffers.
  */
-import type { SharedBlock} from '../abi/layout.js';
+import type { SharedBlock } from '../abi/layout.js';
 import { defineBlock } from '../abi/layout.js';
 
 /** Entries in the emulator's memslot table (not KVM's id limit, which is KVM_USER_MEM_SLOTS). */

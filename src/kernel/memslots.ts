@@ -6,18 +6,19 @@
  * SharedArrayBuffers handed to each thread once (`attach`). Changes go through the VM's
  * ioctl (`Vm.setUserMemoryRegion`) under slots_lock.
  */
-import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE, PAGE_WORDS, encodeSlot } from '../abi/constants.js';
+import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE, PAGE_WORDS, U32_RANGE, encodeSlot } from '../abi/constants.js';
 import { MEMSLOT_TABLE_ENTRIES, type MemslotBlock, MemslotLayout, MemslotState, SPTE_BYTES, SpteBits } from './memslot-layout.js';
 import { SharedBlock } from '../abi/layout.js';
 import { assert } from '../base/assert.js';
 import { gfnTrackBytes } from './page-track-layout.js';
 
 const W = MemslotLayout.words;
-/** A u64 held as two u32 words (a base gfn) splits and joins at 2^32. */
-const U32_RANGE = 2 ** 32;
 /** The kernel's bitmap word covers 64 pages (an unsigned long); bitmaps are rounded up to it. */
 const PAGES_PER_BITMAP_WORD = 64;
 const BYTES_PER_BITMAP_WORD = 8;
+/** A slot's bitmap allocation holds two bitmaps: the live one and the legacy GET snapshot. */
+const BITMAP_HALVES = 2;
+const WORD_BYTES = Uint32Array.BYTES_PER_ELEMENT;
 
 /** Where a new memslot lies: what KVM_SET_USER_MEMORY_REGION decoded from its argument. */
 export interface SlotPlacement {
@@ -52,7 +53,7 @@ export function allocateSlotBuffers(pageCount: number, withBitmap: boolean): Slo
   return {
     memory: new SharedArrayBuffer(pageCount * PAGE_SIZE),
     spte: new SharedArrayBuffer(pageCount * SPTE_BYTES),
-    bitmap: withBitmap ? new SharedArrayBuffer(2 * bitmapBytes(pageCount)) : null,
+    bitmap: withBitmap ? new SharedArrayBuffer(BITMAP_HALVES * bitmapBytes(pageCount)) : null,
     gfnTrack: new SharedArrayBuffer(gfnTrackBytes(pageCount)),
   };
 }
@@ -87,10 +88,11 @@ export class Memslot {
   ) {
     const w = entry.i32;
     this.builtGeneration = Atomics.load(w, W.GENERATION);
-    this.asId = Atomics.load(w, W.AS_ID);
-    this.id = Atomics.load(w, W.ID);
-    this.pageCount = Atomics.load(w, W.NPAGES);
-    this.baseGfn = (Atomics.load(w, W.BASE_GFN_HI) >>> 0) * U32_RANGE + (Atomics.load(w, W.BASE_GFN_LO) >>> 0);
+    const at = readPlacement(w);
+    this.asId = at.asId;
+    this.id = at.id;
+    this.pageCount = at.pageCount;
+    this.baseGfn = at.baseGfn;
     this.encodedSlot = encodeSlot(this.asId, this.id);
     this.mem32 = new Uint32Array(buffers.memory);
     this.memBytes = new Uint8Array(buffers.memory);
@@ -111,11 +113,11 @@ export class Memslot {
     }
     const halfBytes = bitmapBytes(this.pageCount);
     // The allocation holds the live bitmap and the legacy GET snapshot, one half each.
-    assert(buffer.byteLength === 2 * halfBytes, `memslot ${this.id}: a bitmap of ${buffer.byteLength} B for ${this.pageCount} pages`);
-    const halfWords = halfBytes / 4;
+    assert(buffer.byteLength === BITMAP_HALVES * halfBytes, `memslot ${this.id}: a bitmap of ${buffer.byteLength} B for ${this.pageCount} pages`);
+    const halfWords = halfBytes / WORD_BYTES;
     this.bitmap = new Int32Array(buffer, 0, halfWords);
     this.bitmapU32 = new Uint32Array(buffer, 0, halfWords);
-    this.bitmapSnapshot = new Uint32Array(buffer, halfWords * 4, halfWords);
+    this.bitmapSnapshot = new Uint32Array(buffer, halfBytes, halfWords);
   }
 
   /** KVM_MEM_* flags, read atomically: logging can be toggled while vCPUs run. */
@@ -305,23 +307,29 @@ export class MemslotTable {
   }
 
   /**
-   * Debug check, under slots_lock after a change: every active entry has a sane size, ids are
-   * unique, no two slots of one address space overlap, a bitmap exists only while logging is
-   * on, and every bitmap this thread maps has the words its page count needs.
+   * Debug check, under slots_lock after a change, of the shared entries: every active entry has
+   * a sane size, ids are unique, no two slots of one address space overlap, and a bitmap exists
+   * only while logging is on. Of this thread's views: a view that is current still describes
+   * its entry (fields change only with a generation bump), and its bitmaps have the words its
+   * page count needs.
    */
   checkConsistency(): void {
-    const active = this.active();
-    for (const s of active) {
-      const e = this.entry(s.tableIndex).i32;
-      assert(s.pageCount > 0 && s.pageCount <= KVM_MEM_MAX_NR_PAGES, `memslot ${s.id}: ${s.pageCount} pages`);
-      assert(Atomics.load(e, W.HAS_BITMAP) === 0 || s.logDirty, `memslot ${s.id} has a bitmap but does not log`);
-      if (s.hasBitmap && s.bitmap !== null) checkBitmapShape(s);
-      for (const o of active) {
-        if (o.tableIndex <= s.tableIndex || o.asId !== s.asId) continue;
-        assert(o.id !== s.id, `memslot id ${s.id} is in the table twice`);
-        const overlap = s.baseGfn < o.baseGfn + o.pageCount && o.baseGfn < s.baseGfn + s.pageCount;
-        assert(!overlap, `memslots ${s.id} and ${o.id} overlap`);
+    const placed: SlotPlacement[] = [];
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i]!.i32;
+      if (Atomics.load(e, W.STATE) !== MemslotState.ACTIVE) continue;
+      const at = readPlacement(e);
+      assert(at.pageCount > 0 && at.pageCount <= KVM_MEM_MAX_NR_PAGES, `memslot ${at.id}: ${at.pageCount} pages`);
+      const logs = (Atomics.load(e, W.FLAGS) & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+      assert(Atomics.load(e, W.HAS_BITMAP) === 0 || logs, `memslot ${at.id} has a bitmap but does not log`);
+      for (const o of placed) {
+        if (o.asId !== at.asId) continue;
+        assert(o.id !== at.id, `memslot id ${at.id} is in the table twice`);
+        assert(!(at.baseGfn < o.baseGfn + o.pageCount && o.baseGfn < at.baseGfn + at.pageCount), `memslots ${o.id} and ${at.id} overlap`);
       }
+      placed.push(at);
+      const view = this.slots[i];
+      if (view && view.builtGeneration === Atomics.load(e, W.GENERATION)) checkView(view, at);
     }
   }
 
@@ -333,6 +341,21 @@ export class MemslotTable {
   }
 }
 
+function readPlacement(e: Int32Array): SlotPlacement {
+  return {
+    asId: Atomics.load(e, W.AS_ID),
+    id: Atomics.load(e, W.ID),
+    pageCount: Atomics.load(e, W.NPAGES),
+    baseGfn: (Atomics.load(e, W.BASE_GFN_HI) >>> 0) * U32_RANGE + (Atomics.load(e, W.BASE_GFN_LO) >>> 0),
+  };
+}
+
+function checkView(view: Memslot, at: SlotPlacement): void {
+  const same = view.asId === at.asId && view.id === at.id && view.pageCount === at.pageCount && view.baseGfn === at.baseGfn;
+  assert(same, `memslot ${at.id} changed without a generation bump`);
+  if (view.hasBitmap && view.bitmap !== null) checkBitmapShape(view);
+}
+
 function storeBaseGfn(e: Int32Array, baseGfn: number): void {
   Atomics.store(e, W.BASE_GFN_LO, baseGfn % U32_RANGE | 0);
   Atomics.store(e, W.BASE_GFN_HI, Math.floor(baseGfn / U32_RANGE) | 0);
@@ -340,7 +363,7 @@ function storeBaseGfn(e: Int32Array, baseGfn: number): void {
 
 /** A slot's live bitmap and its snapshot each hold exactly the words its page count needs. */
 export function checkBitmapShape(slot: Memslot): void {
-  const words = bitmapBytes(slot.pageCount) / 4;
+  const words = bitmapBytes(slot.pageCount) / WORD_BYTES;
   assert(slot.bitmap !== null && slot.bitmap.length === words, `memslot ${slot.id}: live bitmap is not ${words} words`);
   assert(slot.bitmapSnapshot !== null && slot.bitmapSnapshot.length === words, `memslot ${slot.id}: snapshot is not ${words} words`);
 }

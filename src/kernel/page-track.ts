@@ -9,6 +9,7 @@ import type { PageTrackNotifier } from './page-track-node.js';
 import { type PendingReader, TrackNotifierList } from './track-notifier-list.js';
 import { flushRemoteTlbs } from './vcpu-requests.js';
 import type { VmCore } from './vm-core.js';
+import { NS_PER_MS } from '../base/clock.js';
 
 export type { PendingReader } from './track-notifier-list.js';
 
@@ -17,7 +18,6 @@ const PF = PageTrackLayout.floats;
 const VF = PageTrackVcpuLayout.floats;
 const WRITABLE = SpteBits.WRITABLE;
 const TRACKED = SpteBits.WRITE_TRACKED;
-const NS_PER_MS = 1e6;
 
 export interface PageTrackStats {
   adds: number;

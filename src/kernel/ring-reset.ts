@@ -4,9 +4,9 @@
  * each coalesced batch under mmu_lock, and flush every TLB once (docs/PROTOCOL.md, section 4).
  * The walk of one ring and the coalescing are `DirtyRing.resetWalk` and `ResetBatch`.
  */
-import { KVM_ADDRESS_SPACE_NUM, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
+import { KVM_ADDRESS_SPACE_NUM, KVM_USER_MEM_SLOTS, U32_BITS, U32_RANGE, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
-import { ResetBatch, highestBit } from './dirty-ring.js';
+import { ResetBatch, highestBit } from './reset-batch.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
 import { KernelMutant } from './mutants.js';
@@ -18,9 +18,9 @@ import { VmLayout } from './vm-layout.js';
 import { MmuHoldKind, chargeMmuHold, countReprotected } from './vm-stats.js';
 
 const VM_FLOATS = VmLayout.floats;
-/** Offsets are u64 values held as two u32 halves; a half overflows at 2^32. */
-const U32_RANGE = 2 ** 32;
-const MASK_HALF_BITS = 32;
+/** A batch's u64 mask is held as two u32 halves, low half first. */
+const MASK_HALVES = 2;
+const MASK_HALF_BITS = U32_BITS;
 
 /**
  * mmu_lock hold times of reset batches are measured on one batch in this many (a power of two):
@@ -89,16 +89,7 @@ export class RingReset {
       return;
     }
     if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
-    const lock = this.vm.mmuLock;
-    lock.lock(KERNEL_WAIT_TIMEOUT_MS, RESET_HOLD_SAMPLE);
-    let reprotected = 0;
-    try {
-      reprotected = this.reprotectHalf(slot, offLo, offHi, 0, maskLo) + this.reprotectHalf(slot, offLo, offHi, 1, maskHi);
-    } finally {
-      lock.unlock();
-      chargeMmuHold(this.vm.block.f64, lock, MmuHoldKind.RESET);
-    }
-    countReprotected(this.vm, reprotected);
+    this.reprotect(slot, offLo, offHi, maskLo, maskHi);
   }
 
   /**
@@ -129,26 +120,38 @@ export class RingReset {
   }
 
   /**
-   * Clear WRITABLE on the pages of one mask half (`half` 0: bits 0-31, 1: bits 32-63); returns
-   * how many. The page index is a u64: only the wrapped check can let offHi != 0 through, and
-   * then the kernel would index the rmap out of bounds — counted as a kernel bug instead.
+   * Clear WRITABLE on the pages of the mask, under mmu_lock. The page index is a u64: only the
+   * wrapped check can let offHi != 0 through, and then the kernel would index the rmap out of
+   * bounds — counted as a kernel bug instead. One function for both halves of the mask: the
+   * reset calls it once per batch, and a call per half measurably slowed reset walks of
+   * scattered pages.
    */
-  private reprotectHalf(slot: Memslot, offLo: number, offHi: number, half: number, mask: number): number {
+  private reprotect(slot: Memslot, offLo: number, offHi: number, maskLo: number, maskHi: number): void {
+    const f = this.vm.block.f64;
     const npages = slot.pageCount;
+    const lock = this.vm.mmuLock;
     let reprotected = 0;
-    let bits = mask >>> 0;
-    while (bits !== 0) {
-      const b = MASK_HALF_BITS - 1 - Math.clz32(bits);
-      bits = (bits & ~(1 << b)) >>> 0;
-      const pageLo = offLo + half * MASK_HALF_BITS + b;
-      const pageHi = offHi + (pageLo >= U32_RANGE ? 1 : 0);
-      if (pageHi % U32_RANGE !== 0 || pageLo % U32_RANGE >= npages) {
-        this.vm.block.f64[VM_FLOATS.KERNEL_BUGS]! += 1;
-        continue;
+    lock.lock(KERNEL_WAIT_TIMEOUT_MS, RESET_HOLD_SAMPLE);
+    try {
+      for (let half = 0; half < MASK_HALVES; half++) {
+        let bits = half === 0 ? maskLo >>> 0 : maskHi >>> 0;
+        while (bits !== 0) {
+          const b = MASK_HALF_BITS - 1 - Math.clz32(bits);
+          bits = (bits & ~(1 << b)) >>> 0;
+          const pageLo = offLo + half * MASK_HALF_BITS + b;
+          const pageHi = offHi + (pageLo >= U32_RANGE ? 1 : 0);
+          if (pageHi % U32_RANGE !== 0 || pageLo % U32_RANGE >= npages) {
+            f[VM_FLOATS.KERNEL_BUGS]! += 1;
+            continue;
+          }
+          Atomics.and(slot.spte, pageLo % U32_RANGE, ~SpteBits.WRITABLE);
+          reprotected++;
+        }
       }
-      Atomics.and(slot.spte, pageLo % U32_RANGE, ~SpteBits.WRITABLE);
-      reprotected++;
+    } finally {
+      lock.unlock();
+      chargeMmuHold(f, lock, MmuHoldKind.RESET);
     }
-    return reprotected;
+    countReprotected(this.vm, reprotected);
   }
 }

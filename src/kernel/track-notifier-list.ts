@@ -17,7 +17,7 @@
  */
 import { KvmError } from '../abi/errno.js';
 import { SharedBlock } from '../abi/layout.js';
-import { now } from '../base/clock.js';
+import { NS_PER_MS, now } from '../base/clock.js';
 import { KernelMutant } from './mutants.js';
 import {
   MAX_TRACK_NOTIFIERS,
@@ -39,7 +39,6 @@ const PF = PageTrackLayout.floats;
 const N = TrackNotifierLayout.words;
 const V = PageTrackVcpuLayout.words;
 const VF = PageTrackVcpuLayout.floats;
-const NS_PER_MS = 1e6;
 /** How long unregister sleeps on one reader's word before it looks again (ms). */
 const GRACE_WAIT_SLICE_MS = 50;
 

@@ -33,7 +33,7 @@ import type { Vm } from './vm.js';
 
 const TRACKED = SpteBits.WRITE_TRACKED;
 /** Bytes of the header write a tracked store makes. */
-export const TRACKED_STORE_BYTES = GUEST_PAGE_HEADER_WORDS * 4;
+export const TRACKED_STORE_BYTES = GUEST_PAGE_HEADER_WORDS * Uint32Array.BYTES_PER_ELEMENT;
 
 export type MarkPageDirty = (slot: Memslot, page: number) => void;
 
@@ -86,7 +86,8 @@ export class TrackedWriteEmulator {
     const gpa = gpaOf(slot, page);
     this.notifiers.notifyWrite(this.vcpuIndex, gpa, this.bytes, TRACKED_STORE_BYTES, tracked);
     w[0] = slot.mem32[page * PAGE_WORDS + dataWord]!;
-    this.notifiers.notifyWrite(this.vcpuIndex, gpa + dataWord * 4, this.bytes, 4, tracked);
+    const wordBytes = Uint32Array.BYTES_PER_ELEMENT;
+    this.notifiers.notifyWrite(this.vcpuIndex, gpa + dataWord * wordBytes, this.bytes, wordBytes, tracked);
   }
 
   private write(slot: Memslot, page: number): void {

@@ -3,7 +3,7 @@
  * kvm_flush_remote_tlbs built on it, and kvm_vcpu_kick. They run in the caller's thread and
  * talk to each vCPU through its REQUESTS and MODE words; the vCPU side is `Vcpu.enterGuest`.
  */
-import { now } from '../base/clock.js';
+import { NS_PER_MS, now } from '../base/clock.js';
 import { KernelMutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
 import { KERNEL_WAIT_TIMEOUT_MS, WaitTimeoutError, waitWhileEqual } from './sync.js';
@@ -13,7 +13,6 @@ import { VmLayout } from './vm-layout.js';
 
 const V = VcpuLayout.words;
 const VM_FLOATS = VmLayout.floats;
-const NS_PER_MS = 1e6;
 
 /**
  * How long one wait for a vCPU's acknowledgement sleeps before it looks again (ms). Short: a

@@ -18,7 +18,7 @@ import {
   KVM_EXIT_IO,
   KVM_EXIT_MMIO,
 } from '../abi/constants.js';
-import { now } from '../base/clock.js';
+import { NS_PER_MS, now } from '../base/clock.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
 import type { DirtyRing } from './dirty-ring.js';
 import { Step, stepHook } from './step-hook.js';
@@ -31,7 +31,6 @@ import type { Vm } from './vm.js';
 const W = VcpuLayout.words;
 const F = VcpuLayout.floats;
 const FLUSH_BITS = VcpuRequest.TLB_FLUSH | VcpuRequest.MEMSLOTS_UPDATED;
-const NS_PER_MS = 1e6;
 
 /**
  * Requests posted while the vCPU is in guest mode (an IPI: kick, TLB flush, memslot update) are

@@ -6,10 +6,9 @@
 import type { SharedMutex } from './sync.js';
 import type { VmCore } from './vm-core.js';
 import { VmLayout } from './vm-layout.js';
+import { NS_PER_MS, NS_PER_US } from '../base/clock.js';
 
 const VM_FLOATS = VmLayout.floats;
-const NS_PER_MS = 1e6;
-const NS_PER_US = 1e3;
 
 export interface VmStats {
   resetCalls: number;
