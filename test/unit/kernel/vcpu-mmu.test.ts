@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { KVM_EXIT_HLT, KVM_EXIT_MMIO, PAGE_WORDS } from '../../../src/abi/constants.js';
 import { GuestPageWords } from '../../../src/guest/guest-memory.js';
+import { Step, clearStepHook, installStepHook } from '../../../src/kernel/step-hook.js';
 import { Mutant } from '../../../src/userspace/known-bugs.js';
 import { SLOT_GFN, gfns, range, ringVm } from '../../helpers/vm-fixtures.js';
 import { harvestAll } from './vcpu-harvest.js';
@@ -82,33 +83,11 @@ describe('the emulated path (kvm_vcpu_write_guest)', () => {
 });
 
 describe('the fast-fault ordering mutant', () => {
-  it('dirty-before-writable: a harvest + reset between the record and the CAS leaves the page writable and unrecorded', async () => {
-    const { installStepHook, clearStepHook, Step } = await import('../../../src/kernel/step-hook.js');
-    const fx = ringVm({ vm: { mutants: Mutant.DIRTY_BEFORE_WRITABLE } });
-    const [vcpu, prog] = [fx.vcpus[0]!, fx.programs[0]!];
-    // Interpose exactly in the window, as a controlled scheduler would.
-    installStepHook((step) => {
-      if (step === Step.FAULT_MAKE_WRITABLE) {
-        harvestAll(fx);
-        fx.vm.resetDirtyRings();
-      }
-    });
-    try {
-      prog.enqueue(gfns([8]), { value: 1 });
-      vcpu.run(prog);
-    } finally {
-      clearStepHook();
-    }
-    expect(Atomics.load(fx.slot.spte, 8)).toBe(1); // writable, with its record already consumed
-    prog.enqueue(gfns([8]), { value: 2 });
-    vcpu.run(prog);
-    expect(fx.slot.mem32[8 * PAGE_WORDS]).toBe(2);
-    expect(harvestAll(fx)).toEqual([]);
-  });
-
-  it('the correct order leaves a record after the same interleaving', async () => {
-    const { installStepHook, clearStepHook, Step } = await import('../../../src/kernel/step-hook.js');
-    const fx = ringVm();
+  /**
+   * Store value 1 to page 8 with a harvest + reset interposed once, exactly in the fault's
+   * window (before the compare-and-swap), as a controlled scheduler would.
+   */
+  function storeWithResetInWindow(fx: ReturnType<typeof ringVm>): void {
     const [vcpu, prog] = [fx.vcpus[0]!, fx.programs[0]!];
     let fired = false;
     installStepHook((step) => {
@@ -124,6 +103,22 @@ describe('the fast-fault ordering mutant', () => {
     } finally {
       clearStepHook();
     }
+  }
+
+  it('dirty-before-writable: a harvest + reset between the record and the CAS leaves the page writable and unrecorded', () => {
+    const fx = ringVm({ vm: { mutants: Mutant.DIRTY_BEFORE_WRITABLE } });
+    const [vcpu, prog] = [fx.vcpus[0]!, fx.programs[0]!];
+    storeWithResetInWindow(fx);
+    expect(Atomics.load(fx.slot.spte, 8)).toBe(1); // writable, with its record already consumed
+    prog.enqueue(gfns([8]), { value: 2 });
+    vcpu.run(prog);
+    expect(fx.slot.mem32[8 * PAGE_WORDS]).toBe(2);
+    expect(harvestAll(fx)).toEqual([]);
+  });
+
+  it('the correct order leaves a record after the same interleaving', () => {
+    const fx = ringVm();
+    storeWithResetInWindow(fx);
     expect(harvestAll(fx)).toEqual([8]);
   });
 });

@@ -1,37 +1,10 @@
 /** The VM-wide statistics and how each ioctl charges its mmu_lock holds. */
 import { describe, expect, it } from 'vitest';
-import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, encodeSlot } from '../../../src/abi/constants.js';
-import { ScriptedProgram } from '../../../src/guest/scripted.js';
-import { bitmapPages, bitmapWords, maskFromPages } from '../../../src/kernel/dirty-bitmap.js';
 import { SharedMutex } from '../../../src/kernel/sync.js';
-import { Vcpu } from '../../../src/kernel/vcpu.js';
 import { Vm } from '../../../src/kernel/vm.js';
 import { MmuHoldKind, chargeMmuHold, readVmStats } from '../../../src/kernel/vm-stats.js';
 import { VmLayout } from '../../../src/kernel/vm-layout.js';
-
-const BASE = 0x40000;
-const SLOT = encodeSlot(0, 1);
-
-function bitmapVm(opts: { manual?: number } = {}) {
-  const vm = Vm.create();
-  if (opts.manual !== undefined) vm.enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, opts.manual);
-  const pages = 100;
-  vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: pages, logDirty: true });
-  vm.createVcpu();
-  const vcpu = new Vcpu(vm, 0);
-  const prog = new ScriptedProgram();
-  const store = (...offsets: number[]): void => {
-    prog.enqueue(offsets.map((o) => BASE + o));
-    vcpu.run(prog);
-  };
-  const get = (): number[] => {
-    const out = new Uint32Array(bitmapWords(pages));
-    vm.getDirtyLog(SLOT, out);
-    return bitmapPages(out);
-  };
-  const clear = (first: number, num: number, rel: number[]): void => vm.clearDirtyLog(SLOT, first, num, maskFromPages(num, rel));
-  return { vm, store, get, clear };
-}
+import { bitmapVm } from './bitmap-fixtures.js';
 
 describe('mmu_lock hold times per ioctl', () => {
   it('are recorded for GET, CLEAR and reset', () => {
