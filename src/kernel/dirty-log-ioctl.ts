@@ -12,7 +12,7 @@ import { KernelMutant } from './mutants.js';
 import { flushRemoteTlbs } from './vcpu-requests.js';
 import type { VmCore } from './vm-core.js';
 import { VmLayout } from './vm-layout.js';
-import { MmuHoldKind, chargeMmuHold, countReprotected } from './vm-stats.js';
+import { chargeMmuHold, countReprotected } from './vm-stats.js';
 
 const VM_FLOATS = VmLayout.floats;
 /** CLEAR works on the kernel's 64-page bitmap words: first_page and num_pages must align to them. */
@@ -137,7 +137,7 @@ export class DirtyLogIoctl {
       reprotected = exchangeAndProtect(slot, snapshot, !vm.hasMutant(KernelMutant.LEGACY_GET_NO_PROTECT));
     } finally {
       vm.mmuLock.unlock();
-      chargeMmuHold(vm.block.f64, vm.mmuLock, MmuHoldKind.GET);
+      chargeMmuHold(vm.block.f64, vm.mmuLock, VM_FLOATS.MMU_HOLD_GET_TOTAL_NS, VM_FLOATS.MMU_HOLD_GET_MAX_NS);
     }
     if (reprotected >= 0) {
       countReprotected(vm, reprotected);
@@ -156,7 +156,7 @@ export class DirtyLogIoctl {
       countReprotected(vm, r.reprotected);
     } finally {
       vm.mmuLock.unlock();
-      chargeMmuHold(vm.block.f64, vm.mmuLock, MmuHoldKind.CLEAR);
+      chargeMmuHold(vm.block.f64, vm.mmuLock, VM_FLOATS.MMU_HOLD_CLEAR_TOTAL_NS, VM_FLOATS.MMU_HOLD_CLEAR_MAX_NS);
     }
     return cleared;
   }

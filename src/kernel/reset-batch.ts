@@ -4,15 +4,18 @@
  * them — and each finished batch goes to the sink that re-protects its pages
  * (docs/PROTOCOL.md, section 4).
  */
-import { U32_BITS, U32_RANGE } from '../abi/constants.js';
 import { assert, debugChecks } from '../base/assert.js';
 
 /** Called by the reset walk for each coalesced batch: re-arm logging for `offset + bit`. */
 export type ResetBatchSink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number) => void;
 
+// Literals rather than abi's U32_RANGE / U32_BITS: `add` runs for every entry of a reset walk,
+// where an imported binding is not folded to a constant.
 /** A batch's mask is a u64: it covers 64 pages from its offset. */
 const BATCH_PAGES = 64;
-const HALF_BITS = U32_BITS;
+/** The mask and the offset are held as two u32 halves. */
+const HALF_BITS = 32;
+const U32_RANGE = 2 ** 32;
 /** −64 as the low half of a u64 delta: a delta above it (with high half −1) is in (−64, 0). */
 const MINUS_BATCH_PAGES_LO = U32_RANGE - BATCH_PAGES;
 

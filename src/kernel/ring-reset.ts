@@ -4,7 +4,7 @@
  * each coalesced batch under mmu_lock, and flush every TLB once (docs/PROTOCOL.md, section 4).
  * The walk of one ring and the coalescing are `DirtyRing.resetWalk` and `ResetBatch`.
  */
-import { KVM_ADDRESS_SPACE_NUM, KVM_USER_MEM_SLOTS, U32_BITS, U32_RANGE, slotAsId, slotId } from '../abi/constants.js';
+import { KVM_ADDRESS_SPACE_NUM, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
 import { ResetBatch, highestBit } from './reset-batch.js';
 import { SpteBits } from './memslot-layout.js';
@@ -15,12 +15,18 @@ import { KERNEL_WAIT_TIMEOUT_MS } from './sync.js';
 import { flushRemoteTlbs } from './vcpu-requests.js';
 import type { VmCore } from './vm-core.js';
 import { VmLayout } from './vm-layout.js';
-import { MmuHoldKind, chargeMmuHold, countReprotected } from './vm-stats.js';
+import { chargeMmuHold } from './vm-stats.js';
 
 const VM_FLOATS = VmLayout.floats;
+const MMU_HOLD_RESET_TOTAL = VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS;
+const MMU_HOLD_RESET_MAX = VM_FLOATS.MMU_HOLD_RESET_MAX_NS;
+// Literals here rather than abi's U32_RANGE / U32_BITS: the batch flush runs for every reset
+// batch, and an imported binding there measurably slowed reset walks of scattered pages.
+/** Offsets are u64 values held as two u32 halves (hi × 2^32 + lo). */
+const U32_RANGE = 2 ** 32;
 /** A batch's u64 mask is held as two u32 halves, low half first. */
 const MASK_HALVES = 2;
-const MASK_HALF_BITS = U32_BITS;
+const MASK_HALF_BITS = 32;
 
 /**
  * mmu_lock hold times of reset batches are measured on one batch in this many (a power of two):
@@ -80,55 +86,41 @@ export class RingReset {
   /**
    * kvm_reset_dirty_gfn: re-arm logging for `offset + k` for each bit k of the mask, unless the
    * batch names no valid page. Invalid batches are skipped silently (the entries still count).
+   * The range checks: `offset < npages` stands on its own since 577a8d3bae05, because
+   * `offset + fls(mask)` is u64 arithmetic and wraps for offsets near 2^64 (the mutant
+   * reset-wrap-check drops it again); then `offset + fls(mask) < npages` as a wrapping u64 sum.
+   *
+   * One function, called once per batch: the walk's per-entry loop stays small when this is
+   * not inlined into it, and splitting it into steps measurably slowed reset walks.
    */
   private resetDirtyGfn(slotEnc: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void {
     if (maskLo === 0 && maskHi === 0) return;
-    const slot = this.lookUp(slotEnc);
-    if (slot === null || !this.inRange(slot.pageCount, offLo, offHi, maskLo, maskHi)) {
-      this.vm.block.f64[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
-      return;
-    }
-    if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
-    this.reprotect(slot, offLo, offHi, maskLo, maskHi);
-  }
-
-  /**
-   * The batch's slot as memslots stand now, or null for a bad as_id or id or a missing slot.
-   * slots_lock is held for the whole reset, so a slot looked up once stays valid for it.
-   */
-  private lookUp(slotEnc: number): Memslot | null {
+    const f = this.vm.block.f64;
     const asId = slotAsId(slotEnc);
     const id = slotId(slotEnc);
-    if (asId >= KVM_ADDRESS_SPACE_NUM || id >= KVM_USER_MEM_SLOTS) return null;
+    if (asId >= KVM_ADDRESS_SPACE_NUM || id >= KVM_USER_MEM_SLOTS) {
+      f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
+      return;
+    }
+    // slots_lock is held for the whole reset, so a slot looked up once stays valid for it.
     if (slotEnc !== this.slotEnc) {
       this.slotEnc = slotEnc;
       this.slot = this.vm.memslots.findById(asId, id);
     }
-    return this.slot;
-  }
-
-  /**
-   * The range checks: `offset < npages` stands on its own since 577a8d3bae05, because
-   * `offset + fls(mask)` is u64 arithmetic and wraps for offsets near 2^64; the mutant
-   * reset-wrap-check drops it again. Then `offset + fls(mask) < npages`, as a wrapping u64 sum.
-   */
-  private inRange(npages: number, offLo: number, offHi: number, maskLo: number, maskHi: number): boolean {
-    if (!this.vm.hasMutant(KernelMutant.RESET_WRAP_CHECK) && (offHi !== 0 || offLo >= npages)) return false;
+    const slot = this.slot;
+    const npages = slot === null ? 0 : slot.pageCount;
     const sumLo = offLo + highestBit(maskLo, maskHi);
     const sumHi = (offHi + (sumLo >= U32_RANGE ? 1 : 0)) >>> 0;
-    return sumHi === 0 && sumLo % U32_RANGE < npages;
-  }
-
-  /**
-   * Clear WRITABLE on the pages of the mask, under mmu_lock. The page index is a u64: only the
-   * wrapped check can let offHi != 0 through, and then the kernel would index the rmap out of
-   * bounds — counted as a kernel bug instead. One function for both halves of the mask: the
-   * reset calls it once per batch, and a call per half measurably slowed reset walks of
-   * scattered pages.
-   */
-  private reprotect(slot: Memslot, offLo: number, offHi: number, maskLo: number, maskHi: number): void {
-    const f = this.vm.block.f64;
-    const npages = slot.pageCount;
+    if (
+      slot === null ||
+      (!this.vm.hasMutant(KernelMutant.RESET_WRAP_CHECK) && (offHi !== 0 || offLo >= npages)) ||
+      sumHi !== 0 ||
+      sumLo % U32_RANGE >= npages
+    ) {
+      f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
+      return;
+    }
+    if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
     const lock = this.vm.mmuLock;
     let reprotected = 0;
     lock.lock(KERNEL_WAIT_TIMEOUT_MS, RESET_HOLD_SAMPLE);
@@ -138,6 +130,8 @@ export class RingReset {
         while (bits !== 0) {
           const b = MASK_HALF_BITS - 1 - Math.clz32(bits);
           bits = (bits & ~(1 << b)) >>> 0;
+          // The page index is a u64: only the wrapped check can let offHi != 0 through, and then
+          // the kernel would index the rmap out of bounds — counted as a kernel bug instead.
           const pageLo = offLo + half * MASK_HALF_BITS + b;
           const pageHi = offHi + (pageLo >= U32_RANGE ? 1 : 0);
           if (pageHi % U32_RANGE !== 0 || pageLo % U32_RANGE >= npages) {
@@ -150,8 +144,8 @@ export class RingReset {
       }
     } finally {
       lock.unlock();
-      chargeMmuHold(f, lock, MmuHoldKind.RESET);
+      chargeMmuHold(f, lock, MMU_HOLD_RESET_TOTAL, MMU_HOLD_RESET_MAX);
     }
-    countReprotected(this.vm, reprotected);
+    f[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
   }
 }

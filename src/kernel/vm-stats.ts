@@ -60,22 +60,15 @@ export function readVmStats(vm: VmCore): VmStats {
   };
 }
 
-/** The ioctl kinds whose mmu_lock holds are totalled separately. */
-export const MmuHoldKind = {
-  GET: { total: VM_FLOATS.MMU_HOLD_GET_TOTAL_NS, max: VM_FLOATS.MMU_HOLD_GET_MAX_NS },
-  CLEAR: { total: VM_FLOATS.MMU_HOLD_CLEAR_TOTAL_NS, max: VM_FLOATS.MMU_HOLD_CLEAR_MAX_NS },
-  RESET: { total: VM_FLOATS.MMU_HOLD_RESET_TOTAL_NS, max: VM_FLOATS.MMU_HOLD_RESET_MAX_NS },
-} as const;
-export type MmuHoldKind = (typeof MmuHoldKind)[keyof typeof MmuHoldKind];
-
 /**
- * Charge the last mmu_lock hold to one ioctl kind, on the same terms as the lock's own
+ * Charge the last mmu_lock hold to one ioctl kind — its total and maximum words, e.g.
+ * MMU_HOLD_RESET_TOTAL_NS and MMU_HOLD_RESET_MAX_NS — on the same terms as the lock's own
  * statistics (a sampled hold counts its scaled share, an unsampled one nothing), so that the
  * per-kind totals add up to at most the lock's total.
  */
-export function chargeMmuHold(f64: Float64Array, lock: SharedMutex, kind: MmuHoldKind): void {
-  f64[kind.total]! += lock.lastHoldNs;
-  if (lock.lastHoldMeasuredNs > f64[kind.max]!) f64[kind.max] = lock.lastHoldMeasuredNs;
+export function chargeMmuHold(f64: Float64Array, lock: SharedMutex, totalIndex: number, maxIndex: number): void {
+  f64[totalIndex]! += lock.lastHoldNs;
+  if (lock.lastHoldMeasuredNs > f64[maxIndex]!) f64[maxIndex] = lock.lastHoldMeasuredNs;
 }
 
 /** Count pages whose SPTE a reset, GET or CLEAR made read-only again. */

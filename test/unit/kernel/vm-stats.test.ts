@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { SharedMutex } from '../../../src/kernel/sync.js';
 import { Vm } from '../../../src/kernel/vm.js';
-import { MmuHoldKind, chargeMmuHold, readVmStats } from '../../../src/kernel/vm-stats.js';
+import { chargeMmuHold, readVmStats } from '../../../src/kernel/vm-stats.js';
 import { VmLayout } from '../../../src/kernel/vm-layout.js';
 import { bitmapVm } from './bitmap-fixtures.js';
 
@@ -28,10 +28,10 @@ describe('chargeMmuHold', () => {
     const lock = new SharedMutex(new Int32Array(new SharedArrayBuffer(4)), 0, 'test');
     lock.lastHoldNs = 800;
     lock.lastHoldMeasuredNs = 100;
-    chargeMmuHold(f64, lock, MmuHoldKind.RESET);
+    chargeMmuHold(f64, lock, VmLayout.floats.MMU_HOLD_RESET_TOTAL_NS, VmLayout.floats.MMU_HOLD_RESET_MAX_NS);
     lock.lastHoldNs = 0; // an unsampled hold: counts nothing, changes no maximum
     lock.lastHoldMeasuredNs = 0;
-    chargeMmuHold(f64, lock, MmuHoldKind.RESET);
+    chargeMmuHold(f64, lock, VmLayout.floats.MMU_HOLD_RESET_TOTAL_NS, VmLayout.floats.MMU_HOLD_RESET_MAX_NS);
     expect(f64[VmLayout.floats.MMU_HOLD_RESET_TOTAL_NS]).toBe(800);
     expect(f64[VmLayout.floats.MMU_HOLD_RESET_MAX_NS]).toBe(100);
     expect(f64[VmLayout.floats.MMU_HOLD_GET_TOTAL_NS]).toBe(0);
