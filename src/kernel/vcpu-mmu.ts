@@ -8,6 +8,9 @@
  *    one entry per page until a reset or CLEAR protects the page again;
  *  - emulated store (kvm_vcpu_write_guest): write, then mark dirty, on every store;
  *  - a store to a write-tracked page is always emulated and notified (tracked-write.ts).
+ *
+ * `Vcpu` extends this class: the run loop and the write path share one object, as the store
+ * fast path needs (a separate write-path object cost the guest store a few per cent).
  */
 import { PAGE_WORDS } from '../abi/constants.js';
 import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
@@ -43,15 +46,15 @@ export const STORE_NO_SLOT = 2;
 export class VcpuMmu {
   readonly tlb = new SoftTlb();
   /** KVM_REQ_DIRTY_RING_SOFT_FULL (vCPU-private, like the kernel's self-request): a push filled the ring past its soft limit. */
-  softFullRequested = false;
+  protected softFullRequested = false;
   /** Where the last STORE_FAULT happened. */
-  faultSlot: Memslot | null = null;
-  faultPage = 0;
-  // Counters, published to the vCPU's shared block with the vCPU's own (Vcpu.publishStats).
-  stores = 0;
-  faults = 0;
-  spuriousFaults = 0;
-  pushes = 0;
+  private faultSlot: Memslot | null = null;
+  private faultPage = 0;
+  // Counters, published to the vCPU's shared block with the run loop's (Vcpu.publishStats).
+  private stores = 0;
+  private faults = 0;
+  private spuriousFaults = 0;
+  private pushes = 0;
   private lastSlot: Memslot | null = null;
   private seq = 0;
   private readonly trackedWrites: TrackedWriteEmulator;
@@ -59,11 +62,11 @@ export class VcpuMmu {
   /** Mutant track-fault-fixes-tracked: the fault path ignores write tracking. */
   private readonly faultFixesTracked: boolean;
 
-  constructor(
-    private readonly vm: Vm,
-    /** The writer id in page headers: the vCPU's index. */
-    private readonly index: number,
-    private readonly ring: DirtyRing | null,
+  protected constructor(
+    readonly vm: Vm,
+    /** The vCPU's index (the writer id in page headers). */
+    readonly index: number,
+    readonly ring: DirtyRing | null,
     /** Address space the guest runs in (0; 1 would be SMM). */
     private readonly asId: number,
     f64: Float64Array,
@@ -77,7 +80,7 @@ export class VcpuMmu {
     this.pushes = f64[F.PUSHES]!;
   }
 
-  publish(f64: Float64Array): void {
+  protected publishWritePathStats(f64: Float64Array): void {
     f64[F.STORES] = this.stores;
     f64[F.FAULTS] = this.faults;
     f64[F.SPURIOUS_FAULTS] = this.spuriousFaults;
@@ -85,13 +88,13 @@ export class VcpuMmu {
   }
 
   /** A TLB flush request: drop cached translations, and cached slots too after a memslot change. */
-  flushTlb(memslotsChanged: boolean): void {
+  protected flushTlb(memslotsChanged: boolean): void {
     if (memslotsChanged) this.lastSlot = null;
     this.tlb.flush();
   }
 
   /** The memslot holding `gfn` in this vCPU's address space, or null (MMIO). */
-  resolve(gfn: number): Memslot | null {
+  protected resolve(gfn: number): Memslot | null {
     const last = this.lastSlot;
     if (last !== null && gfn >= last.baseGfn && gfn - last.baseGfn < last.pageCount) return last;
     const slot = this.vm.memslots.findByGfn(this.asId, gfn);
@@ -100,7 +103,7 @@ export class VcpuMmu {
   }
 
   /** A guest store in guest mode: TLB hit or writable SPTE → plain store; else a fault. */
-  hardwareStore(gfn: number, value: number): number {
+  protected hardwareStore(gfn: number, value: number): number {
     let slot = this.tlb.lookup(gfn);
     let page: number;
     if (slot !== null) {
@@ -130,7 +133,7 @@ export class VcpuMmu {
    * SPTE word, and adding tracking sets WRITE_TRACKED before it clears WRITABLE, so a page can
    * never become writable once tracking is in place.
    */
-  handleWriteFault(): boolean {
+  protected handleWriteFault(): boolean {
     const slot = this.faultSlot!;
     const page = this.faultPage;
     this.faults++;
@@ -160,13 +163,13 @@ export class VcpuMmu {
   }
 
   /** The store of the last fault, on a write-tracked page: emulated (written, marked, notified). */
-  storeTracked(value: number): void {
+  protected storeTracked(value: number): void {
     this.trackedWrites.store(this.faultSlot!, this.faultPage, value, this.nextSeq());
     this.stores++;
   }
 
   /** kvm_vcpu_write_guest: store, then mark dirty — on every store, whatever the SPTE says. */
-  emulatedWrite(gfn: number, value: number, stores: number): number {
+  protected emulatedWrite(gfn: number, value: number, stores: number): number {
     const slot = this.resolve(gfn);
     if (slot === null) return STORE_NO_SLOT;
     const page = gfn - slot.baseGfn;

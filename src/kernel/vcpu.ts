@@ -20,10 +20,8 @@ import {
 } from '../abi/constants.js';
 import { NS_PER_MS, now } from '../base/clock.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
-import type { DirtyRing } from './dirty-ring.js';
 import { Step, stepHook } from './step-hook.js';
 import { waitWhileEqual } from './sync.js';
-import type { SoftTlb } from './tlb.js';
 import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
 import { STORE_NO_SLOT, STORE_OK, VcpuMmu } from './vcpu-mmu.js';
 import type { Vm } from './vm.js';
@@ -63,11 +61,9 @@ export interface VcpuOptions {
   readonly asId?: number;
 }
 
-export class Vcpu {
+/** One vCPU: KVM_RUN's loop here, its write path (TLB, faults, emulated stores, dirty marking) in VcpuMmu. */
+export class Vcpu extends VcpuMmu {
   readonly block: VcpuBlock;
-  readonly ring: DirtyRing | null;
-  /** The write path: TLB, fault handling, emulated stores, dirty marking. */
-  private readonly mmu: VcpuMmu;
   private readonly w: Int32Array;
   private readonly insn = new Instruction();
   /** An instruction was interrupted by an exit and will be retried. */
@@ -85,29 +81,20 @@ export class Vcpu {
   private cTlbFlushes = 0;
   private runMs = 0;
 
-  constructor(
-    readonly vm: Vm,
-    readonly index: number,
-    options: VcpuOptions = {},
-  ) {
-    this.block = vm.vcpuBlock(index);
-    this.w = this.block.i32;
-    this.ring = vm.ring(index);
+  constructor(vm: Vm, index: number, options: VcpuOptions = {}) {
+    const block = vm.vcpuBlock(index);
+    super(vm, index, vm.ring(index), options.asId ?? 0, block.f64);
+    this.block = block;
+    this.w = block.i32;
     this.emulateAllStores = options.emulateAllStores ?? false;
     this.preemptAfterMs = options.preemptAfterMs ?? 0;
-    const f = this.block.f64;
-    this.mmu = new VcpuMmu(vm, index, this.ring, options.asId ?? 0, f);
+    const f = block.f64;
     this.cInstructions = f[F.INSTRUCTIONS]!;
     this.cRingFull = f[F.RING_FULL_EXITS]!;
     this.cIntr = f[F.INTR_EXITS]!;
     this.cPreempt = f[F.PREEMPTIONS]!;
     this.cTlbFlushes = f[F.TLB_FLUSHES]!;
     this.runMs = f[F.RUN_NS]! / NS_PER_MS;
-  }
-
-  /** This vCPU's software TLB. */
-  get tlb(): SoftTlb {
-    return this.mmu.tlb;
   }
 
   /**
@@ -118,7 +105,6 @@ export class Vcpu {
     const t0 = now();
     const insn = this.insn;
     const w = this.w;
-    const mmu = this.mmu;
     this.sinceCheck = 0;
     let boundary = 0;
     let exit = this.enterGuest();
@@ -143,7 +129,7 @@ export class Vcpu {
         this.pending = true;
       }
       if (insn.kind === InsnKind.STORE && !this.emulateAllStores) {
-        const r = mmu.hardwareStore(insn.gfns[0]!, insn.value);
+        const r = this.hardwareStore(insn.gfns[0]!, insn.value);
         exit = r === STORE_OK ? this.complete(insn.exitAfter, t0) : this.storeExit(r, t0);
       } else if (insn.kind === InsnKind.LOAD) {
         exit = this.load(t0);
@@ -178,8 +164,8 @@ export class Vcpu {
       return KVM_EXIT_MMIO;
     }
     this.exitGuestMode(false);
-    if (this.mmu.handleWriteFault()) {
-      this.mmu.storeTracked(this.insn.value);
+    if (this.handleWriteFault()) {
+      this.storeTracked(this.insn.value);
       const done = this.complete(this.insn.exitAfter, t0);
       if (done !== 0) return done;
     }
@@ -188,7 +174,7 @@ export class Vcpu {
 
   /** A load never marks a page dirty, on either path (observed); outside every memslot it is MMIO. */
   private load(t0: number): number {
-    if (this.mmu.resolve(this.insn.gfns[0]!) === null) {
+    if (this.resolve(this.insn.gfns[0]!) === null) {
       this.pending = false;
       return KVM_EXIT_MMIO;
     }
@@ -205,7 +191,7 @@ export class Vcpu {
     const insn = this.insn;
     this.exitGuestMode(false);
     for (let i = 0; i < insn.count; i++) {
-      if (this.mmu.emulatedWrite(insn.gfns[i]!, insn.value, insn.storesPerPage) === STORE_NO_SLOT) {
+      if (this.emulatedWrite(insn.gfns[i]!, insn.value, insn.storesPerPage) === STORE_NO_SLOT) {
         this.pending = false;
         return KVM_EXIT_MMIO;
       }
@@ -258,16 +244,16 @@ export class Vcpu {
       if (stepHook.active) stepHook.at(Step.GUEST_ENTRY, this.index, 0);
       const r = Atomics.load(w, W.REQUESTS);
       if ((r & FLUSH_BITS) !== 0) {
-        this.mmu.flushTlb((r & VcpuRequest.MEMSLOTS_UPDATED) !== 0);
+        this.flushTlb((r & VcpuRequest.MEMSLOTS_UPDATED) !== 0);
         this.cTlbFlushes++;
         Atomics.and(w, W.REQUESTS, ~(r & FLUSH_BITS));
         // A flush requester may be waiting on our mode word.
         Atomics.notify(w, W.MODE);
       }
-      if (this.mmu.softFullRequested) {
+      if (this.softFullRequested) {
         // kvm_dirty_ring_check_request: still soft-full → re-arm and exit to userspace.
         if (this.ring!.isSoftFull()) return KVM_EXIT_DIRTY_RING_FULL;
-        this.mmu.softFullRequested = false;
+        this.softFullRequested = false;
       }
       if ((r & VcpuRequest.TRACK_RING_FULL) !== 0) {
         // Page write-tracking: this vCPU's notification ring to userspace is soft-full
@@ -324,7 +310,7 @@ export class Vcpu {
   publishStats(): void {
     const f = this.block.f64;
     f[F.INSTRUCTIONS] = this.cInstructions;
-    this.mmu.publish(f);
+    this.publishWritePathStats(f);
     f[F.RING_FULL_EXITS] = this.cRingFull;
     f[F.INTR_EXITS] = this.cIntr;
     f[F.PREEMPTIONS] = this.cPreempt;
