@@ -83,13 +83,13 @@ export class ResetBatch {
 
   private addChecked(slot: number, offLo: number, offHi: number, sink: ResetBatchSink): void {
     this.check();
-    ResetBatch.prototype.add.call(this, slot, offLo, offHi, sink);
+    uncheckedAdd.call(this, slot, offLo, offHi, sink);
     this.check();
   }
 
   private finishChecked(sink: ResetBatchSink): void {
     this.check();
-    ResetBatch.prototype.finish.call(this, sink);
+    uncheckedFinish.call(this, sink);
   }
 
   /** Debug: an open batch's halves are u32 and its offset's bit (bit 0) is set. */
@@ -100,6 +100,13 @@ export class ResetBatch {
     assert((this.maskLo & 1) === 1, `reset batch at offset ${this.offLo} does not contain its own offset (mask ${this.maskHi}:${this.maskLo})`);
   }
 }
+
+/**
+ * The steps without checks, for the checked ones. Module bindings on purpose: naming the class
+ * inside its own body would put every method one scope further from the module's constants.
+ */
+const uncheckedAdd = ResetBatch.prototype.add;
+const uncheckedFinish = ResetBatch.prototype.finish;
 
 /** __fls of a 64-bit mask given as halves; -1 for 0. */
 export function highestBit(maskLo: number, maskHi: number): number {
