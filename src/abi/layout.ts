@@ -7,6 +7,12 @@
  * followed by a Float64 region (counters and times written by one thread with plain stores
  * and read by others as statistics, or after an Atomics hand-off that orders them).
  */
+import { assert } from '../base/assert.js';
+
+/** The Float64 region, and any block placed after another, start on an 8-byte boundary. */
+const FLOAT_ALIGN = Float64Array.BYTES_PER_ELEMENT;
+const WORD_BYTES = Int32Array.BYTES_PER_ELEMENT;
+
 export interface BlockLayout<W extends string, F extends string> {
   readonly name: string;
   readonly words: Readonly<Record<W, number>>;
@@ -23,9 +29,14 @@ export function defineBlock<const W extends string, const F extends string>(
   words: readonly W[],
   floats: readonly F[],
 ): BlockLayout<W, F> {
+  const names = new Set<string>([...words, ...floats]);
+  assert(names.size === words.length + floats.length, `layout ${name}: a field name is used twice`);
   const w = Object.fromEntries(words.map((k, i) => [k, i])) as Record<W, number>;
   const f = Object.fromEntries(floats.map((k, i) => [k, i])) as Record<F, number>;
-  const floatByteOffset = Math.ceil((words.length * 4) / 8) * 8;
+  const floatByteOffset = Math.ceil((words.length * WORD_BYTES) / FLOAT_ALIGN) * FLOAT_ALIGN;
+  const bytes = floatByteOffset + floats.length * FLOAT_ALIGN;
+  // Blocks are laid out back to back (tables, per-vCPU arrays): each must keep the next aligned.
+  assert(bytes % FLOAT_ALIGN === 0, `layout ${name}: ${bytes} B is not a multiple of ${FLOAT_ALIGN}`);
   return {
     name,
     words: w,
@@ -33,7 +44,7 @@ export function defineBlock<const W extends string, const F extends string>(
     floats: f,
     floatCount: floats.length,
     floatByteOffset,
-    bytes: floatByteOffset + floats.length * 8,
+    bytes,
   };
 }
 
@@ -52,6 +63,7 @@ export class SharedBlock<W extends string, F extends string> {
     if (this.buffer.byteLength < byteOffset + layout.bytes) {
       throw new RangeError(`${layout.name}: buffer of ${this.buffer.byteLength} B is too small`);
     }
+    assert(byteOffset % FLOAT_ALIGN === 0, `${layout.name}: block at byte ${byteOffset}, not on an ${FLOAT_ALIGN}-byte boundary`);
     this.i32 = new Int32Array(this.buffer, byteOffset, layout.wordCount);
     this.f64 = new Float64Array(this.buffer, byteOffset + layout.floatByteOffset, layout.floatCount);
   }

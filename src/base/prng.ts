@@ -3,6 +3,15 @@
  * perturbation): mulberry32, small and fast, so that a seed reproduces a run.
  */
 
+/** mulberry32's Weyl increment: the state steps by this odd constant, so it cycles through 2^32 values. */
+const MULBERRY32_INCREMENT = 0x6d2b79f5;
+/** 2^32 / golden ratio: spreads consecutive stream numbers far apart before mixing. */
+const GOLDEN_GAMMA = 0x9e3779b9;
+/** MurmurHash3's fmix32 multipliers: together with the shifts, every input bit affects every output bit. */
+const FMIX32_C1 = 0x85ebca6b;
+const FMIX32_C2 = 0xc2b2ae35;
+const U32_RANGE = 2 ** 32;
+
 /** A small, fast, seedable PRNG (mulberry32); one state word, no allocation. */
 export class Prng {
   private state: number;
@@ -12,7 +21,7 @@ export class Prng {
   }
 
   nextU32(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    let t = (this.state = (this.state + MULBERRY32_INCREMENT) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return (t ^ (t >>> 14)) >>> 0;
@@ -20,7 +29,7 @@ export class Prng {
 
   /** Uniform integer in [0, n), n ≤ 2^32. */
   below(n: number): number {
-    return Math.floor((this.nextU32() / 4294967296) * n);
+    return Math.floor((this.nextU32() / U32_RANGE) * n);
   }
 
   /** One of `choices`, each [value, weight], with probability weight / total (not a hot path). */
@@ -37,8 +46,8 @@ export class Prng {
 
 /** Derive a per-stream seed from a run seed and a stream number (splitmix-style mixing). */
 export function deriveSeed(seed: number, stream: number): number {
-  let z = (seed + Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  let z = (seed + Math.imul(stream + 1, GOLDEN_GAMMA)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), FMIX32_C1) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), FMIX32_C2) >>> 0;
   return (z ^ (z >>> 16)) >>> 0;
 }

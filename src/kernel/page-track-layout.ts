@@ -2,7 +2,7 @@
  * Page write-tracking's shared state (x86 page_track.c; kernel/page-track.ts): gfn_track
  * counters, the notifier table and its SRCU words, statistics.
  */
-import type { SharedBlock} from '../abi/layout.js';
+import type { SharedBlock } from '../abi/layout.js';
 import { defineBlock } from '../abi/layout.js';
 
 /** KVM's gfn_write_track counters are `unsigned short`: one u16 per 4 KiB page of a memslot. */
@@ -12,7 +12,8 @@ export const GFN_TRACK_MAX_COUNT = 0xffff;
 
 /** Bytes of a memslot's gfn_track array, rounded up to whole u32 words. */
 export function gfnTrackBytes(pageCount: number): number {
-  return Math.ceil((pageCount * GFN_TRACK_BYTES_PER_PAGE) / 4) * 4;
+  const word = Uint32Array.BYTES_PER_ELEMENT;
+  return Math.ceil((pageCount * GFN_TRACK_BYTES_PER_PAGE) / word) * word;
 }
 
 /** Slots in the emulator's notifier table (KVM keeps an unbounded hlist). */

@@ -2,7 +2,7 @@
  * One vCPU's shared block: the kernel's private ring indices, requests and mode (kernel/vcpu.ts),
  * plus the userspace vCPU-thread control words (QEMU's side of the vCPU thread) and statistics.
  */
-import type { SharedBlock} from '../abi/layout.js';
+import type { SharedBlock } from '../abi/layout.js';
 import { defineBlock } from '../abi/layout.js';
 
 export const VcpuLayout = defineBlock(
@@ -61,7 +61,7 @@ export const VcpuRequest = {
   /** Memslots changed: drop cached slot lookups. */
   MEMSLOTS_UPDATED: 1 << 2,
   /**
-   * Page write-tracking (issue 4): this vCPU's notification ring to userspace is soft-full;
+   * Page write-tracking: this vCPU's notification ring to userspace is soft-full;
    * KVM_RUN returns EMU_EXIT_TRACK_RING_FULL at the next guest entry (src/pagetrack/notification-ring.ts).
    */
   TRACK_RING_FULL: 1 << 3,

@@ -1,7 +1,7 @@
 /**
  * The VM's shared block: capabilities, locks and counters every thread sees (kernel/vm.ts).
  */
-import type { SharedBlock} from '../abi/layout.js';
+import type { SharedBlock } from '../abi/layout.js';
 import { defineBlock } from '../abi/layout.js';
 
 export const VmLayout = defineBlock(
