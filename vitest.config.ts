@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Node-side tests. vCPU workers are real worker_threads; Vitest's transform does not reach
 // them, so test/global-setup.ts compiles the project to dist/ first and the spawner loads
-// the compiled worker (see src/platform/worker-url.ts).
+// the compiled worker (see compiledWorkerUrl in src/platform/node-worker.ts).
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -12,5 +12,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     fileParallelism: false,
+    // Costly invariant checks on (src/base/assert.ts); worker threads and CLI children inherit it.
+    env: { DIRTYRING_DEBUG: '1' },
   },
 });

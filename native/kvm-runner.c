@@ -1,7 +1,8 @@
 /*
  * kvm-runner: drives the real /dev/kvm through the dirty-logging interfaces for the dirtyring
- * fidelity feature (issue 7). It knows nothing about JSON: src/fidelity/kvm-engine.ts compiles a
- * scenario into the line-based command script below, feeds it on stdin and parses stdout.
+ * fidelity feature. It knows nothing about JSON: src/fidelity/kvm-runner-protocol.ts compiles a
+ * scenario into the line-based command script below and parses the answers, and
+ * src/fidelity/kvm-engine.ts feeds the script on stdin and reads stdout.
  *
  * Protocol (version 1). Input: one command per line, tokens separated by single spaces, every
  * number in unsigned decimal (64-bit allowed), "-" for "absent". Output: exactly one line per

@@ -1,18 +1,8 @@
 /**
- * A controlled participant worker (stress harness, issue 6): a vCPU or userspace under the
+ * A controlled participant worker of the stress harness: a vCPU or userspace under the
  * controlled scheduler. Like workers/vcpu.worker.ts it only wires the control plane.
  */
-import { expose } from 'comlink';
-import { nodeEndpoint } from '../src/platform/node-endpoint.js';
+import { exposeToParent } from '../src/platform/expose-worker.js';
 import { createControlledWorkerApi } from '../src/stress/controlled/participant-main.js';
 
-const api = createControlledWorkerApi();
-const inBrowserWorker = typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
-
-if (inBrowserWorker) {
-  expose(api);
-} else {
-  const { parentPort } = await import('node:worker_threads');
-  if (!parentPort) throw new Error('controlled.worker must run inside a worker thread');
-  expose(api, nodeEndpoint(parentPort));
-}
+await exposeToParent(createControlledWorkerApi(), 'controlled.worker');

@@ -6,7 +6,7 @@
  * source page was written first, so both copies read resident memory. Unit: pages/s.
  */
 import { PAGE_SIZE } from '../../src/abi/constants.js';
-import { Prng } from '../../src/guest/workloads.js';
+import { Prng } from '../../src/base/prng.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { PageCopier, pageWordsEqual } from '../../src/userspace/page-copy.js';
 import type { Suite, SuiteContext } from '../lib/context.js';

@@ -13,7 +13,7 @@
  */
 import { RingBuffer } from 'ringbuf.js';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../src/abi/constants.js';
-import type { RingViews } from '../../src/abi/layout.js';
+import { type RingViews } from '../../src/abi/dirty-gfn.js';
 import { type HarvestCursor, harvestRing } from '../../src/kernel/dirty-ring.js';
 import { Vm } from '../../src/kernel/vm.js';
 import type { Suite, SuiteContext } from '../lib/context.js';

@@ -18,7 +18,7 @@ import {
   KVM_EXIT_HLT,
   PAGE_SIZE,
 } from '../../src/abi/constants.js';
-import type { RingViews } from '../../src/abi/layout.js';
+import { type RingViews } from '../../src/abi/dirty-gfn.js';
 import { type HarvestCursor, harvestRing } from '../../src/kernel/dirty-ring.js';
 import { popcount } from '../../src/kernel/dirty-bitmap.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';

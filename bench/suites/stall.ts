@@ -16,7 +16,8 @@
  * the vCPU parked, and (stall design) with the vCPU stalled on a full ring that nobody reaps.
  */
 import { KVM_EXIT_DIRTY_RING_FULL, PAGE_SIZE, encodeSlot } from '../../src/abi/constants.js';
-import { GuestGlobalsLayout, VcpuState } from '../../src/abi/layout.js';
+import { GuestGlobalsLayout } from '../../src/guest/guest-memory.js';
+import { VcpuState } from '../../src/kernel/vcpu-layout.js';
 import { harvestRing } from '../../src/kernel/dirty-ring.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';

@@ -7,7 +7,8 @@
  * bare loop, with plain typed-array stores, and with Atomics.store. Unit: guest stores/s.
  * The run asserts that no timed store faulted.
  */
-import { GUEST_PAGE_HEADER_WORDS, GuestPageWords, VcpuLayout } from '../../src/abi/layout.js';
+import { GUEST_PAGE_HEADER_WORDS, GuestPageWords } from '../../src/guest/guest-memory.js';
+import { VcpuLayout } from '../../src/kernel/vcpu-layout.js';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_HLT, PAGE_WORDS } from '../../src/abi/constants.js';
 import { type GuestProgram, InsnKind, type Instruction } from '../../src/guest/instruction.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';

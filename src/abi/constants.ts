@@ -1,6 +1,6 @@
 /**
  * KVM ABI constants the emulator mirrors (include/uapi/linux/kvm.h, virt/kvm/dirty_ring.c).
- * Values are the kernel's; see ../shared/spec/kvm-dirty-tracking.md §1.
+ * Values are the kernel's; docs/PROTOCOL.md, section 1, lists them with their meaning.
  */
 
 export const PAGE_SHIFT = 12;
@@ -37,7 +37,7 @@ export const KVM_EXIT_DIRTY_RING_FULL = 31;
 export const EMU_EXIT_PREEMPTED = 0x1000;
 
 /**
- * Not a KVM value (page write-tracking, issue 4): the vCPU's notification ring to userspace is
+ * Not a KVM value (page write-tracking): the vCPU's notification ring to userspace is
  * soft-full. Like exit 31, the thread stalls until userspace has drained the ring and wakes it.
  */
 export const EMU_EXIT_TRACK_RING_FULL = 0x1001;
@@ -72,13 +72,21 @@ export const KVM_MEM_MAX_NR_PAGES = 0x7fffffff; // 2^31 - 1
 export const KVM_ADDRESS_SPACE_NUM = 1;
 export const INT_MAX = 0x7fffffff;
 
+/** u64 ABI values (ring offsets, gfns) are held as two u32 halves: value = hi × U32_RANGE + lo. */
+export const U32_RANGE = 2 ** 32;
+export const U32_BITS = 32;
+
+/** The `slot` field holds the address space above this bit, the slot id below it. */
+const SLOT_AS_ID_SHIFT = 16;
+const SLOT_ID_MASK = (1 << SLOT_AS_ID_SHIFT) - 1;
+
 /** `slot` field encoding everywhere: (as_id << 16) | id. */
 export function encodeSlot(asId: number, id: number): number {
-  return ((asId << 16) | (id & 0xffff)) >>> 0;
+  return ((asId << SLOT_AS_ID_SHIFT) | (id & SLOT_ID_MASK)) >>> 0;
 }
 export function slotAsId(encoded: number): number {
-  return encoded >>> 16;
+  return encoded >>> SLOT_AS_ID_SHIFT;
 }
 export function slotId(encoded: number): number {
-  return encoded & 0xffff;
+  return encoded & SLOT_ID_MASK;
 }

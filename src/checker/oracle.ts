@@ -1,6 +1,6 @@
 /**
- * The no-lost-page oracle: dirty_log_test's scheme (kvm-dirty-tracking.md §7), generalised to
- * several vCPUs and memslots.
+ * The no-lost-page oracle: dirty_log_test's scheme (docs/PROTOCOL.md, "7. The write path and
+ * its windows", its final sync), generalised to several vCPUs and memslots.
  *
  * In iteration k every guest store writes k into the first 8 bytes of its page, with the
  * writer's vCPU id and its store sequence number next to it. Userspace collects during the
@@ -15,7 +15,7 @@
  * also catches a lost write whose value happens to be old.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GuestPageWords } from '../abi/layout.js';
+import { GuestPageWords } from '../guest/guest-memory.js';
 
 export interface OracleSlot {
   readonly encodedSlot: number;

@@ -4,9 +4,10 @@
  * dirty-rate, run and migrate all take VM_OPTIONS; run and migrate the rest of GUEST_OPTIONS;
  * migrate and dirty-rate PACE_OPTIONS.
  */
-import { ConfigError, parseSize } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
+import { parseSize } from '../harness/run-config.js';
 import type { WorkloadKind } from '../guest/workloads.js';
-import { MUTANT_NAMES } from '../kernel/mutants.js';
+import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 
 /** node:util parseArgs specs of the options every guest-running command takes. */

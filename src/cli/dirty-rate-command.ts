@@ -11,7 +11,8 @@ import {
   measureDirtyRate,
 } from '../userspace/migration/dirty-rate.js';
 import { PACE_OPTIONS, VM_OPTIONS, intOption, paceInput, vmInput } from './cli-args.js';
-import { formatBytes, formatCount, table } from './format.js';
+import { PAGE_SIZE } from '../abi/constants.js';
+import { MS_PER_S, MiB, formatBytes, formatCount, humanOutput, table } from './format.js';
 
 const D = DIRTY_RATE_DEFAULTS;
 
@@ -64,7 +65,7 @@ export async function dirtyRateCommand(argv: string[]): Promise<number> {
     samplePagesPerGiB: intOption('sample-pages-per-gib', values['sample-pages-per-gib']),
   };
   const json = values.json === true;
-  const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+  const out = humanOutput(json);
   const result = await measureDirtyRate(input, {
     spawn: spawnNodeVcpuWorker,
     onStart: (c) =>
@@ -93,7 +94,7 @@ function resultLines(r: DirtyRateResult): string[] {
   const lines = [table(['mode', 'MiB/s', 'pages', ''], rows)];
   lines.push(
     `guest: ${formatCount(r.guestWrites)} page writes in ${r.periodMs.toFixed(0)} ms ` +
-      `(${((r.guestWrites * 4096) / 2 ** 20 / (r.periodMs / 1000)).toFixed(2)} MiB/s${r.guestTargetMiBs > 0 ? `, paced to ${r.guestTargetMiBs} MiB/s` : ''}); ` +
+      `(${((r.guestWrites * PAGE_SIZE) / MiB / (r.periodMs / MS_PER_S)).toFixed(2)} MiB/s${r.guestTargetMiBs > 0 ? `, paced to ${r.guestTargetMiBs} MiB/s` : ''}); ` +
       'a page rewritten before its record is reset counts once',
   );
   if (r.error) lines.push(`measurement failed: ${r.error}`);

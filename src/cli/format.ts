@@ -1,6 +1,20 @@
 /** Plain-text formatting for the CLI: aligned tables, compact numbers, names run and migrate share. */
-import { DEVICE_WRITER_BASE } from '../abi/layout.js';
+import { DEVICE_WRITER_BASE } from '../guest/guest-memory.js';
 import type { GuestShape } from '../harness/run-config.js';
+
+export const MiB = 2 ** 20;
+export const MS_PER_S = 1000;
+const US_PER_MS = 1000;
+
+/** Milliseconds as seconds with `digits` decimals (the unit is the caller's to print). */
+export function msAsSeconds(ms: number, digits: number): string {
+  return (ms / MS_PER_S).toFixed(digits);
+}
+
+/** Microseconds as milliseconds with `digits` decimals. */
+export function usAsMs(us: number, digits: number): string {
+  return (us / US_PER_MS).toFixed(digits);
+}
 
 export function formatCount(n: number): string {
   if (!Number.isFinite(n)) return String(n);
@@ -44,4 +58,12 @@ export function logDescription(c: Pick<GuestShape, 'log' | 'ringEntries' | 'ring
 /** A writer id as the kernel's log knows it: vCPU ids, then DMA devices from DEVICE_WRITER_BASE. */
 export function writerName(id: number): string {
   return id >= DEVICE_WRITER_BASE ? `device ${id - DEVICE_WRITER_BASE}` : `vCPU ${id}`;
+}
+
+/**
+ * Where a command's human-readable lines go: stdout, or stderr with --json, so that stdout
+ * holds only the JSON line.
+ */
+export function humanOutput(json: boolean): (s: string) => void {
+  return json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
 }

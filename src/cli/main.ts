@@ -1,9 +1,9 @@
 /** The `dirtyring` command line: dispatch to subcommands, map errors to exit status. */
-import { ConfigError } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
-import { conformanceCommand, replayCommand } from './replay-command.js';
-// Issue 5: live migration and dirty-rate measurement.
+import { conformanceCommand } from './conformance-command.js';
+import { replayCommand } from './replay-command.js';
 import { dirtyRateCommand } from './dirty-rate-command.js';
 import { migrateCommand } from './migrate-command.js';
 import { stressCommand } from './stress-command.js';

@@ -5,10 +5,15 @@ import { type MigrationConfig, MIGRATION_DEFAULTS } from '../userspace/migration
 import type { MigrationSummary, RoundReport } from '../userspace/migration/migration-report.js';
 import { type MigrationProgress, runMigration } from '../userspace/migration/migration.js';
 import { GUEST_OPTIONS, PACE_OPTIONS, guestInput, intOption, paceInput } from './cli-args.js';
-import { formatBytes, formatCount, logDescription, table, writerName } from './format.js';
+import { MiB, formatBytes, formatCount, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { ProgressLine, bar } from './progress-bar.js';
 
 const D = MIGRATION_DEFAULTS;
+/** The bar is redrawn this often: smooth to the eye, cheap for the migration. */
+const PROGRESS_REDRAW_MS = 100;
+/** Dirty-limit adjustments and differing pages printed (the JSON summary has them all). */
+const ADJUSTMENTS_PRINTED = 8;
+const MISMATCHES_PRINTED = 10;
 
 export const MIGRATE_USAGE = `usage: dirtyring migrate [options]
 
@@ -90,7 +95,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   // Off a terminal the bar is never drawn: ask for no progress reports at all.
   const barHooks = progress.interactive
     ? {
-        progressIntervalMs: 100,
+        progressIntervalMs: PROGRESS_REDRAW_MS,
         onRoundStart: (p: MigrationProgress) => progress.update(progressText(p, t0)),
         onProgress: (p: MigrationProgress) => progress.update(progressText(p, t0)),
       }
@@ -117,7 +122,7 @@ function describe(c: MigrationConfig): string {
 }
 
 function progressText(p: MigrationProgress, t0: number): string {
-  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  const s = msAsSeconds(performance.now() - t0, 1);
   return `  round ${String(p.round).padStart(3)} ${p.kind.padEnd(13)} ${bar(p.pagesSent, p.pagesToSend)} ${formatCount(p.pagesSent)}/${formatCount(p.pagesToSend)} pages  ${s} s`;
 }
 
@@ -129,8 +134,6 @@ function roundLine(r: RoundReport): string {
     `${r.ringFullExits > 0 ? `, ${r.ringFullExits} ring-full` : ''}${r.throttleSleepMs > 0 ? `, throttled ${r.throttleSleepMs.toFixed(0)} ms` : ''}`
   );
 }
-
-const MiB = 2 ** 20;
 
 function roundTable(rounds: readonly RoundReport[]): string {
   return table(
@@ -160,7 +163,7 @@ export function summaryLines(s: MigrationSummary): string[] {
     ['pages sent / resent', `${formatCount(s.pagesSent)} / ${formatCount(s.pagesResent)} (${s.pagesSent > 0 ? ((s.pagesResent / s.pagesSent) * 100).toFixed(1) : '0.0'} %)`],
     ['bytes sent', `${(s.bytesSent / MiB).toFixed(1)} MiB`],
     ['downtime (parked → last page applied)', `${s.downtimeMs.toFixed(1)} ms for ${formatCount(s.finalPages)} pages (max ${s.maxDowntimeMs} ms; parking took ${s.parkMs.toFixed(1)} ms)`],
-    ['migration time / total', `${(s.migrationMs / 1000).toFixed(2)} s / ${(s.totalMs / 1000).toFixed(2)} s`],
+    ['migration time / total', `${msAsSeconds(s.migrationMs, 2)} s / ${msAsSeconds(s.totalMs, 2)} s`],
     ['guest writes', formatCount(s.guestWrites)],
   ];
   if (s.log === 'ring') {
@@ -175,8 +178,8 @@ export function summaryLines(s: MigrationSummary): string[] {
   if (s.dirtyLimit) {
     const d = s.dirtyLimit;
     rows.push(
-      ['dirty-limit', `${d.quotaMiBs} MiB/s per vCPU, ${d.startedAtMs === null ? 'never triggered' : `on at ${(d.startedAtMs / 1000).toFixed(2)} s`}, ${d.adjustments} adjustments`],
-      ['dirty-limit sleeps', `${formatCount(d.sleeps)} sleeps, ${d.sleepMs.toFixed(0)} ms; last sleep/full ${d.throttleUs.map((u) => `${(u / 1000).toFixed(0)} ms`).join(' ')}`],
+      ['dirty-limit', `${d.quotaMiBs} MiB/s per vCPU, ${d.startedAtMs === null ? 'never triggered' : `on at ${msAsSeconds(d.startedAtMs, 2)} s`}, ${d.adjustments} adjustments`],
+      ['dirty-limit sleeps', `${formatCount(d.sleeps)} sleeps, ${d.sleepMs.toFixed(0)} ms; last sleep/full ${d.throttleUs.map((u) => `${usAsMs(u, 0)} ms`).join(' ')}`],
     );
   }
   if (s.deviceWrites > 0) rows.push(['DMA device writes', formatCount(s.deviceWrites)]);
@@ -184,15 +187,15 @@ export function summaryLines(s: MigrationSummary): string[] {
   const lines = ['', roundTable(s.roundReports), '', table(['summary', ''], rows)];
   if (s.dirtyLimit && s.dirtyLimit.history.length > 0) {
     lines.push('dirty-limit adjustments (rate per vCPU → sleep per full ring):');
-    for (const h of s.dirtyLimit.history.slice(0, 8)) {
+    for (const h of s.dirtyLimit.history.slice(0, ADJUSTMENTS_PRINTED)) {
       lines.push(
-        `  at ${(h.atMs / 1000).toFixed(2)} s: ${h.ratesMiBs.map((r) => r.toFixed(1)).join(' ')} MiB/s → ` +
-          `${h.throttleUs.map((u) => (u / 1000).toFixed(0)).join(' ')} ms`,
+        `  at ${msAsSeconds(h.atMs, 2)} s: ${h.ratesMiBs.map((r) => r.toFixed(1)).join(' ')} MiB/s → ` +
+          `${h.throttleUs.map((u) => usAsMs(u, 0)).join(' ')} ms`,
       );
     }
   }
   if (s.mutants.length > 0) lines.push(`mutants enabled: ${s.mutants.join(', ')}`);
-  for (const m of s.mismatches.slice(0, 10)) {
+  for (const m of s.mismatches.slice(0, MISMATCHES_PRINTED)) {
     lines.push(
       `MISMATCH: slot ${m.slot} offset ${m.offset} (gfn 0x${m.gfn.toString(16)}): source has round ${m.sourceRound}'s write by ${writerName(m.writer)}, ` +
         `destination round ${m.destinationRound}'s`,

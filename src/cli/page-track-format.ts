@@ -1,6 +1,6 @@
 /** The CLI side of page write-tracking: `--track-pages N|P%` and the summary rows. */
 import type { PageTrackSummary } from '../harness/page-track-run.js';
-import { ConfigError } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
 import { formatCount } from './format.js';
 
 export const TRACK_USAGE = `  --track-pages N|P%      write-track N guest pages (or P% of them) as guest page

@@ -3,6 +3,7 @@
  * of the campaign, or every few seconds) when stderr is a file or a pipe. The drawing itself is
  * progress-bar.ts's, shared with `migrate`, so both commands redraw and clear lines alike.
  */
+import { msAsSeconds } from './format.js';
 import { ProgressLine, bar } from './progress-bar.js';
 
 export interface ProgressCounts {
@@ -11,8 +12,12 @@ export interface ProgressCounts {
   readonly interesting: number;
 }
 
+/** On a terminal, the bar is redrawn at most this often: short runs come faster than a redraw is worth. */
 const REDRAW_MS = 100;
+/** Off a terminal, a line at least this often, so that a campaign without a run count shows it is alive. */
 const PLAIN_EVERY_MS = 5000;
+/** Off a terminal, a line at every tenth of the campaign. */
+const PLAIN_STEPS = 10;
 
 export class Progress {
   private readonly line: ProgressLine;
@@ -33,7 +38,7 @@ export class Progress {
   update(done: number, c: ProgressCounts): void {
     const t = performance.now();
     const counts = `forbidden ${c.forbidden}, error ${c.error}, interesting ${c.interesting}`;
-    const secs = ((t - this.startedAt) / 1000).toFixed(1);
+    const secs = msAsSeconds(t - this.startedAt, 1);
     if (this.line.interactive) {
       // Redrawing on every run would cost more than short runs themselves.
       if (t - this.lastDraw < REDRAW_MS && done !== this.total) return;
@@ -43,7 +48,7 @@ export class Progress {
       this.line.update(this.lastBar);
       return;
     }
-    const step = this.total ? Math.floor((done * 10) / this.total) : -1;
+    const step = this.total ? Math.floor((done * PLAIN_STEPS) / this.total) : -1;
     if (step !== this.lastPlainStep || t - this.lastDraw >= PLAIN_EVERY_MS) {
       this.lastPlainStep = step;
       this.lastDraw = t;

@@ -1,10 +1,11 @@
 /** `dirtyring run`: one run of the oracle over any logging interface (ring, bitmap, clear), progress per iteration, a summary. */
 import { parseArgs } from 'node:util';
 import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
-import { ConfigError, type RunConfig } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
+import { type RunConfig } from '../harness/run-config.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
-import { formatBytes, formatCount, logDescription, table, writerName } from './format.js';
+import { formatBytes, formatCount, humanOutput, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
@@ -47,6 +48,10 @@ ${TRACK_USAGE}
 Exit status: 0 no lost page, 1 the oracle found a violation (or the run failed),
 2 bad input.`;
 
+/** Lost pages and copy mismatches printed (the JSON summary has the run's details). */
+const LOST_PAGES_PRINTED = 10;
+const MISMATCHES_PRINTED = 5;
+
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -83,8 +88,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...parseTrackPages(values['track-pages']),
     trackRingEntries: intOption('track-ring-entries', values['track-ring-entries']),
   };
-  // Progress goes to stderr with --json so that stdout holds only the JSON line.
-  const out = json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+  const out = humanOutput(json);
   const describe = (config: RunConfig): void => {
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
@@ -119,7 +123,7 @@ function iterationLine(r: IterationReport): string {
 
 export function summaryLines(s: RunSummary): string[] {
   const hold = (h: { mean: number; max: number; total: number }): string =>
-    `${h.mean.toFixed(1)} us / ${h.max.toFixed(1)} us / ${(h.total / 1000).toFixed(2)} ms`;
+    `${h.mean.toFixed(1)} us / ${h.max.toFixed(1)} us / ${usAsMs(h.total, 2)} ms`;
   const rows: [string, string][] = [
     ['log mode', s.log],
     ['guest writes (instructions)', formatCount(s.guestWrites)],
@@ -145,7 +149,7 @@ export function summaryLines(s: RunSummary): string[] {
     rows.push(['DMA writes (lost by the kernel)', `${formatCount(s.deviceWrites)} (${formatCount(s.deviceWritesLost)})`]);
   }
   rows.push(
-    ['mmu_lock hold, all (max / total)', `${s.mmuLockMaxHoldUs.toFixed(1)} us / ${(s.mmuLockTotalHoldUs / 1000).toFixed(2)} ms`],
+    ['mmu_lock hold, all (max / total)', `${s.mmuLockMaxHoldUs.toFixed(1)} us / ${usAsMs(s.mmuLockTotalHoldUs, 2)} ms`],
     ['TLB flushes', formatCount(s.tlbFlushes)],
     ['pages copied', formatCount(s.pagesCopied)],
     ['false positives (pages resent)', `${formatCount(s.falsePositives)} (${(s.falsePositiveRate * 100).toFixed(2)} % of copies)`],
@@ -154,17 +158,17 @@ export function summaryLines(s: RunSummary): string[] {
     ['wrong values', String(s.wrongValues)],
     ['copy mismatches', String(s.copyMismatches)],
     ...pageTrackRows(s.pageTrack),
-    ['elapsed', `${(s.elapsedMs / 1000).toFixed(2)} s`],
+    ['elapsed', `${msAsSeconds(s.elapsedMs, 2)} s`],
   );
   const lines = ['', table(['summary', ''], rows)];
   if (s.mutants.length > 0) lines.push(`mutants enabled: ${s.mutants.join(', ')}`);
-  for (const p of s.lost.slice(0, 10)) {
+  for (const p of s.lost.slice(0, LOST_PAGES_PRINTED)) {
     lines.push(
       `LOST PAGE: slot ${p.slot} offset ${p.offset} (gfn 0x${p.gfn.toString(16)}), last written by ${writerName(p.vcpu)} ` +
         `with value ${p.value}, iteration ${p.iteration}, seed ${p.seed} (${p.reason})`,
     );
   }
-  for (const m of s.mismatches.slice(0, 5)) {
+  for (const m of s.mismatches.slice(0, MISMATCHES_PRINTED)) {
     lines.push(
       `COPY MISMATCH: slot ${m.slot} offset ${m.offset} (gfn 0x${m.gfn.toString(16)}): the destination misses a write ` +
         `by ${writerName(m.writer)}, seed ${s.seed}`,

@@ -21,14 +21,18 @@ import {
   encodeSlot,
 } from '../abi/constants.js';
 import { isKvmError } from '../abi/errno.js';
-import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/layout.js';
+import { assert } from '../base/assert.js';
+import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/dirty-gfn.js';
 import { ScriptedProgram } from '../guest/scripted.js';
 import { type HarvestCursor, harvestRing, writeRawEntry } from '../kernel/dirty-ring.js';
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
-import { CAP_NUMBERS, offsetValue } from './scenario.js';
-import type { DirtyEntry, ExitName, Memslot, RawEntry, Scenario, Step, StepResult } from './scenario.js';
+import { CAP_NUMBERS, findMemslot, offsetValue } from './scenario.js';
+import type {
+  ClearDirtyLogStep, DirtyEntry, ExitName, GetDirtyLogStep, HarvestStep, Memslot, MmapRingStep, RawEntry, ReadStep, Scenario,
+  Step, StepResult, WriteEntryStep, WriteStep,
+} from './scenario.js';
 
 /** A scenario the engine cannot run as written (not a kernel result): thrown, never returned. */
 export class ScenarioError extends Error {
@@ -50,6 +54,17 @@ interface EngineVcpu {
 /** Most accesses one vCPU may have queued over a scenario: the native runner's 1 GiB / 16 B. */
 const MAX_QUEUED = 1 << 26;
 
+/** Bits in one u32 word of the emulator's bitmaps. */
+const U32_BITS = 32;
+/** Bits in one u64 word of a CLEAR user bitmap: the runner passes max(1, ceil(num / 64)) words. */
+const CLEAR_WORD_BITS = 64;
+/**
+ * GET buffer size, in pages, for a slot the scenario does not declare: such a GET fails before
+ * the kernel touches the buffer, so one u64 word is enough.
+ */
+const UNDECLARED_SLOT_PAGES = 64;
+
+/** An ioctl's result, or its errno when the kernel refuses; anything else is thrown on. */
 function ioctlResult(f: () => StepResult): StepResult {
   try {
     return f();
@@ -57,6 +72,14 @@ function ioctlResult(f: () => StepResult): StepResult {
     if (isKvmError(e)) return { errno: e.errno };
     throw e;
   }
+}
+
+/** An ioctl whose only result is its success: `{ rc: 0 }`, or its errno. */
+function ioctlStatus(f: () => unknown): StepResult {
+  return ioctlResult(() => {
+    f();
+    return { rc: 0 };
+  });
 }
 
 class EmulatorRun {
@@ -70,7 +93,7 @@ class EmulatorRun {
   }
 
   declared(slot: number, asId: number): Memslot {
-    const m = this.scenario.memslots.find((x) => x.slot === slot && x.asId === asId);
+    const m = findMemslot(this.scenario.memslots, slot, asId);
     if (!m) this.fail(`slot ${slot} (asId ${asId}) is not declared`);
     return m;
   }
@@ -145,108 +168,97 @@ class EmulatorRun {
 
   step(st: Step): StepResult {
     switch (st.op) {
-      case 'write': {
-        const m = this.declared(st.slot, st.asId);
-        const program = this.queue(st.vcpu, st.pages.length * st.storesPerPage);
-        const base = m.gpa / PAGE_SIZE;
-        // Each store is its own guest instruction (the native guest's `movb`): on the fault path
-        // only the first store to a protected page faults; `exitEach` leaves after every store.
-        for (const p of st.pages) {
-          for (let k = 0; k < st.storesPerPage; k++) program.enqueue([base + p], { exitEach: st.exitEach });
-        }
-        return { rc: 0 };
-      }
-      case 'read': {
-        const m = this.declared(st.slot, st.asId);
-        this.queue(st.vcpu, st.pages.length).enqueueLoads(st.pages.map((p) => m.gpa / PAGE_SIZE + p), { exitEach: st.exitEach });
-        return { rc: 0 };
-      }
+      case 'write':
+        return this.queueStores(st);
+      case 'read':
+        return this.queueLoads(st);
       case 'run':
         return this.run(st.vcpu, st.stopOnIo);
-      case 'harvest': {
-        const views = this.ring(st.vcpu);
-        const entries: DirtyEntry[] = [];
-        harvestRing(views, this.vcpu(st.vcpu).cursor, st.max ?? Number.POSITIVE_INFINITY, (slot, lo, hi) => {
-          entries.push({ slot, offset: offsetValue((BigInt(hi) << 32n) | BigInt(lo)) });
-        }, st.flagsValue);
-        return { rc: 0, entries };
-      }
+      case 'harvest':
+        return this.harvest(st);
       case 'reset':
         return ioctlResult(() => ({ rc: 0, count: this.vm.resetDirtyRings() }));
       case 'getDirtyLog':
-        return ioctlResult(() => {
-          const out = st.nullBitmap ? null : new Uint32Array(this.bitmapWordsFor(st.slot, st.asId));
-          this.vm.getDirtyLog(encodeSlot(st.asId, st.slot), out);
-          const pages: number[] = [];
-          if (out) {
-            for (let w = 0; w < out.length; w++) {
-              for (let b = 0; b < 32; b++) if (((out[w]! >>> b) & 1) !== 0) pages.push(w * 32 + b);
-            }
-          }
-          return { rc: 0, pages };
-        });
+        return ioctlResult(() => ({ rc: 0, pages: this.getDirtyLog(st) }));
       case 'clearDirtyLog':
-        return ioctlResult(() => {
-          // max(1, ceil(num / 64)) u64 words, as the native runner passes; bit i = page first + i.
-          const words64 = Math.max(1, Math.ceil(st.num / 64));
-          const mask = st.nullBitmap ? null : new Uint32Array(words64 * 2);
-          if (mask) {
-            for (const p of st.pages) {
-              const bit = p - st.first;
-              mask[bit >>> 5] = (mask[bit >>> 5]! | (1 << (bit & 31))) >>> 0;
-            }
-          }
-          this.vm.clearDirtyLog(encodeSlot(st.asId, st.slot), st.first, st.num, mask);
-          return { rc: 0 };
-        });
+        return ioctlStatus(() => this.clearDirtyLog(st));
       case 'setMemslot':
-        return ioctlResult(() => {
-          this.setMemslot(this.declared(st.slot, st.asId), st.logDirty, st.delete);
-          return { rc: 0 };
-        });
+        return ioctlStatus(() => this.setMemslot(this.declared(st.slot, st.asId), st.logDirty, st.delete));
       case 'enableCap':
-        return ioctlResult(() => {
-          this.vm.enableCap(CAP_NUMBERS[st.cap], st.bytes ?? BigInt(st.flags ?? 0), st.capFlags);
-          return { rc: 0 };
-        });
+        return ioctlStatus(() => this.vm.enableCap(CAP_NUMBERS[st.cap], st.bytes ?? BigInt(st.flags ?? 0), st.capFlags));
       case 'createVcpu':
-        return ioctlResult(() => {
-          this.createVcpu();
-          return { rc: 0 };
-        });
-      case 'writeEntry': {
-        const views = this.ring(st.vcpu);
-        const cur = readRaw(views, st.index);
-        writeRawEntry(
-          views,
-          st.index,
-          st.flags ?? cur.flags,
-          st.slot ?? cur.slot,
-          st.offset ?? cur.offset,
-        );
-        return { rc: 0 };
-      }
-      case 'readEntry': {
-        const e = readRaw(this.ring(st.vcpu), st.index);
-        const entry: RawEntry = { flags: e.flags, slot: e.slot, offset: offsetValue(e.offset) };
-        return { rc: 0, entry };
-      }
+        return ioctlStatus(() => this.createVcpu());
+      case 'writeEntry':
+        return this.writeEntry(st);
+      case 'readEntry':
+        return { rc: 0, entry: rawEntryResult(readRaw(this.ring(st.vcpu), st.index)) };
       case 'checkExtension':
         return { rc: 0, value: this.vm.checkExtension(CAP_NUMBERS[st.cap]) };
       case 'mmapRing':
-        this.ring(st.vcpu);
-        // The emulator's mapping has no protection of its own: `write` changes nothing here.
-        return ioctlResult(() => {
-          this.vm.mmapRing(st.vcpu, { shared: st.shared, exec: st.exec });
-          return { rc: 0 };
-        });
+        return this.mmapRing(st);
     }
+  }
+
+  private queueStores(st: WriteStep): StepResult {
+    const m = this.declared(st.slot, st.asId);
+    const program = this.queue(st.vcpu, st.pages.length * st.storesPerPage);
+    const base = m.gpa / PAGE_SIZE;
+    // Each store is its own guest instruction (the native guest's `movb`): on the fault path
+    // only the first store to a protected page faults; `exitEach` leaves after every store.
+    for (const p of st.pages) {
+      for (let k = 0; k < st.storesPerPage; k++) program.enqueue([base + p], { exitEach: st.exitEach });
+    }
+    return { rc: 0 };
+  }
+
+  private queueLoads(st: ReadStep): StepResult {
+    const m = this.declared(st.slot, st.asId);
+    const base = m.gpa / PAGE_SIZE;
+    this.queue(st.vcpu, st.pages.length).enqueueLoads(st.pages.map((p) => base + p), { exitEach: st.exitEach });
+    return { rc: 0 };
+  }
+
+  /** Userspace's harvest of the vCPU's ring, from its own fetch index. */
+  private harvest(st: HarvestStep): StepResult {
+    const views = this.ring(st.vcpu);
+    const entries: DirtyEntry[] = [];
+    harvestRing(views, this.vcpu(st.vcpu).cursor, st.max ?? Number.POSITIVE_INFINITY, (slot, lo, hi) => {
+      entries.push({ slot, offset: offsetValue(u64Of(lo, hi)) });
+    }, st.flagsValue);
+    return { rc: 0, entries };
+  }
+
+  /** KVM_GET_DIRTY_LOG into a buffer the size of the slot's bitmap; the pages whose bit is set. */
+  private getDirtyLog(st: GetDirtyLogStep): number[] {
+    const out = st.nullBitmap ? null : new Uint32Array(this.bitmapWordsFor(st.slot, st.asId));
+    this.vm.getDirtyLog(encodeSlot(st.asId, st.slot), out);
+    return out ? setBits(out) : [];
+  }
+
+  /** KVM_CLEAR_DIRTY_LOG with a user bitmap as the native runner passes it. */
+  private clearDirtyLog(st: ClearDirtyLogStep): void {
+    const mask = st.nullBitmap ? null : clearBitmap(st.num, st.pages.map((p) => p - st.first));
+    this.vm.clearDirtyLog(encodeSlot(st.asId, st.slot), st.first, st.num, mask);
+  }
+
+  /** A raw store to a ring entry as a misbehaving userspace makes it: absent fields keep their value. */
+  private writeEntry(st: WriteEntryStep): StepResult {
+    const views = this.ring(st.vcpu);
+    const cur = readRaw(views, st.index);
+    writeRawEntry(views, st.index, st.flags ?? cur.flags, st.slot ?? cur.slot, st.offset ?? cur.offset);
+    return { rc: 0 };
+  }
+
+  private mmapRing(st: MmapRingStep): StepResult {
+    this.ring(st.vcpu);
+    // The emulator's mapping has no protection of its own: `write` changes nothing here.
+    return ioctlStatus(() => this.vm.mmapRing(st.vcpu, { shared: st.shared, exec: st.exec }));
   }
 
   /** u32 words of a GET buffer: the declared slot's bitmap (ALIGN(pages, 64) bits), else 64 bits. */
   private bitmapWordsFor(slot: number, asId: number): number {
-    const m = this.scenario.memslots.find((x) => x.slot === slot && x.asId === asId);
-    return bitmapWords(m ? m.pages : 64);
+    const m = findMemslot(this.scenario.memslots, slot, asId);
+    return bitmapWords(m ? m.pages : UNDECLARED_SLOT_PAGES);
   }
 
   /** KVM_RUN, re-entered after I/O exits unless `stopOnIo` (scenario.ts, "How run treats exits"). */
@@ -276,13 +288,44 @@ class EmulatorRun {
   }
 }
 
+/** A u64 from its u32 halves. */
+function u64Of(lo: number, hi: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
 /** The raw entry at `index mod entries`: flags (acquire), slot, offset as a u64. */
 function readRaw(views: RingViews, index: number): { flags: number; slot: number; offset: bigint } {
   const e = ((index >>> 0) & (views.entryCount - 1)) * DIRTY_GFN_WORDS;
   const flags = Atomics.load(views.i32, e + DirtyGfnWords.FLAGS) >>> 0;
   const slot = views.u32[e + DirtyGfnWords.SLOT]!;
-  const offset = (BigInt(views.u32[e + DirtyGfnWords.OFFSET_HI]!) << 32n) | BigInt(views.u32[e + DirtyGfnWords.OFFSET_LO]!);
+  const offset = u64Of(views.u32[e + DirtyGfnWords.OFFSET_LO]!, views.u32[e + DirtyGfnWords.OFFSET_HI]!);
   return { flags, slot, offset };
+}
+
+function rawEntryResult(e: { flags: number; slot: number; offset: bigint }): RawEntry {
+  return { flags: e.flags, slot: e.slot, offset: offsetValue(e.offset) };
+}
+
+/** Every set bit of a bitmap, ascending, padding bits included. */
+function setBits(bitmap: Uint32Array): number[] {
+  const pages: number[] = [];
+  for (let w = 0; w < bitmap.length; w++) {
+    for (let b = 0; b < U32_BITS; b++) if (((bitmap[w]! >>> b) & 1) !== 0) pages.push(w * U32_BITS + b);
+  }
+  return pages;
+}
+
+/** A CLEAR user bitmap of max(1, ceil(num / 64)) u64 words with the given bits set. */
+function clearBitmap(num: number, bits: readonly number[]): Uint32Array {
+  const words64 = Math.max(1, Math.ceil(num / CLEAR_WORD_BITS));
+  const mask = new Uint32Array(words64 * (CLEAR_WORD_BITS / U32_BITS));
+  for (const bit of bits) {
+    // parseScenario keeps every page inside the bitmap; a bit outside would be silently dropped.
+    assert(Number.isInteger(bit) && bit >= 0 && bit < mask.length * U32_BITS, `CLEAR bit ${bit} outside its ${mask.length * U32_BITS}-bit bitmap`);
+    const w = Math.floor(bit / U32_BITS);
+    mask[w] = (mask[w]! | (1 << (bit % U32_BITS))) >>> 0;
+  }
+  return mask;
 }
 
 /**

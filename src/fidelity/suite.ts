@@ -94,10 +94,10 @@ export const KERNEL_ATTEMPTS = 3;
 /**
  * Run on the kernel until its results equal `reference`, at most `attempts` times. The kernel
  * here is PVM: it emulates the guest and checks requests only between batches of emulated
- * instructions, and under host load a batch can end one instruction earlier, moving an exit
- * (a soft-full exit seen before the store's own I/O exit; kvm-observed row 2). That order is
- * the host's timing, not something KVM promises; a difference that persists over every attempt
- * is a real one. The outcome says how many runs it took.
+ * instructions, and under host load a batch can end one instruction earlier, moving an exit (a
+ * soft-full exit seen before the store's own I/O exit; docs/PROTOCOL.md, section 8). That order
+ * is the host's timing, not something KVM promises; a difference that persists over every
+ * attempt is a real one. The outcome says how many runs it took.
  */
 export async function runOnKernelAgainst(
   s: Scenario,

@@ -9,7 +9,9 @@
  *  - hotset: most writes go to a small hot set of pages shared by all vCPUs.
  *  - selftest: dirty_log_test's guest exactly: a random page, one store, no bursts.
  */
-import { GuestGlobalsLayout } from '../abi/layout.js';
+import { Prng, deriveSeed } from '../base/prng.js';
+import { MS_PER_S } from '../base/units.js';
+import { GuestGlobalsLayout } from './guest-memory.js';
 import { type GuestProgram, InsnKind, type Instruction, MAX_INSN_PAGES } from './instruction.js';
 
 export const WORKLOAD_KINDS = ['random', 'sequential', 'hotset', 'selftest'] as const;
@@ -50,46 +52,19 @@ export interface WorkloadConfig {
 const PACING_CREDIT_MS = 10;
 /** Longest single idle: the guest re-checks its budget (and the iteration) at least this often. */
 const PACING_MAX_IDLE_MS = 5;
-
-/** A small, fast, seedable PRNG (mulberry32); one state word, no allocation. */
-export class Prng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  nextU32(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
-  /** Uniform integer in [0, n), n ≤ 2^32. */
-  below(n: number): number {
-    return Math.floor((this.nextU32() / 4294967296) * n);
-  }
-
-  /** One of `choices`, each [value, weight], with probability weight / total (not a hot path). */
-  weighted<T>(choices: readonly (readonly [T, number])[]): T {
-    const total = choices.reduce((s, [, w]) => s + w, 0);
-    let r = this.below(total);
-    for (const [v, w] of choices) {
-      if (r < w) return v;
-      r -= w;
-    }
-    return choices[choices.length - 1]![0];
-  }
-}
-
-/** Derive a per-stream seed from a run seed and a stream number (splitmix-style mixing). */
-export function deriveSeed(seed: number, stream: number): number {
-  let z = (seed + Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
+/** Shares are drawn as u32: a share p of the draws is the threshold p × 2^32. */
+const U32_RANGE = 2 ** 32;
+const PERCENT = 100;
+/**
+ * hotset's defaults: a hot set far smaller than memory (1/64 of the pages, as a guest's hot loop
+ * touches), yet at least 16 pages so that a small guest's vCPUs still spread over several, and
+ * 90 % of the writes in it: a hot set with background writes everywhere else.
+ */
+const HOTSET_SHARE_DIVISOR = 64;
+const MIN_HOTSET_PAGES = 16;
+const DEFAULT_HOT_PERCENT = 90;
+/** Stream of the run seed that places the hot set (shared by every vCPU, so not a vCPU index). */
+const HOTSET_STREAM = 0x7fff;
 
 export function totalPages(ranges: readonly PageRange[]): number {
   let n = 0;
@@ -137,15 +112,15 @@ export class WorkloadProgram implements GuestProgram {
     this.prng = new Prng(deriveSeed(config.seed, vcpuIndex));
     const selftest = config.kind === 'selftest';
     this.burstPages = selftest ? 1 : Math.max(1, Math.min(MAX_INSN_PAGES, config.burstPages, this.pageCount));
-    this.burstThreshold = this.burstPages > 1 ? Math.round((config.burstPercent / 100) * 4294967296) : 0;
+    this.burstThreshold = this.burstPages > 1 ? Math.round((config.burstPercent / PERCENT) * U32_RANGE) : 0;
     this.cursor = Math.floor((this.pageCount * vcpuIndex) / Math.max(1, vcpuCount));
-    const hot = Math.min(this.pageCount, config.hotsetPages ?? Math.max(16, Math.floor(this.pageCount / 64)));
+    const hot = Math.min(this.pageCount, config.hotsetPages ?? Math.max(MIN_HOTSET_PAGES, Math.floor(this.pageCount / HOTSET_SHARE_DIVISOR)));
     this.hotCount = hot;
     // The hot set is shared by every vCPU: derive its place from the run seed alone.
-    this.hotStart = new Prng(deriveSeed(config.seed, 0x7fff)).below(this.pageCount - hot + 1);
-    this.hotThreshold = Math.round(((config.hotPercent ?? 90) / 100) * 4294967296);
+    this.hotStart = new Prng(deriveSeed(config.seed, HOTSET_STREAM)).below(this.pageCount - hot + 1);
+    this.hotThreshold = Math.round(((config.hotPercent ?? DEFAULT_HOT_PERCENT) / PERCENT) * U32_RANGE);
     this.writeLimit = config.writesPerIteration ?? 0;
-    this.pagesPerMs = Math.max(0, config.dirtyPagesPerSecond ?? 0) / 1000;
+    this.pagesPerMs = Math.max(0, config.dirtyPagesPerSecond ?? 0) / MS_PER_S;
     this.paceCapacity = Math.max(1, this.pagesPerMs * PACING_CREDIT_MS);
   }
 

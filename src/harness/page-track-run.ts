@@ -19,66 +19,34 @@
  *   - the probe received nothing after its unregister returned;
  *   - at the end, tracked writes counted by the kernel = write notifications received.
  */
-import { PAGE_SIZE, PAGE_WORDS } from '../abi/constants.js';
-import { GUEST_PAGE_HEADER_WORDS, GuestPageWords, TrackRingEntryKind } from '../abi/layout.js';
-import { Prng, deriveSeed } from '../guest/workloads.js';
+import { assert } from '../base/assert.js';
+import { Prng, deriveSeed } from '../base/prng.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
 import { type TrackNotification, TrackRingReader, TrackRingSet } from '../pagetrack/notification-ring.js';
-import { ProbeNotifier } from '../pagetrack/probe-notifier.js';
 import { ShadowPageTable } from '../pagetrack/shadow-page-table.js';
 import { PageTrackControl } from '../userspace/page-track-control.js';
 import type { VcpuWorkerHandle } from '../userspace/vcpu-worker-api.js';
+import { GracePeriodProbe } from './grace-period-probe.js';
+import { NotificationMirror } from './notification-mirror.js';
+import { type PageTrackSummary, summarizePageTrack } from './page-track-summary.js';
+
+export type { PageTrackSummary } from './page-track-summary.js';
 
 /** Stream number for choosing the tracked pages from the run seed. */
 const TRACK_STREAM = 0x7ac3;
-/** Busy time of each probe callback on a tracked write: unregister sometimes has to wait for one. */
-const PROBE_HOLD_US = 50;
 /** Fractions of the iteration at which the run part acts. */
 const AT_REGISTER = 0.2;
 const AT_ROTATE = 0.4;
 const AT_UNREGISTER = 0.6;
+/** Spare pages: an eighth of the shadowed ones rotate in and out each iteration (at least one). */
+const ROTATION_DIVISOR = 8;
+/** Details kept for the summary (the first ones); the counts are always complete. */
 const MAX_DETAILS = 10;
 
-export interface PageTrackSummary {
-  ok: boolean;
-  /** Pages shadowed (write-tracked) at any time, and the candidates they rotate through. */
-  trackPages: number;
-  candidates: number;
-  /** At the end: gfns with a non-zero count, the sum of all counts, the largest count. */
-  trackedGfns: number;
-  trackCountTotal: number;
-  maxTrackCount: number;
-  adds: number;
-  removes: number;
-  overflowWarnings: number;
-  underflowWarnings: number;
-  /** Emulated writes to write-tracked pages (kernel count). */
-  trackedWrites: number;
-  /** Write notifications userspace received from the notification rings. */
-  notifications: number;
-  /** Emulated writes handed to the notifier list, and individual callbacks made. */
-  notifiedWrites: number;
-  notifierCalls: number;
-  notificationsLost: number;
-  notificationOrderErrors: number;
-  mirrorMismatches: number;
-  trackRingFullExits: number;
-  trackRingHardFullWaits: number;
-  shadowSyncs: number;
-  shadowRefetchDiffered: number;
-  /** Notifications for candidate pages the shadow did not hold at that moment (rotated out). */
-  shadowIgnoredWrites: number;
-  shadowMismatches: number;
-  rotations: number;
-  probeRegistrations: number;
-  probeDeliveries: number;
-  gracePeriods: number;
-  gracePeriodsWaited: number;
-  graceWaitMaxMs: number;
-  graceViolations: number;
-  details: string[];
-}
+/** The run part's progress through an iteration, in order. */
+const Stage = { IDLE: 0, REGISTERING: 1, ROTATED: 2, UNREGISTERING: 3, DONE: 4 } as const;
+type Stage = (typeof Stage)[keyof typeof Stage];
 
 export interface PageTrackRunOptions {
   readonly vm: Vm;
@@ -89,6 +57,14 @@ export interface PageTrackRunOptions {
   readonly trackPages: number;
   readonly trackRingEntries: number;
   readonly timeoutMs: number;
+}
+
+/** What a parked check found in one iteration. */
+export interface PageTrackVerdict {
+  readonly shadowMismatches: number;
+  readonly mirrorMismatches: number;
+  /** Notifications made but not received so far. */
+  readonly lost: number;
 }
 
 /** Pick `count` distinct guest pages of `slots` from the seed. */
@@ -107,34 +83,22 @@ export class PageTrackRun {
   private readonly control: PageTrackControl;
   private readonly reader: TrackRingReader;
   private readonly shadow: ShadowPageTable;
-  private readonly probe: ProbeNotifier;
-  private readonly candidateIndex = new Map<number, number>();
-  /** Per candidate: the page header at the last parked check (or when shadowing began). */
-  private readonly baseline: Uint32Array;
-  /** Per candidate and vCPU: the header of the last write notification received. */
-  private readonly lastHeader: Uint32Array;
-  private readonly hasHeader: Uint8Array;
-  /** Per candidate: the iteration in which shadowing began (its mirror is judged after). */
-  private readonly shadowedIn: Int32Array;
-  private readonly vcpus: number;
+  private readonly mirror: NotificationMirror;
+  private readonly probe: GracePeriodProbe;
   private rotateCursor = 0;
   private iteration = 0;
-  private stage = 0;
+  private stage: Stage = Stage.IDLE;
   private task: Promise<void> | null = null;
   private taskError: unknown = null;
-  private probeId = -1;
-  /** Probe deliveries when its last unregister returned, or -1. */
-  private probeDeliveredAtUnregister = -1;
   private readonly stats = {
     mirrorMismatches: 0,
     shadowMismatches: 0,
     lostMax: 0,
     rotations: 0,
-    probeRegistrations: 0,
     graceViolations: 0,
   };
   private readonly details: string[] = [];
-  private readonly onNotification = (n: TrackNotification): void => this.mirror(n);
+  private readonly onNotification = (n: TrackNotification): void => this.mirror.record(n);
 
   private constructor(
     private readonly options: PageTrackRunOptions,
@@ -142,24 +106,23 @@ export class PageTrackRun {
     shadowBuffer: SharedArrayBuffer,
     private readonly spares: number,
   ) {
-    this.vcpus = options.vcpus;
     this.control = new PageTrackControl(options.vm, options.workers, options.timeoutMs);
     this.reader = new TrackRingReader(ringBuffer);
     this.shadow = new ShadowPageTable(shadowBuffer, options.vm);
-    this.probe = new ProbeNotifier(ProbeNotifier.allocate({ holdUs: PROBE_HOLD_US }));
-    const n = this.shadow.pageCount;
-    for (let i = 0; i < n; i++) this.candidateIndex.set(this.shadow.gfn(i), i);
-    this.baseline = new Uint32Array(n * GUEST_PAGE_HEADER_WORDS);
-    this.lastHeader = new Uint32Array(n * this.vcpus * GUEST_PAGE_HEADER_WORDS);
-    this.hasHeader = new Uint8Array(n * this.vcpus);
-    this.shadowedIn = new Int32Array(n);
+    const gfns = Array.from({ length: this.shadow.pageCount }, (_, i) => this.shadow.gfn(i));
+    this.mirror = new NotificationMirror(gfns, options.slots, options.vcpus);
+    this.probe = new GracePeriodProbe(this.control, (text) => {
+      this.stats.graceViolations++;
+      this.detail(text);
+    });
   }
 
   /** Register the ring and shadow notifiers in every thread and shadow the first pages. */
   static async start(options: PageTrackRunOptions): Promise<PageTrackRun> {
     const total = options.slots.reduce((n, s) => n + s.pageCount, 0);
-    const rotation = Math.max(1, Math.floor(options.trackPages / 8));
+    const rotation = Math.max(1, Math.floor(options.trackPages / ROTATION_DIVISOR));
     const spares = Math.min(rotation, total - options.trackPages);
+    assert(spares >= 0, `${options.trackPages} pages to track in a guest of ${total}`);
     const gfns = choosePages(options.slots, options.trackPages + spares, options.seed);
     const run = new PageTrackRun(
       options,
@@ -178,24 +141,24 @@ export class PageTrackRun {
 
   beginIteration(k: number): void {
     this.iteration = k;
-    this.stage = 0;
+    this.stage = Stage.IDLE;
   }
 
   /** Advance the iteration's work at `fraction` of its interval; never blocks. */
   step(fraction: number): void {
     this.rethrow();
     if (this.task !== null) return;
-    if (this.stage === 0 && fraction >= AT_REGISTER) {
-      this.stage = 1;
-      this.run(this.registerProbe());
-    } else if (this.stage === 1 && fraction >= AT_ROTATE) {
-      this.stage = 2;
+    if (this.stage === Stage.IDLE && fraction >= AT_REGISTER) {
+      this.stage = Stage.REGISTERING;
+      this.run(this.probe.register(this.iteration));
+    } else if (this.stage === Stage.REGISTERING && fraction >= AT_ROTATE) {
+      this.stage = Stage.ROTATED;
       this.rotate();
-    } else if (this.stage === 2 && fraction >= AT_UNREGISTER) {
-      this.stage = 3;
-      this.run(this.unregisterProbe());
-    } else if (this.stage === 3) {
-      this.stage = 4;
+    } else if (this.stage === Stage.ROTATED && fraction >= AT_UNREGISTER) {
+      this.stage = Stage.UNREGISTERING;
+      this.run(this.probe.unregister(this.iteration));
+    } else if (this.stage === Stage.UNREGISTERING) {
+      this.stage = Stage.DONE;
     }
   }
 
@@ -206,7 +169,7 @@ export class PageTrackRun {
 
   /** Whether this iteration's work is done (the run loop may stop the vCPUs). */
   get iterationDone(): boolean {
-    return this.stage === 4 && this.task === null;
+    return this.stage === Stage.DONE && this.task === null;
   }
 
   /** Take the notifications userspace has not read yet (at every collection). */
@@ -234,37 +197,7 @@ export class PageTrackRun {
     }
   }
 
-  private async registerProbe(): Promise<void> {
-    this.checkProbeQuiet();
-    const { id } = await this.control.register(this.probe.spec());
-    this.probeId = id;
-    this.probeDeliveredAtUnregister = -1;
-    this.stats.probeRegistrations++;
-  }
-
-  private async unregisterProbe(): Promise<void> {
-    const id = this.probeId;
-    this.probeId = -1;
-    await this.control.unregister(id);
-    // When unregister returns no callback may be running, and none may start afterwards.
-    const inFlight = this.probe.inFlight;
-    this.probeDeliveredAtUnregister = this.probe.delivered;
-    if (inFlight !== 0) this.violation(`iteration ${this.iteration}: unregister returned with ${inFlight} probe callback(s) in flight`);
-  }
-
-  private checkProbeQuiet(): void {
-    if (this.probeDeliveredAtUnregister < 0) return;
-    const now = this.probe.delivered;
-    if (now !== this.probeDeliveredAtUnregister) {
-      this.violation(
-        `iteration ${this.iteration}: ${now - this.probeDeliveredAtUnregister} probe notification(s) delivered after unregister returned`,
-      );
-      this.probeDeliveredAtUnregister = now;
-    }
-  }
-
-  private violation(text: string): void {
-    this.stats.graceViolations++;
+  private detail(text: string): void {
     if (this.details.length < MAX_DETAILS) this.details.push(text);
   }
 
@@ -298,88 +231,59 @@ export class PageTrackRun {
 
   private startShadowing(i: number): void {
     this.shadow.shadow(i);
-    this.shadowedIn[i] = this.iteration;
-    this.hasHeader.fill(0, i * this.vcpus, (i + 1) * this.vcpus);
-    this.snapshotHeader(i);
-  }
-
-  /** Userspace's copy of the notifications: the last header each vCPU wrote to each page. */
-  private mirror(n: TrackNotification): void {
-    if (n.kind !== TrackRingEntryKind.WRITE || n.addr % PAGE_SIZE !== 0 || n.length !== GUEST_PAGE_HEADER_WORDS * 4) return;
-    const i = this.candidateIndex.get(n.addr / PAGE_SIZE);
-    if (i === undefined || n.vcpu < 0 || n.vcpu >= this.vcpus) return;
-    const at = (i * this.vcpus + n.vcpu) * GUEST_PAGE_HEADER_WORDS;
-    for (let w = 0; w < GUEST_PAGE_HEADER_WORDS; w++) this.lastHeader[at + w] = n.data[w]!;
-    this.hasHeader[i * this.vcpus + n.vcpu] = 1;
+    this.mirror.watch(i, this.iteration);
   }
 
   // ------------------------------------------------------------------------------------------
   // After the vCPUs are parked (and the final collection drained the rings)
 
-  verifyIteration(): { shadowMismatches: number; mirrorMismatches: number; lost: number } {
+  verifyIteration(): PageTrackVerdict {
     this.rethrow();
-    this.checkProbeQuiet();
     const k = this.iteration;
-    const shadowBad = this.shadow.verify();
-    for (const m of shadowBad) {
-      if (this.details.length < MAX_DETAILS) {
-        this.details.push(`iteration ${k}: shadow of gfn 0x${m.gfn.toString(16)} differs from the guest page at byte ${m.offset}`);
-      }
-    }
-    this.stats.shadowMismatches += shadowBad.length;
+    this.probe.checkQuiet(k);
+    const shadowMismatches = this.verifyShadows(k);
+    const lost = this.checkNothingLost(k);
+    const mirrorMismatches = this.verifyMirror(k);
+    return { shadowMismatches, mirrorMismatches, lost };
+  }
+
+  /** Every shadowed page's copy equals the guest page, byte for byte. */
+  private verifyShadows(k: number): number {
+    const bad = this.shadow.verify();
+    for (const m of bad) this.detail(`iteration ${k}: shadow of gfn 0x${m.gfn.toString(16)} differs from the guest page at byte ${m.offset}`);
+    this.stats.shadowMismatches += bad.length;
+    return bad.length;
+  }
+
+  /** Every sequence number taken so far was received. */
+  private checkNothingLost(k: number): number {
     const lost = this.reader.lost();
     if (lost > this.stats.lostMax) {
       this.stats.lostMax = lost;
-      if (this.details.length < MAX_DETAILS) this.details.push(`iteration ${k}: ${lost} notification(s) made but never received`);
+      this.detail(`iteration ${k}: ${lost} notification(s) made but never received`);
     }
-    let mirrorBad = 0;
+    return lost;
+  }
+
+  /** The last store to each page shadowed since before this iteration reached userspace. */
+  private verifyMirror(k: number): number {
+    let bad = 0;
     for (let i = 0; i < this.shadow.pageCount; i++) {
       if (!this.shadow.isShadowed(i)) continue;
-      if (this.shadowedIn[i]! < k && !this.mirrorAgrees(i)) {
-        mirrorBad++;
-        if (this.details.length < MAX_DETAILS) {
-          this.details.push(`iteration ${k}: the last store to gfn 0x${this.shadow.gfn(i).toString(16)} never reached userspace`);
-        }
+      if (this.mirror.watchedBefore(i, k) && !this.mirror.agrees(i)) {
+        bad++;
+        this.detail(`iteration ${k}: the last store to gfn 0x${this.shadow.gfn(i).toString(16)} never reached userspace`);
       }
-      this.snapshotHeader(i); // exact now: every writer is parked
+      this.mirror.snapshot(i); // exact now: every writer is parked
     }
-    this.stats.mirrorMismatches += mirrorBad;
-    return { shadowMismatches: shadowBad.length, mirrorMismatches: mirrorBad, lost };
-  }
-
-  private mirrorAgrees(i: number): boolean {
-    const page = this.pageWords(i);
-    if (page === null) return true;
-    const { mem, base } = page;
-    let changed = false;
-    for (let w = 0; w < GUEST_PAGE_HEADER_WORDS; w++) if (mem[base + w] !== this.baseline[i * GUEST_PAGE_HEADER_WORDS + w]) changed = true;
-    if (!changed) return true;
-    const writer = mem[base + GuestPageWords.WRITER_VCPU]!;
-    if (writer >= this.vcpus || this.hasHeader[i * this.vcpus + writer] !== 1) return false;
-    const at = (i * this.vcpus + writer) * GUEST_PAGE_HEADER_WORDS;
-    for (let w = 0; w < GUEST_PAGE_HEADER_WORDS; w++) if (mem[base + w] !== this.lastHeader[at + w]) return false;
-    return true;
-  }
-
-  private snapshotHeader(i: number): void {
-    const page = this.pageWords(i);
-    if (page === null) return;
-    for (let w = 0; w < GUEST_PAGE_HEADER_WORDS; w++) this.baseline[i * GUEST_PAGE_HEADER_WORDS + w] = page.mem[page.base + w]!;
-  }
-
-  private pageWords(i: number): { mem: Uint32Array; base: number } | null {
-    const gfn = this.shadow.gfn(i);
-    const slot = this.options.slots.find((s) => gfn >= s.baseGfn && gfn - s.baseGfn < s.pageCount);
-    return slot ? { mem: slot.mem32, base: (gfn - slot.baseGfn) * PAGE_WORDS } : null;
+    this.stats.mirrorMismatches += bad;
+    return bad;
   }
 
   // ------------------------------------------------------------------------------------------
 
   summary(): PageTrackSummary {
     const pt = this.options.vm.pageTrack;
-    const st = pt.stats();
-    const sh = this.shadow.stats();
-    const rs = this.reader.ringStats();
     let trackCountTotal = 0;
     let maxTrackCount = 0;
     for (let i = 0; i < this.shadow.pageCount; i++) {
@@ -387,48 +291,26 @@ export class PageTrackRun {
       trackCountTotal += c;
       maxTrackCount = Math.max(maxTrackCount, c);
     }
-    const s: PageTrackSummary = {
-      ok: false,
+    return summarizePageTrack({
       trackPages: this.options.trackPages,
       candidates: this.shadow.pageCount,
-      trackedGfns: st.trackedGfns,
       trackCountTotal,
       maxTrackCount,
-      adds: st.adds,
-      removes: st.removes,
-      overflowWarnings: st.overflowWarnings,
-      underflowWarnings: st.underflowWarnings,
-      trackedWrites: st.trackedWrites,
+      kernel: pt.stats(),
+      shadow: this.shadow.stats(),
       notifications: this.reader.writes,
-      notifiedWrites: st.notifiedWrites,
-      notifierCalls: st.notifierCalls,
-      notificationsLost: this.stats.lostMax,
-      notificationOrderErrors: this.reader.orderErrors,
-      mirrorMismatches: this.stats.mirrorMismatches,
-      trackRingFullExits: rs.softFullRequests,
-      trackRingHardFullWaits: rs.hardFullWaits,
-      shadowSyncs: sh.syncs,
-      shadowRefetchDiffered: sh.refetchDiffered,
-      shadowIgnoredWrites: sh.ignoredWrites,
-      shadowMismatches: this.stats.shadowMismatches,
-      rotations: this.stats.rotations,
-      probeRegistrations: this.stats.probeRegistrations,
-      probeDeliveries: this.probe.delivered,
-      gracePeriods: st.gracePeriods,
-      gracePeriodsWaited: st.gracePeriodsWaited,
-      graceWaitMaxMs: Math.round(st.graceWaitMaxMs * 1000) / 1000,
-      graceViolations: this.stats.graceViolations,
-      details: this.details.slice(),
-    };
-    s.ok =
-      s.shadowMismatches === 0 &&
-      s.notificationsLost === 0 &&
-      s.notificationOrderErrors === 0 &&
-      s.mirrorMismatches === 0 &&
-      s.graceViolations === 0 &&
-      s.overflowWarnings === 0 &&
-      s.underflowWarnings === 0 &&
-      s.trackedWrites === s.notifications;
-    return s;
+      rings: this.reader.ringStats(),
+      checks: {
+        notificationsLost: this.stats.lostMax,
+        notificationOrderErrors: this.reader.orderErrors,
+        mirrorMismatches: this.stats.mirrorMismatches,
+        shadowMismatches: this.stats.shadowMismatches,
+        rotations: this.stats.rotations,
+        probeRegistrations: this.probe.registrations,
+        probeDeliveries: this.probe.deliveries,
+        graceViolations: this.stats.graceViolations,
+        details: this.details,
+      },
+    });
   }
 }

@@ -5,11 +5,17 @@
  * bitmap when there is one, and is lost with a WARN in a ring VM without ring-with-bitmap.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../abi/layout.js';
+import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
 import type { Memslot } from './memslots.js';
-import { NoVcpuMark, type Vm } from './vm.js';
+import { NoVcpuMark } from './dirty-log-ioctl.js';
+import type { Vm } from './vm.js';
 
 const DATA_WORDS = PAGE_WORDS - GUEST_PAGE_HEADER_WORDS;
+/**
+ * The data word mixes the sequence number with the value (a murmur3 multiplier, a different one
+ * from the vCPUs' so that a device's page never reads as a vCPU's).
+ */
+const DEVICE_DATA_WORD_HASH = 0x85ebca6b;
 
 export class DmaDevice {
   private lastSlot: Memslot | null = null;
@@ -40,7 +46,7 @@ export class DmaDevice {
     const base = page * PAGE_WORDS;
     const seq = (this.seq = (this.seq + 1) >>> 0);
     writePageHeader(m, base, value, DEVICE_WRITER_BASE + this.deviceId, seq);
-    m[base + GUEST_PAGE_HEADER_WORDS + (seq % DATA_WORDS)] = (seq ^ Math.imul(value, 0x85ebca6b)) >>> 0;
+    m[base + GUEST_PAGE_HEADER_WORDS + (seq % DATA_WORDS)] = (seq ^ Math.imul(value, DEVICE_DATA_WORD_HASH)) >>> 0;
     this.writes++;
     // Data before the record, as __kvm_write_guest_page does.
     const mark = this.vm.markPageDirtyNoVcpu(slot, page);

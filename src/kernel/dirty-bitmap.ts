@@ -11,20 +11,40 @@
  * is the property the protocol relies on (a bit set concurrently lands either in this
  * snapshot or in the live word for the next one).
  */
-import { SpteBits } from '../abi/layout.js';
-import type { Memslot } from './memslots.js';
+import { SpteBits } from './memslot-layout.js';
+import { type Memslot, bitmapBytes } from './memslots.js';
 import { Step, stepHook } from './step-hook.js';
 
 const WRITABLE = SpteBits.WRITABLE;
+/** Pages per 32-bit word of the emulator's bitmaps: page n is bit (n & 31) of word n >>> 5. */
+const WORD_SHIFT = 5;
+const WORD_BITS = 1 << WORD_SHIFT;
+const BIT_MASK = WORD_BITS - 1;
+/** The kernel works on 64-page words: two of ours, low half first (little-endian). */
+const HALVES_PER_KERNEL_WORD = 2;
+const PAGES_PER_KERNEL_WORD = 64;
 
-/** u32 words of a bitmap for `pageCount` pages (rounded up to 64 pages). */
+/** u32 words of a bitmap for `pageCount` pages (rounded up to 64 pages, so always even). */
 export function bitmapWords(pageCount: number): number {
-  return Math.ceil(pageCount / 64) * 2;
+  return bitmapBytes(pageCount) / Uint32Array.BYTES_PER_ELEMENT;
 }
 
 /** set_bit_le. */
 export function setDirtyBit(bitmap: Int32Array, page: number): void {
-  Atomics.or(bitmap, page >>> 5, 1 << (page & 31));
+  Atomics.or(bitmap, page >>> WORD_SHIFT, 1 << (page & BIT_MASK));
+}
+
+/**
+ * A slot's fresh bitmap when logging starts: zeroed, or every page bit set (padding bits stay 0)
+ * under INITIALLY_SET. The snapshot half is zeroed either way.
+ */
+export function initBitmap(slot: Memslot, allSet: boolean): void {
+  const bm = slot.bitmap!;
+  slot.bitmapSnapshot!.fill(0);
+  const full = allSet ? slot.pageCount >>> WORD_SHIFT : 0;
+  for (let i = 0; i < bm.length; i++) Atomics.store(bm, i, i < full ? -1 : 0);
+  const rest = slot.pageCount & BIT_MASK;
+  if (allSet && rest !== 0) Atomics.store(bm, full, ((1 << rest) - 1) | 0);
 }
 
 /** Write-protect the pages of one 32-bit word's set bits; returns how many were writable. */
@@ -32,7 +52,7 @@ function protectWord(spte: Int32Array, firstPage: number, bits: number, pageCoun
   let n = 0;
   let b = bits >>> 0;
   while (b !== 0) {
-    const bit = 31 - Math.clz32(b);
+    const bit = BIT_MASK - Math.clz32(b);
     b = (b & ~(1 << bit)) >>> 0;
     const page = firstPage + bit;
     if (page < pageCount && (Atomics.and(spte, page, ~WRITABLE) & WRITABLE) !== 0) n++;
@@ -63,7 +83,7 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
     if (bits === 0) continue;
     snapshot[i] = bits;
     taken = true;
-    if (protect) reprotected += protectWord(slot.spte, i * 32, bits, slot.pageCount);
+    if (protect) reprotected += protectWord(slot.spte, i * WORD_BITS, bits, slot.pageCount);
   }
   return taken ? reprotected : -1;
 }
@@ -85,15 +105,15 @@ export function copyLive(slot: Memslot, out: Uint32Array): void {
  */
 export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): { cleared: number; reprotected: number } {
   const live = slot.bitmap!;
-  const startWord = Math.floor(firstPage / 64) * 2;
+  const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
   const words = bitmapWords(numPages);
   let cleared = 0;
   let reprotected = 0;
   // By 64-page words, as the kernel: a range of empty masks (the common case) costs one read
   // of each pair of halves. `words` is even.
-  for (let pair = 0; pair < words; pair += 2) {
+  for (let pair = 0; pair < words; pair += HALVES_PER_KERNEL_WORD) {
     if ((mask[pair]! | mask[pair + 1]!) === 0) continue;
-    for (let w = pair; w < pair + 2; w++) {
+    for (let w = pair; w < pair + HALVES_PER_KERNEL_WORD; w++) {
       const m = mask[w]! | 0;
       if (m === 0) continue;
       const index = startWord + w;
@@ -103,12 +123,13 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
       const got = (was & m) >>> 0;
       if (got === 0) continue;
       cleared += popcount(got);
-      reprotected += protectWord(slot.spte, index * 32, got, slot.pageCount);
+      reprotected += protectWord(slot.spte, index * WORD_BITS, got, slot.pageCount);
     }
   }
   return { cleared, reprotected };
 }
 
+/** Set bits of a u32 (the SWAR bit count: pairs, nibbles, then a multiply sums the bytes). */
 export function popcount(x: number): number {
   let v = x >>> 0;
   v = v - ((v >>> 1) & 0x55555555);
@@ -122,9 +143,9 @@ export function bitmapPages(words: ArrayLike<number>): number[] {
   for (let i = 0; i < words.length; i++) {
     let b = words[i]! >>> 0;
     while (b !== 0) {
-      const bit = 31 - Math.clz32(b);
+      const bit = BIT_MASK - Math.clz32(b);
       b = (b & ~(1 << bit)) >>> 0;
-      out.push(i * 32 + bit);
+      out.push(i * WORD_BITS + bit);
     }
   }
   return out.sort((a, b) => a - b);
@@ -132,7 +153,7 @@ export function bitmapPages(words: ArrayLike<number>): number[] {
 
 /** Build a user mask for CLEAR from page numbers relative to `firstPage`. */
 export function maskFromPages(numPages: number, relativePages: readonly number[]): Uint32Array {
-  const mask = new Uint32Array(Math.max(2, bitmapWords(numPages)));
-  for (const p of relativePages) mask[p >>> 5] = (mask[p >>> 5]! | (1 << (p & 31))) >>> 0;
+  const mask = new Uint32Array(Math.max(HALVES_PER_KERNEL_WORD, bitmapWords(numPages)));
+  for (const p of relativePages) mask[p >>> WORD_SHIFT] = (mask[p >>> WORD_SHIFT]! | (1 << (p & BIT_MASK))) >>> 0;
   return mask;
 }

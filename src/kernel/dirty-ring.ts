@@ -4,7 +4,7 @@
  *  - the reset walk, in the thread calling KVM_RESET_DIRTY_RINGS (kvm_dirty_ring_reset);
  *  - harvest, in userspace (what QEMU and dirty_log_test do with the mapping).
  *
- * Ordering (kvm-dirty-tracking.md §2): the vCPU stores slot/offset with plain stores and then
+ * Ordering (docs/PROTOCOL.md, section 3): the vCPU stores slot/offset with plain stores and then
  * publishes DIRTY with an Atomics store (release); the harvester acquire-loads flags before
  * reading the payload and release-stores RESET; the reset acquire-loads RESET before reading
  * the payload again and release-stores 0. JS Atomics are sequentially consistent, which is
@@ -14,6 +14,7 @@
 import {
   DIRTY_GFN_BYTES,
   INT_MAX,
+  U32_BITS,
   KVM_DIRTY_GFN_F_DIRTY,
   KVM_DIRTY_GFN_F_RESET,
   KVM_DIRTY_RING_MAX_BYTES,
@@ -21,8 +22,11 @@ import {
   PAGE_SIZE,
 } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
-import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, type VcpuBlock, VcpuLayout, ringViews } from '../abi/layout.js';
+import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, ringViews } from '../abi/dirty-gfn.js';
+import { assert, debugChecks, isPowerOfTwo } from '../base/assert.js';
+import type { ResetBatch, ResetBatchSink } from './reset-batch.js';
 import { Step, stepHook } from './step-hook.js';
+import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
 
 const W_FLAGS = DirtyGfnWords.FLAGS;
 const W_SLOT = DirtyGfnWords.SLOT;
@@ -32,13 +36,20 @@ const V_DIRTY_INDEX = VcpuLayout.words.DIRTY_INDEX;
 const V_RESET_INDEX = VcpuLayout.words.RESET_INDEX;
 
 /**
+ * Mutant late-soft-full: the soft-full request comes this many pushes after the ring is already
+ * full, so that the vCPU overwrites entries (each push WARNs) before it exits — late enough to
+ * lose pages, early enough that the run goes on and the oracle sees the loss.
+ */
+const LATE_SOFT_FULL_OVERRUN = 8;
+
+/**
  * Validate KVM_ENABLE_CAP(DIRTY_LOG_RING[_ACQ_REL]) args[0] exactly as the kernel does, and
  * return the ring size in bytes. The argument is a u64 that the kernel passes on as u32, so
  * it is truncated first (2^32 + 4096 enables a 4096-byte ring, as observed on 6.18).
  */
 export function validateRingBytes(args0: number | bigint, reservedEntries = KVM_DIRTY_RING_RSVD_ENTRIES): number {
-  const size = typeof args0 === 'bigint' ? Number(BigInt.asUintN(32, args0)) : truncateU32(args0);
-  if (size === 0 || (size & (size - 1)) !== 0) {
+  const size = typeof args0 === 'bigint' ? Number(BigInt.asUintN(U32_BITS, args0)) : truncateU32(args0);
+  if (!isPowerOfTwo(size)) {
     throw new KvmError('EINVAL', `ring size must be a power of two (got ${size} bytes)`, 'size');
   }
   if (size < reservedEntries * DIRTY_GFN_BYTES || size < PAGE_SIZE) {
@@ -58,18 +69,18 @@ function truncateU32(n: number): number {
   if (!Number.isFinite(n) || n < 0 || !Number.isInteger(n)) {
     throw new KvmError('EINVAL', `ring size must be a non-negative integer (got ${n})`, 'size');
   }
-  return Number(BigInt.asUintN(32, BigInt(n)));
+  return Number(BigInt.asUintN(U32_BITS, BigInt(n)));
 }
 
-/** Called by the reset walk for each coalesced batch: re-arm logging for `offset + bit`. */
-export type ResetBatchSink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number) => void;
-
-/** Optional policy hooks that a caller (the VM) passes in; kept out of the hot path. */
+/** Policy hooks that a caller (the VM) passes in; kept out of the hot path. */
 export interface DirtyRingOptions {
   /** Reserved entries after the soft limit (64, or more with PML). */
   readonly reservedEntries?: number;
-  /** Called when a push finds the ring already full (the kernel's WARN_ON_ONCE). */
-  readonly onOverflow?: () => void;
+  /**
+   * Called when a push finds the ring already full (the kernel's WARN_ON_ONCE). Required: such a
+   * push overwrites an entry userspace has not harvested, and must never do so unannounced.
+   */
+  readonly onOverflow: () => void;
   /** Mutant `flags-before-payload`: publish DIRTY before storing slot/offset. */
   readonly flagsBeforePayload?: boolean;
   /** Mutant `late-soft-full`: request the exit only after more pushes than the reserve holds. */
@@ -92,26 +103,33 @@ export class DirtyRing {
   private readonly requestAt: number;
   private readonly ctl: Int32Array;
   private readonly flagsBeforePayload: boolean;
-  private readonly onOverflow: (() => void) | undefined;
+  private readonly onOverflow: () => void;
   /** vCPU-thread mirror of dirty_index (that thread is its only writer). */
   private dirtyIndex: number;
 
   constructor(
     readonly buffer: SharedArrayBuffer,
     readonly vcpu: VcpuBlock,
-    options: DirtyRingOptions = {},
+    options: DirtyRingOptions,
   ) {
+    assert(typeof options.onOverflow === 'function', 'a dirty ring needs an overflow handler');
+    const entries = buffer.byteLength / DIRTY_GFN_BYTES;
+    assert(isPowerOfTwo(entries), `a dirty ring of ${buffer.byteLength} B is not a power-of-two number of ${DIRTY_GFN_BYTES}-byte entries`);
     const views: RingViews = ringViews(buffer);
     this.i32 = views.i32;
     this.u32 = views.u32;
     this.size = views.entryCount;
     this.mask = this.size - 1;
     this.softLimit = this.size - (options.reservedEntries ?? KVM_DIRTY_RING_RSVD_ENTRIES);
-    this.requestAt = options.lateSoftFull ? this.size + 8 : this.softLimit;
+    assert(this.softLimit > 0, `a ${this.size}-entry ring has no room before its reserve`);
+    this.requestAt = options.lateSoftFull ? this.size + LATE_SOFT_FULL_OVERRUN : this.softLimit;
     this.ctl = vcpu.i32;
     this.flagsBeforePayload = options.flagsBeforePayload ?? false;
     this.onOverflow = options.onOverflow;
     this.dirtyIndex = Atomics.load(this.ctl, V_DIRTY_INDEX) >>> 0;
+    // Debug builds push through a checking wrapper. Swapping the method once here, rather than
+    // testing a flag in `push`, leaves the vCPU's push exactly as fast when checks are off.
+    if (debugChecks) this.push = this.pushChecked;
   }
 
   // ----------------------------------------------------------------------------------------
@@ -125,7 +143,7 @@ export class DirtyRing {
   push(slot: number, offLo: number, offHi: number): boolean {
     // One read of reset_index serves both checks: a reset running meanwhile only lowers `used`.
     const resetIndex = Atomics.load(this.ctl, V_RESET_INDEX);
-    if (((this.dirtyIndex - resetIndex) >>> 0) >= this.size && this.onOverflow) this.onOverflow();
+    if (((this.dirtyIndex - resetIndex) >>> 0) >= this.size) this.onOverflow();
     const e = (this.dirtyIndex & this.mask) * DIRTY_GFN_WORDS;
     const i32 = this.i32;
     if (this.flagsBeforePayload) {
@@ -146,6 +164,23 @@ export class DirtyRing {
     this.dirtyIndex = (this.dirtyIndex + 1) >>> 0;
     Atomics.store(this.ctl, V_DIRTY_INDEX, this.dirtyIndex | 0);
     return ((this.dirtyIndex - resetIndex) >>> 0) >= this.requestAt;
+  }
+
+  /**
+   * `push` with its invariants checked (debug builds): dirty_index has one writer, this vCPU's
+   * thread, so nobody moved it behind our back; and after the push the ring holds at most
+   * `size` entries, unless the push found it full and warned (a known kernel bug, or a
+   * userspace that reset beyond the head). `used` read before the push can only be higher
+   * than what the push sees (a reset only lowers it), so `warned` never misses a warning.
+   */
+  private pushChecked(slot: number, offLo: number, offHi: number): boolean {
+    const shared = Atomics.load(this.ctl, V_DIRTY_INDEX) >>> 0;
+    assert(shared === this.dirtyIndex, `dirty_index is ${shared}, but this vCPU last published ${this.dirtyIndex}`);
+    const warned = this.used() >= this.size;
+    const softFull = uncheckedPush.call(this, slot, offLo, offHi);
+    const used = this.used();
+    assert(warned || used <= this.size, `a push left ${used} entries in a ${this.size}-entry ring without a warning`);
+    return softFull;
   }
 
   /** used = dirty_index − reset_index (u32), from any thread. */
@@ -181,7 +216,9 @@ export class DirtyRing {
    */
   resetWalk(batch: ResetBatch, sink: ResetBatchSink, alreadyCleared: number, signalPending?: () => boolean): number {
     const i32 = this.i32;
-    let resetIndex = Atomics.load(this.ctl, V_RESET_INDEX) >>> 0;
+    const start = Atomics.load(this.ctl, V_RESET_INDEX) >>> 0;
+    let resetIndex = start;
+    let previous = start;
     let count = 0;
     batch.open = false;
     try {
@@ -207,8 +244,9 @@ export class DirtyRing {
       // store. In `finally` because an entry whose flags are zeroed must be behind reset_index
       // even if the walk throws (a sink's lock timeout, an aborted step): otherwise the next
       // walk stops at that entry (flags 0, not RESET) and the ring never drains again.
-      Atomics.store(this.ctl, V_RESET_INDEX, resetIndex | 0);
+      previous = Atomics.exchange(this.ctl, V_RESET_INDEX, resetIndex | 0) >>> 0;
     }
+    if (debugChecks) checkResetAdvance(start, previous, resetIndex, count);
     batch.finish(sink);
     return count;
   }
@@ -220,73 +258,20 @@ export class DirtyRing {
 }
 
 /**
- * The reset's open batch: (slot, offset, 64-bit mask), with the mask held as two u32 halves
- * and offsets as (hi, lo) u32 pairs so that the u64 arithmetic of the kernel (including the
- * wrap-around that 577a8d3bae05 is about) is exact without BigInt allocations.
+ * The push without checks, for `pushChecked`. A module binding on purpose: naming the class
+ * inside its own body gives the class a scope of its own, one more hop from every method to the
+ * module's constants, and that measurably slowed `push`.
  */
-export class ResetBatch {
-  open = false;
-  slot = 0;
-  offLo = 0;
-  offHi = 0;
-  maskLo = 0;
-  maskHi = 0;
+const uncheckedPush = DirtyRing.prototype.push;
 
-  add(slot: number, offLo: number, offHi: number, sink: ResetBatchSink): void {
-    if (this.open && slot === this.slot) {
-      // delta = next - cur as a signed 64-bit value, computed in u32 halves.
-      const dLo = (offLo - this.offLo) >>> 0;
-      const borrow = offLo >>> 0 < this.offLo >>> 0 ? 1 : 0;
-      const dHi = (offHi - this.offHi - borrow) | 0;
-      if (dHi === 0 && dLo < 64) {
-        // 0 <= delta < 64: same batch, set bit delta.
-        if (dLo < 32) this.maskLo = (this.maskLo | (1 << dLo)) >>> 0;
-        else this.maskHi = (this.maskHi | (1 << (dLo - 32))) >>> 0;
-        return;
-      }
-      if (dHi === -1 && dLo > 0xffffffc0) {
-        // -64 < delta < 0: a backwards visit; move the batch start down if no set bit is
-        // shifted out of the 64-bit mask.
-        const shift = (0x100000000 - dLo) >>> 0; // 1..63
-        if (highestBit(this.maskLo, this.maskHi) + shift < 64) {
-          shiftMaskLeft(this, shift);
-          this.maskLo = (this.maskLo | 1) >>> 0;
-          this.offLo = offLo >>> 0;
-          this.offHi = offHi >>> 0;
-          return;
-        }
-      }
-    }
-    if (this.open) sink(this.slot, this.offLo, this.offHi, this.maskLo, this.maskHi);
-    this.open = true;
-    this.slot = slot;
-    this.offLo = offLo >>> 0;
-    this.offHi = offHi >>> 0;
-    this.maskLo = 1;
-    this.maskHi = 0;
-  }
-
-  finish(sink: ResetBatchSink): void {
-    if (this.open) sink(this.slot, this.offLo, this.offHi, this.maskLo, this.maskHi);
-    this.open = false;
-  }
-}
-
-/** __fls of a 64-bit mask given as halves; -1 for 0. */
-export function highestBit(maskLo: number, maskHi: number): number {
-  if (maskHi !== 0) return 63 - Math.clz32(maskHi);
-  if (maskLo !== 0) return 31 - Math.clz32(maskLo);
-  return -1;
-}
-
-function shiftMaskLeft(b: ResetBatch, shift: number): void {
-  if (shift >= 32) {
-    b.maskHi = shift === 32 ? b.maskLo : (b.maskLo << (shift - 32)) >>> 0;
-    b.maskLo = 0;
-  } else {
-    b.maskHi = ((b.maskHi << shift) | (b.maskLo >>> (32 - shift))) >>> 0;
-    b.maskLo = (b.maskLo << shift) >>> 0;
-  }
+/**
+ * Debug, after a reset walk: reset_index has one writer, the walk under slots_lock, so it still
+ * held the walk's start when the walk published; and it advanced by exactly the entries consumed.
+ * Exported for its unit test.
+ */
+export function checkResetAdvance(start: number, previous: number, resetIndex: number, count: number): void {
+  assert(previous === start, `reset_index moved from ${start} to ${previous} during a reset walk`);
+  assert(((resetIndex - start) >>> 0) === count, `a reset walk consumed ${count} entries but advanced reset_index by ${(resetIndex - start) >>> 0}`);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -322,8 +307,8 @@ export function harvestRing(
   while (n < max) {
     const e = (fetch & mask) * DIRTY_GFN_WORDS;
     // Exactly DIRTY, as QEMU and the selftest test it: an entry with any other bit set (a
-    // misbehaving userspace's write) is not collected (fidelity, issue 7: scenario
-    // harvest-flags-exact; masking with F_MASK used to collect flags 5 as dirty).
+    // misbehaving userspace's write) is not collected, as observed on 6.18 (docs/PROTOCOL.md,
+    // section 8, scenario harvest-flags-exact).
     const flags = Atomics.load(i32, e + W_FLAGS);
     if (flags !== KVM_DIRTY_GFN_F_DIRTY) break;
     if (stepHook.active) stepHook.at(Step.HARVEST_ENTRY, fetch, 0);
@@ -342,9 +327,9 @@ export function harvestRing(
  */
 export function writeRawEntry(ring: RingViews, index: number, flags: number, slot: number, offset: bigint): void {
   const e = ((index >>> 0) & (ring.entryCount - 1)) * DIRTY_GFN_WORDS;
-  const off = BigInt.asUintN(64, offset);
+  const off = BigInt.asUintN(2 * U32_BITS, offset);
   ring.u32[e + W_SLOT] = slot >>> 0;
-  ring.u32[e + W_OFF_LO] = Number(off & 0xffffffffn);
-  ring.u32[e + W_OFF_HI] = Number(off >> 32n);
+  ring.u32[e + W_OFF_LO] = Number(BigInt.asUintN(U32_BITS, off));
+  ring.u32[e + W_OFF_HI] = Number(off >> BigInt(U32_BITS));
   Atomics.store(ring.i32, e + W_FLAGS, flags | 0);
 }

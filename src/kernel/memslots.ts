@@ -6,16 +6,27 @@
  * SharedArrayBuffers handed to each thread once (`attach`). Changes go through the VM's
  * ioctl (`Vm.setUserMemoryRegion`) under slots_lock.
  */
-import { KVM_MEM_LOG_DIRTY_PAGES, PAGE_SIZE, PAGE_WORDS, encodeSlot } from '../abi/constants.js';
-import {
-  MEMSLOT_TABLE_ENTRIES,
-  type MemslotBlock,
-  MemslotLayout,
-  MemslotState,
-  SharedBlock,
-  SpteBits,
-  gfnTrackBytes,
-} from '../abi/layout.js';
+import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE, PAGE_WORDS, U32_RANGE, encodeSlot } from '../abi/constants.js';
+import { MEMSLOT_TABLE_ENTRIES, type MemslotBlock, MemslotLayout, MemslotState, SPTE_BYTES, SpteBits } from './memslot-layout.js';
+import { SharedBlock } from '../abi/layout.js';
+import { assert } from '../base/assert.js';
+import { gfnTrackBytes } from './page-track-layout.js';
+
+const W = MemslotLayout.words;
+/** The kernel's bitmap word covers 64 pages (an unsigned long); bitmaps are rounded up to it. */
+const PAGES_PER_BITMAP_WORD = 64;
+const BYTES_PER_BITMAP_WORD = 8;
+/** A slot's bitmap allocation holds two bitmaps: the live one and the legacy GET snapshot. */
+const BITMAP_HALVES = 2;
+const WORD_BYTES = Uint32Array.BYTES_PER_ELEMENT;
+
+/** Where a new memslot lies: what KVM_SET_USER_MEMORY_REGION decoded from its argument. */
+export interface SlotPlacement {
+  readonly asId: number;
+  readonly id: number;
+  readonly pageCount: number;
+  readonly baseGfn: number;
+}
 
 /** The SharedArrayBuffers behind one memslot; plain data, safe to post to a worker. */
 export interface SlotBuffers {
@@ -26,7 +37,7 @@ export interface SlotBuffers {
   /** Dirty bitmap: 2 × ALIGN(pageCount, 64) / 8 bytes, the second half for the legacy GET snapshot. */
   readonly bitmap: SharedArrayBuffer | null;
   /**
-   * Page write-tracking (issue 4): gfn_write_track, one u16 count per page. Allocated with the
+   * Page write-tracking: gfn_write_track, one u16 count per page. Allocated with the
    * slot (KVM allocates it with the slot once any write tracking is in use; 2 bytes per 4 KiB
    * page is cheap enough to always have), so workers receive it with the slot's other buffers.
    */
@@ -35,14 +46,14 @@ export interface SlotBuffers {
 
 /** Bytes of one dirty bitmap for `pageCount` pages (rounded up to 64 pages, as KVM does). */
 export function bitmapBytes(pageCount: number): number {
-  return Math.ceil(pageCount / 64) * 8;
+  return Math.ceil(pageCount / PAGES_PER_BITMAP_WORD) * BYTES_PER_BITMAP_WORD;
 }
 
 export function allocateSlotBuffers(pageCount: number, withBitmap: boolean): SlotBuffers {
   return {
     memory: new SharedArrayBuffer(pageCount * PAGE_SIZE),
-    spte: new SharedArrayBuffer(pageCount * 4),
-    bitmap: withBitmap ? new SharedArrayBuffer(2 * bitmapBytes(pageCount)) : null,
+    spte: new SharedArrayBuffer(pageCount * SPTE_BYTES),
+    bitmap: withBitmap ? new SharedArrayBuffer(BITMAP_HALVES * bitmapBytes(pageCount)) : null,
     gfnTrack: new SharedArrayBuffer(gfnTrackBytes(pageCount)),
   };
 }
@@ -60,7 +71,7 @@ export class Memslot {
   bitmapU32: Uint32Array | null;
   /** The legacy GET snapshot half of the bitmap allocation. */
   bitmapSnapshot: Uint32Array | null;
-  /** Encoded (as_id << 16) | id, as it appears in ring entries. */
+  /** Encoded as in ring entries (encodeSlot). */
   readonly encodedSlot: number;
   readonly asId: number;
   readonly id: number;
@@ -76,13 +87,12 @@ export class Memslot {
     readonly buffers: SlotBuffers,
   ) {
     const w = entry.i32;
-    this.builtGeneration = Atomics.load(w, MemslotLayout.words.GENERATION);
-    this.asId = Atomics.load(w, MemslotLayout.words.AS_ID);
-    this.id = Atomics.load(w, MemslotLayout.words.ID);
-    this.pageCount = Atomics.load(w, MemslotLayout.words.NPAGES);
-    this.baseGfn =
-      (Atomics.load(w, MemslotLayout.words.BASE_GFN_HI) >>> 0) * 2 ** 32 +
-      (Atomics.load(w, MemslotLayout.words.BASE_GFN_LO) >>> 0);
+    this.builtGeneration = Atomics.load(w, W.GENERATION);
+    const at = readPlacement(w);
+    this.asId = at.asId;
+    this.id = at.id;
+    this.pageCount = at.pageCount;
+    this.baseGfn = at.baseGfn;
     this.encodedSlot = encodeSlot(this.asId, this.id);
     this.mem32 = new Uint32Array(buffers.memory);
     this.memBytes = new Uint8Array(buffers.memory);
@@ -101,32 +111,35 @@ export class Memslot {
       this.bitmapSnapshot = null;
       return;
     }
-    const halfWords = bitmapBytes(this.pageCount) / 4;
+    const halfBytes = bitmapBytes(this.pageCount);
+    // The allocation holds the live bitmap and the legacy GET snapshot, one half each.
+    assert(buffer.byteLength === BITMAP_HALVES * halfBytes, `memslot ${this.id}: a bitmap of ${buffer.byteLength} B for ${this.pageCount} pages`);
+    const halfWords = halfBytes / WORD_BYTES;
     this.bitmap = new Int32Array(buffer, 0, halfWords);
     this.bitmapU32 = new Uint32Array(buffer, 0, halfWords);
-    this.bitmapSnapshot = new Uint32Array(buffer, halfWords * 4, halfWords);
+    this.bitmapSnapshot = new Uint32Array(buffer, halfBytes, halfWords);
   }
 
   /** KVM_MEM_* flags, read atomically: logging can be toggled while vCPUs run. */
   get flags(): number {
-    return Atomics.load(this.entry.i32, MemslotLayout.words.FLAGS);
+    return Atomics.load(this.entry.i32, W.FLAGS);
   }
 
   get logDirty(): boolean {
-    return (Atomics.load(this.entry.i32, MemslotLayout.words.FLAGS) & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+    return (Atomics.load(this.entry.i32, W.FLAGS) & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
   }
 
   /** Whether KVM has a dirty bitmap for this slot now (logging on, bitmaps in use). */
   get hasBitmap(): boolean {
-    return Atomics.load(this.entry.i32, MemslotLayout.words.HAS_BITMAP) !== 0;
+    return Atomics.load(this.entry.i32, W.HAS_BITMAP) !== 0;
   }
 
   get generation(): number {
-    return Atomics.load(this.entry.i32, MemslotLayout.words.GENERATION);
+    return Atomics.load(this.entry.i32, W.GENERATION);
   }
 
   get active(): boolean {
-    return Atomics.load(this.entry.i32, MemslotLayout.words.STATE) === MemslotState.ACTIVE;
+    return Atomics.load(this.entry.i32, W.STATE) === MemslotState.ACTIVE;
   }
 
   /**
@@ -138,8 +151,8 @@ export class Memslot {
   get current(): boolean {
     const w = this.entry.i32;
     return (
-      Atomics.load(w, MemslotLayout.words.STATE) === MemslotState.ACTIVE &&
-      Atomics.load(w, MemslotLayout.words.GENERATION) === this.builtGeneration
+      Atomics.load(w, W.STATE) === MemslotState.ACTIVE &&
+      Atomics.load(w, W.GENERATION) === this.builtGeneration
     );
   }
 
@@ -201,8 +214,8 @@ export class MemslotTable {
   /** The active slot at a table index, as a view for this thread (null if free or unattached). */
   at(index: number): Memslot | null {
     const entry = this.entries[index];
-    if (!entry || Atomics.load(entry.i32, MemslotLayout.words.STATE) !== MemslotState.ACTIVE) return null;
-    const gen = Atomics.load(entry.i32, MemslotLayout.words.GENERATION);
+    if (!entry || Atomics.load(entry.i32, W.STATE) !== MemslotState.ACTIVE) return null;
+    const gen = Atomics.load(entry.i32, W.GENERATION);
     let slot = this.slots[index] ?? null;
     if (slot && slot.builtGeneration === gen) return slot;
     const buffers = this.buffersByIndex[index];
@@ -223,9 +236,9 @@ export class MemslotTable {
     for (let i = 0; i < this.entries.length; i++) {
       const w = this.entries[i]!.i32;
       if (
-        Atomics.load(w, MemslotLayout.words.STATE) === MemslotState.ACTIVE &&
-        Atomics.load(w, MemslotLayout.words.ID) === id &&
-        Atomics.load(w, MemslotLayout.words.AS_ID) === asId
+        Atomics.load(w, W.STATE) === MemslotState.ACTIVE &&
+        Atomics.load(w, W.ID) === id &&
+        Atomics.load(w, W.AS_ID) === asId
       ) {
         return i;
       }
@@ -252,10 +265,105 @@ export class MemslotTable {
     return out;
   }
 
+  // ------------------------------------------------------------------------------------------
+  // Changes, made by KVM_SET_USER_MEMORY_REGION under slots_lock (memslot-ioctl.ts). Each bumps
+  // the entry's generation, so that cached views (Memslot.current) see they are stale.
+
+  /** Fill free entry `index` and publish it ACTIVE last: a thread that sees ACTIVE sees the rest. */
+  activate(index: number, at: SlotPlacement): void {
+    const e = this.entry(index).i32;
+    Atomics.store(e, W.AS_ID, at.asId);
+    Atomics.store(e, W.ID, at.id);
+    Atomics.store(e, W.NPAGES, at.pageCount);
+    storeBaseGfn(e, at.baseGfn);
+    Atomics.store(e, W.FLAGS, 0);
+    Atomics.store(e, W.HAS_BITMAP, 0);
+    Atomics.add(e, W.GENERATION, 1);
+    Atomics.store(e, W.STATE, MemslotState.ACTIVE);
+  }
+
+  /** Free entry `index` (a deleted slot); its bitmap goes with it. */
+  deactivate(index: number): void {
+    const e = this.entry(index).i32;
+    Atomics.store(e, W.STATE, MemslotState.FREE);
+    Atomics.store(e, W.HAS_BITMAP, 0);
+    Atomics.add(e, W.GENERATION, 1);
+  }
+
+  /** Move entry `index` to a new base gfn. */
+  move(index: number, baseGfn: number): void {
+    const e = this.entry(index).i32;
+    storeBaseGfn(e, baseGfn);
+    Atomics.add(e, W.GENERATION, 1);
+  }
+
+  /** KVM_MEM_* flags of entry `index` (readers see them live: logging can toggle while vCPUs run). */
+  setFlags(index: number, flags: number): void {
+    Atomics.store(this.entry(index).i32, W.FLAGS, flags);
+  }
+
+  setHasBitmap(index: number, on: boolean): void {
+    Atomics.store(this.entry(index).i32, W.HAS_BITMAP, on ? 1 : 0);
+  }
+
+  /**
+   * Debug check, under slots_lock after a change, of the shared entries: every active entry has
+   * a sane size, ids are unique, no two slots of one address space overlap, and a bitmap exists
+   * only while logging is on. Of this thread's views: a view that is current still describes
+   * its entry (fields change only with a generation bump), and its bitmaps have the words its
+   * page count needs.
+   */
+  checkConsistency(): void {
+    const placed: SlotPlacement[] = [];
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i]!.i32;
+      if (Atomics.load(e, W.STATE) !== MemslotState.ACTIVE) continue;
+      const at = readPlacement(e);
+      assert(at.pageCount > 0 && at.pageCount <= KVM_MEM_MAX_NR_PAGES, `memslot ${at.id}: ${at.pageCount} pages`);
+      const logs = (Atomics.load(e, W.FLAGS) & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+      assert(Atomics.load(e, W.HAS_BITMAP) === 0 || logs, `memslot ${at.id} has a bitmap but does not log`);
+      for (const o of placed) {
+        if (o.asId !== at.asId) continue;
+        assert(o.id !== at.id, `memslot id ${at.id} is in the table twice`);
+        assert(!(at.baseGfn < o.baseGfn + o.pageCount && o.baseGfn < at.baseGfn + at.pageCount), `memslots ${o.id} and ${at.id} overlap`);
+      }
+      placed.push(at);
+      const view = this.slots[i];
+      if (view && view.builtGeneration === Atomics.load(e, W.GENERATION)) checkView(view, at);
+    }
+  }
+
   firstFreeIndex(): number {
     for (let i = 0; i < this.entries.length; i++) {
-      if (Atomics.load(this.entries[i]!.i32, MemslotLayout.words.STATE) === MemslotState.FREE) return i;
+      if (Atomics.load(this.entries[i]!.i32, W.STATE) === MemslotState.FREE) return i;
     }
     return -1;
   }
+}
+
+function readPlacement(e: Int32Array): SlotPlacement {
+  return {
+    asId: Atomics.load(e, W.AS_ID),
+    id: Atomics.load(e, W.ID),
+    pageCount: Atomics.load(e, W.NPAGES),
+    baseGfn: (Atomics.load(e, W.BASE_GFN_HI) >>> 0) * U32_RANGE + (Atomics.load(e, W.BASE_GFN_LO) >>> 0),
+  };
+}
+
+function checkView(view: Memslot, at: SlotPlacement): void {
+  const same = view.asId === at.asId && view.id === at.id && view.pageCount === at.pageCount && view.baseGfn === at.baseGfn;
+  assert(same, `memslot ${at.id} changed without a generation bump`);
+  if (view.hasBitmap && view.bitmap !== null) checkBitmapShape(view);
+}
+
+function storeBaseGfn(e: Int32Array, baseGfn: number): void {
+  Atomics.store(e, W.BASE_GFN_LO, baseGfn % U32_RANGE | 0);
+  Atomics.store(e, W.BASE_GFN_HI, Math.floor(baseGfn / U32_RANGE) | 0);
+}
+
+/** A slot's live bitmap and its snapshot each hold exactly the words its page count needs. */
+export function checkBitmapShape(slot: Memslot): void {
+  const words = bitmapBytes(slot.pageCount) / WORD_BYTES;
+  assert(slot.bitmap !== null && slot.bitmap.length === words, `memslot ${slot.id}: live bitmap is not ${words} words`);
+  assert(slot.bitmapSnapshot !== null && slot.bitmapSnapshot.length === words, `memslot ${slot.id}: snapshot is not ${words} words`);
 }

@@ -1,20 +1,15 @@
 /**
- * Known protocol bugs as switches (a bitmask in the VM's MUTANTS word, so every thread sees the
- * same set). Each reproduces a bug that real kernels or harvesters had or could have; the
- * oracle must catch every one. Kernel-side switches are read where the kernel code runs,
- * userspace-side ones by the harvester or the run controller.
+ * Known kernel-side protocol bugs as switches: a bitmask in the VM's MUTANTS word, so every
+ * thread sees the same set, read through the one check `Vm.hasMutant`. Each reproduces a bug
+ * that real kernels had or could have; the oracle must catch every one. Bugs of userspace or
+ * of the run controller are not here: they are options of the collector or the harness
+ * (userspace/faults.ts), and userspace/known-bugs.ts names both kinds.
  */
-export const Mutant = {
+export const KernelMutant = {
   /** Fault path marks the page dirty before the SPTE becomes writable (seed 001). */
   DIRTY_BEFORE_WRITABLE: 1 << 0,
   /** The vCPU publishes DIRTY before storing slot/offset. */
   FLAGS_BEFORE_PAYLOAD: 1 << 1,
-  /** The harvester sets RESET on an entry without recording it (it skips entries). */
-  HARVEST_SKIPS_ENTRY: 1 << 2,
-  /** Userspace copies/reads pages, then resets (writes in between are lost). */
-  COPY_BEFORE_RESET: 1 << 3,
-  /** The final sync runs without parking the vCPUs. */
-  NO_FINAL_STOP: 1 << 4,
   /** Legacy GET clears bits without write-protecting. */
   LEGACY_GET_NO_PROTECT: 1 << 5,
   /** The pre-2026 range check `offset + highest bit < npages`, which wraps. */
@@ -25,7 +20,13 @@ export const Mutant = {
   CLEAR_UNALIGNED: 1 << 8,
   /** Reset re-protects pages but skips the remote TLB flush. */
   NO_TLB_FLUSH: 1 << 9,
-  // Page write-tracking (issue 4). High bits, so that other additions cannot collide.
+  /**
+   * The remote TLB flush posts its requests but does not wait for the vCPUs in guest mode to
+   * acknowledge (kvm_make_all_cpus_request without wait), so a store through a stale TLB entry
+   * can land after userspace has copied the page.
+   */
+  FLUSH_NO_WAIT: 1 << 10,
+  // Page write-tracking: high bits, so that other additions cannot collide.
   /** The fault path makes a write-tracked page writable (ignores WRITE_TRACKED), so later stores are never emulated. */
   TRACK_FAULT_FIXES_TRACKED: 1 << 16,
   /** Adding write tracking skips the remote TLB flush: a stale writable TLB entry keeps bypassing emulation. */
@@ -34,22 +35,7 @@ export const Mutant = {
   TRACK_NOTIFY_BEFORE_WRITE: 1 << 18,
   /** Unregister skips the grace period: it returns while a callback may still be running. */
   TRACK_NO_GRACE_PERIOD: 1 << 19,
-  /**
-   * Added by the stress harness (issue 6): the remote TLB flush posts its requests but does not
-   * wait for the vCPUs in guest mode to acknowledge (kvm_make_all_cpus_request without wait),
-   * so a store through a stale TLB entry can land after userspace has copied the page.
-   */
-  FLUSH_NO_WAIT: 1 << 10,
 } as const;
-export type MutantName = keyof typeof Mutant;
 
-/** CLI names (kebab-case) → bits. */
-export const MUTANT_NAMES: Readonly<Record<string, number>> = Object.fromEntries(
-  Object.entries(Mutant).map(([k, v]) => [k.toLowerCase().replace(/_/g, '-'), v]),
-);
-
-export function mutantNames(bits: number): string[] {
-  return Object.entries(MUTANT_NAMES)
-    .filter(([, v]) => (bits & v) !== 0)
-    .map(([k]) => k);
-}
+/** Every kernel mutant bit. */
+export const KERNEL_MUTANT_MASK: number = Object.values(KernelMutant).reduce((m, b) => m | b, 0);

@@ -58,3 +58,33 @@ export function clearStepHook(): void {
   stepHook.active = false;
   stepHook.at = noop;
 }
+
+/** A step hook described as plain data, so that it can cross postMessage to a worker thread. */
+export interface StepHookSpec {
+  /** A kind some module registered (registerStepHookKind). */
+  readonly kind: string;
+  readonly params: unknown;
+}
+
+type StepHookFn = (step: StepPoint, a: number, b: number) => void;
+const kinds = new Map<string, (params: unknown) => StepHookFn>();
+
+/**
+ * Make a kind of step hook buildable from data in this thread. The layer that defines the hook
+ * (the stress harness's perturbation, say) registers it; a worker entry imports that module, so
+ * the thread code that installs hooks never depends on who defines them.
+ */
+export function registerStepHookKind(kind: string, factory: (params: unknown) => StepHookFn): void {
+  kinds.set(kind, factory);
+}
+
+/** Install the hook `spec` describes in this thread, or clear this thread's hook when there is none. */
+export function installStepHookSpec(spec: StepHookSpec | undefined): void {
+  if (spec === undefined) {
+    clearStepHook();
+    return;
+  }
+  const factory = kinds.get(spec.kind);
+  if (factory === undefined) throw new Error(`step hook kind '${spec.kind}' is not registered in this thread`);
+  installStepHook(factory(spec.params));
+}

@@ -6,11 +6,12 @@
  * a lock held for a reset). Every wait has a deadline: a wedged peer becomes an error, never a
  * hang.
  */
+import { NS_PER_MS, now } from '../base/clock.js';
 import { Step, stepHook } from './step-hook.js';
 
 function detectBlocking(): boolean {
   try {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)), 0, 1, 0);
     return true;
   } catch {
     return false;
@@ -20,10 +21,16 @@ function detectBlocking(): boolean {
 /** Whether this thread may block in Atomics.wait. */
 export const canBlock: boolean = detectBlocking();
 
-export const now: () => number = () => performance.now();
-
 /** Default bound for kernel-internal waits (locks, flush acknowledgements). */
 export const KERNEL_WAIT_TIMEOUT_MS = 10_000;
+
+/**
+ * Reads of the word before a wait blocks: most kernel waits here end within microseconds, and
+ * this many loads (about a microsecond) spare the cost of a futex wait and wake-up.
+ */
+const SPINS_BEFORE_BLOCKING = 200;
+/** A lock waiter re-checks at least this often (ms), so that a missed wake-up costs little. */
+const LOCK_WAIT_SLICE_MS = 50;
 
 export class WaitTimeoutError extends Error {
   constructor(what: string, ms: number) {
@@ -37,7 +44,7 @@ export class WaitTimeoutError extends Error {
  * false on timeout. Spins briefly first: most kernel waits here end within microseconds.
  */
 export function waitWhileEqual(i32: Int32Array, index: number, value: number, timeoutMs: number): boolean {
-  for (let spin = 0; spin < 200; spin++) {
+  for (let spin = 0; spin < SPINS_BEFORE_BLOCKING; spin++) {
     if (Atomics.load(i32, index) !== value) return true;
   }
   if (canBlock) {
@@ -61,7 +68,7 @@ export function sleepMs(ms: number): void {
     /* spin: the browser main thread cannot block */
   }
 }
-const sleepWord = new Int32Array(new SharedArrayBuffer(4));
+const sleepWord = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
 
 export interface LockStats {
   readonly f64: Float64Array;
@@ -69,6 +76,12 @@ export interface LockStats {
   readonly holdTotalNs: number;
   readonly holdMaxNs: number;
 }
+
+/** The states of a SharedMutex word. */
+const UNLOCKED = 0;
+const LOCKED = 1;
+/** Held, and someone may be waiting: unlock must wake a waiter. */
+const CONTENDED = 2;
 
 /**
  * A mutex on one Int32 word: 0 free, 1 held, 2 held with (possible) waiters — the classic
@@ -106,18 +119,18 @@ export class SharedMutex {
    * total, so totals stay estimates of the whole; maxima are of the sampled holds.
    */
   lock(timeoutMs = KERNEL_WAIT_TIMEOUT_MS, sampleEvery = 1): void {
-    let c = Atomics.compareExchange(this.i32, this.index, 0, 1);
-    if (c !== 0) {
+    let c = Atomics.compareExchange(this.i32, this.index, UNLOCKED, LOCKED);
+    if (c !== UNLOCKED) {
       if (stepHook.active) stepHook.at(Step.LOCK_WAIT, this.index, 0);
       const deadline = now() + timeoutMs;
       do {
-        if (c === 2 || Atomics.compareExchange(this.i32, this.index, 1, 2) !== 0) {
+        if (c === CONTENDED || Atomics.compareExchange(this.i32, this.index, LOCKED, CONTENDED) !== UNLOCKED) {
           const left = deadline - now();
           if (left <= 0) throw new WaitTimeoutError(`${this.name}`, timeoutMs);
-          waitWhileEqual(this.i32, this.index, 2, Math.min(left, 50));
+          waitWhileEqual(this.i32, this.index, CONTENDED, Math.min(left, LOCK_WAIT_SLICE_MS));
         }
-        c = Atomics.compareExchange(this.i32, this.index, 0, 2);
-      } while (c !== 0);
+        c = Atomics.compareExchange(this.i32, this.index, UNLOCKED, CONTENDED);
+      } while (c !== UNLOCKED);
     }
     if ((this.acquisitions++ & (sampleEvery - 1)) === 0) {
       this.timing = true;
@@ -131,7 +144,7 @@ export class SharedMutex {
   unlock(): void {
     const stats = this.stats;
     if (this.timing) {
-      const heldNs = (now() - this.heldSince) * 1e6;
+      const heldNs = (now() - this.heldSince) * NS_PER_MS;
       const share = heldNs * this.scale;
       this.lastHoldNs = share;
       this.lastHoldMeasuredNs = heldNs;
@@ -144,8 +157,9 @@ export class SharedMutex {
       this.lastHoldMeasuredNs = 0;
     }
     if (stats) stats.f64[stats.acquires]! += 1;
-    if (Atomics.sub(this.i32, this.index, 1) !== 1) {
-      Atomics.store(this.i32, this.index, 0);
+    // LOCKED − 1 is UNLOCKED: released. CONTENDED − 1 is not: free the word and wake one waiter.
+    if (Atomics.sub(this.i32, this.index, 1) !== LOCKED) {
+      Atomics.store(this.i32, this.index, UNLOCKED);
       Atomics.notify(this.i32, this.index, 1);
     }
   }

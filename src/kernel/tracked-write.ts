@@ -7,7 +7,7 @@
  * the instruction is emulated, its store goes through emulator_write_phys, i.e.
  *   1. kvm_vcpu_write_guest: the store itself, then mark_page_dirty_in_slot — on every such
  *      store, so N stores to a tracked page make N dirty records, where the hardware path makes
- *      one per fault (kvm-observed.md, "3 dedupe (emulated path)");
+ *      one per fault (docs/PROTOCOL.md, section 7, "Emulated path"; observed, section 8);
  *   2. kvm_page_track_write: every notifier receives (gpa, bytes, length).
  * In that order: a notifier that reads guest memory (the shadow MMU re-reads the guest PTE)
  * must find the new bytes, or it would keep a stale copy with nothing left to correct it.
@@ -23,20 +23,22 @@
  * tracker that adds tracking and then copies the page either copies the new bytes or is told.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GUEST_PAGE_HEADER_WORDS, SpteBits, writePageHeader } from '../abi/layout.js';
+import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
+import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
-import { Mutant } from './mutants.js';
-import { type PageTrack, gpaOf } from './page-track.js';
+import { KernelMutant } from './mutants.js';
+import { gpaOf } from './page-track.js';
+import type { TrackNotifierList } from './track-notifier-list.js';
 import type { Vm } from './vm.js';
 
 const TRACKED = SpteBits.WRITE_TRACKED;
 /** Bytes of the header write a tracked store makes. */
-export const TRACKED_STORE_BYTES = GUEST_PAGE_HEADER_WORDS * 4;
+export const TRACKED_STORE_BYTES = GUEST_PAGE_HEADER_WORDS * Uint32Array.BYTES_PER_ELEMENT;
 
 export type MarkPageDirty = (slot: Memslot, page: number) => void;
 
 export class TrackedWriteEmulator {
-  private readonly pageTrack: PageTrack;
+  private readonly notifiers: TrackNotifierList;
   /** The bytes of the write being notified (a scratch buffer, valid during the callbacks). */
   private readonly words = new Uint32Array(GUEST_PAGE_HEADER_WORDS);
   private readonly bytes = new Uint8Array(this.words.buffer);
@@ -48,8 +50,8 @@ export class TrackedWriteEmulator {
     /** The vCPU's mark_page_dirty_in_slot (its ring, or the slot's bitmap). */
     private readonly markDirty: MarkPageDirty,
   ) {
-    this.pageTrack = vm.pageTrack;
-    this.notifyBeforeWrite = vm.hasMutant(Mutant.TRACK_NOTIFY_BEFORE_WRITE);
+    this.notifiers = vm.pageTrack.notifiers;
+    this.notifyBeforeWrite = vm.hasMutant(KernelMutant.TRACK_NOTIFY_BEFORE_WRITE);
   }
 
   /** Whether a store to `page` must be emulated as a tracked write (its count is non-zero). */
@@ -69,7 +71,7 @@ export class TrackedWriteEmulator {
   }
 
   private notify(slot: Memslot, page: number): void {
-    this.pageTrack.notifyWrite(this.vcpuIndex, gpaOf(slot, page), this.bytes, TRACKED_STORE_BYTES, true);
+    this.notifiers.notifyWrite(this.vcpuIndex, gpaOf(slot, page), this.bytes, TRACKED_STORE_BYTES, true);
   }
 
   /**
@@ -78,13 +80,14 @@ export class TrackedWriteEmulator {
    */
   afterStore(slot: Memslot, page: number, value: number, seq: number, dataWord: number): void {
     const tracked = (Atomics.load(slot.spte, page) & TRACKED) !== 0;
-    if (!tracked && this.pageTrack.activeNotifiers === 0) return; // nothing to count, nobody to tell
+    if (!tracked && this.notifiers.activeNotifiers === 0) return; // nothing to count, nobody to tell
     const w = this.words;
     writePageHeader(w, 0, value, this.vcpuIndex, seq);
     const gpa = gpaOf(slot, page);
-    this.pageTrack.notifyWrite(this.vcpuIndex, gpa, this.bytes, TRACKED_STORE_BYTES, tracked);
+    this.notifiers.notifyWrite(this.vcpuIndex, gpa, this.bytes, TRACKED_STORE_BYTES, tracked);
     w[0] = slot.mem32[page * PAGE_WORDS + dataWord]!;
-    this.pageTrack.notifyWrite(this.vcpuIndex, gpa + dataWord * 4, this.bytes, 4, tracked);
+    const wordBytes = Uint32Array.BYTES_PER_ELEMENT;
+    this.notifiers.notifyWrite(this.vcpuIndex, gpa + dataWord * wordBytes, this.bytes, wordBytes, tracked);
   }
 
   private write(slot: Memslot, page: number): void {

@@ -29,23 +29,13 @@
  * notifications as sequence numbers were taken: `TrackRingReader.lost()` checks that.
  */
 import { KvmError } from '../abi/errno.js';
-import {
-  SharedBlock,
-  TRACK_RING_DATA_BYTES,
-  TRACK_RING_ENTRY_WORDS,
-  type TrackRingBlock,
-  TrackRingEntryKind,
-  TrackRingEntryWords,
-  TrackRingLayout,
-  type TrackRingSetBlock,
-  TrackRingSetLayout,
-  VcpuLayout,
-  VcpuRequest,
-  trackRingSetLayout,
-} from '../abi/layout.js';
+import { SharedBlock } from '../abi/layout.js';
+import { TRACK_RING_DATA_BYTES, TRACK_RING_ENTRY_WORDS, type TrackRingBlock, TrackRingEntryKind, TrackRingEntryWords, TrackRingLayout, type TrackRingSetBlock, TrackRingSetLayout, trackRingSetLayout } from './notification-ring-layout.js';
+import { VcpuLayout, VcpuRequest } from '../kernel/vcpu-layout.js';
 import { MAX_INSN_PAGES } from '../guest/instruction.js';
 import type { PageTrackNotifier, TrackNotifierSpec, TrackWriteInfo } from '../kernel/page-track-notifier.js';
-import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, now, waitWhileEqual } from '../kernel/sync.js';
+import { KERNEL_WAIT_TIMEOUT_MS, SharedMutex, WaitTimeoutError, waitWhileEqual } from '../kernel/sync.js';
+import { now } from '../base/clock.js';
 import type { Vm } from '../kernel/vm.js';
 
 export const NOTIFICATION_RING_KIND = 'notification-ring';
@@ -62,6 +52,14 @@ const H = TrackRingSetLayout.words;
 const R = TrackRingLayout.words;
 const RF = TrackRingLayout.floats;
 const E = TrackRingEntryWords;
+/** A gpa is stored as two u32 halves. */
+const U32_RANGE = 2 ** 32;
+const WORD_BYTES = Uint32Array.BYTES_PER_ELEMENT;
+/**
+ * One blocking wait of a vCPU on a ring full to the last entry, between two looks at TAIL:
+ * userspace notifies TAIL when it drains, so this only bounds a lost wake-up.
+ */
+const HARD_FULL_WAIT_SLICE_MS = 50;
 
 /** Validate a ring size in entries (a power of two in [TRACK_RING_MIN_ENTRIES, 65536]). */
 export function validateTrackRingEntries(entries: number): number {
@@ -174,7 +172,7 @@ export class NotificationRingNotifier implements PageTrackNotifier {
         if (now() >= deadline) {
           throw new WaitTimeoutError(`notification ring ${r} full: userspace is not draining it`, KERNEL_WAIT_TIMEOUT_MS);
         }
-        waitWhileEqual(ctl, R.TAIL, tail | 0, 50);
+        waitWhileEqual(ctl, R.TAIL, tail | 0, HARD_FULL_WAIT_SLICE_MS);
         tail = Atomics.load(ctl, R.TAIL) >>> 0;
       }
     }
@@ -184,10 +182,10 @@ export class NotificationRingNotifier implements PageTrackNotifier {
     words[e + E.SEQ] = seq;
     words[e + E.KIND] = kind;
     words[e + E.VCPU] = vcpu;
-    words[e + E.ADDR_LO] = addr % 2 ** 32;
-    words[e + E.ADDR_HI] = Math.floor(addr / 2 ** 32);
+    words[e + E.ADDR_LO] = addr % U32_RANGE;
+    words[e + E.ADDR_HI] = Math.floor(addr / U32_RANGE);
     words[e + E.LENGTH] = length;
-    const data = (e + E.DATA) * 4;
+    const data = (e + E.DATA) * WORD_BYTES;
     const out = set.entryBytes;
     const n = bytes === null ? 0 : Math.min(length, TRACK_RING_DATA_BYTES);
     for (let i = 0; i < TRACK_RING_DATA_BYTES; i++) out[data + i] = i < n ? bytes![i]! : 0;
@@ -230,7 +228,7 @@ export class TrackRingReader {
     vcpu: 0,
     addr: 0,
     length: 0,
-    data: new Uint32Array(TRACK_RING_DATA_BYTES / 4),
+    data: new Uint32Array(TRACK_RING_DATA_BYTES / WORD_BYTES),
   };
   /** Notifications received. */
   received = 0;
@@ -260,7 +258,7 @@ export class TrackRingReader {
         v.seq = words[e + E.SEQ]!;
         v.kind = words[e + E.KIND]!;
         v.vcpu = words[e + E.VCPU]! | 0;
-        v.addr = words[e + E.ADDR_HI]! * 2 ** 32 + words[e + E.ADDR_LO]!;
+        v.addr = words[e + E.ADDR_HI]! * U32_RANGE + words[e + E.ADDR_LO]!;
         v.length = words[e + E.LENGTH]!;
         v.ring = r;
         for (let i = 0; i < v.data.length; i++) v.data[i] = words[e + E.DATA + i]!;

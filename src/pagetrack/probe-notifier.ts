@@ -7,12 +7,17 @@
  * writes to tracked pages (and memslot removals) linger; the many other emulated writes are
  * just counted, so that a probe does not slow the whole guest down.
  */
-import { ProbeNotifierLayout, type ProbeNotifierBlock, SharedBlock } from '../abi/layout.js';
+import { ProbeNotifierLayout, type ProbeNotifierBlock } from './probe-notifier-layout.js';
+import { SharedBlock } from '../abi/layout.js';
 import type { PageTrackNotifier, TrackNotifierSpec, TrackWriteInfo } from '../kernel/page-track-notifier.js';
-import { KERNEL_WAIT_TIMEOUT_MS, now, waitWhileEqual } from '../kernel/sync.js';
+import { KERNEL_WAIT_TIMEOUT_MS, waitWhileEqual } from '../kernel/sync.js';
+import { now } from '../base/clock.js';
+import { US_PER_MS } from '../base/units.js';
 
 export const PROBE_KIND = 'probe';
 const W = ProbeNotifierLayout.words;
+/** One wait of a callback at a closed gate, between two looks at it (opening it notifies). */
+const GATE_WAIT_SLICE_MS = 50;
 
 export interface ProbeOptions {
   /** Busy time inside each callback, in microseconds (default 0). */
@@ -60,12 +65,12 @@ export class ProbeNotifier implements PageTrackNotifier {
             Atomics.add(w, W.GATE_TIMEOUTS, 1);
             break;
           }
-          waitWhileEqual(w, W.GATE, 1, 50);
+          waitWhileEqual(w, W.GATE, 1, GATE_WAIT_SLICE_MS);
         }
       }
       const holdUs = Atomics.load(w, W.HOLD_US);
       if (holdUs > 0) {
-        const until = now() + holdUs / 1000;
+        const until = now() + holdUs / US_PER_MS;
         while (now() < until) {
           /* busy: a long callback widens the window unregister must wait out */
         }

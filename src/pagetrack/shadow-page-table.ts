@@ -24,13 +24,8 @@
  */
 import { PAGE_SIZE } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
-import {
-  ShadowPageState,
-  type ShadowPageTableBlock,
-  ShadowPageTableLayout,
-  SharedBlock,
-  shadowPageTableLayout,
-} from '../abi/layout.js';
+import { ShadowPageState, type ShadowPageTableBlock, ShadowPageTableLayout, shadowPageTableLayout } from './shadow-page-table-layout.js';
+import { SharedBlock } from '../abi/layout.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { PageTrackNotifier, TrackNotifierSpec, TrackWriteInfo } from '../kernel/page-track-notifier.js';
 import { SharedMutex } from '../kernel/sync.js';

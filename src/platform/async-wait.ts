@@ -3,6 +3,11 @@
  * Atomics.wait is forbidden) and what a worker does while it must keep servicing messages.
  */
 
+/** The keep-alive timer outlives the wait by this much, so that it never fires first. */
+const KEEP_ALIVE_MARGIN_MS = 5;
+/** Where Atomics.waitAsync is missing: how often to look at the word again. */
+const POLL_MS = 1;
+
 /**
  * Resolve when `i32[index] !== value` or after `timeoutMs`; true when the value changed.
  * Node does not keep the event loop alive for a pending Atomics.waitAsync, so a timer of the
@@ -19,7 +24,7 @@ export async function waitAsyncWhileEqual(
   if (typeof waitAsync === 'function') {
     const r = waitAsync(i32, index, value, timeoutMs);
     if (!r.async) return r.value !== 'timed-out';
-    const keepAlive = setTimeout(() => {}, timeoutMs + 5);
+    const keepAlive = setTimeout(() => {}, timeoutMs + KEEP_ALIVE_MARGIN_MS);
     try {
       return (await r.value) !== 'timed-out' || Atomics.load(i32, index) !== value;
     } finally {
@@ -29,7 +34,7 @@ export async function waitAsyncWhileEqual(
   const deadline = performance.now() + timeoutMs;
   while (Atomics.load(i32, index) === value) {
     if (performance.now() >= deadline) return false;
-    await sleep(1);
+    await sleep(POLL_MS);
   }
   return true;
 }

@@ -11,8 +11,8 @@
  * same. The bounds are about twice the worst case measured over 40 campaign seeds (controlled,
  * random strategy) and over 8 (free-running); README "Stress testing" lists the measurements.
  */
-import { MUTANT_NAMES, Mutant } from '../kernel/mutants.js';
-import type { StressMode } from './campaign.js';
+import { MUTANT_NAMES, Mutant } from '../userspace/known-bugs.js';
+import type { StressMode } from './stress-mode.js';
 import type { ScenarioRequest } from './controlled/scenario.js';
 import type { FreeRequest } from './free/free-scenario.js';
 
@@ -38,8 +38,8 @@ export interface MutantProfile {
 const microRing: ScenarioRequest = { shape: 'micro', log: 'ring', harvester: 'standard', emulated: false };
 
 /**
- * Page write-tracking (issue 4) runs notifier threads and notification rings that the
- * controlled scheduler's participants do not include; free runs track pages of a small guest
+ * Page write-tracking runs notifier threads and notification rings that the controlled
+ * scheduler's participants do not include; free runs track pages of a small guest
  * over many iterations, so that tracked pages are rewritten often (a stale TLB entry, say,
  * needs a vCPU to store to a page just after tracking started).
  */

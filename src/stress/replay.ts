@@ -11,7 +11,9 @@ import { describeScenario } from './controlled/scenario.js';
 import { formatTrace } from './controlled/trace.js';
 import { runFreeScenario } from './free/free-run.js';
 import { describeFreeScenario } from './free/free-scenario.js';
-import { type StressHarness, controlledDetail, freeDetail } from './campaign.js';
+import type { StressHarness } from './campaign.js';
+import { controlledDetail } from './controlled/controlled-campaign.js';
+import { freeDetail } from './free/free-campaign.js';
 import { type OutcomeClass, type OutcomeKind, outcomeClass, primaryOutcome } from './outcome.js';
 import { readTraceFile } from './schedule-file.js';
 

@@ -6,7 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { CampaignResult, StressMode } from './campaign.js';
+import type { CampaignResult } from './campaign.js';
+import type { StressMode } from './stress-mode.js';
 import { OUTCOMES } from './outcome.js';
 import { writeJsonFile } from './schedule-file.js';
 
@@ -57,8 +58,10 @@ function xml(s: string): string {
     .replace(/"/g, '&quot;');
 }
 
+/** JUnit's times: seconds, to the millisecond. */
 function seconds(ms: number): string {
-  return (ms / 1000).toFixed(3);
+  const MS_PER_S = 1000;
+  return (ms / MS_PER_S).toFixed(3);
 }
 
 function junitXml(report: StressReport): string {

@@ -6,8 +6,8 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConfigError } from '../harness/run-config.js';
-import { MUTANT_NAMES, mutantNames } from '../kernel/mutants.js';
+import { ConfigError } from '../base/config-error.js';
+import { MUTANT_NAMES, mutantNames } from '../userspace/known-bugs.js';
 import { type ControlledScenario, validateScenario } from './controlled/scenario.js';
 import { formatChoices, formatTrace } from './controlled/trace.js';
 import type { ControlledRunResult } from './controlled/engine.js';

@@ -3,13 +3,19 @@
  * steady pace (one write, then a short blocking wait on its WAKE word, so a pause interrupts
  * the pacing at once). Its page choice is a seeded workload stream of its own.
  */
-import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuState, VmLayout } from '../abi/layout.js';
+import { DeviceLayout } from './device-layout.js';
+import { GuestGlobalsLayout } from '../guest/guest-memory.js';
+import { SharedBlock } from '../abi/layout.js';
+import { VcpuControl, VcpuState } from '../kernel/vcpu-layout.js';
+import { VmLayout } from '../kernel/vm-layout.js';
 import { Instruction } from '../guest/instruction.js';
 import { WorkloadProgram } from '../guest/workloads.js';
 import { DmaDevice } from '../kernel/device.js';
 import { ringDoorbell } from '../kernel/sync.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import { US_PER_MS } from '../base/units.js';
+import { DEFAULT_PREEMPT_AFTER_MS, IDLE_WAIT_SLICE_MS } from './thread-timing.js';
 import type { DeviceThreadConfig } from './vcpu-worker-api.js';
 
 const W = DeviceLayout.words;
@@ -37,7 +43,7 @@ export class DeviceThread {
       1,
       globals.i32,
     );
-    this.intervalMs = config.writeIntervalUs / 1000;
+    this.intervalMs = config.writeIntervalUs / US_PER_MS;
   }
 
   private setState(state: number): void {
@@ -63,13 +69,13 @@ export class DeviceThread {
           this.publish();
           this.setState(VcpuState.PARKED);
           if (Atomics.load(w, W.CONTROL) !== VcpuControl.PAUSE) continue;
-          await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+          await waitAsyncWhileEqual(w, W.WAKE, seq, IDLE_WAIT_SLICE_MS);
           continue;
         }
         if (Atomics.load(w, W.STATE) !== VcpuState.RUNNING) this.setState(VcpuState.RUNNING);
         const t0 = performance.now();
-        // Write for up to 20 ms, then give the message port a turn.
-        while (Atomics.load(w, W.CONTROL) === VcpuControl.RUN && performance.now() - t0 < 20) {
+        // Write for up to the preemption budget, then give the message port a turn.
+        while (Atomics.load(w, W.CONTROL) === VcpuControl.RUN && performance.now() - t0 < DEFAULT_PREEMPT_AFTER_MS) {
           this.program.decode(this.insn);
           if (!this.device.write(this.insn.gfns[0]!, this.insn.value)) {
             throw new Error(`device ${this.device.deviceId}: write outside every memslot`);

@@ -6,7 +6,7 @@
  * round). With every writer parked, the destination must then equal the source byte for byte.
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GuestPageWords } from '../abi/layout.js';
+import { GuestPageWords } from '../guest/guest-memory.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
 import { PageHeaderHistory, copyPageWords, pageWordsEqual } from './page-copy.js';
@@ -18,6 +18,18 @@ export interface CopyMismatch {
   /** Writer id in the source page header (vCPU, or device ≥ DEVICE_WRITER_BASE). */
   readonly writer: number;
 }
+
+/** What a comparison of the destination with the source found. */
+export interface CopyComparison {
+  readonly mismatches: number;
+  /** The first mismatched pages (at most the `max` asked for). */
+  readonly details: CopyMismatch[];
+  /** Global page indices (slot order, then page) of every mismatched page. */
+  readonly indices: number[];
+}
+
+/** Mismatches described per comparison; the count is always complete. */
+const MAX_MISMATCH_DETAILS = 20;
 
 export class DirtyPageCopier {
   private readonly slotIndex = new Map<number, number>();
@@ -79,10 +91,7 @@ export class DirtyPageCopier {
    * With every writer parked: pages whose destination differs from the source. Each one is
    * then repaired (copied) so that one lost write is reported once, not again every round.
    */
-  compare(
-    skipSlots: ReadonlySet<number> = new Set(),
-    max = 20,
-  ): { mismatches: number; details: CopyMismatch[]; indices: number[] } {
+  compare(skipSlots: ReadonlySet<number> = new Set(), max = MAX_MISMATCH_DETAILS): CopyComparison {
     let mismatches = 0;
     const details: CopyMismatch[] = [];
     const indices: number[] = [];

@@ -3,7 +3,9 @@
  * migrate`: build the VM in the order QEMU does (logging capability, memslots, vCPUs), and start,
  * count and stop the worker threads around it — one per vCPU, one per DMA device.
  */
+import { kernelMutants } from './known-bugs.js';
 import {
+  DIRTY_GFN_BYTES,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
   KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
@@ -13,25 +15,34 @@ import {
   PAGE_SIZE,
   encodeSlot,
 } from '../abi/constants.js';
-import { DeviceLayout, GuestGlobalsLayout, SharedBlock, VcpuLayout } from '../abi/layout.js';
+import { DeviceLayout } from './device-layout.js';
+import { GuestGlobalsLayout } from '../guest/guest-memory.js';
+import { SharedBlock } from '../abi/layout.js';
+import { VcpuLayout } from '../kernel/vcpu-layout.js';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Vm } from '../kernel/vm.js';
 import { withTimeout } from '../platform/async-wait.js';
+import { DEFAULT_PREEMPT_AFTER_MS } from './thread-timing.js';
 import type { LogMode } from './log-collectors.js';
 import { VcpuControlPlane } from './vcpu-control.js';
 import type { SpawnVcpuWorker, VcpuThreadConfig, VcpuWorkerHandle } from './vcpu-worker-api.js';
 
 /** Stop waiting for threads after this long without progress: they are wedged. */
 export const CONTROL_TIMEOUT_MS = 15_000;
+/** A device writes this often unless told otherwise (`--device-interval-us`). */
+const DEFAULT_DEVICE_INTERVAL_US = 100;
 /** How long a thread may take to end once told to terminate. */
 const JOIN_TIMEOUT_MS = 5_000;
 export const FIRST_SLOT_ID = 1;
 /** Data slots start at 1 GiB of guest physical memory, like dirty_log_test's top-of-memory slot. */
 const FIRST_SLOT_GFN = (1 << 30) / PAGE_SIZE;
 
+/** Reported times and rates keep three decimals (µs for a time in ms). */
+const ROUND3_SCALE = 1000;
+
 export function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
+  return Math.round(x * ROUND3_SCALE) / ROUND3_SCALE;
 }
 
 export interface GuestVmConfig {
@@ -50,9 +61,9 @@ export interface GuestVmConfig {
  * contiguous from 1 GiB, with LOG_DIRTY_PAGES when `logDirty`), then the vCPUs.
  */
 export function buildGuestVm(config: GuestVmConfig, logDirty: boolean): { vm: Vm; slots: Memslot[] } {
-  const vm = Vm.create({ mutants: config.mutants, offerRingWithBitmap: config.ringWithBitmap });
+  const vm = Vm.create({ mutants: kernelMutants(config.mutants), offerRingWithBitmap: config.ringWithBitmap });
   if (config.log === 'ring') {
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * 16);
+    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * DIRTY_GFN_BYTES);
     if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
   } else if (config.log === 'clear') {
     vm.enableCap(
@@ -124,7 +135,7 @@ export class GuestFleet {
         vcpuCount: this.vcpuCount,
         globals: this.globals.buffer,
         workload: opts.workload,
-        preemptAfterMs: 20,
+        preemptAfterMs: DEFAULT_PREEMPT_AFTER_MS,
         ...opts.vcpuOptions?.(i),
       };
       starts.push(withTimeout(w.api.start(config), CONTROL_TIMEOUT_MS, `starting vCPU ${i}`));
@@ -140,7 +151,7 @@ export class GuestFleet {
             device: d.buffer,
             globals: this.globals.buffer,
             workload: opts.deviceWorkload ?? opts.workload,
-            writeIntervalUs: opts.deviceIntervalUs ?? 100,
+            writeIntervalUs: opts.deviceIntervalUs ?? DEFAULT_DEVICE_INTERVAL_US,
           }),
           CONTROL_TIMEOUT_MS,
           `starting device ${j}`,

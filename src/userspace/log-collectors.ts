@@ -1,7 +1,8 @@
 /**
  * Userspace collection for each of KVM's logging interfaces. A collector hands each dirty
  * page to its sink only once the page is safe to read, i.e. once the kernel has re-armed
- * logging for it (kvm-dirty-tracking.md §4):
+ * logging for it (docs/PROTOCOL.md, "4. The reset walk and its coalescing" and "5. The bitmap
+ * protocol"):
  *  - ring: harvest every ring, KVM_RESET_DIRTY_RINGS (count checked), then the entries;
  *  - bitmap (legacy): KVM_GET_DIRTY_LOG per slot (exchange + protect), then its bits;
  *  - clear (manual protect): GET (a copy), then per chunk KVM_CLEAR_DIRTY_LOG of the bits
@@ -12,17 +13,20 @@
  */
 import { bitmapWords } from '../kernel/dirty-bitmap.js';
 import type { Memslot } from '../kernel/memslots.js';
-import { Mutant } from '../kernel/mutants.js';
+import { HARVEST_SKIP_PERIOD, type UserspaceFaults } from './faults.js';
 import type { Vm } from '../kernel/vm.js';
 import { PendingEntries } from './pending-entries.js';
 import { RingCollector } from './ring-collector.js';
+import type { ReadyPageSink } from './ready-page-sink.js';
 import type { SharedReaper } from './self-reaper.js';
+
+/** Bitmaps are read as u32 words (bit n of word i is page 32·i + n). */
+const BITS_PER_WORD = 32;
 
 export const LOG_MODES = ['ring', 'bitmap', 'clear'] as const;
 export type LogMode = (typeof LOG_MODES)[number];
 
-/** Receives a page that is safe to read: encoded slot and u64 offset as halves. */
-export type ReadyPageSink = (slot: number, offLo: number, offHi: number) => void;
+export type { ReadyPageSink } from './ready-page-sink.js';
 
 export interface CollectorStats {
   /** Records collected: ring entries, or set bits. */
@@ -66,7 +70,7 @@ export function emitBits(words: Uint32Array, firstPage: number, slot: number, si
     while (b !== 0) {
       const bit = 31 - Math.clz32(b);
       b = (b & ~(1 << bit)) >>> 0;
-      sink(slot, firstPage + i * 32 + bit, 0);
+      sink(slot, firstPage + i * BITS_PER_WORD + bit, 0);
       n++;
     }
   }
@@ -82,7 +86,8 @@ export function chunkMaskViews(words: Uint32Array, pageCount: number, chunkPages
   const views: Uint32Array[] = [];
   for (let first = 0; first < pageCount; first += chunkPages) {
     const num = Math.min(chunkPages, pageCount - first);
-    views.push(words.subarray(first / 32, first / 32 + Math.ceil(num / 64) * 2));
+    const firstWord = first / BITS_PER_WORD;
+    views.push(words.subarray(firstWord, firstWord + bitmapWords(num)));
   }
   return views;
 }
@@ -143,12 +148,12 @@ export class RingLogCollector implements LogCollector {
     readonly vm: Vm,
     vcpuCount: number,
     private readonly slots: readonly Memslot[],
+    /** Required, not defaulted: a collector built without the run's faults hides its known bugs. */
+    faults: UserspaceFaults,
   ) {
-    this.ring = new RingCollector(vm, vcpuCount, {
-      skipEveryNth: vm.hasMutant(Mutant.HARVEST_SKIPS_ENTRY) ? 61 : 0,
-    });
+    this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0 });
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
-    this.copyBeforeReset = vm.hasMutant(Mutant.COPY_BEFORE_RESET);
+    this.copyBeforeReset = faults.copyBeforeReset;
   }
 
   collect(sink: ReadyPageSink, final: boolean): number {
@@ -278,10 +283,17 @@ export class ManualLogCollector implements LogCollector {
   }
 }
 
-export function createCollector(mode: LogMode, vm: Vm, vcpuCount: number, slots: readonly Memslot[], chunkPages: number): LogCollector {
+export function createCollector(
+  mode: LogMode,
+  vm: Vm,
+  vcpuCount: number,
+  slots: readonly Memslot[],
+  chunkPages: number,
+  faults: UserspaceFaults,
+): LogCollector {
   switch (mode) {
     case 'ring':
-      return new RingLogCollector(vm, vcpuCount, slots);
+      return new RingLogCollector(vm, vcpuCount, slots, faults);
     case 'bitmap':
       return new BitmapLogCollector(vm, slots);
     case 'clear':

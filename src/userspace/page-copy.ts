@@ -12,7 +12,7 @@
  * again); plain loads never tear an aligned word.
  */
 import { PAGE_SIZE, PAGE_WORDS } from '../abi/constants.js';
-import { GuestPageWords } from '../abi/layout.js';
+import { GuestPageWords } from '../guest/guest-memory.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
 

@@ -16,6 +16,8 @@ import type { PageTrackNotifier, TrackNotifierSpec } from '../kernel/page-track-
 import type { Vm } from '../kernel/vm.js';
 import { createTrackNotifier } from '../pagetrack/kinds.js';
 import { TimeoutError, waitAsyncWhileEqual, withTimeout } from '../platform/async-wait.js';
+import { CONTROL_TIMEOUT_MS } from './guest-fleet.js';
+import { USERSPACE_WAIT_SLICE_MS } from './thread-timing.js';
 import type { VcpuWorkerHandle } from './vcpu-worker-api.js';
 
 export interface UnregisterResult {
@@ -29,7 +31,7 @@ export class PageTrackControl {
     readonly vm: Vm,
     /** Every worker attached to the VM (vCPUs and devices): each needs the instance. */
     private readonly workers: readonly Pick<VcpuWorkerHandle, 'api'>[],
-    private readonly timeoutMs = 15_000,
+    private readonly timeoutMs = CONTROL_TIMEOUT_MS,
   ) {}
 
   /**
@@ -67,7 +69,7 @@ export class PageTrackControl {
       waited = true;
       const left = t0 + this.timeoutMs - performance.now();
       if (left <= 0) throw new TimeoutError(`unregister notifier ${id}: ${r.what} never left the notifier list`, this.timeoutMs);
-      await waitAsyncWhileEqual(r.i32, r.index, r.value, Math.min(left, 20));
+      await waitAsyncWhileEqual(r.i32, r.index, r.value, Math.min(left, USERSPACE_WAIT_SLICE_MS));
     }
     const elapsedMs = performance.now() - t0;
     pageTrack.endUnregister(id, waited, elapsedMs);

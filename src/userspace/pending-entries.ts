@@ -1,11 +1,12 @@
 /**
  * Ring entries harvested in one collection — (encoded slot, offset low, offset high) — held
  * until KVM_RESET_DIRTY_RINGS returns, because a page is only safe to read once the reset has
- * re-protected it (kvm-dirty-tracking.md §4). Sized for one ring's worth per vCPU, which a
- * correct kernel never exceeds between two resets; a broken one (a lapping ring) can, and
- * then the buffer grows rather than dropping entries the oracle must see.
+ * re-protected it (docs/PROTOCOL.md, "4. The reset walk and its coalescing"). Sized for one
+ * ring's worth per vCPU, which a correct kernel never exceeds between two resets; a broken one
+ * (a lapping ring) can, and then the buffer grows rather than dropping entries the oracle must
+ * see.
  */
-import type { ReadyPageSink } from './log-collectors.js';
+import type { ReadyPageSink } from './ready-page-sink.js';
 
 const WORDS_PER_ENTRY = 3;
 

@@ -4,7 +4,7 @@
  * reset consumed exactly what was harvested. Pages may be read only after the reset returns:
  * that is when they are write-protected again and no vCPU holds a stale writable TLB entry.
  */
-import type { RingViews } from '../abi/layout.js';
+import { type RingViews } from '../abi/dirty-gfn.js';
 import { type HarvestCursor, type HarvestSink, harvestRing } from '../kernel/dirty-ring.js';
 import type { Vm } from '../kernel/vm.js';
 

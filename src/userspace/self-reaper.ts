@@ -21,7 +21,8 @@
  *
  * The control buffer is ReaperLayout (src/abi/layout.ts) followed by one fetch index per vCPU.
  */
-import { REAPER_FETCH_WORD, ReaperLayout, type RingViews } from '../abi/layout.js';
+import { REAPER_FETCH_WORD, ReaperLayout } from './reaper-layout.js';
+import { type RingViews } from '../abi/dirty-gfn.js';
 import { type HarvestCursor, harvestRing } from '../kernel/dirty-ring.js';
 import { SharedMutex } from '../kernel/sync.js';
 import { MAX_VCPUS, type Vm } from '../kernel/vm.js';
@@ -83,11 +84,11 @@ export class SharedReaper {
   /** Allocate the shared buffers for `slots` (encoded slot and page count each). */
   static createBuffers(slots: readonly { readonly encodedSlot: number; readonly pageCount: number }[]): ReaperBuffers {
     return {
-      control: new SharedArrayBuffer(INT_WORDS * 4),
+      control: new SharedArrayBuffer(INT_WORDS * Int32Array.BYTES_PER_ELEMENT),
       slots: slots.map((s) => ({
         encodedSlot: s.encodedSlot,
         pageCount: s.pageCount,
-        bitmap: new SharedArrayBuffer(Math.ceil(s.pageCount / 32) * 4),
+        bitmap: new SharedArrayBuffer(Math.ceil(s.pageCount / 32) * Int32Array.BYTES_PER_ELEMENT),
       })),
     };
   }

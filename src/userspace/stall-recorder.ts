@@ -4,6 +4,7 @@
  * The last `capacity` samples are kept. Layout: Int32 count, padding, Float64 samples.
  */
 const COUNT = 0;
+/** The Int32 count, padded so that the Float64 samples start 8-aligned. */
 const HEADER_BYTES = 8;
 
 export class StallRecorder {
@@ -13,12 +14,12 @@ export class StallRecorder {
 
   static createBuffer(capacity: number): SharedArrayBuffer {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`bad capacity ${capacity}`);
-    return new SharedArrayBuffer(HEADER_BYTES + capacity * 8);
+    return new SharedArrayBuffer(HEADER_BYTES + capacity * Float64Array.BYTES_PER_ELEMENT);
   }
 
   constructor(buffer: SharedArrayBuffer) {
     this.count = new Int32Array(buffer, 0, 1);
-    this.capacity = (buffer.byteLength - HEADER_BYTES) / 8;
+    this.capacity = (buffer.byteLength - HEADER_BYTES) / Float64Array.BYTES_PER_ELEMENT;
     this.ns = new Float64Array(buffer, HEADER_BYTES, this.capacity);
   }
 

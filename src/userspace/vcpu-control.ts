@@ -4,17 +4,12 @@
  * their state changes. Nothing here blocks the thread: waits are asynchronous, so the same
  * code runs on a browser main thread.
  */
-import {
-  DeviceLayout,
-  VCPU_STATE_NAMES,
-  VcpuControl,
-  VcpuLayout,
-  VcpuRequest,
-  VcpuState,
-  VmLayout,
-} from '../abi/layout.js';
+import { DeviceLayout } from './device-layout.js';
+import { VCPU_STATE_NAMES, VcpuControl, VcpuLayout, VcpuRequest, VcpuState } from '../kernel/vcpu-layout.js';
+import { VmLayout } from '../kernel/vm-layout.js';
 import type { Vm } from '../kernel/vm.js';
 import { TimeoutError, waitAsyncWhileEqual } from '../platform/async-wait.js';
+import { USERSPACE_WAIT_SLICE_MS } from './thread-timing.js';
 
 const W = VcpuLayout.words;
 const D = DeviceLayout.words;
@@ -116,7 +111,7 @@ export class VcpuControlPlane {
       if (done()) return;
       const left = deadline - performance.now();
       if (left <= 0) throw new TimeoutError(typeof what === 'string' ? what : what(), timeoutMs);
-      await this.waitDoorbell(seen, Math.min(left, 20));
+      await this.waitDoorbell(seen, Math.min(left, USERSPACE_WAIT_SLICE_MS));
     }
   }
 

@@ -12,17 +12,22 @@ import {
   KVM_EXIT_INTR,
   KVM_EXIT_MMIO,
 } from '../abi/constants.js';
-import { GuestGlobalsLayout, SharedBlock, VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../abi/layout.js';
+import { GuestGlobalsLayout } from '../guest/guest-memory.js';
+import { SharedBlock } from '../abi/layout.js';
+import { VcpuControl, VcpuLayout, VcpuState } from '../kernel/vcpu-layout.js';
+import { VmLayout } from '../kernel/vm-layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
-import { clearStepHook } from '../kernel/step-hook.js';
-import { now, ringDoorbell } from '../kernel/sync.js';
+import { installStepHookSpec } from '../kernel/step-hook.js';
+import { now } from '../base/clock.js';
+import { ringDoorbell } from '../kernel/sync.js';
 import { Vcpu } from '../kernel/vcpu.js';
 import { Vm } from '../kernel/vm.js';
 import { waitAsyncWhileEqual, yieldToEventLoop } from '../platform/async-wait.js';
+import { NS_PER_MS } from '../base/units.js';
+import { DEFAULT_PREEMPT_AFTER_MS, IDLE_WAIT_SLICE_MS, STALL_WAIT_SLICE_MS } from './thread-timing.js';
 import { VcpuThrottle } from './migration/vcpu-throttle.js';
 import { SharedReaper } from './self-reaper.js';
 import { StallRecorder } from './stall-recorder.js';
-import { installStepPerturbation } from './step-perturbation.js';
 import type { VcpuThreadConfig } from './vcpu-worker-api.js';
 
 const W = VcpuLayout.words;
@@ -51,7 +56,7 @@ export class VcpuThread {
 
   constructor(config: VcpuThreadConfig) {
     this.vm = Vm.attach(config.vm);
-    this.preemptAfterMs = config.preemptAfterMs ?? 20;
+    this.preemptAfterMs = config.preemptAfterMs ?? DEFAULT_PREEMPT_AFTER_MS;
     this.vcpu = new Vcpu(this.vm, config.vcpuIndex, {
       emulateAllStores: config.emulateAllStores ?? false,
       preemptAfterMs: this.preemptAfterMs,
@@ -63,10 +68,9 @@ export class VcpuThread {
     this.reaper = config.selfReap ? new SharedReaper(this.vm, config.selfReap) : null;
     this.stallRecorder = config.stallSamples ? new StallRecorder(config.stallSamples) : null;
     this.throttle = config.throttle ? new VcpuThrottle(config.throttle, this.w) : null;
-    // Stress harness: this worker's step hook delays at random (the hook is per thread; a
-    // reused worker must not keep an earlier run's).
-    if (config.stepPerturbation) installStepPerturbation(config.stepPerturbation);
-    else clearStepHook();
+    // A step hook from the caller (the stress harness's random delays), or none: the hook is
+    // per thread, and a reused worker must not keep an earlier run's.
+    installStepHookSpec(config.stepHook);
   }
 
   private setState(state: number): void {
@@ -88,12 +92,12 @@ export class VcpuThread {
           this.setState(VcpuState.PARKED);
           if (Atomics.load(w, W.CONTROL) !== VcpuControl.PAUSE) continue;
           // Asynchronous so the worker keeps answering control messages while parked.
-          await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+          await waitAsyncWhileEqual(w, W.WAKE, seq, IDLE_WAIT_SLICE_MS);
           continue;
         }
         if (Atomics.load(w, W.STATE) !== VcpuState.RUNNING) this.setState(VcpuState.RUNNING);
         if (this.stallStart >= 0) {
-          this.stallRecorder?.record((now() - this.stallStart) * 1e6);
+          this.stallRecorder?.record((now() - this.stallStart) * NS_PER_MS);
           this.stallStart = -1;
         }
         const exit = this.vcpu.run(this.program);
@@ -134,7 +138,7 @@ export class VcpuThread {
             const seq = Atomics.load(w, W.WAKE);
             this.setState(VcpuState.HALTED);
             while (Atomics.load(w, W.WAKE) === seq && Atomics.load(w, W.CONTROL) === VcpuControl.RUN) {
-              await waitAsyncWhileEqual(w, W.WAKE, seq, 50);
+              await waitAsyncWhileEqual(w, W.WAKE, seq, IDLE_WAIT_SLICE_MS);
             }
             break;
           }
@@ -164,7 +168,7 @@ export class VcpuThread {
   private reapOwnRing(): void {
     const t0 = now();
     this.reaper!.reap(this.vcpu.index);
-    const ns = (now() - t0) * 1e6;
+    const ns = (now() - t0) * NS_PER_MS;
     const f = this.vcpu.block.f64;
     f[F.STALL_NS] = f[F.STALL_NS]! + ns;
     if (ns > f[F.STALL_MAX_NS]!) f[F.STALL_MAX_NS] = ns;
@@ -185,9 +189,9 @@ export class VcpuThread {
         continue;
       }
       // Bounded slices: a TERMINATE also bumps WAKE, so this never outlives the run.
-      Atomics.wait(w, W.WAKE, seq, 100);
+      Atomics.wait(w, W.WAKE, seq, STALL_WAIT_SLICE_MS);
     }
-    const stallNs = (now() - t0) * 1e6;
+    const stallNs = (now() - t0) * NS_PER_MS;
     const f = this.vcpu.block.f64;
     f[F.STALL_NS] = f[F.STALL_NS]! + stallNs;
     if (stallNs > f[F.STALL_MAX_NS]!) f[F.STALL_MAX_NS] = stallNs;

@@ -9,7 +9,7 @@ import type { TrackNotifierSpec } from '../kernel/page-track-notifier.js';
 import type { VmBuffers } from '../kernel/vm.js';
 import type { ReaperBuffers } from './self-reaper.js';
 import type { DestinationThreadConfig } from './migration/destination.js';
-import type { StepPerturbation } from './step-perturbation.js';
+import type { StepHookSpec } from '../kernel/step-hook.js';
 
 export interface VcpuThreadConfig {
   readonly vm: VmBuffers;
@@ -31,8 +31,8 @@ export interface VcpuThreadConfig {
   readonly stallSamples?: SharedArrayBuffer;
   /** Dirty-limit: this vCPU's VcpuThrottleLayout block (sleep after each exit 31); migration only. */
   readonly throttle?: SharedArrayBuffer;
-  /** Stress harness (issue 6): random delays at this thread's step points. */
-  readonly stepPerturbation?: StepPerturbation;
+  /** The stress harness's random delays at this thread's step points (a free-running stress run). */
+  readonly stepHook?: StepHookSpec;
 }
 
 /** A DMA device thread: writes guest memory with no running vCPU. */
@@ -61,7 +61,7 @@ export interface VcpuWorkerApi {
   /** Make a memslot created after start usable by this thread. */
   attachSlot(index: number, buffers: SlotBuffers): Promise<void>;
   /**
-   * Page write-tracking (issue 4): build this thread's instance of a page-track notifier being
+   * Page write-tracking: build this thread's instance of a page-track notifier being
    * registered (table entry `id`, `generation`), before userspace activates it
    * (src/userspace/page-track-control.ts).
    */

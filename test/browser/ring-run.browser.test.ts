@@ -2,10 +2,8 @@
  * The same vCPU worker source that Node runs, as module Web Workers in headless Chromium:
  * a short ring run with small rings (so stalls happen), userspace on the page's main thread.
  */
-import { describe, expect, it } from 'vitest';
-import { browserSuite, chromiumMissing } from './browser-env.js';
-
-if (chromiumMissing) console.warn(`[browser tests skipped] ${chromiumMissing}`);
+import { expect, it } from 'vitest';
+import { describeInBrowser } from './browser-env.js';
 
 interface RingSummary {
   ok: boolean;
@@ -15,22 +13,12 @@ interface RingSummary {
   error: string | null;
 }
 
-describe.skipIf(chromiumMissing !== null)('ring run in headless Chromium', () => {
-  const suite = browserSuite();
-
+describeInBrowser('ring run in headless Chromium', (pages) => {
   it('runs vCPU module workers that fill 256-entry rings and loses no page', async () => {
-    const seed = 7;
-    const { outcome, logs } = await suite.open<RingSummary>(
-      `/test/browser/pages/ring-run.html?vcpus=2&ringEntries=256&iterations=6&seed=${seed}`,
-      '__dirtyring',
-    );
-    const context = `seed ${seed}; page log:\n${logs.join('\n')}\nresult: ${JSON.stringify(outcome)}`;
-    expect(outcome.isolated, context).toBe(true);
-    expect(outcome.error, context).toBeUndefined();
-    expect(outcome.summary?.error, context).toBeNull();
-    expect(outcome.summary?.iterations, context).toBe(6);
-    expect(outcome.summary?.lostPages, context).toBe(0);
-    expect(outcome.summary?.ringFullExits, context).toBeGreaterThan(0);
-    expect(outcome.summary?.ok, context).toBe(true);
+    const { summary: s, context } = await pages.run<RingSummary>('ring-run', { vcpus: 2, ringEntries: 256, iterations: 6, seed: 7 });
+    expect(s.iterations, context).toBe(6);
+    expect(s.lostPages, context).toBe(0);
+    expect(s.ringFullExits, context).toBeGreaterThan(0);
+    expect(s.ok, context).toBe(true);
   });
 });

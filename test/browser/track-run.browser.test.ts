@@ -2,10 +2,8 @@
  * Page write-tracking with the vCPU worker source running as module Web Workers in headless
  * Chromium: notifier instances built in the workers, userspace on the page's main thread.
  */
-import { describe, expect, it } from 'vitest';
-import { browserSuite, chromiumMissing } from './browser-env.js';
-
-if (chromiumMissing) console.warn(`[browser tests skipped] ${chromiumMissing}`);
+import { expect, it } from 'vitest';
+import { describeInBrowser } from './browser-env.js';
 
 interface TrackSummary {
   ok: boolean;
@@ -24,20 +22,9 @@ interface TrackSummary {
   } | null;
 }
 
-describe.skipIf(chromiumMissing !== null)('page write-tracking in headless Chromium', () => {
-  const suite = browserSuite();
-
+describeInBrowser('page write-tracking in headless Chromium', (pages) => {
   it('keeps the shadow page table in sync and delivers every notification to the page', async () => {
-    const seed = 11;
-    const { outcome: result, logs } = await suite.open<TrackSummary>(
-      `/test/browser/pages/track-run.html?vcpus=2&trackPages=32&iterations=4&seed=${seed}`,
-      '__dirtyringTrack',
-    );
-    const context = `seed ${seed}; page log:\n${logs.join('\n')}\nresult: ${JSON.stringify(result)}`;
-    expect(result.isolated, context).toBe(true);
-    expect(result.error, context).toBeUndefined();
-    const s = result.summary!;
-    expect(s.error, context).toBeNull();
+    const { summary: s, context } = await pages.run<TrackSummary>('track-run', { vcpus: 2, trackPages: 32, iterations: 4, seed: 11 });
     expect(s.iterations, context).toBe(4);
     expect(s.lostPages, context).toBe(0);
     const t = s.pageTrack!;

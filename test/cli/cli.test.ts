@@ -1,29 +1,27 @@
 /** The CLI contract: exit status, the JSON last line, one-line errors naming parameter and errno. */
 import { describe, expect, it } from 'vitest';
-import { type CliResult, runCli } from '../helpers/cli.js';
+import { badInputTests, cliWithin, lastJson } from '../helpers/cli.js';
 import { timeoutAbove } from '../helpers/watchdog.js';
 
-
 const CLI_MS = 60_000;
-const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
+const dirtyring = cliWithin(CLI_MS);
 
 describe('dirtyring run: bad input exits 2 with the parameter and the errno', () => {
-  it.each([
-    [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
-    [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
-    [['--initially-set'], '--initially-set on: EINVAL'],
-    [['--log', 'bitmap', '--ring-entries', '512'], '--ring-entries 512: EINVAL'],
-    [['--log', 'clear', '--clear-chunk-pages', '100'], '--clear-chunk-pages 100: EINVAL'],
-    [['--log', 'ring', '--clear-chunk-pages', '128'], '--clear-chunk-pages 128: EINVAL'],
-    [['--log', 'bitmap', '--ring-with-bitmap', 'on'], '--ring-with-bitmap on: EINVAL'],
-    [['--log', 'foo'], '--log foo: EINVAL'],
-    [['--memory', '1000'], '--memory 1000: EINVAL'],
-  ])('%j', (args, message) => {
-    const r = dirtyring('run', ...args);
-    expect(r.status).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(message);
-  }, timeoutAbove(CLI_MS));
+  badInputTests(
+    'run',
+    [
+      [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
+      [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
+      [['--initially-set'], '--initially-set on: EINVAL'],
+      [['--log', 'bitmap', '--ring-entries', '512'], '--ring-entries 512: EINVAL'],
+      [['--log', 'clear', '--clear-chunk-pages', '100'], '--clear-chunk-pages 100: EINVAL'],
+      [['--log', 'ring', '--clear-chunk-pages', '128'], '--clear-chunk-pages 128: EINVAL'],
+      [['--log', 'bitmap', '--ring-with-bitmap', 'on'], '--ring-with-bitmap on: EINVAL'],
+      [['--log', 'foo'], '--log foo: EINVAL'],
+      [['--memory', '1000'], '--memory 1000: EINVAL'],
+    ],
+    CLI_MS,
+  );
 });
 
 describe('dirtyring run --json', () => {
@@ -45,7 +43,7 @@ describe('dirtyring run --json', () => {
   it('exits 1 when the oracle finds lost pages, naming the seed', () => {
     const r = dirtyring('run', '--mutant', 'harvest-skips-entry', '--iterations', '3', '--memory', '8MiB', '--seed', '5', '--json');
     expect(r.status).toBe(1);
-    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; lostPages: number; copyMismatches: number };
+    const s = lastJson(r.stdout) as { ok: boolean; lostPages: number; copyMismatches: number };
     expect(s.ok).toBe(false);
     expect(s.lostPages).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/(LOST PAGE|COPY MISMATCH): .* seed 5/);

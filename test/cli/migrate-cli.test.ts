@@ -1,29 +1,27 @@
 /** The migrate and dirty-rate command lines: exit status, the JSON last line, one-line errors. */
 import { describe, expect, it } from 'vitest';
-import { type CliResult, runCli } from '../helpers/cli.js';
+import { badInputTests, cliWithin, lastJson } from '../helpers/cli.js';
 import { timeoutAbove } from '../helpers/watchdog.js';
 
-
 const CLI_MS = 120_000;
-const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
+const dirtyring = cliWithin(CLI_MS);
 
 describe('dirtyring migrate: bad input exits 2 with the parameter and the errno', () => {
-  it.each([
-    [['--log', 'bitmap', '--dirty-limit-mibs', '5'], '--dirty-limit-mibs 5: EINVAL, dirty-limit needs the dirty ring'],
-    [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
-    [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
-    [['--bandwidth-mibs', '0'], '--bandwidth-mibs 0: EINVAL'],
-    [['--bandwidth-mibs', '100', '--bandwidth-pages', '5000'], '--bandwidth-pages 5000: EINVAL, give the bandwidth in pages or in MiB/s'],
-    [['--max-downtime-ms', 'soon'], '--max-downtime-ms soon: EINVAL'],
-    [['--memory', '64MiB', '--working-set', '128MiB'], '--working-set 134217728: EINVAL'],
-    [['--log', 'ring', '--initially-set'], '--initially-set on: EINVAL'],
-    [['--mutant', 'nope'], '--mutant nope: EINVAL'],
-  ])('%j', (args, message) => {
-    const r = dirtyring('migrate', ...args);
-    expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(message);
-  }, timeoutAbove(CLI_MS));
+  badInputTests(
+    'migrate',
+    [
+      [['--log', 'bitmap', '--dirty-limit-mibs', '5'], '--dirty-limit-mibs 5: EINVAL, dirty-limit needs the dirty ring'],
+      [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
+      [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
+      [['--bandwidth-mibs', '0'], '--bandwidth-mibs 0: EINVAL'],
+      [['--bandwidth-mibs', '100', '--bandwidth-pages', '5000'], '--bandwidth-pages 5000: EINVAL, give the bandwidth in pages or in MiB/s'],
+      [['--max-downtime-ms', 'soon'], '--max-downtime-ms soon: EINVAL'],
+      [['--memory', '64MiB', '--working-set', '128MiB'], '--working-set 134217728: EINVAL'],
+      [['--log', 'ring', '--initially-set'], '--initially-set on: EINVAL'],
+      [['--mutant', 'nope'], '--mutant nope: EINVAL'],
+    ],
+    CLI_MS,
+  );
 });
 
 describe('dirtyring migrate --json', () => {
@@ -45,7 +43,7 @@ describe('dirtyring migrate --json', () => {
   it('exits 1 and lists the differing pages when the final stop is skipped', () => {
     const r = dirtyring('migrate', '--memory', '16MiB', '--dirty-rate-mibs', '50', '--mutant', 'no-final-stop', '--seed', '12', '--json');
     expect(r.status).toBe(1);
-    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; verified: boolean; mismatchedPages: number };
+    const s = lastJson(r.stdout) as { ok: boolean; verified: boolean; mismatchedPages: number };
     expect(s.ok).toBe(false);
     expect(s.verified).toBe(false);
     expect(s.mismatchedPages).toBeGreaterThan(0);
@@ -68,21 +66,23 @@ describe('dirtyring dirty-rate', () => {
   it('prints the rate by each requested mode, and --json as the last line', () => {
     const r = dirtyring('dirty-rate', '--mode', 'ring,sampling', '--vcpus', '2', '--memory', '32MiB', '--period-ms', '300', '--seed', '14', '--json');
     expect(r.status, r.stderr).toBe(0);
-    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; ring: { dirtyRateMiBs: number; perVcpuMiBs: number[] }; sampling: { dirtyRateMiBs: number } };
+    const res = lastJson(r.stdout) as { ok: boolean; ring: { dirtyRateMiBs: number; perVcpuMiBs: number[] }; sampling: { dirtyRateMiBs: number } };
     expect(res.ok).toBe(true);
     expect(res.ring.perVcpuMiBs).toHaveLength(2);
     expect(res.ring.dirtyRateMiBs).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/^ring +[\d.]+/m);
     expect(r.stderr).toMatch(/^sampling +[\d.]+/m);
   }, timeoutAbove(CLI_MS));
+});
 
-  it.each([
-    [['--mode', 'ring,bitmap'], '--mode ring,bitmap: ENXIO'],
-    [['--mode', 'fast'], '--mode fast: EINVAL'],
-    [['--period-ms', '10'], '--period-ms 10: EINVAL'],
-  ])('%j exits 2', (args, message) => {
-    const r = dirtyring('dirty-rate', ...args);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain(message);
-  }, timeoutAbove(CLI_MS));
+describe('dirtyring dirty-rate: bad input exits 2 with the parameter and the errno', () => {
+  badInputTests(
+    'dirty-rate',
+    [
+      [['--mode', 'ring,bitmap'], '--mode ring,bitmap: ENXIO'],
+      [['--mode', 'fast'], '--mode fast: EINVAL'],
+      [['--period-ms', '10'], '--period-ms 10: EINVAL'],
+    ],
+    CLI_MS,
+  );
 });

@@ -7,44 +7,43 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli, lastJson } from '../helpers/cli.js';
+import { badInputTests, cliWithin, lastJson } from '../helpers/cli.js';
 import { timeoutAbove } from '../helpers/watchdog.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dirtyring-stress-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const CLI_MS = 120_000;
-const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
+const dirtyring = cliWithin(CLI_MS);
 
 describe('dirtyring stress: bad input exits 2 with the parameter and the errno', () => {
-  it.each([
-    [['--runs', '0'], '--runs 0: EINVAL'],
-    [['--runs', 'many'], '--runs many: EINVAL'],
-    [['--mode', 'chaos'], '--mode chaos: EINVAL'],
-    [['--strategy', 'bfs'], '--strategy bfs: EINVAL'],
-    [['--mode', 'free', '--strategy', 'pct'], '--strategy pct: EINVAL, scheduling strategies need --mode controlled'],
-    [['--shard', '3/2'], '--shard 3/2: EINVAL'],
-    [['--mode', 'controlled', '--strategy', 'dfs', '--shard', '1/2'], '--shard 1/2: EINVAL'],
-    [['--mutant', 'off-by-one'], '--mutant off-by-one: EINVAL, unknown mutant'],
-    [['--mutant', 'legacy-get-no-protect', '--log', 'ring'], '--log ring: EINVAL, mutant legacy-get-no-protect is only exposed with --log bitmap'],
-    [['--time-budget', 'soon'], '--time-budget soon: EINVAL'],
-    [['--log', 'pml'], '--log pml: EINVAL'],
-    [['--check-determinism'], '--check-determinism on: EINVAL'],
-    [['--replay', join(dir, 'missing.json')], 'ENOENT'],
-    // A replay takes its run from the trace file: campaign options would be silently ignored.
-    [['--replay', 'x.json', '--seed', '7'], '--seed 7: EINVAL, not used with --replay'],
-    [['--replay', 'x.json', '--runs', '10'], '--runs 10: EINVAL, not used with --replay'],
-    [['--replay', 'x.json', '--mutant', 'no-tlb-flush'], '--mutant no-tlb-flush: EINVAL, not used with --replay'],
-    [['--replay', 'x.json', '--mode', 'free'], '--mode free: EINVAL, not used with --replay'],
-    [['--replay', 'x.json', '--report', 'r.json'], '--report r.json: EINVAL, not used with --replay'],
-    [['--replay', 'x.json', '--check-determinism'], '--check-determinism on: EINVAL, not used with --replay'],
-    [['--trace'], '--trace on: EINVAL, --trace needs --replay'],
-  ])('%j', (args, message) => {
-    const r = dirtyring('stress', ...args);
-    expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(message);
-  }, timeoutAbove(CLI_MS));
+  badInputTests(
+    'stress',
+    [
+      [['--runs', '0'], '--runs 0: EINVAL'],
+      [['--runs', 'many'], '--runs many: EINVAL'],
+      [['--mode', 'chaos'], '--mode chaos: EINVAL'],
+      [['--strategy', 'bfs'], '--strategy bfs: EINVAL'],
+      [['--mode', 'free', '--strategy', 'pct'], '--strategy pct: EINVAL, scheduling strategies need --mode controlled'],
+      [['--shard', '3/2'], '--shard 3/2: EINVAL'],
+      [['--mode', 'controlled', '--strategy', 'dfs', '--shard', '1/2'], '--shard 1/2: EINVAL'],
+      [['--mutant', 'off-by-one'], '--mutant off-by-one: EINVAL, unknown mutant'],
+      [['--mutant', 'legacy-get-no-protect', '--log', 'ring'], '--log ring: EINVAL, mutant legacy-get-no-protect is only exposed with --log bitmap'],
+      [['--time-budget', 'soon'], '--time-budget soon: EINVAL'],
+      [['--log', 'pml'], '--log pml: EINVAL'],
+      [['--check-determinism'], '--check-determinism on: EINVAL'],
+      [['--replay', join(dir, 'missing.json')], 'ENOENT'],
+      // A replay takes its run from the trace file: campaign options would be silently ignored.
+      [['--replay', 'x.json', '--seed', '7'], '--seed 7: EINVAL, not used with --replay'],
+      [['--replay', 'x.json', '--runs', '10'], '--runs 10: EINVAL, not used with --replay'],
+      [['--replay', 'x.json', '--mutant', 'no-tlb-flush'], '--mutant no-tlb-flush: EINVAL, not used with --replay'],
+      [['--replay', 'x.json', '--mode', 'free'], '--mode free: EINVAL, not used with --replay'],
+      [['--replay', 'x.json', '--report', 'r.json'], '--report r.json: EINVAL, not used with --replay'],
+      [['--replay', 'x.json', '--check-determinism'], '--check-determinism on: EINVAL, not used with --replay'],
+      [['--trace'], '--trace on: EINVAL, --trace needs --replay'],
+    ],
+    CLI_MS,
+  );
 });
 
 describe('dirtyring stress campaigns', () => {

@@ -1,34 +1,32 @@
-/** `dirtyring run --track-pages`: the issue's acceptance command, bad input, the summary. */
+/** `dirtyring run --track-pages`: bad input, the README's command, the summary rows. */
 import { describe, expect, it } from 'vitest';
-import { type CliResult, runCli } from '../helpers/cli.js';
+import { badInputTests, cliWithin, lastJson } from '../helpers/cli.js';
 import { timeoutAbove } from '../helpers/watchdog.js';
 
-
 const CLI_MS = 90_000;
-const dirtyring = (...args: string[]): CliResult => runCli(args, { timeoutMs: CLI_MS });
+const dirtyring = cliWithin(CLI_MS);
 
 describe('dirtyring run --track-pages: bad input exits 2 with the parameter and the errno', () => {
-  it.each([
-    [['--track-pages', '99999'], '--track-pages 99999: EINVAL, tracked pages must be an integer between 0 and 16384'],
-    [['--track-pages', 'abc'], '--track-pages abc: EINVAL, expected a page count or a percentage like 1%'],
-    [['--track-pages', '150%'], '--track-pages 150%: EINVAL'],
-    [['--track-pages', '4', '--device-writers', '1'], '--track-pages 4: EINVAL, cannot be combined with --device-writers'],
-    [['--track-pages', '4', '--track-ring-entries', '1000'], '--track-ring-entries 1000: EINVAL, notification ring size 1000 is not a power of two'],
-    [['--track-pages', '4', '--track-ring-entries', '256'], '--track-ring-entries 256: EINVAL'],
-    [['--track-ring-entries', '512'], '--track-ring-entries 512: EINVAL, a notification ring size needs --track-pages'],
-  ])('%j', (args, message) => {
-    const r = dirtyring('run', ...args);
-    expect(r.status).toBe(2);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(message);
-  }, timeoutAbove(CLI_MS));
+  badInputTests(
+    'run',
+    [
+      [['--track-pages', '99999'], '--track-pages 99999: EINVAL, tracked pages must be an integer between 0 and 16384'],
+      [['--track-pages', 'abc'], '--track-pages abc: EINVAL, expected a page count or a percentage like 1%'],
+      [['--track-pages', '150%'], '--track-pages 150%: EINVAL'],
+      [['--track-pages', '4', '--device-writers', '1'], '--track-pages 4: EINVAL, cannot be combined with --device-writers'],
+      [['--track-pages', '4', '--track-ring-entries', '1000'], '--track-ring-entries 1000: EINVAL, notification ring size 1000 is not a power of two'],
+      [['--track-pages', '4', '--track-ring-entries', '256'], '--track-ring-entries 256: EINVAL'],
+      [['--track-ring-entries', '512'], '--track-ring-entries 512: EINVAL, a notification ring size needs --track-pages'],
+    ],
+    CLI_MS,
+  );
 });
 
 describe('dirtyring run --track-pages', () => {
-  it('the acceptance command: --track-pages 64 --vcpus 4 --json exits 0, no lost page, tracked writes = notifications', () => {
+  it('the README command: --track-pages 64 --vcpus 4 --json exits 0, no lost page, tracked writes = notifications', () => {
     const r = dirtyring('run', '--track-pages', '64', '--vcpus', '4', '--json', '--seed', '4');
     expect(r.status, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    const s = lastJson(r.stdout) as {
       ok: boolean;
       lostPages: number;
       pageTrack: { trackedWrites: number; notifications: number; shadowMismatches: number; trackPages: number; ok: boolean };
@@ -48,7 +46,7 @@ describe('dirtyring run --track-pages', () => {
     expect(r.stdout).toMatch(/tracked pages \(candidates\) \/ gfns tracked at end +20 \(22\) \/ 20/);
     expect(r.stdout).toMatch(/tracked writes \/ notifications received +(\d+) \/ \1\n/);
     const plain = dirtyring('run', '--memory', '4MiB', '--iterations', '1', '--seed', '3', '--json');
-    expect(JSON.parse(plain.stdout.trim()).pageTrack).toBeNull();
+    expect(lastJson(plain.stdout).pageTrack).toBeNull();
   }, timeoutAbove(CLI_MS, CLI_MS));
 
   it('exits 1 and explains when the shadow drifts (mutant track-fault-fixes-tracked)', () => {

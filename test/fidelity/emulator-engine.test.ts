@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ScenarioError, runScenarioOnEmulator } from '../../src/fidelity/emulator-engine.js';
-import { compileScenario } from '../../src/fidelity/kvm-engine.js';
+import { compileScenario } from '../../src/fidelity/kvm-runner-protocol.js';
 import { parseScenario, serializeResults } from '../../src/fidelity/scenario.js';
 import type { OkResult, StepResult } from '../../src/fidelity/scenario.js';
 import { loadExpected, loadScenario, scenarioFiles } from '../../src/fidelity/suite.js';
@@ -80,6 +80,16 @@ describe('scenario errors are thrown, never returned as results', () => {
       steps: [{ op: 'write', vcpu: 0, slot: 3, pages: { from: 0, count: 128 }, storesPerPage: 1 << 20 }],
     });
     expect(() => runScenarioOnEmulator(s)).toThrow(/vCPU 0 would queue more than 67108864 accesses/);
+  });
+
+  it('a CLEAR page outside its bitmap, which only a scenario built without parseScenario can have, is an invariant violation', () => {
+    const s = parseScenario({ ...SCENARIO, vm: undefined, steps: [{ op: 'clearDirtyLog', slot: 3, first: 0, num: 32, pages: [1] }] });
+    const step = s.steps[0];
+    if (step?.op !== 'clearDirtyLog') throw new Error('expected a clearDirtyLog step');
+    step.pages = [64];
+    expect(() => runScenarioOnEmulator(s)).toThrow(/dirtyring invariant violated: CLEAR bit 64 outside its 64-bit bitmap/);
+    step.pages = [63];
+    expect(runScenarioOnEmulator(s)).toEqual([{ rc: 0 }]);
   });
 
   it('a setup the kernel refuses names the step and the errno', () => {

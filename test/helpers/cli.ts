@@ -1,6 +1,8 @@
 /** `node bin/dirtyring.js …` in a child process, bounded, as a user runs it. */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { timeoutAbove } from './watchdog.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
@@ -25,8 +27,29 @@ export function runCli(args: readonly string[], { timeoutMs }: { timeoutMs: numb
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `dirtyring …args` with one bound for every call of a test file. */
+export function cliWithin(timeoutMs: number): (...args: string[]) => CliResult {
+  return (...args) => runCli(args, { timeoutMs });
+}
+
 /** The JSON object on the last line of stdout. */
 export function lastJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+/** One bad command line: its arguments, and what its error line must say (parameter, value, errno, why). */
+export type BadInput = [args: string[], message: string];
+
+/**
+ * The bad-input contract of `dirtyring <command>`, one test per case: exit status 2 and a
+ * single stderr line that names the parameter and the errno the kernel would give.
+ */
+export function badInputTests(command: string, cases: BadInput[], timeoutMs: number): void {
+  it.each(cases)('%j', (args, message) => {
+    const r = runCli([command, ...args], { timeoutMs });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(message);
+  }, timeoutAbove(timeoutMs));
 }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { type RunSummary, runDirtyLog } from '../../src/harness/run.js';
 import type { RunConfig } from '../../src/harness/run-config.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { expectClean, watchedRun } from '../helpers/run-checks.js';
 import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';

@@ -5,7 +5,7 @@
  * Seeds are fixed (DIRTYRING_SEED overrides) and printed on failure; nothing asserts on time.
  */
 import { describe, expect, it } from 'vitest';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { measureDirtyRate } from '../../src/userspace/migration/dirty-rate.js';
 import type { MigrationConfig } from '../../src/userspace/migration/migration-config.js';

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/harness/run.js';
 import type { RunConfig } from '../../src/harness/run-config.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { expectClean, watchedRun } from '../helpers/run-checks.js';
 import { testSeed, timeoutAbove } from '../helpers/watchdog.js';
 

@@ -6,12 +6,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../src/abi/constants.js';
-import { GuestGlobalsLayout, SharedBlock, VcpuState } from '../../src/abi/layout.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { GuestGlobalsLayout } from '../../src/guest/guest-memory.js';
+import { SharedBlock } from '../../src/abi/layout.js';
+import { VcpuState } from '../../src/kernel/vcpu-layout.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { Vm } from '../../src/kernel/vm.js';
 import { ProbeNotifier } from '../../src/pagetrack/probe-notifier.js';
 import { sleep, withTimeout } from '../../src/platform/async-wait.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
+import { NO_FAULTS } from '../../src/userspace/faults.js';
 import { createCollector } from '../../src/userspace/log-collectors.js';
 import { PageTrackControl } from '../../src/userspace/page-track-control.js';
 import { VcpuControlPlane } from '../../src/userspace/vcpu-control.js';
@@ -59,7 +62,7 @@ async function startVm(seed: number, mutants: number) {
   for (let p = 0; p < PAGES; p += 8) vm.pageTrack.addGfn(SLOT_GFN + p);
 
   // Userspace's duty while the test waits: harvest + reset, release stalled vCPUs.
-  const collector = createCollector('ring', vm, VCPUS, [slot], 1024);
+  const collector = createCollector('ring', vm, VCPUS, [slot], 1024, NO_FAULTS);
   let servicing = true;
   const service = (async () => {
     while (servicing) {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runRing } from '../../src/harness/run.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { testSeed, withWatchdog } from '../helpers/watchdog.js';
 import { expectClean } from '../helpers/run-checks.js';

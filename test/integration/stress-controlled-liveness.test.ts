@@ -11,11 +11,12 @@
  * it is granted a move and then never parks again.
  */
 import { Worker } from 'node:worker_threads';
-import { ParticipantStatus } from '../../src/abi/layout.js';
+import { ParticipantStatus } from '../../src/stress/controlled/token-layout.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Prng, deriveSeed } from '../../src/guest/workloads.js';
+import { AssertionError } from '../../src/base/assert.js';
+import { Prng, deriveSeed } from '../../src/base/prng.js';
 import { controlledWorkerHandle, spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
-import { RandomChooser } from '../../src/stress/controlled/choosers.js';
+import { type Chooser, RandomChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';
 import { ControlStep } from '../../src/stress/controlled/control-steps.js';
 import { type ControlledLiveness, type ControlledRunResult, runControlled } from '../../src/stress/controlled/engine.js';
@@ -93,7 +94,7 @@ const dist = (path: string): string => new URL(`../../dist/src/${path}`, import.
 const URLS = {
   tokenUrl: dist('stress/controlled/token.js'),
   mainUrl: dist('stress/controlled/participant-main.js'),
-  layoutUrl: dist('abi/layout.js'),
+  layoutUrl: dist('stress/controlled/token-layout.js'),
 };
 
 function spawnBad(index: number, mode: BadMode): ControlledWorkerHandle {
@@ -130,6 +131,23 @@ function run(pool: ParticipantPool, scenario: ControlledScenario, seed: number):
   return runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed), liveness: LIVENESS }, pool);
 }
 
+interface BadRun {
+  readonly pool: ParticipantPool;
+  readonly scenario: ControlledScenario;
+  readonly bad: ControlledRunResult;
+  /** The seed and the abort detail, for assertion messages. */
+  readonly why: string;
+}
+
+/** One run of seed's scenario on a pool whose vCPU 0 worker is bad in `mode`. */
+async function runWithBadWorker(mode: BadMode, seed: number, what: string): Promise<BadRun> {
+  const pool = poolWithBadWorker(mode);
+  pools.push(pool);
+  const scenario = scenarioFor(seed);
+  const bad = await withWatchdog(seed, RUNS_MS, what, () => run(pool, scenario, seed));
+  return { pool, scenario, bad, why: `seed ${seed}: ${bad.abortDetail}` };
+}
+
 /** The bad run is classified, and the pool gives the next run a fresh worker. */
 async function expectRecovery(pool: ParticipantPool, scenario: ControlledScenario, seed: number, bad: ControlledRunResult): Promise<void> {
   expect(classifyControlled(bad), `seed ${seed}`).toContain('harness-error');
@@ -149,48 +167,39 @@ async function expectRecovery(pool: ParticipantPool, scenario: ControlledScenari
 describe('controlled runs stay live when a participant worker fails', () => {
   it('a worker that never takes its run: the run stops at the start bound, the worker is replaced', async () => {
     const seed = testSeed(71);
-    const pool = poolWithBadWorker('silent');
-    pools.push(pool);
-    const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, RUNS_MS, 'silent worker', () => run(pool, scenario, seed));
-    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('stuck');
-    expect(bad.steps, `seed ${seed}: ${bad.abortDetail}`).toBe(0);
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('did not all reach their first step');
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('v0 never started');
+    const { pool, scenario, bad, why } = await runWithBadWorker('silent', seed, 'silent worker');
+    expect(bad.abort, why).toBe('stuck');
+    expect(bad.steps, why).toBe(0);
+    expect(bad.abortDetail, why).toContain('did not all reach their first step');
+    expect(bad.abortDetail, why).toContain('v0 never started');
     await expectRecovery(pool, scenario, seed, bad);
   }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a worker that dies during its run: worker-lost, with the worker\'s exit in the detail', async () => {
     const seed = testSeed(72);
-    const pool = poolWithBadWorker('crash');
-    pools.push(pool);
-    const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, RUNS_MS, 'crashing worker', () => run(pool, scenario, seed));
-    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('worker-lost');
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain("v0's worker died");
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('exited with code 3');
+    const { pool, scenario, bad, why } = await runWithBadWorker('crash', seed, 'crashing worker');
+    expect(bad.abort, why).toBe('worker-lost');
+    expect(bad.abortDetail, why).toContain("v0's worker died");
+    expect(bad.abortDetail, why).toContain('exited with code 3');
     await expectRecovery(pool, scenario, seed, bad);
   }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a participant granted a move that never parks again: stuck, the others unwind, the worker is replaced', async () => {
     const seed = testSeed(73);
-    const pool = poolWithBadWorker('wedge');
-    pools.push(pool);
-    const scenario = scenarioFor(seed);
-    const bad = await withWatchdog(seed, RUNS_MS, 'wedged participant', () => run(pool, scenario, seed));
-    expect(bad.abort, `seed ${seed}: ${bad.abortDetail}`).toBe('stuck');
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toMatch(/^v0 did not reach its next step within \d+ ms after start/);
-    expect(bad.abortDetail, `seed ${seed}: ${bad.abortDetail}`).toContain('v0 running, granted at start');
+    const { pool, scenario, bad, why } = await runWithBadWorker('wedge', seed, 'wedged participant');
+    expect(bad.abort, why).toBe('stuck');
+    expect(bad.abortDetail, why).toMatch(/^v0 did not reach its next step within \d+ ms after start/);
+    expect(bad.abortDetail, why).toContain('v0 running, granted at start');
     // The healthy participants were parked: they unwound and reported.
     expect(bad.errors.filter((e) => !e.startsWith('v0: ')), `seed ${seed}`).toEqual([]);
     await expectRecovery(pool, scenario, seed, bad);
   }, timeoutAbove(RUNS_MS, RUNS_MS));
 
   it('a ring that lands after its status (a participant preempted between the two) does not desynchronise the scheduler', async () => {
-    // The scheduler used to count rings: it left the start barrier once every status said
-    // PARKED, the late START ring then ended the wait for a granted move at once, and from there
-    // on two participants moved at a time — another trace, or a false deadlock whose abandoned
-    // participant parked for good. Userspace's is the ring held back: its first move (building
+    // A scheduler that counted rings would leave the start barrier once every status said
+    // PARKED; the late START ring would then end the wait for a granted move at once, and from
+    // there on two participants would move at a time — another trace, or a false deadlock whose
+    // abandoned participant parks for good. Userspace's is the ring held back: its first move (building
     // the harvester, the oracle, the copier) is long enough to be caught in the middle. Every
     // worker of this pool runs the real participant with its START ring delayed.
     const pool = new ParticipantPool((index) => spawnBad(index, 'late-ring'));
@@ -223,4 +232,17 @@ describe('controlled runs stay live when a participant worker fails', () => {
       });
     }
   }, timeoutAbove(RUNS_MS, RUNS_MS, RUNS_MS));
+
+  it('a chooser that picks a participant that may not move is an engine error: the run throws, the pool stays fit', async () => {
+    const seed = testSeed(79);
+    const scenario = scenarioFor(seed);
+    // Userspace (0) parks at a wait early on; a chooser that always picks it grants it once it cannot move.
+    const stubborn: Chooser = { choose: () => 0 };
+    await withWatchdog(seed, RUNS_MS, 'a bad chooser, and the run after it', async () => {
+      await expect(runControlled({ scenario, mutants: 0, seed, chooser: stubborn, liveness: LIVENESS }, healthy)).rejects.toThrow(AssertionError);
+      const next = await run(healthy, scenario, seed);
+      expect(next.abort, `seed ${seed}: ${next.abortDetail}`).toBeNull();
+      expect(next.errors).toEqual([]);
+    });
+  }, timeoutAbove(RUNS_MS));
 });

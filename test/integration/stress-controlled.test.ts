@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Prng, deriveSeed } from '../../src/guest/workloads.js';
-import { Mutant } from '../../src/kernel/mutants.js';
+import { Prng, deriveSeed } from '../../src/base/prng.js';
+import { Mutant } from '../../src/userspace/known-bugs.js';
 import { spawnNodeControlledWorker } from '../../src/platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
-import { type CampaignResult, type CampaignSpec, StressHarness, campaignSpec } from '../../src/stress/campaign.js';
+import { type CampaignResult, StressHarness } from '../../src/stress/campaign.js';
+import { type CampaignSpec, campaignSpec } from '../../src/stress/campaign-spec.js';
 import { RandomChooser, ReplayChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';
 import { runControlled } from '../../src/stress/controlled/engine.js';
@@ -22,6 +23,7 @@ import { MUTANT_PROFILES, mutantProfile } from '../../src/stress/mutant-catalog.
 import { isForbidden } from '../../src/stress/outcome.js';
 import { replayTraceFile } from '../../src/stress/replay.js';
 import { readTraceFile } from '../../src/stress/schedule-file.js';
+import { failingRuns } from '../helpers/stress.js';
 import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
 const harness = new StressHarness({ spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker });
@@ -33,8 +35,7 @@ afterAll(async () => {
 
 /** The first few forbidden or failed runs of a campaign, with what they showed (for failure messages). */
 function badRuns(r: CampaignResult): string {
-  const bad = r.records.filter((x) => x.cls === 'forbidden' || x.cls === 'error').slice(0, 3);
-  return JSON.stringify(bad.map((x) => [x.seed, x.outcome, x.detail]));
+  return JSON.stringify(failingRuns(r).slice(0, 3));
 }
 
 /** Watchdogs: the 1000-run campaign, other campaigns and shrinking, and a handful of single runs. */
@@ -50,8 +51,7 @@ describe('the unmutated emulator under the controlled scheduler', () => {
   it('1000 controlled runs (micro-runs, with a few sweeps and floods): no forbidden outcome, no error', async () => {
     const seed = testSeed(6000);
     const r = await withWatchdog(seed, BIG_CAMPAIGN_MS, '1000-run controlled campaign', () => harness.runCampaign(spec({ seed, runs: 1000 })));
-    const bad = r.records.filter((x) => x.cls === 'forbidden' || x.cls === 'error').slice(0, 3);
-    expect(bad, `seed ${seed}: ${JSON.stringify(bad.map((x) => [x.seed, x.outcome, x.detail]))}`).toEqual([]);
+    expect(failingRuns(r).slice(0, 3), `seed ${seed}`).toEqual([]);
     expect(r.runs).toBe(1000);
     expect(r.classes.forbidden + r.classes.error).toBe(0);
     // The campaign covers every logging interface and every harvester variant.

@@ -9,7 +9,7 @@
  *    means the run diverged; lenient, for shrinking: skip it), then continue without preempting;
  *  - dfs: see dfs.ts.
  */
-import { Prng } from '../../guest/workloads.js';
+import { Prng } from '../../base/prng.js';
 
 export interface Chooser {
   /** Pick among `enabled` (ascending participant ids, never empty); `last` moved previously (−1 at first). */

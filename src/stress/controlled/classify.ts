@@ -1,6 +1,6 @@
 /** The outcomes of a controlled run (see ../outcome.ts). */
 import type { OutcomeKind } from '../outcome.js';
-import type { ControlledRunResult } from './engine.js';
+import { type ControlledRunResult, harnessLost } from './engine.js';
 
 export function classifyControlled(r: ControlledRunResult): OutcomeKind[] {
   const k: OutcomeKind[] = [];
@@ -21,8 +21,7 @@ export function classifyControlled(r: ControlledRunResult): OutcomeKind[] {
   if (r.abort === 'deadlock') k.push('deadlock');
   else if (r.abort === 'step-limit') k.push('step-limit');
   else if (r.abort === 'divergence') k.push('nondeterministic');
-  // A liveness bound expired or a worker was lost: the harness failed, not the modelled code.
-  else if (r.abort === 'stuck' || r.abort === 'worker-lost') k.push('harness-error');
+  else if (harnessLost(r)) k.push('harness-error');
   if (r.errors.length > 0 || (u === null && r.abort === null)) k.push('harness-error');
   if (r.ringFullExits > 0 && !r.scenario.emulated) k.push('ring-full-page');
   return k;

@@ -4,7 +4,8 @@
  * the same shared words its own code would read. So a granted participant never spins, and a
  * run where nobody may move is a real deadlock of the modelled code, not of the harness.
  */
-import { VcpuControl, VcpuLayout, VcpuMode, VcpuState, VmLayout } from '../../abi/layout.js';
+import { VcpuControl, VcpuLayout, VcpuMode, VcpuState } from '../../kernel/vcpu-layout.js';
+import { VmLayout } from '../../kernel/vm-layout.js';
 import { Step } from '../../kernel/step-hook.js';
 import type { Vm } from '../../kernel/vm.js';
 import { ControlStep } from './control-steps.js';

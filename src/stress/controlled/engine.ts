@@ -18,19 +18,24 @@
  * starts from a clean pool. The bounds are far below a test's timeout, so a campaign survives
  * a bad run instead of stalling the test it runs in (and, through the pool, the next one).
  */
-import { GuestGlobalsLayout, ParticipantStatus, SharedBlock, VcpuLayout } from '../../abi/layout.js';
-import { now } from '../../kernel/sync.js';
-import { yieldToEventLoop } from '../../platform/async-wait.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
+import { ParticipantStatus } from './token-layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { VcpuLayout } from '../../kernel/vcpu-layout.js';
+import type { Vm } from '../../kernel/vm.js';
+import { assert } from '../../base/assert.js';
+import { now } from '../../base/clock.js';
 import { type Chooser, ReplayDivergence } from './choosers.js';
 import { participantName, stepName } from './control-steps.js';
 import { buildControlledVm } from './controlled-vm.js';
 import { isStepEnabled } from './enabled.js';
+import { ParkWaiter } from './park-wait.js';
 import type { ControlledWorkerHandle, ParticipantResult } from './participant-api.js';
 import { type ParticipantPool, callWorker } from './pool.js';
 import { type ControlledScenario, estimateSteps } from './scenario.js';
 import { SchedulerToken } from './token.js';
 import { type TraceEntry, traceHash } from './trace.js';
-import type { UserspaceReport } from './userspace-participant.js';
+import type { UserspaceReport } from './userspace-report.js';
 
 export type AbortReason = 'deadlock' | 'step-limit' | 'stuck' | 'worker-lost' | 'divergence';
 
@@ -57,7 +62,7 @@ export interface ControlledRunInput {
   /** The run's seed (labels the oracle's reports; the chooser is seeded by the caller). */
   readonly seed: number;
   readonly chooser: Chooser;
-  /** Abandon the run after this many steps (default: 20 × the scenario's estimate, at least 5000). */
+  /** Abandon the run after this many steps (default: STEP_LIMIT_FACTOR × the scenario's estimate, at least MIN_STEP_LIMIT). */
   readonly maxSteps?: number;
   /** Overrides of DEFAULT_LIVENESS. */
   readonly liveness?: Partial<ControlledLiveness>;
@@ -84,12 +89,21 @@ export interface ControlledRunResult {
 }
 
 /**
- * The scheduler blocks on the token (Node's main thread may) for at most this long at a time,
- * then gives the event loop a turn: a worker that crashed is only reported through an 'exit' or
- * 'error' event, which a thread blocked in Atomics.wait never sees, and timers (a test's own
- * timeout among them) must not be starved for a whole liveness bound.
+ * A liveness bound expired or a worker was lost: the harness failed, not the modelled code, so
+ * the run says nothing about its scenario or its schedule.
  */
-const BLOCK_SLICE_MS = 20;
+export function harnessLost(r: Pick<ControlledRunResult, 'abort'>): boolean {
+  return r.abort === 'stuck' || r.abort === 'worker-lost';
+}
+
+/**
+ * The default step budget: a run that takes this many times the scenario's estimated steps is
+ * going round in circles (a livelock), not merely long — the estimate is rough, but not off by
+ * more than a few times.
+ */
+const STEP_LIMIT_FACTOR = 20;
+/** ...and never fewer than this: the estimate of a tiny scenario is too rough to cut it off by. */
+const MIN_STEP_LIMIT = 5000;
 
 type Settled = { readonly ok: ParticipantResult } | { readonly failed: unknown };
 
@@ -104,191 +118,232 @@ export async function runControlled(input: ControlledRunInput, pool: Participant
 }
 
 async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Promise<ControlledRunResult> {
-  const t0 = now();
-  const s = input.scenario;
-  const parts = s.vcpus + 1;
-  const maxSteps = input.maxSteps ?? Math.max(5000, 20 * estimateSteps(s));
-  const liveness: ControlledLiveness = { ...DEFAULT_LIVENESS, ...input.liveness };
-  const vm = buildControlledVm(s, input.mutants);
-  const token = new SchedulerToken(parts);
-  const choices: number[] = [];
-  const trace: TraceEntry[] = [];
-  const errors: string[] = [];
-  let abort: AbortReason | null = null;
-  let abortDetail: string | null = null;
-  let results: (ParticipantResult | null)[] = [];
-
-  const finish = (): ControlledRunResult => {
-    for (const [p, r] of results.entries()) {
-      if (r !== null && r.error !== null) errors.push(`${participantName(p)}: ${r.error}`);
-    }
-    const st = vm.stats();
-    let ringFullExits = 0;
-    for (let i = 0; i < s.vcpus; i++) ringFullExits += vm.vcpuBlock(i).f64[VcpuLayout.floats.RING_FULL_EXITS]!;
-    return {
-      seed: input.seed,
-      scenario: s,
-      mutants: input.mutants,
-      steps: choices.length,
-      choices,
-      trace,
-      traceHash: traceHash(trace),
-      abort,
-      abortDetail,
-      userspace: results[0]?.userspace ?? null,
-      errors,
-      kernelWarnings: st.warnings,
-      kernelBugs: st.kernelBugs,
-      ringFullExits,
-      elapsedMs: Math.round((now() - t0) * 1000) / 1000,
-    };
-  };
-
-  try {
-    await pool.ensure(parts);
-  } catch (e) {
-    // No run without a worker for every participant. Reported as this run's outcome, so that
-    // the campaign goes on; the pool starts the missing worker again for the next run.
-    abort = 'worker-lost';
-    abortDetail = `controlled workers could not be started: ${e instanceof Error ? e.message : String(e)}`;
-    errors.push(abortDetail);
-    return finish();
-  }
-
-  const globals = new SharedBlock(GuestGlobalsLayout);
-  const buffers = vm.buffers();
-  const handles: ControlledWorkerHandle[] = [];
-  const pending: Promise<ParticipantResult>[] = [];
-  for (let p = 0; p < parts; p++) {
-    const h = pool.handle(p);
-    handles.push(h);
-    const call = h.api.run({ participant: p, token: token.buffer, vm: buffers, globals: globals.buffer, scenario: s, seed: input.seed });
-    // Observed now so that a call failing early is not an unhandled rejection; its outcome is
-    // collected below.
-    call.catch(() => undefined);
-    pending.push(call);
-  }
-
-  /**
-   * Wait until `settled()` holds: 'ok', 'timeout', or the participant whose worker died.
-   *
-   * The decision is taken from the participants' STATUS words, never from counting PARKED_SEQ
-   * bumps: a participant publishes PARKED (or FINISHED) and only then rings, so a ring can land
-   * long after the status it announces — its thread preempted between the two stores. The start
-   * barrier, which sees every status settled, used to let such a late START ring through, and
-   * the first grant's "wait for a ring" then returned at once while the granted participant was
-   * still running. From there the scheduler was one ring behind: two participants moved at once
-   * (a nondeterministic run), and a granted participant could be seen not yet parked, so the run
-   * was called a deadlock and abandoned while that participant was still on its way to its next
-   * park — where it then waited for a grant that never came. The ring is only a doorbell here:
-   * a stale one merely wakes us to look again.
-   */
-  const awaitSettled = async (settled: () => boolean, limitMs: number): Promise<'ok' | 'timeout' | number> => {
-    const deadline = now() + limitMs;
-    for (;;) {
-      // Read the doorbell before the condition: a status we miss is published before a ring
-      // that comes after `seen`, so the wait below cannot sleep through it.
-      const seen = token.parkedSeq();
-      if (settled()) return 'ok';
-      const left = deadline - now();
-      if (left > 0 && (await token.waitPark(seen, Math.min(BLOCK_SLICE_MS, left)))) continue;
-      // A whole slice without news: give the event loop a turn, so that a worker's 'error' or
-      // 'exit' event is delivered (it will never ring again) and timers run, then look.
-      await yieldToEventLoop();
-      for (let p = 0; p < parts; p++) if (handles[p]!.failure !== null) return p;
-      if (now() >= deadline) return settled() ? 'ok' : 'timeout';
-    }
-  };
-  const lostWorker = (p: number, when: string): void => {
-    abort = 'worker-lost';
-    abortDetail = `${participantName(p)}'s worker died ${when}: ${handles[p]!.failure}; ${describeTokens(token, parts)}`;
-  };
-
+  const run = new ControlledRun(input, pool);
+  if (!(await run.startParticipants())) return run.result([]);
   let internal: unknown = null;
   try {
-    // Everyone parks at START (or has already finished) before the first choice.
-    const started = await awaitSettled(() => token.quiescent(), liveness.startMs);
-    if (started === 'timeout') {
-      abort = 'stuck';
-      abortDetail = `participants did not all reach their first step within ${liveness.startMs} ms; ${describeTokens(token, parts)}`;
-    } else if (started !== 'ok') {
-      lostWorker(started, 'before the first step');
-    }
-
-    const enabled: number[] = [];
-    let last = -1;
-    while (abort === null && !token.allFinished()) {
-      enabled.length = 0;
-      for (let p = 0; p < parts; p++) {
-        if (token.status(p) === ParticipantStatus.PARKED && isStepEnabled(vm, s.vcpus, p, token.step(p), token.argA(p))) enabled.push(p);
-      }
-      if (enabled.length === 0) {
-        abort = 'deadlock';
-        abortDetail = `no participant can move after ${choices.length} steps: ${describeTokens(token, parts)}`;
-        break;
-      }
-      if (choices.length >= maxSteps) {
-        abort = 'step-limit';
-        abortDetail = `still running after ${maxSteps} steps: ${describeTokens(token, parts)}`;
-        break;
-      }
-      let q: number;
-      try {
-        q = input.chooser.choose(choices.length, enabled, last);
-      } catch (e) {
-        if (!(e instanceof ReplayDivergence)) throw e;
-        abort = 'divergence';
-        abortDetail = e.message;
-        break;
-      }
-      choices.push(q);
-      trace.push([q, token.step(q), token.argA(q), token.argB(q)]);
-      token.grant(q);
-      // Its move is over once it parks again or finishes (grant() marked it RUNNING).
-      const r = await awaitSettled(() => token.status(q) !== ParticipantStatus.RUNNING, liveness.stepMs);
-      if (r === 'timeout') {
-        abort = 'stuck';
-        abortDetail =
-          `${participantName(q)} did not reach its next step within ${liveness.stepMs} ms after ` +
-          `${stepName(trace[trace.length - 1]![1])} (step ${choices.length}); ${describeTokens(token, parts)}`;
-        break;
-      }
-      if (r !== 'ok') {
-        lostWorker(r, `at step ${choices.length}`);
-        break;
-      }
-      last = q;
-    }
+    await run.startBarrier();
+    await run.schedule();
   } catch (e) {
     // A bug of the engine or a chooser: still unwind the participants and collect the workers
     // below (so that the pool is fit for the next run), then rethrow.
     internal = e;
   }
-  // Whatever ended the run: participants still parked unwind, and any that parks later (a slow
-  // one, or one whose run message is only now taken) unwinds at once (ParticipantToken.park).
-  if (!token.allFinished()) token.abort();
-
-  results = await Promise.all(
-    pending.map(async (call, p): Promise<ParticipantResult | null> => {
-      const settled: Settled = await callWorker(handles[p]!, call, liveness.resultMs, 'its result').then(
-        (ok) => ({ ok }),
-        (failed: unknown) => ({ failed }),
-      );
-      if ('ok' in settled) return settled.ok;
-      // It never came back (stuck in a wait the model does not know about, or its worker died),
-      // or the call failed: the worker cannot be trusted with another run.
-      const why = settled.failed instanceof Error ? settled.failed.message : String(settled.failed);
-      const state = describeParticipant(token, p);
-      const replaced = await pool.replace(p);
-      errors.push(
-        `${participantName(p)}: ${why} (token: ${state}; abort ${abort ?? (internal !== null ? 'internal error' : 'none')}); ` +
-          (replaced === null ? 'worker replaced' : `worker dropped, its replacement failed: ${replaced}`),
-      );
-      return null;
-    }),
-  );
+  run.abandonUnfinished();
+  const results = await run.collectResults(internal !== null);
   if (internal !== null) throw internal;
-  return finish();
+  return run.result(results);
+}
+
+/** One run's state, from handing the VM to the workers to the result. */
+class ControlledRun {
+  private readonly t0 = now();
+  private readonly s: ControlledScenario;
+  private readonly parts: number;
+  private readonly maxSteps: number;
+  private readonly liveness: ControlledLiveness;
+  private readonly vm: Vm;
+  private readonly token: SchedulerToken;
+  private readonly choices: number[] = [];
+  private readonly trace: TraceEntry[] = [];
+  private readonly errors: string[] = [];
+  private abort: AbortReason | null = null;
+  private abortDetail: string | null = null;
+  private readonly handles: ControlledWorkerHandle[] = [];
+  /** Each participant's run call, in participant order. */
+  private readonly pending: Promise<ParticipantResult>[] = [];
+  private readonly waiter: ParkWaiter;
+  /** The participants that may move at the current step (reused from step to step). */
+  private readonly enabled: number[] = [];
+
+  constructor(
+    private readonly input: ControlledRunInput,
+    private readonly pool: ParticipantPool,
+  ) {
+    const s = input.scenario;
+    this.s = s;
+    this.parts = s.vcpus + 1;
+    this.maxSteps = input.maxSteps ?? Math.max(MIN_STEP_LIMIT, STEP_LIMIT_FACTOR * estimateSteps(s));
+    this.liveness = { ...DEFAULT_LIVENESS, ...input.liveness };
+    this.vm = buildControlledVm(s, input.mutants);
+    this.token = new SchedulerToken(this.parts);
+    this.waiter = new ParkWaiter(this.token, this.handles);
+  }
+
+  /** Hand the run to one worker per participant; false when the workers could not be started. */
+  async startParticipants(): Promise<boolean> {
+    try {
+      await this.pool.ensure(this.parts);
+    } catch (e) {
+      // No run without a worker for every participant. Reported as this run's outcome, so that
+      // the campaign goes on; the pool starts the missing worker again for the next run.
+      this.abandon('worker-lost', `controlled workers could not be started: ${e instanceof Error ? e.message : String(e)}`);
+      this.errors.push(this.abortDetail!);
+      return false;
+    }
+    const globals = new SharedBlock(GuestGlobalsLayout);
+    const buffers = this.vm.buffers();
+    const { scenario, seed, mutants } = this.input;
+    for (let p = 0; p < this.parts; p++) {
+      const h = this.pool.handle(p);
+      this.handles.push(h);
+      const call = h.api.run({ participant: p, token: this.token.buffer, vm: buffers, globals: globals.buffer, scenario, seed, mutants });
+      // Observed now so that a call failing early is not an unhandled rejection; its outcome is
+      // collected by collectResults.
+      call.catch(() => undefined);
+      this.pending.push(call);
+    }
+    return true;
+  }
+
+  /** Everyone parks at START (or has already finished) before the first choice. */
+  async startBarrier(): Promise<void> {
+    const started = await this.waiter.until(() => this.token.quiescent(), this.liveness.startMs);
+    if (started === 'timeout') {
+      this.abandon('stuck', `participants did not all reach their first step within ${this.liveness.startMs} ms; ${this.describeAll()}`);
+    } else if (started !== 'ok') {
+      this.lostWorker(started, 'before the first step');
+    }
+  }
+
+  /** Choose, grant, await the move; until everyone finished or the run is abandoned. */
+  async schedule(): Promise<void> {
+    let last = -1;
+    while (this.abort === null && !this.token.allFinished()) {
+      const q = this.choose(last);
+      if (q === null || !(await this.move(q))) return;
+      last = q;
+    }
+  }
+
+  /** The chooser's pick among the participants that may move; null when the run must end. */
+  private choose(last: number): number | null {
+    const enabled = this.enabled;
+    enabled.length = 0;
+    for (let p = 0; p < this.parts; p++) {
+      if (this.token.status(p) === ParticipantStatus.PARKED && isStepEnabled(this.vm, this.s.vcpus, p, this.token.step(p), this.token.argA(p))) enabled.push(p);
+    }
+    if (enabled.length === 0) {
+      this.abandon('deadlock', `no participant can move after ${this.choices.length} steps: ${this.describeAll()}`);
+      return null;
+    }
+    if (this.choices.length >= this.maxSteps) {
+      this.abandon('step-limit', `still running after ${this.maxSteps} steps: ${this.describeAll()}`);
+      return null;
+    }
+    let q: number;
+    try {
+      q = this.input.chooser.choose(this.choices.length, enabled, last);
+    } catch (e) {
+      if (!(e instanceof ReplayDivergence)) throw e;
+      this.abandon('divergence', e.message);
+      return null;
+    }
+    // Granting a participant that is not parked would let two move at once.
+    assert(enabled.includes(q), 'the chooser picked a participant that may not move');
+    return q;
+  }
+
+  /** Record and grant q's move, then wait until it parks again or finishes; false when the run must end. */
+  private async move(q: number): Promise<boolean> {
+    const token = this.token;
+    this.choices.push(q);
+    this.trace.push([q, token.step(q), token.argA(q), token.argB(q)]);
+    token.grant(q);
+    // Its move is over once it parks again or finishes (grant() marked it RUNNING).
+    const r = await this.waiter.until(() => token.status(q) !== ParticipantStatus.RUNNING, this.liveness.stepMs);
+    if (r === 'timeout') {
+      this.abandon(
+        'stuck',
+        `${participantName(q)} did not reach its next step within ${this.liveness.stepMs} ms after ` +
+          `${stepName(this.trace[this.trace.length - 1]![1])} (step ${this.choices.length}); ${this.describeAll()}`,
+      );
+      return false;
+    }
+    if (r !== 'ok') {
+      this.lostWorker(r, `at step ${this.choices.length}`);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Whatever ended the run: participants still parked unwind, and any that parks later (a slow
+   * one, or one whose run message is only now taken) unwinds at once (ParticipantToken.park).
+   */
+  abandonUnfinished(): void {
+    if (!this.token.allFinished()) this.token.abort();
+  }
+
+  /** Every participant's result (null for one that did not return it; its worker is replaced). */
+  collectResults(internalError: boolean): Promise<(ParticipantResult | null)[]> {
+    return Promise.all(this.pending.map((call, p) => this.collectResult(p, call, internalError)));
+  }
+
+  private async collectResult(p: number, call: Promise<ParticipantResult>, internalError: boolean): Promise<ParticipantResult | null> {
+    const settled: Settled = await callWorker(this.handles[p]!, call, this.liveness.resultMs, 'its result').then(
+      (ok) => ({ ok }),
+      (failed: unknown) => ({ failed }),
+    );
+    if ('ok' in settled) return settled.ok;
+    // It never came back (stuck in a wait the model does not know about, or its worker died),
+    // or the call failed: the worker cannot be trusted with another run.
+    const why = settled.failed instanceof Error ? settled.failed.message : String(settled.failed);
+    const state = describeParticipant(this.token, p);
+    const replaced = await this.pool.replace(p);
+    this.errors.push(
+      `${participantName(p)}: ${why} (token: ${state}; abort ${this.abort ?? (internalError ? 'internal error' : 'none')}); ` +
+        (replaced === null ? 'worker replaced' : `worker dropped, its replacement failed: ${replaced}`),
+    );
+    return null;
+  }
+
+  result(results: readonly (ParticipantResult | null)[]): ControlledRunResult {
+    assert(this.trace.length === this.choices.length, 'one trace entry per choice');
+    for (const [p, r] of results.entries()) {
+      if (r !== null && r.error !== null) this.errors.push(`${participantName(p)}: ${r.error}`);
+    }
+    const st = this.vm.stats();
+    let ringFullExits = 0;
+    for (let i = 0; i < this.s.vcpus; i++) ringFullExits += this.vm.vcpuBlock(i).f64[VcpuLayout.floats.RING_FULL_EXITS]!;
+    return {
+      seed: this.input.seed,
+      scenario: this.s,
+      mutants: this.input.mutants,
+      steps: this.choices.length,
+      choices: this.choices,
+      trace: this.trace,
+      traceHash: traceHash(this.trace),
+      abort: this.abort,
+      abortDetail: this.abortDetail,
+      userspace: results[0]?.userspace ?? null,
+      errors: this.errors,
+      kernelWarnings: st.warnings,
+      kernelBugs: st.kernelBugs,
+      ringFullExits,
+      elapsedMs: roundToMicroseconds(now() - this.t0),
+    };
+  }
+
+  private abandon(reason: AbortReason, detail: string): void {
+    this.abort = reason;
+    this.abortDetail = detail;
+  }
+
+  private lostWorker(p: number, when: string): void {
+    this.abandon('worker-lost', `${participantName(p)}'s worker died ${when}: ${this.handles[p]!.failure}; ${this.describeAll()}`);
+  }
+
+  private describeAll(): string {
+    return describeTokens(this.token, this.parts);
+  }
+}
+
+const US_PER_MS = 1000;
+
+/** Elapsed times are reported to the microsecond: finer digits are clock noise. */
+function roundToMicroseconds(ms: number): number {
+  return Math.round(ms * US_PER_MS) / US_PER_MS;
 }
 
 /** One participant's state from shared memory, in words. */

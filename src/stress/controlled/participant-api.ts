@@ -5,7 +5,7 @@
 import type { Remote } from 'comlink';
 import type { VmBuffers } from '../../kernel/vm.js';
 import type { ControlledScenario } from './scenario.js';
-import type { UserspaceReport } from './userspace-participant.js';
+import type { UserspaceReport } from './userspace-report.js';
 
 export interface ControlledRunConfig {
   /** 0 = userspace (the harvester), p ≥ 1 = vCPU p − 1. */
@@ -18,6 +18,8 @@ export interface ControlledRunConfig {
   readonly scenario: ControlledScenario;
   /** The run's seed, for the oracle's reports. */
   readonly seed: number;
+  /** The run's known bugs (the kernel's are in the VM already; userspace takes its own share). */
+  readonly mutants: number;
 }
 
 export interface ParticipantResult {

@@ -2,13 +2,15 @@
  * The body of a controlled participant worker: attach to the run's VM, park on the token at
  * every step hook (the kernel's and the participant's own), run the vCPU or userspace program.
  */
-import { GuestGlobalsLayout, SharedBlock } from '../../abi/layout.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
+import { SharedBlock } from '../../abi/layout.js';
 import { clearStepHook, installStepHook } from '../../kernel/step-hook.js';
 import { Vm } from '../../kernel/vm.js';
 import { ControlStep, USERSPACE_PARTICIPANT } from './control-steps.js';
 import type { ControlledRunConfig, ControlledWorkerApi, ParticipantResult } from './participant-api.js';
 import { ParticipantToken, RunAborted } from './token.js';
-import { type UserspaceReport, emptyUserspaceReport, runUserspaceParticipant } from './userspace-participant.js';
+import { runUserspaceParticipant } from './userspace-participant.js';
+import { type UserspaceReport, emptyUserspaceReport } from './userspace-report.js';
 import { runVcpuParticipant } from './vcpu-participant.js';
 
 export function runParticipant(config: ControlledRunConfig): ParticipantResult {
@@ -22,7 +24,7 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
     const globals = new SharedBlock(GuestGlobalsLayout, config.globals).i32;
     installStepHook(park);
     park(ControlStep.START, config.participant, 0);
-    if (report) runUserspaceParticipant(vm, config.scenario, globals, config.seed, park, report);
+    if (report) runUserspaceParticipant(vm, config, globals, park, report);
     else runVcpuParticipant(vm, config.participant - 1, config.scenario, globals, park);
   } catch (e) {
     // The scheduler abandoning the run is no error of this participant.

@@ -4,7 +4,7 @@
  * final sync interrupts an iteration are dropped (the pending one is retried, as after any
  * stop, with the value it had loaded). The dirty_log_test writer, but scripted.
  */
-import { GuestGlobalsLayout } from '../../abi/layout.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import { type GuestProgram, InsnKind, type Instruction } from '../../guest/instruction.js';
 
 const ITERATION = GuestGlobalsLayout.words.ITERATION;

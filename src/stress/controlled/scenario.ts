@@ -3,11 +3,15 @@
  * step by step and to shrink. Everything a run does is in here or in its choices, so a replay
  * file holds the scenario itself (not the seed that generated it).
  */
-import { ConfigError, validateRingEntries } from '../../harness/run-config.js';
-import type { Prng } from '../../guest/workloads.js';
-import { HARVESTER_VARIANTS, type HarvesterVariant, harvesterLogMode } from '../../userspace/harvester-variants.js';
+import { ConfigError } from '../../base/config-error.js';
+import { validateRingEntries } from '../../harness/run-config.js';
+import { type Prng } from '../../base/prng.js';
+import { HARVESTER_VARIANTS, type HarvesterVariant, harvesterLogMode } from '../harvesters/harvester-variants.js';
 import { LOG_MODES, type LogMode } from '../../userspace/log-collectors.js';
-import { pickHarvester } from '../harvester-pick.js';
+import { pickHarvester } from '../harvesters/harvester-pick.js';
+import { CLEAR_ALIGN_PAGES } from '../harvesters/unaligned-clear-collector.js';
+import { KVM_DIRTY_RING_MAX_ENTRIES } from '../../abi/constants.js';
+import { between, percent } from '../draw.js';
 
 export interface ControlledScenario {
   readonly log: LogMode;
@@ -53,80 +57,105 @@ export interface ScenarioRequest {
   readonly maxPages?: number;
 }
 
+/** The smallest ring the kernel accepts (one page of entries): the scenarios that overflow it stay short. */
 const RING_ENTRIES = 256;
-const CLEAR_CHUNK_PAGES = 64;
+/** The smallest CLEAR chunk there is: a sweep's pages then span two chunks, and the collector's chunking is exercised. */
+const CLEAR_CHUNK_PAGES = CLEAR_ALIGN_PAGES;
+
+/** How often each shape is drawn: mostly micro-runs, where interleavings are varied and cheap. */
+const SHAPE_WEIGHTS: readonly (readonly [ScenarioShape, number])[] = [['micro', 90], ['sweep', 5], ['flood', 5]];
+/** The logging interface of a micro or sweep scenario (a flood needs a ring to overflow). */
+const LOG_WEIGHTS: readonly (readonly [LogMode, number])[] = [['ring', 60], ['bitmap', 20], ['clear', 20]];
+/** Percent of ring scenarios whose userspace is the hostile-wrap harvester. */
+const HOSTILE_WRAP_PERCENT = 15;
+
+/**
+ * micro: few vCPUs, few pages, few stores, most of them to a handful of hot pages, so that
+ * vCPUs collide on pages and the scheduler's choices decide who logs what first.
+ */
+const MICRO = {
+  vcpuWeights: [[1, 35], [2, 45], [3, 20]] as readonly (readonly [number, number])[],
+  minPages: 2,
+  maxPages: 12,
+  maxRounds: 3,
+  maxHotPages: 4,
+  maxStoresPerRound: 6,
+  /** Percent of stores that go to a hot page. */
+  hotStorePercent: 70,
+  /** Percent of micro-runs on the emulated path (every store logged). */
+  emulatedPercent: 15,
+  maxCollections: 3,
+} as const;
+/** sweep: one vCPU faulting once on each of 64 to 96 distinct pages (past every 61st entry). */
+const SWEEP = { minPages: 64, maxPages: 96, maxCollections: 2 } as const;
+/** flood: one vCPU on the emulated path, 14 to 44 stores past a full ring, on a few pages. */
+const FLOOD = { minPages: 2, maxPages: 8, minOverflow: 14, maxOverflow: 44 } as const;
+
+/** What a shape decides; the log and the harvester are drawn before it. */
+type ShapeParts = Pick<ControlledScenario, 'vcpus' | 'pages' | 'emulated' | 'collections' | 'drain'> & { stores: number[][][] };
 
 /** A scenario from `rng`, honouring `req`. */
 export function generateScenario(rng: Prng, req: ScenarioRequest = {}): ControlledScenario {
-  const shape = req.shape ?? rng.weighted<ScenarioShape>([['micro', 90], ['sweep', 5], ['flood', 5]]);
+  const shape = req.shape ?? rng.weighted(SHAPE_WEIGHTS);
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
-  const log =
-    req.log ?? forcedLog ?? (shape === 'flood' ? 'ring' : rng.weighted<LogMode>([['ring', 60], ['bitmap', 20], ['clear', 20]]));
-  const harvester = req.harvester ?? pickHarvester(rng, log, 15);
-  let vcpus: number;
-  let pages: number;
-  let emulated: boolean;
-  let collections: number;
-  let drain: boolean;
-  const stores: number[][][] = [];
-  if (shape === 'micro') {
-    vcpus = req.vcpus ?? rng.weighted([[1, 35], [2, 45], [3, 20]]);
-    pages = 2 + rng.below(Math.max(1, Math.min(11, (req.maxPages ?? 12) - 1)));
-    const rounds = 1 + rng.below(3);
-    const hot = Array.from({ length: 1 + rng.below(Math.min(pages, 4)) }, () => rng.below(pages));
-    for (let v = 0; v < vcpus; v++) {
-      const mine: number[][] = [];
-      for (let k = 0; k < rounds; k++) {
-        mine.push(Array.from({ length: 1 + rng.below(6) }, () => (rng.below(100) < 70 ? hot[rng.below(hot.length)]! : rng.below(pages))));
-      }
-      stores.push(mine);
-    }
-    emulated = req.emulated ?? rng.below(100) < 15;
-    collections = req.collections ?? rng.below(4);
-    drain = req.drain ?? rng.below(2) === 0;
-  } else if (shape === 'sweep') {
-    vcpus = req.vcpus ?? 1;
-    pages = 64 + rng.below(33);
-    for (let v = 0; v < vcpus; v++) {
-      const order = Array.from({ length: pages }, (_, i) => i);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.below(i + 1);
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
-      stores.push([order]);
-    }
-    emulated = req.emulated ?? false;
-    collections = req.collections ?? rng.below(3);
-    drain = req.drain ?? true;
-  } else {
-    vcpus = req.vcpus ?? 1;
-    pages = 2 + rng.below(7);
-    const count = RING_ENTRIES + 14 + rng.below(31);
-    for (let v = 0; v < vcpus; v++) stores.push([Array.from({ length: count }, () => rng.below(pages))]);
-    emulated = req.emulated ?? true;
-    collections = req.collections ?? 0;
-    drain = req.drain ?? true;
-  }
-  if (harvester === 'hostile-wrap' && pages >= 2) {
+  const log = req.log ?? forcedLog ?? (shape === 'flood' ? 'ring' : rng.weighted(LOG_WEIGHTS));
+  const harvester = req.harvester ?? pickHarvester(rng, log, HOSTILE_WRAP_PERCENT);
+  const parts = shape === 'micro' ? microParts(rng, req) : shape === 'sweep' ? sweepParts(rng, req) : floodParts(rng, req);
+  if (harvester === 'hostile-wrap' && parts.pages >= 2) {
     // Give every iteration two distinct pages per vCPU, so a final collection can hold a pair.
-    for (const mine of stores) {
+    for (const mine of parts.stores) {
       for (const list of mine) {
-        if (new Set(list).size < 2) list.push(((list[0] ?? 0) + 1) % pages);
+        if (new Set(list).size < 2) list.push(((list[0] ?? 0) + 1) % parts.pages);
       }
     }
   }
-  return {
-    log,
-    harvester,
-    vcpus,
-    pages,
-    ringEntries: RING_ENTRIES,
-    clearChunkPages: CLEAR_CHUNK_PAGES,
-    emulated,
-    collections,
-    drain,
-    stores,
-  };
+  const { vcpus, pages, emulated, collections, drain, stores } = parts;
+  return { log, harvester, vcpus, pages, ringEntries: RING_ENTRIES, clearChunkPages: CLEAR_CHUNK_PAGES, emulated, collections, drain, stores };
+}
+
+function microParts(rng: Prng, req: ScenarioRequest): ShapeParts {
+  const vcpus = req.vcpus ?? rng.weighted(MICRO.vcpuWeights);
+  const pages = between(rng, MICRO.minPages, Math.max(MICRO.minPages, Math.min(MICRO.maxPages, req.maxPages ?? MICRO.maxPages)));
+  const rounds = between(rng, 1, MICRO.maxRounds);
+  const hot = Array.from({ length: between(rng, 1, Math.min(pages, MICRO.maxHotPages)) }, () => rng.below(pages));
+  const stores: number[][][] = [];
+  for (let v = 0; v < vcpus; v++) {
+    const mine: number[][] = [];
+    for (let k = 0; k < rounds; k++) {
+      const store = (): number => (percent(rng, MICRO.hotStorePercent) ? hot[rng.below(hot.length)]! : rng.below(pages));
+      mine.push(Array.from({ length: between(rng, 1, MICRO.maxStoresPerRound) }, store));
+    }
+    stores.push(mine);
+  }
+  const emulated = req.emulated ?? percent(rng, MICRO.emulatedPercent);
+  const collections = req.collections ?? between(rng, 0, MICRO.maxCollections);
+  const drain = req.drain ?? rng.below(2) === 0;
+  return { vcpus, pages, emulated, collections, drain, stores };
+}
+
+function sweepParts(rng: Prng, req: ScenarioRequest): ShapeParts {
+  const vcpus = req.vcpus ?? 1;
+  const pages = between(rng, SWEEP.minPages, SWEEP.maxPages);
+  const stores: number[][][] = [];
+  for (let v = 0; v < vcpus; v++) {
+    // Every page once, in a random order (Fisher-Yates).
+    const order = Array.from({ length: pages }, (_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.below(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    stores.push([order]);
+  }
+  return { vcpus, pages, emulated: req.emulated ?? false, collections: req.collections ?? between(rng, 0, SWEEP.maxCollections), drain: req.drain ?? true, stores };
+}
+
+function floodParts(rng: Prng, req: ScenarioRequest): ShapeParts {
+  const vcpus = req.vcpus ?? 1;
+  const pages = between(rng, FLOOD.minPages, FLOOD.maxPages);
+  const count = RING_ENTRIES + between(rng, FLOOD.minOverflow, FLOOD.maxOverflow);
+  const stores: number[][][] = [];
+  for (let v = 0; v < vcpus; v++) stores.push([Array.from({ length: count }, () => rng.below(pages))]);
+  return { vcpus, pages, emulated: req.emulated ?? true, collections: req.collections ?? 0, drain: req.drain ?? true, stores };
 }
 
 export function scenarioRounds(s: ControlledScenario): number {
@@ -139,10 +168,21 @@ export function totalStores(s: ControlledScenario): number {
   return n;
 }
 
+/**
+ * Steps a run takes, roughly, per store: the kernel's step points on its write path (the fault
+ * path has more than the emulated one), and userspace's handling of its record.
+ */
+const STEPS_PER_STORE = { emulated: 4, fault: 7, collected: 3 } as const;
+/** Userspace's steps per iteration besides its collections: resume, pause, wait, collect, verify... */
+const STEPS_PER_ROUND = 6;
+/** Each participant's first park (START) and its last move. */
+const STEPS_PER_PARTICIPANT = 2;
+
 /** A rough count of the steps one run takes: PCT spreads its change points over it. */
 export function estimateSteps(s: ControlledScenario): number {
   const stores = totalStores(s);
-  return stores * (s.emulated ? 4 : 7) + stores * 3 + scenarioRounds(s) * (s.collections + 6) + 2 * (s.vcpus + 1);
+  const perStore = (s.emulated ? STEPS_PER_STORE.emulated : STEPS_PER_STORE.fault) + STEPS_PER_STORE.collected;
+  return stores * perStore + scenarioRounds(s) * (s.collections + STEPS_PER_ROUND) + STEPS_PER_PARTICIPANT * (s.vcpus + 1);
 }
 
 /** One line: `ring/standard 2 vCPUs 8 pages, 3 iterations, 12 stores, 2 collections, drain`. */
@@ -152,6 +192,9 @@ export function describeScenario(s: ControlledScenario): string {
     `${totalStores(s)} stores${s.emulated ? ' (emulated)' : ''}, ${s.collections} collection(s)${s.drain ? ', drain' : ''}`
   );
 }
+
+/** What a scenario file may ask for: enough for any shrunk or hand-written case, not enough to hold the machine. */
+const FILE_LIMITS = { maxVcpus: 8, maxPages: 65536, maxClearChunkPages: 1 << 30, maxCollections: 1000, maxRounds: 1000 } as const;
 
 /**
  * Check a scenario read from a file. `where` names its origin (e.g. `--replay f.json`) so the
@@ -181,16 +224,16 @@ export function validateScenario(input: unknown, where: string): ControlledScena
   const harvester = o['harvester'] as HarvesterVariant;
   const need = harvesterLogMode(harvester);
   if (need !== null && need !== log) bad('harvester', harvester, `needs log ${need}`);
-  const vcpus = int('vcpus', 1, 8);
-  const pages = int('pages', 1, 65536);
-  const ringEntries = int('ringEntries', 1, 65536);
+  const vcpus = int('vcpus', 1, FILE_LIMITS.maxVcpus);
+  const pages = int('pages', 1, FILE_LIMITS.maxPages);
+  const ringEntries = int('ringEntries', 1, KVM_DIRTY_RING_MAX_ENTRIES);
   // Only a ring uses it (its size is recorded, unused, for the other logs). At least 256
   // entries (one page), so the kernel's reserved entries always fit.
   if (log === 'ring') validateRingEntries(ringEntries, `${where}: scenario.ringEntries`);
-  const clearChunkPages = int('clearChunkPages', 64, 1 << 30);
-  if (clearChunkPages % 64 !== 0) bad('clearChunkPages', clearChunkPages, 'must be a multiple of 64');
+  const clearChunkPages = int('clearChunkPages', CLEAR_ALIGN_PAGES, FILE_LIMITS.maxClearChunkPages);
+  if (clearChunkPages % CLEAR_ALIGN_PAGES !== 0) bad('clearChunkPages', clearChunkPages, `must be a multiple of ${CLEAR_ALIGN_PAGES}`);
   const emulated = bool('emulated');
-  const collections = int('collections', 0, 1000);
+  const collections = int('collections', 0, FILE_LIMITS.maxCollections);
   const drain = bool('drain');
   const stores = o['stores'];
   if (!Array.isArray(stores) || stores.length !== vcpus) bad('stores', '…', `must hold one list per vCPU (${vcpus})`);
@@ -208,7 +251,7 @@ export function validateScenario(input: unknown, where: string): ControlledScena
       });
     });
   });
-  if (rounds > 1000) bad('stores', rounds, 'at most 1000 iterations');
+  if (rounds > FILE_LIMITS.maxRounds) bad('stores', rounds, `at most ${FILE_LIMITS.maxRounds} iterations`);
   return {
     log,
     harvester,

@@ -11,7 +11,7 @@
  * shortest prefix that, followed by non-preemptive scheduling, still fails: those are the
  * decisions that matter. The result replays strictly to an identical trace.
  */
-import { now } from '../../kernel/sync.js';
+import { now } from '../../base/clock.js';
 import { type OutcomeKind, primaryOutcome } from '../outcome.js';
 import { ReplayChooser } from './choosers.js';
 import { classifyControlled } from './classify.js';
@@ -46,6 +46,13 @@ export interface ShrinkResult {
   readonly choices: number[];
   readonly attempts: number;
 }
+
+/**
+ * The default budget: shrinking a failing micro-run converges well within it, and a campaign
+ * that finds many failures still ends (each costs at most this much more).
+ */
+const DEFAULT_MAX_ATTEMPTS = 400;
+const DEFAULT_TIME_BUDGET_MS = 10_000;
 
 function sizeOf(s: ControlledScenario, decisions: number): CaseSize {
   return { vcpus: s.vcpus, rounds: scenarioRounds(s), stores: totalStores(s), pages: s.pages, collections: s.collections, decisions };
@@ -114,8 +121,8 @@ function* scenarioCandidates(s: ControlledScenario, choices: readonly number[]):
  */
 export async function shrinkFailure(failing: ControlledRunResult, pool: ParticipantPool, options: ShrinkOptions = {}): Promise<ShrinkResult | null> {
   const target = primaryOutcome(classifyControlled(failing));
-  const maxAttempts = options.maxAttempts ?? 400;
-  const deadline = now() + (options.timeBudgetMs ?? 10_000);
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const deadline = now() + (options.timeBudgetMs ?? DEFAULT_TIME_BUDGET_MS);
   let attempts = 0;
   const fails = (r: ControlledRunResult): boolean => classifyControlled(r).includes(target);
   const attempt = async (scenario: ControlledScenario, choices: readonly number[], strict: boolean): Promise<ControlledRunResult | null> => {

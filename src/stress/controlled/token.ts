@@ -9,13 +9,8 @@
  * hand-off goes through Atomics, so each move happens-after the previous one: a run is a pure
  * function of the sequence of grants.
  */
-import {
-  ParticipantLayout,
-  ParticipantStatus,
-  SchedulerTokenLayout,
-  SharedBlock,
-  schedulerTokenBytes,
-} from '../../abi/layout.js';
+import { ParticipantLayout, ParticipantStatus, SchedulerTokenLayout, schedulerTokenBytes } from './token-layout.js';
+import { SharedBlock } from '../../abi/layout.js';
 import { canBlock } from '../../kernel/sync.js';
 import { waitAsyncWhileEqual } from '../../platform/async-wait.js';
 

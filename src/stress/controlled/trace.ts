@@ -8,14 +8,20 @@ import { participantName, stepName } from './control-steps.js';
 /** [participant, step point, arg a, arg b] */
 export type TraceEntry = readonly [number, number, number, number];
 
-/** FNV-1a over the trace's numbers, as 8 hex digits. */
+/** 32-bit FNV-1a's parameters. */
+const FNV_OFFSET_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+const BYTES_PER_NUMBER = 4;
+const HEX_DIGITS = 8;
+
+/** FNV-1a over the trace's numbers (each as 4 little-endian bytes), as 8 hex digits. */
 export function traceHash(trace: readonly TraceEntry[]): string {
-  let h = 0x811c9dc5;
+  let h = FNV_OFFSET_BASIS;
   const mix = (x: number): void => {
     let v = x | 0;
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < BYTES_PER_NUMBER; i++) {
       h ^= v & 0xff;
-      h = Math.imul(h, 0x01000193);
+      h = Math.imul(h, FNV_PRIME);
       v >>>= 8;
     }
   };
@@ -25,7 +31,7 @@ export function traceHash(trace: readonly TraceEntry[]): string {
     mix(e[2]);
     mix(e[3]);
   }
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return (h >>> 0).toString(16).padStart(HEX_DIGITS, '0');
 }
 
 /** One line per step: `12 v0 fault-make-writable 262149 0`. */

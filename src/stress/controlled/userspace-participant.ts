@@ -12,181 +12,193 @@
  *
  * The `no-final-stop` mutant collects and verifies before stopping, as in free runs.
  */
-import { GuestGlobalsLayout, VcpuLayout, VcpuState } from '../../abi/layout.js';
-import { type LostPage, DirtyLogOracle, type PendingStore } from '../../checker/oracle.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
+import { VcpuLayout, VcpuState } from '../../kernel/vcpu-layout.js';
+import { DirtyLogOracle, type PendingStore } from '../../checker/oracle.js';
 import { RingWedgeDetector } from '../../harness/wedge-detector.js';
-import { Mutant } from '../../kernel/mutants.js';
+import { type UserspaceFaults, userspaceFaults } from '../../userspace/faults.js';
 import type { Vm } from '../../kernel/vm.js';
-import { type CopyMismatch, DirtyPageCopier } from '../../userspace/dirty-copier.js';
-import { type HarvesterVariantStats, createHarvester } from '../../userspace/harvester-variants.js';
+import { DirtyPageCopier } from '../../userspace/dirty-copier.js';
+import { type Harvester, createHarvester } from '../harvesters/harvester-variants.js';
 import { VcpuControlPlane } from '../../userspace/vcpu-control.js';
 import { ControlStep } from './control-steps.js';
 import { dataSlot } from './controlled-vm.js';
 import { interposeIoctls } from './ioctl-points.js';
+import type { ControlledRunConfig } from './participant-api.js';
 import { type ControlledScenario, scenarioRounds } from './scenario.js';
+import { type UserspaceReport, addVerification } from './userspace-report.js';
 import type { Park } from './vcpu-participant.js';
 
 const F = VcpuLayout.floats;
 const W = VcpuLayout.words;
-/** Details kept per run (counts are complete). */
-const MAX_DETAILS = 5;
-
-export interface UserspaceReport {
-  lostPages: number;
-  wrongValues: number;
-  copyMismatches: number;
-  resetMismatches: number;
-  badEntries: number;
-  /** Records of a page already collected in the same collection (racing rings, emulated path). */
-  duplicateRecords: number;
-  variant: HarvesterVariantStats;
-  /** Set when a vCPU was found wedged (its ring cannot be drained). */
-  wedged: string | null;
-  lost: LostPage[];
-  mismatches: CopyMismatch[];
-}
-
-export function emptyUserspaceReport(): UserspaceReport {
-  return {
-    lostPages: 0,
-    wrongValues: 0,
-    copyMismatches: 0,
-    resetMismatches: 0,
-    badEntries: 0,
-    duplicateRecords: 0,
-    variant: { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 },
-    wedged: null,
-    lost: [],
-    mismatches: [],
-  };
-}
+/** USER_COLLECT's argument for a collection that is not one of the scenario's numbered ones. */
+const UNNUMBERED_COLLECTION = -1;
 
 class WedgedVcpu extends Error {}
 
 /** Runs userspace's program, filling `report` as it goes (so an aborted run keeps what it saw). */
 export function runUserspaceParticipant(
   vm: Vm,
-  scenario: ControlledScenario,
+  config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants'>,
   globals: Int32Array,
-  seed: number,
   park: Park,
   report: UserspaceReport,
 ): void {
-  const n = scenario.vcpus;
-  const slot = dataSlot(vm);
-  const slots = [slot];
-  const control = new VcpuControlPlane(vm, n);
-  interposeIoctls(vm, park);
-  const harvester = createHarvester(scenario.harvester, scenario.log, vm, n, slots, scenario.clearChunkPages);
-  const collector = harvester.collector;
-  const copier = new DirtyPageCopier(slots);
-  const oracle = new DirtyLogOracle(
-    [{ encodedSlot: slot.encodedSlot, id: slot.id, baseGfn: slot.baseGfn, pageCount: slot.pageCount, mem32: slot.mem32 }],
-    seed,
-  );
-  const sink = (s: number, offLo: number, offHi: number): void => {
-    oracle.report(s, offLo, offHi);
-    copier.copy(s, offLo, offHi);
-  };
-  const detector = new RingWedgeDetector();
+  new UserspaceProgram(vm, config, globals, park, report).run();
+}
+
+class UserspaceProgram {
+  private readonly scenario: ControlledScenario;
+  private readonly faults: UserspaceFaults;
+  private readonly vcpus: number;
+  private readonly control: VcpuControlPlane;
+  private readonly harvester: Harvester;
+  private readonly copier: DirtyPageCopier;
+  private readonly oracle: DirtyLogOracle;
+  private readonly detector = new RingWedgeDetector();
   /** Per vCPU: exit-31 stalls already released (its RING_FULL_EXITS count at the last release). */
-  const released = new Float64Array(n);
-  const exits = (i: number): number => vm.vcpuBlock(i).f64[F.RING_FULL_EXITS]!;
-  const unreleasedStalls = (): number[] => {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      if (control.state(i) === VcpuState.RING_FULL_STALL && exits(i) > released[i]!) out.push(i);
+  private readonly released: Float64Array;
+
+  constructor(
+    private readonly vm: Vm,
+    config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants'>,
+    private readonly globals: Int32Array,
+    private readonly park: Park,
+    private readonly report: UserspaceReport,
+  ) {
+    const scenario = config.scenario;
+    this.scenario = scenario;
+    this.faults = userspaceFaults(config.mutants);
+    this.vcpus = scenario.vcpus;
+    const slot = dataSlot(vm);
+    const slots = [slot];
+    this.control = new VcpuControlPlane(vm, this.vcpus);
+    // Before the harvester exists, so that every ioctl it makes is a scheduling point.
+    interposeIoctls(vm, park);
+    this.harvester = createHarvester(scenario.harvester, scenario.log, vm, this.vcpus, slots, scenario.clearChunkPages, this.faults);
+    this.copier = new DirtyPageCopier(slots);
+    this.oracle = new DirtyLogOracle(
+      [{ encodedSlot: slot.encodedSlot, id: slot.id, baseGfn: slot.baseGfn, pageCount: slot.pageCount, mem32: slot.mem32 }],
+      config.seed,
+    );
+    this.released = new Float64Array(this.vcpus);
+  }
+
+  run(): void {
+    try {
+      for (let k = 1; k <= scenarioRounds(this.scenario); k++) this.iteration(k);
+    } catch (e) {
+      if (!(e instanceof WedgedVcpu)) throw e;
+    } finally {
+      this.finish();
     }
-    return out;
-  };
-  const collect = (final: boolean): void => {
-    const stalled = final ? [] : unreleasedStalls();
-    detector.arm(vm, stalled);
-    copier.beginRound();
-    collector.collect(sink, final);
-    const wedged = detector.check(vm, (i) => control.state(i) === VcpuState.RING_FULL_STALL);
+  }
+
+  private iteration(k: number): void {
+    this.park(ControlStep.USER_RESUME, k, 0);
+    this.oracle.beginIteration(k);
+    Atomics.store(this.globals, GuestGlobalsLayout.words.ITERATION, k);
+    this.control.resumeAll();
+    for (let c = 0; c < this.scenario.collections; c++) {
+      this.park(ControlStep.USER_COLLECT, c, 0);
+      this.collect(false);
+    }
+    if (this.scenario.drain) this.drain(k);
+    if (this.faults.noFinalStop) {
+      // Mutant: the "final" sync and the verification while the vCPUs may still run.
+      this.finalSync(k);
+      this.stopAll(k);
+    } else {
+      this.stopAll(k);
+      this.finalSync(k);
+    }
+  }
+
+  /** Until every vCPU has halted: collect for the stalled ones, else wait for a state change. */
+  private drain(k: number): void {
+    for (;;) {
+      const bell = this.control.doorbell();
+      const dead = this.control.anyDeadThread();
+      if (dead !== null) throw new Error(`${dead} died in iteration ${k}`);
+      if (this.control.allVcpusIn(VcpuState.HALTED)) return;
+      if (this.unreleasedStalls().length > 0) {
+        this.park(ControlStep.USER_COLLECT, UNNUMBERED_COLLECTION, 0);
+        this.collect(false);
+      } else {
+        this.park(ControlStep.USER_WAIT_PROGRESS, bell, 0);
+      }
+    }
+  }
+
+  /** Stop every vCPU: kick and pause them, then wait until all are parked. */
+  private stopAll(k: number): void {
+    this.park(ControlStep.USER_PAUSE, k, 0);
+    this.control.pauseAll();
+    this.park(ControlStep.USER_WAIT_PARKED, 0, 0);
+  }
+
+  /** The iteration's last collection, then the oracle and the destination check. */
+  private finalSync(k: number): void {
+    this.park(ControlStep.USER_COLLECT, UNNUMBERED_COLLECTION, 0);
+    this.collect(true);
+    this.recordPending();
+    this.park(ControlStep.USER_VERIFY, k, 0);
+    addVerification(this.report, this.oracle.verify(), this.copier.compare());
+  }
+
+  private collect(final: boolean): void {
+    const stalled = final ? [] : this.unreleasedStalls();
+    this.detector.arm(this.vm, stalled);
+    this.copier.beginRound();
+    this.harvester.collector.collect(this.sink, final);
+    const wedged = this.detector.check(this.vm, (i) => this.control.state(i) === VcpuState.RING_FULL_STALL);
     if (wedged !== null) {
-      report.wedged = wedged;
+      this.report.wedged = wedged;
       throw new WedgedVcpu(wedged);
     }
     // QEMU's reaction to exit 31: harvest and reset first, then let the vCPU go.
     for (const i of stalled) {
-      released[i] = exits(i);
-      control.wakeStalled(i);
+      this.released[i] = this.ringFullExits(i);
+      this.control.wakeStalled(i);
     }
+  }
+
+  /** Every collected page goes to the oracle and to the destination copy. */
+  private readonly sink = (s: number, offLo: number, offHi: number): void => {
+    this.oracle.report(s, offLo, offHi);
+    this.copier.copy(s, offLo, offHi);
   };
-  const verify = (): void => {
-    const verdict = oracle.verify();
-    const mismatch = copier.compare();
-    report.lostPages += verdict.lostPages;
-    report.wrongValues += verdict.wrongValues;
-    report.badEntries += verdict.badEntries;
-    report.copyMismatches += mismatch.mismatches;
-    for (const d of verdict.details) if (report.lost.length < MAX_DETAILS) report.lost.push(d);
-    for (const d of mismatch.details) if (report.mismatches.length < MAX_DETAILS) report.mismatches.push(d);
-  };
-  const recordPending = (): void => {
+
+  /** vCPUs stalled on a full ring (exit 31) that no collection has released yet. */
+  private unreleasedStalls(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.vcpus; i++) {
+      if (this.control.state(i) === VcpuState.RING_FULL_STALL && this.ringFullExits(i) > this.released[i]!) out.push(i);
+    }
+    return out;
+  }
+
+  private ringFullExits(i: number): number {
+    return this.vm.vcpuBlock(i).f64[F.RING_FULL_EXITS]!;
+  }
+
+  /** Instructions the stop interrupted: their stores happen next iteration, and the oracle must know. */
+  private recordPending(): void {
     const pending: PendingStore[] = [];
-    for (let i = 0; i < n; i++) {
-      const b = vm.vcpuBlock(i);
+    for (let i = 0; i < this.vcpus; i++) {
+      const b = this.vm.vcpuBlock(i);
       if (Atomics.load(b.i32, W.PENDING_VALID) === 1) {
         pending.push({ vcpu: i, gfn: b.f64[F.PENDING_GFN]!, value: Atomics.load(b.i32, W.PENDING_VALUE) });
       }
     }
-    oracle.setPending(pending);
-  };
-  const finalSync = (k: number): void => {
-    park(ControlStep.USER_COLLECT, -1, 0);
-    collect(true);
-    recordPending();
-    park(ControlStep.USER_VERIFY, k, 0);
-    verify();
-  };
-  const stopAll = (k: number): void => {
-    park(ControlStep.USER_PAUSE, k, 0);
-    control.pauseAll();
-    park(ControlStep.USER_WAIT_PARKED, 0, 0);
-  };
+    this.oracle.setPending(pending);
+  }
 
-  const noFinalStop = vm.hasMutant(Mutant.NO_FINAL_STOP);
-  try {
-    for (let k = 1; k <= scenarioRounds(scenario); k++) {
-      park(ControlStep.USER_RESUME, k, 0);
-      oracle.beginIteration(k);
-      Atomics.store(globals, GuestGlobalsLayout.words.ITERATION, k);
-      control.resumeAll();
-      for (let c = 0; c < scenario.collections; c++) {
-        park(ControlStep.USER_COLLECT, c, 0);
-        collect(false);
-      }
-      while (scenario.drain) {
-        const bell = control.doorbell();
-        const dead = control.anyDeadThread();
-        if (dead !== null) throw new Error(`${dead} died in iteration ${k}`);
-        if (control.allVcpusIn(VcpuState.HALTED)) break;
-        if (unreleasedStalls().length > 0) {
-          park(ControlStep.USER_COLLECT, -1, 0);
-          collect(false);
-        } else {
-          park(ControlStep.USER_WAIT_PROGRESS, bell, 0);
-        }
-      }
-      if (noFinalStop) {
-        // Mutant: the "final" sync and the verification while the vCPUs may still run.
-        finalSync(k);
-        stopAll(k);
-      } else {
-        stopAll(k);
-        finalSync(k);
-      }
-    }
-  } catch (e) {
-    if (!(e instanceof WedgedVcpu)) throw e;
-  } finally {
-    const cs = collector.stats;
-    report.resetMismatches = cs.resetMismatches;
-    report.duplicateRecords = copier.duplicates;
-    report.variant = harvester.variantStats();
-    control.terminateAll();
+  /** Whatever ended the program: the harvester's counts go to the report, every vCPU thread ends. */
+  private finish(): void {
+    this.report.resetMismatches = this.harvester.collector.stats.resetMismatches;
+    this.report.duplicateRecords = this.copier.duplicates;
+    this.report.variant = this.harvester.variantStats();
+    this.control.terminateAll();
   }
 }

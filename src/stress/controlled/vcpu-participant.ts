@@ -5,7 +5,8 @@
  * KVM_RUN the kernel's own step hooks park it. No clock is read and nothing spins.
  */
 import { EMU_EXIT_PREEMPTED, KVM_EXIT_DIRTY_RING_FULL, KVM_EXIT_HLT, KVM_EXIT_INTR } from '../../abi/constants.js';
-import { VcpuControl, VcpuLayout, VcpuState, VmLayout } from '../../abi/layout.js';
+import { VcpuControl, VcpuLayout, VcpuState } from '../../kernel/vcpu-layout.js';
+import { VmLayout } from '../../kernel/vm-layout.js';
 import { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { ControlStep } from './control-steps.js';

@@ -3,15 +3,17 @@
  * every vCPU worker and in this thread, a harvester variant in userspace's place, and seeded
  * forced harvests and kicks; then its outcomes.
  */
+import { userspaceFaults } from '../../userspace/faults.js';
 import { WEDGED_VCPU } from '../../harness/wedge-detector.js';
 import { type RunHooks, type RunSummary, runDirtyLog } from '../../harness/run.js';
-import { Prng, deriveSeed } from '../../guest/workloads.js';
+import { Prng, deriveSeed } from '../../base/prng.js';
 import { clearStepHook } from '../../kernel/step-hook.js';
-import { type Harvester, type HarvesterVariantStats, createHarvester } from '../../userspace/harvester-variants.js';
-import { installStepPerturbation } from '../../userspace/step-perturbation.js';
+import { type Harvester, type HarvesterVariantStats, createHarvester } from '../harvesters/harvester-variants.js';
+import { installStepPerturbation, perturbationSpec } from '../harvesters/step-perturbation.js';
 import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
 import type { OutcomeKind } from '../outcome.js';
 import type { FreeScenario } from './free-scenario.js';
+import { percent } from '../draw.js';
 
 export interface FreeRunResult {
   readonly scenario: FreeScenario;
@@ -22,21 +24,23 @@ export interface FreeRunResult {
 
 /** A stall this long is worth a look (it is not wrong: the machine may just be busy). */
 const LONG_STALL_MS = 20;
+/** The stream of the poll's draws, apart from the scenario's (free-scenario.ts). */
+const POLL_STREAM = 0x90;
 
 export async function runFreeScenario(scenario: FreeScenario, mutants: number, spawn: SpawnVcpuWorker): Promise<FreeRunResult> {
   let harvester: Harvester | null = null;
-  const poll = new Prng(deriveSeed(scenario.seed, 0x90));
+  const poll = new Prng(deriveSeed(scenario.seed, POLL_STREAM));
   const vcpus = scenario.config.vcpus;
   const hooks: RunHooks = {
     spawn,
-    ...(scenario.vcpuPerturbation ? { vcpuPerturbation: scenario.vcpuPerturbation } : {}),
+    ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
     createCollector: (vm, n, slots, config) => {
-      harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages);
+      harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants));
       return harvester.collector;
     },
     onPoll: () => {
-      const harvest = poll.below(100) < scenario.forcedHarvestPercent;
-      const kick = poll.below(100) < scenario.kickPercent ? poll.below(vcpus) : -1;
+      const harvest = percent(poll, scenario.forcedHarvestPercent);
+      const kick = percent(poll, scenario.kickPercent) ? poll.below(vcpus) : -1;
       return harvest || kick >= 0 ? { harvest, kick } : null;
     },
   };

@@ -6,11 +6,17 @@
  */
 import { Step } from '../../kernel/step-hook.js';
 import type { RunConfig } from '../../harness/run-config.js';
-import { Prng, WORKLOAD_KINDS, deriveSeed } from '../../guest/workloads.js';
-import { type HarvesterVariant, harvesterLogMode } from '../../userspace/harvester-variants.js';
+import { Prng, deriveSeed } from '../../base/prng.js';
+import { WORKLOAD_KINDS } from '../../guest/workloads.js';
+import { type HarvesterVariant, harvesterLogMode } from '../harvesters/harvester-variants.js';
 import type { LogMode } from '../../userspace/log-collectors.js';
-import type { StepPerturbation } from '../../userspace/step-perturbation.js';
-import { pickHarvester } from '../harvester-pick.js';
+import type { StepPerturbation } from '../harvesters/step-perturbation.js';
+import { pickHarvester } from '../harvesters/harvester-pick.js';
+import { CLEAR_ALIGN_PAGES } from '../harvesters/unaligned-clear-collector.js';
+import { PAGE_SIZE } from '../../abi/constants.js';
+import { between, percent, pick } from '../draw.js';
+
+const MiB = 1024 * 1024;
 
 export interface FreeScenario {
   readonly seed: number;
@@ -54,69 +60,123 @@ const VCPU_POINTS = [
 ];
 const USER_POINTS = [Step.HARVEST_ENTRY, Step.RESET_ENTRY, Step.RESET_REPROTECT, Step.TLB_FLUSH_WAIT, Step.USER_READ_PAGE, Step.BITMAP_UPDATE];
 
+/** Independent streams derived from a run's seed (the configuration's, each thread's delays). */
+const STREAM = { config: 0xf7ee, vcpuDelays: 0x9c, userDelays: 0x0c } as const;
+
+/** Each point is perturbed in half of the runs: different runs widen different windows. */
+const POINT_PERTURBED_ONE_IN = 2;
+/** Chance per hit, in 1/65536 (StepPerturbation.chance): 64..1311, about 0.1 % to 2 % of the hits. */
+const MIN_CHANCE = 64;
+const MAX_CHANCE = 1311;
+const MIN_DELAY_US = 20;
+const MAX_DELAY_US = 419;
+const MAX_YIELD_PERCENT = 50;
+
+/**
+ * The configurations free runs are drawn from: [value, weight] lists and percentages. Small
+ * guests and rings, so that rings fill and pages collide within a run of a few iterations.
+ */
+const DRAW = {
+  logWeights: [['ring', 50], ['bitmap', 25], ['clear', 25]] as readonly (readonly [LogMode, number])[],
+  hostileWrapPercent: 10,
+  vcpuWeights: [[1, 20], [2, 40], [3, 20], [4, 20]] as const,
+  memoryMiBWeights: [[1, 30], [2, 35], [4, 25], [8, 10]] as const,
+  /** Runs that write-track some pages unasked, and how many pages (16..128). */
+  trackPercent: 15,
+  minTrackPages: 16,
+  maxTrackPages: 128,
+  deviceWriterPercent: 10,
+  memslotWeights: [[1, 70], [2, 20], [3, 10]] as const,
+  minIterations: 2,
+  maxIterations: 4,
+  minIntervalMs: 5,
+  maxIntervalMs: 15,
+  minHarvestIntervalMs: 1,
+  maxHarvestIntervalMs: 5,
+  maxBurstPages: 16,
+  maxBurstPercent: 10,
+  /** Runs with a fixed number of writes per iteration (500..5000), the others time-bound. */
+  fixedWritesPercent: 20,
+  minWrites: 500,
+  maxWrites: 5000,
+  emulatedPercent: 10,
+  ringEntryWeights: [[256, 30], [512, 25], [1024, 20], [4096, 25]] as const,
+  /** CLEAR chunks in units of 64 pages. */
+  clearChunkUnitWeights: [[1, 30], [2, 30], [4, 20], [16, 20]] as const,
+  initiallySetPercent: 20,
+  perturbedPercent: 80,
+  userPerturbedOneIn: 2,
+  maxForcedHarvestPercent: 20,
+  maxKickPercent: 10,
+} as const;
+
 function perturbation(rng: Prng, points: readonly number[], seed: number): StepPerturbation {
   let mask = 0;
-  // Each point is perturbed in half of the runs: different runs widen different windows.
-  for (const p of points) if (rng.below(2) === 0) mask |= 1 << p;
-  if (mask === 0) mask = 1 << points[rng.below(points.length)]!;
+  for (const p of points) if (rng.below(POINT_PERTURBED_ONE_IN) === 0) mask |= 1 << p;
+  if (mask === 0) mask = 1 << pick(rng, points);
   return {
     seed,
     points: mask,
-    chance: 64 + rng.below(1248), // 0.1 % .. 2 % of the hits
-    maxDelayUs: 20 + rng.below(400),
-    yieldPercent: rng.below(51),
+    chance: between(rng, MIN_CHANCE, MAX_CHANCE),
+    maxDelayUs: between(rng, MIN_DELAY_US, MAX_DELAY_US),
+    yieldPercent: between(rng, 0, MAX_YIELD_PERCENT),
   };
 }
 
 export function generateFreeScenario(seed: number, req: FreeRequest = {}): FreeScenario {
-  const rng = new Prng(deriveSeed(seed, 0xf7ee));
+  const rng = new Prng(deriveSeed(seed, STREAM.config));
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
-  const log = req.log ?? forcedLog ?? rng.weighted<LogMode>([['ring', 50], ['bitmap', 25], ['clear', 25]]);
-  const harvester: HarvesterVariant = req.harvester ?? pickHarvester(rng, log, 10);
-  const vcpus = rng.weighted([[1, 20], [2, 40], [3, 20], [4, 20]]);
-  const memoryMiB = req.memoryMiB
-    ? req.memoryMiB[rng.below(req.memoryMiB.length)]!
-    : rng.weighted([[1, 30], [2, 35], [4, 25], [8, 10]]);
-  const memoryBytes = memoryMiB * 1024 * 1024;
-  // Page write-tracking when asked, and in some other runs (never with DMA devices: their
-  // writes are not emulated, so no notifier could see them and the run refuses the pair).
-  const trackPages = req.track ? req.track.pages : rng.below(100) < 15 ? 16 + rng.below(113) : 0;
-  const deviceWriters = trackPages === 0 && harvester !== 'hostile-wrap' && rng.below(100) < 10 ? 1 : 0;
-  const config: FreeScenario['config'] = {
-    seed,
-    log,
-    vcpus,
-    memoryBytes,
-    memslots: rng.weighted([[1, 70], [2, 20], [3, 10]]),
-    iterations: req.iterations ? req.iterations[rng.below(req.iterations.length)]! : 2 + rng.below(3),
-    intervalMs: 5 + rng.below(11),
-    harvestIntervalMs: 1 + rng.below(5),
-    workload: WORKLOAD_KINDS[rng.below(WORKLOAD_KINDS.length)]!,
-    burstPages: 1 + rng.below(16),
-    burstPercent: rng.below(11),
-    writesPerIteration: rng.below(100) < 20 ? 500 + rng.below(4501) : 0,
-    emulateAllStores: rng.below(100) < 10,
-    deviceWriters,
-    ...(trackPages > 0 ? { trackPages: Math.min(trackPages, memoryBytes / 4096) } : {}),
-    ...(log === 'ring' ? { ringEntries: req.ringEntries ? req.ringEntries[rng.below(req.ringEntries.length)]! : rng.weighted([[256, 30], [512, 25], [1024, 20], [4096, 25]]) } : {}),
-    ...(log === 'clear' ? { clearChunkPages: 64 * rng.weighted([[1, 30], [2, 30], [4, 20], [16, 20]]), initiallySet: rng.below(100) < 20 } : {}),
-  };
-  const perturbed = rng.below(100) < 80;
+  const log = req.log ?? forcedLog ?? rng.weighted(DRAW.logWeights);
+  const harvester: HarvesterVariant = req.harvester ?? pickHarvester(rng, log, DRAW.hostileWrapPercent);
+  const config = runConfig(rng, seed, log, harvester, req);
+  const perturbed = percent(rng, DRAW.perturbedPercent);
   return {
     seed,
     config,
     harvester,
-    vcpuPerturbation: perturbed ? perturbation(rng, VCPU_POINTS, deriveSeed(seed, 0x9c)) : null,
-    userPerturbation: perturbed && rng.below(2) === 0 ? perturbation(rng, USER_POINTS, deriveSeed(seed, 0x0c)) : null,
-    forcedHarvestPercent: rng.below(21),
-    kickPercent: rng.below(11),
+    vcpuPerturbation: perturbed ? perturbation(rng, VCPU_POINTS, deriveSeed(seed, STREAM.vcpuDelays)) : null,
+    userPerturbation: perturbed && rng.below(DRAW.userPerturbedOneIn) === 0 ? perturbation(rng, USER_POINTS, deriveSeed(seed, STREAM.userDelays)) : null,
+    forcedHarvestPercent: between(rng, 0, DRAW.maxForcedHarvestPercent),
+    kickPercent: between(rng, 0, DRAW.maxKickPercent),
+  };
+}
+
+/** The run's configuration; every field drawn here, in this order (a seed must keep its run). */
+function runConfig(rng: Prng, seed: number, log: LogMode, harvester: HarvesterVariant, req: FreeRequest): FreeScenario['config'] {
+  const vcpus = rng.weighted(DRAW.vcpuWeights);
+  const memoryMiB = req.memoryMiB ? pick(rng, req.memoryMiB) : rng.weighted(DRAW.memoryMiBWeights);
+  const memoryBytes = memoryMiB * MiB;
+  // Page write-tracking when asked, and in some other runs (never with DMA devices: their
+  // writes are not emulated, so no notifier could see them and the run refuses the pair).
+  const trackPages = req.track ? req.track.pages : percent(rng, DRAW.trackPercent) ? between(rng, DRAW.minTrackPages, DRAW.maxTrackPages) : 0;
+  const deviceWriters = trackPages === 0 && harvester !== 'hostile-wrap' && percent(rng, DRAW.deviceWriterPercent) ? 1 : 0;
+  return {
+    seed,
+    log,
+    vcpus,
+    memoryBytes,
+    memslots: rng.weighted(DRAW.memslotWeights),
+    iterations: req.iterations ? pick(rng, req.iterations) : between(rng, DRAW.minIterations, DRAW.maxIterations),
+    intervalMs: between(rng, DRAW.minIntervalMs, DRAW.maxIntervalMs),
+    harvestIntervalMs: between(rng, DRAW.minHarvestIntervalMs, DRAW.maxHarvestIntervalMs),
+    workload: pick(rng, WORKLOAD_KINDS),
+    burstPages: between(rng, 1, DRAW.maxBurstPages),
+    burstPercent: between(rng, 0, DRAW.maxBurstPercent),
+    writesPerIteration: percent(rng, DRAW.fixedWritesPercent) ? between(rng, DRAW.minWrites, DRAW.maxWrites) : 0,
+    emulateAllStores: percent(rng, DRAW.emulatedPercent),
+    deviceWriters,
+    ...(trackPages > 0 ? { trackPages: Math.min(trackPages, memoryBytes / PAGE_SIZE) } : {}),
+    ...(log === 'ring' ? { ringEntries: req.ringEntries ? pick(rng, req.ringEntries) : rng.weighted(DRAW.ringEntryWeights) } : {}),
+    ...(log === 'clear'
+      ? { clearChunkPages: CLEAR_ALIGN_PAGES * rng.weighted(DRAW.clearChunkUnitWeights), initiallySet: percent(rng, DRAW.initiallySetPercent) }
+      : {}),
   };
 }
 
 /** One line: `ring/standard 2 vCPUs 4MiB 1024 entries, random, 3 iterations, perturbed`. */
 export function describeFreeScenario(s: FreeScenario): string {
   const c = s.config;
-  const mib = (c.memoryBytes ?? 0) / 1024 / 1024;
+  const mib = (c.memoryBytes ?? 0) / MiB;
   return (
     `${c.log}/${s.harvester} ${c.vcpus} vCPU${c.vcpus === 1 ? '' : 's'} ${mib}MiB` +
     `${c.ringEntries !== undefined ? ` ${c.ringEntries} entries` : ''}, ${c.workload}${c.emulateAllStores ? ' emulated' : ''}, ` +

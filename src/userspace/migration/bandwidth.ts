@@ -5,7 +5,8 @@
  * The bucket holds at most `burstMs` worth of bytes: time spent doing something else (a
  * harvest, a sync) is not banked as a later burst beyond that.
  */
-import { now } from '../../kernel/sync.js';
+import { now } from '../../base/clock.js';
+import { MS_PER_S } from '../../base/units.js';
 
 export class BandwidthPacer {
   private tokens = 0;
@@ -19,7 +20,7 @@ export class BandwidthPacer {
     /** Smallest burst allowed, in bytes (so one page can always pass). */
     minBurstBytes = 0,
   ) {
-    this.bytesPerMs = bytesPerSecond / 1000;
+    this.bytesPerMs = bytesPerSecond / MS_PER_S;
     this.capacity = Math.max(minBurstBytes, this.bytesPerMs * burstMs);
     this.last = now();
   }

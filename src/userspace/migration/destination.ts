@@ -14,18 +14,15 @@
  * Atomics-stores TAIL after it has copied the page out, which is when the producer may reuse
  * the slot. Counts are free-running u32.
  */
-import { PAGE_WORDS } from '../../abi/constants.js';
-import {
-  MigrationWireLayout,
-  type MigrationWireBlock,
-  SharedBlock,
-  WIRE_SLOT_HEADER_WORDS,
-  WIRE_SLOT_WORDS,
-  WireSlotWords,
-} from '../../abi/layout.js';
-import { now } from '../../kernel/sync.js';
+import { PAGE_SIZE, PAGE_WORDS } from '../../abi/constants.js';
+import { MigrationWireLayout, type MigrationWireBlock, WIRE_SLOT_HEADER_WORDS, WIRE_SLOT_WORDS, WireSlotWords } from './migration-layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { now } from '../../base/clock.js';
 import { TimeoutError, waitAsyncWhileEqual } from '../../platform/async-wait.js';
 import { copyPageWords } from '../page-copy.js';
+import { NS_PER_MS } from '../../base/units.js';
+import { isPowerOfTwo } from '../../base/assert.js';
+import { IDLE_WAIT_SLICE_MS, USERSPACE_WAIT_SLICE_MS } from '../thread-timing.js';
 
 const WW = MigrationWireLayout.words;
 
@@ -34,7 +31,7 @@ export class DestinationMemory {
   readonly views: Int32Array[];
 
   constructor(pageCounts: readonly number[], buffers?: readonly SharedArrayBuffer[]) {
-    this.buffers = buffers ? buffers.slice() : pageCounts.map((n) => new SharedArrayBuffer(n * PAGE_WORDS * 4));
+    this.buffers = buffers ? buffers.slice() : pageCounts.map((n) => new SharedArrayBuffer(n * PAGE_SIZE));
     this.views = this.buffers.map((b) => new Int32Array(b));
   }
 }
@@ -93,10 +90,10 @@ export interface WireBuffers {
 }
 
 export function createWire(slotCount: number): WireBuffers {
-  if (slotCount <= 0 || (slotCount & (slotCount - 1)) !== 0) throw new RangeError(`wire slots must be a power of two (${slotCount})`);
+  if (!isPowerOfTwo(slotCount)) throw new RangeError(`wire slots must be a power of two (${slotCount})`);
   const control = new SharedBlock(MigrationWireLayout);
   Atomics.store(control.i32, WW.SLOT_COUNT, slotCount);
-  return { control: control.buffer, slots: new SharedArrayBuffer(slotCount * WIRE_SLOT_WORDS * 4) };
+  return { control: control.buffer, slots: new SharedArrayBuffer(slotCount * WIRE_SLOT_WORDS * Int32Array.BYTES_PER_ELEMENT) };
 }
 
 export class WireSender implements PageSender {
@@ -151,7 +148,7 @@ export class WireSender implements PageSender {
       if (tail >>> 0 === this.head) return;
       const left = deadline - now();
       if (left <= 0) throw new TimeoutError(`destination thread: ${(this.head - (tail >>> 0)) >>> 0} pages never applied`, timeoutMs);
-      await waitAsyncWhileEqual(this.block.i32, WW.TAIL, tail, Math.min(left, 20));
+      await waitAsyncWhileEqual(this.block.i32, WW.TAIL, tail, Math.min(left, USERSPACE_WAIT_SLICE_MS));
     }
   }
 
@@ -162,7 +159,7 @@ export class WireSender implements PageSender {
 
   /** Time the destination spent applying pages, in ms. */
   get applyMs(): number {
-    return this.block.f64[MigrationWireLayout.floats.APPLY_NS]! / 1e6;
+    return this.block.f64[MigrationWireLayout.floats.APPLY_NS]! / NS_PER_MS;
   }
 }
 
@@ -199,7 +196,7 @@ export class DestinationThread {
         const head = Atomics.load(w, WW.HEAD) >>> 0;
         if (head === tail) {
           if (Atomics.load(w, WW.CLOSED) === 1 && (Atomics.load(w, WW.HEAD) >>> 0) === tail) break;
-          await waitAsyncWhileEqual(w, WW.HEAD, head | 0, 50);
+          await waitAsyncWhileEqual(w, WW.HEAD, head | 0, IDLE_WAIT_SLICE_MS);
           continue;
         }
         const t0 = now();
@@ -217,7 +214,7 @@ export class DestinationThread {
           Atomics.store(w, WW.TAIL, tail | 0);
           Atomics.notify(w, WW.TAIL);
         }
-        this.block.f64[MigrationWireLayout.floats.APPLY_NS]! += (now() - t0) * 1e6;
+        this.block.f64[MigrationWireLayout.floats.APPLY_NS]! += (now() - t0) * NS_PER_MS;
       }
     } catch (e) {
       this.error = e instanceof Error ? (e.stack ?? e.message) : String(e);

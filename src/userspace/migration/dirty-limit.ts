@@ -1,7 +1,7 @@
 /**
- * Dirty-limit, as QEMU does it (system/dirtylimit.c, kvm-dirty-tracking.md §2): each vCPU gets
- * a quota in MiB/s; every period (1000 ms in QEMU) its dirty rate is measured from its dirty
- * ring, and the time it sleeps after each ring-full exit (`throttle_us_per_full`) is adjusted:
+ * Dirty-limit, as QEMU does it (system/dirtylimit.c): each vCPU gets a quota in MiB/s; every
+ * period (1000 ms in QEMU) its dirty rate is measured from its dirty ring, and the time it
+ * sleeps after each ring-full exit (`throttle_us_per_full`) is adjusted:
  *
  *  - ring_full_us = ring MiB × 10^6 / the highest rate seen so far (one maximum for the whole
  *    VM): how long filling a ring takes at the fastest rate observed;
@@ -20,7 +20,9 @@
  * syncs the guest dirtied more than `triggerPercent` % of what was sent meanwhile.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
-import { SharedBlock, VcpuThrottleLayout, type VcpuThrottleBlock } from '../../abi/layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { MS_PER_S, MiB, NS_PER_MS, US_PER_S } from '../../base/units.js';
+import { VcpuThrottleLayout, type VcpuThrottleBlock } from './migration-layout.js';
 import type { Vm } from '../../kernel/vm.js';
 
 export const DIRTYLIMIT_TOLERANCE_MIBS = 25;
@@ -42,12 +44,12 @@ export function adjustThrottleUs(throttleUs: number, quotaMiBs: number, currentM
   if (hi - lo <= DIRTYLIMIT_TOLERANCE_MIBS) return throttleUs;
   if (currentMiBs <= 0) return 0;
   let t = throttleUs;
-  if (((hi - lo) * 100) / hi > DIRTYLIMIT_LINEAR_ADJUSTMENT_PCT) {
-    const pct = Math.min(DIRTYLIMIT_THROTTLE_PCT_MAX, Math.floor(((hi - lo) * 100) / hi));
-    const step = (ringFullUs * pct) / (100 - pct);
+  if (((hi - lo) * PERCENT) / hi > DIRTYLIMIT_LINEAR_ADJUSTMENT_PCT) {
+    const pct = Math.min(DIRTYLIMIT_THROTTLE_PCT_MAX, Math.floor(((hi - lo) * PERCENT) / hi));
+    const step = (ringFullUs * pct) / (PERCENT - pct);
     t += quotaMiBs < currentMiBs ? step : -step;
   } else {
-    t += quotaMiBs < currentMiBs ? ringFullUs / 10 : -ringFullUs / 10;
+    t += quotaMiBs < currentMiBs ? ringFullUs / NUDGE_DIVISOR : -ringFullUs / NUDGE_DIVISOR;
   }
   return Math.max(0, Math.min(t, ringFullUs * DIRTYLIMIT_THROTTLE_PCT_MAX));
 }
@@ -63,7 +65,13 @@ export interface DirtyLimitStats {
   history: { atMs: number; ratesMiBs: number[]; throttleUs: number[] }[];
 }
 
+/** Adjustments kept in the history (the first ones: how the limit settled). */
 const MAX_HISTORY = 32;
+/** History rates keep two decimals (a throttled vCPU's rate is often below 1 MiB/s). */
+const HISTORY_RATE_SCALE = 100;
+/** QEMU's nudge for a small error: a tenth of the ring-fill time. */
+const NUDGE_DIVISOR = 10;
+const PERCENT = 100;
 
 export class DirtyLimitController {
   readonly blocks: VcpuThrottleBlock[];
@@ -85,7 +93,7 @@ export class DirtyLimitController {
     this.blocks = Array.from({ length: vcpuCount }, () => new SharedBlock(VcpuThrottleLayout));
     this.lastIndex = new Uint32Array(vcpuCount);
     // A full ring stands for ring-entries pages dirtied (QEMU: page size × ring size >> 20).
-    this.ringMiB = (vm.ringEntries * PAGE_SIZE) / 2 ** 20;
+    this.ringMiB = (vm.ringEntries * PAGE_SIZE) / MiB;
     this.stats = {
       startedAtMs: null,
       adjustments: 0,
@@ -110,7 +118,7 @@ export class DirtyLimitController {
    */
   considerTrigger(bytesDirtied: number, bytesSent: number, at: number, sinceStartMs: number): boolean {
     if (this.active) return true;
-    if (bytesDirtied > (bytesSent * this.triggerPercent) / 100) this.highSyncs++;
+    if (bytesDirtied > (bytesSent * this.triggerPercent) / PERCENT) this.highSyncs++;
     else this.highSyncs = 0;
     if (this.highSyncs >= THROTTLE_TRIGGER_SYNCS) this.start(at, sinceStartMs);
     return this.active;
@@ -131,19 +139,19 @@ export class DirtyLimitController {
    */
   tick(at: number): void {
     if (!this.active || at - this.lastAt < this.periodMs) return;
-    const seconds = (at - this.lastAt) / 1000;
+    const seconds = (at - this.lastAt) / MS_PER_S;
     this.lastAt = at;
     const rates = this.stats.ratesMiBs;
     for (let i = 0; i < this.vcpuCount; i++) {
       const idx = this.vm.ring(i)!.dirtyIndexShared;
       const pushed = (idx - this.lastIndex[i]!) >>> 0;
       this.lastIndex[i] = idx;
-      rates[i] = (pushed * PAGE_SIZE) / 2 ** 20 / seconds;
+      rates[i] = (pushed * PAGE_SIZE) / MiB / seconds;
       if (rates[i]! > this.maxRateMiBs) this.maxRateMiBs = rates[i]!;
     }
     for (let i = 0; i < this.vcpuCount; i++) {
       const w = this.blocks[i]!.i32;
-      const ringFullUs = this.maxRateMiBs > 0 ? (this.ringMiB * 1e6) / this.maxRateMiBs : 0;
+      const ringFullUs = this.maxRateMiBs > 0 ? (this.ringMiB * US_PER_S) / this.maxRateMiBs : 0;
       const old = Atomics.load(w, VcpuThrottleLayout.words.THROTTLE_US_PER_FULL);
       const next = Math.round(adjustThrottleUs(old, this.quotaMiBs, rates[i]!, ringFullUs));
       // Int32 µs: at most ~35 minutes, far beyond any clamp reached here.
@@ -154,7 +162,7 @@ export class DirtyLimitController {
     if (this.stats.history.length < MAX_HISTORY) {
       this.stats.history.push({
         atMs: Math.round(at - this.startedAt),
-        ratesMiBs: rates.map((r) => Math.round(r * 100) / 100),
+        ratesMiBs: rates.map((r) => Math.round(r * HISTORY_RATE_SCALE) / HISTORY_RATE_SCALE),
         throttleUs: this.stats.throttleUs.slice(),
       });
     }
@@ -168,6 +176,6 @@ export class DirtyLimitController {
       ns += b.f64[VcpuThrottleLayout.floats.THROTTLE_SLEEP_NS]!;
       sleeps += b.f64[VcpuThrottleLayout.floats.THROTTLE_SLEEPS]!;
     }
-    return { ms: ns / 1e6, sleeps };
+    return { ms: ns / NS_PER_MS, sleeps };
   }
 }

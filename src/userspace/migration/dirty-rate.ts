@@ -11,55 +11,36 @@
  *    changed share × memory / period. Needs no dirty logging.
  *
  * ring and bitmap need a VM logging that way, so at most one of them per measurement.
+ *
+ *   start the guest and let it warm up; start every meter; let the guest run the period while
+ *   releasing ring-full stalls; read every meter; park the guest; the rates (pure).
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { isKvmError } from '../../abi/errno.js';
-import { GuestGlobalsLayout } from '../../abi/layout.js';
-import { WORKLOAD_KINDS, type WorkloadConfig, type WorkloadKind } from '../../guest/workloads.js';
-import { popcount } from '../../kernel/dirty-bitmap.js';
-import { now } from '../../kernel/sync.js';
-import { ConfigError, MAX_RUN_VCPUS, MAX_SLOT_BYTES, int, randomSeed, stripUndefined, validateRingEntries } from '../../harness/run-config.js';
+import { MS_PER_S, MiB } from '../../base/units.js';
+import { now } from '../../base/clock.js';
+import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
+import type { WorkloadConfig } from '../../guest/workloads.js';
+import type { Memslot } from '../../kernel/memslots.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm, describeFailure, round3 } from '../guest-fleet.js';
-import { RingCollector } from '../ring-collector.js';
+import { USERSPACE_WAIT_SLICE_MS } from '../thread-timing.js';
 import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';
-import { PageSampler } from './page-sampler.js';
+import type { DirtyRateConfig, DirtyRateMode } from './dirty-rate-config.js';
+import { validateDirtyRateConfig } from './dirty-rate-config.js';
+import { DirtyRateMeters, type PeriodReading } from './dirty-rate-meters.js';
+import { MIGRATION_DEFAULTS } from './migration-config.js';
 
-export const DIRTY_RATE_MODES = ['ring', 'bitmap', 'sampling'] as const;
-export type DirtyRateMode = (typeof DIRTY_RATE_MODES)[number];
+export {
+  DEFAULT_SAMPLE_PAGES_PER_GIB,
+  DIRTY_RATE_DEFAULTS,
+  DIRTY_RATE_MODES,
+  type DirtyRateConfig,
+  type DirtyRateMode,
+  MAX_PERIOD_MS,
+  MIN_PERIOD_MS,
+  validateDirtyRateConfig,
+} from './dirty-rate-config.js';
 
-/** QEMU's calc-dirty-rate limits on the period, and its default sample density. */
-export const MIN_PERIOD_MS = 50;
-export const MAX_PERIOD_MS = 60_000;
-export const DEFAULT_SAMPLE_PAGES_PER_GIB = 512;
-
-export interface DirtyRateConfig {
-  readonly modes: readonly DirtyRateMode[];
-  readonly periodMs: number;
-  readonly vcpus: number;
-  readonly memoryBytes: number;
-  readonly ringEntries: number;
-  /** Guest pacing per vCPU in MiB/s of page writes (0: unpaced). */
-  readonly dirtyRateMiBs: number;
-  readonly workingSetBytes: number;
-  readonly workload: WorkloadKind;
-  readonly samplePagesPerGiB: number;
-  /** Guest run time before the period starts. */
-  readonly warmupMs: number;
-  readonly seed: number;
-}
-
-export const DIRTY_RATE_DEFAULTS: Omit<DirtyRateConfig, 'seed'> = {
-  modes: ['sampling'],
-  periodMs: 1000,
-  vcpus: 4,
-  memoryBytes: 256 * 2 ** 20,
-  ringEntries: 4096,
-  dirtyRateMiBs: 8,
-  workingSetBytes: 0,
-  workload: 'random',
-  samplePagesPerGiB: DEFAULT_SAMPLE_PAGES_PER_GIB,
-  warmupMs: 200,
-};
 
 export interface DirtyRateResult {
   ok: boolean;
@@ -83,39 +64,98 @@ export interface DirtyRateHooks {
   readonly onStart?: (config: DirtyRateConfig) => void;
 }
 
-const MiB = 2 ** 20;
+/** How the measurement ended: the period's readings (null if it failed first), an error, the checks. */
+export interface DirtyRateOutcome {
+  readonly period: PeriodReading | null;
+  readonly error: string | null;
+  readonly kernelWarnings: number;
+  /** The first KVM_RESET_DIRTY_RINGS count mismatch of the ring meter, if any. */
+  readonly resetMismatch: unknown;
+}
 
-export function validateDirtyRateConfig(input: Partial<DirtyRateConfig>): DirtyRateConfig {
-  const c: DirtyRateConfig = { ...DIRTY_RATE_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
-  const modes = [...new Set(c.modes)];
-  if (modes.length === 0 || modes.some((m) => !(DIRTY_RATE_MODES as readonly string[]).includes(m))) {
-    throw new ConfigError('--mode', modes.join(','), 'EINVAL', `mode must be one or more of ${DIRTY_RATE_MODES.join(', ')}`);
+/** The result from the period's readings (pure). */
+export function dirtyRateResult(config: DirtyRateConfig, o: DirtyRateOutcome): DirtyRateResult {
+  const p = o.period;
+  const seconds = p === null ? 0 : p.periodMs / MS_PER_S;
+  const rate = (pages: number): number => round3((pages * PAGE_SIZE) / MiB / seconds);
+  const ringPages = p?.ring ? p.ring.perVcpu.reduce((a, b) => a + b, 0) : 0;
+  const mismatchError = o.error === null && o.resetMismatch !== undefined;
+  return {
+    ok: o.error === null && o.kernelWarnings === 0 && o.resetMismatch === undefined,
+    seed: config.seed,
+    modes: [...config.modes],
+    vcpus: config.vcpus,
+    memoryBytes: config.memoryBytes,
+    periodMs: p === null ? 0 : round3(p.periodMs),
+    guestWrites: p?.guestWrites ?? 0,
+    guestTargetMiBs: config.dirtyRateMiBs * config.vcpus,
+    ring: p?.ring ? { dirtyRateMiBs: rate(ringPages), pages: ringPages, perVcpuMiBs: p.ring.perVcpu.map(rate), stallCollections: p.ring.stallCollections } : null,
+    bitmap: p !== null && p.bitmapPages !== null ? { dirtyRateMiBs: rate(p.bitmapPages), pages: p.bitmapPages } : null,
+    sampling: p?.sampling
+      ? {
+          dirtyRateMiBs: rate((p.sampling.changedPages / p.sampling.sampledPages) * p.sampling.slotPages),
+          sampledPages: p.sampling.sampledPages,
+          changedPages: p.sampling.changedPages,
+          samplePagesPerGiB: config.samplePagesPerGiB,
+        }
+      : null,
+    error: mismatchError ? `KVM_RESET_DIRTY_RINGS count mismatch: ${JSON.stringify(o.resetMismatch)}` : o.error,
+  };
+}
+
+/** The measured guest: one memslot, its vCPU threads, and the loop that keeps them running. */
+class MeasuredGuest {
+  constructor(
+    readonly slot: Memslot,
+    readonly fleet: GuestFleet,
+    private readonly meters: DirtyRateMeters,
+  ) {}
+
+  async start(config: DirtyRateConfig): Promise<void> {
+    const { slot } = this;
+    const workload: WorkloadConfig = {
+      kind: config.workload,
+      seed: config.seed,
+      ranges: [{ baseGfn: slot.baseGfn, pageCount: config.workingSetBytes > 0 ? config.workingSetBytes / PAGE_SIZE : slot.pageCount }],
+      burstPages: MIGRATION_DEFAULTS.burstPages,
+      burstPercent: MIGRATION_DEFAULTS.burstPercent,
+      dirtyPagesPerSecond: (config.dirtyRateMiBs * MiB) / PAGE_SIZE,
+    };
+    Atomics.store(this.fleet.globals.i32, GuestGlobalsLayout.words.ITERATION, 1);
+    await this.fleet.start({ workload });
+    this.fleet.control.resumeAll();
   }
-  if (modes.includes('ring') && modes.includes('bitmap')) {
-    // A VM with a dirty ring has no bitmaps: GET would fail with ENXIO.
-    throw new ConfigError('--mode', modes.join(','), 'ENXIO', 'ring and bitmap cannot be measured on one VM');
+
+  /** Let the guest run `ms`, releasing vCPUs that stall on a full ring (the ring meter counts what is harvested). */
+  async runFor(ms: number): Promise<void> {
+    const { control } = this.fleet;
+    const end = now() + ms;
+    for (;;) {
+      const bell = control.doorbell();
+      const dead = control.anyDeadThread();
+      if (dead !== null) throw new Error(`${dead} thread died`);
+      if (this.meters.byRing) control.releaseRingFullStalls(this.meters.collectStalled);
+      const left = end - now();
+      if (left <= 0) return;
+      await control.waitDoorbell(bell, Math.min(left, USERSPACE_WAIT_SLICE_MS));
+    }
   }
-  if (input.ringEntries !== undefined && !modes.includes('ring')) {
-    throw new ConfigError('--ring-entries', input.ringEntries, 'EINVAL', 'a ring size needs --mode ring');
+
+  /** The period: start every meter, let the guest run, read every meter. */
+  async measure(periodMs: number): Promise<PeriodReading> {
+    this.meters.start();
+    const stores0 = this.fleet.sumVcpu('STORES');
+    const t0 = now();
+    await this.runFor(periodMs);
+    const readings = this.meters.end();
+    const t1 = now();
+    return { ...readings, periodMs: t1 - t0, guestWrites: this.fleet.sumVcpu('STORES') - stores0 };
   }
-  const periodMs = int('--period-ms', c.periodMs, MIN_PERIOD_MS, MAX_PERIOD_MS, 'period');
-  const vcpus = int('--vcpus', c.vcpus, 1, MAX_RUN_VCPUS, 'vCPU count');
-  if (!Number.isSafeInteger(c.memoryBytes) || c.memoryBytes <= 0 || c.memoryBytes % PAGE_SIZE !== 0 || c.memoryBytes > MAX_SLOT_BYTES) {
-    throw new ConfigError('--memory', c.memoryBytes, 'EINVAL', `memory must be whole pages, at most ${MAX_SLOT_BYTES / 2 ** 30} GiB`);
+
+  async park(): Promise<void> {
+    this.fleet.control.pauseAll();
+    await this.fleet.control.waitAllParked(CONTROL_TIMEOUT_MS);
   }
-  const ringEntries = validateRingEntries(c.ringEntries);
-  const dirtyRateMiBs = int('--dirty-rate-mibs', c.dirtyRateMiBs, 0, 1_000_000, 'guest dirty rate (MiB/s per vCPU)');
-  if (!Number.isSafeInteger(c.workingSetBytes) || c.workingSetBytes < 0 || c.workingSetBytes % PAGE_SIZE !== 0 || c.workingSetBytes > c.memoryBytes) {
-    throw new ConfigError('--working-set', c.workingSetBytes, 'EINVAL', 'working set must be whole pages, at most --memory');
-  }
-  if (!(WORKLOAD_KINDS as readonly string[]).includes(c.workload)) {
-    throw new ConfigError('--workload', c.workload, 'EINVAL', `workload must be one of ${WORKLOAD_KINDS.join(', ')}`);
-  }
-  // QEMU accepts 128..1048576 sampled pages per GiB.
-  const samplePagesPerGiB = int('--sample-pages-per-gib', c.samplePagesPerGiB, 128, 1_048_576, 'sample density');
-  const warmupMs = int('--warmup-ms', c.warmupMs, 0, 3_600_000, 'warm-up');
-  const seed = int('--seed', c.seed, 0, 0xffffffff, 'seed');
-  return { modes, periodMs, vcpus, memoryBytes: c.memoryBytes, ringEntries, dirtyRateMiBs, workingSetBytes: c.workingSetBytes, workload: c.workload, samplePagesPerGiB, warmupMs, seed };
 }
 
 export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: DirtyRateHooks): Promise<DirtyRateResult> {
@@ -125,125 +165,23 @@ export async function measureDirtyRate(input: Partial<DirtyRateConfig>, hooks: D
   const byBitmap = config.modes.includes('bitmap');
   // One memslot; sampling alone needs no logging (the guest then never faults on a protected page).
   const { vm, slots } = buildGuestVm(
-    {
-      log: byRing ? 'ring' : 'bitmap',
-      ringEntries: config.ringEntries,
-      ringWithBitmap: false,
-      initiallySet: false,
-      mutants: 0,
-      memoryBytes: config.memoryBytes,
-      memslots: 1,
-      vcpus: config.vcpus,
-    },
+    { log: byRing ? 'ring' : 'bitmap', ringEntries: config.ringEntries, ringWithBitmap: false, initiallySet: false, mutants: 0, memoryBytes: config.memoryBytes, memslots: 1, vcpus: config.vcpus },
     byRing || byBitmap,
   );
-  const slot = slots[0]!;
-  const pageCount = slot.pageCount;
-  const fleet = new GuestFleet(vm, config.vcpus, 0, hooks.spawn);
-  const control = fleet.control;
-  Atomics.store(fleet.globals.i32, GuestGlobalsLayout.words.ITERATION, 1);
-  const result: DirtyRateResult = {
-    ok: false,
-    seed: config.seed,
-    modes: [...config.modes],
-    vcpus: config.vcpus,
-    memoryBytes: config.memoryBytes,
-    periodMs: 0,
-    guestWrites: 0,
-    guestTargetMiBs: config.dirtyRateMiBs * config.vcpus,
-    ring: null,
-    bitmap: null,
-    sampling: null,
-    error: null,
-  };
-  const perVcpu = new Float64Array(config.vcpus);
-  let counting = false;
-  const rings = byRing ? new RingCollector(vm, config.vcpus) : null;
-  const countEntry = (vcpu: number): void => {
-    if (counting) perVcpu[vcpu]! += 1;
-  };
-  let stallCollections = 0;
-  const bitmapWords = new Uint32Array(Math.ceil(pageCount / 64) * 2);
-  const sampler = config.modes.includes('sampling')
-    ? new PageSampler([new Int32Array(slot.buffers.memory)], Math.max(1, Math.round((config.memoryBytes / 2 ** 30) * config.samplePagesPerGiB)), config.seed)
-    : null;
-  // Made once: runFor calls it at every ring-full stall.
-  const collectStalled = (): void => {
-    rings!.collect(countEntry);
-    stallCollections++;
-  };
-
+  const meters = new DirtyRateMeters(config, vm, slots[0]!);
+  const guest = new MeasuredGuest(slots[0]!, new GuestFleet(vm, config.vcpus, 0, hooks.spawn), meters);
+  let period: PeriodReading | null = null;
+  let error: string | null = null;
   try {
-    const workload: WorkloadConfig = {
-      kind: config.workload,
-      seed: config.seed,
-      ranges: [{ baseGfn: slot.baseGfn, pageCount: config.workingSetBytes > 0 ? config.workingSetBytes / PAGE_SIZE : pageCount }],
-      burstPages: 8,
-      burstPercent: 5,
-      dirtyPagesPerSecond: (config.dirtyRateMiBs * MiB) / PAGE_SIZE,
-    };
-    await fleet.start({ workload });
-    control.resumeAll();
-    await runFor(config.warmupMs);
-
-    // Start of the period: empty the log (ring, bitmap), hash the sample.
-    if (rings) rings.collect(countEntry);
-    if (byBitmap) vm.getDirtyLog(slot.encodedSlot, bitmapWords);
-    sampler?.snapshot();
-    const stores0 = fleet.sumVcpu('STORES');
-    counting = true;
-    const t0 = now();
-    await runFor(config.periodMs);
-    // End of the period, in the same order.
-    if (rings) rings.collect(countEntry);
-    counting = false;
-    let bitmapPages = 0;
-    if (byBitmap) {
-      vm.getDirtyLog(slot.encodedSlot, bitmapWords);
-      for (let i = 0; i < bitmapWords.length; i++) bitmapPages += popcount(bitmapWords[i]!);
-    }
-    const changed = sampler ? sampler.changed() : 0;
-    const t1 = now();
-    const seconds = (t1 - t0) / 1000;
-    result.periodMs = round3(t1 - t0);
-    result.guestWrites = fleet.sumVcpu('STORES') - stores0;
-    const rate = (pages: number): number => round3((pages * PAGE_SIZE) / MiB / seconds);
-    if (rings) {
-      const pages = perVcpu.reduce((a, b) => a + b, 0);
-      result.ring = { dirtyRateMiBs: rate(pages), pages, perVcpuMiBs: Array.from(perVcpu, rate), stallCollections };
-    }
-    if (byBitmap) result.bitmap = { dirtyRateMiBs: rate(bitmapPages), pages: bitmapPages };
-    if (sampler) {
-      result.sampling = {
-        dirtyRateMiBs: rate((changed / sampler.size) * pageCount),
-        sampledPages: sampler.size,
-        changedPages: changed,
-        samplePagesPerGiB: config.samplePagesPerGiB,
-      };
-    }
-    control.pauseAll();
-    await control.waitAllParked(CONTROL_TIMEOUT_MS);
+    await guest.start(config);
+    await guest.runFor(config.warmupMs);
+    period = await guest.measure(config.periodMs);
+    await guest.park();
   } catch (e) {
-    result.error = isKvmError(e) ? e.message : describeFailure(e, fleet);
+    error = isKvmError(e) ? e.message : describeFailure(e, guest.fleet);
   } finally {
-    const err = await fleet.shutdown();
-    if (err !== null && result.error === null) result.error = err;
+    const err = await guest.fleet.shutdown();
+    if (err !== null && error === null) error = err;
   }
-  result.ok = result.error === null && vm.warnings === 0 && (rings === null || rings.mismatches.length === 0);
-  if (rings && rings.mismatches.length > 0 && !result.error) result.error = `KVM_RESET_DIRTY_RINGS count mismatch: ${JSON.stringify(rings.mismatches[0])}`;
-  return result;
-
-  /** Let the guest run `ms`, releasing vCPUs that stall on a full ring (counting what is harvested). */
-  async function runFor(ms: number): Promise<void> {
-    const end = now() + ms;
-    for (;;) {
-      const bell = control.doorbell();
-      const dead = control.anyDeadThread();
-      if (dead !== null) throw new Error(`${dead} thread died`);
-      if (rings) control.releaseRingFullStalls(collectStalled);
-      const left = end - now();
-      if (left <= 0) return;
-      await control.waitDoorbell(bell, Math.min(left, 20));
-    }
-  }
+  return dirtyRateResult(config, { period, error, kernelWarnings: vm.warnings, resetMismatch: meters.firstResetMismatch() });
 }

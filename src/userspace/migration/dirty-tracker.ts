@@ -24,7 +24,7 @@
 import { KVM_MEM_LOG_DIRTY_PAGES } from '../../abi/constants.js';
 import { bitmapWords } from '../../kernel/dirty-bitmap.js';
 import type { Memslot } from '../../kernel/memslots.js';
-import { Mutant } from '../../kernel/mutants.js';
+import type { UserspaceFaults } from '../faults.js';
 import type { Vm } from '../../kernel/vm.js';
 import { BitmapLogCollector, type LogCollector, type LogMode, RingLogCollector, chunkMaskViews, emitBits } from '../log-collectors.js';
 import { PageBitmap } from './page-bitmap.js';
@@ -78,6 +78,7 @@ export class DirtyTracker {
     private readonly slots: readonly Memslot[],
     private readonly pages: SlotPages,
     readonly clearChunkPages: number,
+    faults: UserspaceFaults,
     /**
      * The copy-before-reset mutant (ring only): send a harvested page on the spot, before the
      * reset, instead of marking it for a later send.
@@ -86,9 +87,11 @@ export class DirtyTracker {
   ) {
     this.pending = new PageBitmap(pages.total);
     this.toSend = new PageBitmap(pages.total);
-    this.sendNow = mode === 'ring' && vm.hasMutant(Mutant.COPY_BEFORE_RESET) ? sendBeforeReset : null;
-    this.clearAfterSend = mode === 'clear' && vm.hasMutant(Mutant.COPY_BEFORE_RESET);
-    if (mode === 'ring') this.collector = new RingLogCollector(vm, vcpuCount, slots);
+    this.sendNow = mode === 'ring' && faults.copyBeforeReset ? sendBeforeReset : null;
+    this.clearAfterSend = mode === 'clear' && faults.copyBeforeReset;
+    // The ring collector takes the faults too: under copy-before-reset it hands pages over
+    // before its reset, which is when `sendNow` reads them.
+    if (mode === 'ring') this.collector = new RingLogCollector(vm, vcpuCount, slots, faults);
     else if (mode === 'bitmap') this.collector = new BitmapLogCollector(vm, slots);
     else {
       this.collector = null;

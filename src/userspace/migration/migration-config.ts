@@ -4,21 +4,14 @@
  * unless every parameter is valid.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
-import type { WorkloadKind } from '../../guest/workloads.js';
-import { ConfigError, int, randomSeed, stripUndefined, validateGuestShape } from '../../harness/run-config.js';
-import type { LogMode } from '../log-collectors.js';
+import { ConfigError } from '../../base/config-error.js';
+import { int, randomSeed, stripUndefined } from '../../base/config-values.js';
+import { MiB } from '../../base/units.js';
+import { type GuestShape, validateGuestShape } from '../guest-shape.js';
+import { MAX_DIRTY_RATE_MIBS, validateDirtyRateMiBs, validateWarmupMs, validateWorkingSet } from './pacing-config.js';
 
-export interface MigrationConfig {
-  /** ring (harvest + reset), bitmap (legacy GET), clear (manual protect: GET, CLEAR before copying). */
-  readonly log: LogMode;
-  readonly vcpus: number;
-  readonly memoryBytes: number;
-  readonly memslots: number;
-  readonly ringEntries: number;
-  /** --log clear: pages per KVM_CLEAR_DIRTY_LOG (a multiple of 64). */
-  readonly clearChunkPages: number;
-  /** --log clear: KVM_DIRTY_LOG_INITIALLY_SET (QEMU enables it when the kernel offers it). */
-  readonly initiallySet: boolean;
+/** A migration's parameters: the guest's (GuestShape, whose log mode picks how it is synced) and the migration's own. */
+export interface MigrationConfig extends GuestShape {
   /** The link between source and destination, in MiB/s... */
   readonly bandwidthMiBs: number;
   /** ...or in pages per second (0: use bandwidthMiBs). */
@@ -35,25 +28,17 @@ export interface MigrationConfig {
   readonly dirtyRateMiBs: number;
   /** Bytes of guest memory the workload writes (from the start of memory; 0: all of it). */
   readonly workingSetBytes: number;
-  readonly workload: WorkloadKind;
-  readonly burstPages: number;
-  readonly burstPercent: number;
-  readonly deviceWriters: number;
-  readonly deviceIntervalUs: number;
-  /** --log ring with devices: cap 225, the device bitmap read last. */
-  readonly ringWithBitmap: boolean;
   /** Apply pages in a separate destination thread (through the wire) instead of in the loop. */
   readonly destinationThread: boolean;
   /** Let the guest run this long before the migration starts. */
   readonly warmupMs: number;
-  readonly seed: number;
   readonly mutants: number;
 }
 
 export const MIGRATION_DEFAULTS: Omit<MigrationConfig, 'seed' | 'ringWithBitmap'> = {
   log: 'ring',
   vcpus: 4,
-  memoryBytes: 256 * 2 ** 20,
+  memoryBytes: 256 * MiB,
   memslots: 1,
   ringEntries: 4096,
   clearChunkPages: 4096,
@@ -76,6 +61,18 @@ export const MIGRATION_DEFAULTS: Omit<MigrationConfig, 'seed' | 'ringWithBitmap'
   mutants: 0,
 };
 
+/** Links far beyond any real one (about 4 TB/s in pages, 1 TiB/s in MiB/s): these bounds only catch typos. */
+const MAX_BANDWIDTH_PAGES_PER_SEC = 1_000_000_000;
+const MAX_BANDWIDTH_MIBS = 1_000_000;
+/** One hour, in ms. */
+const MAX_DOWNTIME_MS = 3_600_000;
+const MAX_ROUNDS = 100_000;
+/** The same bound as the guest's own rate (MAX_DIRTY_RATE_MIBS): a quota above it limits nothing. */
+const MAX_DIRTY_LIMIT_MIBS = MAX_DIRTY_RATE_MIBS;
+/** A period must hold enough ring entries for a rate to be measured (QEMU's default: 1000 ms), and at most a minute. */
+const MIN_DIRTY_LIMIT_PERIOD_MS = 10;
+const MAX_DIRTY_LIMIT_PERIOD_MS = 60_000;
+
 export function validateMigrationConfig(input: Partial<MigrationConfig>): MigrationConfig {
   const c = { ...MIGRATION_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
   const { pages: _pages, ...guest } = validateGuestShape(c, input);
@@ -86,20 +83,15 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
   if (input.bandwidthPagesPerSec !== undefined && input.bandwidthPagesPerSec !== 0 && input.bandwidthMiBs !== undefined) {
     throw new ConfigError('--bandwidth-pages', input.bandwidthPagesPerSec, 'EINVAL', 'give the bandwidth in pages or in MiB/s (--bandwidth-mibs), not both');
   }
-  const bandwidthPagesPerSec = int('--bandwidth-pages', c.bandwidthPagesPerSec, 0, 1_000_000_000, 'bandwidth (pages/s)');
-  const bandwidthMiBs = int('--bandwidth-mibs', c.bandwidthMiBs, 1, 1_000_000, 'bandwidth (MiB/s)');
-  const maxDowntimeMs = int('--max-downtime-ms', c.maxDowntimeMs, 1, 3_600_000, 'maximum downtime');
-  const maxRounds = int('--max-rounds', c.maxRounds, 1, 100_000, 'round limit');
-  const dirtyLimitMiBs = int('--dirty-limit-mibs', c.dirtyLimitMiBs, 0, 1_000_000, 'dirty-limit quota (MiB/s per vCPU)');
-  const dirtyLimitPeriodMs = int('--dirty-limit-period-ms', c.dirtyLimitPeriodMs, 10, 60_000, 'dirty-limit period');
-  const dirtyRateMiBs = int('--dirty-rate-mibs', c.dirtyRateMiBs, 0, 1_000_000, 'guest dirty rate (MiB/s per vCPU)');
-  if (typeof c.workingSetBytes !== 'number' || !Number.isSafeInteger(c.workingSetBytes) || c.workingSetBytes < 0) {
-    throw new ConfigError('--working-set', c.workingSetBytes, 'EINVAL', 'working set must be a number of bytes');
-  }
-  if (c.workingSetBytes % PAGE_SIZE !== 0 || c.workingSetBytes > c.memoryBytes) {
-    throw new ConfigError('--working-set', c.workingSetBytes, 'EINVAL', `working set must be whole pages, at most --memory (${c.memoryBytes})`);
-  }
-  const warmupMs = int('--warmup-ms', c.warmupMs, 0, 3_600_000, 'warm-up');
+  const bandwidthPagesPerSec = int('--bandwidth-pages', c.bandwidthPagesPerSec, 0, MAX_BANDWIDTH_PAGES_PER_SEC, 'bandwidth (pages/s)');
+  const bandwidthMiBs = int('--bandwidth-mibs', c.bandwidthMiBs, 1, MAX_BANDWIDTH_MIBS, 'bandwidth (MiB/s)');
+  const maxDowntimeMs = int('--max-downtime-ms', c.maxDowntimeMs, 1, MAX_DOWNTIME_MS, 'maximum downtime');
+  const maxRounds = int('--max-rounds', c.maxRounds, 1, MAX_ROUNDS, 'round limit');
+  const dirtyLimitMiBs = int('--dirty-limit-mibs', c.dirtyLimitMiBs, 0, MAX_DIRTY_LIMIT_MIBS, 'dirty-limit quota (MiB/s per vCPU)');
+  const dirtyLimitPeriodMs = int('--dirty-limit-period-ms', c.dirtyLimitPeriodMs, MIN_DIRTY_LIMIT_PERIOD_MS, MAX_DIRTY_LIMIT_PERIOD_MS, 'dirty-limit period');
+  const dirtyRateMiBs = validateDirtyRateMiBs(c.dirtyRateMiBs);
+  const workingSetBytes = validateWorkingSet(c.workingSetBytes, c.memoryBytes);
+  const warmupMs = validateWarmupMs(c.warmupMs);
   return {
     ...guest,
     bandwidthMiBs,
@@ -109,7 +101,7 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
     dirtyLimitMiBs,
     dirtyLimitPeriodMs,
     dirtyRateMiBs,
-    workingSetBytes: c.workingSetBytes,
+    workingSetBytes,
     destinationThread: c.destinationThread === true,
     warmupMs,
     mutants: c.mutants >>> 0,
@@ -118,5 +110,5 @@ export function validateMigrationConfig(input: Partial<MigrationConfig>): Migrat
 
 /** The link's bandwidth in bytes per second, whichever unit it was given in. */
 export function bandwidthBytesPerSecond(config: MigrationConfig): number {
-  return config.bandwidthPagesPerSec > 0 ? config.bandwidthPagesPerSec * PAGE_SIZE : config.bandwidthMiBs * 2 ** 20;
+  return config.bandwidthPagesPerSec > 0 ? config.bandwidthPagesPerSec * PAGE_SIZE : config.bandwidthMiBs * MiB;
 }

@@ -6,7 +6,7 @@
  * migration round would.
  */
 import { PAGE_WORDS } from '../../abi/constants.js';
-import { Prng, deriveSeed } from '../../guest/workloads.js';
+import { Prng, deriveSeed } from '../../base/prng.js';
 import { hashPageWords } from '../page-copy.js';
 
 export class PageSampler {

@@ -8,14 +8,16 @@
  * The sleep is cut short when userspace stops wanting the vCPU to run (pause for the final
  * stop-and-copy, terminate): CONTROL changes and WAKE is bumped, which is what the sleep waits on.
  */
-import { VcpuControl, VcpuLayout, VcpuThrottleLayout, SharedBlock, type VcpuThrottleBlock } from '../../abi/layout.js';
-import { now } from '../../kernel/sync.js';
+import { VcpuControl, VcpuLayout } from '../../kernel/vcpu-layout.js';
+import { VcpuThrottleLayout, type VcpuThrottleBlock } from './migration-layout.js';
+import { SharedBlock } from '../../abi/layout.js';
+import { now } from '../../base/clock.js';
+import { NS_PER_MS, US_PER_MS } from '../../base/units.js';
+import { STALL_WAIT_SLICE_MS } from '../thread-timing.js';
 
 const W = VcpuLayout.words;
 const T = VcpuThrottleLayout.words;
 const TF = VcpuThrottleLayout.floats;
-/** Longest single wait: a bound, so that a missed wake-up costs at most this much. */
-const SLEEP_SLICE_MS = 100;
 
 export class VcpuThrottle {
   readonly block: VcpuThrottleBlock;
@@ -34,17 +36,17 @@ export class VcpuThrottle {
     if (us <= 0) return;
     const w = this.vcpuWords;
     const t0 = now();
-    const end = t0 + us / 1000;
+    const end = t0 + us / US_PER_MS;
     for (;;) {
       const seq = Atomics.load(w, W.WAKE);
       // CONTROL is stored before WAKE is bumped: a pause before `seq` was read shows here.
       if (Atomics.load(w, W.CONTROL) !== VcpuControl.RUN) break;
       const left = end - now();
       if (left <= 0) break;
-      Atomics.wait(w, W.WAKE, seq, Math.min(left, SLEEP_SLICE_MS));
+      Atomics.wait(w, W.WAKE, seq, Math.min(left, STALL_WAIT_SLICE_MS));
     }
     const f = this.block.f64;
-    f[TF.THROTTLE_SLEEP_NS] = f[TF.THROTTLE_SLEEP_NS]! + (now() - t0) * 1e6;
+    f[TF.THROTTLE_SLEEP_NS] = f[TF.THROTTLE_SLEEP_NS]! + (now() - t0) * NS_PER_MS;
     f[TF.THROTTLE_SLEEPS] = f[TF.THROTTLE_SLEEPS]! + 1;
   }
 }

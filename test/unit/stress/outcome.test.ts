@@ -5,7 +5,7 @@ import { classifyFree } from '../../../src/stress/free/free-run.js';
 import type { RunSummary } from '../../../src/harness/run.js';
 
 describe('outcomes', () => {
-  it('the issue\'s forbidden outcomes are forbidden, its notable ones interesting', () => {
+  it('protocol violations are forbidden, tolerated oddities interesting', () => {
     for (const k of ['lost-page', 'reset-mismatch', 'wedged-vcpu', 'copy-mismatch', 'kernel-bug'] as const) expect(outcomeClass(k)).toBe('forbidden');
     for (const k of ['duplicates', 'ring-full-page', 'long-stall'] as const) expect(outcomeClass(k)).toBe('interesting');
     expect(outcomeClass('clean')).toBe('acceptable');

@@ -1,0 +1,226 @@
+/**
+ * `dirtyring stress`'s options: parsed and checked up front, so that bad input exits 2 with one
+ * line naming the parameter and the errno before any campaign starts.
+ */
+import { join, parse as parsePath } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../base/config-error.js';
+import { randomSeed, validateLogMode } from '../harness/run-config.js';
+import { MUTANT_NAMES } from '../userspace/known-bugs.js';
+import type { LogMode } from '../userspace/log-collectors.js';
+import { DEFAULT_PCT_DEPTH, DEFAULT_PREEMPTION_BOUND, type Shard, mutantLogMode } from '../stress/campaign-spec.js';
+import { STRATEGIES, type Strategy, shardRefusal } from '../stress/controlled/strategies.js';
+import { type MutantProfile, allMutantProfiles, mutantProfile } from '../stress/mutant-catalog.js';
+import { STRESS_MODES, type StressMode } from '../stress/stress-mode.js';
+
+export interface StressOptions {
+  readonly modes: StressMode[];
+  readonly strategy: Strategy;
+  readonly pctDepth: number;
+  readonly preemptionBound: number;
+  readonly runs: number | null;
+  readonly timeBudgetMs: number | null;
+  readonly mutants: MutantProfile[];
+  readonly log: LogMode | null;
+  readonly shard: Shard | null;
+  readonly seed: number;
+  readonly report: string | null;
+  readonly junit: string | null;
+  readonly traceDir: string;
+  readonly replay: string | null;
+  readonly printTrace: boolean;
+  readonly shrink: boolean;
+  readonly checkEveryRun: boolean;
+  readonly json: boolean;
+  /** The command line, for the report. */
+  readonly argv: readonly string[];
+}
+
+const OPTIONS = {
+  runs: { type: 'string' },
+  'time-budget': { type: 'string' },
+  mode: { type: 'string' },
+  strategy: { type: 'string' },
+  'pct-depth': { type: 'string' },
+  'preemption-bound': { type: 'string' },
+  mutant: { type: 'string' },
+  log: { type: 'string' },
+  shard: { type: 'string' },
+  seed: { type: 'string' },
+  report: { type: 'string' },
+  junit: { type: 'string' },
+  'trace-dir': { type: 'string' },
+  replay: { type: 'string' },
+  trace: { type: 'boolean', default: false },
+  'no-shrink': { type: 'boolean', default: false },
+  'check-determinism': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type Values = ReturnType<typeof readArgs>;
+
+/** Options that shape a campaign; a replay takes everything from its trace file instead. */
+const CAMPAIGN_ONLY = [
+  'runs',
+  'time-budget',
+  'mode',
+  'strategy',
+  'pct-depth',
+  'preemption-bound',
+  'mutant',
+  'log',
+  'shard',
+  'seed',
+  'report',
+  'junit',
+  'trace-dir',
+  'no-shrink',
+  'check-determinism',
+] as const;
+
+/** Beyond these a campaign is a typing error, not a plan: PCT's depth, DFS's bound, the run count. */
+const MAX_PCT_DEPTH = 100;
+const MAX_PREEMPTION_BOUND = 100;
+const MAX_RUNS = 1e9;
+/** Seeds are u32: run k of a campaign uses seed + k, wrapping. */
+const MAX_SEED = 0xffffffff;
+/** Trace files go next to the report (in `<report name>-traces`), or here without one. */
+const DEFAULT_TRACE_DIR = 'stress-traces';
+
+const MS_PER_UNIT: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function parseStressOptions(argv: string[]): StressOptions | 'help' {
+  const values = readArgs(argv);
+  if (values.help) return 'help';
+  checkReplayOptions(values);
+  const mode = parseMode(values.mode);
+  const strategy = parseStrategy(values.strategy, mode);
+  const log = values.log !== undefined ? validateLogMode(values.log) : null;
+  const mutants = values.mutant !== undefined ? parseMutants(values.mutant, log) : [];
+  const shard = values.shard !== undefined ? parseShard(values.shard, strategy) : null;
+  const modes = campaignModes(mode, values.strategy !== undefined, mutants.length > 0);
+  if (values['check-determinism'] === true && modes.length === 1 && modes[0] === 'free') {
+    throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
+  }
+  const report = values.report ?? null;
+  return {
+    modes,
+    strategy,
+    pctDepth: values['pct-depth'] !== undefined ? positiveInt('--pct-depth', values['pct-depth'], 1, MAX_PCT_DEPTH) : DEFAULT_PCT_DEPTH,
+    preemptionBound:
+      values['preemption-bound'] !== undefined ? positiveInt('--preemption-bound', values['preemption-bound'], 0, MAX_PREEMPTION_BOUND) : DEFAULT_PREEMPTION_BOUND,
+    runs: values.runs !== undefined ? positiveInt('--runs', values.runs, 1, MAX_RUNS) : null,
+    timeBudgetMs: values['time-budget'] !== undefined ? parseDuration('--time-budget', values['time-budget']) : null,
+    mutants,
+    log,
+    shard,
+    seed: values.seed !== undefined ? positiveInt('--seed', values.seed, 0) : randomSeed(),
+    report,
+    junit: values.junit ?? null,
+    traceDir: values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : DEFAULT_TRACE_DIR),
+    replay: values.replay ?? null,
+    printTrace: values.trace === true,
+    shrink: values['no-shrink'] !== true,
+    checkEveryRun: values['check-determinism'] === true,
+    json: values.json === true,
+    argv,
+  };
+}
+
+function readArgs(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+}
+
+/**
+ * A replay reruns what its trace file recorded, so the campaign options have nothing to act
+ * on; rather than ignore one a user meant (a --seed, a --report), refuse it.
+ */
+function checkReplayOptions(values: Values): void {
+  if (values.replay !== undefined) {
+    for (const name of CAMPAIGN_ONLY) {
+      const v = values[name];
+      if (v !== undefined && v !== false) throw new ConfigError(`--${name}`, v === true ? 'on' : v, 'EINVAL', 'not used with --replay');
+    }
+  } else if (values.trace === true) {
+    throw new ConfigError('--trace', 'on', 'EINVAL', '--trace needs --replay');
+  }
+}
+
+function parseMode(mode: string | undefined): StressMode | undefined {
+  if (mode !== undefined && !(STRESS_MODES as readonly string[]).includes(mode)) {
+    throw new ConfigError('--mode', mode, 'EINVAL', `mode must be one of ${STRESS_MODES.join(', ')}`);
+  }
+  return mode as StressMode | undefined;
+}
+
+function parseStrategy(given: string | undefined, mode: StressMode | undefined): Strategy {
+  const strategy = given ?? 'random';
+  if (!(STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new ConfigError('--strategy', strategy, 'EINVAL', `strategy must be one of ${STRATEGIES.join(', ')}`);
+  }
+  if (given !== undefined && mode === 'free') {
+    throw new ConfigError('--strategy', strategy, 'EINVAL', 'scheduling strategies need --mode controlled');
+  }
+  return strategy as Strategy;
+}
+
+/** `--mutant a,b` or `all`, each once; every one must be exposable with the --log given. */
+function parseMutants(value: string, log: LogMode | null): MutantProfile[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new ConfigError('--mutant', value, 'EINVAL', 'expected a mutant name or all');
+  const mutants: MutantProfile[] = [];
+  const add = (p: MutantProfile): void => {
+    if (!mutants.some((m) => m.name === p.name)) mutants.push(p);
+  };
+  for (const name of names) {
+    if (name === 'all') {
+      for (const p of allMutantProfiles()) add(p);
+      continue;
+    }
+    const p = mutantProfile(name);
+    if (!p) throw new ConfigError('--mutant', name, 'EINVAL', `unknown mutant (known: ${Object.keys(MUTANT_NAMES).join(', ')}, all)`);
+    add(p);
+  }
+  for (const p of mutants) {
+    const need = mutantLogMode(p, 'controlled');
+    if (log !== null && need !== null && need !== log) {
+      throw new ConfigError('--log', log, 'EINVAL', `mutant ${p.name} is only exposed with --log ${need}`);
+    }
+  }
+  return mutants;
+}
+
+/** The modes to run: the one asked for; with mutants, both; with a strategy, controlled; else free. */
+function campaignModes(mode: StressMode | undefined, strategyGiven: boolean, hasMutants: boolean): StressMode[] {
+  if (mode !== undefined) return [mode];
+  if (hasMutants) return ['free', 'controlled'];
+  return strategyGiven ? ['controlled'] : ['free'];
+}
+
+function positiveInt(param: string, v: string, min = 1, max = MAX_SEED): number {
+  if (!/^\d+$/.test(v.trim())) throw new ConfigError(param, v, 'EINVAL', 'expected a non-negative integer');
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(param, v, 'EINVAL', `must be between ${min} and ${max}`);
+  return n;
+}
+
+/** "90s", "5m", "1h", "500ms", or plain seconds. */
+function parseDuration(param: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new ConfigError(param, v, 'EINVAL', 'expected a duration like 60s, 5m or 500ms');
+  const ms = Number(m[1]) * MS_PER_UNIT[m[2] ?? 's']!;
+  if (ms <= 0) throw new ConfigError(param, v, 'EINVAL', 'must be longer than 0');
+  return ms;
+}
+
+function parseShard(v: string, strategy: Strategy): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+  if (!m) throw new ConfigError('--shard', v, 'EINVAL', 'expected i/n, e.g. 1/4');
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || index < 1 || index > count) throw new ConfigError('--shard', v, 'EINVAL', 'need 1 <= i <= n');
+  const refusal = shardRefusal(strategy);
+  if (refusal !== null) throw new ConfigError('--shard', v, 'EINVAL', refusal);
+  return { index, count };
+}

@@ -1,0 +1,164 @@
+/**
+ * What `dirtyring stress` prints: a campaign's header and outcome table, the failing runs with
+ * their schedules and how to replay them, the mutant table and mutation score, the final
+ * verdict line, and the JSON summary of --json.
+ */
+import type { CampaignResult } from '../stress/campaign.js';
+import type { CampaignSpec } from '../stress/campaign-spec.js';
+import type { CaseSize } from '../stress/controlled/shrink.js';
+import { OUTCOMES } from '../stress/outcome.js';
+import type { MutantVerdict, MutationScore, StressReport } from '../stress/report.js';
+import type { RunRecord } from '../stress/run-record.js';
+import type { StressMode } from '../stress/stress-mode.js';
+import { msAsSeconds, table } from './format.js';
+import type { StressOptions } from './stress-options.js';
+
+/** A schedule or detail longer than this is cut in a text line (the report keeps it whole). */
+const CLIP_CHARS = 160;
+const DETAIL_CLIP_CHARS = 300;
+/** Failing runs described in the text output, and listed in the JSON summary (the report has all). */
+const FAILURES_PRINTED = 10;
+const FAILURES_IN_JSON = 20;
+
+export function describeCampaign(spec: CampaignSpec): string {
+  const params = spec.strategy === 'pct' ? ` (depth ${spec.pctDepth})` : spec.strategy === 'dfs' ? ` (preemption bound ${spec.preemptionBound})` : '';
+  const what = spec.mode === 'free' ? 'free-running real threads' : `controlled, ${spec.strategy} strategy${params}`;
+  const size = spec.runs !== null ? `${spec.runs} runs` : 'runs';
+  const budget = spec.timeBudgetMs !== null ? ` within ${msAsSeconds(spec.timeBudgetMs, 0)}s` : '';
+  return `${what}, ${size}${budget}${spec.shard ? `, shard ${spec.shard.index}/${spec.shard.count}` : ''}${spec.log ? `, --log ${spec.log}` : ''}, seed ${spec.seed}`;
+}
+
+function clip(s: string, max = CLIP_CHARS): string {
+  return s.length > max ? `${s.slice(0, max)} …` : s;
+}
+
+function sizeLine(s: CaseSize): string {
+  return `${s.vcpus} vCPU(s), ${s.rounds} iteration(s), ${s.stores} stores, ${s.pages} pages, ${s.decisions} decisions`;
+}
+
+function isFailingRecord(x: RunRecord): boolean {
+  return x.cls === 'forbidden' || x.cls === 'error';
+}
+
+/** The outcome table, the class counts, and the first failing runs. */
+export function campaignLines(r: CampaignResult): string[] {
+  const pct = (n: number): string => `${((100 * n) / Math.max(1, r.runs)).toFixed(1)}%`;
+  const rows = r.table.map((row) => [row.outcome, row.cls, String(row.runs), pct(row.runs), String(row.firstSeed)]);
+  const lines = ['', table(['outcome', 'class', 'runs', '%', 'first seed'], rows, ['l', 'l', 'r', 'r', 'r'])];
+  lines.push(
+    `${r.runs} runs: acceptable ${r.classes.acceptable}, interesting ${r.classes.interesting}, forbidden ${r.classes.forbidden}, error ${r.classes.error}` +
+      (r.dfs ? `; dfs explored ${r.dfs.schedules} schedules of "${r.dfs.scenario}"${r.dfs.exhausted ? ' (exhausted)' : ''}` : ''),
+  );
+  const failing = r.records.filter(isFailingRecord);
+  for (const x of failing.slice(0, FAILURES_PRINTED)) lines.push(...failingRunLines(x));
+  if (failing.length > FAILURES_PRINTED) lines.push(`... and ${failing.length - FAILURES_PRINTED} more (see --report)`);
+  return lines;
+}
+
+function failingRunLines(x: RunRecord): string[] {
+  const lines = ['', `${x.cls.toUpperCase()} run ${x.index} (seed ${x.seed}): ${x.outcome} — ${OUTCOMES[x.outcome].what}`];
+  if (x.detail) lines.push(`  ${clip(x.detail, DETAIL_CLIP_CHARS)}`);
+  lines.push(`  config: ${x.config}`);
+  if (x.schedule) lines.push(`  schedule (${x.steps} steps): ${clip(x.schedule)}`);
+  if (x.deterministic === false) lines.push('  the same seed gave a DIFFERENT trace on a second run');
+  if (x.shrunk) lines.push(`  shrunk to ${sizeLine(x.shrunk.to)}: ${clip(x.shrunk.schedule)}`);
+  const file = x.shrunk?.traceFile ?? x.traceFile;
+  if (file) lines.push(`  trace file: ${x.traceFile}${x.shrunk?.traceFile ? `, shrunk: ${x.shrunk.traceFile}` : ''}`, `  replay: npx dirtyring stress --replay ${file}`);
+  else if (x.mode === 'free') lines.push(`  rerun: npx dirtyring stress --mode free --seed ${x.seed} --runs 1`);
+  return lines;
+}
+
+/** A mutant campaign's verdict, and how to see the run that caught it again. */
+export function mutantVerdictLines(v: MutantVerdict, first: RunRecord | null): string[] {
+  const lines = [
+    v.caught ? `  ${v.mutant}: caught at run ${v.caughtAtRun}/${v.bound} — ${first?.outcome}: ${first?.detail ?? ''}` : `  ${v.mutant}: NOT CAUGHT in ${v.runs} runs`,
+  ];
+  if (first?.schedule) lines.push(`    schedule (${first.steps} steps): ${clip(first.schedule)}`);
+  if (first?.shrunk) lines.push(`    shrunk to ${sizeLine(first.shrunk.to)}: ${clip(first.shrunk.schedule)}`);
+  if (v.traceFile) lines.push(`    replay: npx dirtyring stress --replay ${v.traceFile}`);
+  return lines;
+}
+
+export function mutantTableLines(verdicts: readonly MutantVerdict[], modes: readonly StressMode[]): string[] {
+  const names = [...new Set(verdicts.map((v) => v.mutant))];
+  const cell = (name: string, mode: StressMode): string => {
+    const v = verdicts.find((x) => x.mutant === name && x.mode === mode);
+    if (!v) return '-';
+    if (v.notApplicable !== undefined) return 'n/a (not modelled)';
+    return v.caught ? `caught at run ${v.caughtAtRun}/${v.bound}` : `NOT CAUGHT (${v.runs} runs)`;
+  };
+  const rows = names.map((n) => [n, ...modes.map((m) => cell(n, m))]);
+  const score = mutationScore(verdicts, modes);
+  rows.push(['mutation score', ...modes.map((m) => `${score[m]?.caught ?? 0}/${score[m]?.total ?? 0}`)]);
+  return ['', table(['mutant', ...modes], rows, ['l', ...modes.map(() => 'l' as const)])];
+}
+
+/** Mutants caught per mode, not counting those a mode does not model. */
+export function mutationScore(verdicts: readonly MutantVerdict[], modes: readonly StressMode[]): Partial<Record<StressMode, MutationScore>> {
+  const score: Partial<Record<StressMode, MutationScore>> = {};
+  for (const m of modes) {
+    const v = verdicts.filter((x) => x.mode === m && x.notApplicable === undefined);
+    if (v.length > 0) score[m] = { caught: v.filter((x) => x.caught).length, total: v.length };
+  }
+  return score;
+}
+
+/** Forbidden and error runs of the campaigns that hunt no mutant (a mutant campaign's are expected). */
+export function unexpectedFailures(results: readonly CampaignResult[]): { forbidden: number; errors: number } {
+  const plain = results.filter((r) => r.mutant === null);
+  return { forbidden: plain.reduce((s, r) => s + r.classes.forbidden, 0), errors: plain.reduce((s, r) => s + r.classes.error, 0) };
+}
+
+/** The last text line: OK, or what failed and how to reproduce it. */
+export function verdictLine(o: StressOptions, report: StressReport): string {
+  const { campaigns: results, mutants: verdicts, ok } = report;
+  if (o.mutants.length === 0) {
+    const runs = results.reduce((s, r) => s + r.runs, 0);
+    const { forbidden, errors } = unexpectedFailures(results);
+    return ok
+      ? `OK: ${runs} runs, 0 forbidden, 0 errors (seed ${o.seed})`
+      : `FAILED: ${forbidden} forbidden, ${errors} error run(s) in ${runs} runs — reproduce a run with --seed <its seed> --runs 1, or --replay its trace file`;
+  }
+  const na = verdicts.filter((v) => v.notApplicable !== undefined).length;
+  return ok
+    ? `OK: every mutant caught where its code is modelled${na > 0 ? ` (${na} campaign(s) n/a)` : ''} (seed ${o.seed})`
+    : `FAILED: ${verdicts.filter((v) => !v.caught && v.notApplicable === undefined).map((v) => `${v.mutant} (${v.mode})`).join(', ')} not caught (seed ${o.seed})`;
+}
+
+/** The --json summary: totals, each campaign without its records, the first failures. */
+export function jsonSummary(o: StressOptions, report: StressReport): object {
+  const results = report.campaigns;
+  const total = (f: (r: CampaignResult) => number): number => results.reduce((s, r) => s + f(r), 0);
+  const failures = results
+    .flatMap((r) => r.records.filter(isFailingRecord))
+    .slice(0, FAILURES_IN_JSON)
+    .map((x) => ({ mode: x.mode, mutant: x.mutant, seed: x.seed, outcome: x.outcome, detail: x.detail, schedule: x.schedule, traceFile: x.traceFile, shrunk: x.shrunk }));
+  return {
+    ok: report.ok,
+    seed: o.seed,
+    modes: o.modes,
+    strategy: o.modes.includes('controlled') ? o.strategy : null,
+    runs: total((r) => r.runs),
+    acceptable: total((r) => r.classes.acceptable),
+    interesting: total((r) => r.classes.interesting),
+    forbidden: total((r) => r.classes.forbidden),
+    error: total((r) => r.classes.error),
+    campaigns: results.map((r) => ({
+      mode: r.mode,
+      strategy: r.strategy,
+      mutant: r.mutant,
+      runs: r.runs,
+      classes: r.classes,
+      table: r.table,
+      caught: r.caught,
+      caughtAtRun: r.caughtAtRun,
+      dfs: r.dfs,
+      elapsedMs: r.elapsedMs,
+    })),
+    failures,
+    mutants: report.mutants,
+    mutationScore: report.mutationScore,
+    report: o.report,
+    junit: o.junit,
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * Bitmap logging's ioctls and its writes with no running vCPU (kvm_main.c): KVM_GET_DIRTY_LOG,
+ * KVM_CLEAR_DIRTY_LOG and mark_page_dirty_in_slot without a vCPU (docs/PROTOCOL.md, section 5;
+ * their errors in section 6). The bitmap operations themselves are in dirty-bitmap.ts.
+ */
+import { KVM_ADDRESS_SPACE_NUM, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
+import { KvmError } from '../abi/errno.js';
+import { debugChecks } from '../base/assert.js';
+import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
+import { type Memslot, checkBitmapShape } from './memslots.js';
+import { KernelMutant } from './mutants.js';
+import { flushRemoteTlbs } from './vcpu-requests.js';
+import type { VmCore } from './vm-core.js';
+import { VmLayout } from './vm-layout.js';
+import { chargeMmuHold, countReprotected } from './vm-stats.js';
+
+const VM_FLOATS = VmLayout.floats;
+/** CLEAR works on the kernel's 64-page bitmap words: first_page and num_pages must align to them. */
+const CLEAR_ALIGN_PAGES = 64;
+/** num_pages is a u32. */
+const U32_MAX = 0xffffffff;
+
+/** What a write with no running vCPU did to the dirty log (markPageDirtyNoVcpu). */
+export const NoVcpuMark = {
+  /** The slot does not log dirty pages (or has no bitmap yet): nothing to record. */
+  NOT_LOGGING: 0,
+  LOGGED: 1,
+  /** A ring VM without ring-with-bitmap: the kernel WARNs and the page is never reported. */
+  LOST: 2,
+} as const;
+export type NoVcpuMark = (typeof NoVcpuMark)[keyof typeof NoVcpuMark];
+
+export class DirtyLogIoctl {
+  constructor(private readonly vm: VmCore) {}
+
+  /**
+   * KVM_GET_DIRTY_LOG into `out` (u32 words, bit n = page n, ALIGN(npages, 64) bits).
+   * Legacy (manual protect off): under mmu_lock exchange each non-zero word with 0 and
+   * write-protect those pages, flush TLBs if anything was taken, then copy the snapshot out —
+   * overwriting `out`. A bad buffer (null or too short) is EFAULT, and in legacy mode the bits
+   * are already gone by then, as in the kernel.
+   * Manual protect: copy the live bitmap; nothing is cleared or protected.
+   */
+  getDirtyLog(slotEnc: number, out: Uint32Array | null): void {
+    this.vm.slotsLock.lock();
+    try {
+      const slot = this.bitmapSlot(slotEnc);
+      const bad = out === null || out.length < bitmapWords(slot.pageCount);
+      this.vm.block.f64[VM_FLOATS.GET_CALLS]! += 1;
+      if ((this.vm.manualProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0) {
+        if (bad) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
+        copyLive(slot, out);
+        return;
+      }
+      // The kernel exchanges into the second half of its bitmap allocation and then copies that
+      // to the user; with a good buffer the copy is not observable, so exchange straight into it.
+      // A bad buffer still consumes the bits (into the slot's own second half), as in the kernel.
+      this.exchangeUnderMmuLock(slot, bad ? slot.bitmapSnapshot! : out);
+      if (bad) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer (the dirty bits were already consumed)', 'dirty_bitmap');
+    } finally {
+      this.vm.slotsLock.unlock();
+    }
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG: clear the bits of `mask` (bit i = page firstPage + i) and
+   * write-protect only the pages whose bits were actually set. Checks, in the kernel's order:
+   * ENXIO (ring without bitmap), EINVAL (as_id/id), EINVAL (first_page % 64, before the slot
+   * lookup), ENOENT (no slot or no bitmap), EINVAL (range rules), EFAULT (buffer). Nothing
+   * changes unless every check passes.
+   */
+  clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint32Array | null): void {
+    this.vm.slotsLock.lock();
+    try {
+      const slot = this.bitmapSlot(slotEnc, firstPage);
+      checkClearRange(slot, firstPage, numPages);
+      // copy_from_user of ALIGN(num_pages, 64) / 8 bytes: with num_pages 0 nothing is read, so
+      // even a NULL bitmap succeeds (observed on 6.18; docs/PROTOCOL.md, section 8).
+      const words = bitmapWords(numPages);
+      if (words > 0 && (mask === null || mask.length < words)) {
+        throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
+      }
+      this.vm.block.f64[VM_FLOATS.CLEAR_CALLS]! += 1;
+      if (numPages === 0 || mask === null) return; // (mask is null only when num_pages is 0)
+      if (this.clearUnderMmuLock(slot, firstPage, numPages, mask) > 0) flushRemoteTlbs(this.vm);
+    } finally {
+      this.vm.slotsLock.unlock();
+    }
+  }
+
+  /**
+   * mark_page_dirty_in_slot with no running vCPU (a device's DMA): the slot's bitmap when it
+   * has one (a bitmap VM, or a ring VM with ring-with-bitmap); a ring VM without it cannot log
+   * the write — the kernel WARNs and the page is lost. Returns what became of the record.
+   */
+  markPageDirtyNoVcpu(slot: Memslot, page: number): NoVcpuMark {
+    if (!slot.logDirty) return NoVcpuMark.NOT_LOGGING;
+    if (this.vm.ringBytes !== 0 && !this.vm.ringWithBitmap) {
+      this.vm.warn();
+      this.vm.block.f64[VM_FLOATS.NO_VCPU_WRITES_LOST]! += 1;
+      return NoVcpuMark.LOST;
+    }
+    const bitmap = slot.bitmap;
+    // Logging on but no bitmap yet: a flags change in progress; the kernel sets no bit either.
+    if (bitmap === null || !slot.hasBitmap) return NoVcpuMark.NOT_LOGGING;
+    setDirtyBit(bitmap, page);
+    return NoVcpuMark.LOGGED;
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  /** The slot checks GET and CLEAR share, in the kernel's order (ENXIO, EINVAL, ENOENT). */
+  private bitmapSlot(slotEnc: number, firstPage?: number): Memslot {
+    if (!this.vm.usesDirtyBitmap) throw new KvmError('ENXIO', 'the VM logs through dirty rings, not bitmaps', 'slot');
+    const asId = slotAsId(slotEnc);
+    const id = slotId(slotEnc);
+    if (asId >= KVM_ADDRESS_SPACE_NUM) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
+    if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
+    // CLEAR checks alignment before it looks the slot up.
+    if (firstPage !== undefined && firstPage % CLEAR_ALIGN_PAGES !== 0 && !this.vm.hasMutant(KernelMutant.CLEAR_UNALIGNED)) {
+      throw new KvmError('EINVAL', `first_page ${firstPage} is not a multiple of ${CLEAR_ALIGN_PAGES}`, 'first_page');
+    }
+    const slot = this.vm.memslots.findById(asId, id);
+    if (!slot || !slot.hasBitmap || !slot.bitmap) {
+      throw new KvmError('ENOENT', slot ? `slot ${id} does not log dirty pages` : `slot ${id} does not exist`, 'slot');
+    }
+    if (debugChecks) checkBitmapShape(slot);
+    return slot;
+  }
+
+  /** Legacy GET under mmu_lock; flushes TLBs when it took any bit. */
+  private exchangeUnderMmuLock(slot: Memslot, snapshot: Uint32Array): void {
+    const vm = this.vm;
+    let reprotected = -1;
+    vm.mmuLock.lock();
+    try {
+      reprotected = exchangeAndProtect(slot, snapshot, !vm.hasMutant(KernelMutant.LEGACY_GET_NO_PROTECT));
+    } finally {
+      vm.mmuLock.unlock();
+      chargeMmuHold(vm.block.f64, vm.mmuLock, VM_FLOATS.MMU_HOLD_GET_TOTAL_NS, VM_FLOATS.MMU_HOLD_GET_MAX_NS);
+    }
+    if (reprotected >= 0) {
+      countReprotected(vm, reprotected);
+      flushRemoteTlbs(vm);
+    }
+  }
+
+  /** CLEAR's bit work under mmu_lock; returns how many bits it cleared. */
+  private clearUnderMmuLock(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): number {
+    const vm = this.vm;
+    let cleared = 0;
+    vm.mmuLock.lock();
+    try {
+      const r = clearAndProtect(slot, firstPage, numPages, mask);
+      cleared = r.cleared;
+      countReprotected(vm, r.reprotected);
+    } finally {
+      vm.mmuLock.unlock();
+      chargeMmuHold(vm.block.f64, vm.mmuLock, VM_FLOATS.MMU_HOLD_CLEAR_TOTAL_NS, VM_FLOATS.MMU_HOLD_CLEAR_MAX_NS);
+    }
+    return cleared;
+  }
+}
+
+/**
+ * CLEAR's range rules (EINVAL). Values a u64 first_page or u32 num_pages cannot hold are
+ * checked after the slot checks, so that a ring VM still answers ENXIO first whatever the
+ * arguments (docs/PROTOCOL.md, section 6).
+ */
+function checkClearRange(slot: Memslot, firstPage: number, numPages: number): void {
+  if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw new KvmError('EINVAL', `bad first_page ${firstPage}`, 'first_page');
+  if (!Number.isInteger(numPages) || numPages < 0 || numPages > U32_MAX) {
+    throw new KvmError('EINVAL', `bad num_pages ${numPages}`, 'num_pages');
+  }
+  const npages = slot.pageCount;
+  if (firstPage > npages) throw new KvmError('EINVAL', `first_page ${firstPage} is past the slot end (${npages})`, 'first_page');
+  if (numPages > npages - firstPage) {
+    throw new KvmError('EINVAL', `num_pages ${numPages} runs past the slot end (${npages - firstPage} left)`, 'num_pages');
+  }
+  if (numPages < npages - firstPage && numPages % CLEAR_ALIGN_PAGES !== 0) {
+    throw new KvmError('EINVAL', `num_pages ${numPages} must be a multiple of ${CLEAR_ALIGN_PAGES} unless it reaches the slot end`, 'num_pages');
+  }
+}

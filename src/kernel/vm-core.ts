@@ -1,0 +1,153 @@
+/**
+ * The state of one VM that every VM ioctl shares (the emulator's `struct kvm`): the shared
+ * block with its capability words and statistics, the memslot table, mmu_lock and slots_lock,
+ * and each vCPU's shared block and dirty ring. Everything lives in shared memory, so a VM
+ * created in one thread can be attached in any other and both see one VM.
+ *
+ * The ioctls themselves are in modules that take a VmCore (memslot-ioctl.ts, dirty-log-ioctl.ts,
+ * ring-reset.ts, vcpu-requests.ts, vm-stats.ts); `Vm` (vm.ts) is the VmCore with its ioctl
+ * surface.
+ */
+import { DIRTY_GFN_BYTES } from '../abi/constants.js';
+import { KvmError } from '../abi/errno.js';
+import { SharedBlock } from '../abi/layout.js';
+import { assertLittleEndian } from '../base/assert.js';
+import { DirtyRing } from './dirty-ring.js';
+import { MemslotTable } from './memslots.js';
+import { KernelMutant } from './mutants.js';
+import { SharedMutex } from './sync.js';
+import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
+import { type VmBlock, VmLayout } from './vm-layout.js';
+
+/** The emulator's vCPU limit (KVM's x86 limit is far higher; threads are the cost here). */
+export const MAX_VCPUS = 256;
+
+export interface VmOptions {
+  /** Mutant bits (src/kernel/mutants.ts). */
+  readonly mutants?: number;
+  /**
+   * Model arm64's KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP (cap 225). x86 does not offer it; the
+   * emulator offers it only when asked, for writes made without a running vCPU.
+   */
+  readonly offerRingWithBitmap?: boolean;
+}
+
+const VM_WORDS = VmLayout.words;
+const VM_FLOATS = VmLayout.floats;
+
+export class VmCore {
+  readonly block: VmBlock;
+  readonly memslots: MemslotTable;
+  readonly mmuLock: SharedMutex;
+  readonly slotsLock: SharedMutex;
+  protected readonly options: VmOptions;
+  private readonly vcpuBlocks: VcpuBlock[] = [];
+  private readonly ringBuffers: (SharedArrayBuffer | null)[] = [];
+  private readonly rings: (DirtyRing | null)[] = [];
+
+  protected constructor(vmBuffer: SharedArrayBuffer, memslotBuffer: SharedArrayBuffer, options: VmOptions) {
+    assertLittleEndian();
+    this.options = options;
+    this.block = new SharedBlock(VmLayout, vmBuffer);
+    this.memslots = new MemslotTable(memslotBuffer);
+    this.mmuLock = new SharedMutex(this.block.i32, VM_WORDS.MMU_LOCK, 'mmu_lock', {
+      f64: this.block.f64,
+      acquires: VM_FLOATS.MMU_LOCK_ACQUIRES,
+      holdTotalNs: VM_FLOATS.MMU_LOCK_HOLD_TOTAL_NS,
+      holdMaxNs: VM_FLOATS.MMU_LOCK_HOLD_MAX_NS,
+    });
+    this.slotsLock = new SharedMutex(this.block.i32, VM_WORDS.SLOTS_LOCK, 'slots_lock');
+  }
+
+  get mutants(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.MUTANTS);
+  }
+
+  hasMutant(bit: number): boolean {
+    return (this.mutants & bit) !== 0;
+  }
+
+  /** Ring size in bytes, 0 without a ring. */
+  get ringBytes(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.RING_BYTES) >>> 0;
+  }
+
+  get ringEntries(): number {
+    return this.ringBytes / DIRTY_GFN_BYTES;
+  }
+
+  get manualProtect(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.MANUAL_PROTECT);
+  }
+
+  get ringWithBitmap(): boolean {
+    return Atomics.load(this.block.i32, VM_WORDS.RING_WITH_BITMAP) !== 0;
+  }
+
+  get createdVcpus(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.CREATED_VCPUS);
+  }
+
+  /** kvm_use_dirty_bitmap(): bitmaps exist without a ring, or with ring-with-bitmap. */
+  get usesDirtyBitmap(): boolean {
+    return this.ringBytes === 0 || this.ringWithBitmap;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // vCPUs as this thread knows them
+
+  /** Make a vCPU created elsewhere (or just now) known to this thread. */
+  attachVcpu(index: number, block: SharedArrayBuffer, ring: SharedArrayBuffer | null): void {
+    const vb = new SharedBlock(VcpuLayout, block);
+    this.vcpuBlocks[index] = vb;
+    this.ringBuffers[index] = ring;
+    this.rings[index] = ring
+      ? new DirtyRing(ring, vb, {
+          onOverflow: () => this.warn(),
+          flagsBeforePayload: this.hasMutant(KernelMutant.FLAGS_BEFORE_PAYLOAD),
+          lateSoftFull: this.hasMutant(KernelMutant.LATE_SOFT_FULL),
+        })
+      : null;
+  }
+
+  vcpuBlock(index: number): VcpuBlock {
+    const b = this.vcpuBlocks[index];
+    if (!b) throw new KvmError('EINVAL', `no vCPU ${index}`, 'vcpu');
+    return b;
+  }
+
+  /** vCPU `index`'s block if this thread has attached it, else undefined (no error). */
+  attachedVcpuBlock(index: number): VcpuBlock | undefined {
+    return this.vcpuBlocks[index];
+  }
+
+  ring(index: number): DirtyRing | null {
+    return this.rings[index] ?? null;
+  }
+
+  /** The ring's SharedArrayBuffer (what mmap of the vCPU fd maps), null without a ring. */
+  ringBuffer(index: number): SharedArrayBuffer | null {
+    return this.ringBuffers[index] ?? null;
+  }
+
+  get vcpuCount(): number {
+    return this.vcpuBlocks.length;
+  }
+
+  /** Every attached vCPU's block and ring buffer, for handing to another thread. */
+  protected vcpuBuffers(): { vcpus: SharedArrayBuffer[]; rings: (SharedArrayBuffer | null)[] } {
+    return { vcpus: this.vcpuBlocks.map((b) => b.buffer), rings: this.ringBuffers.slice() };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Kernel warnings
+
+  /** A kernel WARN (counted; the emulator never prints from a vCPU thread). */
+  warn(): void {
+    Atomics.add(this.block.i32, VM_WORDS.WARNINGS, 1);
+  }
+
+  get warnings(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.WARNINGS);
+  }
+}

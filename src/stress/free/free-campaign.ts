@@ -1,0 +1,84 @@
+/**
+ * The runs of a free-running campaign: run i is `dirtyring run` with the configuration and
+ * perturbation generated from its seed, on real worker threads; a failing run's seed and
+ * scenario go to a trace file (the same seed reruns the same configuration, not the same
+ * interleaving).
+ */
+import { join } from 'node:path';
+import { now } from '../../base/clock.js';
+import type { RunSummary } from '../../harness/run.js';
+import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
+import type { CampaignSpec } from '../campaign-spec.js';
+import { isFailing, outcomeClass, primaryOutcome } from '../outcome.js';
+import { type CampaignRuns, type RunRecord, mutantTag } from '../run-record.js';
+import { freeTraceFile, writeJsonFile } from '../schedule-file.js';
+import { runFreeScenario } from './free-run.js';
+import { type FreeRequest, describeFreeScenario, generateFreeScenario } from './free-scenario.js';
+
+export class FreeCampaignRuns implements CampaignRuns {
+  private readonly request: FreeRequest;
+  private readonly mutants: number;
+
+  constructor(
+    private readonly spec: CampaignSpec,
+    private readonly spawn: SpawnVcpuWorker,
+  ) {
+    const base: FreeRequest = spec.mutant?.free ?? {};
+    this.request = spec.log !== null ? { ...base, log: spec.log } : base;
+    this.mutants = spec.mutant?.bit ?? 0;
+  }
+
+  exploration(): null {
+    return null;
+  }
+
+  async run(index: number, seed: number): Promise<RunRecord> {
+    const scenario = generateFreeScenario(seed, this.request);
+    const t0 = now();
+    const r = await runFreeScenario(scenario, this.mutants, this.spawn);
+    const outcomes = r.outcomes;
+    const outcome = primaryOutcome(outcomes);
+    let traceFile: string | null = null;
+    if (isFailing(outcomes) && this.spec.traceDir !== null) {
+      traceFile = join(this.spec.traceDir, `free-${mutantTag(this.spec.mutant)}-seed${seed}.json`);
+      writeJsonFile(traceFile, freeTraceFile(scenario, this.mutants, outcome, outcomes, r.summary));
+    }
+    // The record has the seed already.
+    const { seed: _seed, ...config } = scenario;
+    return {
+      index,
+      seed,
+      mode: 'free',
+      strategy: null,
+      mutant: this.spec.mutant?.name ?? null,
+      config: describeFreeScenario(scenario),
+      scenario: config,
+      outcome,
+      cls: outcomeClass(outcome),
+      outcomes,
+      elapsedMs: Math.round(now() - t0),
+      steps: null,
+      traceHash: null,
+      deterministic: null,
+      schedule: null,
+      detail: freeDetail(r.summary),
+      traceFile,
+      shrunk: null,
+    };
+  }
+}
+
+/** A free run's first finding in words. */
+export function freeDetail(s: RunSummary): string | null {
+  const lost = s.lost[0];
+  if (lost !== undefined) {
+    return `${lost.reason === 'wrong-value' ? 'wrong value' : 'lost page'}: slot ${lost.slot} offset ${lost.offset}, written by vCPU ${lost.vcpu} in iteration ${lost.iteration}`;
+  }
+  if (s.mismatches[0] !== undefined) return `copy mismatch: slot ${s.mismatches[0].slot} offset ${s.mismatches[0].offset}`;
+  if (s.error !== null) return s.error;
+  if (s.kernelBugs > 0) return `${s.kernelBugs} kernel bug(s): an out-of-bounds rmap access in reset`;
+  if (s.kernelWarnings > 0) return `${s.kernelWarnings} kernel warning(s)`;
+  if (s.resetMismatches > 0) return `${s.resetMismatches} reset count mismatch(es)`;
+  if (s.badEntries > 0) return `${s.badEntries} bad record(s)`;
+  return null;
+}
