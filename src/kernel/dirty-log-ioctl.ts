@@ -3,7 +3,7 @@
  * KVM_CLEAR_DIRTY_LOG and mark_page_dirty_in_slot without a vCPU (docs/PROTOCOL.md, section 5;
  * their errors in section 6). The bitmap operations themselves are in dirty-bitmap.ts.
  */
-import { KVM_ADDRESS_SPACE_NUM, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
+import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
@@ -114,7 +114,7 @@ export class DirtyLogIoctl {
     if (!this.vm.usesDirtyBitmap) throw new KvmError('ENXIO', 'the VM logs through dirty rings, not bitmaps', 'slot');
     const asId = slotAsId(slotEnc);
     const id = slotId(slotEnc);
-    if (asId >= KVM_ADDRESS_SPACE_NUM) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
+    if (asId >= this.vm.addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
     if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
     // CLEAR checks alignment before it looks the slot up.
     if (firstPage !== undefined && firstPage % CLEAR_ALIGN_PAGES !== 0 && !this.vm.hasMutant(KernelMutant.CLEAR_UNALIGNED)) {

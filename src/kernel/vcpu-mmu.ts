@@ -67,8 +67,8 @@ export class VcpuMmu {
     /** The vCPU's index (the writer id in page headers). */
     readonly index: number,
     readonly ring: DirtyRing | null,
-    /** Address space the guest runs in (0; 1 would be SMM). */
-    private readonly asId: number,
+    /** Address space the vCPU's memslot lookups use: 0, or 1 while in SMM. */
+    private asId: number,
     f64: Float64Array,
   ) {
     this.dirtyBeforeWritable = vm.hasMutant(KernelMutant.DIRTY_BEFORE_WRITABLE);
@@ -91,6 +91,17 @@ export class VcpuMmu {
   protected flushTlb(memslotsChanged: boolean): void {
     if (memslotsChanged) this.lastSlot = null;
     this.tlb.flush();
+  }
+
+  /** Enter or leave SMM: lookups go to another address space, nothing cached stays valid. */
+  protected switchAddressSpace(asId: number): void {
+    this.asId = asId;
+    this.flushTlb(true);
+  }
+
+  /** The address space the vCPU's lookups use now (1 while in SMM). */
+  get addressSpace(): number {
+    return this.asId;
   }
 
   /** The memslot holding `gfn` in this vCPU's address space, or null (MMIO). */

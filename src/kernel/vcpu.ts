@@ -17,6 +17,7 @@ import {
   KVM_EXIT_INTR,
   KVM_EXIT_IO,
   KVM_EXIT_MMIO,
+  SMM_AS_ID,
 } from '../abi/constants.js';
 import { NS_PER_MS, now } from '../base/clock.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
@@ -57,7 +58,7 @@ export interface VcpuOptions {
    * its message port; 0 never preempts.
    */
   readonly preemptAfterMs?: number;
-  /** Address space the guest runs in (0; 1 would be SMM). */
+  /** Address space the vCPU starts in (0; 1 is SMM, on a VM with SMM). */
   readonly asId?: number;
 }
 
@@ -133,6 +134,8 @@ export class Vcpu extends VcpuMmu {
         exit = r === STORE_OK ? this.complete(insn.exitAfter, t0) : this.storeExit(r, t0);
       } else if (insn.kind === InsnKind.LOAD) {
         exit = this.load(t0);
+      } else if (insn.kind === InsnKind.SMI || insn.kind === InsnKind.RSM) {
+        exit = this.smmTransition(t0);
       } else {
         exit = this.emulate(t0);
       }
@@ -179,6 +182,22 @@ export class Vcpu extends VcpuMmu {
       return KVM_EXIT_MMIO;
     }
     return this.complete(this.insn.exitAfter, t0);
+  }
+
+  /**
+   * SMI or RSM: out of guest mode, into or out of System Management Mode — kvm_smm_changed,
+   * whose kvm_mmu_reset_context drops every cached translation — and back in. A VM without
+   * SMM has no address space 1: a program that sends it an SMI is wrong.
+   */
+  private smmTransition(t0: number): number {
+    const insn = this.insn;
+    const asId = insn.kind === InsnKind.SMI ? SMM_AS_ID : 0;
+    if (asId >= this.vm.addressSpaces) throw new Error(`vCPU ${this.index}: an SMI, but the VM has no SMM address space`);
+    this.exitGuestMode(false);
+    this.switchAddressSpace(asId);
+    const done = this.complete(insn.exitAfter, t0);
+    if (done !== 0) return done;
+    return this.enterGuest();
   }
 
   /**

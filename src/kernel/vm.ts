@@ -13,7 +13,10 @@ import {
   KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
   KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
+  KVM_ADDRESS_SPACE_NUM,
+  KVM_ADDRESS_SPACE_NUM_SMM,
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_CAP_MULTI_ADDRESS_SPACE,
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_DIRTY_RING_MAX_BYTES,
@@ -82,6 +85,7 @@ export class Vm extends VmCore {
       options,
     );
     Atomics.store(vm.block.i32, VM_WORDS.MUTANTS, options.mutants ?? 0);
+    Atomics.store(vm.block.i32, VM_WORDS.ADDRESS_SPACES, options.smm ? KVM_ADDRESS_SPACE_NUM_SMM : KVM_ADDRESS_SPACE_NUM);
     return vm;
   }
 
@@ -118,6 +122,9 @@ export class Vm extends VmCore {
         return MANUAL_PROTECT_BITS;
       case KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP:
         return this.options.offerRingWithBitmap ? 1 : 0;
+      case KVM_CAP_MULTI_ADDRESS_SPACE:
+        // Only a kernel with more than one address space knows the cap (observed: 0 without SMM).
+        return this.addressSpaces > KVM_ADDRESS_SPACE_NUM ? this.addressSpaces : 0;
       default:
         return 0;
     }
