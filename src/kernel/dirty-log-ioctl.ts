@@ -6,6 +6,7 @@
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
+import { coverage, noteBitmapSet, noteRecord } from './coverage.js';
 import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
 import { type Memslot, checkBitmapShape } from './memslots.js';
 import { KernelMutant } from './mutants.js';
@@ -104,6 +105,10 @@ export class DirtyLogIoctl {
     // Logging on but no bitmap yet: a flags change in progress; the kernel sets no bit either.
     if (bitmap === null || !slot.hasBitmap) return NoVcpuMark.NOT_LOGGING;
     setDirtyBit(bitmap, page);
+    if (coverage.active) {
+      noteRecord(slot);
+      noteBitmapSet(page);
+    }
     return NoVcpuMark.LOGGED;
   }
 

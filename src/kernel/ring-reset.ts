@@ -6,6 +6,7 @@
  */
 import { KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
+import { coverage, noteReprotectBatch } from './coverage.js';
 import { ResetBatch, highestBit } from './reset-batch.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
@@ -123,7 +124,10 @@ export class RingReset {
       f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
       return;
     }
-    if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
+    if (stepHook.active) {
+      stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
+      if (coverage.active) noteReprotectBatch(slotEnc, maskHi);
+    }
     const lock = this.vm.mmuLock;
     let reprotected = 0;
     lock.lock(KERNEL_WAIT_TIMEOUT_MS, RESET_HOLD_SAMPLE);

@@ -21,6 +21,7 @@ import {
 } from '../abi/constants.js';
 import { NS_PER_MS, now } from '../base/clock.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
+import { Edge, coverage, hit } from './coverage.js';
 import { Step, stepHook } from './step-hook.js';
 import { waitWhileEqual } from './sync.js';
 import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
@@ -84,7 +85,7 @@ export class Vcpu extends VcpuMmu {
 
   constructor(vm: Vm, index: number, options: VcpuOptions = {}) {
     const block = vm.vcpuBlock(index);
-    super(vm, index, vm.ring(index), options.asId ?? 0, block.f64);
+    super(vm, index, vm.ring(index), options.asId ?? 0, block);
     this.block = block;
     this.w = block.i32;
     this.emulateAllStores = options.emulateAllStores ?? false;
@@ -278,6 +279,7 @@ export class Vcpu extends VcpuMmu {
         // Page write-tracking: this vCPU's notification ring to userspace is soft-full
         // (src/pagetrack/notification-ring.ts); userspace drains it and wakes the thread.
         Atomics.and(w, W.REQUESTS, ~VcpuRequest.TRACK_RING_FULL);
+        if (coverage.active) hit(Edge.TRACK_RING_FULL_EXIT);
         return EMU_EXIT_TRACK_RING_FULL;
       }
       if ((r & VcpuRequest.KICK) !== 0) {
