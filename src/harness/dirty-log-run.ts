@@ -100,6 +100,7 @@ export class DirtyLogRun implements PolledRun {
     await this.fleet.start({
       workload,
       deviceIntervalUs: config.deviceIntervalUs,
+      ...(this.hooks.coverage && { coverage: this.hooks.coverage }),
       vcpuOptions: () => ({
         emulateAllStores: config.emulateAllStores,
         ...(this.reaperBuffers ? { selfReap: this.reaperBuffers } : {}),
