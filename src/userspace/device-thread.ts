@@ -40,8 +40,10 @@ export class DeviceThread {
     this.block = new SharedBlock(DeviceLayout, config.device);
     this.device = new DmaDevice(this.vm, config.deviceIndex);
     const globals = new SharedBlock(GuestGlobalsLayout, config.globals);
+    // A device writes RAM only: it has no SMM to reach SMRAM from.
+    const { smm: _smm, ...ram } = config.workload;
     this.program = new WorkloadProgram(
-      { ...config.workload, burstPages: 1, burstPercent: 0 },
+      { ...ram, burstPages: 1, burstPercent: 0 },
       DEVICE_STREAM_BASE + config.deviceIndex,
       1,
       globals.i32,
