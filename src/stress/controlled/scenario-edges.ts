@@ -54,8 +54,14 @@ const EDGES = {
   maxRounds: 3,
   minStoresPerRound: 2,
   maxStoresPerRound: 6,
-  /** Percent of stores that go to an edge page, the others anywhere. */
-  edgeStorePercent: 85,
+  /**
+   * A few hot edge pages take most stores (a page must be written again after its record was
+   * consumed for a lost re-protection to show), other edge pages some, any page the rest.
+   */
+  minHotPages: 2,
+  maxHotPages: 5,
+  hotStorePercent: 60,
+  edgeStorePercent: 25,
   emulatedPercent: 15,
   maxCollections: 3,
   /** Percent of ring scenarios whose rings start 1..3 entries before a lap ends. */
@@ -102,8 +108,13 @@ export function edgesParts(rng: Prng, req: EdgesRequest, log: LogMode, ringEntri
     edges.push(...edgePages(pages, n));
     pages += n;
   }
+  const hot = Array.from({ length: between(rng, EDGES.minHotPages, EDGES.maxHotPages) }, () => edges[rng.below(edges.length)]!);
   const rounds = between(rng, 1, EDGES.maxRounds);
-  const store = (): number => (percent(rng, EDGES.edgeStorePercent) ? edges[rng.below(edges.length)]! : rng.below(pages));
+  const store = (): number => {
+    const r = rng.below(100);
+    if (r < EDGES.hotStorePercent) return hot[rng.below(hot.length)]!;
+    return r < EDGES.hotStorePercent + EDGES.edgeStorePercent ? edges[rng.below(edges.length)]! : rng.below(pages);
+  };
   const stores = Array.from({ length: vcpus }, () =>
     Array.from({ length: rounds }, () => Array.from({ length: between(rng, EDGES.minStoresPerRound, EDGES.maxStoresPerRound) }, store)),
   );
