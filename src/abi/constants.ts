@@ -57,6 +57,8 @@ export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 export const KVM_CAP_DIRTY_LOG_RING = 192;
 export const KVM_CAP_DIRTY_LOG_RING_ACQ_REL = 223;
 export const KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP = 225;
+/** How many address spaces a VM has (x86: 2 with SMM; 0 from a kernel built without SMM). */
+export const KVM_CAP_MULTI_ADDRESS_SPACE = 118;
 
 export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1;
 export const KVM_DIRTY_LOG_INITIALLY_SET = 2;
@@ -68,8 +70,15 @@ export const KVM_MEM_READONLY = 2;
 /** x86 limits. */
 export const KVM_USER_MEM_SLOTS = 32764;
 export const KVM_MEM_MAX_NR_PAGES = 0x7fffffff; // 2^31 - 1
-/** Address spaces: 1 without SMM (the emulator's VMs have no SMM). */
+/**
+ * Address spaces of a VM without SMM (x86 built without CONFIG_KVM_SMM, like the host the
+ * fidelity expectations were recorded on: it answers KVM_CAP_MULTI_ADDRESS_SPACE with 0).
+ */
 export const KVM_ADDRESS_SPACE_NUM = 1;
+/** Address spaces of an x86 VM with SMM: as_id 1 is what a vCPU in System Management Mode sees. */
+export const KVM_ADDRESS_SPACE_NUM_SMM = 2;
+/** The as_id of the SMM address space. */
+export const SMM_AS_ID = 1;
 export const INT_MAX = 0x7fffffff;
 
 /** u64 ABI values (ring offsets, gfns) are held as two u32 halves: value = hi × U32_RANGE + lo. */

@@ -28,6 +28,9 @@ logging interfaces; collect, copy and verify with the dirty_log_test oracle.
   --vcpus N               vCPU worker threads (default 2)
   --memory SIZE           guest memory, e.g. 64MiB, 1GiB (default 64MiB)
   --memslots N            split memory into N memslots (default 1)
+  --smm-pages N           add N pages of SMRAM in address space 1 (the VM then has SMM):
+                          the vCPUs enter SMM, store to SMRAM and leave it in a share of
+                          their writes (default 0, no SMM)
   --ring-entries N        entries per vCPU ring: a power of two, 256..65536 (default 4096)
   --iterations N          iterations of the oracle (default 8)
   --interval-ms N         guest run time per iteration (default 10)
@@ -65,6 +68,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       path: { type: 'string' },
       'track-pages': { type: 'string' },
       'track-ring-entries': { type: 'string' },
+      'smm-pages': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -85,6 +89,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     harvestIntervalMs: intOption('harvest-interval-ms', values['harvest-interval-ms']),
     writesPerIteration: intOption('writes-per-iteration', values['writes-per-iteration']),
     emulateAllStores: values.path === 'emulated',
+    smmPages: intOption('smm-pages', values['smm-pages']),
     ...parseTrackPages(values['track-pages']),
     trackRingEntries: intOption('track-ring-entries', values['track-ring-entries']),
   };
@@ -92,7 +97,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const describe = (config: RunConfig): void => {
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
-        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s), ${logDescription(config)}, ${config.workload} workload, ` +
+        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s)${config.smmPages > 0 ? ` + ${config.smmPages} pages of SMRAM` : ''}, ${logDescription(config)}, ${config.workload} workload, ` +
         `${config.iterations} iterations, seed ${config.seed}`,
     );
   };

@@ -7,6 +7,7 @@ import type { MutantProfile } from '../stress/mutant-catalog.js';
 import { replayTraceFile } from '../stress/replay.js';
 import { type MutantVerdict, type StressReport, writeJsonReport, writeJunit } from '../stress/report.js';
 import type { StressMode } from '../stress/stress-mode.js';
+import { unreachedLines } from './coverage-output.js';
 import { humanOutput } from './format.js';
 import { Progress, type ProgressCounts } from './progress.js';
 import { type StressOptions, parseStressOptions } from './stress-options.js';
@@ -55,11 +56,21 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --no-shrink             do not shrink failing controlled schedules
   --check-determinism     run every controlled run twice and compare the traces (failing
                           runs always are)
+  --coverage-guided       controlled: steer new scenarios toward the edge states no run has
+                          reached yet (replay a guided run from its trace file)
+  --min-coverage          fail (exit 1) unless every campaign reached every edge state its
+                          mode can reach; the unreached ones are listed
   --json                  print one JSON summary as the last line of stdout
   -h, --help              this help
 
+Every campaign prints which edge states of the structures its runs reached (ring entries 0
+and size - 1, laps, soft-full, reset coalescing, bitmap word halves and slot ends, CLEAR
+chunks, several memslots, the SMM address space, the TLB): a table, and "coverage" in --json
+and --report.
+
 Exit status: 0 no forbidden or error outcome (with --mutant: every mutant caught; with
---replay: the replay was clean), 1 otherwise, 2 bad input.`;
+--replay: the replay was clean; with --min-coverage: every edge state reached), 1
+otherwise, 2 bad input.`;
 
 const nodePlatform: StressPlatform = { spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker };
 
@@ -192,6 +203,7 @@ class CampaignSession {
       shrink: o.shrink,
       checkEveryRun: o.checkEveryRun,
       traceDir: o.traceDir,
+      coverageGuided: o.coverageGuided,
     };
   }
 
@@ -214,7 +226,8 @@ class CampaignSession {
   report(startedAt: string): StressReport {
     const { o, results, verdicts } = this;
     const { forbidden, errors } = unexpectedFailures(results);
-    const ok = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0;
+    const covered = !o.minCoverage || unreachedLines(results).length === 0;
+    const ok = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0 && covered;
     return {
       format: 'dirtyring-stress-report/1',
       startedAt,

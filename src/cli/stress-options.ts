@@ -31,6 +31,10 @@ export interface StressOptions {
   readonly printTrace: boolean;
   readonly shrink: boolean;
   readonly checkEveryRun: boolean;
+  /** Controlled: steer new scenarios toward edge states not reached yet. */
+  readonly coverageGuided: boolean;
+  /** Fail (exit 1) a campaign that did not reach every edge state its mode can reach. */
+  readonly minCoverage: boolean;
   readonly json: boolean;
   /** The command line, for the report. */
   readonly argv: readonly string[];
@@ -54,6 +58,8 @@ const OPTIONS = {
   trace: { type: 'boolean', default: false },
   'no-shrink': { type: 'boolean', default: false },
   'check-determinism': { type: 'boolean', default: false },
+  'coverage-guided': { type: 'boolean', default: false },
+  'min-coverage': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -77,6 +83,8 @@ const CAMPAIGN_ONLY = [
   'trace-dir',
   'no-shrink',
   'check-determinism',
+  'coverage-guided',
+  'min-coverage',
 ] as const;
 
 /** Beyond these a campaign is a typing error, not a plan: PCT's depth, DFS's bound, the run count. */
@@ -103,6 +111,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
   if (values['check-determinism'] === true && modes.length === 1 && modes[0] === 'free') {
     throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
   }
+  checkCoverageOptions(values, modes, strategy, mutants.length > 0);
   const report = values.report ?? null;
   return {
     modes,
@@ -123,6 +132,8 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     printTrace: values.trace === true,
     shrink: values['no-shrink'] !== true,
     checkEveryRun: values['check-determinism'] === true,
+    coverageGuided: values['coverage-guided'] === true,
+    minCoverage: values['min-coverage'] === true,
     json: values.json === true,
     argv,
   };
@@ -144,6 +155,16 @@ function checkReplayOptions(values: Values): void {
     }
   } else if (values.trace === true) {
     throw new ConfigError('--trace', 'on', 'EINVAL', '--trace needs --replay');
+  }
+}
+
+/** Guided generation steers controlled random/pct scenarios; --min-coverage judges plain campaigns. */
+function checkCoverageOptions(values: Values, modes: readonly StressMode[], strategy: Strategy, hasMutants: boolean): void {
+  if (values['coverage-guided'] === true && (modes.includes('free') || strategy === 'dfs')) {
+    throw new ConfigError('--coverage-guided', 'on', 'EINVAL', 'it steers the scenarios of controlled random or pct campaigns (--mode controlled)');
+  }
+  if (values['min-coverage'] === true && hasMutants) {
+    throw new ConfigError('--min-coverage', 'on', 'EINVAL', 'mutant campaigns stop at their first catch; ask for coverage of a plain campaign');
   }
 }
 

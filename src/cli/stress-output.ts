@@ -10,6 +10,7 @@ import { OUTCOMES } from '../stress/outcome.js';
 import type { MutantVerdict, MutationScore, StressReport } from '../stress/report.js';
 import type { RunRecord } from '../stress/run-record.js';
 import type { StressMode } from '../stress/stress-mode.js';
+import { coverageJson, coverageLines, unreachedLines } from './coverage-output.js';
 import { msAsSeconds, table } from './format.js';
 import type { StressOptions } from './stress-options.js';
 
@@ -49,6 +50,7 @@ export function campaignLines(r: CampaignResult): string[] {
     `${r.runs} runs: acceptable ${r.classes.acceptable}, interesting ${r.classes.interesting}, forbidden ${r.classes.forbidden}, error ${r.classes.error}` +
       (r.dfs ? `; dfs explored ${r.dfs.schedules} schedules of "${r.dfs.scenario}"${r.dfs.exhausted ? ' (exhausted)' : ''}` : ''),
   );
+  lines.push(...coverageLines(r.coverage));
   const failing = r.records.filter(isFailingRecord);
   for (const x of failing.slice(0, FAILURES_PRINTED)) lines.push(...failingRunLines(x));
   if (failing.length > FAILURES_PRINTED) lines.push(`... and ${failing.length - FAILURES_PRINTED} more (see --report)`);
@@ -115,9 +117,10 @@ export function verdictLine(o: StressOptions, report: StressReport): string {
   if (o.mutants.length === 0) {
     const runs = results.reduce((s, r) => s + r.runs, 0);
     const { forbidden, errors } = unexpectedFailures(results);
-    return ok
-      ? `OK: ${runs} runs, 0 forbidden, 0 errors (seed ${o.seed})`
-      : `FAILED: ${forbidden} forbidden, ${errors} error run(s) in ${runs} runs — reproduce a run with --seed <its seed> --runs 1, or --replay its trace file`;
+    const unreached = o.minCoverage ? unreachedLines(results) : [];
+    if (ok) return `OK: ${runs} runs, 0 forbidden, 0 errors${o.minCoverage ? ', every edge state reached' : ''} (seed ${o.seed})`;
+    if (forbidden === 0 && errors === 0) return `FAILED: --min-coverage: edge states no run reached — ${unreached.join('; ')} (seed ${o.seed})`;
+    return `FAILED: ${forbidden} forbidden, ${errors} error run(s) in ${runs} runs — reproduce a run with --seed <its seed> --runs 1, or --replay its trace file`;
   }
   const na = verdicts.filter((v) => v.notApplicable !== undefined).length;
   return ok
@@ -153,6 +156,7 @@ export function jsonSummary(o: StressOptions, report: StressReport): object {
       caught: r.caught,
       caughtAtRun: r.caughtAtRun,
       dfs: r.dfs,
+      coverage: coverageJson(r.coverage),
       elapsedMs: r.elapsedMs,
     })),
     failures,

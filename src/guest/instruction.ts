@@ -31,6 +31,13 @@ export const InsnKind = {
    * EMU_EXIT_PREEMPTED (a paced guest may never reach the every-1024-instructions check).
    */
   IDLE: 5,
+  /**
+   * An SMI: the vCPU enters System Management Mode, where its memslot lookups (and so its
+   * dirty records) go to address space 1. Only a VM created with SMM has that address space.
+   */
+  SMI: 6,
+  /** rsm: the vCPU leaves System Management Mode, back to address space 0. */
+  RSM: 7,
 } as const;
 
 /** Pages one instruction may touch: never more than the ring's reserve. */

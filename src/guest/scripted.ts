@@ -15,9 +15,12 @@ export interface ScriptedStoreOptions {
   readonly emulated?: boolean;
 }
 
+const SMI_MARK = -1;
+const RSM_MARK = -2;
+
 export class ScriptedProgram implements GuestProgram {
   private gfns: number[] = [];
-  /** Stores per page; 0 marks a load. */
+  /** Stores per page; 0 marks a load, SMI_MARK and RSM_MARK an SMM transition. */
   private stores: number[] = [];
   private exits: boolean[] = [];
   private values: number[] = [];
@@ -50,6 +53,16 @@ export class ScriptedProgram implements GuestProgram {
     return this;
   }
 
+  /** Queue an SMI (enter SMM: address space 1) or an RSM (leave it), on a VM with SMM. */
+  enqueueSmm(enter: boolean): this {
+    this.gfns.push(0);
+    this.stores.push(enter ? SMI_MARK : RSM_MARK);
+    this.exits.push(false);
+    this.values.push(-1);
+    this.emulated.push(false);
+    return this;
+  }
+
   get remaining(): number {
     return this.gfns.length - this.head;
   }
@@ -62,6 +75,12 @@ export class ScriptedProgram implements GuestProgram {
     }
     const i = this.head++;
     const stores = this.stores[i]!;
+    if (stores < 0) {
+      insn.kind = stores === SMI_MARK ? InsnKind.SMI : InsnKind.RSM;
+      insn.count = 0;
+      insn.exitAfter = false;
+      return;
+    }
     insn.kind = stores === 0 ? InsnKind.LOAD : stores > 1 || this.emulated[i] ? InsnKind.EMULATED : InsnKind.STORE;
     insn.count = 1;
     insn.gfns[0] = this.gfns[i]!;

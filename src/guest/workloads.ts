@@ -46,6 +46,11 @@ export interface WorkloadConfig {
    * so a paced guest leaves the host CPUs to others. 0 or absent: as fast as it can.
    */
   readonly dirtyPagesPerSecond?: number;
+  /**
+   * SMRAM, in address space 1 (a VM with SMM): in `percent` of its writes the vCPU takes an
+   * SMI, stores to a random SMRAM page and leaves SMM (rsm) — three instructions, one write.
+   */
+  readonly smm?: { readonly range: PageRange; readonly percent: number };
 }
 
 /** A paced guest may bank at most this much unused write budget (then it is forgotten). */
@@ -65,6 +70,10 @@ const MIN_HOTSET_PAGES = 16;
 const DEFAULT_HOT_PERCENT = 90;
 /** Stream of the run seed that places the hot set (shared by every vCPU, so not a vCPU index). */
 const HOTSET_STREAM = 0x7fff;
+
+/** Where a vCPU is in an SMM sequence (SMI, SMRAM store, rsm). */
+const SmmStep = { NONE: 0, ENTERED: 1, STORED: 2 } as const;
+type SmmStep = (typeof SmmStep)[keyof typeof SmmStep];
 
 export function totalPages(ranges: readonly PageRange[]): number {
   let n = 0;
@@ -91,6 +100,9 @@ export class WorkloadProgram implements GuestProgram {
   private readonly paceCapacity: number;
   private paceTokens = 0;
   private paceLastMs = -1;
+  /** SMM: the share of writes that are SMI / SMRAM store / rsm sequences, and where one is. */
+  private readonly smiThreshold: number;
+  private smmStep: SmmStep = SmmStep.NONE;
 
   constructor(
     private readonly config: WorkloadConfig,
@@ -122,6 +134,25 @@ export class WorkloadProgram implements GuestProgram {
     this.writeLimit = config.writesPerIteration ?? 0;
     this.pagesPerMs = Math.max(0, config.dirtyPagesPerSecond ?? 0) / MS_PER_S;
     this.paceCapacity = Math.max(1, this.pagesPerMs * PACING_CREDIT_MS);
+    this.smiThreshold = config.smm ? Math.round((config.smm.percent / PERCENT) * U32_RANGE) : 0;
+  }
+
+  /** The next instruction of an SMM sequence: the SMRAM store after the SMI, then the rsm. */
+  private continueSmm(insn: Instruction, iteration: number): void {
+    insn.exitAfter = false;
+    insn.count = 0;
+    if (this.smmStep === SmmStep.ENTERED) {
+      const range = this.config.smm!.range;
+      insn.kind = InsnKind.STORE;
+      insn.count = 1;
+      insn.value = iteration;
+      insn.storesPerPage = 1;
+      insn.gfns[0] = range.baseGfn + this.prng.below(range.pageCount);
+      this.smmStep = SmmStep.STORED;
+    } else {
+      insn.kind = InsnKind.RSM;
+      this.smmStep = SmmStep.NONE;
+    }
   }
 
   /**
@@ -144,6 +175,10 @@ export class WorkloadProgram implements GuestProgram {
     // Atomics: userspace stores ITERATION while the vCPUs run (the migration advances it every
     // round), and a plain load may be hoisted out of the vCPU's loop and never see the change.
     const iteration = Atomics.load(this.globals, GuestGlobalsLayout.words.ITERATION);
+    if (this.smmStep !== SmmStep.NONE) {
+      this.continueSmm(insn, iteration);
+      return;
+    }
     if (this.pagesPerMs > 0 && this.paceIdle(insn)) return;
     if (this.writeLimit > 0) {
       if (iteration !== this.iterationSeen) {
@@ -160,6 +195,12 @@ export class WorkloadProgram implements GuestProgram {
     insn.value = iteration;
     insn.exitAfter = false;
     insn.storesPerPage = 1;
+    if (this.smiThreshold > 0 && this.prng.nextU32() < this.smiThreshold) {
+      insn.kind = InsnKind.SMI;
+      insn.count = 0;
+      this.smmStep = SmmStep.ENTERED;
+      return;
+    }
     const burst = this.burstThreshold > 0 && this.prng.nextU32() < this.burstThreshold;
     const count = burst ? 2 + this.prng.below(this.burstPages - 1) : 1;
     let first: number;

@@ -32,6 +32,9 @@ import type { RunHooks } from './run-hooks.js';
 import type { DeviceTotals, RunStatistics, VcpuTotals } from './run-summary.js';
 import { RingWedgeDetector } from './wedge-detector.js';
 
+/** Share of a vCPU's writes that go to SMRAM through SMM (--smm-pages), in percent. */
+const SMM_WRITE_PERCENT = 2;
+
 /** The collector of the run: the stress harness's when it brings one, else the log mode's. */
 function createRunCollector(config: RunConfig, vm: Vm, slots: readonly Memslot[], hooks: RunHooks, reaper: ReaperBuffers | undefined, faults: UserspaceFaults): LogCollector {
   const custom = hooks.createCollector?.(vm, config.vcpus, slots, config);
@@ -89,10 +92,14 @@ export class DirtyLogRun implements PolledRun {
   /** Start every writer thread (parked), then page write-tracking's part. */
   async start(): Promise<void> {
     const { config } = this;
+    // SMRAM (address space 1) is written from SMM only; devices and page tracking stay in RAM.
+    const ram = this.slots.filter((s) => s.asId === 0);
+    const smram = this.slots.find((s) => s.asId !== 0);
     const workload: WorkloadConfig = {
       kind: config.workload,
       seed: config.seed,
-      ranges: this.slots.map((s) => ({ baseGfn: s.baseGfn, pageCount: s.pageCount })),
+      ranges: ram.map((s) => ({ baseGfn: s.baseGfn, pageCount: s.pageCount })),
+      ...(smram && { smm: { range: { baseGfn: smram.baseGfn, pageCount: smram.pageCount }, percent: SMM_WRITE_PERCENT } }),
       burstPages: config.burstPages,
       burstPercent: config.burstPercent,
       writesPerIteration: config.writesPerIteration,
@@ -100,6 +107,7 @@ export class DirtyLogRun implements PolledRun {
     await this.fleet.start({
       workload,
       deviceIntervalUs: config.deviceIntervalUs,
+      ...(this.hooks.coverage && { coverage: this.hooks.coverage }),
       vcpuOptions: () => ({
         emulateAllStores: config.emulateAllStores,
         ...(this.reaperBuffers ? { selfReap: this.reaperBuffers } : {}),
@@ -109,7 +117,7 @@ export class DirtyLogRun implements PolledRun {
     if (config.trackPages > 0) {
       this.pageTrack = await PageTrackRun.start({
         vm: this.vm,
-        slots: this.slots,
+        slots: ram,
         workers: this.fleet.workers,
         vcpus: config.vcpus,
         seed: config.seed,

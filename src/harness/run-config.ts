@@ -26,6 +26,12 @@ export interface RunConfig extends GuestShape, TrackOptions {
   /** Log every store (the instruction-emulator path) instead of the hardware fault path. */
   readonly emulateAllStores: boolean;
   /**
+   * Pages of SMRAM: an address-space-1 memslot (the VM then has SMM) that the vCPUs write from
+   * System Management Mode — an SMI, a store to SMRAM, an rsm — in a share of their writes.
+   * 0: no SMM.
+   */
+  readonly smmPages: number;
+  /**
    * React to exit 31 in the vCPU thread: it harvests its own ring and resets (QEMU's reaction,
    * src/userspace/self-reaper.ts) instead of stalling until userspace does. Default off.
    */
@@ -51,6 +57,7 @@ export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
   writesPerIteration: 0,
   mutants: 0,
   emulateAllStores: false,
+  smmPages: 0,
   selfReap: false,
   ...TRACK_DEFAULTS,
 };
@@ -60,6 +67,8 @@ const MAX_ITERATIONS = 1_000_000;
 /** One hour, in ms: the longest interval (iteration or harvest) accepted. */
 const MAX_INTERVAL_MS = 3_600_000;
 const MAX_WRITES_PER_ITERATION = 1e9;
+/** 256 MiB of SMRAM: far more than a TSEG (at most 8 MiB), less than a memslot's limit. */
+const MAX_SMM_PAGES = 65536;
 
 export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const c = { ...RUN_DEFAULTS, seed: input.seed ?? randomSeed(), ...stripUndefined(input) };
@@ -68,6 +77,7 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const intervalMs = int('--interval-ms', c.intervalMs, 1, MAX_INTERVAL_MS, 'interval');
   const harvestIntervalMs = int('--harvest-interval-ms', c.harvestIntervalMs, 1, MAX_INTERVAL_MS, 'harvest interval');
   const writesPerIteration = int('--writes-per-iteration', c.writesPerIteration, 0, MAX_WRITES_PER_ITERATION, 'writes per iteration');
+  const smmPages = int('--smm-pages', c.smmPages, 0, MAX_SMM_PAGES, 'SMRAM page count');
   const selfReap = c.selfReap === true;
   if (selfReap && guest.log !== 'ring') {
     throw new ConfigError('--self-reap', 'on', 'EINVAL', 'self-reap harvests dirty rings: it needs --log ring');
@@ -85,6 +95,7 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
     writesPerIteration,
     mutants: c.mutants >>> 0,
     emulateAllStores: c.emulateAllStores === true,
+    smmPages,
     selfReap,
     ...track.options,
   };

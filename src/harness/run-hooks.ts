@@ -24,6 +24,11 @@ export interface RunHooks {
   readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[], config: RunConfig) => LogCollector;
   /** Asked at every poll of an iteration: force a collection now, and/or kick a vCPU (−1: none). */
   readonly onPoll?: (iteration: number) => PollAction | null;
+  /**
+   * Coverage recording (kernel/coverage.ts): block 0 is the caller's thread (which installs it
+   * itself), 1 + i vCPU i's, then one per DMA device.
+   */
+  readonly coverage?: SharedArrayBuffer;
 }
 
 /** What the stress harness's `onPoll` asks for (harvest timing jitter, kicks at random moments). */

@@ -27,6 +27,8 @@ export interface RunSummary {
   iterations: number;
   memoryBytes: number;
   memslots: number;
+  /** SMRAM pages in address space 1 (0: the VM had no SMM). */
+  smmPages: number;
   ringEntries: number | null;
   clearChunkPages: number | null;
   initiallySet: boolean;
@@ -253,6 +255,8 @@ export function summarizeRun(r: RunStatistics): RunSummary {
     mismatches: findings.mismatches.slice(),
     pageTrack: r.pageTrack,
     error: r.error,
+    // New fields go last: the JSON keeps the order it has always had.
+    smmPages: config.smmPages,
   };
   // `ok` comes first in the JSON, as it always has.
   return { ok: runPassed(summary, config.iterations), ...summary };

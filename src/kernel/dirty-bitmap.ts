@@ -11,6 +11,7 @@
  * is the property the protocol relies on (a bit set concurrently lands either in this
  * snapshot or in the live word for the next one).
  */
+import { BitmapOp, coverage, noteBitmapWord, noteClearWord } from './coverage.js';
 import { SpteBits } from './memslot-layout.js';
 import { type Memslot, bitmapBytes } from './memslots.js';
 import { Step, stepHook } from './step-hook.js';
@@ -78,7 +79,11 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
     // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after
     // it is read stays in the live word for the next GET. Only the exchange must be atomic.
     if (live[i] === 0) continue;
-    if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, i, 0);
+    if (stepHook.active) {
+      stepHook.at(Step.BITMAP_UPDATE, i, 0);
+      // Bits are only ever taken under mmu_lock, which this holds: the word is still non-zero.
+      if (coverage.active) noteBitmapWord(BitmapOp.GET, i, slot);
+    }
     const bits = Atomics.exchange(live, i, 0);
     if (bits === 0) continue;
     snapshot[i] = bits;
@@ -122,6 +127,7 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
       const was = Atomics.and(live, index, ~m);
       const got = (was & m) >>> 0;
       if (got === 0) continue;
+      if (coverage.active) noteClearWord(slot, firstPage, numPages, index, got);
       cleared += popcount(got);
       reprotected += protectWord(slot.spte, index * WORD_BITS, got, slot.pageCount);
     }

@@ -3,9 +3,10 @@
  * KVM_CLEAR_DIRTY_LOG and mark_page_dirty_in_slot without a vCPU (docs/PROTOCOL.md, section 5;
  * their errors in section 6). The bitmap operations themselves are in dirty-bitmap.ts.
  */
-import { KVM_ADDRESS_SPACE_NUM, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
+import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
+import { coverage, noteBitmapSet, noteRecord } from './coverage.js';
 import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
 import { type Memslot, checkBitmapShape } from './memslots.js';
 import { KernelMutant } from './mutants.js';
@@ -104,6 +105,10 @@ export class DirtyLogIoctl {
     // Logging on but no bitmap yet: a flags change in progress; the kernel sets no bit either.
     if (bitmap === null || !slot.hasBitmap) return NoVcpuMark.NOT_LOGGING;
     setDirtyBit(bitmap, page);
+    if (coverage.active) {
+      noteRecord(slot);
+      noteBitmapSet(page);
+    }
     return NoVcpuMark.LOGGED;
   }
 
@@ -114,7 +119,7 @@ export class DirtyLogIoctl {
     if (!this.vm.usesDirtyBitmap) throw new KvmError('ENXIO', 'the VM logs through dirty rings, not bitmaps', 'slot');
     const asId = slotAsId(slotEnc);
     const id = slotId(slotEnc);
-    if (asId >= KVM_ADDRESS_SPACE_NUM) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
+    if (asId >= this.vm.addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
     if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
     // CLEAR checks alignment before it looks the slot up.
     if (firstPage !== undefined && firstPage % CLEAR_ALIGN_PAGES !== 0 && !this.vm.hasMutant(KernelMutant.CLEAR_UNALIGNED)) {

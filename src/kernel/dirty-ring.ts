@@ -24,6 +24,7 @@ import {
 import { KvmError } from '../abi/errno.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, ringViews } from '../abi/dirty-gfn.js';
 import { assert, debugChecks, isPowerOfTwo } from '../base/assert.js';
+import { Edge, RingSide, coverage, hit, noteRingIndex } from './coverage.js';
 import type { ResetBatch, ResetBatchSink } from './reset-batch.js';
 import { Step, stepHook } from './step-hook.js';
 import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
@@ -160,7 +161,10 @@ export class DirtyRing {
       // Release: the payload above is visible to whoever acquires DIRTY.
       Atomics.store(i32, e + W_FLAGS, KVM_DIRTY_GFN_F_DIRTY);
     }
-    if (stepHook.active) stepHook.at(Step.PUSH_ADVANCE, this.dirtyIndex, offLo);
+    if (stepHook.active) {
+      stepHook.at(Step.PUSH_ADVANCE, this.dirtyIndex, offLo);
+      if (coverage.active) noteRingIndex(RingSide.PUSH, this.dirtyIndex, this.size);
+    }
     this.dirtyIndex = (this.dirtyIndex + 1) >>> 0;
     Atomics.store(this.ctl, V_DIRTY_INDEX, this.dirtyIndex | 0);
     return ((this.dirtyIndex - resetIndex) >>> 0) >= this.requestAt;
@@ -228,7 +232,10 @@ export class DirtyRing {
         // Acquire: only entries userspace has released with RESET are ours to consume.
         const flags = Atomics.load(i32, e + W_FLAGS);
         if ((flags & KVM_DIRTY_GFN_F_RESET) === 0) break;
-        if (stepHook.active) stepHook.at(Step.RESET_ENTRY, resetIndex, 0);
+        if (stepHook.active) {
+          stepHook.at(Step.RESET_ENTRY, resetIndex, 0);
+          if (coverage.active) noteRingIndex(RingSide.RESET, resetIndex, this.size);
+        }
         // Read the payload again from the shared entry: userspace may have rewritten it.
         const slot = i32[e + W_SLOT]! >>> 0;
         const offLo = i32[e + W_OFF_LO]! >>> 0;
@@ -247,6 +254,8 @@ export class DirtyRing {
       previous = Atomics.exchange(this.ctl, V_RESET_INDEX, resetIndex | 0) >>> 0;
     }
     if (debugChecks) checkResetAdvance(start, previous, resetIndex, count);
+    // Stopped at an entry userspace has not released yet, with pushed entries behind it.
+    if (coverage.active && count > 0 && resetIndex !== this.dirtyIndexShared) hit(Edge.RING_RESET_MID_RING);
     batch.finish(sink);
     return count;
   }
@@ -311,7 +320,10 @@ export function harvestRing(
     // section 8, scenario harvest-flags-exact).
     const flags = Atomics.load(i32, e + W_FLAGS);
     if (flags !== KVM_DIRTY_GFN_F_DIRTY) break;
-    if (stepHook.active) stepHook.at(Step.HARVEST_ENTRY, fetch, 0);
+    if (stepHook.active) {
+      stepHook.at(Step.HARVEST_ENTRY, fetch, 0);
+      if (coverage.active) noteRingIndex(RingSide.HARVEST, fetch, ring.entryCount);
+    }
     sink(i32[e + W_SLOT]! >>> 0, i32[e + W_OFF_LO]! >>> 0, i32[e + W_OFF_HI]! >>> 0);
     Atomics.store(i32, e + W_FLAGS, resetFlags);
     fetch = (fetch + 1) >>> 0;

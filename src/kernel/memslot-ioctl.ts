@@ -5,7 +5,6 @@
  * starts and stops (section 5, "Enabling logging").
  */
 import {
-  KVM_ADDRESS_SPACE_NUM,
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_MAX_NR_PAGES,
@@ -54,7 +53,7 @@ export class MemslotIoctl {
    * Everything is validated before anything changes.
    */
   setUserMemoryRegion(region: MemoryRegion): void {
-    const at = decodeRegion(region);
+    const at = decodeRegion(region, this.vm.addressSpaces);
     this.vm.slotsLock.with(() => {
       const index = this.vm.memslots.indexOfId(at.asId, at.id);
       if (region.memorySize === 0) {
@@ -212,11 +211,11 @@ export class MemslotIoctl {
 }
 
 /** The argument checks of KVM_SET_USER_MEMORY_REGION, in the kernel's order (all EINVAL). */
-function decodeRegion(region: MemoryRegion): SlotPlacement {
+function decodeRegion(region: MemoryRegion, addressSpaces: number): SlotPlacement {
   const asId = slotAsId(region.slot);
   const id = slotId(region.slot);
   if ((region.flags & ~VALID_FLAGS) !== 0) throw new KvmError('EINVAL', `unknown memslot flags ${region.flags}`, 'flags');
-  if (asId >= KVM_ADDRESS_SPACE_NUM) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
+  if (asId >= addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
   if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
   if (!isPageMultiple(region.memorySize)) {
     throw new KvmError('EINVAL', `memory_size ${region.memorySize} is not a multiple of ${PAGE_SIZE}`, 'memory_size');

@@ -5,6 +5,7 @@
  * (docs/PROTOCOL.md, section 4).
  */
 import { assert, debugChecks } from '../base/assert.js';
+import { Edge, coverage, hit } from './coverage.js';
 
 /** Called by the reset walk for each coalesced batch: re-arm logging for `offset + bit`. */
 export type ResetBatchSink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number) => void;
@@ -40,6 +41,9 @@ export class ResetBatch {
       this.add = this.addChecked;
       this.finish = this.finishChecked;
     }
+    // A thread that records coverage adds through a recording wrapper (installed once here, so
+    // that `add` stays as it is in every other thread).
+    if (coverage.active) this.add = recordingAdd(this.add);
   }
 
   add(slot: number, offLo: number, offHi: number, sink: ResetBatchSink): void {
@@ -99,6 +103,30 @@ export class ResetBatch {
     assert(u32, `reset batch halves out of u32 range: mask ${this.maskHi}:${this.maskLo}, offset ${this.offHi}:${this.offLo}`);
     assert((this.maskLo & 1) === 1, `reset batch at offset ${this.offLo} does not contain its own offset (mask ${this.maskHi}:${this.maskLo})`);
   }
+}
+
+type AddStep = ResetBatch['add'];
+
+/**
+ * `add`, and which way the entry joined the batch, told from the batch before and after it:
+ * a new batch of mask 1 at the entry's offset is a break (another slot, or too far away); an
+ * offset moved down with more than bit 0 set is a backward merge; the same offset with a new
+ * bit is a forward merge (a duplicate changes nothing and is not counted).
+ */
+function recordingAdd(inner: AddStep): AddStep {
+  return function (this: ResetBatch, slot, offLo, offHi, sink) {
+    const { open, slot: oldSlot, offLo: oldLo, offHi: oldHi, maskLo: oldMaskLo, maskHi: oldMaskHi } = this;
+    inner.call(this, slot, offLo, offHi, sink);
+    if (!open) return;
+    const moved = oldSlot !== slot || oldLo !== this.offLo || oldHi !== this.offHi;
+    if (!moved) {
+      if (this.maskLo !== oldMaskLo || this.maskHi !== oldMaskHi) hit(Edge.COALESCE_FORWARD);
+    } else if (this.maskLo === 1 && this.maskHi === 0) {
+      hit(oldSlot !== slot ? Edge.COALESCE_BREAK_SLOT : Edge.COALESCE_BREAK_FAR);
+    } else {
+      hit(Edge.COALESCE_BACKWARD);
+    }
+  };
 }
 
 /**

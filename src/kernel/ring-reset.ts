@@ -4,8 +4,9 @@
  * each coalesced batch under mmu_lock, and flush every TLB once (docs/PROTOCOL.md, section 4).
  * The walk of one ring and the coalescing are `DirtyRing.resetWalk` and `ResetBatch`.
  */
-import { KVM_ADDRESS_SPACE_NUM, KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
+import { KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
+import { coverage, noteReprotectBatch } from './coverage.js';
 import { ResetBatch, highestBit } from './reset-batch.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
@@ -39,6 +40,8 @@ export class RingReset {
   /** The slot the reset looked up last (valid while slots_lock is held, see resetDirtyGfn). */
   private slotEnc = -1;
   private slot: Memslot | null = null;
+  /** The VM's address spaces, read once per ioctl (fixed at VM creation). */
+  private addressSpaces = 1;
   private readonly sink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void =>
     this.resetDirtyGfn(slot, offLo, offHi, maskLo, maskHi);
 
@@ -70,6 +73,7 @@ export class RingReset {
 
   /** Each ring in vCPU order, with one INT_MAX budget over all of them. Caller holds slots_lock. */
   private walkAllRings(signalPending: (() => boolean) | undefined): number {
+    this.addressSpaces = this.vm.addressSpaces;
     this.slotEnc = -1;
     this.slot = null;
     let cleared = 0;
@@ -98,7 +102,7 @@ export class RingReset {
     const f = this.vm.block.f64;
     const asId = slotAsId(slotEnc);
     const id = slotId(slotEnc);
-    if (asId >= KVM_ADDRESS_SPACE_NUM || id >= KVM_USER_MEM_SLOTS) {
+    if (asId >= this.addressSpaces || id >= KVM_USER_MEM_SLOTS) {
       f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
       return;
     }
@@ -120,7 +124,10 @@ export class RingReset {
       f[VM_FLOATS.RESET_BATCHES_SKIPPED]! += 1;
       return;
     }
-    if (stepHook.active) stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
+    if (stepHook.active) {
+      stepHook.at(Step.RESET_REPROTECT, offLo, maskLo);
+      if (coverage.active) noteReprotectBatch(slotEnc, maskHi);
+    }
     const lock = this.vm.mmuLock;
     let reprotected = 0;
     lock.lock(KERNEL_WAIT_TIMEOUT_MS, RESET_HOLD_SAMPLE);

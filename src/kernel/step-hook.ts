@@ -49,14 +49,27 @@ function noop(_step: StepPoint, _a: number, _b: number): void {}
 
 export const stepHook: StepHook = { active: false, at: noop };
 
+/**
+ * Step points kept active with no hook installed: coverage recording (kernel/coverage.ts) sits
+ * inside the `if (stepHook.active)` blocks of the hottest paths, so that it costs those paths
+ * nothing while nobody records. Then every step point calls the no-op hook.
+ */
+let pinned = false;
+
 export function installStepHook(fn: (step: StepPoint, a: number, b: number) => void): void {
   stepHook.at = fn;
   stepHook.active = true;
 }
 
 export function clearStepHook(): void {
-  stepHook.active = false;
+  stepHook.active = pinned;
   stepHook.at = noop;
+}
+
+/** Keep this thread's step points active while `on`, whether or not a hook is installed. */
+export function pinStepPoints(on: boolean): void {
+  pinned = on;
+  stepHook.active = on || stepHook.at !== noop;
 }
 
 /** A step hook described as plain data, so that it can cross postMessage to a worker thread. */

@@ -24,6 +24,7 @@
  */
 import { PAGE_WORDS } from '../abi/constants.js';
 import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
+import { Edge, coverage, hit } from './coverage.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
 import { KernelMutant } from './mutants.js';
@@ -68,6 +69,7 @@ export class TrackedWriteEmulator {
     this.write(slot, page);
     this.markDirty(slot, page);
     if (!before) this.notify(slot, page);
+    if (coverage.active) hit(Edge.TRACK_STORE);
   }
 
   private notify(slot: Memslot, page: number): void {

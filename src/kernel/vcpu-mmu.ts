@@ -14,6 +14,7 @@
  */
 import { PAGE_WORDS } from '../abi/constants.js';
 import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
+import { Edge, coverage, hit, noteBitmapSet, noteGuestStore, noteRecord } from './coverage.js';
 import { setDirtyBit } from './dirty-bitmap.js';
 import type { DirtyRing } from './dirty-ring.js';
 import { SpteBits } from './memslot-layout.js';
@@ -22,7 +23,7 @@ import { KernelMutant } from './mutants.js';
 import { Step, stepHook } from './step-hook.js';
 import { SoftTlb } from './tlb.js';
 import { TrackedWriteEmulator } from './tracked-write.js';
-import { VcpuLayout } from './vcpu-layout.js';
+import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
 import type { Vm } from './vm.js';
 
 const F = VcpuLayout.floats;
@@ -61,16 +62,20 @@ export class VcpuMmu {
   private readonly dirtyBeforeWritable: boolean;
   /** Mutant track-fault-fixes-tracked: the fault path ignores write tracking. */
   private readonly faultFixesTracked: boolean;
+  /** The vCPU's shared words (its REQUESTS, for coverage of a store while a flush waits). */
+  private readonly vcpuWords: Int32Array;
 
   protected constructor(
     readonly vm: Vm,
     /** The vCPU's index (the writer id in page headers). */
     readonly index: number,
     readonly ring: DirtyRing | null,
-    /** Address space the guest runs in (0; 1 would be SMM). */
-    private readonly asId: number,
-    f64: Float64Array,
+    /** Address space the vCPU's memslot lookups use: 0, or 1 while in SMM. */
+    private asId: number,
+    block: VcpuBlock,
   ) {
+    const f64 = block.f64;
+    this.vcpuWords = block.i32;
     this.dirtyBeforeWritable = vm.hasMutant(KernelMutant.DIRTY_BEFORE_WRITABLE);
     this.faultFixesTracked = vm.hasMutant(KernelMutant.TRACK_FAULT_FIXES_TRACKED);
     this.trackedWrites = new TrackedWriteEmulator(vm, index, (slot, page) => this.markPageDirty(slot, page));
@@ -91,6 +96,17 @@ export class VcpuMmu {
   protected flushTlb(memslotsChanged: boolean): void {
     if (memslotsChanged) this.lastSlot = null;
     this.tlb.flush();
+  }
+
+  /** Enter or leave SMM: lookups go to another address space, nothing cached stays valid. */
+  protected switchAddressSpace(asId: number): void {
+    this.asId = asId;
+    this.flushTlb(true);
+  }
+
+  /** The address space the vCPU's lookups use now (1 while in SMM). */
+  get addressSpace(): number {
+    return this.asId;
   }
 
   /** The memslot holding `gfn` in this vCPU's address space, or null (MMIO). */
@@ -119,7 +135,10 @@ export class VcpuMmu {
       }
       this.tlb.insert(gfn, slot, page);
     }
-    if (stepHook.active) stepHook.at(Step.GUEST_STORE, gfn, value);
+    if (stepHook.active) {
+      stepHook.at(Step.GUEST_STORE, gfn, value);
+      if (coverage.active) noteGuestStore(slot.spte, page, this.vcpuWords);
+    }
     this.writePage(slot, page, value);
     return STORE_OK;
   }
@@ -217,13 +236,21 @@ export class VcpuMmu {
     const ring = this.ring;
     if (ring !== null) {
       this.pushes++;
-      if (ring.push(slot.encodedSlot, page, 0)) this.softFullRequested = true;
+      if (coverage.active) noteRecord(slot);
+      if (ring.push(slot.encodedSlot, page, 0)) {
+        this.softFullRequested = true;
+        if (coverage.active) hit(Edge.RING_SOFT_FULL);
+      }
       return;
     }
     const bitmap = slot.bitmap;
     if (bitmap !== null && slot.hasBitmap) {
-      if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, slot.baseGfn + page, 0);
+      if (stepHook.active) {
+        stepHook.at(Step.BITMAP_UPDATE, slot.baseGfn + page, 0);
+        if (coverage.active) noteBitmapSet(page);
+      }
       setDirtyBit(bitmap, page);
+      if (coverage.active) noteRecord(slot);
       this.pushes++;
     }
   }

@@ -17,9 +17,11 @@ import {
   KVM_EXIT_INTR,
   KVM_EXIT_IO,
   KVM_EXIT_MMIO,
+  SMM_AS_ID,
 } from '../abi/constants.js';
 import { NS_PER_MS, now } from '../base/clock.js';
 import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
+import { Edge, coverage, hit } from './coverage.js';
 import { Step, stepHook } from './step-hook.js';
 import { waitWhileEqual } from './sync.js';
 import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
@@ -57,7 +59,7 @@ export interface VcpuOptions {
    * its message port; 0 never preempts.
    */
   readonly preemptAfterMs?: number;
-  /** Address space the guest runs in (0; 1 would be SMM). */
+  /** Address space the vCPU starts in (0; 1 is SMM, on a VM with SMM). */
   readonly asId?: number;
 }
 
@@ -83,7 +85,7 @@ export class Vcpu extends VcpuMmu {
 
   constructor(vm: Vm, index: number, options: VcpuOptions = {}) {
     const block = vm.vcpuBlock(index);
-    super(vm, index, vm.ring(index), options.asId ?? 0, block.f64);
+    super(vm, index, vm.ring(index), options.asId ?? 0, block);
     this.block = block;
     this.w = block.i32;
     this.emulateAllStores = options.emulateAllStores ?? false;
@@ -133,6 +135,8 @@ export class Vcpu extends VcpuMmu {
         exit = r === STORE_OK ? this.complete(insn.exitAfter, t0) : this.storeExit(r, t0);
       } else if (insn.kind === InsnKind.LOAD) {
         exit = this.load(t0);
+      } else if (insn.kind === InsnKind.SMI || insn.kind === InsnKind.RSM) {
+        exit = this.smmTransition(t0);
       } else {
         exit = this.emulate(t0);
       }
@@ -179,6 +183,22 @@ export class Vcpu extends VcpuMmu {
       return KVM_EXIT_MMIO;
     }
     return this.complete(this.insn.exitAfter, t0);
+  }
+
+  /**
+   * SMI or RSM: out of guest mode, into or out of System Management Mode — kvm_smm_changed,
+   * whose kvm_mmu_reset_context drops every cached translation — and back in. A VM without
+   * SMM has no address space 1: a program that sends it an SMI is wrong.
+   */
+  private smmTransition(t0: number): number {
+    const insn = this.insn;
+    const asId = insn.kind === InsnKind.SMI ? SMM_AS_ID : 0;
+    if (asId >= this.vm.addressSpaces) throw new Error(`vCPU ${this.index}: an SMI, but the VM has no SMM address space`);
+    this.exitGuestMode(false);
+    this.switchAddressSpace(asId);
+    const done = this.complete(insn.exitAfter, t0);
+    if (done !== 0) return done;
+    return this.enterGuest();
   }
 
   /**
@@ -259,6 +279,7 @@ export class Vcpu extends VcpuMmu {
         // Page write-tracking: this vCPU's notification ring to userspace is soft-full
         // (src/pagetrack/notification-ring.ts); userspace drains it and wakes the thread.
         Atomics.and(w, W.REQUESTS, ~VcpuRequest.TRACK_RING_FULL);
+        if (coverage.active) hit(Edge.TRACK_RING_FULL_EXIT);
         return EMU_EXIT_TRACK_RING_FULL;
       }
       if ((r & VcpuRequest.KICK) !== 0) {

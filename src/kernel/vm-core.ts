@@ -30,6 +30,12 @@ export interface VmOptions {
    * emulator offers it only when asked, for writes made without a running vCPU.
    */
   readonly offerRingWithBitmap?: boolean;
+  /**
+   * Model x86 SMM: a second address space (as_id 1) for memslots, their bitmaps and ring
+   * entries, which a vCPU uses while in System Management Mode (Vcpu's SMI / RSM
+   * instructions). Off by default, as on the host the fidelity expectations come from.
+   */
+  readonly smm?: boolean;
 }
 
 const VM_WORDS = VmLayout.words;
@@ -78,6 +84,11 @@ export class VmCore {
 
   get manualProtect(): number {
     return Atomics.load(this.block.i32, VM_WORDS.MANUAL_PROTECT);
+  }
+
+  /** kvm_arch_nr_memslot_as_ids: as_id must be below this everywhere a slot is named. */
+  get addressSpaces(): number {
+    return Atomics.load(this.block.i32, VM_WORDS.ADDRESS_SPACES);
   }
 
   get ringWithBitmap(): boolean {

@@ -29,6 +29,8 @@ export const VmLayout = defineBlock(
     'MUTANTS',
     /** Kernel WARN count (e.g. a push into a full ring, a write with no vCPU and no bitmap). */
     'WARNINGS',
+    /** kvm_arch_nr_memslot_as_ids: 1, or 2 for a VM with SMM (VmOptions.smm). Set at creation. */
+    'ADDRESS_SPACES',
   ],
   [
     'MMU_LOCK_ACQUIRES',

@@ -13,7 +13,10 @@ import {
   KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
   KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
+  KVM_ADDRESS_SPACE_NUM,
+  KVM_ADDRESS_SPACE_NUM_SMM,
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+  KVM_CAP_MULTI_ADDRESS_SPACE,
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_DIRTY_RING_MAX_BYTES,
@@ -52,6 +55,7 @@ export interface VmBuffers {
 }
 
 const VM_WORDS = VmLayout.words;
+const U32_MAX = 0xffffffff;
 const MANUAL_PROTECT_BITS = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
 
 export class Vm extends VmCore {
@@ -82,6 +86,7 @@ export class Vm extends VmCore {
       options,
     );
     Atomics.store(vm.block.i32, VM_WORDS.MUTANTS, options.mutants ?? 0);
+    Atomics.store(vm.block.i32, VM_WORDS.ADDRESS_SPACES, options.smm ? KVM_ADDRESS_SPACE_NUM_SMM : KVM_ADDRESS_SPACE_NUM);
     return vm;
   }
 
@@ -118,6 +123,9 @@ export class Vm extends VmCore {
         return MANUAL_PROTECT_BITS;
       case KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP:
         return this.options.offerRingWithBitmap ? 1 : 0;
+      case KVM_CAP_MULTI_ADDRESS_SPACE:
+        // Only a kernel with more than one address space knows the cap (observed: 0 without SMM).
+        return this.addressSpaces > KVM_ADDRESS_SPACE_NUM ? this.addressSpaces : 0;
       default:
         return 0;
     }
@@ -195,6 +203,28 @@ export class Vm extends VmCore {
       Atomics.store(this.block.i32, VM_WORDS.CREATED_VCPUS, index + 1);
       return index;
     });
+  }
+
+  /**
+   * Emulator only (stress scenarios, tests): start vCPU `index`'s ring at free-running index
+   * `start`, as if that many entries had been pushed, harvested and reset — the state of a ring
+   * that has lapped, reached without the pushes (entry flags are 0 either way). Only for a
+   * vCPU whose ring is still untouched and that no other thread has attached yet.
+   */
+  presetRingIndex(index: number, start: number): void {
+    if (!Number.isInteger(start) || start < 0 || start > U32_MAX) {
+      throw new KvmError('EINVAL', `ring start ${start} is not a u32 index`, 'start');
+    }
+    const ring = this.ring(index);
+    if (ring === null) throw new KvmError('EINVAL', `vCPU ${index} has no dirty ring`, 'vcpu');
+    if (ring.dirtyIndexShared !== 0 || ring.resetIndexShared !== 0) {
+      throw new KvmError('EBUSY', `vCPU ${index}'s ring has been used already`, 'vcpu');
+    }
+    const block = this.vcpuBlock(index);
+    Atomics.store(block.i32, VcpuLayout.words.DIRTY_INDEX, start | 0);
+    Atomics.store(block.i32, VcpuLayout.words.RESET_INDEX, start | 0);
+    // This thread's ring object mirrors dirty_index: build it again from the shared words.
+    this.attachVcpu(index, block.buffer, this.ringBuffer(index));
   }
 
   /**

@@ -38,6 +38,8 @@ export interface CampaignSpec {
   readonly checkEveryRun: boolean;
   /** Where failing runs' trace files go (null: not written). */
   readonly traceDir: string | null;
+  /** Controlled: steer new scenarios toward the edge states no run has reached yet. */
+  readonly coverageGuided: boolean;
 }
 
 /** Defaults shared by campaignSpec and the CLI's options. */
@@ -70,6 +72,7 @@ export function campaignSpec(mode: StressMode, over: Partial<CampaignSpec> = {})
     shrink: false,
     checkEveryRun: false,
     traceDir: null,
+    coverageGuided: false,
     ...over,
   };
 }
@@ -108,6 +111,9 @@ export function checkCampaignSpec(spec: CampaignSpec): void {
   const refusal = spec.mode === 'controlled' ? shardRefusal(spec.strategy) : null;
   if (spec.shard && refusal !== null) {
     throw new ConfigError('--shard', `${spec.shard.index}/${spec.shard.count}`, 'EINVAL', refusal);
+  }
+  if (spec.coverageGuided && (spec.mode !== 'controlled' || spec.strategy === 'dfs')) {
+    throw new ConfigError('--coverage-guided', 'on', 'EINVAL', 'it steers the scenarios of random or pct controlled campaigns');
   }
   const need = spec.mutant === null ? null : mutantLogMode(spec.mutant, spec.mode);
   if (spec.log !== null && need !== null && need !== spec.log) {

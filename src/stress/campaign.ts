@@ -20,6 +20,7 @@ import { ControlledCampaignRuns } from './controlled/controlled-campaign.js';
 import type { SpawnControlledWorker } from './controlled/participant-api.js';
 import { ParticipantPool } from './controlled/pool.js';
 import type { Exploration, Strategy } from './controlled/strategies.js';
+import { type CampaignCoverage, CoverageTally } from './coverage/campaign-coverage.js';
 import { FreeCampaignRuns } from './free/free-campaign.js';
 import { type OutcomeClass, type OutcomeRow, OutcomeTable, isForbidden } from './outcome.js';
 import type { CampaignRuns, RunRecord } from './run-record.js';
@@ -41,6 +42,8 @@ export interface CampaignResult {
   readonly caughtAtRun: number | null;
   /** What the strategy explored (dfs: schedules, and whether the bounded tree was exhausted). */
   readonly dfs: Exploration | null;
+  /** The edge states the runs reached. */
+  readonly coverage: CampaignCoverage;
   readonly elapsedMs: number;
 }
 
@@ -99,13 +102,17 @@ export class StressHarness {
 class CampaignTally {
   readonly records: RunRecord[] = [];
   private readonly table = new OutcomeTable();
+  private readonly coverage: CoverageTally;
   /** Runs made when the first forbidden outcome was seen (1-based). */
   caughtAtRun: number | null = null;
 
-  constructor(private readonly spec: CampaignSpec) {}
+  constructor(private readonly spec: CampaignSpec) {
+    this.coverage = new CoverageTally(spec.mode);
+  }
 
   add(record: RunRecord): void {
     this.records.push(record);
+    this.coverage.add(record.coverage);
     this.table.add(record.outcomes, record.seed);
     if (this.caughtAtRun === null && isForbidden(record.outcomes)) this.caughtAtRun = this.records.length;
   }
@@ -130,6 +137,7 @@ class CampaignTally {
       caught: this.caughtAtRun !== null,
       caughtAtRun: this.caughtAtRun,
       dfs: exploration,
+      coverage: this.coverage.result(),
       elapsedMs,
     };
   }

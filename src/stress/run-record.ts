@@ -1,6 +1,7 @@
 /** One run of a campaign as the campaign records it, whatever the mode that ran it. */
 import type { Exploration, Strategy } from './controlled/strategies.js';
 import type { CaseSize } from './controlled/shrink.js';
+import type { RunCoverage } from './coverage/campaign-coverage.js';
 import type { OutcomeClass, OutcomeKind } from './outcome.js';
 import type { StressMode } from './stress-mode.js';
 
@@ -37,6 +38,8 @@ export interface RunRecord {
   readonly detail: string | null;
   readonly traceFile: string | null;
   readonly shrunk: ShrunkRecord | null;
+  /** The edge states the run reached (null: it recorded none). */
+  readonly coverage: RunCoverage | null;
 }
 
 /** The runs of one campaign in one mode, made one at a time. */

@@ -10,6 +10,7 @@ import { VcpuControl, VcpuState } from '../kernel/vcpu-layout.js';
 import { VmLayout } from '../kernel/vm-layout.js';
 import { Instruction } from '../guest/instruction.js';
 import { WorkloadProgram } from '../guest/workloads.js';
+import { clearCoverage, installCoverage } from '../kernel/coverage.js';
 import { DmaDevice } from '../kernel/device.js';
 import { ringDoorbell } from '../kernel/sync.js';
 import { Vm } from '../kernel/vm.js';
@@ -33,12 +34,16 @@ export class DeviceThread {
   error: string | null = null;
 
   constructor(config: DeviceThreadConfig) {
+    if (config.coverage) installCoverage(config.coverage.buffer, config.coverage.thread);
+    else clearCoverage();
     this.vm = Vm.attach(config.vm);
     this.block = new SharedBlock(DeviceLayout, config.device);
     this.device = new DmaDevice(this.vm, config.deviceIndex);
     const globals = new SharedBlock(GuestGlobalsLayout, config.globals);
+    // A device writes RAM only: it has no SMM to reach SMRAM from.
+    const { smm: _smm, ...ram } = config.workload;
     this.program = new WorkloadProgram(
-      { ...config.workload, burstPages: 1, burstPercent: 0 },
+      { ...ram, burstPages: 1, burstPercent: 0 },
       DEVICE_STREAM_BASE + config.deviceIndex,
       1,
       globals.i32,
@@ -91,6 +96,7 @@ export class DeviceThread {
       this.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
     } finally {
       this.publish();
+      clearCoverage();
       this.setState(VcpuState.DEAD);
     }
   }

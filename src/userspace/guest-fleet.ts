@@ -13,6 +13,7 @@ import {
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
   KVM_MEM_LOG_DIRTY_PAGES,
   PAGE_SIZE,
+  SMM_AS_ID,
   encodeSlot,
 } from '../abi/constants.js';
 import { DeviceLayout } from './device-layout.js';
@@ -54,14 +55,32 @@ export interface GuestVmConfig {
   readonly memoryBytes: number;
   readonly memslots: number;
   readonly vcpus: number;
+  /** Page counts of the memslots, instead of `memslots` equal parts of `memoryBytes`. */
+  readonly slotPages?: readonly number[];
+  /**
+   * Pages of an SMRAM memslot in address space 1, right after the others (0 or absent: the VM
+   * has no SMM). It takes the first memslot's id: ids are per address space, as in QEMU.
+   */
+  readonly smmPages?: number;
+  /** Every vCPU's ring starts at this free-running index (Vm.presetRingIndex; ring VMs). */
+  readonly ringStart?: number;
+}
+
+/** The page counts of the address-space-0 memslots. */
+function ramSlotPages(config: GuestVmConfig): readonly number[] {
+  if (config.slotPages !== undefined) return config.slotPages;
+  const totalPages = config.memoryBytes / PAGE_SIZE;
+  return Array.from({ length: config.memslots }, (_, i) => Math.floor(totalPages / config.memslots) + (i < totalPages % config.memslots ? 1 : 0));
 }
 
 /**
  * Create the VM: the logging capability first, then the memslots (equal parts of guest memory,
- * contiguous from 1 GiB, with LOG_DIRTY_PAGES when `logDirty`), then the vCPUs.
+ * or `slotPages`, contiguous from 1 GiB, then SMRAM; with LOG_DIRTY_PAGES when `logDirty`),
+ * then the vCPUs. The slots come back in that order, SMRAM last.
  */
 export function buildGuestVm(config: GuestVmConfig, logDirty: boolean): { vm: Vm; slots: Memslot[] } {
-  const vm = Vm.create({ mutants: kernelMutants(config.mutants), offerRingWithBitmap: config.ringWithBitmap });
+  const smmPages = config.smmPages ?? 0;
+  const vm = Vm.create({ mutants: kernelMutants(config.mutants), offerRingWithBitmap: config.ringWithBitmap, smm: smmPages > 0 });
   if (config.log === 'ring') {
     vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * DIRTY_GFN_BYTES);
     if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
@@ -71,22 +90,24 @@ export function buildGuestVm(config: GuestVmConfig, logDirty: boolean): { vm: Vm
       KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (config.initiallySet ? KVM_DIRTY_LOG_INITIALLY_SET : 0),
     );
   }
-  const totalPages = config.memoryBytes / PAGE_SIZE;
   const slots: Memslot[] = [];
   let gfn = FIRST_SLOT_GFN;
-  for (let i = 0; i < config.memslots; i++) {
-    const pageCount = Math.floor(totalPages / config.memslots) + (i < totalPages % config.memslots ? 1 : 0);
-    const id = FIRST_SLOT_ID + i;
+  const place = (asId: number, id: number, pageCount: number): void => {
     vm.setUserMemoryRegion({
-      slot: encodeSlot(0, id),
+      slot: encodeSlot(asId, id),
       flags: logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
       guestPhysAddr: gfn * PAGE_SIZE,
       memorySize: pageCount * PAGE_SIZE,
     });
-    slots.push(vm.memslots.findById(0, id)!);
+    slots.push(vm.memslots.findById(asId, id)!);
     gfn += pageCount;
+  };
+  ramSlotPages(config).forEach((pageCount, i) => place(0, FIRST_SLOT_ID + i, pageCount));
+  if (smmPages > 0) place(SMM_AS_ID, FIRST_SLOT_ID, smmPages);
+  for (let i = 0; i < config.vcpus; i++) {
+    vm.createVcpu();
+    if (config.log === 'ring' && (config.ringStart ?? 0) !== 0) vm.presetRingIndex(i, config.ringStart!);
   }
-  for (let i = 0; i < config.vcpus; i++) vm.createVcpu();
   return { vm, slots };
 }
 
@@ -98,6 +119,8 @@ export interface FleetStart {
   readonly deviceIntervalUs?: number;
   /** The devices' page stream (default: the vCPUs' workload). */
   readonly deviceWorkload?: WorkloadConfig;
+  /** A run's coverage buffer: vCPU i records into block 1 + i, then each device (block 0 is userspace's). */
+  readonly coverage?: SharedArrayBuffer;
 }
 
 /** The worker threads of one guest, and userspace's handle on them. */
@@ -136,6 +159,7 @@ export class GuestFleet {
         globals: this.globals.buffer,
         workload: opts.workload,
         preemptAfterMs: DEFAULT_PREEMPT_AFTER_MS,
+        ...(opts.coverage && { coverage: { buffer: opts.coverage, thread: 1 + i } }),
         ...opts.vcpuOptions?.(i),
       };
       starts.push(withTimeout(w.api.start(config), CONTROL_TIMEOUT_MS, `starting vCPU ${i}`));
@@ -152,6 +176,7 @@ export class GuestFleet {
             globals: this.globals.buffer,
             workload: opts.deviceWorkload ?? opts.workload,
             writeIntervalUs: opts.deviceIntervalUs ?? DEFAULT_DEVICE_INTERVAL_US,
+            ...(opts.coverage && { coverage: { buffer: opts.coverage, thread: 1 + this.vcpuCount + j } }),
           }),
           CONTROL_TIMEOUT_MS,
           `starting device ${j}`,

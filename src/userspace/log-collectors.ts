@@ -150,8 +150,10 @@ export class RingLogCollector implements LogCollector {
     private readonly slots: readonly Memslot[],
     /** Required, not defaulted: a collector built without the run's faults hides its known bugs. */
     faults: UserspaceFaults,
+    /** The rings' first free-running index (Vm.presetRingIndex). */
+    ringStart = 0,
   ) {
-    this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0 });
+    this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0, startIndex: ringStart });
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.copyBeforeReset = faults.copyBeforeReset;
   }
@@ -290,10 +292,11 @@ export function createCollector(
   slots: readonly Memslot[],
   chunkPages: number,
   faults: UserspaceFaults,
+  ringStart = 0,
 ): LogCollector {
   switch (mode) {
     case 'ring':
-      return new RingLogCollector(vm, vcpuCount, slots, faults);
+      return new RingLogCollector(vm, vcpuCount, slots, faults, ringStart);
     case 'bitmap':
       return new BitmapLogCollector(vm, slots);
     case 'clear':

@@ -22,6 +22,8 @@ export interface RingCollectorOptions {
    * still marked RESET, so the kernel re-protects the page and nobody knows it was dirty).
    */
   readonly skipEveryNth?: number;
+  /** Every ring's first free-running index (0, unless the VM preset it: Vm.presetRingIndex). */
+  readonly startIndex?: number;
 }
 
 export class RingCollector {
@@ -47,7 +49,7 @@ export class RingCollector {
     this.skipEveryNth = options.skipEveryNth ?? 0;
     for (let i = 0; i < vcpuCount; i++) {
       this.rings.push(vm.mmapRing(i));
-      this.cursors.push({ fetchIndex: 0 });
+      this.cursors.push({ fetchIndex: (options.startIndex ?? 0) >>> 0 });
       // One closure per ring, made once: the harvest loop itself allocates nothing.
       this.sinks.push((slot, offLo, offHi) => {
         if (this.skipEveryNth > 0 && ++this.seen % this.skipEveryNth === 0) {

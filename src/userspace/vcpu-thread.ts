@@ -17,6 +17,7 @@ import { SharedBlock } from '../abi/layout.js';
 import { VcpuControl, VcpuLayout, VcpuState } from '../kernel/vcpu-layout.js';
 import { VmLayout } from '../kernel/vm-layout.js';
 import { WorkloadProgram } from '../guest/workloads.js';
+import { clearCoverage, installCoverage } from '../kernel/coverage.js';
 import { installStepHookSpec } from '../kernel/step-hook.js';
 import { now } from '../base/clock.js';
 import { ringDoorbell } from '../kernel/sync.js';
@@ -55,6 +56,9 @@ export class VcpuThread {
   error: string | null = null;
 
   constructor(config: VcpuThreadConfig) {
+    // Coverage first: what this thread's VM records is decided as it attaches (reset-batch.ts).
+    if (config.coverage) installCoverage(config.coverage.buffer, config.coverage.thread);
+    else clearCoverage();
     this.vm = Vm.attach(config.vm);
     this.preemptAfterMs = config.preemptAfterMs ?? DEFAULT_PREEMPT_AFTER_MS;
     this.vcpu = new Vcpu(this.vm, config.vcpuIndex, {
@@ -152,6 +156,7 @@ export class VcpuThread {
       this.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
     } finally {
       this.vcpu.publishStats();
+      clearCoverage();
       this.setState(VcpuState.DEAD);
     }
   }

@@ -33,6 +33,14 @@ export interface VcpuThreadConfig {
   readonly throttle?: SharedArrayBuffer;
   /** The stress harness's random delays at this thread's step points (a free-running stress run). */
   readonly stepHook?: StepHookSpec;
+  /** Record coverage into this block of a run's coverage buffer (kernel/coverage.ts). */
+  readonly coverage?: CoverageTarget;
+}
+
+/** Where a thread records coverage: block `thread` of `buffer`. */
+export interface CoverageTarget {
+  readonly buffer: SharedArrayBuffer;
+  readonly thread: number;
 }
 
 /** A DMA device thread: writes guest memory with no running vCPU. */
@@ -46,6 +54,8 @@ export interface DeviceThreadConfig {
   readonly workload: WorkloadConfig;
   /** Pause between two writes, in microseconds. */
   readonly writeIntervalUs: number;
+  /** Record coverage into this block of a run's coverage buffer. */
+  readonly coverage?: CoverageTarget;
 }
 
 /**

@@ -41,6 +41,10 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
       [['--replay', 'x.json', '--report', 'r.json'], '--report r.json: EINVAL, not used with --replay'],
       [['--replay', 'x.json', '--check-determinism'], '--check-determinism on: EINVAL, not used with --replay'],
       [['--trace'], '--trace on: EINVAL, --trace needs --replay'],
+      [['--coverage-guided'], '--coverage-guided on: EINVAL, it steers the scenarios of controlled random or pct campaigns'],
+      [['--mode', 'controlled', '--strategy', 'dfs', '--coverage-guided'], '--coverage-guided on: EINVAL'],
+      [['--mutant', 'no-tlb-flush', '--min-coverage'], '--min-coverage on: EINVAL, mutant campaigns stop at their first catch'],
+      [['--replay', 'x.json', '--min-coverage'], '--min-coverage on: EINVAL, not used with --replay'],
     ],
     CLI_MS,
   );
@@ -54,10 +58,22 @@ describe('dirtyring stress campaigns', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/outcome +class +runs/);
     expect(r.stderr).toContain('OK: 40 runs, 0 forbidden, 0 errors (seed 5)');
+    expect(r.stderr).toMatch(/coverage \(controlled\): \d+\/35 edge states reached in 40 runs/);
+    expect(r.stderr).toMatch(/ring +ring\.push\.first-entry +\d+ +\d+\.\d%/);
+    expect(r.stderr).toContain('n/a in controlled mode: page-track.tracked-store, page-track.ring-full-exit — the controlled scheduler does not model page write-tracking');
     const s = lastJson(r.stdout);
     expect(s).toMatchObject({ ok: true, seed: 5, runs: 40, forbidden: 0, error: 0, modes: ['controlled'], strategy: 'random' });
-    const rep = JSON.parse(readFileSync(report, 'utf8')) as { campaigns: { records: { seed: number; config: string; outcome: string }[] }[] };
+    const cov = (s['campaigns'] as { coverage: { reached: number; applicable: number; unreached: string[]; runsPerState: Record<string, unknown> } }[])[0]!.coverage;
+    expect(cov.applicable).toBe(35);
+    expect(cov.reached + cov.unreached.length).toBe(35);
+    expect(cov.runsPerState['page-track.tracked-store']).toBe('n/a');
+    expect(cov.runsPerState['ring.push.first-entry']).toBeGreaterThan(0);
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as {
+      campaigns: { records: { seed: number; config: string; outcome: string; coverage: Record<string, number> }[]; coverage: { rows: { id: string; firstRun: number | null }[] } }[];
+    };
     const records = rep.campaigns[0]!.records;
+    expect(rep.campaigns[0]!.coverage.rows.find((x) => x.id === 'ring.push.first-entry')!.firstRun).toBeGreaterThan(0);
+    expect(records.some((x) => (x.coverage['ring.push.first-entry'] ?? 0) > 0)).toBe(true);
     expect(records.map((x) => x.seed)).toEqual(Array.from({ length: 40 }, (_, i) => 5 + i));
     for (const x of records) {
       expect(x.config).toBeTruthy();
@@ -96,6 +112,21 @@ describe('dirtyring stress campaigns', () => {
     expect(rs).toMatchObject({ ok: false, replay: true, identical: true, deterministic: true, cls: 'forbidden' });
     expect(replay.stderr).toContain('trace: identical to the recording');
   }, timeoutAbove(CLI_MS, CLI_MS));
+
+  it('--min-coverage exits 1 and lists the edge states no run reached', () => {
+    const r = dirtyring('stress', '--mode', 'controlled', '--runs', '3', '--seed', '5', '--min-coverage', '--json');
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/UNREACHED \(\d+\): .*clear\.chunk-first-page/);
+    expect(r.stderr).toMatch(/FAILED: --min-coverage: edge states no run reached — controlled: .*memslots\.smm-record/);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, forbidden: 0, error: 0 });
+  }, timeoutAbove(CLI_MS));
+
+  it('--coverage-guided reaches every edge state within 150 runs, so --min-coverage passes', () => {
+    const r = dirtyring('stress', '--mode', 'controlled', '--runs', '150', '--seed', '5', '--coverage-guided', '--min-coverage', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('coverage (controlled): 35/35 edge states reached in 150 runs');
+    expect(r.stderr).toContain('OK: 150 runs, 0 forbidden, 0 errors, every edge state reached (seed 5)');
+  }, timeoutAbove(CLI_MS));
 
   it('exits 1 when a mutant is not caught within the runs given', () => {
     // One run of a micro scenario is not enough to expose dirty-before-writable with this seed.

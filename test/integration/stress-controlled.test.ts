@@ -48,7 +48,10 @@ function spec(over: Partial<CampaignSpec>): CampaignSpec {
 }
 
 describe('the unmutated emulator under the controlled scheduler', () => {
-  it('1000 controlled runs (micro-runs, with a few sweeps and floods): no forbidden outcome, no error', async () => {
+  /** Runs within which a default controlled campaign reaches every edge state (about twice the worst of 13 seeds). */
+  const EDGE_REACH_BOUND = 400;
+
+  it('1000 controlled runs (micro-runs, edges, a few sweeps and floods): no forbidden outcome, no error, every edge state reached', async () => {
     const seed = testSeed(6000);
     const r = await withWatchdog(seed, BIG_CAMPAIGN_MS, '1000-run controlled campaign', () => harness.runCampaign(spec({ seed, runs: 1000 })));
     expect(failingRuns(r).slice(0, 3), `seed ${seed}`).toEqual([]);
@@ -60,6 +63,12 @@ describe('the unmutated emulator under the controlled scheduler', () => {
       expect(configs.some((c) => c.startsWith(kind)), kind).toBe(true);
     }
     expect(r.table.some((row) => row.outcome === 'hostile-userspace')).toBe(true);
+    // ...and reaches every edge state a controlled run can reach (ring ends and laps,
+    // coalescing, bitmap word halves and slot ends, CLEAR chunks, memslots, SMM, the TLB).
+    // ...and reaches each within the bound the README states for default campaigns.
+    expect(r.coverage.unreached, `seed ${seed}`).toEqual([]);
+    expect(r.coverage.reached, `seed ${seed}`).toBe(r.coverage.applicable);
+    for (const row of r.coverage.rows.filter((x) => x.applicable)) expect(row.firstRun!, `seed ${seed}: ${row.id}`).toBeLessThanOrEqual(EDGE_REACH_BOUND);
   }, timeoutAbove(BIG_CAMPAIGN_MS));
 
   it('pct campaigns (bug depth 3) find nothing either', async () => {

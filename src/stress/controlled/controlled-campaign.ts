@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { CampaignSpec } from '../campaign-spec.js';
+import { CoverageGuide } from '../coverage/coverage-guide.js';
 import { type OutcomeKind, isFailing, isForbidden, outcomeClass, primaryOutcome } from '../outcome.js';
 import { type CampaignRuns, type RunRecord, type ShrunkRecord, mutantTag } from '../run-record.js';
 import { controlledScheduleFile, writeJsonFile } from '../schedule-file.js';
@@ -21,6 +22,7 @@ import { formatChoices } from './trace.js';
 export class ControlledCampaignRuns implements CampaignRuns {
   private readonly strategy: SchedulingStrategy;
   private readonly mutants: number;
+  private readonly guide: CoverageGuide | null;
 
   constructor(
     private readonly spec: CampaignSpec,
@@ -28,7 +30,8 @@ export class ControlledCampaignRuns implements CampaignRuns {
   ) {
     // The mutant's constraints, and --log over them.
     const constraints = { ...spec.mutant?.controlled, ...(spec.log !== null && { log: spec.log }) };
-    this.strategy = createStrategy(spec.strategy, spec, spec.seed, scenarioSource(constraints));
+    this.guide = spec.coverageGuided ? new CoverageGuide() : null;
+    this.strategy = createStrategy(spec.strategy, spec, spec.seed, scenarioSource(constraints, this.guide));
     this.mutants = spec.mutant?.bit ?? 0;
   }
 
@@ -41,6 +44,7 @@ export class ControlledCampaignRuns implements CampaignRuns {
     if (planned === null) return null;
     const r = await this.execute(planned, planned.chooser);
     planned.end(r);
+    this.guide?.observe(r.coverage);
     const outcomes = classifyControlled(r);
     const failing = isFailing(outcomes);
     let deterministic = failing || this.spec.checkEveryRun ? await this.runsAlike(planned, r) : null;
@@ -118,6 +122,7 @@ export class ControlledCampaignRuns implements CampaignRuns {
       detail: controlledDetail(r),
       traceFile: found.traceFile,
       shrunk: found.shrunk,
+      coverage: r.coverage,
     };
   }
 }

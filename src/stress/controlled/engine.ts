@@ -22,6 +22,8 @@ import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import { ParticipantStatus } from './token-layout.js';
 import { SharedBlock } from '../../abi/layout.js';
 import { VcpuLayout } from '../../kernel/vcpu-layout.js';
+import { coverageBuffer, sumCoverage } from '../../kernel/coverage.js';
+import { type RunCoverage, runCoverage } from '../coverage/campaign-coverage.js';
 import type { Vm } from '../../kernel/vm.js';
 import { assert } from '../../base/assert.js';
 import { now } from '../../base/clock.js';
@@ -85,6 +87,8 @@ export interface ControlledRunResult {
   readonly kernelWarnings: number;
   readonly kernelBugs: number;
   readonly ringFullExits: number;
+  /** The edge states the run reached, over every participant. */
+  readonly coverage: RunCoverage;
   readonly elapsedMs: number;
 }
 
@@ -144,6 +148,8 @@ class ControlledRun {
   private readonly liveness: ControlledLiveness;
   private readonly vm: Vm;
   private readonly token: SchedulerToken;
+  /** One coverage block per participant. */
+  private readonly coverage: SharedArrayBuffer;
   private readonly choices: number[] = [];
   private readonly trace: TraceEntry[] = [];
   private readonly errors: string[] = [];
@@ -167,6 +173,7 @@ class ControlledRun {
     this.liveness = { ...DEFAULT_LIVENESS, ...input.liveness };
     this.vm = buildControlledVm(s, input.mutants);
     this.token = new SchedulerToken(this.parts);
+    this.coverage = coverageBuffer(this.parts);
     this.waiter = new ParkWaiter(this.token, this.handles);
   }
 
@@ -187,7 +194,7 @@ class ControlledRun {
     for (let p = 0; p < this.parts; p++) {
       const h = this.pool.handle(p);
       this.handles.push(h);
-      const call = h.api.run({ participant: p, token: this.token.buffer, vm: buffers, globals: globals.buffer, scenario, seed, mutants });
+      const call = h.api.run({ participant: p, token: this.token.buffer, vm: buffers, globals: globals.buffer, scenario, seed, mutants, coverage: this.coverage });
       // Observed now so that a call failing early is not an unhandled rejection; its outcome is
       // collected by collectResults.
       call.catch(() => undefined);
@@ -321,6 +328,7 @@ class ControlledRun {
       kernelWarnings: st.warnings,
       kernelBugs: st.kernelBugs,
       ringFullExits,
+      coverage: runCoverage(sumCoverage(this.coverage)),
       elapsedMs: roundToMicroseconds(now() - this.t0),
     };
   }

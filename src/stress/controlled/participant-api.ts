@@ -20,6 +20,8 @@ export interface ControlledRunConfig {
   readonly seed: number;
   /** The run's known bugs (the kernel's are in the VM already; userspace takes its own share). */
   readonly mutants: number;
+  /** The run's coverage buffer (kernel/coverage.ts): block p is participant p's. */
+  readonly coverage: SharedArrayBuffer;
 }
 
 export interface ParticipantResult {

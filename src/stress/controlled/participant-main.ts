@@ -4,6 +4,7 @@
  */
 import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import { SharedBlock } from '../../abi/layout.js';
+import { clearCoverage, installCoverage } from '../../kernel/coverage.js';
 import { clearStepHook, installStepHook } from '../../kernel/step-hook.js';
 import { Vm } from '../../kernel/vm.js';
 import { ControlStep, USERSPACE_PARTICIPANT } from './control-steps.js';
@@ -20,6 +21,8 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
   const report: UserspaceReport | null = isUserspace ? emptyUserspaceReport() : null;
   let error: string | null = null;
   try {
+    // Before the VM is attached: this thread's reset batch records its merges only then.
+    installCoverage(config.coverage, config.participant);
     const vm = Vm.attach(config.vm);
     const globals = new SharedBlock(GuestGlobalsLayout, config.globals).i32;
     installStepHook(park);
@@ -31,6 +34,7 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
     if (!(e instanceof RunAborted)) error = e instanceof Error ? (e.stack ?? e.message) : String(e);
   } finally {
     clearStepHook();
+    clearCoverage();
     token.finish();
   }
   return { participant: config.participant, error, userspace: report };

@@ -12,12 +12,14 @@ import { pickHarvester } from '../harvesters/harvester-pick.js';
 import { CLEAR_ALIGN_PAGES } from '../harvesters/unaligned-clear-collector.js';
 import { KVM_DIRTY_RING_MAX_ENTRIES } from '../../abi/constants.js';
 import { between, percent } from '../draw.js';
+import { type EdgesRequest, edgesParts } from './scenario-edges.js';
+import { type ScenarioPlacement, slotLayout, validatePlacement } from './scenario-slots.js';
 
-export interface ControlledScenario {
+export interface ControlledScenario extends ScenarioPlacement {
   readonly log: LogMode;
   readonly harvester: HarvesterVariant;
   readonly vcpus: number;
-  /** Pages of the one logged memslot. */
+  /** Pages of the logged memslots (one, unless `slotPages` and `smmPages` say otherwise). */
   readonly pages: number;
   /** --log ring: entries per ring (256, the smallest the kernel accepts). */
   readonly ringEntries: number;
@@ -36,16 +38,17 @@ export interface ControlledScenario {
   readonly stores: readonly (readonly (readonly number[])[])[];
 }
 
-export const SCENARIO_SHAPES = ['micro', 'sweep', 'flood'] as const;
+export const SCENARIO_SHAPES = ['micro', 'sweep', 'flood', 'edges'] as const;
 /**
  * micro: 1-3 vCPUs, a dozen pages, a few stores each; sweep: one vCPU faulting on 64-96
  * distinct pages (enough entries for once-in-61 bugs); flood: one vCPU on the emulated path
- * pushing 270-300 entries in one iteration (more than a 256-entry ring holds).
+ * pushing 270-300 entries in one iteration (more than a 256-entry ring holds); edges: a
+ * micro-run on the structures' edges (scenario-edges.ts).
  */
 export type ScenarioShape = (typeof SCENARIO_SHAPES)[number];
 
-/** Constraints a campaign (e.g. a mutant's) puts on generated scenarios. */
-export interface ScenarioRequest {
+/** Constraints a campaign (e.g. a mutant's) puts on generated scenarios; `slots`, `smm` and `lap` shape `edges` ones. */
+export interface ScenarioRequest extends Pick<EdgesRequest, 'slots' | 'smm' | 'lap'> {
   readonly shape?: ScenarioShape;
   readonly log?: LogMode;
   readonly harvester?: HarvesterVariant;
@@ -63,7 +66,7 @@ const RING_ENTRIES = 256;
 const CLEAR_CHUNK_PAGES = CLEAR_ALIGN_PAGES;
 
 /** How often each shape is drawn: mostly micro-runs, where interleavings are varied and cheap. */
-const SHAPE_WEIGHTS: readonly (readonly [ScenarioShape, number])[] = [['micro', 90], ['sweep', 5], ['flood', 5]];
+const SHAPE_WEIGHTS: readonly (readonly [ScenarioShape, number])[] = [['micro', 70], ['edges', 20], ['sweep', 5], ['flood', 5]];
 /** The logging interface of a micro or sweep scenario (a flood needs a ring to overflow). */
 const LOG_WEIGHTS: readonly (readonly [LogMode, number])[] = [['ring', 60], ['bitmap', 20], ['clear', 20]];
 /** Percent of ring scenarios whose userspace is the hostile-wrap harvester. */
@@ -92,7 +95,7 @@ const SWEEP = { minPages: 64, maxPages: 96, maxCollections: 2 } as const;
 const FLOOD = { minPages: 2, maxPages: 8, minOverflow: 14, maxOverflow: 44 } as const;
 
 /** What a shape decides; the log and the harvester are drawn before it. */
-type ShapeParts = Pick<ControlledScenario, 'vcpus' | 'pages' | 'emulated' | 'collections' | 'drain'> & { stores: number[][][] };
+type ShapeParts = Pick<ControlledScenario, 'vcpus' | 'pages' | 'emulated' | 'collections' | 'drain' | keyof ScenarioPlacement> & { stores: number[][][] };
 
 /** A scenario from `rng`, honouring `req`. */
 export function generateScenario(rng: Prng, req: ScenarioRequest = {}): ControlledScenario {
@@ -100,7 +103,7 @@ export function generateScenario(rng: Prng, req: ScenarioRequest = {}): Controll
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
   const log = req.log ?? forcedLog ?? (shape === 'flood' ? 'ring' : rng.weighted(LOG_WEIGHTS));
   const harvester = req.harvester ?? pickHarvester(rng, log, HOSTILE_WRAP_PERCENT);
-  const parts = shape === 'micro' ? microParts(rng, req) : shape === 'sweep' ? sweepParts(rng, req) : floodParts(rng, req);
+  const parts = shapeParts(rng, shape, req, log);
   if (harvester === 'hostile-wrap' && parts.pages >= 2) {
     // Give every iteration two distinct pages per vCPU, so a final collection can hold a pair.
     for (const mine of parts.stores) {
@@ -109,8 +112,21 @@ export function generateScenario(rng: Prng, req: ScenarioRequest = {}): Controll
       }
     }
   }
-  const { vcpus, pages, emulated, collections, drain, stores } = parts;
-  return { log, harvester, vcpus, pages, ringEntries: RING_ENTRIES, clearChunkPages: CLEAR_CHUNK_PAGES, emulated, collections, drain, stores };
+  const { vcpus, pages, emulated, collections, drain, stores, ...placement } = parts;
+  return { log, harvester, vcpus, pages, ringEntries: RING_ENTRIES, clearChunkPages: CLEAR_CHUNK_PAGES, emulated, collections, drain, stores, ...placement };
+}
+
+function shapeParts(rng: Prng, shape: ScenarioShape, req: ScenarioRequest, log: LogMode): ShapeParts {
+  switch (shape) {
+    case 'micro':
+      return microParts(rng, req);
+    case 'sweep':
+      return sweepParts(rng, req);
+    case 'flood':
+      return floodParts(rng, req);
+    case 'edges':
+      return edgesParts(rng, req, log, RING_ENTRIES);
+  }
 }
 
 function microParts(rng: Prng, req: ScenarioRequest): ShapeParts {
@@ -187,8 +203,13 @@ export function estimateSteps(s: ControlledScenario): number {
 
 /** One line: `ring/standard 2 vCPUs 8 pages, 3 iterations, 12 stores, 2 collections, drain`. */
 export function describeScenario(s: ControlledScenario): string {
+  const at = slotLayout(s);
+  const placed =
+    (s.slotPages !== undefined ? ` in slots of ${at.ram.join('+')}` : '') +
+    (at.smm > 0 ? ` + ${at.smm} SMRAM` : '') +
+    (at.ringStart !== 0 ? `, rings from index ${at.ringStart}` : '');
   return (
-    `${s.log}/${s.harvester} ${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} ${s.pages} pages, ${scenarioRounds(s)} iteration(s), ` +
+    `${s.log}/${s.harvester} ${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} ${s.pages} pages${placed}, ${scenarioRounds(s)} iteration(s), ` +
     `${totalStores(s)} stores${s.emulated ? ' (emulated)' : ''}, ${s.collections} collection(s)${s.drain ? ', drain' : ''}`
   );
 }
@@ -252,7 +273,9 @@ export function validateScenario(input: unknown, where: string): ControlledScena
     });
   });
   if (rounds > FILE_LIMITS.maxRounds) bad('stores', rounds, `at most ${FILE_LIMITS.maxRounds} iterations`);
+  const placement = validatePlacement(o, pages, log, bad);
   return {
+    ...placement,
     log,
     harvester,
     vcpus,

@@ -36,9 +36,18 @@ const DFS_HARNESS_RETRIES = 2;
 /** A scenario generated from a seed, with the shape a strategy asks for (or any shape). */
 export type ScenarioSource = (seed: number, shape?: ScenarioShape) => ControlledScenario;
 
-/** Scenarios under a campaign's constraints (a mutant's, --log), which win over a strategy's shape. */
-export function scenarioSource(constraints: ScenarioRequest): ScenarioSource {
-  return (seed, shape) => generateScenario(new Prng(deriveSeed(seed, SCENARIO_STREAM)), { ...(shape && { shape }), ...constraints });
+/** Steers generation run by run (coverage-guided campaigns): a request for the run of `seed`, or null. */
+export interface ScenarioGuide {
+  request(seed: number): ScenarioRequest | null;
+}
+
+/**
+ * Scenarios under a campaign's constraints (a mutant's, --log), which win over a strategy's
+ * shape, which wins over what a guide asks for.
+ */
+export function scenarioSource(constraints: ScenarioRequest, guide: ScenarioGuide | null = null): ScenarioSource {
+  return (seed, shape) =>
+    generateScenario(new Prng(deriveSeed(seed, SCENARIO_STREAM)), { ...guide?.request(seed), ...(shape && { shape }), ...constraints });
 }
 
 /** One run as its strategy planned it. */

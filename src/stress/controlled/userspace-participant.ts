@@ -22,10 +22,11 @@ import { DirtyPageCopier } from '../../userspace/dirty-copier.js';
 import { type Harvester, createHarvester } from '../harvesters/harvester-variants.js';
 import { VcpuControlPlane } from '../../userspace/vcpu-control.js';
 import { ControlStep } from './control-steps.js';
-import { dataSlot } from './controlled-vm.js';
+import { dataSlots } from './controlled-vm.js';
 import { interposeIoctls } from './ioctl-points.js';
 import type { ControlledRunConfig } from './participant-api.js';
 import { type ControlledScenario, scenarioRounds } from './scenario.js';
+import { slotLayout } from './scenario-slots.js';
 import { type UserspaceReport, addVerification } from './userspace-report.js';
 import type { Park } from './vcpu-participant.js';
 
@@ -70,17 +71,15 @@ class UserspaceProgram {
     this.scenario = scenario;
     this.faults = userspaceFaults(config.mutants);
     this.vcpus = scenario.vcpus;
-    const slot = dataSlot(vm);
-    const slots = [slot];
+    const slots = dataSlots(vm, scenario);
     this.control = new VcpuControlPlane(vm, this.vcpus);
     // Before the harvester exists, so that every ioctl it makes is a scheduling point.
     interposeIoctls(vm, park);
-    this.harvester = createHarvester(scenario.harvester, scenario.log, vm, this.vcpus, slots, scenario.clearChunkPages, this.faults);
+    const ringStart = slotLayout(scenario).ringStart;
+    this.harvester = createHarvester(scenario.harvester, scenario.log, vm, this.vcpus, slots, scenario.clearChunkPages, this.faults, ringStart);
     this.copier = new DirtyPageCopier(slots);
-    this.oracle = new DirtyLogOracle(
-      [{ encodedSlot: slot.encodedSlot, id: slot.id, baseGfn: slot.baseGfn, pageCount: slot.pageCount, mem32: slot.mem32 }],
-      config.seed,
-    );
+    const oracleSlots = slots.map((s) => ({ encodedSlot: s.encodedSlot, id: s.id, baseGfn: s.baseGfn, pageCount: s.pageCount, mem32: s.mem32 }));
+    this.oracle = new DirtyLogOracle(oracleSlots, config.seed);
     this.released = new Float64Array(this.vcpus);
   }
 

@@ -10,9 +10,10 @@ import { VmLayout } from '../../kernel/vm-layout.js';
 import { Vcpu } from '../../kernel/vcpu.js';
 import type { Vm } from '../../kernel/vm.js';
 import { ControlStep } from './control-steps.js';
-import { dataSlot } from './controlled-vm.js';
+import { dataSlots } from './controlled-vm.js';
 import { RoundProgram } from './round-program.js';
 import type { ControlledScenario } from './scenario.js';
+import { slotLayout } from './scenario-slots.js';
 
 const W = VcpuLayout.words;
 
@@ -20,7 +21,7 @@ export type Park = (step: number, a: number, b: number) => void;
 
 export function runVcpuParticipant(vm: Vm, index: number, scenario: ControlledScenario, globals: Int32Array, park: Park): void {
   const vcpu = new Vcpu(vm, index, { emulateAllStores: scenario.emulated, preemptAfterMs: 0 });
-  const program = new RoundProgram(scenario.stores[index]!, dataSlot(vm).baseGfn, globals);
+  const program = new RoundProgram(scenario.stores[index]!, dataSlots(vm, scenario)[0]!.baseGfn, globals, slotLayout(scenario).smmFrom);
   const w = vcpu.block.i32;
   const vmWords = vm.block.i32;
   const setState = (state: number): void => {

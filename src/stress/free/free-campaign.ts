@@ -64,6 +64,7 @@ export class FreeCampaignRuns implements CampaignRuns {
       detail: freeDetail(r.summary),
       traceFile,
       shrunk: null,
+      coverage: r.coverage,
     };
   }
 }

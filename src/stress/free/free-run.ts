@@ -8,6 +8,8 @@ import { WEDGED_VCPU } from '../../harness/wedge-detector.js';
 import { type RunHooks, type RunSummary, runDirtyLog } from '../../harness/run.js';
 import { Prng, deriveSeed } from '../../base/prng.js';
 import { clearStepHook } from '../../kernel/step-hook.js';
+import { clearCoverage, coverageBuffer, installCoverage, sumCoverage } from '../../kernel/coverage.js';
+import { type RunCoverage, runCoverage } from '../coverage/campaign-coverage.js';
 import { type Harvester, type HarvesterVariantStats, createHarvester } from '../harvesters/harvester-variants.js';
 import { installStepPerturbation, perturbationSpec } from '../harvesters/step-perturbation.js';
 import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
@@ -20,6 +22,8 @@ export interface FreeRunResult {
   readonly summary: RunSummary;
   readonly variant: HarvesterVariantStats | null;
   readonly outcomes: OutcomeKind[];
+  /** The edge states the run reached, over userspace and every vCPU and device thread. */
+  readonly coverage: RunCoverage;
 }
 
 /** A stall this long is worth a look (it is not wrong: the machine may just be busy). */
@@ -31,8 +35,10 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
   let harvester: Harvester | null = null;
   const poll = new Prng(deriveSeed(scenario.seed, POLL_STREAM));
   const vcpus = scenario.config.vcpus;
+  const coverage = coverageBuffer(1 + vcpus + (scenario.config.deviceWriters ?? 0));
   const hooks: RunHooks = {
     spawn,
+    coverage,
     ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
     createCollector: (vm, n, slots, config) => {
       harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants));
@@ -44,15 +50,18 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
       return harvest || kick >= 0 ? { harvest, kick } : null;
     },
   };
+  // Userspace records in this thread, from before the run builds its VM (reset-batch.ts).
+  installCoverage(coverage, 0);
   if (scenario.userPerturbation) installStepPerturbation(scenario.userPerturbation);
   let summary: RunSummary;
   try {
     summary = await runDirtyLog({ ...scenario.config, mutants }, hooks);
   } finally {
     if (scenario.userPerturbation) clearStepHook();
+    clearCoverage();
   }
   const variant = (harvester as Harvester | null)?.variantStats() ?? null;
-  return { scenario, summary, variant, outcomes: classifyFree(summary, variant) };
+  return { scenario, summary, variant, outcomes: classifyFree(summary, variant), coverage: runCoverage(sumCoverage(coverage)) };
 }
 
 export function classifyFree(s: RunSummary, variant: HarvesterVariantStats | null): OutcomeKind[] {

@@ -14,6 +14,7 @@ import type { StepPerturbation } from '../harvesters/step-perturbation.js';
 import { pickHarvester } from '../harvesters/harvester-pick.js';
 import { CLEAR_ALIGN_PAGES } from '../harvesters/unaligned-clear-collector.js';
 import { PAGE_SIZE } from '../../abi/constants.js';
+import { TRACK_RING_MIN_ENTRIES } from '../../pagetrack/notification-ring.js';
 import { between, percent, pick } from '../draw.js';
 
 const MiB = 1024 * 1024;
@@ -45,6 +46,8 @@ export interface FreeRequest {
   readonly memoryMiB?: readonly number[];
   /** Iteration counts to pick from. */
   readonly iterations?: readonly number[];
+  /** Entries of the page-track notification rings (with `track`). */
+  readonly trackRingEntries?: number;
 }
 
 /** Step points a vCPU thread reaches, and those userspace's thread reaches. */
@@ -60,8 +63,18 @@ const VCPU_POINTS = [
 ];
 const USER_POINTS = [Step.HARVEST_ENTRY, Step.RESET_ENTRY, Step.RESET_REPROTECT, Step.TLB_FLUSH_WAIT, Step.USER_READ_PAGE, Step.BITMAP_UPDATE];
 
-/** Independent streams derived from a run's seed (the configuration's, each thread's delays). */
-const STREAM = { config: 0xf7ee, vcpuDelays: 0x9c, userDelays: 0x0c } as const;
+/**
+ * Independent streams derived from a run's seed (the configuration's, each thread's delays, and
+ * the structures' edges: drawn apart so that adding them left every other draw of a seed as it was).
+ */
+const STREAM = { config: 0xf7ee, vcpuDelays: 0x9c, userDelays: 0x0c, edges: 0xed9e } as const;
+
+/**
+ * The edges of free runs: guest memory a few pages past whole MiB (memslots whose size is no
+ * multiple of 64: a short last bitmap word), SMRAM in address space 1 (a VM with SMM), and the
+ * smallest notification ring for page tracking (so that it fills and the vCPU exits).
+ */
+const EDGE_DRAW = { oddMemoryPercent: 50, maxExtraPages: 63, smmPercent: 20, maxSmmPages: 128, smallTrackRingPercent: 50 } as const;
 
 /** Each point is perturbed in half of the runs: different runs widen different windows. */
 const POINT_PERTURBED_ONE_IN = 2;
@@ -128,7 +141,7 @@ export function generateFreeScenario(seed: number, req: FreeRequest = {}): FreeS
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
   const log = req.log ?? forcedLog ?? rng.weighted(DRAW.logWeights);
   const harvester: HarvesterVariant = req.harvester ?? pickHarvester(rng, log, DRAW.hostileWrapPercent);
-  const config = runConfig(rng, seed, log, harvester, req);
+  const config = edgeConfig(new Prng(deriveSeed(seed, STREAM.edges)), runConfig(rng, seed, log, harvester, req), req);
   const perturbed = percent(rng, DRAW.perturbedPercent);
   return {
     seed,
@@ -173,14 +186,30 @@ function runConfig(rng: Prng, seed: number, log: LogMode, harvester: HarvesterVa
   };
 }
 
+/** The run's configuration at the structures' edges (EDGE_DRAW), drawn from their own stream. */
+function edgeConfig(rng: Prng, c: FreeScenario['config'], req: FreeRequest): FreeScenario['config'] {
+  const extraPages = percent(rng, EDGE_DRAW.oddMemoryPercent) ? between(rng, 1, EDGE_DRAW.maxExtraPages) : 0;
+  const smmPages = percent(rng, EDGE_DRAW.smmPercent) ? between(rng, 1, EDGE_DRAW.maxSmmPages) : 0;
+  const smallTrackRing = percent(rng, EDGE_DRAW.smallTrackRingPercent);
+  const trackRingEntries = req.trackRingEntries ?? (smallTrackRing ? TRACK_RING_MIN_ENTRIES : undefined);
+  return {
+    ...c,
+    memoryBytes: (c.memoryBytes ?? 0) + extraPages * PAGE_SIZE,
+    ...(smmPages > 0 && { smmPages }),
+    ...((c.trackPages ?? 0) > 0 && trackRingEntries !== undefined && { trackRingEntries }),
+  };
+}
+
 /** One line: `ring/standard 2 vCPUs 4MiB 1024 entries, random, 3 iterations, perturbed`. */
 export function describeFreeScenario(s: FreeScenario): string {
   const c = s.config;
-  const mib = (c.memoryBytes ?? 0) / MiB;
+  const mib = Math.floor((c.memoryBytes ?? 0) / MiB);
+  const extra = ((c.memoryBytes ?? 0) % MiB) / PAGE_SIZE;
   return (
-    `${c.log}/${s.harvester} ${c.vcpus} vCPU${c.vcpus === 1 ? '' : 's'} ${mib}MiB` +
+    `${c.log}/${s.harvester} ${c.vcpus} vCPU${c.vcpus === 1 ? '' : 's'} ${mib}MiB${extra > 0 ? `+${extra}p` : ''}` +
+    `${c.memslots !== undefined && c.memslots > 1 ? ` in ${c.memslots} slots` : ''}${c.smmPages ? ` + ${c.smmPages}p SMRAM` : ''}` +
     `${c.ringEntries !== undefined ? ` ${c.ringEntries} entries` : ''}, ${c.workload}${c.emulateAllStores ? ' emulated' : ''}, ` +
-    `${c.iterations} iterations${c.deviceWriters ? ', DMA' : ''}${c.trackPages ? `, ${c.trackPages} tracked pages` : ''}` +
+    `${c.iterations} iterations${c.deviceWriters ? ', DMA' : ''}${c.trackPages ? `, ${c.trackPages} tracked pages${c.trackRingEntries ? ` (${c.trackRingEntries}-entry rings)` : ''}` : ''}` +
     `${s.vcpuPerturbation || s.userPerturbation ? ', perturbed' : ''}`
   );
 }

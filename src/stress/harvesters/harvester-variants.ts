@@ -41,13 +41,15 @@ export function createHarvester(
   slots: readonly Memslot[],
   clearChunkPages: number,
   faults: UserspaceFaults,
+  /** The rings' first free-running index (Vm.presetRingIndex). */
+  ringStart = 0,
 ): Harvester {
   const need = harvesterLogMode(variant);
   if (need !== null && need !== log) throw new Error(`harvester ${variant} needs --log ${need}, not ${log}`);
   const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
   switch (variant) {
     case 'standard': {
-      const collector = createCollector(log, vm, vcpus, slots, clearChunkPages, faults);
+      const collector = createCollector(log, vm, vcpus, slots, clearChunkPages, faults, ringStart);
       return { collector, variantStats: () => none };
     }
     case 'unaligned-clear': {
@@ -63,7 +65,7 @@ export function createHarvester(
       };
     }
     case 'hostile-wrap': {
-      const collector = new HostileRingCollector(vm, vcpus, slots, faults);
+      const collector = new HostileRingCollector(vm, vcpus, slots, faults, ringStart);
       return { collector, variantStats: () => ({ ...none, hostileRewrites: collector.rewrites }) };
     }
   }

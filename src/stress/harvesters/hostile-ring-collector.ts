@@ -42,11 +42,13 @@ export class HostileRingCollector implements LogCollector {
     readonly vcpuCount: number,
     private readonly slots: readonly Memslot[],
     faults: UserspaceFaults,
+    /** The rings' first free-running index (Vm.presetRingIndex). */
+    ringStart = 0,
   ) {
     if (vm.ringWithBitmap) throw new Error('the hostile-wrap harvester does not model ring-with-bitmap');
     for (let i = 0; i < vcpuCount; i++) {
       this.rings.push(vm.mmapRing(i));
-      this.cursors.push({ fetchIndex: 0 });
+      this.cursors.push({ fetchIndex: ringStart >>> 0 });
     }
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.finalIsStopped = !faults.noFinalStop;

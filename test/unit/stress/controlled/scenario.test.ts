@@ -36,6 +36,64 @@ describe('generateScenario', () => {
   });
 });
 
+describe('edges scenarios', () => {
+  it('spread pages over slots of odd and whole-word sizes (and SMRAM), with stores on word and slot edges', () => {
+    let odd = 0;
+    let smm = 0;
+    let laps = 0;
+    let wraps = 0;
+    for (let seed = 0; seed < 300; seed++) {
+      const s = generateScenario(new Prng(seed), { shape: 'edges' });
+      const slots = [...s.slotPages!, s.smmPages ?? 0];
+      expect(slots.reduce((a, b) => a + b, 0), `seed ${seed}`).toBe(s.pages);
+      odd += s.slotPages!.filter((n) => n % 64 !== 0).length;
+      smm += s.smmPages !== undefined ? 1 : 0;
+      if (s.ringStart !== undefined) {
+        expect(s.log).toBe('ring');
+        // A few entries before the end of a lap: a handful of pushes crosses it.
+        expect(s.ringEntries - (s.ringStart % s.ringEntries)).toBeLessThanOrEqual(3);
+        if (s.ringStart > 2 ** 31) wraps++;
+        else laps++;
+      }
+      expect(validateScenario(JSON.parse(JSON.stringify(s)), 'test')).toEqual(s);
+    }
+    expect(odd).toBeGreaterThan(200);
+    expect(smm).toBeGreaterThan(40);
+    expect(laps).toBeGreaterThan(40);
+    expect(wraps).toBeGreaterThan(10);
+    const s = generateScenario(new Prng(7), { shape: 'edges', slots: 3, smm: true, lap: true, log: 'ring' });
+    expect([s.slotPages!.length, s.smmPages! > 0, s.ringStart !== undefined]).toEqual([3, true, true]);
+    const onEdge = (p: number): boolean => {
+      let start = 0;
+      for (const n of [...s.slotPages!, s.smmPages!]) {
+        if (p < start + n) return [0, 31, 32, 63].includes((p - start) % 64) || p - start >= n - 2;
+        start += n;
+      }
+      return false;
+    };
+    const stores = s.stores.flat(2);
+    expect(stores.filter(onEdge).length).toBeGreaterThan(stores.length / 2);
+  });
+
+  it("a file's placement fields are checked", () => {
+    const good = generateScenario(new Prng(3), { shape: 'edges', log: 'ring', smm: true });
+    const bad = (patch: Record<string, unknown>): string => {
+      try {
+        validateScenario({ ...good, ...patch }, 'f.json');
+        return 'accepted';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(bad({})).toBe('accepted');
+    expect(bad({ slotPages: [1, 2] })).toMatch(/scenario.slotPages .*EINVAL, with smmPages must add up to pages/);
+    expect(bad({ slotPages: [0, good.pages - good.smmPages!] })).toMatch(/slotPages\[0\] 0: EINVAL/);
+    expect(bad({ smmPages: good.pages })).toMatch(/scenario.smmPages/);
+    expect(bad({ ringStart: 2 ** 32 })).toMatch(/scenario.ringStart .*EINVAL/);
+    expect(bad({ log: 'bitmap', ringStart: 5 })).toMatch(/only a ring has indices/);
+  });
+});
+
 describe('validateScenario', () => {
   const good = generateScenario(new Prng(2), { shape: 'micro', log: 'ring', vcpus: 2 });
   const bad = (patch: Record<string, unknown>): string => {
