@@ -26,8 +26,9 @@ import { kernelSuite } from './suites/kernel.js';
 import { pageCopySuite } from './suites/page-copy.js';
 import { stallSuite } from './suites/stall.js';
 import { scalingSuite } from './suites/scaling.js';
+import { controlledSuite } from './suites/controlled.js';
 
-const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite];
+const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite];
 
 /** The repository root: dist/bench/run.js → ../.. ; bench/run.ts (tsx) → .. */
 function repoRoot(): string {

@@ -9,6 +9,9 @@ import { type MutantVerdict, type StressReport, writeJsonReport, writeJunit } fr
 import type { StressMode } from '../stress/stress-mode.js';
 import { unreachedLines } from './coverage-output.js';
 import { humanOutput } from './format.js';
+import { cellOutcome, runMemoryMatrix } from '../stress/memory-matrix.js';
+import { expectLoss, matrixLines } from './matrix-output.js';
+import { formatExplanation } from '../stress/controlled/explain.js';
 import { Progress, type ProgressCounts } from './progress.js';
 import { type StressOptions, parseStressOptions } from './stress-options.js';
 import {
@@ -60,6 +63,25 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
                           reached yet (replay a guided run from its trace file)
   --min-coverage          fail (exit 1) unless every campaign reached every edge state its
                           mode can reach; the unreached ones are listed
+  --memory-model M        controlled: sc (default: every access sequentially consistent) |
+                          x86 (TSO) | arm64: the ring entries, ring indices, SPTEs and bitmap
+                          words follow that memory model, and which store each load reads is
+                          a scheduler decision (docs/WEAK-MEMORY.md); with --replay, it must be
+                          the model the file was recorded under
+  --wmm-history K         weak models: stores kept per location (default 8, 2..64)
+  --stale-rate Q          weak models, random: share of loads that read an older store than
+                          the newest when they can (default 0.25)
+  --stale-depth D         weak models, pct: loads per run that read an older store (default 1)
+  --stale-bound B         weak models, dfs: most loads per schedule that read an older store
+                          (default 1)
+  --matrix                run every memory model × ring capability × harvester (acquire/
+                          release, or a pre-2022 plain RESET store or flags load), with a reset
+                          thread, up to --runs runs each (default 500); prints the table
+  --ring-cap C            controlled ring scenarios: ring (KVM_CAP_DIRTY_LOG_RING, the pre-2022
+                          orderings) | ring-acqrel (..._ACQ_REL); default drawn (arm64: acqrel)
+  --resetter R            controlled ring scenarios: inline (the harvester resets) | thread (a
+                          second userspace thread calls KVM_RESET_DIRTY_RINGS while the harvester
+                          keeps harvesting); default drawn
   --json                  print one JSON summary as the last line of stdout
   -h, --help              this help
 
@@ -86,6 +108,7 @@ export async function stressCommand(argv: string[]): Promise<number> {
   const harness = new StressHarness(nodePlatform);
   try {
     if (o.replay !== null) return await replay(o, o.replay, harness, out);
+    if (o.matrix) return await matrix(o, harness, out);
     return await campaigns(o, harness, out);
   } finally {
     await harness.close();
@@ -93,11 +116,18 @@ export async function stressCommand(argv: string[]): Promise<number> {
 }
 
 async function replay(o: StressOptions, file: string, harness: StressHarness, out: Out): Promise<number> {
-  const r = await replayTraceFile(file, harness);
-  out(`dirtyring stress --replay ${r.file}: ${r.mode} run, seed ${r.seed}${r.mutants.length ? `, mutants ${r.mutants.join(', ')}` : ''}`);
+  const r = await replayTraceFile(file, harness, o.memoryModel ?? undefined);
+  const model = r.memoryModel !== null && r.memoryModel !== 'sc' ? `, memory model ${r.memoryModel}` : '';
+  out(`dirtyring stress --replay ${r.file}: ${r.mode} run, seed ${r.seed}${r.mutants.length ? `, mutants ${r.mutants.join(', ')}` : ''}${model}`);
   out(`  config: ${r.config}`);
   if (o.printTrace && r.trace) for (const line of r.trace) out(line);
   out(`  outcome: ${r.outcome} (${r.cls}); recorded: ${r.recordedOutcome}${r.detail ? ` — ${r.detail}` : ''}`);
+  if (r.explanation) {
+    out('');
+    out(`  where the invariant broke (step ${r.explanation.step}, page ${r.explanation.page}):`);
+    for (const line of formatExplanation(r.explanation)) out(`  ${line}`);
+    out('');
+  }
   if (r.mode === 'controlled') {
     out(
       r.identical
@@ -110,6 +140,20 @@ async function replay(o: StressOptions, file: string, harness: StressHarness, ou
   const clean = r.cls === 'acceptable' || r.cls === 'interesting';
   const ok = clean && r.identical !== false && r.deterministic !== false;
   if (o.json) process.stdout.write(`${JSON.stringify({ ok, replay: true, ...r, trace: undefined })}\n`);
+  return ok ? 0 : 1;
+}
+
+/** Runs per cell of --matrix when --runs is not given: well past the worst catch measured. */
+const MATRIX_RUNS = 500;
+
+async function matrix(o: StressOptions, harness: StressHarness, out: Out): Promise<number> {
+  const runs = o.runs ?? MATRIX_RUNS;
+  out(`dirtyring stress --matrix: memory model × ring capability × harvester, a reset thread, up to ${runs} controlled runs per cell, seed ${o.seed}`);
+  const cells = await runMemoryMatrix(harness, runs, o.seed, (c) => process.stderr.write(`  ${c.model} ${c.ringCap} ${c.harvester}: ${cellOutcome(c)}\n`));
+  const ok = cells.every((c) => (c.firstForbidden !== null) === expectLoss(c));
+  for (const line of matrixLines(cells)) out(line);
+  out(ok ? `OK: pages are lost exactly where the memory model allows it (seed ${o.seed})` : `FAILED: a cell differs from what the model predicts (seed ${o.seed})`);
+  if (o.json) process.stdout.write(`${JSON.stringify({ ok, seed: o.seed, runs, cells })}\n`);
   return ok ? 0 : 1;
 }
 
@@ -204,6 +248,14 @@ class CampaignSession {
       checkEveryRun: o.checkEveryRun,
       traceDir: o.traceDir,
       coverageGuided: o.coverageGuided,
+      memoryModel: o.memoryModel ?? 'sc',
+      wmmHistory: o.wmmHistory,
+      staleRate: o.staleRate,
+      staleDepth: o.staleDepth,
+      staleBound: o.staleBound,
+      ringCap: o.ringCap,
+      resetter: o.resetter,
+      scenario: null,
     };
   }
 

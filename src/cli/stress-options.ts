@@ -8,7 +8,19 @@ import { ConfigError } from '../base/config-error.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import type { LogMode } from '../userspace/log-collectors.js';
-import { DEFAULT_PCT_DEPTH, DEFAULT_PREEMPTION_BOUND, type Shard, mutantLogMode } from '../stress/campaign-spec.js';
+import {
+  DEFAULT_PCT_DEPTH,
+  DEFAULT_PREEMPTION_BOUND,
+  DEFAULT_STALE_BOUND,
+  DEFAULT_STALE_DEPTH,
+  type Shard,
+  mutantLogMode,
+} from '../stress/campaign-spec.js';
+import { DEFAULT_STALE_RATE } from '../stress/controlled/choosers.js';
+import { DEFAULT_WMM_HISTORY } from '../stress/controlled/run-memory.js';
+import { RESETTERS, RING_CAPS, type Resetter, type RingCap } from '../stress/controlled/scenario.js';
+import { MAX_HISTORY, MIN_HISTORY } from '../kernel/wmm/model.js';
+import { MEMORY_MODELS, type MemoryModel } from '../kernel/wmm/ordering.js';
 import { STRATEGIES, type Strategy, shardRefusal } from '../stress/controlled/strategies.js';
 import { type MutantProfile, allMutantProfiles, mutantProfile } from '../stress/mutant-catalog.js';
 import { STRESS_MODES, type StressMode } from '../stress/stress-mode.js';
@@ -36,6 +48,16 @@ export interface StressOptions {
   /** Fail (exit 1) a campaign that did not reach every edge state its mode can reach. */
   readonly minCoverage: boolean;
   readonly json: boolean;
+  /** The memory model asked for (null: not given, sc). */
+  readonly memoryModel: MemoryModel | null;
+  readonly wmmHistory: number;
+  readonly staleRate: number;
+  readonly staleDepth: number;
+  readonly staleBound: number;
+  readonly ringCap: RingCap | null;
+  readonly resetter: Resetter | null;
+  /** Run the memory-model matrix (profile × ring capability × harvester) instead of a campaign. */
+  readonly matrix: boolean;
   /** The command line, for the report. */
   readonly argv: readonly string[];
 }
@@ -61,6 +83,14 @@ const OPTIONS = {
   'coverage-guided': { type: 'boolean', default: false },
   'min-coverage': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
+  'memory-model': { type: 'string' },
+  'wmm-history': { type: 'string' },
+  'stale-rate': { type: 'string' },
+  'stale-depth': { type: 'string' },
+  'stale-bound': { type: 'string' },
+  'ring-cap': { type: 'string' },
+  resetter: { type: 'string' },
+  matrix: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -85,6 +115,12 @@ const CAMPAIGN_ONLY = [
   'check-determinism',
   'coverage-guided',
   'min-coverage',
+  'wmm-history',
+  'stale-rate',
+  'stale-depth',
+  'stale-bound',
+  'ring-cap',
+  'resetter',
 ] as const;
 
 /** Beyond these a campaign is a typing error, not a plan: PCT's depth, DFS's bound, the run count. */
@@ -102,12 +138,19 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
   const values = readArgs(argv);
   if (values.help) return 'help';
   checkReplayOptions(values);
+  checkMatrixOptions(values);
   const mode = parseMode(values.mode);
   const strategy = parseStrategy(values.strategy, mode);
+  const memoryModel = parseMemoryModel(values['memory-model'], mode);
   const log = values.log !== undefined ? validateLogMode(values.log) : null;
-  const mutants = values.mutant !== undefined ? parseMutants(values.mutant, log) : [];
+  const mutants = values.mutant !== undefined ? parseMutants(values.mutant, log, memoryModel) : [];
   const shard = values.shard !== undefined ? parseShard(values.shard, strategy) : null;
-  const modes = campaignModes(mode, values.strategy !== undefined, mutants.length > 0);
+  const modes = campaignModes(mode, values.strategy !== undefined, memoryModel !== null && memoryModel !== 'sc', mutants.length > 0);
+  const ringCap = choice('--ring-cap', values['ring-cap'], RING_CAPS);
+  const resetter = choice('--resetter', values.resetter, RESETTERS);
+  if ((ringCap !== null || resetter !== null) && log !== null && log !== 'ring') {
+    throw new ConfigError(ringCap !== null ? '--ring-cap' : '--resetter', (ringCap ?? resetter)!, 'EINVAL', 'needs --log ring');
+  }
   if (values['check-determinism'] === true && modes.length === 1 && modes[0] === 'free') {
     throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
   }
@@ -135,8 +178,55 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     coverageGuided: values['coverage-guided'] === true,
     minCoverage: values['min-coverage'] === true,
     json: values.json === true,
+    memoryModel,
+    ...parseWeakKnobs(values),
+    ringCap,
+    resetter,
+    matrix: values.matrix === true,
     argv,
   };
+}
+
+/** The matrix decides the mode, the models, the capabilities and the harvesters itself. */
+const MATRIX_SETS = ['mode', 'strategy', 'mutant', 'log', 'shard', 'memory-model', 'ring-cap', 'resetter', 'replay'] as const;
+
+function checkMatrixOptions(values: Values): void {
+  if (values.matrix !== true) return;
+  for (const name of MATRIX_SETS) {
+    const v = values[name];
+    if (v !== undefined) throw new ConfigError(`--${name}`, String(v), 'EINVAL', 'not used with --matrix (it runs every memory model, ring capability and harvester)');
+  }
+}
+
+/** A memory model: sc, x86 or arm64; a weak one only for controlled runs. */
+function parseMemoryModel(v: string | undefined, mode: StressMode | undefined): MemoryModel | null {
+  const model = choice('--memory-model', v, MEMORY_MODELS);
+  if (model !== null && model !== 'sc' && mode === 'free') {
+    throw new ConfigError('--memory-model', model, 'EINVAL', 'free-running threads run on the real hardware\'s memory model; a weak model needs --mode controlled');
+  }
+  return model;
+}
+
+function parseWeakKnobs(values: Values): Pick<StressOptions, 'wmmHistory' | 'staleRate' | 'staleDepth' | 'staleBound'> {
+  const rate = values['stale-rate'];
+  let staleRate = DEFAULT_STALE_RATE;
+  if (rate !== undefined) {
+    staleRate = Number(rate);
+    if (!/^\d*\.?\d+$/.test(rate.trim()) || staleRate > 1) throw new ConfigError('--stale-rate', rate, 'EINVAL', 'expected a share between 0 and 1');
+  }
+  return {
+    wmmHistory: values['wmm-history'] !== undefined ? positiveInt('--wmm-history', values['wmm-history'], MIN_HISTORY, MAX_HISTORY) : DEFAULT_WMM_HISTORY,
+    staleRate,
+    staleDepth: values['stale-depth'] !== undefined ? positiveInt('--stale-depth', values['stale-depth'], 0, MAX_PCT_DEPTH) : DEFAULT_STALE_DEPTH,
+    staleBound: values['stale-bound'] !== undefined ? positiveInt('--stale-bound', values['stale-bound'], 0, MAX_PREEMPTION_BOUND) : DEFAULT_STALE_BOUND,
+  };
+}
+
+/** One of `allowed`, or null when not given. */
+function choice<T extends string>(param: string, v: string | undefined, allowed: readonly T[]): T | null {
+  if (v === undefined) return null;
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(param, v, 'EINVAL', `must be one of ${allowed.join(', ')}`);
+  return v as T;
 }
 
 function readArgs(argv: string[]) {
@@ -148,6 +238,7 @@ function readArgs(argv: string[]) {
  * on; rather than ignore one a user meant (a --seed, a --report), refuse it.
  */
 function checkReplayOptions(values: Values): void {
+  // --memory-model is accepted with --replay: it must be the model the file was recorded under.
   if (values.replay !== undefined) {
     for (const name of CAMPAIGN_ONLY) {
       const v = values[name];
@@ -186,8 +277,8 @@ function parseStrategy(given: string | undefined, mode: StressMode | undefined):
   return strategy as Strategy;
 }
 
-/** `--mutant a,b` or `all`, each once; every one must be exposable with the --log given. */
-function parseMutants(value: string, log: LogMode | null): MutantProfile[] {
+/** `--mutant a,b` or `all`, each once; every one must be exposable with the --log and --memory-model given. */
+function parseMutants(value: string, log: LogMode | null, model: MemoryModel | null): MutantProfile[] {
   const names = value.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new ConfigError('--mutant', value, 'EINVAL', 'expected a mutant name or all');
   const mutants: MutantProfile[] = [];
@@ -208,13 +299,17 @@ function parseMutants(value: string, log: LogMode | null): MutantProfile[] {
     if (log !== null && need !== null && need !== log) {
       throw new ConfigError('--log', log, 'EINVAL', `mutant ${p.name} is only exposed with --log ${need}`);
     }
+    if (model !== null && model !== 'sc' && p.memoryModel !== undefined && p.memoryModel !== model) {
+      throw new ConfigError('--memory-model', model, 'EINVAL', `mutant ${p.name} is only exposed under --memory-model ${p.memoryModel}`);
+    }
   }
   return mutants;
 }
 
-/** The modes to run: the one asked for; with mutants, both; with a strategy, controlled; else free. */
-function campaignModes(mode: StressMode | undefined, strategyGiven: boolean, hasMutants: boolean): StressMode[] {
+/** The modes to run: the one asked for; with a weak memory model, controlled; with mutants, both; with a strategy, controlled; else free. */
+function campaignModes(mode: StressMode | undefined, strategyGiven: boolean, weakModel: boolean, hasMutants: boolean): StressMode[] {
   if (mode !== undefined) return [mode];
+  if (weakModel) return ['controlled'];
   if (hasMutants) return ['free', 'controlled'];
   return strategyGiven ? ['controlled'] : ['free'];
 }

@@ -4,7 +4,7 @@
  * verdict line, and the JSON summary of --json.
  */
 import type { CampaignResult } from '../stress/campaign.js';
-import type { CampaignSpec } from '../stress/campaign-spec.js';
+import { type CampaignSpec, campaignMemoryModel } from '../stress/campaign-spec.js';
 import type { CaseSize } from '../stress/controlled/shrink.js';
 import { OUTCOMES } from '../stress/outcome.js';
 import type { MutantVerdict, MutationScore, StressReport } from '../stress/report.js';
@@ -12,6 +12,7 @@ import type { RunRecord } from '../stress/run-record.js';
 import type { StressMode } from '../stress/stress-mode.js';
 import { coverageJson, coverageLines, unreachedLines } from './coverage-output.js';
 import { msAsSeconds, table } from './format.js';
+import { formatExplanation } from '../stress/controlled/explain.js';
 import type { StressOptions } from './stress-options.js';
 
 /** A schedule or detail longer than this is cut in a text line (the report keeps it whole). */
@@ -23,7 +24,8 @@ const FAILURES_IN_JSON = 20;
 
 export function describeCampaign(spec: CampaignSpec): string {
   const params = spec.strategy === 'pct' ? ` (depth ${spec.pctDepth})` : spec.strategy === 'dfs' ? ` (preemption bound ${spec.preemptionBound})` : '';
-  const what = spec.mode === 'free' ? 'free-running real threads' : `controlled, ${spec.strategy} strategy${params}`;
+  const model = campaignMemoryModel(spec);
+  const what = spec.mode === 'free' ? 'free-running real threads' : `controlled, ${spec.strategy} strategy${params}${model !== 'sc' ? `, memory model ${model}` : ''}`;
   const size = spec.runs !== null ? `${spec.runs} runs` : 'runs';
   const budget = spec.timeBudgetMs !== null ? ` within ${msAsSeconds(spec.timeBudgetMs, 0)}s` : '';
   return `${what}, ${size}${budget}${spec.shard ? `, shard ${spec.shard.index}/${spec.shard.count}` : ''}${spec.log ? `, --log ${spec.log}` : ''}, seed ${spec.seed}`;
@@ -34,7 +36,8 @@ function clip(s: string, max = CLIP_CHARS): string {
 }
 
 function sizeLine(s: CaseSize): string {
-  return `${s.vcpus} vCPU(s), ${s.rounds} iteration(s), ${s.stores} stores, ${s.pages} pages, ${s.decisions} decisions`;
+  const stale = s.staleReads > 0 ? ` (${s.staleReads} stale read${s.staleReads === 1 ? '' : 's'})` : '';
+  return `${s.vcpus} vCPU(s), ${s.rounds} iteration(s), ${s.stores} stores, ${s.pages} pages, ${s.decisions} decisions${stale}`;
 }
 
 function isFailingRecord(x: RunRecord): boolean {
@@ -51,10 +54,25 @@ export function campaignLines(r: CampaignResult): string[] {
       (r.dfs ? `; dfs explored ${r.dfs.schedules} schedules of "${r.dfs.scenario}"${r.dfs.exhausted ? ' (exhausted)' : ''}` : ''),
   );
   lines.push(...coverageLines(r.coverage));
+  const stale = staleReadsOf(r);
+  if (stale.reads > 0) lines.push(`weak memory: ${stale.reads} loads read an older store than the newest, in ${stale.runs} of the runs`);
   const failing = r.records.filter(isFailingRecord);
   for (const x of failing.slice(0, FAILURES_PRINTED)) lines.push(...failingRunLines(x));
+  const explained = failing.find((x) => x.explanation);
+  if (explained?.explanation) lines.push(...explanationLines(explained));
   if (failing.length > FAILURES_PRINTED) lines.push(`... and ${failing.length - FAILURES_PRINTED} more (see --report)`);
   return lines;
+}
+
+/** Loads that read an older store than the newest, over a campaign's runs (weak models). */
+function staleReadsOf(r: CampaignResult): { reads: number; runs: number } {
+  let reads = 0;
+  let runs = 0;
+  for (const x of r.records) {
+    reads += x.staleReads ?? 0;
+    if ((x.staleReads ?? 0) > 0) runs++;
+  }
+  return { reads, runs };
 }
 
 function failingRunLines(x: RunRecord): string[] {
@@ -70,9 +88,16 @@ function failingRunLines(x: RunRecord): string[] {
   return lines;
 }
 
+/** The per-step invariant's explanation of one failing run, as a diagram. */
+function explanationLines(x: RunRecord): string[] {
+  const e = x.explanation!;
+  const which = x.shrunk ? 'its shrunk schedule' : 'it';
+  return ['', `run ${x.index} (seed ${x.seed}): where the invariant broke in ${which} (step ${e.step}, page ${e.page}):`, ...formatExplanation(e).map((l) => `  ${l}`)];
+}
+
 /** A mutant campaign's verdict, and how to see the run that caught it again. */
 export function mutantVerdictLines(v: MutantVerdict, first: RunRecord | null): string[] {
-  const lines = [
+  const lines: string[] = [
     v.caught ? `  ${v.mutant}: caught at run ${v.caughtAtRun}/${v.bound} — ${first?.outcome}: ${first?.detail ?? ''}` : `  ${v.mutant}: NOT CAUGHT in ${v.runs} runs`,
   ];
   if (first?.schedule) lines.push(`    schedule (${first.steps} steps): ${clip(first.schedule)}`);
@@ -146,6 +171,7 @@ export function jsonSummary(o: StressOptions, report: StressReport): object {
     interesting: total((r) => r.classes.interesting),
     forbidden: total((r) => r.classes.forbidden),
     error: total((r) => r.classes.error),
+    staleReads: total((r) => staleReadsOf(r).reads),
     campaigns: results.map((r) => ({
       mode: r.mode,
       strategy: r.strategy,

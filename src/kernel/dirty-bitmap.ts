@@ -14,7 +14,16 @@
 import { BitmapOp, coverage, noteBitmapWord, noteClearWord } from './coverage.js';
 import { SpteBits } from './memslot-layout.js';
 import { type Memslot, bitmapBytes } from './memslots.js';
+import {
+  modelledBitmapClear,
+  modelledBitmapLoad,
+  modelledBitmapStore,
+  modelledBitmapTake,
+  modelledSetBit,
+  modelledWriteProtect,
+} from './mmu-wmm.js';
 import { Step, stepHook } from './step-hook.js';
+import { mem } from './wmm/mem.js';
 
 const WRITABLE = SpteBits.WRITABLE;
 /** Pages per 32-bit word of the emulator's bitmaps: page n is bit (n & 31) of word n >>> 5. */
@@ -32,7 +41,8 @@ export function bitmapWords(pageCount: number): number {
 
 /** set_bit_le. */
 export function setDirtyBit(bitmap: Int32Array, page: number): void {
-  Atomics.or(bitmap, page >>> WORD_SHIFT, 1 << (page & BIT_MASK));
+  if (mem.active) modelledSetBit(bitmap, page >>> WORD_SHIFT, 1 << (page & BIT_MASK));
+  else Atomics.or(bitmap, page >>> WORD_SHIFT, 1 << (page & BIT_MASK));
 }
 
 /**
@@ -43,9 +53,10 @@ export function initBitmap(slot: Memslot, allSet: boolean): void {
   const bm = slot.bitmap!;
   slot.bitmapSnapshot!.fill(0);
   const full = allSet ? slot.pageCount >>> WORD_SHIFT : 0;
-  for (let i = 0; i < bm.length; i++) Atomics.store(bm, i, i < full ? -1 : 0);
+  const store = mem.active ? modelledBitmapStore : Atomics.store;
+  for (let i = 0; i < bm.length; i++) store(bm, i, i < full ? -1 : 0);
   const rest = slot.pageCount & BIT_MASK;
-  if (allSet && rest !== 0) Atomics.store(bm, full, ((1 << rest) - 1) | 0);
+  if (allSet && rest !== 0) store(bm, full, ((1 << rest) - 1) | 0);
 }
 
 /** Write-protect the pages of one 32-bit word's set bits; returns how many were writable. */
@@ -56,7 +67,8 @@ function protectWord(spte: Int32Array, firstPage: number, bits: number, pageCoun
     const bit = BIT_MASK - Math.clz32(b);
     b = (b & ~(1 << bit)) >>> 0;
     const page = firstPage + bit;
-    if (page < pageCount && (Atomics.and(spte, page, ~WRITABLE) & WRITABLE) !== 0) n++;
+    if (page >= pageCount) continue;
+    if (mem.active ? modelledWriteProtect(spte, page) : (Atomics.and(spte, page, ~WRITABLE) & WRITABLE) !== 0) n++;
   }
   return n;
 }
@@ -78,13 +90,13 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
   for (let i = 0; i < words; i++) {
     // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after
     // it is read stays in the live word for the next GET. Only the exchange must be atomic.
-    if (live[i] === 0) continue;
+    if ((mem.active ? modelledBitmapLoad(live, i) : live[i]) === 0) continue;
     if (stepHook.active) {
       stepHook.at(Step.BITMAP_UPDATE, i, 0);
       // Bits are only ever taken under mmu_lock, which this holds: the word is still non-zero.
       if (coverage.active) noteBitmapWord(BitmapOp.GET, i, slot);
     }
-    const bits = Atomics.exchange(live, i, 0);
+    const bits = mem.active ? modelledBitmapTake(live, i) : Atomics.exchange(live, i, 0);
     if (bits === 0) continue;
     snapshot[i] = bits;
     taken = true;
@@ -98,6 +110,11 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
  * it, as in the kernel, and land in the next GET.
  */
 export function copyLive(slot: Memslot, out: Uint32Array): void {
+  if (mem.active) {
+    const live = slot.bitmap!;
+    for (let i = 0; i < live.length; i++) out[i] = modelledBitmapLoad(live, i);
+    return;
+  }
   out.set(slot.bitmapU32!);
 }
 
@@ -124,7 +141,7 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
       const index = startWord + w;
       if (index >= live.length) return { cleared, reprotected };
       if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
-      const was = Atomics.and(live, index, ~m);
+      const was = mem.active ? modelledBitmapClear(live, index, m) : Atomics.and(live, index, ~m);
       const got = (was & m) >>> 0;
       if (got === 0) continue;
       if (coverage.active) noteClearWord(slot, firstPage, numPages, index, got);

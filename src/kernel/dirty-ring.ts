@@ -25,9 +25,23 @@ import { KvmError } from '../abi/errno.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, ringViews } from '../abi/dirty-gfn.js';
 import { assert, debugChecks, isPowerOfTwo } from '../base/assert.js';
 import { Edge, RingSide, coverage, hit, noteRingIndex } from './coverage.js';
+import {
+  type HarvestCursor,
+  HarvestOrdering,
+  type HarvestSink,
+  type ModelledRing,
+  modelledHarvest,
+  modelledPush,
+  modelledResetWalk,
+  modelledSoftFull,
+  modelledWriteRawEntry,
+} from './dirty-ring-wmm.js';
 import type { ResetBatch, ResetBatchSink } from './reset-batch.js';
 import { Step, stepHook } from './step-hook.js';
 import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
+import { mem } from './wmm/mem.js';
+
+export { type HarvestCursor, HarvestOrdering, type HarvestSink } from './dirty-ring-wmm.js';
 
 const W_FLAGS = DirtyGfnWords.FLAGS;
 const W_SLOT = DirtyGfnWords.SLOT;
@@ -86,6 +100,12 @@ export interface DirtyRingOptions {
   readonly flagsBeforePayload?: boolean;
   /** Mutant `late-soft-full`: request the exit only after more pushes than the reserve holds. */
   readonly lateSoftFull?: boolean;
+  /** Mutant `push-no-wmb` (weak memory models only): no smp_wmb between payload and DIRTY. */
+  readonly pushNoWmb?: boolean;
+  /** The ring was enabled with KVM_CAP_DIRTY_LOG_RING_ACQ_REL (weak memory models only: the walk's orderings). */
+  readonly acqRel?: boolean;
+  /** Mutant `reset-relaxed-flags` (weak memory models only): the ACQ_REL walk loads flags plainly. */
+  readonly relaxedResetFlags?: boolean;
 }
 
 /**
@@ -93,7 +113,7 @@ export interface DirtyRingOptions {
  * the vCPU (it owns dirty_index); `resetWalk` only from the thread in KVM_RESET_DIRTY_RINGS
  * under slots_lock (it owns reset_index).
  */
-export class DirtyRing {
+export class DirtyRing implements ModelledRing {
   readonly i32: Int32Array;
   readonly u32: Uint32Array;
   /** Entries (a power of two). */
@@ -101,12 +121,16 @@ export class DirtyRing {
   readonly mask: number;
   readonly softLimit: number;
   /** When the soft-full request is raised (softLimit, or later for the late-soft-full mutant). */
-  private readonly requestAt: number;
-  private readonly ctl: Int32Array;
-  private readonly flagsBeforePayload: boolean;
-  private readonly onOverflow: () => void;
+  readonly requestAt: number;
+  /** The vCPU's shared block (dirty_index, reset_index). */
+  readonly ctl: Int32Array;
+  readonly flagsBeforePayload: boolean;
+  readonly pushNoWmb: boolean;
+  readonly acqRel: boolean;
+  readonly relaxedResetFlags: boolean;
+  readonly onOverflow: () => void;
   /** vCPU-thread mirror of dirty_index (that thread is its only writer). */
-  private dirtyIndex: number;
+  dirtyIndex: number;
 
   constructor(
     readonly buffer: SharedArrayBuffer,
@@ -126,6 +150,9 @@ export class DirtyRing {
     this.requestAt = options.lateSoftFull ? this.size + LATE_SOFT_FULL_OVERRUN : this.softLimit;
     this.ctl = vcpu.i32;
     this.flagsBeforePayload = options.flagsBeforePayload ?? false;
+    this.pushNoWmb = options.pushNoWmb ?? false;
+    this.acqRel = options.acqRel ?? true;
+    this.relaxedResetFlags = options.relaxedResetFlags ?? false;
     this.onOverflow = options.onOverflow;
     this.dirtyIndex = Atomics.load(this.ctl, V_DIRTY_INDEX) >>> 0;
     // Debug builds push through a checking wrapper. Swapping the method once here, rather than
@@ -142,6 +169,7 @@ export class DirtyRing {
    * into a full ring is a kernel bug that WARNs and overwrites, as the kernel would.
    */
   push(slot: number, offLo: number, offHi: number): boolean {
+    if (mem.active) return modelledPush(this, slot, offLo, offHi);
     // One read of reset_index serves both checks: a reset running meanwhile only lowers `used`.
     const resetIndex = Atomics.load(this.ctl, V_RESET_INDEX);
     if (((this.dirtyIndex - resetIndex) >>> 0) >= this.size) this.onOverflow();
@@ -196,6 +224,16 @@ export class DirtyRing {
     return this.used() >= this.softLimit;
   }
 
+  /**
+   * The soft-full check of the vCPU's own guest entry (kvm_dirty_ring_check_request): READ_ONCE
+   * of both indices, which under a weak memory model may see an older reset_index. Everyone
+   * else (userspace's checks, the harness) asks `isSoftFull`, which reads shared memory as is.
+   */
+  isSoftFullForVcpu(): boolean {
+    if (mem.active) return modelledSoftFull(this, this.softLimit);
+    return this.used() >= this.softLimit;
+  }
+
   isFull(): boolean {
     return this.used() >= this.size;
   }
@@ -219,6 +257,7 @@ export class DirtyRing {
    * Returns the number of entries consumed, bad ones included.
    */
   resetWalk(batch: ResetBatch, sink: ResetBatchSink, alreadyCleared: number, signalPending?: () => boolean): number {
+    if (mem.active) return modelledResetWalk(this, batch, sink, alreadyCleared, signalPending);
     const i32 = this.i32;
     const start = Atomics.load(this.ctl, V_RESET_INDEX) >>> 0;
     let resetIndex = start;
@@ -286,21 +325,14 @@ export function checkResetAdvance(start: number, previous: number, resetIndex: n
 // ------------------------------------------------------------------------------------------
 // Userspace side: harvest
 
-/** Userspace's private state for one ring: its free-running fetch index. */
-export interface HarvestCursor {
-  fetchIndex: number;
-}
-
-/** Receives each harvested entry: slot as encoded, offset as u32 halves. */
-export type HarvestSink = (slot: number, offLo: number, offHi: number) => void;
-
 /**
  * Collect entries strictly in order starting at `cursor.fetchIndex`: acquire-load flags, stop
  * at the first entry that is not exactly DIRTY, read slot/offset, pass them to `sink`,
  * release-store `resetFlags` (RESET = 2 as QEMU and the selftest do; any value with bit 1 set
  * is accepted by the kernel), advance. At most `max` entries. Never skips one: the reset
  * stops at the first entry without RESET, so a skipped entry would strand every later one.
- * Returns the number harvested.
+ * `ordering` (HarvestOrdering) says which of the two accesses to flags are plain instead, as
+ * in pre-2022 harvesters: it matters only under a weak memory model. Returns the number harvested.
  */
 export function harvestRing(
   ring: RingViews,
@@ -308,7 +340,9 @@ export function harvestRing(
   max: number,
   sink: HarvestSink,
   resetFlags: number = KVM_DIRTY_GFN_F_RESET,
+  ordering: number = HarvestOrdering.ACQ_REL,
 ): number {
+  if (mem.active) return modelledHarvest(ring, cursor, max, sink, resetFlags, ordering);
   const i32 = ring.i32;
   const mask = ring.entryCount - 1;
   let fetch = cursor.fetchIndex >>> 0;
@@ -340,6 +374,10 @@ export function harvestRing(
 export function writeRawEntry(ring: RingViews, index: number, flags: number, slot: number, offset: bigint): void {
   const e = ((index >>> 0) & (ring.entryCount - 1)) * DIRTY_GFN_WORDS;
   const off = BigInt.asUintN(2 * U32_BITS, offset);
+  if (mem.active) {
+    modelledWriteRawEntry(ring, index, flags, slot, Number(BigInt.asUintN(U32_BITS, off)), Number(off >> BigInt(U32_BITS)));
+    return;
+  }
   ring.u32[e + W_SLOT] = slot >>> 0;
   ring.u32[e + W_OFF_LO] = Number(BigInt.asUintN(U32_BITS, off));
   ring.u32[e + W_OFF_HI] = Number(off >> BigInt(U32_BITS));

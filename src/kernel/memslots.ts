@@ -11,6 +11,8 @@ import { MEMSLOT_TABLE_ENTRIES, type MemslotBlock, MemslotLayout, MemslotState, 
 import { SharedBlock } from '../abi/layout.js';
 import { assert } from '../base/assert.js';
 import { gfnTrackBytes } from './page-track-layout.js';
+import { modelledWriteProtect } from './mmu-wmm.js';
+import { mem } from './wmm/mem.js';
 
 const W = MemslotLayout.words;
 /** The kernel's bitmap word covers 64 pages (an unsigned long); bitmaps are rounded up to it. */
@@ -166,7 +168,7 @@ export class Memslot {
     const spte = this.spte;
     let changed = 0;
     for (let p = 0; p < spte.length; p++) {
-      if ((Atomics.and(spte, p, ~SpteBits.WRITABLE) & SpteBits.WRITABLE) !== 0) changed++;
+      if (mem.active ? modelledWriteProtect(spte, p) : (Atomics.and(spte, p, ~SpteBits.WRITABLE) & SpteBits.WRITABLE) !== 0) changed++;
     }
     return changed;
   }

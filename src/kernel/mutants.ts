@@ -26,6 +26,18 @@ export const KernelMutant = {
    * can land after userspace has copied the page.
    */
   FLUSH_NO_WAIT: 1 << 10,
+  // Orderings: visible only under a weak memory model (controlled runs, arm64 profile).
+  /** The ring push publishes DIRTY without the smp_wmb after the payload. */
+  PUSH_NO_WMB: 1 << 11,
+  /** The reset walk of an ACQ_REL ring loads flags plainly instead of with smp_load_acquire. */
+  RESET_RELAXED_FLAGS: 1 << 12,
+  /**
+   * The fast page fault makes the SPTE writable with a relaxed compare-and-swap
+   * (cmpxchg_relaxed): "writable before dirty" then holds in program order only, and a
+   * bitmap's relaxed set_bit does not order it, so GET can see the bit, read the SPTE as
+   * still protected, skip the write-protect, and leave the page writable with no record.
+   */
+  FAULT_RELAXED_WRITABLE: 1 << 13,
   // Page write-tracking: high bits, so that other additions cannot collide.
   /** The fault path makes a write-tracked page writable (ignores WRITE_TRACKED), so later stores are never emulated. */
   TRACK_FAULT_FIXES_TRACKED: 1 << 16,

@@ -11,7 +11,9 @@ import { ResetBatch, highestBit } from './reset-batch.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
 import { KernelMutant } from './mutants.js';
+import { modelledWriteProtect } from './mmu-wmm.js';
 import { Step, stepHook } from './step-hook.js';
+import { mem } from './wmm/mem.js';
 import { KERNEL_WAIT_TIMEOUT_MS } from './sync.js';
 import { flushRemoteTlbs } from './vcpu-requests.js';
 import type { VmCore } from './vm-core.js';
@@ -145,7 +147,8 @@ export class RingReset {
             f[VM_FLOATS.KERNEL_BUGS]! += 1;
             continue;
           }
-          Atomics.and(slot.spte, pageLo % U32_RANGE, ~SpteBits.WRITABLE);
+          if (mem.active) modelledWriteProtect(slot.spte, pageLo % U32_RANGE);
+          else Atomics.and(slot.spte, pageLo % U32_RANGE, ~SpteBits.WRITABLE);
           reprotected++;
         }
       }

@@ -36,6 +36,11 @@ export const Step = {
   LOCK_WAIT: 13,
   /** Bitmap: about to set a bit / exchange a word. */
   BITMAP_UPDATE: 14,
+  /**
+   * Weak memory model: a load of location a may read one of b stores; the scheduler decides
+   * which (not a scheduling point: the same participant continues at once).
+   */
+  READ_FROM: 15,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

@@ -8,6 +8,7 @@
  */
 import { NS_PER_MS, now } from '../base/clock.js';
 import { Step, stepHook } from './step-hook.js';
+import { mem } from './wmm/mem.js';
 
 function detectBlocking(): boolean {
   try {
@@ -132,6 +133,8 @@ export class SharedMutex {
         c = Atomics.compareExchange(this.i32, this.index, UNLOCKED, CONTENDED);
       } while (c !== UNLOCKED);
     }
+    // Under a weak memory model, what the previous holder did before unlocking is visible now.
+    if (mem.active) mem.acquired(this.i32, this.index);
     if ((this.acquisitions++ & (sampleEvery - 1)) === 0) {
       this.timing = true;
       this.scale = sampleEvery;
@@ -157,6 +160,7 @@ export class SharedMutex {
       this.lastHoldMeasuredNs = 0;
     }
     if (stats) stats.f64[stats.acquires]! += 1;
+    if (mem.active) mem.released(this.i32, this.index);
     // LOCKED − 1 is UNLOCKED: released. CONTENDED − 1 is not: free the word and wake one waiter.
     if (Atomics.sub(this.i32, this.index, 1) !== LOCKED) {
       Atomics.store(this.i32, this.index, UNLOCKED);

@@ -15,6 +15,13 @@ export class SoftTlb {
   private readonly pages = new Int32Array(TLB_ENTRIES);
   /** Number of valid entries, so that flushing an empty TLB costs nothing. */
   private filled = 0;
+  /**
+   * A copy of which gfns are cached, in shared memory, for a checker in another thread (the
+   * controlled scheduler's per-step invariant): byte gfn − mirrorBase is 1 while cached. Null
+   * outside controlled runs: then insert and flush only test it.
+   */
+  private mirror: Uint8Array | null = null;
+  private mirrorBase = 0;
 
   /** The cached slot for `gfn` when present (its page index via `pageOf`), else null. */
   lookup(gfn: number): Memslot | null {
@@ -28,6 +35,7 @@ export class SoftTlb {
 
   insert(gfn: number, slot: Memslot, page: number): void {
     const t = (gfn >>> 0) & TLB_MASK;
+    if (this.mirror !== null) this.mirrorInsert(this.tags[t]!, gfn);
     if (this.tags[t] === -1) this.filled++;
     this.tags[t] = gfn;
     this.slots[t] = slot;
@@ -39,6 +47,20 @@ export class SoftTlb {
     this.tags.fill(-1);
     this.slots.fill(null);
     this.filled = 0;
+    if (this.mirror !== null) this.mirror.fill(0);
+  }
+
+  /** Keep a shared copy of the cached gfns from `base` on (one byte each, see `mirror`). */
+  attachMirror(bytes: Uint8Array, base: number): void {
+    this.mirror = bytes;
+    this.mirrorBase = base;
+    bytes.fill(0);
+  }
+
+  private mirrorInsert(evicted: number, gfn: number): void {
+    const m = this.mirror!;
+    if (evicted !== -1 && evicted - this.mirrorBase >= 0 && evicted - this.mirrorBase < m.length) m[evicted - this.mirrorBase] = 0;
+    if (gfn - this.mirrorBase >= 0 && gfn - this.mirrorBase < m.length) m[gfn - this.mirrorBase] = 1;
   }
 
   get size(): number {

@@ -20,6 +20,8 @@ import type { DirtyRing } from './dirty-ring.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
 import { KernelMutant } from './mutants.js';
+import { modelledSpteLoad, modelledSpteMakeWritable } from './mmu-wmm.js';
+import { mem } from './wmm/mem.js';
 import { Step, stepHook } from './step-hook.js';
 import { SoftTlb } from './tlb.js';
 import { TrackedWriteEmulator } from './tracked-write.js';
@@ -64,6 +66,8 @@ export class VcpuMmu {
   private readonly faultFixesTracked: boolean;
   /** The vCPU's shared words (its REQUESTS, for coverage of a store while a flush waits). */
   private readonly vcpuWords: Int32Array;
+  /** Mutant fault-relaxed-writable (weak memory models only): cmpxchg_relaxed makes the SPTE writable. */
+  private readonly relaxedWritable: boolean;
 
   protected constructor(
     readonly vm: Vm,
@@ -78,6 +82,7 @@ export class VcpuMmu {
     this.vcpuWords = block.i32;
     this.dirtyBeforeWritable = vm.hasMutant(KernelMutant.DIRTY_BEFORE_WRITABLE);
     this.faultFixesTracked = vm.hasMutant(KernelMutant.TRACK_FAULT_FIXES_TRACKED);
+    this.relaxedWritable = vm.hasMutant(KernelMutant.FAULT_RELAXED_WRITABLE);
     this.trackedWrites = new TrackedWriteEmulator(vm, index, (slot, page) => this.markPageDirty(slot, page));
     this.stores = f64[F.STORES]!;
     this.faults = f64[F.FAULTS]!;
@@ -128,7 +133,7 @@ export class VcpuMmu {
       slot = this.resolve(gfn);
       if (slot === null) return STORE_NO_SLOT;
       page = gfn - slot.baseGfn;
-      if ((Atomics.load(slot.spte, page) & WRITABLE) === 0) {
+      if (((mem.active ? modelledSpteLoad(slot.spte, page) : Atomics.load(slot.spte, page)) & WRITABLE) === 0) {
         this.faultSlot = slot;
         this.faultPage = page;
         return STORE_FAULT;
@@ -157,7 +162,7 @@ export class VcpuMmu {
     const page = this.faultPage;
     this.faults++;
     const spte = slot.spte;
-    const old = Atomics.load(spte, page);
+    const old = mem.active ? modelledSpteLoad(spte, page) : Atomics.load(spte, page);
     if ((old & WRITABLE) !== 0) {
       this.spuriousFaults++;
       return false;
@@ -168,17 +173,23 @@ export class VcpuMmu {
       // page that is not yet writable, then the CAS below makes it writable with no record.
       this.markPageDirty(slot, page);
       if (stepHook.active) stepHook.at(Step.FAULT_MAKE_WRITABLE, slot.baseGfn + page, 0);
-      if (Atomics.compareExchange(spte, page, old, old | WRITABLE) !== old) this.spuriousFaults++;
+      if (this.makeWritable(spte, page, old) !== old) this.spuriousFaults++;
       return false;
     }
     if (stepHook.active) stepHook.at(Step.FAULT_MAKE_WRITABLE, slot.baseGfn + page, 0);
-    if (Atomics.compareExchange(spte, page, old, old | WRITABLE) !== old) {
+    if (this.makeWritable(spte, page, old) !== old) {
       this.spuriousFaults++;
       return false;
     }
     if (stepHook.active) stepHook.at(Step.FAULT_MARK_DIRTY, slot.baseGfn + page, 0);
     this.markPageDirty(slot, page);
     return false;
+  }
+
+  /** The fault's compare-and-swap to writable; returns the SPTE it found (≠ `old`: another vCPU won). */
+  private makeWritable(spte: Int32Array, page: number, old: number): number {
+    if (mem.active) return modelledSpteMakeWritable(spte, page, old, this.relaxedWritable);
+    return Atomics.compareExchange(spte, page, old, old | WRITABLE);
   }
 
   /** The store of the last fault, on a write-tracked page: emulated (written, marked, notified). */

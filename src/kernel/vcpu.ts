@@ -272,7 +272,7 @@ export class Vcpu extends VcpuMmu {
       }
       if (this.softFullRequested) {
         // kvm_dirty_ring_check_request: still soft-full → re-arm and exit to userspace.
-        if (this.ring!.isSoftFull()) return KVM_EXIT_DIRTY_RING_FULL;
+        if (this.ring!.isSoftFullForVcpu()) return KVM_EXIT_DIRTY_RING_FULL;
         this.softFullRequested = false;
       }
       if ((r & VcpuRequest.TRACK_RING_FULL) !== 0) {

@@ -82,6 +82,11 @@ export class VmCore {
     return this.ringBytes / DIRTY_GFN_BYTES;
   }
 
+  /** The ring was enabled through KVM_CAP_DIRTY_LOG_RING_ACQ_REL (rather than the original cap). */
+  get ringAcqRel(): boolean {
+    return Atomics.load(this.block.i32, VM_WORDS.RING_ACQ_REL) !== 0;
+  }
+
   get manualProtect(): number {
     return Atomics.load(this.block.i32, VM_WORDS.MANUAL_PROTECT);
   }
@@ -117,6 +122,9 @@ export class VmCore {
           onOverflow: () => this.warn(),
           flagsBeforePayload: this.hasMutant(KernelMutant.FLAGS_BEFORE_PAYLOAD),
           lateSoftFull: this.hasMutant(KernelMutant.LATE_SOFT_FULL),
+          pushNoWmb: this.hasMutant(KernelMutant.PUSH_NO_WMB),
+          acqRel: this.ringAcqRel,
+          relaxedResetFlags: this.hasMutant(KernelMutant.RESET_RELAXED_FLAGS),
         })
       : null;
   }

@@ -7,6 +7,10 @@ import { ConfigError } from '../base/config-error.js';
 import { harvesterLogMode } from './harvesters/harvester-variants.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 import { type Strategy, shardRefusal } from './controlled/strategies.js';
+import type { MemoryModel } from '../kernel/wmm/ordering.js';
+import { DEFAULT_STALE_RATE } from './controlled/choosers.js';
+import { DEFAULT_WMM_HISTORY } from './controlled/run-memory.js';
+import type { Resetter, RingCap, ScenarioRequest } from './controlled/scenario.js';
 import type { MutantProfile } from './mutant-catalog.js';
 import type { StressMode } from './stress-mode.js';
 
@@ -40,12 +44,29 @@ export interface CampaignSpec {
   readonly traceDir: string | null;
   /** Controlled: steer new scenarios toward the edge states no run has reached yet. */
   readonly coverageGuided: boolean;
+  /** Controlled: the memory model of the protocol's locations (free runs are the hardware's). */
+  readonly memoryModel: MemoryModel;
+  /** Weak models: stores kept per location. */
+  readonly wmmHistory: number;
+  /** Weak models, random strategy: the share of read-from decisions that read an older store. */
+  readonly staleRate: number;
+  /** Weak models, pct: loads per run that read an older store. */
+  readonly staleDepth: number;
+  /** Weak models, dfs: most loads per schedule that read an older store. */
+  readonly staleBound: number;
+  /** Controlled scenarios of --log ring: only this ring capability / this resetter (null: drawn). */
+  readonly ringCap: RingCap | null;
+  readonly resetter: Resetter | null;
+  /** Controlled: further scenario constraints (under the mutant's and the options above). */
+  readonly scenario: ScenarioRequest | null;
 }
 
 /** Defaults shared by campaignSpec and the CLI's options. */
 export const DEFAULT_CAMPAIGN_RUNS = 1000;
 export const DEFAULT_PCT_DEPTH = 3;
 export const DEFAULT_PREEMPTION_BOUND = 2;
+export const DEFAULT_STALE_DEPTH = 1;
+export const DEFAULT_STALE_BOUND = 1;
 
 /** The seed of library campaigns: fixed, so that a test's campaign is the same every time. */
 const LIBRARY_SEED = 1;
@@ -73,8 +94,24 @@ export function campaignSpec(mode: StressMode, over: Partial<CampaignSpec> = {})
     checkEveryRun: false,
     traceDir: null,
     coverageGuided: false,
+    memoryModel: 'sc',
+    wmmHistory: DEFAULT_WMM_HISTORY,
+    staleRate: DEFAULT_STALE_RATE,
+    staleDepth: DEFAULT_STALE_DEPTH,
+    staleBound: DEFAULT_STALE_BOUND,
+    ringCap: null,
+    resetter: null,
+    scenario: null,
     ...over,
   };
+}
+
+/**
+ * The memory model a campaign runs under: a mutant that only a weak model can expose asks for
+ * its model, unless the spec asked for another one explicitly (checkCampaignSpec refuses that).
+ */
+export function campaignMemoryModel(spec: CampaignSpec): MemoryModel {
+  return spec.memoryModel === 'sc' && spec.mode === 'controlled' && spec.mutant?.memoryModel !== undefined ? spec.mutant.memoryModel : spec.memoryModel;
 }
 
 /** The campaign's seed for run `index`: consecutive seeds, wrapping at 2^32. */
@@ -108,6 +145,13 @@ export function mutantLogMode(mutant: MutantProfile, mode: StressMode): LogMode 
  * scenarios cannot use (it would never expose the mutant).
  */
 export function checkCampaignSpec(spec: CampaignSpec): void {
+  if (spec.mode === 'free' && spec.memoryModel !== 'sc') {
+    throw new ConfigError('--memory-model', spec.memoryModel, 'EINVAL', 'free-running threads run on the real hardware\'s memory model; a weak model needs --mode controlled');
+  }
+  const needModel = spec.mode === 'controlled' ? spec.mutant?.memoryModel : undefined;
+  if (needModel !== undefined && spec.memoryModel !== 'sc' && spec.memoryModel !== needModel) {
+    throw new ConfigError('--memory-model', spec.memoryModel, 'EINVAL', `mutant ${spec.mutant!.name} is only exposed under --memory-model ${needModel}`);
+  }
   const refusal = spec.mode === 'controlled' ? shardRefusal(spec.strategy) : null;
   if (spec.shard && refusal !== null) {
     throw new ConfigError('--shard', `${spec.shard.index}/${spec.shard.count}`, 'EINVAL', refusal);

@@ -13,6 +13,7 @@
  */
 import { MUTANT_NAMES, Mutant } from '../userspace/known-bugs.js';
 import type { StressMode } from './stress-mode.js';
+import type { MemoryModel } from '../kernel/wmm/ordering.js';
 import type { ScenarioRequest } from './controlled/scenario.js';
 import type { FreeRequest } from './free/free-scenario.js';
 
@@ -22,6 +23,8 @@ export interface MutantProfile {
   readonly bit: number;
   /** Controlled-mode scenario constraints. */
   readonly controlled: ScenarioRequest;
+  /** The memory model controlled campaigns of this mutant need (an ordering bug: a weak one). */
+  readonly memoryModel?: MemoryModel;
   /** Free-mode scenario constraints. */
   readonly free: FreeRequest;
   /** Runs within which each mode must catch it. */
@@ -38,6 +41,16 @@ export interface MutantProfile {
 const microRing: ScenarioRequest = { shape: 'micro', log: 'ring', harvester: 'standard', emulated: false };
 
 /**
+ * Ordering bugs: JS Atomics are sequentially consistent, so real threads never show them; only
+ * the weak memory model of controlled runs (arm64: x86's TSO hides every one of them) does.
+ */
+const ORDERING_NOT_MODELLED = {
+  free: 'an ordering bug: free-running threads use JS Atomics, which are sequentially consistent; it needs the arm64 model of controlled runs',
+} as const;
+/** The 2022 shape: a reset thread walking the ring while the harvester marks more entries RESET. */
+const RESET_THREAD: ScenarioRequest = { shape: 'micro', log: 'ring', harvester: 'standard', emulated: false, resetter: 'thread', ringCap: 'ring-acqrel' };
+
+/**
  * Page write-tracking runs notifier threads and notification rings that the controlled
  * scheduler's participants do not include; free runs track pages of a small guest
  * over many iterations, so that tracked pages are rewritten often (a stale TLB entry, say,
@@ -47,6 +60,13 @@ const TRACK_FREE: FreeRequest = { track: { pages: 64 }, memoryMiB: [1], iteratio
 const TRACK_NOT_MODELLED = {
   controlled: 'the controlled scheduler does not model page write-tracking (notifiers, notification rings)',
 } as const;
+
+/** Bounds of the ordering mutants (controlled runs, arm64; see the README for the measurement). */
+const PUSH_NO_WMB_BOUND = 100;
+const RESET_RELAXED_FLAGS_BOUND = 500;
+const HARVEST_RELAXED_RESET_BOUND = 500;
+const HARVEST_RELAXED_FLAGS_BOUND = 60;
+const FAULT_RELAXED_WRITABLE_BOUND = 90;
 
 export const MUTANT_PROFILES: readonly MutantProfile[] = [
   {
@@ -136,6 +156,56 @@ export const MUTANT_PROFILES: readonly MutantProfile[] = [
     free: { log: 'ring', harvester: 'standard' },
     bound: { free: 20, controlled: 500 },
     symptom: 'a store through a stale TLB entry lands after the copy the flush should have preceded',
+  },
+  {
+    name: 'push-no-wmb',
+    bit: Mutant.PUSH_NO_WMB,
+    controlled: { shape: 'micro', log: 'ring', harvester: 'standard' },
+    memoryModel: 'arm64',
+    free: {},
+    bound: { free: 0, controlled: PUSH_NO_WMB_BOUND },
+    symptom: 'DIRTY becomes visible before slot/offset: the harvester reads a stale payload (a bad entry, the real page unreported)',
+    notModelledIn: ORDERING_NOT_MODELLED,
+  },
+  {
+    name: 'reset-relaxed-flags',
+    bit: Mutant.RESET_RELAXED_FLAGS,
+    controlled: RESET_THREAD,
+    memoryModel: 'arm64',
+    free: {},
+    bound: { free: 0, controlled: RESET_RELAXED_FLAGS_BOUND },
+    symptom: 'the reset walk sees RESET but not the payload behind it: it re-protects the wrong page, the real one stays writable and unlogged',
+    notModelledIn: ORDERING_NOT_MODELLED,
+  },
+  {
+    name: 'harvest-relaxed-reset',
+    bit: Mutant.HARVEST_RELAXED_RESET,
+    controlled: RESET_THREAD,
+    memoryModel: 'arm64',
+    free: {},
+    bound: { free: 0, controlled: HARVEST_RELAXED_RESET_BOUND },
+    symptom: 'QEMU before its 2022 fix: RESET without release, so the reset thread may read the entry\'s payload stale; a page stays writable and unlogged',
+    notModelledIn: ORDERING_NOT_MODELLED,
+  },
+  {
+    name: 'harvest-relaxed-flags',
+    bit: Mutant.HARVEST_RELAXED_FLAGS,
+    controlled: { shape: 'micro', log: 'ring', harvester: 'standard' },
+    memoryModel: 'arm64',
+    free: {},
+    bound: { free: 0, controlled: HARVEST_RELAXED_FLAGS_BOUND },
+    symptom: 'the harvester reads DIRTY without acquire: it may read the payload stale and report the wrong page',
+    notModelledIn: ORDERING_NOT_MODELLED,
+  },
+  {
+    name: 'fault-relaxed-writable',
+    bit: Mutant.FAULT_RELAXED_WRITABLE,
+    controlled: { shape: 'micro', log: 'bitmap', harvester: 'standard', emulated: false },
+    memoryModel: 'arm64',
+    free: {},
+    bound: { free: 0, controlled: FAULT_RELAXED_WRITABLE_BOUND },
+    symptom: 'writable before dirty in program order only: GET sees the dirty bit but reads the SPTE as still protected, skips the write-protect, and later stores go unlogged',
+    notModelledIn: ORDERING_NOT_MODELLED,
   },
   {
     name: 'track-fault-fixes-tracked',

@@ -11,6 +11,10 @@ export const OUTCOMES = {
   'lost-page': { cls: 'forbidden', what: 'a write that no collection reported' },
   'copy-mismatch': { cls: 'forbidden', what: 'the destination differs from guest memory after the final sync' },
   'wrong-value': { cls: 'forbidden', what: 'a reported page holds a value no store of the iteration wrote' },
+  'unlogged-write': {
+    cls: 'forbidden',
+    what: 'at some step a page written since its last collection was neither recorded, nor write-protected, nor inside an allowed window (controlled)',
+  },
   'reset-mismatch': { cls: 'forbidden', what: 'KVM_RESET_DIRTY_RINGS reset a different number of entries than harvested' },
   'bad-entry': { cls: 'forbidden', what: 'a collected record named no page of any memslot' },
   'kernel-bug': { cls: 'forbidden', what: 'the kernel made an access a correct kernel never makes' },

@@ -16,12 +16,17 @@ import { controlledDetail } from './controlled/controlled-campaign.js';
 import { freeDetail } from './free/free-campaign.js';
 import { type OutcomeClass, type OutcomeKind, outcomeClass, primaryOutcome } from './outcome.js';
 import { readTraceFile } from './schedule-file.js';
+import { ConfigError } from '../base/config-error.js';
+import type { MemoryModel } from '../kernel/wmm/ordering.js';
+import type { Explanation } from './controlled/explain.js';
 
 export interface ReplayReport {
   readonly file: string;
   readonly mode: 'controlled' | 'free';
   readonly seed: number;
   readonly mutants: string[];
+  /** Controlled: the memory model the schedule was recorded (and replayed) under. */
+  readonly memoryModel: MemoryModel | null;
   readonly config: string;
   readonly outcome: OutcomeKind;
   readonly cls: OutcomeClass;
@@ -36,12 +41,26 @@ export interface ReplayReport {
   readonly steps: number | null;
   readonly trace: string[] | null;
   readonly detail: string | null;
+  /** Controlled: why the per-step invariant broke in the replay, if it did. */
+  readonly explanation: Explanation | null;
 }
 
-export async function replayTraceFile(path: string, harness: StressHarness): Promise<ReplayReport> {
+/**
+ * `memoryModel`: the model the caller asked for, if any; a controlled schedule recorded under
+ * another one is refused (its read-from decisions mean nothing there).
+ */
+export async function replayTraceFile(path: string, harness: StressHarness, memoryModel?: MemoryModel): Promise<ReplayReport> {
   const file = readTraceFile(path);
   if (file.mode === 'controlled') {
-    const input = { scenario: file.scenario, mutants: file.mutantBits, seed: file.seed };
+    if (memoryModel !== undefined && memoryModel !== file.memoryModel) {
+      throw new ConfigError(
+        '--memory-model',
+        memoryModel,
+        'EINVAL',
+        `${path} was recorded under --memory-model ${file.memoryModel}: its schedule (which store each load read) only replays under that model`,
+      );
+    }
+    const input = { scenario: file.scenario, mutants: file.mutantBits, seed: file.seed, memoryModel: file.memoryModel, wmmHistory: file.wmmHistory };
     const r = await runControlled({ ...input, chooser: new ReplayChooser(file.choices, true) }, harness.participants);
     const again = await runControlled({ ...input, chooser: new ReplayChooser(file.choices, true) }, harness.participants);
     const outcomes = classifyControlled(r);
@@ -51,6 +70,7 @@ export async function replayTraceFile(path: string, harness: StressHarness): Pro
       mode: 'controlled',
       seed: file.seed,
       mutants: file.mutants,
+      memoryModel: file.memoryModel,
       config: describeScenario(file.scenario),
       outcome,
       cls: outcomeClass(outcome),
@@ -61,9 +81,13 @@ export async function replayTraceFile(path: string, harness: StressHarness): Pro
       recordedHash: file.traceHash,
       traceHash: r.traceHash,
       steps: r.steps,
-      trace: formatTrace(r.trace),
+      trace: formatTrace(r.trace, r.roster),
       detail: controlledDetail(r),
+      explanation: r.explanation,
     };
+  }
+  if (memoryModel !== undefined && memoryModel !== 'sc') {
+    throw new ConfigError('--memory-model', memoryModel, 'EINVAL', `${path} is a free-running file: real threads run on the hardware's memory model`);
   }
   const r = await runFreeScenario(file.scenario, file.mutantBits, harness.vcpuSpawn);
   const outcome = primaryOutcome(r.outcomes);
@@ -72,6 +96,7 @@ export async function replayTraceFile(path: string, harness: StressHarness): Pro
     mode: 'free',
     seed: file.seed,
     mutants: file.mutants,
+    memoryModel: null,
     config: describeFreeScenario(file.scenario),
     outcome,
     cls: outcomeClass(outcome),
@@ -84,5 +109,6 @@ export async function replayTraceFile(path: string, harness: StressHarness): Pro
     steps: null,
     trace: null,
     detail: freeDetail(r.summary),
+    explanation: null,
   };
 }

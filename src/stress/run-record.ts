@@ -4,6 +4,7 @@ import type { CaseSize } from './controlled/shrink.js';
 import type { RunCoverage } from './coverage/campaign-coverage.js';
 import type { OutcomeClass, OutcomeKind } from './outcome.js';
 import type { StressMode } from './stress-mode.js';
+import type { Explanation } from './controlled/explain.js';
 
 export interface ShrunkRecord {
   readonly from: CaseSize;
@@ -40,6 +41,10 @@ export interface RunRecord {
   readonly shrunk: ShrunkRecord | null;
   /** The edge states the run reached (null: it recorded none). */
   readonly coverage: RunCoverage | null;
+  /** Controlled, weak memory models: loads that read an older store than the newest. */
+  readonly staleReads?: number;
+  /** Controlled: why the per-step invariant broke (the shrunk run's, when shrunk), as data. */
+  readonly explanation?: Explanation | null;
 }
 
 /** The runs of one campaign in one mode, made one at a time. */

@@ -8,9 +8,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../base/config-error.js';
 import { MUTANT_NAMES, mutantNames } from '../userspace/known-bugs.js';
-import { type ControlledScenario, validateScenario } from './controlled/scenario.js';
+import { type ControlledScenario, rosterOf, validateScenario } from './controlled/scenario.js';
+import { participantCount } from './controlled/control-steps.js';
+import { MAX_HISTORY, MIN_HISTORY } from '../kernel/wmm/model.js';
+import { MEMORY_MODELS, type MemoryModel } from '../kernel/wmm/ordering.js';
+import { DEFAULT_WMM_HISTORY } from './controlled/run-memory.js';
 import { formatChoices, formatTrace } from './controlled/trace.js';
 import type { ControlledRunResult } from './controlled/engine.js';
+import type { Explanation } from './controlled/explain.js';
 import type { FreeScenario } from './free/free-scenario.js';
 import type { RunSummary } from '../harness/run.js';
 import type { OutcomeKind } from './outcome.js';
@@ -24,8 +29,15 @@ export interface ControlledScheduleFile {
   /** How the choices were made (informational: a replay follows `choices`). */
   readonly strategy: string;
   readonly mutants: string[];
+  /** The memory model the run was made under: a replay must use the same one (sc when absent). */
+  readonly memoryModel: MemoryModel;
+  /** Weak models: stores kept per location (they decide how many stores a load may read). */
+  readonly wmmHistory: number;
   readonly scenario: ControlledScenario;
-  /** Who moved at each step: 0 = userspace, p ≥ 1 = vCPU p − 1. */
+  /**
+   * The decision at each step: who moved (0 = userspace, 1..vcpus = vCPU p − 1, then the
+   * scenario's extra threads), or which store a load read (−1 − i; weak models only).
+   */
   readonly choices: number[];
   readonly steps: number;
   readonly outcome: OutcomeKind;
@@ -35,6 +47,8 @@ export interface ControlledScheduleFile {
   readonly schedule: string;
   /** The trace, one step per line. */
   readonly trace: string[];
+  /** Why the per-step invariant broke, when it did (explain.ts): for reading and for the browser app. */
+  readonly explanation?: Explanation | null;
   /** Set on a shrunk schedule: what it was shrunk from. */
   readonly shrunkFrom?: { readonly steps: number; readonly vcpus: number; readonly stores: number; readonly pages: number };
 }
@@ -66,14 +80,17 @@ export function controlledScheduleFile(
     seed: r.seed,
     strategy,
     mutants: mutantNames(r.mutants),
+    memoryModel: r.memoryModel,
+    wmmHistory: r.wmmHistory,
     scenario: r.scenario,
     choices: r.choices,
     steps: r.steps,
     outcome,
     outcomes,
     traceHash: r.traceHash,
-    schedule: formatChoices(r.choices),
-    trace: formatTrace(r.trace),
+    schedule: formatChoices(r.choices, r.roster),
+    trace: formatTrace(r.trace, r.roster),
+    explanation: r.explanation,
     ...(shrunkFrom ? { shrunkFrom } : {}),
   };
 }
@@ -109,6 +126,27 @@ export function writeJsonFile(path: string, value: TraceFile | object): void {
   writeFileSync(path, `${JSON.stringify(value, null, 1)}\n`);
 }
 
+/** The controlled part of a schedule file, checked (files without a memory model ran under sc). */
+function readControlledFile(o: Record<string, unknown>, where: string, bits: number): ControlledScheduleFile & { mutantBits: number } {
+  const scenario = validateScenario(o['scenario'], where);
+  const memoryModel = o['memoryModel'] ?? 'sc';
+  if (!(MEMORY_MODELS as readonly unknown[]).includes(memoryModel)) {
+    throw new ConfigError(`${where}: memoryModel`, String(memoryModel), 'EINVAL', `must be one of ${MEMORY_MODELS.join(', ')}`);
+  }
+  const wmmHistory = o['wmmHistory'] ?? DEFAULT_WMM_HISTORY;
+  if (typeof wmmHistory !== 'number' || !Number.isInteger(wmmHistory) || wmmHistory < MIN_HISTORY || wmmHistory > MAX_HISTORY) {
+    throw new ConfigError(`${where}: wmmHistory`, String(wmmHistory), 'EINVAL', `must be an integer in ${MIN_HISTORY}..${MAX_HISTORY}`);
+  }
+  const last = participantCount(rosterOf(scenario)) - 1;
+  const lowest = memoryModel === 'sc' ? 0 : -wmmHistory;
+  const choices = o['choices'];
+  if (!Array.isArray(choices) || !choices.every((c) => Number.isInteger(c) && c >= lowest && c <= last)) {
+    const what = lowest < 0 ? `participants 0..${last} and read-from decisions ${lowest}..-1` : `participants 0..${last}`;
+    throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `must be a list of ${what}`);
+  }
+  return { ...(o as unknown as ControlledScheduleFile), memoryModel: memoryModel as MemoryModel, wmmHistory, scenario, choices: choices as number[], mutantBits: bits };
+}
+
 /** Read and check a trace file; errors name `--replay FILE` and the field, with EINVAL. */
 export function readTraceFile(path: string): TraceFile & { mutantBits: number } {
   const where = `--replay ${path}`;
@@ -138,14 +176,7 @@ export function readTraceFile(path: string): TraceFile & { mutantBits: number } 
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new ConfigError(`${where}: seed`, String(seed), 'EINVAL', 'must be an integer in 0..4294967295');
   }
-  if (o['mode'] === 'controlled') {
-    const scenario = validateScenario(o['scenario'], where);
-    const choices = o['choices'];
-    if (!Array.isArray(choices) || !choices.every((c) => Number.isInteger(c) && c >= 0 && c <= scenario.vcpus)) {
-      throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `must be a list of participants 0..${scenario.vcpus}`);
-    }
-    return { ...(o as unknown as ControlledScheduleFile), scenario, choices: choices as number[], mutantBits: bits };
-  }
+  if (o['mode'] === 'controlled') return readControlledFile(o, where, bits);
   if (o['mode'] === 'free') {
     const sc = o['scenario'] as FreeScenario | undefined;
     if (typeof sc !== 'object' || sc === null || typeof sc.config !== 'object') {

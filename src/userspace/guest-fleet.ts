@@ -6,6 +6,7 @@
 import { kernelMutants } from './known-bugs.js';
 import {
   DIRTY_GFN_BYTES,
+  KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_DIRTY_LOG_RING_ACQ_REL,
   KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP,
   KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
@@ -64,6 +65,11 @@ export interface GuestVmConfig {
   readonly smmPages?: number;
   /** Every vCPU's ring starts at this free-running index (Vm.presetRingIndex; ring VMs). */
   readonly ringStart?: number;
+  /**
+   * Enable the ring with the original KVM_CAP_DIRTY_LOG_RING instead of ..._ACQ_REL: the
+   * pre-2022 orderings of the reset walk (they differ only under a weak memory model).
+   */
+  readonly ringCapOriginal?: boolean;
 }
 
 /** The page counts of the address-space-0 memslots. */
@@ -82,7 +88,7 @@ export function buildGuestVm(config: GuestVmConfig, logDirty: boolean): { vm: Vm
   const smmPages = config.smmPages ?? 0;
   const vm = Vm.create({ mutants: kernelMutants(config.mutants), offerRingWithBitmap: config.ringWithBitmap, smm: smmPages > 0 });
   if (config.log === 'ring') {
-    vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * DIRTY_GFN_BYTES);
+    vm.enableCap(config.ringCapOriginal === true ? KVM_CAP_DIRTY_LOG_RING : KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * DIRTY_GFN_BYTES);
     if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
   } else if (config.log === 'clear') {
     vm.enableCap(

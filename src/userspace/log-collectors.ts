@@ -153,7 +153,11 @@ export class RingLogCollector implements LogCollector {
     /** The rings' first free-running index (Vm.presetRingIndex). */
     ringStart = 0,
   ) {
-    this.ring = new RingCollector(vm, vcpuCount, { skipEveryNth: faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0, startIndex: ringStart });
+    this.ring = new RingCollector(vm, vcpuCount, {
+      skipEveryNth: faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0,
+      startIndex: ringStart,
+      ordering: faults.harvestOrdering,
+    });
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.copyBeforeReset = faults.copyBeforeReset;
   }

@@ -5,7 +5,8 @@
  * that is when they are write-protected again and no vCPU holds a stale writable TLB entry.
  */
 import { type RingViews } from '../abi/dirty-gfn.js';
-import { type HarvestCursor, type HarvestSink, harvestRing } from '../kernel/dirty-ring.js';
+import { type HarvestCursor, HarvestOrdering, type HarvestSink, harvestRing } from '../kernel/dirty-ring.js';
+import { KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
 import type { Vm } from '../kernel/vm.js';
 
 /** Receives one harvested entry, with the vCPU whose ring held it. */
@@ -24,6 +25,8 @@ export interface RingCollectorOptions {
   readonly skipEveryNth?: number;
   /** Every ring's first free-running index (0, unless the VM preset it: Vm.presetRingIndex). */
   readonly startIndex?: number;
+  /** The harvest's orderings (HarvestOrdering): a pre-2022 harvester's plain accesses to flags. */
+  readonly ordering?: number;
 }
 
 export class RingCollector {
@@ -34,6 +37,7 @@ export class RingCollector {
   private entrySink: HarvestSink = () => {};
   private readonly dropVcpu: CollectSink = (_vcpu, slot, offLo, offHi) => this.entrySink(slot, offLo, offHi);
   private readonly skipEveryNth: number;
+  private readonly ordering: number;
   private seen = 0;
   harvestedTotal = 0;
   resetCalls = 0;
@@ -47,6 +51,7 @@ export class RingCollector {
     options: RingCollectorOptions = {},
   ) {
     this.skipEveryNth = options.skipEveryNth ?? 0;
+    this.ordering = options.ordering ?? HarvestOrdering.ACQ_REL;
     for (let i = 0; i < vcpuCount; i++) {
       this.rings.push(vm.mmapRing(i));
       this.cursors.push({ fetchIndex: (options.startIndex ?? 0) >>> 0 });
@@ -66,7 +71,7 @@ export class RingCollector {
     this.sink = sink;
     let n = 0;
     for (let i = 0; i < this.vcpuCount; i++) {
-      n += harvestRing(this.rings[i]!, this.cursors[i]!, maxPerRing, this.sinks[i]!);
+      n += harvestRing(this.rings[i]!, this.cursors[i]!, maxPerRing, this.sinks[i]!, KVM_DIRTY_GFN_F_RESET, this.ordering);
     }
     this.harvestedTotal += n;
     return n;
@@ -84,7 +89,7 @@ export class RingCollector {
     }
     let n = 0;
     for (let i = 0; i < this.vcpuCount; i++) {
-      n += harvestRing(this.rings[i]!, this.cursors[i]!, Number.MAX_SAFE_INTEGER, sink);
+      n += harvestRing(this.rings[i]!, this.cursors[i]!, Number.MAX_SAFE_INTEGER, sink, KVM_DIRTY_GFN_F_RESET, this.ordering);
     }
     this.harvestedTotal += n;
     return n;

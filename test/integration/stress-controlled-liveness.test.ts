@@ -237,7 +237,7 @@ describe('controlled runs stay live when a participant worker fails', () => {
     const seed = testSeed(79);
     const scenario = scenarioFor(seed);
     // Userspace (0) parks at a wait early on; a chooser that always picks it grants it once it cannot move.
-    const stubborn: Chooser = { choose: () => 0 };
+    const stubborn: Chooser = { choose: () => 0, chooseReadFrom: () => 0 };
     await withWatchdog(seed, RUNS_MS, 'a bad chooser, and the run after it', async () => {
       await expect(runControlled({ scenario, mutants: 0, seed, chooser: stubborn, liveness: LIVENESS }, healthy)).rejects.toThrow(AssertionError);
       const next = await run(healthy, scenario, seed);

@@ -56,7 +56,10 @@ describe('free-running campaigns', () => {
 });
 
 describe('known-bug mutants, free-running', () => {
-  it.each(MUTANT_PROFILES.map((p) => [p.name, p.bound.free] as const))('%s is caught within %i runs', async (name) => {
+  // Ordering mutants need a weak memory model: real threads on JS Atomics never reorder, so the
+  // CLI reports them n/a in free mode and the controlled campaigns cover them.
+  const modelled = MUTANT_PROFILES.filter((p) => p.notModelledIn?.free === undefined);
+  it.each(modelled.map((p) => [p.name, p.bound.free] as const))('%s is caught within %i runs', async (name) => {
     const profile = mutantProfile(name)!;
     const seed = testSeed(101);
     const r = await withWatchdog(seed, MUTANT_MS, `free mutant ${name}`, () =>

@@ -16,6 +16,7 @@ export function classifyControlled(r: ControlledRunResult): OutcomeKind[] {
     if (u.variant.hostileRewrites > 0) k.push('hostile-userspace');
     if (u.variant.unalignedRefused > 0) k.push('unaligned-clear-refused');
   }
+  if (r.invariant !== null) k.push('unlogged-write');
   if (r.kernelBugs > 0) k.push('kernel-bug');
   if (r.kernelWarnings > 0) k.push('kernel-warning');
   if (r.abort === 'deadlock') k.push('deadlock');

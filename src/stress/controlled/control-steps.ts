@@ -34,6 +34,12 @@ export const ControlStep = {
    * between any two system calls, e.g. between KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG.
    */
   USER_IOCTL: 116,
+  /** Userspace waits for its reset thread to finish the reset it asked for. Wait: RESET_DONE >= a. */
+  USER_WAIT_RESET_DONE: 117,
+  /** Userspace asked its reset thread for a reset and is about to harvest again meanwhile. */
+  USER_HARVEST_AGAIN: 118,
+  /** The reset thread waits for a request. Wait: RESET_REQUEST != a, or TERMINATE. */
+  RESETTER_WAIT_REQUEST: 120,
 } as const;
 
 /** The ioctls whose entry is a userspace scheduling point (ControlStep.USER_IOCTL's a). */
@@ -49,9 +55,31 @@ export function stepName(step: number): string {
   return NAMES[step] ?? `step-${step}`;
 }
 
-/** Participant 0 is userspace (the harvester); participant p ≥ 1 is vCPU p − 1. */
+/** Participant 0 is userspace (the harvester); participant p ≥ 1 is vCPU p − 1; extras follow the vCPUs. */
 export const USERSPACE_PARTICIPANT = 0;
 
-export function participantName(p: number): string {
-  return p === USERSPACE_PARTICIPANT ? 'U' : `v${p - 1}`;
+/**
+ * Who takes part in a run: userspace, the vCPUs, then extra userspace threads (each of a kind
+ * registered with the participant worker, e.g. `resetter`), in that order.
+ */
+export interface Roster {
+  readonly vcpus: number;
+  readonly extras: readonly string[];
+}
+
+/** Short names of the extra kinds in traces and diagrams. */
+const EXTRA_NAMES: Readonly<Record<string, string>> = { resetter: 'R' };
+
+export function participantCount(r: Roster): number {
+  return 1 + r.vcpus + r.extras.length;
+}
+
+/** `U`, `v0`, ..., then the extras' short names (`R`); without a roster every p ≥ 1 is a vCPU. */
+export function participantName(p: number, roster?: Roster): string {
+  if (p === USERSPACE_PARTICIPANT) return 'U';
+  if (roster !== undefined && p > roster.vcpus) {
+    const kind = roster.extras[p - roster.vcpus - 1] ?? '?';
+    return EXTRA_NAMES[kind] ?? kind;
+  }
+  return `v${p - 1}`;
 }

@@ -5,8 +5,9 @@
  * a failing run written to a schedule file, and a forbidden one shrunk.
  */
 import { join } from 'node:path';
-import type { CampaignSpec } from '../campaign-spec.js';
+import { type CampaignSpec, campaignMemoryModel } from '../campaign-spec.js';
 import { CoverageGuide } from '../coverage/coverage-guide.js';
+import type { MemoryModel } from '../../kernel/wmm/ordering.js';
 import { type OutcomeKind, isFailing, isForbidden, outcomeClass, primaryOutcome } from '../outcome.js';
 import { type CampaignRuns, type RunRecord, type ShrunkRecord, mutantTag } from '../run-record.js';
 import { controlledScheduleFile, writeJsonFile } from '../schedule-file.js';
@@ -18,18 +19,34 @@ import { describeScenario } from './scenario.js';
 import { shrinkFailure } from './shrink.js';
 import { type Exploration, type SchedulingStrategy, type StrategyRun, createStrategy, scenarioSource } from './strategies.js';
 import { formatChoices } from './trace.js';
+import type { Explanation } from './explain.js';
+import { participantName } from './control-steps.js';
 
 export class ControlledCampaignRuns implements CampaignRuns {
   private readonly strategy: SchedulingStrategy;
   private readonly mutants: number;
   private readonly guide: CoverageGuide | null;
+  private readonly memoryModel: MemoryModel;
 
   constructor(
     private readonly spec: CampaignSpec,
     private readonly pool: ParticipantPool,
   ) {
-    // The mutant's constraints, and --log over them.
-    const constraints = { ...spec.mutant?.controlled, ...(spec.log !== null && { log: spec.log }) };
+    this.memoryModel = campaignMemoryModel(spec);
+    // The mutant's constraints, and the options over them. Real arm64 kernels only offer the
+    // ACQ_REL ring: under arm64 the pre-2022 one is only used when asked for.
+    const ringCap = spec.ringCap ?? (this.memoryModel === 'arm64' ? 'ring-acqrel' : undefined);
+    // Asking for a ring capability or a reset thread asks for ring scenarios (a reset thread:
+    // with the standard harvester, the one that hands it the resets).
+    const constraints = {
+      ...(ringCap !== undefined && { ringCap }),
+      ...spec.scenario,
+      ...spec.mutant?.controlled,
+      ...(spec.log !== null && { log: spec.log }),
+      ...(spec.ringCap !== null && { log: 'ring' as const, ringCap: spec.ringCap }),
+      ...(spec.resetter !== null && { log: 'ring' as const, resetter: spec.resetter }),
+      ...(spec.resetter === 'thread' && { harvester: 'standard' as const }),
+    };
     this.guide = spec.coverageGuided ? new CoverageGuide() : null;
     this.strategy = createStrategy(spec.strategy, spec, spec.seed, scenarioSource(constraints, this.guide));
     this.mutants = spec.mutant?.bit ?? 0;
@@ -51,8 +68,11 @@ export class ControlledCampaignRuns implements CampaignRuns {
     if (deterministic === false) outcomes.push('nondeterministic');
     const tag = `${mutantTag(this.spec.mutant)}-${this.spec.strategy}-seed${planned.seed}${planned.fileTag}`;
     let shrunk: ShrunkRecord | null = null;
+    let explanation = r.explanation;
     if (isForbidden(outcomes) && this.spec.shrink) {
-      shrunk = await this.shrink(r, tag);
+      const s = await this.shrink(r, tag);
+      shrunk = s?.record ?? null;
+      explanation = s?.explanation ?? explanation;
       // shrinkFailure only gives up when its final case, replayed strictly, no longer fails:
       // the same choices gave two different runs.
       if (shrunk === null && !outcomes.includes('nondeterministic')) {
@@ -61,11 +81,12 @@ export class ControlledCampaignRuns implements CampaignRuns {
       }
     }
     const traceFile = failing ? this.writeScheduleFile(r, outcomes, tag) : null;
-    return this.record(index, r, outcomes, { deterministic, schedule: failing ? formatChoices(r.choices) : null, traceFile, shrunk });
+    return this.record(index, r, outcomes, { deterministic, schedule: failing ? formatChoices(r.choices, r.roster) : null, traceFile, shrunk, explanation });
   }
 
   private execute(planned: StrategyRun, chooser: Chooser): Promise<ControlledRunResult> {
-    return runControlled({ scenario: planned.scenario, mutants: this.mutants, seed: planned.seed, chooser }, this.pool);
+    const { memoryModel } = this;
+    return runControlled({ scenario: planned.scenario, mutants: this.mutants, seed: planned.seed, chooser, memoryModel, wmmHistory: this.spec.wmmHistory }, this.pool);
   }
 
   /** The run made again with the same choices: whether it gave the same trace. */
@@ -81,7 +102,7 @@ export class ControlledCampaignRuns implements CampaignRuns {
     return file;
   }
 
-  private async shrink(r: ControlledRunResult, tag: string): Promise<ShrunkRecord | null> {
+  private async shrink(r: ControlledRunResult, tag: string): Promise<{ record: ShrunkRecord; explanation: Explanation | null } | null> {
     const s = await shrinkFailure(r, this.pool);
     if (s === null) return null;
     const outcomes = classifyControlled(s.run);
@@ -91,16 +112,16 @@ export class ControlledCampaignRuns implements CampaignRuns {
       const from = { steps: s.from.decisions, vcpus: s.from.vcpus, stores: s.from.stores, pages: s.from.pages };
       const file = controlledScheduleFile(s.run, `${this.spec.strategy}, shrunk`, primaryOutcome(outcomes), outcomes, from);
       // The file's choices are the shrunk prefix: a strict replay follows them, then preempts nobody.
-      writeJsonFile(traceFile, { ...file, choices: s.choices, schedule: formatChoices(s.choices) });
+      writeJsonFile(traceFile, { ...file, choices: s.choices, schedule: formatChoices(s.choices, s.run.roster) });
     }
-    return { from: s.from, to: s.to, schedule: formatChoices(s.choices), traceFile, attempts: s.attempts };
+    return { record: { from: s.from, to: s.to, schedule: formatChoices(s.choices, s.run.roster), traceFile, attempts: s.attempts }, explanation: s.run.explanation };
   }
 
   private record(
     index: number,
     r: ControlledRunResult,
     outcomes: OutcomeKind[],
-    found: Pick<RunRecord, 'deterministic' | 'schedule' | 'traceFile' | 'shrunk'>,
+    found: Pick<RunRecord, 'deterministic' | 'schedule' | 'traceFile' | 'shrunk' | 'explanation'>,
   ): RunRecord {
     const outcome = primaryOutcome(outcomes);
     return {
@@ -123,12 +144,22 @@ export class ControlledCampaignRuns implements CampaignRuns {
       traceFile: found.traceFile,
       shrunk: found.shrunk,
       coverage: r.coverage,
+      explanation: found.explanation ?? null,
+      staleReads: r.staleReads,
     };
   }
 }
 
 /** A controlled run's first finding in words. */
 export function controlledDetail(r: ControlledRunResult): string | null {
+  const found = firstFinding(r);
+  const inv = r.invariant;
+  if (inv === null) return found;
+  const at = `the invariant broke at step ${inv.step} (${participantName(inv.participant, r.roster)}): page ${inv.page} unrecorded and unprotected`;
+  return found === null ? at : `${found}; ${at}`;
+}
+
+function firstFinding(r: ControlledRunResult): string | null {
   const u = r.userspace;
   if (u?.lost[0]) {
     const p = u.lost[0];

@@ -26,6 +26,7 @@ export function buildControlledVm(s: ControlledScenario, mutants: number): Vm {
       smmPages: at.smm,
       ringStart: at.ringStart,
       vcpus: s.vcpus,
+      ringCapOriginal: s.ringCap === 'ring',
     },
     true,
   );

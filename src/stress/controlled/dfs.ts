@@ -4,17 +4,26 @@
  * that could have continued — enumerated depth-first, one run per schedule. Stateless: each
  * run re-executes from scratch, replaying the stack's prefix, and the runs being deterministic
  * is checked on the way (a prefix that offers different choices is a divergence).
+ *
+ * Under a weak memory model, which store a load reads is a branch of the same stack (loom's
+ * single path of schedule and load branches): its alternatives are the candidate stores, the
+ * newest first, and reading an older one counts against `staleBound` as a preemption counts
+ * against `preemptionBound`.
  */
 import { type Chooser, ReplayDivergence, nonPreemptive } from './choosers.js';
 
 interface Frame {
-  /** Candidate choices in exploration order: the non-preemptive one first. */
+  /** A schedule choice, or which store a load reads. */
+  readonly readFrom: boolean;
+  /** Candidate choices in exploration order: the non-preemptive one (or the newest store) first. */
   readonly alternatives: readonly number[];
   index: number;
-  /** Participant that moved before this step (−1 at the first). */
+  /** Participant that moved before this step (−1 at the first); for a load, the one loading. */
   readonly last: number;
   /** Preemptions taken before this step. */
   readonly preemptionsBefore: number;
+  /** Loads that read an older store than the newest, before this step. */
+  readonly staleBefore: number;
 }
 
 export class DfsExplorer {
@@ -33,10 +42,19 @@ export class DfsExplorer {
   incomplete = false;
   private retryNext = false;
 
-  constructor(readonly preemptionBound: number) {}
+  constructor(
+    readonly preemptionBound: number,
+    readonly staleBound = 0,
+  ) {}
 
   private static isPreemption(choice: number, enabled: readonly number[], last: number): boolean {
     return last >= 0 && enabled.includes(last) && choice !== last;
+  }
+
+  /** What taking alternative `i` of frame `f` costs: [preemptions, stale reads]. */
+  private static cost(f: Frame, i: number): [number, number] {
+    if (f.readFrom) return [0, f.alternatives[i]! > 0 ? 1 : 0];
+    return [DfsExplorer.isPreemption(f.alternatives[i]!, enabledOf(f), f.last) ? 1 : 0, 0];
   }
 
   /** A chooser for the next run. */
@@ -44,24 +62,49 @@ export class DfsExplorer {
     this.position = 0;
     if (!this.retryNext) this.schedules++;
     this.retryNext = false;
-    return { choose: (step, enabled, last) => this.choose(step, enabled, last) };
+    return {
+      choose: (step, enabled, last) => this.choose(step, enabled, last),
+      chooseReadFrom: (step, n, _loc, p) => this.chooseReadFrom(step, n, p),
+    };
   }
 
   private choose(step: number, enabled: readonly number[], last: number): number {
     if (this.position < this.frames.length) {
       const f = this.frames[this.position++]!;
       const c = f.alternatives[f.index]!;
+      if (f.readFrom) throw new ReplayDivergence(step, c, enabled, 'a participant is chosen where the explored prefix has a load');
       if (!enabled.includes(c) || f.last !== last) throw new ReplayDivergence(step, c, enabled);
       return c;
     }
-    const prev = this.frames[this.position - 1];
-    const preemptionsBefore =
-      prev === undefined ? 0 : prev.preemptionsBefore + (DfsExplorer.isPreemption(prev.alternatives[prev.index]!, enabledOf(prev), prev.last) ? 1 : 0);
     const first = nonPreemptive(enabled, last);
-    const alternatives = [first, ...enabled.filter((p) => p !== first)];
-    this.frames.push({ alternatives, index: 0, last, preemptionsBefore });
-    this.position++;
+    this.push(false, [first, ...enabled.filter((p) => p !== first)], last);
     return first;
+  }
+
+  private chooseReadFrom(step: number, n: number, p: number): number {
+    if (this.position < this.frames.length) {
+      const f = this.frames[this.position++]!;
+      if (!f.readFrom || f.alternatives.length !== n || f.last !== p) {
+        throw new ReplayDivergence(step, f.alternatives[f.index]!, [], `a load of participant ${p} chooses among ${n} stores where the explored prefix differs`);
+      }
+      return f.alternatives[f.index]!;
+    }
+    this.push(true, Array.from({ length: n }, (_, i) => i), p);
+    return 0;
+  }
+
+  private push(readFrom: boolean, alternatives: number[], last: number): void {
+    const prev = this.frames[this.position - 1];
+    const [p, s] = prev === undefined ? [0, 0] : DfsExplorer.cost(prev, prev.index);
+    this.frames.push({
+      readFrom,
+      alternatives,
+      index: 0,
+      last,
+      preemptionsBefore: (prev?.preemptionsBefore ?? 0) + p,
+      staleBefore: (prev?.staleBefore ?? 0) + s,
+    });
+    this.position++;
   }
 
   /** The whole bounded tree was explored: nothing is left and no schedule was given up. */
@@ -89,16 +132,15 @@ export class DfsExplorer {
     return false;
   }
 
-  /** After a run: move to the next schedule within the bound; false once all are explored. */
+  /** After a run: move to the next schedule within the bounds; false once all are explored. */
   advance(): boolean {
     this.retries = 0;
     this.frames.length = this.position;
     while (this.frames.length > 0) {
       const f = this.frames[this.frames.length - 1]!;
-      const enabled = enabledOf(f);
       while (++f.index < f.alternatives.length) {
-        const extra = DfsExplorer.isPreemption(f.alternatives[f.index]!, enabled, f.last) ? 1 : 0;
-        if (f.preemptionsBefore + extra <= this.preemptionBound) return true;
+        const [p, s] = DfsExplorer.cost(f, f.index);
+        if (f.preemptionsBefore + p <= this.preemptionBound && f.staleBefore + s <= this.staleBound) return true;
       }
       this.frames.pop();
     }

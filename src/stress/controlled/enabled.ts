@@ -9,10 +9,20 @@ import { VmLayout } from '../../kernel/vm-layout.js';
 import { Step } from '../../kernel/step-hook.js';
 import type { Vm } from '../../kernel/vm.js';
 import { ControlStep } from './control-steps.js';
+import { UserspaceSharedLayout } from './userspace-shared-layout.js';
 
 const W = VcpuLayout.words;
+const S = UserspaceSharedLayout.words;
 
-export function isStepEnabled(vm: Vm, vcpus: number, participant: number, step: number, a: number): boolean {
+/** What the conditions read: the VM, and the userspace threads' shared words. */
+export interface EnabledContext {
+  readonly vm: Vm;
+  readonly vcpus: number;
+  readonly shared: Int32Array;
+}
+
+export function isStepEnabled(ctx: EnabledContext, participant: number, step: number, a: number): boolean {
+  const { vm, vcpus } = ctx;
   switch (step) {
     case Step.TLB_FLUSH_WAIT: {
       // kvm_make_all_cpus_request(..., wait): every vCPU is outside guest mode or has acknowledged.
@@ -32,6 +42,10 @@ export function isStepEnabled(vm: Vm, vcpus: number, participant: number, step: 
     }
     case ControlStep.USER_WAIT_PROGRESS:
       return Atomics.load(vm.block.i32, VmLayout.words.DOORBELL) !== a;
+    case ControlStep.USER_WAIT_RESET_DONE:
+      return Atomics.load(ctx.shared, S.RESET_DONE) >= a;
+    case ControlStep.RESETTER_WAIT_REQUEST:
+      return Atomics.load(ctx.shared, S.RESET_REQUEST) !== a || Atomics.load(ctx.shared, S.TERMINATE) !== 0;
     case ControlStep.USER_WAIT_PARKED: {
       for (let i = 0; i < vcpus; i++) {
         const s = Atomics.load(vm.vcpuBlock(i).i32, W.STATE);

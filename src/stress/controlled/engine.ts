@@ -21,84 +21,37 @@
 import { GuestGlobalsLayout } from '../../guest/guest-memory.js';
 import { ParticipantStatus } from './token-layout.js';
 import { SharedBlock } from '../../abi/layout.js';
+import { Step } from '../../kernel/step-hook.js';
 import { VcpuLayout } from '../../kernel/vcpu-layout.js';
 import { coverageBuffer, sumCoverage } from '../../kernel/coverage.js';
-import { type RunCoverage, runCoverage } from '../coverage/campaign-coverage.js';
+import { runCoverage } from '../coverage/campaign-coverage.js';
 import type { Vm } from '../../kernel/vm.js';
+import { WeakModel } from '../../kernel/wmm/model.js';
+import type { MemoryModel } from '../../kernel/wmm/ordering.js';
 import { assert } from '../../base/assert.js';
 import { now } from '../../base/clock.js';
-import { type Chooser, ReplayDivergence } from './choosers.js';
-import { participantName, stepName } from './control-steps.js';
+import { ReplayDivergence, readFromChoice } from './choosers.js';
+import { type Roster, participantCount, participantName, stepName } from './control-steps.js';
 import { buildControlledVm } from './controlled-vm.js';
-import { isStepEnabled } from './enabled.js';
+import { type EnabledContext, isStepEnabled } from './enabled.js';
 import { ParkWaiter } from './park-wait.js';
 import type { ControlledWorkerHandle, ParticipantResult } from './participant-api.js';
 import { type ParticipantPool, callWorker } from './pool.js';
-import { type ControlledScenario, estimateSteps } from './scenario.js';
+import { type AbortReason, type ControlledLiveness, type ControlledRunInput, type ControlledRunResult, DEFAULT_LIVENESS } from './run-result.js';
+import { DEFAULT_WMM_HISTORY, allocateRunMemory } from './run-memory.js';
+import { type ControlledScenario, estimateSteps, rosterOf } from './scenario.js';
 import { SchedulerToken } from './token.js';
+import { describeParticipant, describeTokens } from './token-describe.js';
 import { type TraceEntry, traceHash } from './trace.js';
-import type { UserspaceReport } from './userspace-report.js';
+import { UserspaceSharedLayout } from './userspace-shared-layout.js';
+import { InvariantChecker } from './invariant.js';
+import { type Explanation, explainViolation } from './explain.js';
+import { pageLedgerBytes, pageLedgerViews } from './ledger-layout.js';
+import { dataSlots } from './controlled-vm.js';
+import { readModelEvents } from '../../kernel/wmm/events.js';
+import { WmmLocations } from '../../kernel/wmm/locations.js';
 
-export type AbortReason = 'deadlock' | 'step-limit' | 'stuck' | 'worker-lost' | 'divergence';
-
-/**
- * The liveness bounds, the only clocks in a controlled run. A move takes microseconds, so
- * these are generous — a machine that stalls a thread for a second or two does not turn into a
- * harness error — yet short enough that a stuck run is classified, and its workers replaced,
- * well within a test's timeout.
- */
-export interface ControlledLiveness {
-  /** Every participant parked at its first step (run messages delivered to idle workers). */
-  readonly startMs: number;
-  /** A granted participant reaches its next step point. */
-  readonly stepMs: number;
-  /** Once the run ended or was abandoned, each worker returns its result. */
-  readonly resultMs: number;
-}
-
-export const DEFAULT_LIVENESS: ControlledLiveness = { startMs: 10_000, stepMs: 10_000, resultMs: 5_000 };
-
-export interface ControlledRunInput {
-  readonly scenario: ControlledScenario;
-  readonly mutants: number;
-  /** The run's seed (labels the oracle's reports; the chooser is seeded by the caller). */
-  readonly seed: number;
-  readonly chooser: Chooser;
-  /** Abandon the run after this many steps (default: STEP_LIMIT_FACTOR × the scenario's estimate, at least MIN_STEP_LIMIT). */
-  readonly maxSteps?: number;
-  /** Overrides of DEFAULT_LIVENESS. */
-  readonly liveness?: Partial<ControlledLiveness>;
-}
-
-export interface ControlledRunResult {
-  readonly seed: number;
-  readonly scenario: ControlledScenario;
-  readonly mutants: number;
-  readonly steps: number;
-  /** Who moved at each step: 0 = userspace, p ≥ 1 = vCPU p − 1. */
-  readonly choices: number[];
-  readonly trace: TraceEntry[];
-  readonly traceHash: string;
-  readonly abort: AbortReason | null;
-  readonly abortDetail: string | null;
-  readonly userspace: UserspaceReport | null;
-  /** Participants that ended with an exception, or whose worker was lost. */
-  readonly errors: string[];
-  readonly kernelWarnings: number;
-  readonly kernelBugs: number;
-  readonly ringFullExits: number;
-  /** The edge states the run reached, over every participant. */
-  readonly coverage: RunCoverage;
-  readonly elapsedMs: number;
-}
-
-/**
- * A liveness bound expired or a worker was lost: the harness failed, not the modelled code, so
- * the run says nothing about its scenario or its schedule.
- */
-export function harnessLost(r: Pick<ControlledRunResult, 'abort'>): boolean {
-  return r.abort === 'stuck' || r.abort === 'worker-lost';
-}
+export { type AbortReason, type ControlledLiveness, type ControlledRunInput, type ControlledRunResult, DEFAULT_LIVENESS, harnessLost } from './run-result.js';
 
 /**
  * The default step budget: a run that takes this many times the scenario's estimated steps is
@@ -143,7 +96,18 @@ async function runLeased(input: ControlledRunInput, pool: ParticipantPool): Prom
 class ControlledRun {
   private readonly t0 = now();
   private readonly s: ControlledScenario;
+  private readonly roster: Roster;
   private readonly parts: number;
+  private readonly memoryModel: MemoryModel;
+  private readonly wmmHistory: number;
+  private readonly globals = new SharedBlock(GuestGlobalsLayout);
+  private readonly shared = new SharedBlock(UserspaceSharedLayout);
+  /** The weak model's shadow state (null under sc), and a view to stamp its events with steps. */
+  private readonly wmm: SharedArrayBuffer | null;
+  private readonly model: WeakModel | null;
+  private readonly enabledCtx: EnabledContext;
+  private readonly ledger: SharedArrayBuffer;
+  private readonly checker: InvariantChecker;
   private readonly maxSteps: number;
   private readonly liveness: ControlledLiveness;
   private readonly vm: Vm;
@@ -168,13 +132,24 @@ class ControlledRun {
   ) {
     const s = input.scenario;
     this.s = s;
-    this.parts = s.vcpus + 1;
+    this.roster = rosterOf(s);
+    this.parts = participantCount(this.roster);
     this.maxSteps = input.maxSteps ?? Math.max(MIN_STEP_LIMIT, STEP_LIMIT_FACTOR * estimateSteps(s));
     this.liveness = { ...DEFAULT_LIVENESS, ...input.liveness };
     this.vm = buildControlledVm(s, input.mutants);
     this.token = new SchedulerToken(this.parts);
     this.coverage = coverageBuffer(this.parts);
     this.waiter = new ParkWaiter(this.token, this.handles);
+    this.memoryModel = input.memoryModel ?? 'sc';
+    this.wmmHistory = input.wmmHistory ?? DEFAULT_WMM_HISTORY;
+    this.wmm = allocateRunMemory({ model: this.memoryModel, history: this.wmmHistory }, this.vm, this.roster, this.globals.i32, this.shared.i32);
+    this.model = this.wmm === null ? null : new WeakModel(this.wmm);
+    this.enabledCtx = { vm: this.vm, vcpus: s.vcpus, shared: this.shared.i32 };
+    // The per-step invariant follows the first data memslot (vcpu-participant and the userspace
+    // program size their ledger views the same way).
+    const checked = dataSlots(this.vm, s)[0]!;
+    this.ledger = new SharedArrayBuffer(pageLedgerBytes(checked.pageCount, s.vcpus));
+    this.checker = new InvariantChecker(this.vm, checked, s.vcpus, pageLedgerViews(this.ledger, checked.pageCount, s.vcpus));
   }
 
   /** Hand the run to one worker per participant; false when the workers could not be started. */
@@ -188,13 +163,25 @@ class ControlledRun {
       this.errors.push(this.abortDetail!);
       return false;
     }
-    const globals = new SharedBlock(GuestGlobalsLayout);
     const buffers = this.vm.buffers();
     const { scenario, seed, mutants } = this.input;
+    const common = {
+      roster: this.roster,
+      token: this.token.buffer,
+      vm: buffers,
+      globals: this.globals.buffer,
+      shared: this.shared.buffer,
+      wmm: this.wmm,
+      ledger: this.ledger,
+      scenario,
+      seed,
+      mutants,
+      coverage: this.coverage,
+    };
     for (let p = 0; p < this.parts; p++) {
       const h = this.pool.handle(p);
       this.handles.push(h);
-      const call = h.api.run({ participant: p, token: this.token.buffer, vm: buffers, globals: globals.buffer, scenario, seed, mutants, coverage: this.coverage });
+      const call = h.api.run({ participant: p, ...common });
       // Observed now so that a call failing early is not an unhandled rejection; its outcome is
       // collected by collectResults.
       call.catch(() => undefined);
@@ -219,6 +206,8 @@ class ControlledRun {
     while (this.abort === null && !this.token.allFinished()) {
       const q = this.choose(last);
       if (q === null || !(await this.move(q))) return;
+      // Every move ends at a step point (or the participant's end): the invariant must hold there.
+      this.checker.check(this.choices.length - 1, q, this.token);
       last = q;
     }
   }
@@ -228,7 +217,7 @@ class ControlledRun {
     const enabled = this.enabled;
     enabled.length = 0;
     for (let p = 0; p < this.parts; p++) {
-      if (this.token.status(p) === ParticipantStatus.PARKED && isStepEnabled(this.vm, this.s.vcpus, p, this.token.step(p), this.token.argA(p))) enabled.push(p);
+      if (this.token.status(p) === ParticipantStatus.PARKED && isStepEnabled(this.enabledCtx, p, this.token.step(p), this.token.argA(p))) enabled.push(p);
     }
     if (enabled.length === 0) {
       this.abandon('deadlock', `no participant can move after ${this.choices.length} steps: ${this.describeAll()}`);
@@ -251,18 +240,46 @@ class ControlledRun {
     return q;
   }
 
-  /** Record and grant q's move, then wait until it parks again or finishes; false when the run must end. */
+  /**
+   * Record and grant q's move, then wait until it parks again or finishes; false when the run
+   * must end. A park at READ_FROM (a load under a weak model with several candidate stores) is
+   * part of the move: the chooser picks the store, and q goes on at once.
+   */
   private async move(q: number): Promise<boolean> {
     const token = this.token;
     this.choices.push(q);
     this.trace.push([q, token.step(q), token.argA(q), token.argB(q)]);
+    if (!(await this.grantAndAwait(q))) return false;
+    while (token.status(q) === ParticipantStatus.PARKED && token.step(q) === Step.READ_FROM) {
+      const loc = token.argA(q);
+      let i: number;
+      try {
+        i = this.input.chooser.chooseReadFrom(this.choices.length, token.argB(q), loc, q);
+      } catch (e) {
+        if (!(e instanceof ReplayDivergence)) throw e;
+        this.abandon('divergence', e.message);
+        return false;
+      }
+      assert(i >= 0 && i < token.argB(q), 'the chooser picked a store the load cannot read');
+      token.setDecision(q, i);
+      this.choices.push(readFromChoice(i));
+      this.trace.push([q, Step.READ_FROM, loc, i]);
+      if (!(await this.grantAndAwait(q))) return false;
+    }
+    return true;
+  }
+
+  /** Grant q one move and wait until it parks again or finishes; false when the run must end. */
+  private async grantAndAwait(q: number): Promise<boolean> {
+    const token = this.token;
+    if (this.model !== null) this.model.step = this.choices.length - 1;
     token.grant(q);
     // Its move is over once it parks again or finishes (grant() marked it RUNNING).
     const r = await this.waiter.until(() => token.status(q) !== ParticipantStatus.RUNNING, this.liveness.stepMs);
     if (r === 'timeout') {
       this.abandon(
         'stuck',
-        `${participantName(q)} did not reach its next step within ${this.liveness.stepMs} ms after ` +
+        `${participantName(q, this.roster)} did not reach its next step within ${this.liveness.stepMs} ms after ` +
           `${stepName(this.trace[this.trace.length - 1]![1])} (step ${this.choices.length}); ${this.describeAll()}`,
       );
       return false;
@@ -299,7 +316,7 @@ class ControlledRun {
     const state = describeParticipant(this.token, p);
     const replaced = await this.pool.replace(p);
     this.errors.push(
-      `${participantName(p)}: ${why} (token: ${state}; abort ${this.abort ?? (internalError ? 'internal error' : 'none')}); ` +
+      `${participantName(p, this.roster)}: ${why} (token: ${state}; abort ${this.abort ?? (internalError ? 'internal error' : 'none')}); ` +
         (replaced === null ? 'worker replaced' : `worker dropped, its replacement failed: ${replaced}`),
     );
     return null;
@@ -308,7 +325,7 @@ class ControlledRun {
   result(results: readonly (ParticipantResult | null)[]): ControlledRunResult {
     assert(this.trace.length === this.choices.length, 'one trace entry per choice');
     for (const [p, r] of results.entries()) {
-      if (r !== null && r.error !== null) this.errors.push(`${participantName(p)}: ${r.error}`);
+      if (r !== null && r.error !== null) this.errors.push(`${participantName(p, this.roster)}: ${r.error}`);
     }
     const st = this.vm.stats();
     let ringFullExits = 0;
@@ -317,6 +334,9 @@ class ControlledRun {
       seed: this.input.seed,
       scenario: this.s,
       mutants: this.input.mutants,
+      memoryModel: this.memoryModel,
+      wmmHistory: this.wmmHistory,
+      roster: this.roster,
       steps: this.choices.length,
       choices: this.choices,
       trace: this.trace,
@@ -329,8 +349,19 @@ class ControlledRun {
       kernelBugs: st.kernelBugs,
       ringFullExits,
       coverage: runCoverage(sumCoverage(this.coverage)),
+      staleReads: this.model?.staleReads ?? 0,
+      invariant: this.checker.violation,
+      explanation: this.explanation(),
       elapsedMs: roundToMicroseconds(now() - this.t0),
     };
+  }
+
+  /** Why the invariant broke, when it did. */
+  private explanation(): Explanation | null {
+    const v = this.checker.violation;
+    if (v === null) return null;
+    const memory = this.wmm === null ? null : { events: readModelEvents(this.wmm), locs: new WmmLocations(this.vm) };
+    return explainViolation(v, this.checker.journal, this.trace, this.roster, memory);
   }
 
   private abandon(reason: AbortReason, detail: string): void {
@@ -339,11 +370,11 @@ class ControlledRun {
   }
 
   private lostWorker(p: number, when: string): void {
-    this.abandon('worker-lost', `${participantName(p)}'s worker died ${when}: ${this.handles[p]!.failure}; ${this.describeAll()}`);
+    this.abandon('worker-lost', `${participantName(p, this.roster)}'s worker died ${when}: ${this.handles[p]!.failure}; ${this.describeAll()}`);
   }
 
   private describeAll(): string {
-    return describeTokens(this.token, this.parts);
+    return describeTokens(this.token, this.roster, this.parts);
   }
 }
 
@@ -352,28 +383,4 @@ const US_PER_MS = 1000;
 /** Elapsed times are reported to the microsecond: finer digits are clock noise. */
 function roundToMicroseconds(ms: number): number {
   return Math.round(ms * US_PER_MS) / US_PER_MS;
-}
-
-/** One participant's state from shared memory, in words. */
-function describeParticipant(token: SchedulerToken, p: number): string {
-  const at = `${stepName(token.step(p))}(${token.argA(p)}, ${token.argB(p)})`;
-  switch (token.status(p)) {
-    case ParticipantStatus.IDLE:
-      return 'never started (its worker did not take the run)';
-    case ParticipantStatus.PARKED:
-      return `parked at ${at}`;
-    case ParticipantStatus.RUNNING:
-      return `running, granted at ${at}`;
-    case ParticipantStatus.FINISHED:
-      return 'finished';
-    default:
-      return `status ${token.status(p)}`;
-  }
-}
-
-/** Every participant's state, for a liveness report. */
-function describeTokens(token: SchedulerToken, parts: number): string {
-  const out: string[] = [];
-  for (let p = 0; p < parts; p++) out.push(`${participantName(p)} ${describeParticipant(token, p)}`);
-  return `participants: ${out.join('; ')}`;
 }

@@ -4,17 +4,25 @@
  */
 import type { Remote } from 'comlink';
 import type { VmBuffers } from '../../kernel/vm.js';
+import type { Roster } from './control-steps.js';
 import type { ControlledScenario } from './scenario.js';
 import type { UserspaceReport } from './userspace-report.js';
 
 export interface ControlledRunConfig {
-  /** 0 = userspace (the harvester), p ≥ 1 = vCPU p − 1. */
+  /** 0 = userspace (the harvester), 1..vcpus = vCPU p − 1, then the roster's extras. */
   readonly participant: number;
+  readonly roster: Roster;
   /** SchedulerTokenLayout + ParticipantLayout blocks (abi/layout.ts). */
   readonly token: SharedArrayBuffer;
   readonly vm: VmBuffers;
   /** GuestGlobalsLayout block (the guest's `iteration`). */
   readonly globals: SharedArrayBuffer;
+  /** UserspaceSharedLayout block: the userspace threads' own words (reset requests). */
+  readonly shared: SharedArrayBuffer;
+  /** The weak memory model's shadow state (run-memory.ts), null under `sc`. */
+  readonly wmm: SharedArrayBuffer | null;
+  /** The page ledger (ledger-layout.ts): pages handed on by userspace, the vCPUs' TLB contents. */
+  readonly ledger: SharedArrayBuffer;
   readonly scenario: ControlledScenario;
   /** The run's seed, for the oracle's reports. */
   readonly seed: number;

@@ -14,6 +14,7 @@ import { KVM_DIRTY_RING_MAX_ENTRIES } from '../../abi/constants.js';
 import { between, percent } from '../draw.js';
 import { type EdgesRequest, edgesParts } from './scenario-edges.js';
 import { type ScenarioPlacement, slotLayout, validatePlacement } from './scenario-slots.js';
+import type { Roster } from './control-steps.js';
 
 export interface ControlledScenario extends ScenarioPlacement {
   readonly log: LogMode;
@@ -36,7 +37,24 @@ export interface ControlledScenario extends ScenarioPlacement {
   readonly drain: boolean;
   /** stores[v][k]: the pages vCPU v stores to in iteration k + 1, in order. */
   readonly stores: readonly (readonly (readonly number[])[])[];
+  /**
+   * --log ring: the capability the ring is enabled with. Under a weak memory model it decides
+   * the reset walk's orderings: `ring` (KVM_CAP_DIRTY_LOG_RING) is the pre-2022 kernel with
+   * plain flags accesses, `ring-acqrel` (KVM_CAP_DIRTY_LOG_RING_ACQ_REL) acquires and releases.
+   */
+  readonly ringCap: RingCap;
+  /**
+   * --log ring: who calls KVM_RESET_DIRTY_RINGS. `inline`: the harvester, after its harvest;
+   * `thread`: a second userspace thread (participant R), asked by the harvester, which keeps
+   * harvesting while the reset runs — the situation of QEMU's 2022 fix.
+   */
+  readonly resetter: Resetter;
 }
+
+export const RING_CAPS = ['ring', 'ring-acqrel'] as const;
+export type RingCap = (typeof RING_CAPS)[number];
+export const RESETTERS = ['inline', 'thread'] as const;
+export type Resetter = (typeof RESETTERS)[number];
 
 export const SCENARIO_SHAPES = ['micro', 'sweep', 'flood', 'edges'] as const;
 /**
@@ -58,6 +76,8 @@ export interface ScenarioRequest extends Pick<EdgesRequest, 'slots' | 'smm' | 'l
   readonly drain?: boolean;
   /** micro: at most this many pages (fewer pages, more collisions between stores). */
   readonly maxPages?: number;
+  readonly ringCap?: RingCap;
+  readonly resetter?: Resetter;
 }
 
 /** The smallest ring the kernel accepts (one page of entries): the scenarios that overflow it stay short. */
@@ -71,6 +91,8 @@ const SHAPE_WEIGHTS: readonly (readonly [ScenarioShape, number])[] = [['micro', 
 const LOG_WEIGHTS: readonly (readonly [LogMode, number])[] = [['ring', 60], ['bitmap', 20], ['clear', 20]];
 /** Percent of ring scenarios whose userspace is the hostile-wrap harvester. */
 const HOSTILE_WRAP_PERCENT = 15;
+/** Percent of ring scenarios with the standard harvester whose resets run on a thread of their own. */
+const RESETTER_THREAD_PERCENT = 25;
 
 /**
  * micro: few vCPUs, few pages, few stores, most of them to a handful of hot pages, so that
@@ -78,6 +100,7 @@ const HOSTILE_WRAP_PERCENT = 15;
  */
 const MICRO = {
   vcpuWeights: [[1, 35], [2, 45], [3, 20]] as readonly (readonly [number, number])[],
+  maxVcpus: 3,
   minPages: 2,
   maxPages: 12,
   maxRounds: 3,
@@ -113,7 +136,25 @@ export function generateScenario(rng: Prng, req: ScenarioRequest = {}): Controll
     }
   }
   const { vcpus, pages, emulated, collections, drain, stores, ...placement } = parts;
-  return { log, harvester, vcpus, pages, ringEntries: RING_ENTRIES, clearChunkPages: CLEAR_CHUNK_PAGES, emulated, collections, drain, stores, ...placement };
+  // Drawn last, so that the rest of a seed's scenario is what it was before these fields existed.
+  const ringCap = req.ringCap ?? (rng.below(2) === 0 ? 'ring-acqrel' : 'ring');
+  const threadable = log === 'ring' && harvester === 'standard';
+  const resetter = threadable ? (req.resetter ?? (percent(rng, RESETTER_THREAD_PERCENT) ? 'thread' : 'inline')) : 'inline';
+  return {
+    log,
+    harvester,
+    vcpus,
+    pages,
+    ringEntries: RING_ENTRIES,
+    clearChunkPages: CLEAR_CHUNK_PAGES,
+    emulated,
+    collections,
+    drain,
+    stores,
+    ...placement,
+    ringCap,
+    resetter,
+  };
 }
 
 function shapeParts(rng: Prng, shape: ScenarioShape, req: ScenarioRequest, log: LogMode): ShapeParts {
@@ -130,7 +171,9 @@ function shapeParts(rng: Prng, shape: ScenarioShape, req: ScenarioRequest, log: 
 }
 
 function microParts(rng: Prng, req: ScenarioRequest): ShapeParts {
-  const vcpus = req.vcpus ?? rng.weighted(MICRO.vcpuWeights);
+  // A reset thread asked for: the race it exists for needs vCPUs pushing while collections run.
+  const resetThread = req.resetter === 'thread';
+  const vcpus = req.vcpus ?? (resetThread ? MICRO.maxVcpus : rng.weighted(MICRO.vcpuWeights));
   const pages = between(rng, MICRO.minPages, Math.max(MICRO.minPages, Math.min(MICRO.maxPages, req.maxPages ?? MICRO.maxPages)));
   const rounds = between(rng, 1, MICRO.maxRounds);
   const hot = Array.from({ length: between(rng, 1, Math.min(pages, MICRO.maxHotPages)) }, () => rng.below(pages));
@@ -144,7 +187,7 @@ function microParts(rng: Prng, req: ScenarioRequest): ShapeParts {
     stores.push(mine);
   }
   const emulated = req.emulated ?? percent(rng, MICRO.emulatedPercent);
-  const collections = req.collections ?? between(rng, 0, MICRO.maxCollections);
+  const collections = req.collections ?? (resetThread ? MICRO.maxCollections : between(rng, 0, MICRO.maxCollections));
   const drain = req.drain ?? rng.below(2) === 0;
   return { vcpus, pages, emulated, collections, drain, stores };
 }
@@ -172,6 +215,11 @@ function floodParts(rng: Prng, req: ScenarioRequest): ShapeParts {
   const stores: number[][][] = [];
   for (let v = 0; v < vcpus; v++) stores.push([Array.from({ length: count }, () => rng.below(pages))]);
   return { vcpus, pages, emulated: req.emulated ?? true, collections: req.collections ?? 0, drain: req.drain ?? true, stores };
+}
+
+/** The participants a scenario's runs have: userspace, its vCPUs, and its reset thread if any. */
+export function rosterOf(s: ControlledScenario): Roster {
+  return { vcpus: s.vcpus, extras: s.log === 'ring' && s.resetter === 'thread' ? ['resetter'] : [] };
 }
 
 export function scenarioRounds(s: ControlledScenario): number {
@@ -208,9 +256,10 @@ export function describeScenario(s: ControlledScenario): string {
     (s.slotPages !== undefined ? ` in slots of ${at.ram.join('+')}` : '') +
     (at.smm > 0 ? ` + ${at.smm} SMRAM` : '') +
     (at.ringStart !== 0 ? `, rings from index ${at.ringStart}` : '');
+  const ring = s.log !== 'ring' ? '' : `${s.ringCap === 'ring' ? ', pre-2022 ring cap' : ''}${s.resetter === 'thread' ? ', reset thread' : ''}`;
   return (
     `${s.log}/${s.harvester} ${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} ${s.pages} pages${placed}, ${scenarioRounds(s)} iteration(s), ` +
-    `${totalStores(s)} stores${s.emulated ? ' (emulated)' : ''}, ${s.collections} collection(s)${s.drain ? ', drain' : ''}`
+    `${totalStores(s)} stores${s.emulated ? ' (emulated)' : ''}, ${s.collections} collection(s)${s.drain ? ', drain' : ''}${ring}`
   );
 }
 
@@ -274,6 +323,7 @@ export function validateScenario(input: unknown, where: string): ControlledScena
   });
   if (rounds > FILE_LIMITS.maxRounds) bad('stores', rounds, `at most ${FILE_LIMITS.maxRounds} iterations`);
   const placement = validatePlacement(o, pages, log, bad);
+  const { ringCap, resetter } = validateRingOptions(o, log, harvester, bad);
   return {
     ...placement,
     log,
@@ -286,5 +336,22 @@ export function validateScenario(input: unknown, where: string): ControlledScena
     collections,
     drain,
     stores: stores as number[][][],
+    ringCap,
+    resetter,
   };
+}
+
+/** The ring capability and the resetter of a scenario file; files written before they existed ran today's defaults. */
+function validateRingOptions(
+  o: Record<string, unknown>,
+  log: LogMode,
+  harvester: HarvesterVariant,
+  bad: (field: string, value: unknown, reason: string) => never,
+): { ringCap: RingCap; resetter: Resetter } {
+  const ringCap = o['ringCap'] ?? 'ring-acqrel';
+  if (!(RING_CAPS as readonly unknown[]).includes(ringCap)) bad('ringCap', ringCap, `must be one of ${RING_CAPS.join(', ')}`);
+  const resetter = o['resetter'] ?? 'inline';
+  if (!(RESETTERS as readonly unknown[]).includes(resetter)) bad('resetter', resetter, `must be one of ${RESETTERS.join(', ')}`);
+  if (resetter === 'thread' && (log !== 'ring' || harvester !== 'standard')) bad('resetter', resetter, 'a reset thread needs log ring and the standard harvester');
+  return { ringCap: ringCap as RingCap, resetter: resetter as Resetter };
 }

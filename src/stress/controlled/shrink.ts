@@ -9,11 +9,14 @@
  * cannot move any more is skipped; once they run out, nobody is preempted) and, when it still
  * fails, adopting the choices it actually executed. Finally the schedule itself is cut to the
  * shortest prefix that, followed by non-preemptive scheduling, still fails: those are the
- * decisions that matter. The result replays strictly to an identical trace.
+ * decisions that matter. Under a weak memory model, each load that read an older store is then
+ * tried with the newest one instead (past the prefix every load reads the newest anyway), so
+ * the schedule keeps only the stale reads the failure needs. The result replays strictly to an
+ * identical trace.
  */
 import { now } from '../../base/clock.js';
 import { type OutcomeKind, primaryOutcome } from '../outcome.js';
-import { ReplayChooser } from './choosers.js';
+import { ReplayChooser, isReadFromChoice, readFromChoice } from './choosers.js';
 import { classifyControlled } from './classify.js';
 import { type ControlledRunResult, runControlled } from './engine.js';
 import type { ParticipantPool } from './pool.js';
@@ -34,6 +37,8 @@ export interface CaseSize {
   readonly collections: number;
   /** Scheduling decisions: the recorded choices (after them, nobody is preempted). */
   readonly decisions: number;
+  /** Of those, loads that read an older store than the newest (weak memory models). */
+  readonly staleReads: number;
 }
 
 export interface ShrinkResult {
@@ -54,14 +59,18 @@ export interface ShrinkResult {
 const DEFAULT_MAX_ATTEMPTS = 400;
 const DEFAULT_TIME_BUDGET_MS = 10_000;
 
-function sizeOf(s: ControlledScenario, decisions: number): CaseSize {
-  return { vcpus: s.vcpus, rounds: scenarioRounds(s), stores: totalStores(s), pages: s.pages, collections: s.collections, decisions };
+function sizeOf(s: ControlledScenario, choices: readonly number[]): CaseSize {
+  const staleReads = choices.filter((c) => isReadFromChoice(c) && c !== NEWEST).length;
+  return { vcpus: s.vcpus, rounds: scenarioRounds(s), stores: totalStores(s), pages: s.pages, collections: s.collections, decisions: choices.length, staleReads };
 }
+
+/** The read-from decision "the newest store". */
+const NEWEST = readFromChoice(0);
 
 /** Lexicographic: fewer vCPUs first, then stores, iterations, pages, collections, decisions. */
 function smaller(a: CaseSize, b: CaseSize): boolean {
-  const ka = [a.vcpus, a.stores, a.rounds, a.pages, a.collections, a.decisions];
-  const kb = [b.vcpus, b.stores, b.rounds, b.pages, b.collections, b.decisions];
+  const ka = [a.vcpus, a.stores, a.rounds, a.pages, a.collections, a.decisions, a.staleReads];
+  const kb = [b.vcpus, b.stores, b.rounds, b.pages, b.collections, b.decisions, b.staleReads];
   for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i]! < kb[i]!;
   return false;
 }
@@ -125,16 +134,14 @@ export async function shrinkFailure(failing: ControlledRunResult, pool: Particip
   const deadline = now() + (options.timeBudgetMs ?? DEFAULT_TIME_BUDGET_MS);
   let attempts = 0;
   const fails = (r: ControlledRunResult): boolean => classifyControlled(r).includes(target);
+  const same = { mutants: failing.mutants, seed: failing.seed, memoryModel: failing.memoryModel, wmmHistory: failing.wmmHistory };
   const attempt = async (scenario: ControlledScenario, choices: readonly number[], strict: boolean): Promise<ControlledRunResult | null> => {
     if (attempts >= maxAttempts || now() > deadline) return null;
     attempts++;
-    const r = await runControlled(
-      { scenario, mutants: failing.mutants, seed: failing.seed, chooser: new ReplayChooser(choices, strict) },
-      pool,
-    );
+    const r = await runControlled({ ...same, scenario, chooser: new ReplayChooser(choices, strict) }, pool);
     return r.abort === 'divergence' || !fails(r) ? null : r;
   };
-  const from = sizeOf(failing.scenario, failing.steps);
+  const from = sizeOf(failing.scenario, failing.choices);
   let scenario = failing.scenario;
   let choices = failing.choices;
   let size = from;
@@ -143,7 +150,7 @@ export async function shrinkFailure(failing: ControlledRunResult, pool: Particip
   for (let progress = true; progress && attempts < maxAttempts; ) {
     progress = false;
     for (const [cand, candChoices] of scenarioCandidates(scenario, choices)) {
-      const candSize = sizeOf(cand, size.decisions);
+      const candSize = sizeOf(cand, choices);
       if (!smaller(candSize, size)) continue;
       const r = await attempt(cand, candChoices, false);
       if (r === null) {
@@ -152,7 +159,7 @@ export async function shrinkFailure(failing: ControlledRunResult, pool: Particip
       }
       scenario = cand;
       choices = r.choices;
-      size = sizeOf(cand, r.steps);
+      size = sizeOf(cand, r.choices);
       progress = true;
       break; // restart from the biggest reductions on the smaller case
     }
@@ -181,15 +188,19 @@ export async function shrinkFailure(failing: ControlledRunResult, pool: Particip
       else start += chunk;
     }
   }
+  // Each stale read the prefix still has: does the failure need it? Try the newest store.
+  for (let i = 0; i < prefix.length && attempts < maxAttempts && now() <= deadline; i++) {
+    if (!isReadFromChoice(prefix[i]!) || prefix[i] === NEWEST) continue;
+    const cand = [...prefix.slice(0, i), NEWEST, ...prefix.slice(i + 1)];
+    const r = await attempt(scenario, cand, false);
+    if (r !== null) prefix = r.choices.slice(0, Math.min(r.choices.length, await shortestPrefix(r.choices)));
+  }
   // The final case, replayed strictly: its trace is what a replay of the file reproduces.
   // Every prefix adopted above failed when it was tried (a bisection cut short by the budget
   // keeps its last failing length), so a final case that passes means the same choices ran
   // differently: the runs are not deterministic. That is reported (null), not papered over
   // by retrying a longer schedule.
-  const final = await runControlled(
-    { scenario, mutants: failing.mutants, seed: failing.seed, chooser: new ReplayChooser(prefix, true) },
-    pool,
-  );
+  const final = await runControlled({ ...same, scenario, chooser: new ReplayChooser(prefix, true) }, pool);
   if (!fails(final)) return null;
-  return { outcome: target, from, to: sizeOf(scenario, prefix.length), run: final, choices: prefix, attempts };
+  return { outcome: target, from, to: sizeOf(scenario, prefix), run: final, choices: prefix, attempts };
 }

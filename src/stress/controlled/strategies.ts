@@ -8,7 +8,8 @@ import { Prng, deriveSeed } from '../../base/prng.js';
 import { type Chooser, PctChooser, RandomChooser, ReplayChooser } from './choosers.js';
 import { DfsExplorer } from './dfs.js';
 import { type ControlledRunResult, harnessLost } from './engine.js';
-import { type ControlledScenario, type ScenarioRequest, type ScenarioShape, describeScenario, estimateSteps, generateScenario } from './scenario.js';
+import { type ControlledScenario, type ScenarioRequest, type ScenarioShape, describeScenario, estimateSteps, generateScenario, rosterOf } from './scenario.js';
+import { participantCount } from './control-steps.js';
 
 export const STRATEGIES = ['random', 'pct', 'dfs'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -18,6 +19,10 @@ export interface StrategyOptions {
   readonly pctDepth: number;
   /** dfs: most preemptions per schedule. */
   readonly preemptionBound: number;
+  /** Weak models: random's share of stale read-from decisions, pct's stale loads per run, dfs's bound on them. */
+  readonly staleRate: number;
+  readonly staleDepth: number;
+  readonly staleBound: number;
 }
 
 /**
@@ -81,14 +86,14 @@ export interface SchedulingStrategy {
 export function createStrategy(name: Strategy, o: StrategyOptions, campaignSeed: number, scenarios: ScenarioSource): SchedulingStrategy {
   switch (name) {
     case 'random':
-      return new SeededStrategy(scenarios, (seed) => new RandomChooser(deriveSeed(seed, CHOOSER_STREAM)));
+      return new SeededStrategy(scenarios, (seed) => new RandomChooser(deriveSeed(seed, CHOOSER_STREAM), o.staleRate));
     case 'pct':
       return new SeededStrategy(
         scenarios,
-        (seed, s) => new PctChooser(deriveSeed(seed, CHOOSER_STREAM), s.vcpus + 1, estimateSteps(s), o.pctDepth),
+        (seed, s) => new PctChooser(deriveSeed(seed, CHOOSER_STREAM), participantCount(rosterOf(s)), estimateSteps(s), o.pctDepth, o.staleDepth),
       );
     case 'dfs':
-      return new DfsStrategy(campaignSeed, o.preemptionBound, scenarios);
+      return new DfsStrategy(campaignSeed, o.preemptionBound, o.staleBound, scenarios);
   }
 }
 
@@ -125,9 +130,10 @@ class DfsStrategy implements SchedulingStrategy {
   constructor(
     private readonly campaignSeed: number,
     preemptionBound: number,
+    staleBound: number,
     scenarios: ScenarioSource,
   ) {
-    this.explorer = new DfsExplorer(preemptionBound);
+    this.explorer = new DfsExplorer(preemptionBound, staleBound);
     this.scenario = scenarios(campaignSeed, 'micro');
   }
 

@@ -35,6 +35,8 @@ export const ParticipantLayout = defineBlock(
     /** The step's two arguments, as the hook passed them (truncated to i32). */
     'ARG_A',
     'ARG_B',
+    /** The scheduler's answer to a READ_FROM park: which candidate store the load reads. */
+    'DECISION',
   ],
   [],
 );

@@ -75,6 +75,11 @@ export class ParticipantToken {
     if (Atomics.load(this.sched, S.ABORT) !== 0) throw new RunAborted();
   }
 
+  /** The scheduler's answer to the READ_FROM park just granted. */
+  decision(): number {
+    return this.self[P.DECISION]!;
+  }
+
   /** The program ended: the scheduler stops considering this participant. */
   finish(): void {
     Atomics.store(this.self, P.STATUS, ParticipantStatus.FINISHED);
@@ -131,6 +136,11 @@ export class SchedulerToken {
   allFinished(): boolean {
     for (let p = 0; p < this.participants; p++) if (this.status(p) !== ParticipantStatus.FINISHED) return false;
     return true;
+  }
+
+  /** Answer participant `p`'s READ_FROM park (before granting it): candidate `i`. */
+  setDecision(p: number, i: number): void {
+    this.parts[p]![P.DECISION] = i;
   }
 
   /** Let parked participant `p` make one move. */

@@ -3,7 +3,8 @@
  * the same run exactly when their traces are equal; the hash makes that cheap to compare and
  * to print.
  */
-import { participantName, stepName } from './control-steps.js';
+import { isReadFromChoice, readFromIndex } from './choosers.js';
+import { type Roster, participantName, stepName } from './control-steps.js';
 
 /** [participant, step point, arg a, arg b] */
 export type TraceEntry = readonly [number, number, number, number];
@@ -34,19 +35,23 @@ export function traceHash(trace: readonly TraceEntry[]): string {
   return (h >>> 0).toString(16).padStart(HEX_DIGITS, '0');
 }
 
-/** One line per step: `12 v0 fault-make-writable 262149 0`. */
-export function formatTrace(trace: readonly TraceEntry[]): string[] {
-  return trace.map((e, i) => `${String(i).padStart(5)} ${participantName(e[0]).padEnd(3)} ${stepName(e[1])} ${e[2]} ${e[3]}`);
+/** One line per step: `12 v0 fault-make-writable 262149 0` (a read-from step: location, then the store read). */
+export function formatTrace(trace: readonly TraceEntry[], roster?: Roster): string[] {
+  return trace.map((e, i) => `${String(i).padStart(5)} ${participantName(e[0], roster).padEnd(3)} ${stepName(e[1])} ${e[2]} ${e[3]}`);
 }
 
-/** Choices compactly: runs of one participant as `v0x3`, e.g. `U v0x3 v1 U`. */
-export function formatChoices(choices: readonly number[]): string {
+/**
+ * Choices compactly: runs of one participant as `v0x3`, read-from decisions as `~i` (the i-th
+ * newest store; `~0` is the newest), e.g. `U v0x3 v1 ~1 U`.
+ */
+export function formatChoices(choices: readonly number[], roster?: Roster): string {
   if (choices.length === 0) return '(no decisions: every participant runs until it has to wait)';
   const out: string[] = [];
   for (let i = 0; i < choices.length; ) {
     let j = i;
     while (j < choices.length && choices[j] === choices[i]) j++;
-    const name = participantName(choices[i]!);
+    const c = choices[i]!;
+    const name = isReadFromChoice(c) ? `~${readFromIndex(c)}` : participantName(c, roster);
     out.push(j - i > 1 ? `${name}x${j - i}` : name);
     i = j;
   }

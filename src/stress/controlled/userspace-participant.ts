@@ -17,6 +17,7 @@ import { VcpuLayout, VcpuState } from '../../kernel/vcpu-layout.js';
 import { DirtyLogOracle, type PendingStore } from '../../checker/oracle.js';
 import { RingWedgeDetector } from '../../harness/wedge-detector.js';
 import { type UserspaceFaults, userspaceFaults } from '../../userspace/faults.js';
+import type { Memslot } from '../../kernel/memslots.js';
 import type { Vm } from '../../kernel/vm.js';
 import { DirtyPageCopier } from '../../userspace/dirty-copier.js';
 import { type Harvester, createHarvester } from '../harvesters/harvester-variants.js';
@@ -29,6 +30,9 @@ import { type ControlledScenario, scenarioRounds } from './scenario.js';
 import { slotLayout } from './scenario-slots.js';
 import { type UserspaceReport, addVerification } from './userspace-report.js';
 import type { Park } from './vcpu-participant.js';
+import { ResetThreadClient } from './reset-thread.js';
+import { ThreadResetRingCollector } from './thread-reset-collector.js';
+import { PageLedgerWriter } from './page-ledger.js';
 
 const F = VcpuLayout.floats;
 const W = VcpuLayout.words;
@@ -40,12 +44,23 @@ class WedgedVcpu extends Error {}
 /** Runs userspace's program, filling `report` as it goes (so an aborted run keeps what it saw). */
 export function runUserspaceParticipant(
   vm: Vm,
-  config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants'>,
+  config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants' | 'ledger'>,
   globals: Int32Array,
+  shared: Int32Array,
   park: Park,
   report: UserspaceReport,
 ): void {
-  new UserspaceProgram(vm, config, globals, park, report).run();
+  new UserspaceProgram(vm, config, globals, shared, park, report).run();
+}
+
+/** The scenario's harvester; with a reset thread, the collector that hands it the resets. */
+function buildHarvester(vm: Vm, scenario: ControlledScenario, slots: Memslot[], faults: UserspaceFaults, resets: ResetThreadClient): Harvester {
+  const ringStart = slotLayout(scenario).ringStart;
+  if (scenario.resetter === 'thread') {
+    const collector = new ThreadResetRingCollector(vm, scenario.vcpus, faults, resets, resets.parkFn, ringStart);
+    return { collector, variantStats: () => ({ hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 }) };
+  }
+  return createHarvester(scenario.harvester, scenario.log, vm, scenario.vcpus, slots, scenario.clearChunkPages, faults, ringStart);
 }
 
 class UserspaceProgram {
@@ -57,13 +72,16 @@ class UserspaceProgram {
   private readonly copier: DirtyPageCopier;
   private readonly oracle: DirtyLogOracle;
   private readonly detector = new RingWedgeDetector();
+  private readonly resets: ResetThreadClient;
+  private readonly ledger: PageLedgerWriter;
   /** Per vCPU: exit-31 stalls already released (its RING_FULL_EXITS count at the last release). */
   private readonly released: Float64Array;
 
   constructor(
     private readonly vm: Vm,
-    config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants'>,
+    config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants' | 'ledger'>,
     private readonly globals: Int32Array,
+    shared: Int32Array,
     private readonly park: Park,
     private readonly report: UserspaceReport,
   ) {
@@ -75,9 +93,11 @@ class UserspaceProgram {
     this.control = new VcpuControlPlane(vm, this.vcpus);
     // Before the harvester exists, so that every ioctl it makes is a scheduling point.
     interposeIoctls(vm, park);
-    const ringStart = slotLayout(scenario).ringStart;
-    this.harvester = createHarvester(scenario.harvester, scenario.log, vm, this.vcpus, slots, scenario.clearChunkPages, this.faults, ringStart);
+    this.resets = new ResetThreadClient(shared, park);
+    this.harvester = buildHarvester(vm, scenario, slots, this.faults, this.resets);
     this.copier = new DirtyPageCopier(slots);
+    // The per-step invariant follows the first data memslot (docs/WEAK-MEMORY.md); the oracle every slot.
+    this.ledger = new PageLedgerWriter(config.ledger, slots[0]!, this.vcpus);
     const oracleSlots = slots.map((s) => ({ encodedSlot: s.encodedSlot, id: s.id, baseGfn: s.baseGfn, pageCount: s.pageCount, mem32: s.mem32 }));
     this.oracle = new DirtyLogOracle(oracleSlots, config.seed);
     this.released = new Float64Array(this.vcpus);
@@ -166,6 +186,7 @@ class UserspaceProgram {
   private readonly sink = (s: number, offLo: number, offHi: number): void => {
     this.oracle.report(s, offLo, offHi);
     this.copier.copy(s, offLo, offHi);
+    this.ledger.emitted(s, offLo, offHi);
   };
 
   /** vCPUs stalled on a full ring (exit 31) that no collection has released yet. */
@@ -199,5 +220,6 @@ class UserspaceProgram {
     this.report.duplicateRecords = this.copier.duplicates;
     this.report.variant = this.harvester.variantStats();
     this.control.terminateAll();
+    this.resets.terminate();
   }
 }

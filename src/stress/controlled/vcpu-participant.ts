@@ -12,6 +12,7 @@ import type { Vm } from '../../kernel/vm.js';
 import { ControlStep } from './control-steps.js';
 import { dataSlots } from './controlled-vm.js';
 import { RoundProgram } from './round-program.js';
+import { pageLedgerViews } from './ledger-layout.js';
 import type { ControlledScenario } from './scenario.js';
 import { slotLayout } from './scenario-slots.js';
 
@@ -19,9 +20,12 @@ const W = VcpuLayout.words;
 
 export type Park = (step: number, a: number, b: number) => void;
 
-export function runVcpuParticipant(vm: Vm, index: number, scenario: ControlledScenario, globals: Int32Array, park: Park): void {
+export function runVcpuParticipant(vm: Vm, index: number, scenario: ControlledScenario, globals: Int32Array, ledger: SharedArrayBuffer, park: Park): void {
   const vcpu = new Vcpu(vm, index, { emulateAllStores: scenario.emulated, preemptAfterMs: 0 });
-  const program = new RoundProgram(scenario.stores[index]!, dataSlots(vm, scenario)[0]!.baseGfn, globals, slotLayout(scenario).smmFrom);
+  const slot = dataSlots(vm, scenario)[0]!;
+  // The per-step invariant must know which pages this vCPU could still store to without a fault.
+  vcpu.tlb.attachMirror(pageLedgerViews(ledger, slot.pageCount, scenario.vcpus).tlb[index]!, slot.baseGfn);
+  const program = new RoundProgram(scenario.stores[index]!, slot.baseGfn, globals, slotLayout(scenario).smmFrom);
   const w = vcpu.block.i32;
   const vmWords = vm.block.i32;
   const setState = (state: number): void => {

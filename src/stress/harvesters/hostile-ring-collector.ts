@@ -36,6 +36,7 @@ export class HostileRingCollector implements LogCollector {
   private readonly pending: PendingEntries;
   /** The final collection is stopped only when the run really parks the vCPUs first. */
   private readonly finalIsStopped: boolean;
+  private readonly ordering: number;
 
   constructor(
     readonly vm: Vm,
@@ -52,13 +53,14 @@ export class HostileRingCollector implements LogCollector {
     }
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.finalIsStopped = !faults.noFinalStop;
+    this.ordering = faults.harvestOrdering;
   }
 
   collect(sink: ReadyPageSink, final: boolean): number {
     this.pending.clear();
     let rewrittenRing = -1;
     for (let i = 0; i < this.vcpuCount; i++) {
-      const h = harvestRing(this.rings[i]!, this.cursors[i]!, Number.MAX_SAFE_INTEGER, this.pending.push);
+      const h = harvestRing(this.rings[i]!, this.cursors[i]!, Number.MAX_SAFE_INTEGER, this.pending.push, KVM_DIRTY_GFN_F_RESET, this.ordering);
       if (h >= 2 && rewrittenRing < 0) rewrittenRing = i;
     }
     const harvested = this.pending.count;

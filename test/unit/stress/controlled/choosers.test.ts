@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { drive } from '../../../helpers/chooser-model.js';
-import { PctChooser, RandomChooser, ReplayChooser, ReplayDivergence, nonPreemptive } from '../../../../src/stress/controlled/choosers.js';
+import { PctChooser, RandomChooser, ReplayChooser, ReplayDivergence, nonPreemptive, readFromChoice } from '../../../../src/stress/controlled/choosers.js';
 import { DfsExplorer } from '../../../../src/stress/controlled/dfs.js';
 
 function preemptions(choices: readonly number[], steps: readonly number[]): number {
@@ -76,5 +76,65 @@ describe('dfs', () => {
     // Bound 0: start with anyone, then run each to completion in some order.
     expect(explore([3, 2, 2], 0).length).toBe(6);
     expect(explore([3, 2, 2], 1).length).toBeGreaterThan(6);
+  });
+});
+
+describe('read-from decisions', () => {
+  it('random reads an older store at about the stale rate, never past the candidates', () => {
+    const never = new RandomChooser(1, 0);
+    const always = new RandomChooser(1, 1);
+    const some = new RandomChooser(1, 0.25);
+    let stale = 0;
+    for (let i = 0; i < 1000; i++) {
+      expect(never.chooseReadFrom(i, 3)).toBe(0);
+      const a = always.chooseReadFrom(i, 3);
+      expect(a === 1 || a === 2).toBe(true);
+      if (some.chooseReadFrom(i, 2) > 0) stale++;
+    }
+    expect(stale).toBeGreaterThan(150);
+    expect(stale).toBeLessThan(350);
+  });
+
+  it('pct reads an older store at most `staleDepth` times per run', () => {
+    for (let seed = 0; seed < 20; seed++) {
+      const pct = new PctChooser(seed, 2, 50, 2, 1);
+      let stale = 0;
+      for (let step = 0; step < 60; step++) if (pct.chooseReadFrom(step, 2) > 0) stale++;
+      expect(stale).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('replay follows recorded read-from decisions (−1 − i), strictly or leniently', () => {
+    const strict = new ReplayChooser([0, readFromChoice(1), 1], true);
+    expect(strict.choose(0, [0, 1], -1)).toBe(0);
+    expect(strict.chooseReadFrom(1, 2, 7, 0)).toBe(1);
+    expect(strict.choose(2, [0, 1], 0)).toBe(1);
+    expect(strict.chooseReadFrom(3, 2, 7, 1)).toBe(0); // past the end: the newest store
+    expect(() => new ReplayChooser([readFromChoice(0)], true).choose(0, [0], -1)).toThrow(ReplayDivergence);
+    expect(() => new ReplayChooser([0], true).chooseReadFrom(0, 2, 7, 0)).toThrow(ReplayDivergence);
+    expect(() => new ReplayChooser([readFromChoice(3)], true).chooseReadFrom(0, 2, 7, 0)).toThrow(ReplayDivergence);
+    const lenient = new ReplayChooser([readFromChoice(0), 1, readFromChoice(5)], false);
+    expect(lenient.choose(0, [1], -1)).toBe(1); // the recorded read-from is skipped
+    expect(lenient.chooseReadFrom(1, 2, 7, 1)).toBe(0); // ~5 is past the candidates: the newest
+    expect(lenient.skipped).toBe(2);
+  });
+
+  it('dfs branches on which store a load reads, within the stale bound', () => {
+    // One participant, two moves, each preceded by a load with two candidate stores.
+    const explore = (staleBound: number): string[] => {
+      const dfs = new DfsExplorer(0, staleBound);
+      const seen: string[] = [];
+      do {
+        const c = dfs.nextRun();
+        const a = c.chooseReadFrom(0, 2, 0, 0);
+        c.choose(1, [0], -1);
+        const b = c.chooseReadFrom(2, 2, 0, 0);
+        seen.push(`${a}${b}`);
+      } while (dfs.advance());
+      return seen;
+    };
+    expect(explore(0)).toEqual(['00']);
+    expect(explore(1).sort()).toEqual(['00', '01', '10']);
+    expect(explore(2).sort()).toEqual(['00', '01', '10', '11']);
   });
 });

@@ -8,7 +8,7 @@ import type { ControlledRunResult } from '../../../../src/stress/controlled/engi
 import { drive } from '../../../helpers/chooser-model.js';
 import { STRATEGIES, createStrategy, scenarioSource, shardRefusal } from '../../../../src/stress/controlled/strategies.js';
 
-const OPTIONS = { pctDepth: 3, preemptionBound: 1 };
+const OPTIONS = { pctDepth: 3, preemptionBound: 1, staleRate: 0.25, staleDepth: 1, staleBound: 1 };
 const scenarios = scenarioSource({ log: 'ring', vcpus: 2 });
 
 /** Two participants with two moves each. */
