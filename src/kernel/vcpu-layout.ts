@@ -13,6 +13,12 @@ export const VcpuLayout = defineBlock(
     'MODE',
     /** Pending requests, a bitmask of VcpuRequest (vcpu->requests). */
     'REQUESTS',
+    /**
+     * Bumped by every post to REQUESTS (kvm_make_request). Posting a bit that is already set
+     * leaves REQUESTS unchanged, yet still publishes what the requester did before it (the
+     * smp_wmb in kvm_make_request): this count is what makes every post an observable change.
+     */
+    'REQUEST_POSTS',
     /** ring->dirty_index: written by the vCPU thread only. */
     'DIRTY_INDEX',
     /** ring->reset_index: written by KVM_RESET_DIRTY_RINGS in the caller's thread. */

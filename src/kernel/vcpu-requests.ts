@@ -61,7 +61,9 @@ export function kickVcpu(vm: VmCore, index: number): void {
 function postToAll(vm: VmCore, n: number, bits: number): void {
   for (let i = 0; i < n; i++) {
     const b = vm.attachedVcpuBlock(i);
-    if (b) Atomics.or(b.i32, V.REQUESTS, bits);
+    if (!b) continue;
+    Atomics.or(b.i32, V.REQUESTS, bits);
+    Atomics.add(b.i32, V.REQUEST_POSTS, 1);
   }
 }
 

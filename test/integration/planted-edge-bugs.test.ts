@@ -27,7 +27,7 @@ const BOUNDS: Readonly<Record<string, readonly [controlled: number | null, free:
   'ring.reset.last-entry': [260, 20],
   'ring.reset.lap': [150, 10],
   'ring.soft-full': [100, 10],
-  'ring.reset-mid-ring': [140, 10],
+  'ring.reset-mid-ring': [140, 30],
   'coalescing.merge-forward': [90, 10],
   'coalescing.merge-backward': [150, 20],
   'coalescing.mask-high-half': [420, 10],

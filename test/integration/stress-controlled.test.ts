@@ -17,7 +17,7 @@ import { type CampaignSpec, campaignSpec } from '../../src/stress/campaign-spec.
 import { RandomChooser, ReplayChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';
 import { runControlled } from '../../src/stress/controlled/engine.js';
-import { generateScenario } from '../../src/stress/controlled/scenario.js';
+import { generateScenario, validateScenario } from '../../src/stress/controlled/scenario.js';
 import { shrinkFailure } from '../../src/stress/controlled/shrink.js';
 import { MUTANT_PROFILES, mutantProfile } from '../../src/stress/mutant-catalog.js';
 import { isForbidden } from '../../src/stress/outcome.js';
@@ -200,4 +200,22 @@ describe('determinism, replay and shrinking', () => {
     );
     expect(again.traceHash, c).toBe(s!.run.traceHash);
   }, timeoutAbove(RUNS_MS, CAMPAIGN_MS, RUNS_MS));
+
+  it('shrinking a scenario spread over several memslots keeps a scenario a schedule file can hold', async () => {
+    const seed = testSeed(22);
+    const failing = await withWatchdog(seed, RUNS_MS, 'looking for a failing multi-slot run', async () => {
+      for (let i = 0; i < 300; i++) {
+        const scenario = generateScenario(new Prng(deriveSeed(seed + i, 1)), { shape: 'edges', log: 'ring', harvester: 'standard' });
+        if (scenario.slotPages === undefined || (scenario.smmPages ?? 0) > 0) continue;
+        const r = await runControlled({ scenario, mutants: Mutant.NO_TLB_FLUSH, seed: seed + i, chooser: new RandomChooser(seed + i) }, harness.participants);
+        if (isForbidden(classifyControlled(r))) return r;
+      }
+      return null;
+    });
+    expect(failing, `seed ${seed}: no failing multi-slot run`).not.toBeNull();
+    const s = await withWatchdog(seed, CAMPAIGN_MS, 'shrinking', () => shrinkFailure(failing!, harness.participants));
+    expect(s, `seed ${seed}`).not.toBeNull();
+    const shrunk = s!.run.scenario;
+    expect(() => validateScenario(shrunk, 'shrunk'), `seed ${failing!.seed}`).not.toThrow();
+  }, timeoutAbove(RUNS_MS, CAMPAIGN_MS));
 });

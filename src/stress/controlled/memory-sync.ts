@@ -39,6 +39,7 @@ export class ControlWords {
   readonly wake: number[] = [];
   readonly state: number[] = [];
   readonly requests: number[] = [];
+  readonly requestPosts: number[] = [];
   readonly mode: number[] = [];
   readonly doorbell: number;
   readonly resetRequest: number;
@@ -56,6 +57,7 @@ export class ControlWords {
       this.wake.push(add(w, V.WAKE));
       this.state.push(add(w, V.STATE));
       this.requests.push(add(w, V.REQUESTS));
+      this.requestPosts.push(add(w, V.REQUEST_POSTS));
       this.mode.push(add(w, V.MODE));
     }
     this.doorbell = add(vm.block.i32, VmLayout.words.DOORBELL);
@@ -75,8 +77,9 @@ export class ControlWords {
       case ControlStep.VCPU_WAIT_WAKE:
         return { objects: isVcpu ? [this.wake[v]!, this.control[v]!] : [], yields: true };
       case Step.GUEST_ENTRY:
-        // kvm_check_request: what the requester did before posting is visible.
-        return { objects: isVcpu ? [this.requests[v]!] : [], yields: true };
+        // kvm_check_request: what the requester did before posting is visible, also when its
+        // bit was already set by an earlier post (then only REQUEST_POSTS changed).
+        return { objects: isVcpu ? [this.requests[v]!, this.requestPosts[v]!] : [], yields: true };
       case Step.TLB_FLUSH_WAIT:
         return { objects: [...this.mode, ...this.requests], yields: true };
       case Step.LOCK_WAIT:

@@ -20,7 +20,7 @@ import { ReplayChooser, isReadFromChoice, readFromChoice } from './choosers.js';
 import { classifyControlled } from './classify.js';
 import { type ControlledRunResult, runControlled } from './engine.js';
 import type { ParticipantPool } from './pool.js';
-import { type ControlledScenario, scenarioRounds, totalStores } from './scenario.js';
+import { type ControlledScenario, scenarioRounds, totalStores, validateScenario } from './scenario.js';
 
 export interface ShrinkOptions {
   /** Most candidate runs to try. */
@@ -75,6 +75,16 @@ function smaller(a: CaseSize, b: CaseSize): boolean {
   return false;
 }
 
+/** A reduction must still be a scenario a schedule file can hold (its replay validates it). */
+function isConsistent(s: ControlledScenario): boolean {
+  try {
+    validateScenario(s, 'shrunk scenario');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function withStores(s: ControlledScenario, stores: number[][][], extra: Partial<ControlledScenario> = {}): ControlledScenario {
   return { ...s, ...extra, stores };
 }
@@ -113,7 +123,20 @@ function* scenarioCandidates(s: ControlledScenario, choices: readonly number[]):
       }
     }
   }
-  // Fewer pages: renumber the pages in use densely (keeping their order), or cut unused ones.
+  yield* fewerPages(s, choices);
+}
+
+/**
+ * Fewer pages: renumber the pages in use densely (keeping their order), or cut unused ones.
+ * Only for a scenario in one memslot: page numbers of a multi-slot or SMRAM scenario say which
+ * slot a page is in, so a multi-slot scenario is cut as one slot (one with SMRAM is not cut).
+ */
+function* fewerPages(s: ControlledScenario, choices: readonly number[]): Generator<[ControlledScenario, number[]]> {
+  if (s.smmPages !== undefined && s.smmPages > 0) return;
+  if (s.slotPages !== undefined) {
+    const { slotPages: _slots, ...oneSlot } = s;
+    s = oneSlot;
+  }
   const used = [...new Set(s.stores.flat(2))].sort((a, b) => a - b);
   const maxUsed = used.length > 0 ? used[used.length - 1]! : 0;
   if (maxUsed + 1 < s.pages) yield [{ ...s, pages: maxUsed + 1 }, [...choices]];
@@ -151,7 +174,7 @@ export async function shrinkFailure(failing: ControlledRunResult, pool: Particip
     progress = false;
     for (const [cand, candChoices] of scenarioCandidates(scenario, choices)) {
       const candSize = sizeOf(cand, choices);
-      if (!smaller(candSize, size)) continue;
+      if (!smaller(candSize, size) || !isConsistent(cand)) continue;
       const r = await attempt(cand, candChoices, false);
       if (r === null) {
         if (attempts >= maxAttempts || now() > deadline) break;
