@@ -2,9 +2,10 @@
  * `dirtyring stress`'s options: parsed and checked up front, so that bad input exits 2 with one
  * line naming the parameter and the errno before any campaign starts.
  */
-import { join, parse as parsePath } from 'node:path';
+import { join, parse as parsePath, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../base/config-error.js';
+import { checkOutputDir, checkOutputFile } from './output-paths.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import type { LogMode } from '../userspace/log-collectors.js';
@@ -156,6 +157,8 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
   }
   checkCoverageOptions(values, modes, strategy, mutants.length > 0);
   const report = values.report ?? null;
+  const traceDir = values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : DEFAULT_TRACE_DIR);
+  if (values.replay === undefined) checkOutputs(report, values.junit ?? null, traceDir);
   return {
     modes,
     strategy,
@@ -170,7 +173,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     seed: values.seed !== undefined ? positiveInt('--seed', values.seed, 0) : randomSeed(),
     report,
     junit: values.junit ?? null,
-    traceDir: values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : DEFAULT_TRACE_DIR),
+    traceDir,
     replay: values.replay ?? null,
     printTrace: values.trace === true,
     shrink: values['no-shrink'] !== true,
@@ -185,6 +188,16 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     matrix: values.matrix === true,
     argv,
   };
+}
+
+/** Every file and directory the campaign will write, checked before its first run. */
+function checkOutputs(report: string | null, junit: string | null, traceDir: string): void {
+  if (report !== null) checkOutputFile('--report', report);
+  if (junit !== null) checkOutputFile('--junit', junit);
+  if (report !== null && junit !== null && resolvePath(report) === resolvePath(junit)) {
+    throw new ConfigError('--junit', junit, 'EINVAL', 'the same file as --report; one would overwrite the other');
+  }
+  checkOutputDir('--trace-dir', traceDir);
 }
 
 /** The matrix decides the mode, the models, the capabilities and the harvesters itself. */

@@ -54,6 +54,12 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
       [['--mode', 'controlled', '--resetter', 'thread', '--log', 'bitmap'], '--resetter thread: EINVAL, needs --log ring'],
       [['--matrix', '--mode', 'free'], '--mode free: EINVAL, not used with --matrix'],
       [['--replay', 'x.json', '--ring-cap', 'ring'], '--ring-cap ring: EINVAL, not used with --replay'],
+      // Output paths are checked before the first run, not when the campaign ends.
+      [['--runs', '1', '--junit', '/proc/version'], '--junit /proc/version: EACCES, the file is read-only'],
+      [['--runs', '1', '--report', dir], `--report ${dir}: EISDIR, is a directory`],
+      [['--runs', '1', '--trace-dir', '/dev/null/x'], '--trace-dir /dev/null/x: ENOTDIR'],
+      [['--runs', '1', '--report', '/dev/null/r.json'], '--report /dev/null/r.json: ENOTDIR'],
+      [['--runs', '1', '--junit', join(dir, 'same.json'), '--report', join(dir, 'same.json')], 'EINVAL, the same file as --report'],
     ],
     CLI_MS,
   );
