@@ -1,5 +1,6 @@
 /** The `dirtyring` command line: dispatch to subcommands, map errors to exit status. */
 import { ConfigError } from '../base/config-error.js';
+import { joinNegativeValues, parseArgsMessage } from './cli-args.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
 import { conformanceCommand } from './conformance-command.js';
@@ -27,7 +28,8 @@ Run \`dirtyring <command> --help\` for a command's options.
 ${RUN_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...given] = argv;
+  const rest = joinNegativeValues(given);
   try {
     switch (command) {
       case 'run':
@@ -61,8 +63,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`${e.param ? `${e.param}: ` : ''}${e.message}`);
       return 2;
     }
-    if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`dirtyring: ${e.message}`);
+    const parseError = parseArgsMessage(e);
+    if (parseError !== null) {
+      console.error(parseError);
       return 2;
     }
     throw e;

@@ -279,7 +279,9 @@ class CampaignSession {
     const { o, results, verdicts } = this;
     const { forbidden, errors } = unexpectedFailures(results);
     const covered = !o.minCoverage || unreachedLines(results).length === 0;
-    const ok = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0 && covered;
+    // A plain campaign that made no run tested nothing: never OK.
+    const ran = results.every((r) => r.runs > 0);
+    const ok = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0 && covered && ran;
     return {
       format: 'dirtyring-stress-report/1',
       startedAt,

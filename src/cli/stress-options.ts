@@ -128,6 +128,11 @@ const CAMPAIGN_ONLY = [
 const MAX_PCT_DEPTH = 100;
 const MAX_PREEMPTION_BOUND = 100;
 const MAX_RUNS = 1e9;
+/**
+ * Shards of one campaign: as many as a Kubernetes Indexed Job may have completions (10^5);
+ * past that, a count is a typing error (and beyond 2^53 not even a number any more).
+ */
+export const MAX_SHARDS = 100_000;
 /** Seeds are u32: run k of a campaign uses seed + k, wrapping. */
 const MAX_SEED = 0xffffffff;
 /** Trace files go next to the report (in `<report name>-traces`), or here without one. */
@@ -156,6 +161,8 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
   }
   checkCoverageOptions(values, modes, strategy, mutants.length > 0);
+  const runs = values.runs !== undefined ? positiveInt('--runs', values.runs, 1, MAX_RUNS) : null;
+  if (shard !== null) checkShardHasRuns(shard, runs, mutants, modes);
   const report = values.report ?? null;
   const traceDir = values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : DEFAULT_TRACE_DIR);
   if (values.replay === undefined) checkOutputs(report, values.junit ?? null, traceDir);
@@ -165,7 +172,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     pctDepth: values['pct-depth'] !== undefined ? positiveInt('--pct-depth', values['pct-depth'], 1, MAX_PCT_DEPTH) : DEFAULT_PCT_DEPTH,
     preemptionBound:
       values['preemption-bound'] !== undefined ? positiveInt('--preemption-bound', values['preemption-bound'], 0, MAX_PREEMPTION_BOUND) : DEFAULT_PREEMPTION_BOUND,
-    runs: values.runs !== undefined ? positiveInt('--runs', values.runs, 1, MAX_RUNS) : null,
+    runs,
     timeBudgetMs: values['time-budget'] !== undefined ? parseDuration('--time-budget', values['time-budget']) : null,
     mutants,
     log,
@@ -334,6 +341,19 @@ function positiveInt(param: string, v: string, min = 1, max = MAX_SEED): number 
   return n;
 }
 
+/**
+ * A shard that would run no run is refused rather than reported OK: an OK must mean that runs
+ * were made. Shard i of n holds runs i-1, i-1+n, ...: none when the campaign has fewer than i.
+ */
+function checkShardHasRuns(shard: Shard, runs: number | null, mutants: readonly MutantProfile[], modes: readonly StressMode[]): void {
+  const sizes = runs !== null ? [runs] : mutants.flatMap((m) => modes.filter((mode) => m.notModelledIn?.[mode] === undefined).map((mode) => m.bound[mode]));
+  const smallest = sizes.length > 0 ? Math.min(...sizes) : null;
+  if (smallest !== null && smallest < shard.index) {
+    const what = runs !== null ? `--runs ${runs}` : `a mutant campaign of ${smallest} runs`;
+    throw new ConfigError('--shard', `${shard.index}/${shard.count}`, 'EINVAL', `shard ${shard.index} of ${what} has no run (shard i holds runs i-1, i-1+n, ...); use fewer shards or more runs`);
+  }
+}
+
 /** "90s", "5m", "1h", "500ms", or plain seconds. */
 function parseDuration(param: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
@@ -348,7 +368,8 @@ function parseShard(v: string, strategy: Strategy): Shard {
   if (!m) throw new ConfigError('--shard', v, 'EINVAL', 'expected i/n, e.g. 1/4');
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || index < 1 || index > count) throw new ConfigError('--shard', v, 'EINVAL', 'need 1 <= i <= n');
+  if (count < 1 || count > MAX_SHARDS) throw new ConfigError('--shard', v, 'EINVAL', `need 1 <= n <= ${MAX_SHARDS} shards`);
+  if (index < 1 || index > count) throw new ConfigError('--shard', v, 'EINVAL', 'need 1 <= i <= n');
   const refusal = shardRefusal(strategy);
   if (refusal !== null) throw new ConfigError('--shard', v, 'EINVAL', refusal);
   return { index, count };

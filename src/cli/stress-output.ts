@@ -144,6 +144,8 @@ export function verdictLine(o: StressOptions, report: StressReport): string {
     const { forbidden, errors } = unexpectedFailures(results);
     const unreached = o.minCoverage ? unreachedLines(results) : [];
     if (ok) return `OK: ${runs} runs, 0 forbidden, 0 errors${o.minCoverage ? ', every edge state reached' : ''} (seed ${o.seed})`;
+    const empty = results.filter((r) => r.runs === 0).length;
+    if (empty > 0) return `FAILED: ${empty} campaign(s) made no run — nothing was tested (seed ${o.seed})`;
     if (forbidden === 0 && errors === 0) return `FAILED: --min-coverage: edge states no run reached — ${unreached.join('; ')} (seed ${o.seed})`;
     return `FAILED: ${forbidden} forbidden, ${errors} error run(s) in ${runs} runs — reproduce a run with --seed <its seed> --runs 1, or --replay its trace file`;
   }

@@ -54,6 +54,12 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
       [['--mode', 'controlled', '--resetter', 'thread', '--log', 'bitmap'], '--resetter thread: EINVAL, needs --log ring'],
       [['--matrix', '--mode', 'free'], '--mode free: EINVAL, not used with --matrix'],
       [['--replay', 'x.json', '--ring-cap', 'ring'], '--ring-cap ring: EINVAL, not used with --replay'],
+      // A campaign (or a shard of one) that would make no run is refused, not reported OK.
+      [['--shard', '2/3', '--runs', '1'], '--shard 2/3: EINVAL, shard 2 of --runs 1 has no run'],
+      [['--mutant', 'no-tlb-flush', '--mode', 'controlled', '--shard', '31/40'], '--shard 31/40: EINVAL, shard 31 of a mutant campaign of 30 runs has no run'],
+      [['--shard', '1/99999999999999999999'], '--shard 1/99999999999999999999: EINVAL, need 1 <= n <= 100000 shards'],
+      [['--shard', '0/0'], '--shard 0/0: EINVAL'],
+      [['--runs', '-3'], '--runs -3: EINVAL'],
       // Output paths are checked before the first run, not when the campaign ends.
       [['--runs', '1', '--junit', '/proc/version'], '--junit /proc/version: EACCES, the file is read-only'],
       [['--runs', '1', '--report', dir], `--report ${dir}: EISDIR, is a directory`],
@@ -105,6 +111,13 @@ describe('dirtyring stress campaigns', () => {
     expect(r.status, r.stderr).toBe(0);
     const s = lastJson(r.stdout);
     expect(s).toMatchObject({ ok: true, runs: 2, forbidden: 0, modes: ['free'] });
+  }, timeoutAbove(CLI_MS));
+
+  it('a time budget shorter than one run still makes one run: OK always means runs were made', () => {
+    const r = dirtyring('stress', '--mode', 'controlled', '--time-budget', '0.0001ms', '--seed', '3', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: true, runs: 1 });
+    expect(r.stderr).toContain('OK: 1 runs');
   }, timeoutAbove(CLI_MS));
 
   it('a mutant campaign prints the failing schedule, and --replay reproduces it exactly', () => {
