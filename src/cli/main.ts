@@ -72,5 +72,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** 128 + SIGINT / SIGTERM: the command was interrupted and has printed and written what it made. */
+const INTERRUPTED_STATUSES = [130, 143];
+
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;
+// An abandoned run's timers would keep the process up for nothing: its results are written
+// (synchronously) already.
+if (INTERRUPTED_STATUSES.includes(exitCode)) process.exit(exitCode);

@@ -14,6 +14,8 @@ import { expectLoss, matrixLines } from './matrix-output.js';
 import { formatExplanation } from '../stress/controlled/explain.js';
 import { Progress, type ProgressCounts } from './progress.js';
 import { type StressOptions, parseStressOptions } from './stress-options.js';
+import { type Interrupt, type StopSignal, withInterrupt } from './interrupt.js';
+import { finishWithin } from '../stress/stop.js';
 import {
   campaignLines,
   describeCampaign,
@@ -106,14 +108,23 @@ export async function stressCommand(argv: string[]): Promise<number> {
   }
   const out = humanOutput(o.json);
   const harness = new StressHarness(nodePlatform);
+  let interrupted = false;
   try {
     if (o.replay !== null) return await replay(o, o.replay, harness, out);
     if (o.matrix) return await matrix(o, harness, out);
-    return await campaigns(o, harness, out);
+    return await withInterrupt('run', async (interrupt) => {
+      const status = await campaigns(o, harness, out, interrupt);
+      interrupted = interrupt.requested;
+      return status;
+    });
   } finally {
-    await harness.close();
+    // An abandoned run may still hold its workers: closing is bounded once interrupted.
+    await (interrupted ? finishWithin(harness.close(), AbortSignal.abort(), CLOSE_GRACE_MS) : harness.close());
   }
 }
+
+/** After an interruption, how long closing the worker pools may take before the command exits anyway. */
+const CLOSE_GRACE_MS = 5_000;
 
 async function replay(o: StressOptions, file: string, harness: StressHarness, out: Out): Promise<number> {
   const r = await replayTraceFile(file, harness, o.memoryModel ?? undefined);
@@ -157,12 +168,12 @@ async function matrix(o: StressOptions, harness: StressHarness, out: Out): Promi
   return ok ? 0 : 1;
 }
 
-async function campaigns(o: StressOptions, harness: StressHarness, out: Out): Promise<number> {
+async function campaigns(o: StressOptions, harness: StressHarness, out: Out, interrupt: Interrupt): Promise<number> {
   const startedAt = new Date().toISOString();
-  const session = new CampaignSession(o, harness, out);
+  const session = new CampaignSession(o, harness, out, interrupt.signal);
   if (o.mutants.length === 0) await session.plainCampaigns();
   else await session.mutantCampaigns();
-  const report = session.report(startedAt);
+  const report = session.report(startedAt, interrupt.stopSignal);
   if (o.report !== null) {
     writeJsonReport(o.report, report);
     out(`report: ${o.report}`);
@@ -173,6 +184,7 @@ async function campaigns(o: StressOptions, harness: StressHarness, out: Out): Pr
   }
   out(verdictLine(o, report));
   if (o.json) process.stdout.write(`${JSON.stringify(jsonSummary(o, report))}\n`);
+  if (interrupt.requested) return interrupt.exitStatus();
   return report.ok ? 0 : 1;
 }
 
@@ -185,12 +197,14 @@ class CampaignSession {
     private readonly o: StressOptions,
     private readonly harness: StressHarness,
     private readonly out: Out,
+    private readonly stop: AbortSignal,
   ) {}
 
   /** One campaign per mode, of the runs asked for (or the default count, or the time budget). */
   async plainCampaigns(): Promise<void> {
     const o = this.o;
     for (const mode of o.modes) {
+      if (this.stop.aborted) break;
       const runs = o.runs ?? (o.timeBudgetMs !== null ? null : DEFAULT_CAMPAIGN_RUNS);
       const spec: CampaignSpec = { ...this.baseSpec(mode), mutant: null, runs, stopAtFirstForbidden: false };
       this.out(`dirtyring stress: ${describeCampaign(spec)}`);
@@ -204,7 +218,11 @@ class CampaignSession {
     const o = this.o;
     for (const mode of o.modes) {
       this.out(`dirtyring stress: ${o.mutants.length} mutant campaign(s), ${mode} mode${mode === 'controlled' ? `, ${o.strategy} strategy` : ''}, seed ${o.seed}`);
-      for (const m of o.mutants) await this.mutantCampaign(mode, m);
+      for (const m of o.mutants) {
+        if (this.stop.aborted) break;
+        await this.mutantCampaign(mode, m);
+      }
+      if (this.stop.aborted) break;
     }
     for (const line of mutantTableLines(this.verdicts, o.modes)) this.out(line);
   }
@@ -263,25 +281,31 @@ class CampaignSession {
   private async campaign(spec: CampaignSpec, label: string): Promise<CampaignResult> {
     const progress = new Progress(process.stderr, label, expectedRuns(spec));
     const counts = { forbidden: 0, error: 0, interesting: 0 } satisfies ProgressCounts;
-    const result = await this.harness.runCampaign(spec, (rec, done) => {
-      if (rec.cls === 'forbidden') counts.forbidden++;
-      else if (rec.cls === 'error') counts.error++;
-      else if (rec.cls === 'interesting') counts.interesting++;
-      progress.update(done, counts);
-    });
+    const result = await this.harness.runCampaign(
+      spec,
+      (rec, done) => {
+        if (rec.cls === 'forbidden') counts.forbidden++;
+        else if (rec.cls === 'error') counts.error++;
+        else if (rec.cls === 'interesting') counts.interesting++;
+        progress.update(done, counts);
+      },
+      this.stop,
+    );
     progress.finish();
     this.results.push(result);
     return result;
   }
 
   /** The report: every campaign; ok when every mutant was caught where modelled, or nothing failed. */
-  report(startedAt: string): StressReport {
+  report(startedAt: string, interrupted: StopSignal | null): StressReport {
     const { o, results, verdicts } = this;
     const { forbidden, errors } = unexpectedFailures(results);
     const covered = !o.minCoverage || unreachedLines(results).length === 0;
     // A plain campaign that made no run tested nothing: never OK.
     const ran = results.every((r) => r.runs > 0);
-    const ok = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0 && covered && ran;
+    const passed = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0 && covered && ran;
+    // An interrupted campaign did not make the runs it was asked for: never OK.
+    const ok = passed && interrupted === null;
     return {
       format: 'dirtyring-stress-report/1',
       startedAt,
@@ -290,6 +314,7 @@ class CampaignSession {
       campaigns: results,
       mutants: verdicts,
       mutationScore: mutationScore(verdicts, o.modes),
+      interrupted,
     };
   }
 }

@@ -139,6 +139,7 @@ export function unexpectedFailures(results: readonly CampaignResult[]): { forbid
 /** The last text line: OK, or what failed and how to reproduce it. */
 export function verdictLine(o: StressOptions, report: StressReport): string {
   const { campaigns: results, mutants: verdicts, ok } = report;
+  if (report.interrupted !== null) return interruptedLine(o, report);
   if (o.mutants.length === 0) {
     const runs = results.reduce((s, r) => s + r.runs, 0);
     const { forbidden, errors } = unexpectedFailures(results);
@@ -153,6 +154,15 @@ export function verdictLine(o: StressOptions, report: StressReport): string {
   return ok
     ? `OK: every mutant caught where its code is modelled${na > 0 ? ` (${na} campaign(s) n/a)` : ''} (seed ${o.seed})`
     : `FAILED: ${verdicts.filter((v) => !v.caught && v.notApplicable === undefined).map((v) => `${v.mutant} (${v.mode})`).join(', ')} not caught (seed ${o.seed})`;
+}
+
+/** What an interrupted command made, and what of it failed: the tables above are partial. */
+function interruptedLine(o: StressOptions, report: StressReport): string {
+  const runs = report.campaigns.reduce((s, r) => s + r.runs, 0);
+  const { forbidden, errors } = unexpectedFailures(report.campaigns);
+  const abandoned = report.campaigns.filter((r) => r.abandonedRun !== null).map((r) => `run ${r.abandonedRun} (${r.mode}) did not end within the grace and is not counted`);
+  const caught = o.mutants.length > 0 ? `, ${report.mutants.filter((v) => v.caught).length} of ${o.mutants.length * o.modes.length} mutant campaigns caught` : '';
+  return `INTERRUPTED by ${report.interrupted}: partial results, ${runs} runs, ${forbidden} forbidden, ${errors} errors${caught}${abandoned.length > 0 ? `; ${abandoned.join('; ')}` : ''} (seed ${o.seed})`;
 }
 
 /** The --json summary: totals, each campaign without its records, the first failures. */
@@ -192,5 +202,6 @@ export function jsonSummary(o: StressOptions, report: StressReport): object {
     mutationScore: report.mutationScore,
     report: o.report,
     junit: o.junit,
+    interrupted: report.interrupted,
   };
 }

@@ -25,6 +25,7 @@ import { FreeCampaignRuns } from './free/free-campaign.js';
 import { type OutcomeClass, type OutcomeRow, OutcomeTable, isForbidden } from './outcome.js';
 import type { CampaignRuns, RunRecord } from './run-record.js';
 import type { StressMode } from './stress-mode.js';
+import { finishWithin } from './stop.js';
 
 export interface CampaignResult {
   readonly mode: StressMode;
@@ -45,6 +46,10 @@ export interface CampaignResult {
   /** The edge states the runs reached. */
   readonly coverage: CampaignCoverage;
   readonly elapsedMs: number;
+  /** A stop was asked for (signal) before the campaign made all its runs: the table is partial. */
+  readonly interrupted: boolean;
+  /** The run under way when stopped that did not end within the grace (not in the table), or null. */
+  readonly abandonedRun: number | null;
 }
 
 export interface StressPlatform {
@@ -79,17 +84,30 @@ export class StressHarness {
     this.controlledPool = null;
   }
 
-  async runCampaign(spec: CampaignSpec, onRun?: RunListener): Promise<CampaignResult> {
+  /**
+   * The campaign's runs, one after another. Once `stop` fires no new run starts, and the run
+   * under way gets STOP_GRACE_MS to end; the result then says it was interrupted.
+   */
+  async runCampaign(spec: CampaignSpec, onRun?: RunListener, stop?: AbortSignal): Promise<CampaignResult> {
     checkCampaignSpec(spec);
     const t0 = now();
     const runs: CampaignRuns = spec.mode === 'free' ? new FreeCampaignRuns(spec, this.vcpuSpawn) : new ControlledCampaignRuns(spec, this.participants);
     const tally = new CampaignTally(spec);
     const expected = expectedRuns(spec);
     for (let i = 0; spec.runs === null || i < spec.runs; i++) {
+      if (stop?.aborted === true) {
+        tally.interrupted = true;
+        break;
+      }
       // The budget is judged once a run is made: a campaign of no run would report OK having tested nothing.
       if (spec.timeBudgetMs !== null && tally.records.length > 0 && now() - t0 >= spec.timeBudgetMs) break;
       if (!inShard(spec, i)) continue;
-      const record = await runs.run(i, runSeed(spec, i));
+      const record = await finishWithin(runs.run(i, runSeed(spec, i)), stop);
+      if (record === 'abandoned') {
+        tally.interrupted = true;
+        tally.abandonedRun = i;
+        break;
+      }
       if (record === null) break;
       tally.add(record);
       onRun?.(record, tally.records.length, expected);
@@ -106,6 +124,8 @@ class CampaignTally {
   private readonly coverage: CoverageTally;
   /** Runs made when the first forbidden outcome was seen (1-based). */
   caughtAtRun: number | null = null;
+  interrupted = false;
+  abandonedRun: number | null = null;
 
   constructor(private readonly spec: CampaignSpec) {
     this.coverage = new CoverageTally(spec.mode);
@@ -140,6 +160,8 @@ class CampaignTally {
       dfs: exploration,
       coverage: this.coverage.result(),
       elapsedMs,
+      interrupted: this.interrupted,
+      abandonedRun: this.abandonedRun,
     };
   }
 }

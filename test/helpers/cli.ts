@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 import { timeoutAbove } from './watchdog.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
 
 export interface CliResult {
   status: number | null;
