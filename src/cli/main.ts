@@ -8,6 +8,7 @@ import { replayCommand } from './replay-command.js';
 import { dirtyRateCommand } from './dirty-rate-command.js';
 import { migrateCommand } from './migrate-command.js';
 import { stressCommand } from './stress-command.js';
+import { reportCommand } from './report-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
@@ -22,6 +23,8 @@ commands:
            measure the guest's dirty rate (by ring, by bitmap, or by page sampling)
   stress   many seeded runs (real threads or a controlled scheduler), known-bug mutants,
            outcome tables, replay and shrinking of failing schedules
+  report merge
+           merge the JSON and JUnit reports of a campaign's shards into one outcome table
 
 Run \`dirtyring <command> --help\` for a command's options.
 
@@ -44,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
         return await dirtyRateCommand(rest);
       case 'stress':
         return await stressCommand(rest);
+      case 'report':
+        return await reportCommand(rest);
       case undefined:
       case '-h':
       case '--help':

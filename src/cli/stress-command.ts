@@ -49,7 +49,11 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
                           switch on known protocol bugs, one campaign each, stopping at the
                           first forbidden run; without --mode, in both modes
   --log MODE              only scenarios of one logging interface: ring | bitmap | clear
-  --shard i/n             run slice i of n of the campaign (runs whose index is i-1 mod n)
+  --shard i/n|auto        run slice i of n of the campaign (runs whose index is i-1 mod n);
+                          auto: from the environment of a Kubernetes Indexed Job
+                          (JOB_COMPLETION_INDEX, DIRTYRING_SHARD_COUNT), GitLab CI
+                          (CI_NODE_INDEX/TOTAL), CircleCI, Buildkite, or DIRTYRING_SHARD=i/n;
+                          merge the shards' reports with \`dirtyring report merge\`
   --seed N                campaign seed: run k uses seed N+k (default: random, printed)
   --report FILE           JSON report: every run's seed, configuration, outcome, trace file
   --junit FILE            JUnit XML report

@@ -6,6 +6,7 @@ import { join, parse as parsePath, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../base/config-error.js';
 import { checkOutputDir, checkOutputFile } from './output-paths.js';
+import { shardFromEnv } from './shard-env.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import type { LogMode } from '../userspace/log-collectors.js';
@@ -150,7 +151,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
   const memoryModel = parseMemoryModel(values['memory-model'], mode);
   const log = values.log !== undefined ? validateLogMode(values.log) : null;
   const mutants = values.mutant !== undefined ? parseMutants(values.mutant, log, memoryModel) : [];
-  const shard = values.shard !== undefined ? parseShard(values.shard, strategy) : null;
+  const shard = values.shard !== undefined ? parseShard(values.shard === 'auto' ? autoShard() : values.shard, strategy) : null;
   const modes = campaignModes(mode, values.strategy !== undefined, memoryModel !== null && memoryModel !== 'sc', mutants.length > 0);
   const ringCap = choice('--ring-cap', values['ring-cap'], RING_CAPS);
   const resetter = choice('--resetter', values.resetter, RESETTERS);
@@ -361,6 +362,13 @@ function parseDuration(param: string, v: string): number {
   const ms = Number(m[1]) * MS_PER_UNIT[m[2] ?? 's']!;
   if (ms <= 0) throw new ConfigError(param, v, 'EINVAL', 'must be longer than 0');
   return ms;
+}
+
+/** `--shard auto`: from the job runner's environment; the error names the variable when it is wrong. */
+function autoShard(): string {
+  const { shard, from } = shardFromEnv(process.env);
+  process.stderr.write(`--shard auto: ${shard} (from ${from})\n`);
+  return shard;
 }
 
 function parseShard(v: string, strategy: Strategy): Shard {
