@@ -1,7 +1,8 @@
 /** `dirtyring migrate`: a pre-copy live migration with a progress bar per round and a table. */
 import { parseArgs } from 'node:util';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
-import { type MigrationConfig, MIGRATION_DEFAULTS } from '../userspace/migration/migration-config.js';
+import { type MigrationConfig, MIGRATION_DEFAULTS, validateMigrationConfig } from '../userspace/migration/migration-config.js';
+import { checkGuestMemory } from './memory-budget.js';
 import type { MigrationSummary, RoundReport } from '../userspace/migration/migration-report.js';
 import { type MigrationProgress, runMigration } from '../userspace/migration/migration.js';
 import { GUEST_OPTIONS, PACE_OPTIONS, guestInput, intOption, paceInput } from './cli-args.js';
@@ -88,6 +89,8 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     destinationThread: values['destination-thread'],
   };
 
+  // Validated here first (runMigration validates again) to refuse a guest that cannot fit before it is built.
+  checkGuestMemory('migrate', validateMigrationConfig(input).memoryBytes, values.memory);
   // Progress goes to stderr with --json so that stdout holds only the JSON line.
   const stream = json ? process.stderr : process.stdout;
   const progress = new ProgressLine(stream);

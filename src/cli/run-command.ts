@@ -2,7 +2,9 @@
 import { parseArgs } from 'node:util';
 import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
 import { ConfigError } from '../base/config-error.js';
-import { type RunConfig } from '../harness/run-config.js';
+import { type RunConfig, validateRunConfig } from '../harness/run-config.js';
+import { PAGE_SIZE } from '../abi/constants.js';
+import { checkGuestMemory } from './memory-budget.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { withInterrupt } from './interrupt.js';
@@ -94,6 +96,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...parseTrackPages(values['track-pages']),
     trackRingEntries: intOption('track-ring-entries', values['track-ring-entries']),
   };
+  // Validated here first (runDirtyLog validates again) to refuse a guest that cannot fit before it is built.
+  const checked = validateRunConfig(input);
+  checkGuestMemory('run', checked.memoryBytes + checked.smmPages * PAGE_SIZE, values.memory);
   const out = humanOutput(json);
   const describe = (config: RunConfig): void => {
     out(
