@@ -117,7 +117,7 @@ export class PrecopyMigration {
     };
     if (this.wire) {
       const destinationWorker = this.hooks.spawn(config.vcpus + config.deviceWriters);
-      this.fleet.adopt(destinationWorker);
+      this.fleet.adopt(destinationWorker, 'the destination');
       await withTimeout(
         destinationWorker.api.startDestination({ wire: this.wire, destinations: this.destination.buffers }),
         CONTROL_TIMEOUT_MS,
