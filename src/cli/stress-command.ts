@@ -15,6 +15,7 @@ import { formatExplanation } from '../stress/controlled/explain.js';
 import { Progress, type ProgressCounts } from './progress.js';
 import { type StressOptions, parseStressOptions } from './stress-options.js';
 import { type Interrupt, type StopSignal, withInterrupt } from './interrupt.js';
+import { describePlan } from './stress-preset.js';
 import { finishWithin } from '../stress/stop.js';
 import {
   campaignLines,
@@ -23,6 +24,7 @@ import {
   mutantTableLines,
   mutantVerdictLines,
   mutationScore,
+  totalsLines,
   unexpectedFailures,
   verdictLine,
 } from './stress-output.js';
@@ -88,6 +90,9 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --resetter R            controlled ring scenarios: inline (the harvester resets) | thread (a
                           second userspace thread calls KVM_RESET_DIRTY_RINGS while the harvester
                           keeps harvesting); default drawn
+  --preset soak           a soak: 3000 controlled and 400 free runs in each of ring, bitmap
+                          and clear (10 200 runs), then the totals (\`npm run soak\`); with
+                          --runs N, N runs in each of the six campaigns instead
   --json                  print one JSON summary as the last line of stdout
   -h, --help              this help
 
@@ -204,9 +209,21 @@ class CampaignSession {
     private readonly stop: AbortSignal,
   ) {}
 
-  /** One campaign per mode, of the runs asked for (or the default count, or the time budget). */
+  /** One campaign per mode, of the runs asked for (or the default count, or the time budget); or a preset's plan. */
   async plainCampaigns(): Promise<void> {
     const o = this.o;
+    if (o.plan !== null) {
+      this.out(`dirtyring stress --preset: ${describePlan(o.plan)}, seed ${o.seed}`);
+      for (const c of o.plan) {
+        if (this.stop.aborted) break;
+        const spec: CampaignSpec = { ...this.baseSpec(c.mode), log: c.log, mutant: null, runs: c.runs, stopAtFirstForbidden: false };
+        this.out(`dirtyring stress: ${describeCampaign(spec)}`);
+        const r = await this.campaign(spec, `${c.mode} ${c.log}`);
+        for (const line of campaignLines(r)) this.out(line);
+      }
+      for (const line of totalsLines(this.results, o.plan.map((c) => c.log))) this.out(line);
+      return;
+    }
     for (const mode of o.modes) {
       if (this.stop.aborted) break;
       const runs = o.runs ?? (o.timeBudgetMs !== null ? null : DEFAULT_CAMPAIGN_RUNS);

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../base/config-error.js';
 import { checkOutputDir, checkOutputFile } from './output-paths.js';
 import { shardFromEnv } from './shard-env.js';
+import { type PlannedCampaign, presetPlan } from './stress-preset.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import type { LogMode } from '../userspace/log-collectors.js';
@@ -60,6 +61,8 @@ export interface StressOptions {
   readonly resetter: Resetter | null;
   /** Run the memory-model matrix (profile × ring capability × harvester) instead of a campaign. */
   readonly matrix: boolean;
+  /** --preset: the campaigns to run, one after another (null: the modes above). */
+  readonly plan: readonly PlannedCampaign[] | null;
   /** The command line, for the report. */
   readonly argv: readonly string[];
 }
@@ -93,6 +96,7 @@ const OPTIONS = {
   'ring-cap': { type: 'string' },
   resetter: { type: 'string' },
   matrix: { type: 'boolean', default: false },
+  preset: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -164,11 +168,12 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
   checkCoverageOptions(values, modes, strategy, mutants.length > 0);
   const runs = values.runs !== undefined ? positiveInt('--runs', values.runs, 1, MAX_RUNS) : null;
   if (shard !== null) checkShardHasRuns(shard, runs, mutants, modes);
+  const plan = presetPlan(values.preset, values, runs);
   const report = values.report ?? null;
   const traceDir = values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : DEFAULT_TRACE_DIR);
   if (values.replay === undefined) checkOutputs(report, values.junit ?? null, traceDir);
   return {
-    modes,
+    modes: plan !== null ? [...new Set(plan.map((c) => c.mode))] : modes,
     strategy,
     pctDepth: values['pct-depth'] !== undefined ? positiveInt('--pct-depth', values['pct-depth'], 1, MAX_PCT_DEPTH) : DEFAULT_PCT_DEPTH,
     preemptionBound:
@@ -194,6 +199,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     ringCap,
     resetter,
     matrix: values.matrix === true,
+    plan,
     argv,
   };
 }

@@ -165,6 +165,18 @@ function interruptedLine(o: StressOptions, report: StressReport): string {
   return `INTERRUPTED by ${report.interrupted}: partial results, ${runs} runs, ${forbidden} forbidden, ${errors} errors${caught}${abandoned.length > 0 ? `; ${abandoned.join('; ')}` : ''} (seed ${o.seed})`;
 }
 
+/** One row per campaign and the totals: a soak's or any multi-campaign command's last table. */
+export function totalsLines(results: readonly CampaignResult[], logs: readonly (string | null)[]): string[] {
+  const row = (label: string[], rs: readonly CampaignResult[]): string[] => {
+    const sum = (f: (r: CampaignResult) => number): string => String(rs.reduce((n, r) => n + f(r), 0));
+    const ms = rs.reduce((n, r) => n + r.elapsedMs, 0);
+    return [...label, sum((r) => r.runs), sum((r) => r.classes.acceptable), sum((r) => r.classes.interesting), sum((r) => r.classes.forbidden), sum((r) => r.classes.error), `${msAsSeconds(ms, 0)} s`];
+  };
+  const rows = results.map((r, i) => row([r.mode, logs[i] ?? 'all'], [r]));
+  rows.push(row(['total', ''], results));
+  return ['', table(['mode', 'log', 'runs', 'acceptable', 'interesting', 'forbidden', 'error', 'elapsed'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'])];
+}
+
 /** The --json summary: totals, each campaign without its records, the first failures. */
 export function jsonSummary(o: StressOptions, report: StressReport): object {
   const results = report.campaigns;
