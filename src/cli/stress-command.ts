@@ -267,6 +267,7 @@ class CampaignSession {
       runs: r.runs,
       outcome: first?.outcome ?? null,
       traceFile: first?.shrunk?.traceFile ?? first?.traceFile ?? null,
+      ...(r.interrupted && !r.caught && { interrupted: true as const }),
     };
     this.verdicts.push(verdict);
     for (const line of mutantVerdictLines(verdict, first)) this.out(line);

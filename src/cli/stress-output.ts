@@ -98,7 +98,11 @@ function explanationLines(x: RunRecord): string[] {
 /** A mutant campaign's verdict, and how to see the run that caught it again. */
 export function mutantVerdictLines(v: MutantVerdict, first: RunRecord | null): string[] {
   const lines: string[] = [
-    v.caught ? `  ${v.mutant}: caught at run ${v.caughtAtRun}/${v.bound} — ${first?.outcome}: ${first?.detail ?? ''}` : `  ${v.mutant}: NOT CAUGHT in ${v.runs} runs`,
+    v.caught
+      ? `  ${v.mutant}: caught at run ${v.caughtAtRun}/${v.bound} — ${first?.outcome}: ${first?.detail ?? ''}`
+      : v.interrupted
+        ? `  ${v.mutant}: interrupted after ${v.runs} runs, not caught yet`
+        : `  ${v.mutant}: NOT CAUGHT in ${v.runs} runs`,
   ];
   if (first?.schedule) lines.push(`    schedule (${first.steps} steps): ${clip(first.schedule)}`);
   if (first?.shrunk) lines.push(`    shrunk to ${sizeLine(first.shrunk.to)}: ${clip(first.shrunk.schedule)}`);
@@ -112,6 +116,7 @@ export function mutantTableLines(verdicts: readonly MutantVerdict[], modes: read
     const v = verdicts.find((x) => x.mutant === name && x.mode === mode);
     if (!v) return '-';
     if (v.notApplicable !== undefined) return 'n/a (not modelled)';
+    if (v.interrupted) return `interrupted (${v.runs} runs)`;
     return v.caught ? `caught at run ${v.caughtAtRun}/${v.bound}` : `NOT CAUGHT (${v.runs} runs)`;
   };
   const rows = names.map((n) => [n, ...modes.map((m) => cell(n, m))]);

@@ -22,6 +22,8 @@ export interface MutantVerdict {
   readonly traceFile: string | null;
   /** Set when the mode does not model the mutated code: why (never counted as caught). */
   readonly notApplicable?: string;
+  /** Set when a signal stopped the campaign before it caught the mutant or reached its bound. */
+  readonly interrupted?: true;
 }
 
 export interface MutationScore {
