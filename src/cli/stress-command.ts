@@ -9,7 +9,7 @@ import { type MutantVerdict, type StressReport, writeJsonReport, writeJunit } fr
 import type { StressMode } from '../stress/stress-mode.js';
 import { unreachedLines } from './coverage-output.js';
 import { humanOutput } from './format.js';
-import { cellOutcome, runMemoryMatrix } from '../stress/memory-matrix.js';
+import { type MatrixCell, cellOutcome, runMemoryMatrix } from '../stress/memory-matrix.js';
 import { expectLoss, matrixLines } from './matrix-output.js';
 import { formatExplanation } from '../stress/controlled/explain.js';
 import { Progress, type ProgressCounts } from './progress.js';
@@ -120,9 +120,8 @@ export async function stressCommand(argv: string[]): Promise<number> {
   let interrupted = false;
   try {
     if (o.replay !== null) return await replay(o, o.replay, harness, out);
-    if (o.matrix) return await matrix(o, harness, out);
     return await withInterrupt('run', async (interrupt) => {
-      const status = await campaigns(o, harness, out, interrupt);
+      const status = o.matrix ? await matrix(o, harness, out, interrupt) : await campaigns(o, harness, out, interrupt);
       interrupted = interrupt.requested;
       return status;
     });
@@ -166,12 +165,18 @@ async function replay(o: StressOptions, file: string, harness: StressHarness, ou
 /** Runs per cell of --matrix when --runs is not given: well past the worst catch measured. */
 const MATRIX_RUNS = 500;
 
-async function matrix(o: StressOptions, harness: StressHarness, out: Out): Promise<number> {
+async function matrix(o: StressOptions, harness: StressHarness, out: Out, interrupt: Interrupt): Promise<number> {
   const runs = o.runs ?? MATRIX_RUNS;
   out(`dirtyring stress --matrix: memory model × ring capability × harvester, a reset thread, up to ${runs} controlled runs per cell, seed ${o.seed}`);
-  const cells = await runMemoryMatrix(harness, runs, o.seed, (c) => process.stderr.write(`  ${c.model} ${c.ringCap} ${c.harvester}: ${cellOutcome(c)}\n`));
+  const onCell = (c: MatrixCell): void => void process.stderr.write(`  ${c.model} ${c.ringCap} ${c.harvester}: ${cellOutcome(c)}\n`);
+  const cells = await runMemoryMatrix(harness, runs, o.seed, onCell, interrupt.signal);
   const ok = cells.every((c) => (c.firstForbidden !== null) === expectLoss(c));
   for (const line of matrixLines(cells)) out(line);
+  if (interrupt.requested) {
+    out(`INTERRUPTED by ${interrupt.stopSignal}: ${cells.length} cells done, ${ok ? 'each as the model predicts' : 'a cell differs from what the model predicts'} (seed ${o.seed})`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ ok: false, interrupted: interrupt.stopSignal, seed: o.seed, runs, cells })}\n`);
+    return interrupt.exitStatus();
+  }
   out(ok ? `OK: pages are lost exactly where the memory model allows it (seed ${o.seed})` : `FAILED: a cell differs from what the model predicts (seed ${o.seed})`);
   if (o.json) process.stdout.write(`${JSON.stringify({ ok, seed: o.seed, runs, cells })}\n`);
   return ok ? 0 : 1;

@@ -55,6 +55,17 @@ describe('an interrupted stress campaign', () => {
     expect(rep.interrupted).toBe('SIGTERM');
     expect(rep.campaigns.length).toBeLessThan(20);
   }, timeoutAbove(START_MS, EXIT_MS));
+
+  it('SIGINT during --matrix: the cells done, marked interrupted, exit 130', async () => {
+    const p = new CliProcess(['stress', '--matrix', '--runs', '100000', '--seed', '1', '--json']);
+    await p.waitFor(/dirtyring stress --matrix: /, START_MS);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    p.signal('SIGINT');
+    const r = await p.exit(EXIT_MS);
+    expect(r.status, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/INTERRUPTED by SIGINT: \d+ cells done/);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: false, interrupted: 'SIGINT', seed: 1 });
+  }, timeoutAbove(START_MS, EXIT_MS));
 });
 
 describe('an interrupted run and migration', () => {
