@@ -84,6 +84,16 @@ describe('dirtyring report merge', () => {
     expect(b.mutants.map((v) => [v.mutant, v.caught, v.caughtAtRun])).toEqual(a.mutants.map((v) => [v.mutant, v.caught, v.caughtAtRun]));
   }, timeoutAbove(CLI_MS * 4));
 
+  it('JUnit files alone merge into one document with every case', () => {
+    const xmls = [0, 1, 2].map((i) => join(dir, `s${i}.xml`));
+    const m = runCli(['report', 'merge', ...xmls, '--junit', join(dir, 'only.xml')], { timeoutMs: CLI_MS });
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.stdout).toContain('OK: 3 JUnit file(s) merged, no failure or error');
+    const merged = readFileSync(join(dir, 'only.xml'), 'utf8');
+    expect(testcases(merged)).toEqual(testcases(readFileSync(join(dir, 'whole.xml'), 'utf8')));
+    expect(merged.match(/<testsuite /g)).toHaveLength(1);
+  }, timeoutAbove(CLI_MS));
+
   it('a missing shard fails the merge, naming it', () => {
     const m = runCli(['report', 'merge', join(dir, 's0.json'), join(dir, 's2.json')], { timeoutMs: CLI_MS });
     expect(m.status).toBe(1);
