@@ -1,4 +1,7 @@
-/** Linux errno values (asm-generic/errno-base.h) used by the KVM ioctls the emulator models. */
+/**
+ * Linux errno values (asm-generic/errno-base.h) used by the KVM ioctls the emulator models, and
+ * the filesystem ones the CLI names when an output path cannot be written.
+ */
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
@@ -8,11 +11,15 @@ export const Errno = {
   E2BIG: 7,
   EAGAIN: 11,
   ENOMEM: 12,
+  EACCES: 13,
   EFAULT: 14,
   EBUSY: 16,
   EEXIST: 17,
+  ENOTDIR: 20,
+  EISDIR: 21,
   EINVAL: 22,
   ENOSPC: 28,
+  EROFS: 30,
   EOPNOTSUPP: 95,
 } as const;
 

@@ -125,8 +125,11 @@ function onOffOption(param: string, v: string | undefined): boolean | undefined 
 
 function mutantOption(v: string | undefined): number {
   let mutants = 0;
-  if (!v) return 0;
-  for (const name of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+  if (v === undefined) return 0;
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  // `--mutant ''` or `--mutant ,` names no mutant: running none would pass for a run that asked for one.
+  if (names.length === 0) throw new ConfigError('--mutant', `'${v}'`, 'EINVAL', 'expected a mutant name (or a comma-separated list)');
+  for (const name of names) {
     const bit = MUTANT_NAMES[name];
     if (bit === undefined) {
       throw new ConfigError('--mutant', name, 'EINVAL', `unknown mutant (known: ${Object.keys(MUTANT_NAMES).join(', ')})`);
@@ -134,4 +137,40 @@ function mutantOption(v: string | undefined): number {
     mutants |= bit;
   }
   return mutants;
+}
+
+/**
+ * `--vcpus -1`: parseArgs takes "-1" for an option and refuses it as ambiguous. A value that
+ * is a negative number is meant as the option's value; joined as `--vcpus=-1`, it reaches the
+ * option's own check, which says what range it takes.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (/^--[^=]+$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** parseArgs' errors, as one line naming the option and EINVAL like every other bad input. */
+export function parseArgsMessage(e: unknown): string | null {
+  if (!(e instanceof TypeError)) return null;
+  const code = (e as { code?: string }).code;
+  if (code === undefined || !code.startsWith('ERR_PARSE_ARGS')) return null;
+  const name = /'(-[^' ]*)/.exec(e.message)?.[1] ?? /'([^']*)'/.exec(e.message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `${name}: EINVAL, unknown option (see --help)`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `${name}: EINVAL, unexpected argument (options are --name value)`;
+  if (e.message.includes('does not take an argument')) return `${name}: EINVAL, takes no value`;
+  if (e.message.includes('ambiguous')) {
+    return `${name}: EINVAL, expects a value, and the next argument is an option (for a value starting with a dash, write ${name}=VALUE)`;
+  }
+  if (e.message.includes('missing')) return `${name}: EINVAL, expects a value`;
+  return `${name}: EINVAL, ${e.message}`;
 }

@@ -1,5 +1,6 @@
 /** The `dirtyring` command line: dispatch to subcommands, map errors to exit status. */
 import { ConfigError } from '../base/config-error.js';
+import { joinNegativeValues, parseArgsMessage } from './cli-args.js';
 import { isKvmError } from '../abi/errno.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
 import { conformanceCommand } from './conformance-command.js';
@@ -7,6 +8,7 @@ import { replayCommand } from './replay-command.js';
 import { dirtyRateCommand } from './dirty-rate-command.js';
 import { migrateCommand } from './migrate-command.js';
 import { stressCommand } from './stress-command.js';
+import { reportCommand } from './report-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
@@ -21,13 +23,16 @@ commands:
            measure the guest's dirty rate (by ring, by bitmap, or by page sampling)
   stress   many seeded runs (real threads or a controlled scheduler), known-bug mutants,
            outcome tables, replay and shrinking of failing schedules
+  report merge
+           merge the JSON and JUnit reports of a campaign's shards into one outcome table
 
 Run \`dirtyring <command> --help\` for a command's options.
 
 ${RUN_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...given] = argv;
+  const rest = joinNegativeValues(given);
   try {
     switch (command) {
       case 'run':
@@ -42,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
         return await dirtyRateCommand(rest);
       case 'stress':
         return await stressCommand(rest);
+      case 'report':
+        return await reportCommand(rest);
       case undefined:
       case '-h':
       case '--help':
@@ -61,13 +68,20 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`${e.param ? `${e.param}: ` : ''}${e.message}`);
       return 2;
     }
-    if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`dirtyring: ${e.message}`);
+    const parseError = parseArgsMessage(e);
+    if (parseError !== null) {
+      console.error(parseError);
       return 2;
     }
     throw e;
   }
 }
 
+/** 128 + SIGINT / SIGTERM: the command was interrupted and has printed and written what it made. */
+const INTERRUPTED_STATUSES = [130, 143];
+
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;
+// An abandoned run's timers would keep the process up for nothing: its results are written
+// (synchronously) already.
+if (INTERRUPTED_STATUSES.includes(exitCode)) process.exit(exitCode);

@@ -1,10 +1,12 @@
 /** `dirtyring migrate`: a pre-copy live migration with a progress bar per round and a table. */
 import { parseArgs } from 'node:util';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
-import { type MigrationConfig, MIGRATION_DEFAULTS } from '../userspace/migration/migration-config.js';
+import { type MigrationConfig, MIGRATION_DEFAULTS, validateMigrationConfig } from '../userspace/migration/migration-config.js';
+import { checkGuestMemory } from './memory-budget.js';
 import type { MigrationSummary, RoundReport } from '../userspace/migration/migration-report.js';
 import { type MigrationProgress, runMigration } from '../userspace/migration/migration.js';
 import { GUEST_OPTIONS, PACE_OPTIONS, guestInput, intOption, paceInput } from './cli-args.js';
+import { withInterrupt } from './interrupt.js';
 import { MiB, formatBytes, formatCount, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { ProgressLine, bar } from './progress-bar.js';
 
@@ -87,6 +89,8 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     destinationThread: values['destination-thread'],
   };
 
+  // Validated here first (runMigration validates again) to refuse a guest that cannot fit before it is built.
+  checkGuestMemory('migrate', validateMigrationConfig(input).memoryBytes, values.memory);
   // Progress goes to stderr with --json so that stdout holds only the JSON line.
   const stream = json ? process.stderr : process.stdout;
   const progress = new ProgressLine(stream);
@@ -100,15 +104,19 @@ export async function migrateCommand(argv: string[]): Promise<number> {
         onProgress: (p: MigrationProgress) => progress.update(progressText(p, t0)),
       }
     : {};
-  const summary = await runMigration(input, {
-    spawn: spawnNodeVcpuWorker,
-    ...barHooks,
-    onStart: (c) => out(describe(c)),
-    onRound: (r) => out(roundLine(r)),
+  return withInterrupt('round', async (interrupt) => {
+    const summary = await runMigration(input, {
+      spawn: spawnNodeVcpuWorker,
+      ...barHooks,
+      onStart: (c) => out(describe(c)),
+      onRound: (r) => out(roundLine(r)),
+      shouldStop: () => interrupt.requested,
+    });
+    for (const line of summaryLines(summary)) out(line);
+    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (interrupt.requested) return interrupt.exitStatus();
+    return summary.ok ? 0 : 1;
   });
-  for (const line of summaryLines(summary)) out(line);
-  if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  return summary.ok ? 0 : 1;
 }
 
 function describe(c: MigrationConfig): string {
@@ -183,7 +191,7 @@ export function summaryLines(s: MigrationSummary): string[] {
     );
   }
   if (s.deviceWrites > 0) rows.push(['DMA device writes', formatCount(s.deviceWrites)]);
-  rows.push(['verification', s.verified ? 'destination == source, byte for byte' : `${s.mismatchedPages} pages differ`]);
+  rows.push(['verification', s.interrupted ? 'not done (migration cancelled)' : s.verified ? 'destination == source, byte for byte' : `${s.mismatchedPages} pages differ`]);
   const lines = ['', roundTable(s.roundReports), '', table(['summary', ''], rows)];
   if (s.dirtyLimit && s.dirtyLimit.history.length > 0) {
     lines.push('dirty-limit adjustments (rate per vCPU → sleep per full ring):');
@@ -202,6 +210,12 @@ export function summaryLines(s: MigrationSummary): string[] {
     );
   }
   if (s.error) lines.push(`migration failed: ${s.error}`);
+  if (s.interrupted) {
+    lines.push(
+      `INTERRUPTED after ${s.rounds} round(s): migration cancelled, ${(s.bytesSent / MiB).toFixed(1)} MiB sent; the guest stays at the source and the copy was not verified (seed ${s.seed})`,
+    );
+    return lines;
+  }
   lines.push(
     s.ok
       ? `OK: verified after ${s.rounds} rounds, ${(s.bytesSent / MiB).toFixed(1)} MiB sent, downtime ${s.downtimeMs.toFixed(1)} ms${s.converged ? '' : ' (not converged)'} (seed ${s.seed})`

@@ -2,9 +2,12 @@
 import { parseArgs } from 'node:util';
 import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
 import { ConfigError } from '../base/config-error.js';
-import { type RunConfig } from '../harness/run-config.js';
+import { type RunConfig, validateRunConfig } from '../harness/run-config.js';
+import { PAGE_SIZE } from '../abi/constants.js';
+import { checkGuestMemory } from './memory-budget.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
+import { withInterrupt } from './interrupt.js';
 import { formatBytes, formatCount, humanOutput, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
 
@@ -93,6 +96,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...parseTrackPages(values['track-pages']),
     trackRingEntries: intOption('track-ring-entries', values['track-ring-entries']),
   };
+  // Validated here first (runDirtyLog validates again) to refuse a guest that cannot fit before it is built.
+  const checked = validateRunConfig(input);
+  checkGuestMemory('run', checked.memoryBytes + checked.smmPages * PAGE_SIZE, values.memory);
   const out = humanOutput(json);
   const describe = (config: RunConfig): void => {
     out(
@@ -101,14 +107,18 @@ export async function runCommand(argv: string[]): Promise<number> {
         `${config.iterations} iterations, seed ${config.seed}`,
     );
   };
-  const summary = await runDirtyLog(input, {
-    spawn: spawnNodeVcpuWorker,
-    onStart: describe,
-    onIteration: (r: IterationReport) => out(iterationLine(r)),
+  return withInterrupt('iteration', async (interrupt) => {
+    const summary = await runDirtyLog(input, {
+      spawn: spawnNodeVcpuWorker,
+      onStart: describe,
+      onIteration: (r: IterationReport) => out(iterationLine(r)),
+      shouldStop: () => interrupt.requested,
+    });
+    for (const line of summaryLines(summary)) out(line);
+    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (interrupt.requested) return interrupt.exitStatus();
+    return summary.ok ? 0 : 1;
   });
-  for (const line of summaryLines(summary)) out(line);
-  if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  return summary.ok ? 0 : 1;
 }
 
 function iterationLine(r: IterationReport): string {
@@ -181,6 +191,12 @@ export function summaryLines(s: RunSummary): string[] {
   }
   lines.push(...pageTrackProblems(s.pageTrack));
   if (s.error) lines.push(`run failed: ${s.error}`);
+  if (s.interrupted) {
+    lines.push(
+      `INTERRUPTED after ${s.iterations} iteration(s): partial results, ${s.lostPages} lost pages, ${s.wrongValues} wrong values, ${s.copyMismatches} copy mismatches in those (seed ${s.seed})`,
+    );
+    return lines;
+  }
   lines.push(
     s.ok
       ? `OK: ${s.iterations} iterations, 0 lost pages (seed ${s.seed})`

@@ -9,11 +9,14 @@ import { type MutantVerdict, type StressReport, writeJsonReport, writeJunit } fr
 import type { StressMode } from '../stress/stress-mode.js';
 import { unreachedLines } from './coverage-output.js';
 import { humanOutput } from './format.js';
-import { cellOutcome, runMemoryMatrix } from '../stress/memory-matrix.js';
+import { type MatrixCell, cellOutcome, runMemoryMatrix } from '../stress/memory-matrix.js';
 import { expectLoss, matrixLines } from './matrix-output.js';
 import { formatExplanation } from '../stress/controlled/explain.js';
 import { Progress, type ProgressCounts } from './progress.js';
 import { type StressOptions, parseStressOptions } from './stress-options.js';
+import { type Interrupt, type StopSignal, withInterrupt } from './interrupt.js';
+import { describePlan } from './stress-preset.js';
+import { finishWithin } from '../stress/stop.js';
 import {
   campaignLines,
   describeCampaign,
@@ -21,6 +24,7 @@ import {
   mutantTableLines,
   mutantVerdictLines,
   mutationScore,
+  totalsLines,
   unexpectedFailures,
   verdictLine,
 } from './stress-output.js';
@@ -47,7 +51,11 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
                           switch on known protocol bugs, one campaign each, stopping at the
                           first forbidden run; without --mode, in both modes
   --log MODE              only scenarios of one logging interface: ring | bitmap | clear
-  --shard i/n             run slice i of n of the campaign (runs whose index is i-1 mod n)
+  --shard i/n|auto        run slice i of n of the campaign (runs whose index is i-1 mod n);
+                          auto: from the environment of a Kubernetes Indexed Job
+                          (JOB_COMPLETION_INDEX, DIRTYRING_SHARD_COUNT), GitLab CI
+                          (CI_NODE_INDEX/TOTAL), CircleCI, Buildkite, or DIRTYRING_SHARD=i/n;
+                          merge the shards' reports with \`dirtyring report merge\`
   --seed N                campaign seed: run k uses seed N+k (default: random, printed)
   --report FILE           JSON report: every run's seed, configuration, outcome, trace file
   --junit FILE            JUnit XML report
@@ -82,6 +90,9 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --resetter R            controlled ring scenarios: inline (the harvester resets) | thread (a
                           second userspace thread calls KVM_RESET_DIRTY_RINGS while the harvester
                           keeps harvesting); default drawn
+  --preset soak           a soak: 3000 controlled and 400 free runs in each of ring, bitmap
+                          and clear (10 200 runs), then the totals (\`npm run soak\`); with
+                          --runs N, N runs in each of the six campaigns instead
   --json                  print one JSON summary as the last line of stdout
   -h, --help              this help
 
@@ -106,14 +117,22 @@ export async function stressCommand(argv: string[]): Promise<number> {
   }
   const out = humanOutput(o.json);
   const harness = new StressHarness(nodePlatform);
+  let interrupted = false;
   try {
     if (o.replay !== null) return await replay(o, o.replay, harness, out);
-    if (o.matrix) return await matrix(o, harness, out);
-    return await campaigns(o, harness, out);
+    return await withInterrupt('run', async (interrupt) => {
+      const status = o.matrix ? await matrix(o, harness, out, interrupt) : await campaigns(o, harness, out, interrupt);
+      interrupted = interrupt.requested;
+      return status;
+    });
   } finally {
-    await harness.close();
+    // An abandoned run may still hold its workers: closing is bounded once interrupted.
+    await (interrupted ? finishWithin(harness.close(), AbortSignal.abort(), CLOSE_GRACE_MS) : harness.close());
   }
 }
+
+/** After an interruption, how long closing the worker pools may take before the command exits anyway. */
+const CLOSE_GRACE_MS = 5_000;
 
 async function replay(o: StressOptions, file: string, harness: StressHarness, out: Out): Promise<number> {
   const r = await replayTraceFile(file, harness, o.memoryModel ?? undefined);
@@ -146,23 +165,29 @@ async function replay(o: StressOptions, file: string, harness: StressHarness, ou
 /** Runs per cell of --matrix when --runs is not given: well past the worst catch measured. */
 const MATRIX_RUNS = 500;
 
-async function matrix(o: StressOptions, harness: StressHarness, out: Out): Promise<number> {
+async function matrix(o: StressOptions, harness: StressHarness, out: Out, interrupt: Interrupt): Promise<number> {
   const runs = o.runs ?? MATRIX_RUNS;
   out(`dirtyring stress --matrix: memory model × ring capability × harvester, a reset thread, up to ${runs} controlled runs per cell, seed ${o.seed}`);
-  const cells = await runMemoryMatrix(harness, runs, o.seed, (c) => process.stderr.write(`  ${c.model} ${c.ringCap} ${c.harvester}: ${cellOutcome(c)}\n`));
+  const onCell = (c: MatrixCell): void => void process.stderr.write(`  ${c.model} ${c.ringCap} ${c.harvester}: ${cellOutcome(c)}\n`);
+  const cells = await runMemoryMatrix(harness, runs, o.seed, onCell, interrupt.signal);
   const ok = cells.every((c) => (c.firstForbidden !== null) === expectLoss(c));
   for (const line of matrixLines(cells)) out(line);
+  if (interrupt.requested) {
+    out(`INTERRUPTED by ${interrupt.stopSignal}: ${cells.length} cells done, ${ok ? 'each as the model predicts' : 'a cell differs from what the model predicts'} (seed ${o.seed})`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ ok: false, interrupted: interrupt.stopSignal, seed: o.seed, runs, cells })}\n`);
+    return interrupt.exitStatus();
+  }
   out(ok ? `OK: pages are lost exactly where the memory model allows it (seed ${o.seed})` : `FAILED: a cell differs from what the model predicts (seed ${o.seed})`);
   if (o.json) process.stdout.write(`${JSON.stringify({ ok, seed: o.seed, runs, cells })}\n`);
   return ok ? 0 : 1;
 }
 
-async function campaigns(o: StressOptions, harness: StressHarness, out: Out): Promise<number> {
+async function campaigns(o: StressOptions, harness: StressHarness, out: Out, interrupt: Interrupt): Promise<number> {
   const startedAt = new Date().toISOString();
-  const session = new CampaignSession(o, harness, out);
+  const session = new CampaignSession(o, harness, out, interrupt.signal);
   if (o.mutants.length === 0) await session.plainCampaigns();
   else await session.mutantCampaigns();
-  const report = session.report(startedAt);
+  const report = session.report(startedAt, interrupt.stopSignal);
   if (o.report !== null) {
     writeJsonReport(o.report, report);
     out(`report: ${o.report}`);
@@ -173,6 +198,7 @@ async function campaigns(o: StressOptions, harness: StressHarness, out: Out): Pr
   }
   out(verdictLine(o, report));
   if (o.json) process.stdout.write(`${JSON.stringify(jsonSummary(o, report))}\n`);
+  if (interrupt.requested) return interrupt.exitStatus();
   return report.ok ? 0 : 1;
 }
 
@@ -185,12 +211,26 @@ class CampaignSession {
     private readonly o: StressOptions,
     private readonly harness: StressHarness,
     private readonly out: Out,
+    private readonly stop: AbortSignal,
   ) {}
 
-  /** One campaign per mode, of the runs asked for (or the default count, or the time budget). */
+  /** One campaign per mode, of the runs asked for (or the default count, or the time budget); or a preset's plan. */
   async plainCampaigns(): Promise<void> {
     const o = this.o;
+    if (o.plan !== null) {
+      this.out(`dirtyring stress --preset: ${describePlan(o.plan)}, seed ${o.seed}`);
+      for (const c of o.plan) {
+        if (this.stop.aborted) break;
+        const spec: CampaignSpec = { ...this.baseSpec(c.mode), log: c.log, mutant: null, runs: c.runs, stopAtFirstForbidden: false };
+        this.out(`dirtyring stress: ${describeCampaign(spec)}`);
+        const r = await this.campaign(spec, `${c.mode} ${c.log}`);
+        for (const line of campaignLines(r)) this.out(line);
+      }
+      for (const line of totalsLines(this.results, o.plan.map((c) => c.log))) this.out(line);
+      return;
+    }
     for (const mode of o.modes) {
+      if (this.stop.aborted) break;
       const runs = o.runs ?? (o.timeBudgetMs !== null ? null : DEFAULT_CAMPAIGN_RUNS);
       const spec: CampaignSpec = { ...this.baseSpec(mode), mutant: null, runs, stopAtFirstForbidden: false };
       this.out(`dirtyring stress: ${describeCampaign(spec)}`);
@@ -204,7 +244,11 @@ class CampaignSession {
     const o = this.o;
     for (const mode of o.modes) {
       this.out(`dirtyring stress: ${o.mutants.length} mutant campaign(s), ${mode} mode${mode === 'controlled' ? `, ${o.strategy} strategy` : ''}, seed ${o.seed}`);
-      for (const m of o.mutants) await this.mutantCampaign(mode, m);
+      for (const m of o.mutants) {
+        if (this.stop.aborted) break;
+        await this.mutantCampaign(mode, m);
+      }
+      if (this.stop.aborted) break;
     }
     for (const line of mutantTableLines(this.verdicts, o.modes)) this.out(line);
   }
@@ -228,6 +272,7 @@ class CampaignSession {
       runs: r.runs,
       outcome: first?.outcome ?? null,
       traceFile: first?.shrunk?.traceFile ?? first?.traceFile ?? null,
+      ...(r.interrupted && !r.caught && { interrupted: true as const }),
     };
     this.verdicts.push(verdict);
     for (const line of mutantVerdictLines(verdict, first)) this.out(line);
@@ -263,23 +308,31 @@ class CampaignSession {
   private async campaign(spec: CampaignSpec, label: string): Promise<CampaignResult> {
     const progress = new Progress(process.stderr, label, expectedRuns(spec));
     const counts = { forbidden: 0, error: 0, interesting: 0 } satisfies ProgressCounts;
-    const result = await this.harness.runCampaign(spec, (rec, done) => {
-      if (rec.cls === 'forbidden') counts.forbidden++;
-      else if (rec.cls === 'error') counts.error++;
-      else if (rec.cls === 'interesting') counts.interesting++;
-      progress.update(done, counts);
-    });
+    const result = await this.harness.runCampaign(
+      spec,
+      (rec, done) => {
+        if (rec.cls === 'forbidden') counts.forbidden++;
+        else if (rec.cls === 'error') counts.error++;
+        else if (rec.cls === 'interesting') counts.interesting++;
+        progress.update(done, counts);
+      },
+      this.stop,
+    );
     progress.finish();
     this.results.push(result);
     return result;
   }
 
   /** The report: every campaign; ok when every mutant was caught where modelled, or nothing failed. */
-  report(startedAt: string): StressReport {
+  report(startedAt: string, interrupted: StopSignal | null): StressReport {
     const { o, results, verdicts } = this;
     const { forbidden, errors } = unexpectedFailures(results);
     const covered = !o.minCoverage || unreachedLines(results).length === 0;
-    const ok = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0 && covered;
+    // A plain campaign that made no run tested nothing: never OK.
+    const ran = results.every((r) => r.runs > 0);
+    const passed = o.mutants.length > 0 ? verdicts.every((v) => v.caught || v.notApplicable !== undefined) : forbidden === 0 && errors === 0 && covered && ran;
+    // An interrupted campaign did not make the runs it was asked for: never OK.
+    const ok = passed && interrupted === null;
     return {
       format: 'dirtyring-stress-report/1',
       startedAt,
@@ -288,6 +341,7 @@ class CampaignSession {
       campaigns: results,
       mutants: verdicts,
       mutationScore: mutationScore(verdicts, o.modes),
+      interrupted,
     };
   }
 }

@@ -2,9 +2,12 @@
  * `dirtyring stress`'s options: parsed and checked up front, so that bad input exits 2 with one
  * line naming the parameter and the errno before any campaign starts.
  */
-import { join, parse as parsePath } from 'node:path';
+import { join, parse as parsePath, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../base/config-error.js';
+import { checkOutputDir, checkOutputFile } from './output-paths.js';
+import { shardFromEnv } from './shard-env.js';
+import { type PlannedCampaign, presetPlan } from './stress-preset.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import type { LogMode } from '../userspace/log-collectors.js';
@@ -58,6 +61,8 @@ export interface StressOptions {
   readonly resetter: Resetter | null;
   /** Run the memory-model matrix (profile × ring capability × harvester) instead of a campaign. */
   readonly matrix: boolean;
+  /** --preset: the campaigns to run, one after another (null: the modes above). */
+  readonly plan: readonly PlannedCampaign[] | null;
   /** The command line, for the report. */
   readonly argv: readonly string[];
 }
@@ -91,6 +96,7 @@ const OPTIONS = {
   'ring-cap': { type: 'string' },
   resetter: { type: 'string' },
   matrix: { type: 'boolean', default: false },
+  preset: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -127,6 +133,11 @@ const CAMPAIGN_ONLY = [
 const MAX_PCT_DEPTH = 100;
 const MAX_PREEMPTION_BOUND = 100;
 const MAX_RUNS = 1e9;
+/**
+ * Shards of one campaign: as many as a Kubernetes Indexed Job may have completions (10^5);
+ * past that, a count is a typing error (and beyond 2^53 not even a number any more).
+ */
+export const MAX_SHARDS = 100_000;
 /** Seeds are u32: run k of a campaign uses seed + k, wrapping. */
 const MAX_SEED = 0xffffffff;
 /** Trace files go next to the report (in `<report name>-traces`), or here without one. */
@@ -144,7 +155,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
   const memoryModel = parseMemoryModel(values['memory-model'], mode);
   const log = values.log !== undefined ? validateLogMode(values.log) : null;
   const mutants = values.mutant !== undefined ? parseMutants(values.mutant, log, memoryModel) : [];
-  const shard = values.shard !== undefined ? parseShard(values.shard, strategy) : null;
+  const shard = values.shard !== undefined ? parseShard(values.shard === 'auto' ? autoShard() : values.shard, strategy) : null;
   const modes = campaignModes(mode, values.strategy !== undefined, memoryModel !== null && memoryModel !== 'sc', mutants.length > 0);
   const ringCap = choice('--ring-cap', values['ring-cap'], RING_CAPS);
   const resetter = choice('--resetter', values.resetter, RESETTERS);
@@ -155,14 +166,19 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
   }
   checkCoverageOptions(values, modes, strategy, mutants.length > 0);
+  const runs = values.runs !== undefined ? positiveInt('--runs', values.runs, 1, MAX_RUNS) : null;
+  if (shard !== null) checkShardHasRuns(shard, runs, mutants, modes);
+  const plan = presetPlan(values.preset, values, runs);
   const report = values.report ?? null;
+  const traceDir = values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : DEFAULT_TRACE_DIR);
+  if (values.replay === undefined) checkOutputs(report, values.junit ?? null, traceDir);
   return {
-    modes,
+    modes: plan !== null ? [...new Set(plan.map((c) => c.mode))] : modes,
     strategy,
     pctDepth: values['pct-depth'] !== undefined ? positiveInt('--pct-depth', values['pct-depth'], 1, MAX_PCT_DEPTH) : DEFAULT_PCT_DEPTH,
     preemptionBound:
       values['preemption-bound'] !== undefined ? positiveInt('--preemption-bound', values['preemption-bound'], 0, MAX_PREEMPTION_BOUND) : DEFAULT_PREEMPTION_BOUND,
-    runs: values.runs !== undefined ? positiveInt('--runs', values.runs, 1, MAX_RUNS) : null,
+    runs,
     timeBudgetMs: values['time-budget'] !== undefined ? parseDuration('--time-budget', values['time-budget']) : null,
     mutants,
     log,
@@ -170,7 +186,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     seed: values.seed !== undefined ? positiveInt('--seed', values.seed, 0) : randomSeed(),
     report,
     junit: values.junit ?? null,
-    traceDir: values['trace-dir'] ?? (report !== null ? join(parsePath(report).dir, `${parsePath(report).name}-traces`) : DEFAULT_TRACE_DIR),
+    traceDir,
     replay: values.replay ?? null,
     printTrace: values.trace === true,
     shrink: values['no-shrink'] !== true,
@@ -183,8 +199,19 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     ringCap,
     resetter,
     matrix: values.matrix === true,
+    plan,
     argv,
   };
+}
+
+/** Every file and directory the campaign will write, checked before its first run. */
+function checkOutputs(report: string | null, junit: string | null, traceDir: string): void {
+  if (report !== null) checkOutputFile('--report', report);
+  if (junit !== null) checkOutputFile('--junit', junit);
+  if (report !== null && junit !== null && resolvePath(report) === resolvePath(junit)) {
+    throw new ConfigError('--junit', junit, 'EINVAL', 'the same file as --report; one would overwrite the other');
+  }
+  checkOutputDir('--trace-dir', traceDir);
 }
 
 /** The matrix decides the mode, the models, the capabilities and the harvesters itself. */
@@ -321,6 +348,19 @@ function positiveInt(param: string, v: string, min = 1, max = MAX_SEED): number 
   return n;
 }
 
+/**
+ * A shard that would run no run is refused rather than reported OK: an OK must mean that runs
+ * were made. Shard i of n holds runs i-1, i-1+n, ...: none when the campaign has fewer than i.
+ */
+function checkShardHasRuns(shard: Shard, runs: number | null, mutants: readonly MutantProfile[], modes: readonly StressMode[]): void {
+  const sizes = runs !== null ? [runs] : mutants.flatMap((m) => modes.filter((mode) => m.notModelledIn?.[mode] === undefined).map((mode) => m.bound[mode]));
+  const smallest = sizes.length > 0 ? Math.min(...sizes) : null;
+  if (smallest !== null && smallest < shard.index) {
+    const what = runs !== null ? `--runs ${runs}` : `a mutant campaign of ${smallest} runs`;
+    throw new ConfigError('--shard', `${shard.index}/${shard.count}`, 'EINVAL', `shard ${shard.index} of ${what} has no run (shard i holds runs i-1, i-1+n, ...); use fewer shards or more runs`);
+  }
+}
+
 /** "90s", "5m", "1h", "500ms", or plain seconds. */
 function parseDuration(param: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
@@ -330,12 +370,20 @@ function parseDuration(param: string, v: string): number {
   return ms;
 }
 
+/** `--shard auto`: from the job runner's environment; the error names the variable when it is wrong. */
+function autoShard(): string {
+  const { shard, from } = shardFromEnv(process.env);
+  process.stderr.write(`--shard auto: ${shard} (from ${from})\n`);
+  return shard;
+}
+
 function parseShard(v: string, strategy: Strategy): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(v.trim());
   if (!m) throw new ConfigError('--shard', v, 'EINVAL', 'expected i/n, e.g. 1/4');
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || index < 1 || index > count) throw new ConfigError('--shard', v, 'EINVAL', 'need 1 <= i <= n');
+  if (count < 1 || count > MAX_SHARDS) throw new ConfigError('--shard', v, 'EINVAL', `need 1 <= n <= ${MAX_SHARDS} shards`);
+  if (index < 1 || index > count) throw new ConfigError('--shard', v, 'EINVAL', 'need 1 <= i <= n');
   const refusal = shardRefusal(strategy);
   if (refusal !== null) throw new ConfigError('--shard', v, 'EINVAL', refusal);
   return { index, count };

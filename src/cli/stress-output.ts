@@ -98,7 +98,11 @@ function explanationLines(x: RunRecord): string[] {
 /** A mutant campaign's verdict, and how to see the run that caught it again. */
 export function mutantVerdictLines(v: MutantVerdict, first: RunRecord | null): string[] {
   const lines: string[] = [
-    v.caught ? `  ${v.mutant}: caught at run ${v.caughtAtRun}/${v.bound} — ${first?.outcome}: ${first?.detail ?? ''}` : `  ${v.mutant}: NOT CAUGHT in ${v.runs} runs`,
+    v.caught
+      ? `  ${v.mutant}: caught at run ${v.caughtAtRun}/${v.bound} — ${first?.outcome}: ${first?.detail ?? ''}`
+      : v.interrupted
+        ? `  ${v.mutant}: interrupted after ${v.runs} runs, not caught yet`
+        : `  ${v.mutant}: NOT CAUGHT in ${v.runs} runs`,
   ];
   if (first?.schedule) lines.push(`    schedule (${first.steps} steps): ${clip(first.schedule)}`);
   if (first?.shrunk) lines.push(`    shrunk to ${sizeLine(first.shrunk.to)}: ${clip(first.shrunk.schedule)}`);
@@ -112,6 +116,7 @@ export function mutantTableLines(verdicts: readonly MutantVerdict[], modes: read
     const v = verdicts.find((x) => x.mutant === name && x.mode === mode);
     if (!v) return '-';
     if (v.notApplicable !== undefined) return 'n/a (not modelled)';
+    if (v.interrupted) return `interrupted (${v.runs} runs)`;
     return v.caught ? `caught at run ${v.caughtAtRun}/${v.bound}` : `NOT CAUGHT (${v.runs} runs)`;
   };
   const rows = names.map((n) => [n, ...modes.map((m) => cell(n, m))]);
@@ -139,11 +144,14 @@ export function unexpectedFailures(results: readonly CampaignResult[]): { forbid
 /** The last text line: OK, or what failed and how to reproduce it. */
 export function verdictLine(o: StressOptions, report: StressReport): string {
   const { campaigns: results, mutants: verdicts, ok } = report;
+  if (report.interrupted !== null) return interruptedLine(o, report);
   if (o.mutants.length === 0) {
     const runs = results.reduce((s, r) => s + r.runs, 0);
     const { forbidden, errors } = unexpectedFailures(results);
     const unreached = o.minCoverage ? unreachedLines(results) : [];
     if (ok) return `OK: ${runs} runs, 0 forbidden, 0 errors${o.minCoverage ? ', every edge state reached' : ''} (seed ${o.seed})`;
+    const empty = results.filter((r) => r.runs === 0).length;
+    if (empty > 0) return `FAILED: ${empty} campaign(s) made no run — nothing was tested (seed ${o.seed})`;
     if (forbidden === 0 && errors === 0) return `FAILED: --min-coverage: edge states no run reached — ${unreached.join('; ')} (seed ${o.seed})`;
     return `FAILED: ${forbidden} forbidden, ${errors} error run(s) in ${runs} runs — reproduce a run with --seed <its seed> --runs 1, or --replay its trace file`;
   }
@@ -151,6 +159,27 @@ export function verdictLine(o: StressOptions, report: StressReport): string {
   return ok
     ? `OK: every mutant caught where its code is modelled${na > 0 ? ` (${na} campaign(s) n/a)` : ''} (seed ${o.seed})`
     : `FAILED: ${verdicts.filter((v) => !v.caught && v.notApplicable === undefined).map((v) => `${v.mutant} (${v.mode})`).join(', ')} not caught (seed ${o.seed})`;
+}
+
+/** What an interrupted command made, and what of it failed: the tables above are partial. */
+function interruptedLine(o: StressOptions, report: StressReport): string {
+  const runs = report.campaigns.reduce((s, r) => s + r.runs, 0);
+  const { forbidden, errors } = unexpectedFailures(report.campaigns);
+  const abandoned = report.campaigns.filter((r) => r.abandonedRun !== null).map((r) => `run ${r.abandonedRun} (${r.mode}) did not end within the grace and is not counted`);
+  const caught = o.mutants.length > 0 ? `, ${report.mutants.filter((v) => v.caught).length} of ${o.mutants.length * o.modes.length} mutant campaigns caught` : '';
+  return `INTERRUPTED by ${report.interrupted}: partial results, ${runs} runs, ${forbidden} forbidden, ${errors} errors${caught}${abandoned.length > 0 ? `; ${abandoned.join('; ')}` : ''} (seed ${o.seed})`;
+}
+
+/** One row per campaign and the totals: a soak's or any multi-campaign command's last table. */
+export function totalsLines(results: readonly CampaignResult[], logs: readonly (string | null)[]): string[] {
+  const row = (label: string[], rs: readonly CampaignResult[]): string[] => {
+    const sum = (f: (r: CampaignResult) => number): string => String(rs.reduce((n, r) => n + f(r), 0));
+    const ms = rs.reduce((n, r) => n + r.elapsedMs, 0);
+    return [...label, sum((r) => r.runs), sum((r) => r.classes.acceptable), sum((r) => r.classes.interesting), sum((r) => r.classes.forbidden), sum((r) => r.classes.error), `${msAsSeconds(ms, 0)} s`];
+  };
+  const rows = results.map((r, i) => row([r.mode, logs[i] ?? 'all'], [r]));
+  rows.push(row(['total', ''], results));
+  return ['', table(['mode', 'log', 'runs', 'acceptable', 'interesting', 'forbidden', 'error', 'elapsed'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'])];
 }
 
 /** The --json summary: totals, each campaign without its records, the first failures. */
@@ -190,5 +219,6 @@ export function jsonSummary(o: StressOptions, report: StressReport): object {
     mutationScore: report.mutationScore,
     report: o.report,
     junit: o.junit,
+    interrupted: report.interrupted,
   };
 }

@@ -12,6 +12,8 @@ export interface RunHooks {
   /** Called once with the validated configuration, before any thread starts. */
   readonly onStart?: (config: RunConfig) => void;
   readonly onIteration?: (report: IterationReport) => void;
+  /** Asked before each iteration: true ends the run there (Ctrl-C); the summary says it was interrupted. */
+  readonly shouldStop?: () => boolean;
   /**
    * Test hook: during this iteration, turn LOG_DIRTY_PAGES off on this memslot id a third of
    * the way through and on again at two thirds (the slot is not judged in that iteration).

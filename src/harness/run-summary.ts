@@ -100,6 +100,8 @@ export interface RunSummary {
   /** Page write-tracking (src/harness/page-track-run.ts); null without --track-pages. */
   pageTrack: PageTrackSummary | null;
   error: string | null;
+  /** Stopped before its last iteration by a stop request (Ctrl-C): the figures are the iterations made. */
+  interrupted: boolean;
 }
 
 export interface LockHold {
@@ -172,6 +174,8 @@ export interface RunStatistics {
   /** Iterations completed. */
   readonly iterations: number;
   readonly error: string | null;
+  /** Stopped early on request (optional: callers that never stop a run leave it out). */
+  readonly interrupted?: boolean;
   readonly elapsedMs: number;
   readonly vm: RunVmStats;
   readonly vcpus: VcpuTotals;
@@ -257,6 +261,7 @@ export function summarizeRun(r: RunStatistics): RunSummary {
     error: r.error,
     // New fields go last: the JSON keeps the order it has always had.
     smmPages: config.smmPages,
+    interrupted: r.interrupted === true,
   };
   // `ok` comes first in the JSON, as it always has.
   return { ok: runPassed(summary, config.iterations), ...summary };

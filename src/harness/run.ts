@@ -35,9 +35,14 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
   const run = new DirtyLogRun(config, hooks);
   let iterations = 0;
   let error: string | null = null;
+  let interrupted = false;
   try {
     await run.start();
     for (let k = 1; k <= config.iterations; k++) {
+      if (hooks.shouldStop?.() === true) {
+        interrupted = true;
+        break;
+      }
       const report = await run.runIteration(k);
       iterations = k;
       hooks.onIteration?.(report);
@@ -49,7 +54,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     if (err !== null && error === null) error = err;
   }
   const statistics = run.statistics();
-  return summarizeRun({ config, iterations, error, elapsedMs: now() - t0, ...statistics });
+  return summarizeRun({ config, iterations, error, interrupted, elapsedMs: now() - t0, ...statistics });
 }
 
 /** The ring run: `runDirtyLog` with `log: 'ring'` (the default). */

@@ -156,6 +156,9 @@ export function checkCampaignSpec(spec: CampaignSpec): void {
   if (spec.shard && refusal !== null) {
     throw new ConfigError('--shard', `${spec.shard.index}/${spec.shard.count}`, 'EINVAL', refusal);
   }
+  if (spec.shard && expectedRuns(spec) === 0) {
+    throw new ConfigError('--shard', `${spec.shard.index}/${spec.shard.count}`, 'EINVAL', `shard ${spec.shard.index} of ${spec.runs} runs has no run`);
+  }
   if (spec.coverageGuided && (spec.mode !== 'controlled' || spec.strategy === 'dfs')) {
     throw new ConfigError('--coverage-guided', 'on', 'EINVAL', 'it steers the scenarios of random or pct controlled campaigns');
   }

@@ -15,37 +15,16 @@
 import { now } from '../base/clock.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import { VcpuWorkerPool } from '../userspace/vcpu-worker-pool.js';
-import { type CampaignSpec, type Shard, checkCampaignSpec, expectedRuns, inShard, runSeed } from './campaign-spec.js';
+import { type CampaignSpec, checkCampaignSpec, expectedRuns, inShard, runSeed } from './campaign-spec.js';
 import { ControlledCampaignRuns } from './controlled/controlled-campaign.js';
 import type { SpawnControlledWorker } from './controlled/participant-api.js';
 import { ParticipantPool } from './controlled/pool.js';
-import type { Exploration, Strategy } from './controlled/strategies.js';
-import { type CampaignCoverage, CoverageTally } from './coverage/campaign-coverage.js';
+import { type CampaignResult, CampaignTally } from './campaign-tally.js';
 import { FreeCampaignRuns } from './free/free-campaign.js';
-import { type OutcomeClass, type OutcomeRow, OutcomeTable, isForbidden } from './outcome.js';
 import type { CampaignRuns, RunRecord } from './run-record.js';
-import type { StressMode } from './stress-mode.js';
+import { finishWithin } from './stop.js';
 
-export interface CampaignResult {
-  readonly mode: StressMode;
-  readonly strategy: Strategy | null;
-  readonly mutant: string | null;
-  readonly seed: number;
-  readonly shard: Shard | null;
-  readonly runs: number;
-  readonly table: OutcomeRow[];
-  readonly classes: Record<OutcomeClass, number>;
-  readonly records: RunRecord[];
-  /** A forbidden outcome was seen (for a mutant: it was caught). */
-  readonly caught: boolean;
-  /** Runs executed when the first forbidden outcome was seen (1-based). */
-  readonly caughtAtRun: number | null;
-  /** What the strategy explored (dfs: schedules, and whether the bounded tree was exhausted). */
-  readonly dfs: Exploration | null;
-  /** The edge states the runs reached. */
-  readonly coverage: CampaignCoverage;
-  readonly elapsedMs: number;
-}
+export type { CampaignResult } from './campaign-tally.js';
 
 export interface StressPlatform {
   readonly spawnVcpu: SpawnVcpuWorker;
@@ -79,16 +58,36 @@ export class StressHarness {
     this.controlledPool = null;
   }
 
-  async runCampaign(spec: CampaignSpec, onRun?: RunListener): Promise<CampaignResult> {
+  /**
+   * The campaign's runs, one after another. Once `stop` fires no new run starts, and the run
+   * under way gets STOP_GRACE_MS to end; the result then says it was interrupted.
+   */
+  async runCampaign(spec: CampaignSpec, onRun?: RunListener, stop?: AbortSignal): Promise<CampaignResult> {
     checkCampaignSpec(spec);
     const t0 = now();
     const runs: CampaignRuns = spec.mode === 'free' ? new FreeCampaignRuns(spec, this.vcpuSpawn) : new ControlledCampaignRuns(spec, this.participants);
-    const tally = new CampaignTally(spec);
+    const tally = new CampaignTally({
+      mode: spec.mode,
+      strategy: spec.mode === 'controlled' ? spec.strategy : null,
+      mutant: spec.mutant?.name ?? null,
+      seed: spec.seed,
+      shard: spec.shard,
+    });
     const expected = expectedRuns(spec);
     for (let i = 0; spec.runs === null || i < spec.runs; i++) {
-      if (spec.timeBudgetMs !== null && now() - t0 >= spec.timeBudgetMs) break;
+      if (stop?.aborted === true) {
+        tally.interrupted = true;
+        break;
+      }
+      // The budget is judged once a run is made: a campaign of no run would report OK having tested nothing.
+      if (spec.timeBudgetMs !== null && tally.records.length > 0 && now() - t0 >= spec.timeBudgetMs) break;
       if (!inShard(spec, i)) continue;
-      const record = await runs.run(i, runSeed(spec, i));
+      const record = await finishWithin(runs.run(i, runSeed(spec, i)), stop);
+      if (record === 'abandoned') {
+        tally.interrupted = true;
+        tally.abandonedRun = i;
+        break;
+      }
       if (record === null) break;
       tally.add(record);
       onRun?.(record, tally.records.length, expected);
@@ -98,47 +97,3 @@ export class StressHarness {
   }
 }
 
-/** A campaign's records, counted into its outcome table as they come. */
-class CampaignTally {
-  readonly records: RunRecord[] = [];
-  private readonly table = new OutcomeTable();
-  private readonly coverage: CoverageTally;
-  /** Runs made when the first forbidden outcome was seen (1-based). */
-  caughtAtRun: number | null = null;
-
-  constructor(private readonly spec: CampaignSpec) {
-    this.coverage = new CoverageTally(spec.mode);
-  }
-
-  add(record: RunRecord): void {
-    this.records.push(record);
-    this.coverage.add(record.coverage);
-    this.table.add(record.outcomes, record.seed);
-    if (this.caughtAtRun === null && isForbidden(record.outcomes)) this.caughtAtRun = this.records.length;
-  }
-
-  result(exploration: Exploration | null, elapsedMs: number): CampaignResult {
-    const { spec, table } = this;
-    return {
-      mode: spec.mode,
-      strategy: spec.mode === 'controlled' ? spec.strategy : null,
-      mutant: spec.mutant?.name ?? null,
-      seed: spec.seed,
-      shard: spec.shard,
-      runs: this.records.length,
-      table: table.rows(),
-      classes: {
-        acceptable: table.byClass('acceptable'),
-        interesting: table.byClass('interesting'),
-        forbidden: table.byClass('forbidden'),
-        error: table.byClass('error'),
-      },
-      records: this.records,
-      caught: this.caughtAtRun !== null,
-      caughtAtRun: this.caughtAtRun,
-      dfs: exploration,
-      coverage: this.coverage.result(),
-      elapsedMs,
-    };
-  }
-}

@@ -49,12 +49,15 @@ function cellSpec(model: MemoryModel, ringCap: RingCap, harvester: MatrixHarvest
 }
 
 /** Every cell, one campaign each, in table order; `onCell` after each. */
-export async function runMemoryMatrix(harness: StressHarness, runs: number, seed: number, onCell?: (c: MatrixCell) => void): Promise<MatrixCell[]> {
+/** The cells in order; once `stop` fires, the cells done so far (the one under way ends as its campaign does, and is left out). */
+export async function runMemoryMatrix(harness: StressHarness, runs: number, seed: number, onCell?: (c: MatrixCell) => void, stop?: AbortSignal): Promise<MatrixCell[]> {
   const cells: MatrixCell[] = [];
   for (const model of MATRIX_MODELS) {
     for (const ringCap of MATRIX_CAPS) {
       for (const harvester of MATRIX_HARVESTERS) {
-        const r = await harness.runCampaign(cellSpec(model, ringCap, harvester, runs, seed));
+        if (stop?.aborted === true) return cells;
+        const r = await harness.runCampaign(cellSpec(model, ringCap, harvester, runs, seed), undefined, stop);
+        if (r.interrupted) return cells;
         const first = r.records.find((x) => x.cls === 'forbidden') ?? null;
         const cell = { model, ringCap, harvester, runs: r.runs, firstForbidden: r.caughtAtRun, outcome: first?.outcome ?? null, seed: first?.seed ?? null };
         cells.push(cell);

@@ -22,6 +22,8 @@ export interface MutantVerdict {
   readonly traceFile: string | null;
   /** Set when the mode does not model the mutated code: why (never counted as caught). */
   readonly notApplicable?: string;
+  /** Set when a signal stopped the campaign before it caught the mutant or reached its bound. */
+  readonly interrupted?: true;
 }
 
 export interface MutationScore {
@@ -37,6 +39,8 @@ export interface StressReport {
   readonly campaigns: CampaignResult[];
   readonly mutants: MutantVerdict[];
   readonly mutationScore: Partial<Record<StressMode, MutationScore>>;
+  /** The signal that stopped the command before it made every run (the report is partial), or null. */
+  readonly interrupted: 'SIGINT' | 'SIGTERM' | null;
 }
 
 /** The CLI's name for writing the report: the same writer as trace files. */
@@ -108,6 +112,15 @@ function junitXml(report: StressReport): string {
     tests += cases.length;
     failures += f;
     suites.push(`  <testsuite name="dirtyring stress mutants" tests="${cases.length}" failures="${f}" errors="0">\n${cases.join('\n')}\n  </testsuite>`);
+  }
+  if (report.interrupted !== null) {
+    // A CI reading only the XML must see that the campaign did not finish: one error case.
+    const runs = report.campaigns.reduce((n, c) => n + c.runs, 0);
+    tests += 1;
+    errors += 1;
+    suites.push(
+      `  <testsuite name="dirtyring stress interrupted" tests="1" failures="0" errors="1">\n    <testcase classname="dirtyring.stress" name="campaign completed"><error type="interrupted" message="${report.interrupted} stopped the campaign after ${runs} runs: the results are partial"/></testcase>\n  </testsuite>`,
+    );
   }
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="dirtyring stress" tests="${tests}" failures="${failures}" errors="${errors}">\n${suites.join('\n')}\n</testsuites>\n`;
 }

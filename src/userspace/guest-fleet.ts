@@ -136,7 +136,7 @@ export class GuestFleet {
   readonly control: VcpuControlPlane;
   readonly workers: VcpuWorkerHandle[] = [];
   /** Other workers of the run (e.g. a migration's destination) joined and released on shutdown. */
-  private readonly adopted: VcpuWorkerHandle[] = [];
+  private readonly adopted: { readonly worker: VcpuWorkerHandle; readonly name: string }[] = [];
 
   constructor(
     readonly vm: Vm,
@@ -150,6 +150,16 @@ export class GuestFleet {
       return b;
     });
     this.control = new VcpuControlPlane(vm, vcpuCount, this.devices.map((d) => d.i32));
+    this.control.watchWorkers(() => this.deadWorker());
+  }
+
+  /** The thread whose worker exited unasked ("vCPU i", "device j", an adopted worker's name), or null. */
+  deadWorker(): string | null {
+    for (let i = 0; i < this.workers.length; i++) {
+      if (this.workers[i]!.failure !== null) return i < this.vcpuCount ? `vCPU ${i}` : `device ${i - this.vcpuCount}`;
+    }
+    for (const a of this.adopted) if (a.worker.failure !== null) return a.name;
+    return null;
   }
 
   /** Spawn and start every vCPU and device thread, then wait until all of them have parked. */
@@ -193,9 +203,9 @@ export class GuestFleet {
     await this.control.waitAllParked(CONTROL_TIMEOUT_MS);
   }
 
-  /** Join and release `worker` together with the fleet's own threads on shutdown. */
-  adopt(worker: VcpuWorkerHandle): void {
-    this.adopted.push(worker);
+  /** Join and release `worker` together with the fleet's own threads on shutdown; `name` names its thread when it dies. */
+  adopt(worker: VcpuWorkerHandle, name: string): void {
+    this.adopted.push({ worker, name });
   }
 
   /** Sum of one vCPU counter over every vCPU. */
@@ -221,7 +231,7 @@ export class GuestFleet {
 
   /** The first crash a worker reported, if any (for error messages). */
   firstFailure(): string | null {
-    for (const w of [...this.workers, ...this.adopted]) if (w.failure !== null) return w.failure;
+    for (const w of [...this.workers, ...this.adopted.map((a) => a.worker)]) if (w.failure !== null) return w.failure;
     return null;
   }
 
@@ -233,7 +243,7 @@ export class GuestFleet {
     this.control.terminateAll();
     let error: string | null = null;
     await Promise.all(
-      [...this.workers, ...this.adopted].map(async (w, i) => {
+      [...this.workers, ...this.adopted.map((a) => a.worker)].map(async (w, i) => {
         try {
           const err = await withTimeout(w.api.join(), JOIN_TIMEOUT_MS, `joining worker ${i}`);
           if (err && error === null) error = `worker ${i}: ${err}`;

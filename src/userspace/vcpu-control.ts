@@ -127,12 +127,23 @@ export class VcpuControlPlane {
     return true;
   }
 
-  /** A dead thread: "vCPU i" or "device j", or null. */
+  /**
+   * A dead thread: "vCPU i" or "device j" (or what the worker probe names), or null. A thread
+   * that fails in its own code says so in its state; one whose worker is gone (killed, out of
+   * memory) never writes DEAD — only its host saw it exit — so the probe asks the host.
+   */
   anyDeadThread(): string | null {
     for (let i = 0; i < this.vcpuCount; i++) if (this.state(i) === VcpuState.DEAD) return `vCPU ${i}`;
     for (let j = 0; j < this.devices.length; j++) if (this.deviceState(j) === VcpuState.DEAD) return `device ${j}`;
-    return null;
+    return this.deadWorker();
   }
+
+  /** Names a thread whose worker has exited unasked (set by the fleet that hosts the workers). */
+  watchWorkers(probe: () => string | null): void {
+    this.deadWorker = probe;
+  }
+
+  private deadWorker: () => string | null = () => null;
 
   /**
    * Userspace's reaction to vCPUs stalled on exit 31: when any is, `collect` (harvest + reset)

@@ -19,6 +19,15 @@ describe('dirtyring run: bad input exits 2 with the parameter and the errno', ()
       [['--log', 'bitmap', '--ring-with-bitmap', 'on'], '--ring-with-bitmap on: EINVAL'],
       [['--log', 'foo'], '--log foo: EINVAL'],
       [['--memory', '1000'], '--memory 1000: EINVAL'],
+      // A mutant list that names no mutant would run a plain run that claims to test one.
+      [['--mutant', ','], "--mutant ',': EINVAL, expected a mutant name"],
+      [['--mutant', ''], "--mutant '': EINVAL, expected a mutant name"],
+      // parseArgs' own refusals, in the same one-line form naming the option.
+      [['--vcpus', '-1'], '--vcpus -1: EINVAL, vCPU count must be between 1 and 64'],
+      [['--vcpus'], '--vcpus: EINVAL, expects a value'],
+      [['--seed', '--json'], '--seed: EINVAL, expects a value, and the next argument is an option'],
+      [['--json=1'], '--json: EINVAL, takes no value'],
+      [['--vcpu', '2'], '--vcpu: EINVAL, unknown option'],
     ],
     CLI_MS,
   );

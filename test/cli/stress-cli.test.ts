@@ -54,6 +54,21 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
       [['--mode', 'controlled', '--resetter', 'thread', '--log', 'bitmap'], '--resetter thread: EINVAL, needs --log ring'],
       [['--matrix', '--mode', 'free'], '--mode free: EINVAL, not used with --matrix'],
       [['--replay', 'x.json', '--ring-cap', 'ring'], '--ring-cap ring: EINVAL, not used with --replay'],
+      // A campaign (or a shard of one) that would make no run is refused, not reported OK.
+      [['--shard', '2/3', '--runs', '1'], '--shard 2/3: EINVAL, shard 2 of --runs 1 has no run'],
+      [['--mutant', 'no-tlb-flush', '--mode', 'controlled', '--shard', '31/40'], '--shard 31/40: EINVAL, shard 31 of a mutant campaign of 30 runs has no run'],
+      [['--shard', '1/99999999999999999999'], '--shard 1/99999999999999999999: EINVAL, need 1 <= n <= 100000 shards'],
+      [['--shard', '0/0'], '--shard 0/0: EINVAL'],
+      [['--runs', '-3'], '--runs -3: EINVAL'],
+      [['--preset', 'marathon'], '--preset marathon: EINVAL, must be one of soak'],
+      [['--preset', 'soak', '--mode', 'free'], '--mode free: EINVAL, not used with --preset soak (it runs 10200 runs: 3000 controlled ring'],
+      [['--preset', 'soak', '--log', 'ring'], '--log ring: EINVAL, not used with --preset soak'],
+      // Output paths are checked before the first run, not when the campaign ends.
+      [['--runs', '1', '--junit', '/proc/version'], '--junit /proc/version: EACCES, the file is read-only'],
+      [['--runs', '1', '--report', dir], `--report ${dir}: EISDIR, is a directory`],
+      [['--runs', '1', '--trace-dir', '/dev/null/x'], '--trace-dir /dev/null/x: ENOTDIR'],
+      [['--runs', '1', '--report', '/dev/null/r.json'], '--report /dev/null/r.json: ENOTDIR'],
+      [['--runs', '1', '--junit', join(dir, 'same.json'), '--report', join(dir, 'same.json')], 'EINVAL, the same file as --report'],
     ],
     CLI_MS,
   );
@@ -99,6 +114,26 @@ describe('dirtyring stress campaigns', () => {
     expect(r.status, r.stderr).toBe(0);
     const s = lastJson(r.stdout);
     expect(s).toMatchObject({ ok: true, runs: 2, forbidden: 0, modes: ['free'] });
+  }, timeoutAbove(CLI_MS));
+
+  it('--preset soak: every mode in every log mode, then the totals (scaled down by --runs)', () => {
+    const r = dirtyring('stress', '--preset', 'soak', '--runs', '3', '--seed', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('dirtyring stress --preset: 18 runs: 3 controlled ring, 3 controlled bitmap, 3 controlled clear, 3 free ring, 3 free bitmap, 3 free clear, seed 2');
+    for (const [mode, log] of [['controlled', 'ring'], ['controlled', 'bitmap'], ['controlled', 'clear'], ['free', 'ring'], ['free', 'bitmap'], ['free', 'clear']]) {
+      expect(r.stderr).toMatch(new RegExp(`\\n${mode} +${log} +3 +\\d+ +\\d+ +0 +0 +\\d+ s\\n`));
+    }
+    expect(r.stderr).toMatch(/\ntotal +18 +\d+ +\d+ +0 +0 +\d+ s\n/);
+    const s = lastJson(r.stdout);
+    expect(s).toMatchObject({ ok: true, runs: 18, forbidden: 0, error: 0, modes: ['controlled', 'free'] });
+    expect((s['campaigns'] as unknown[]).length).toBe(6);
+  }, timeoutAbove(CLI_MS));
+
+  it('a time budget shorter than one run still makes one run: OK always means runs were made', () => {
+    const r = dirtyring('stress', '--mode', 'controlled', '--time-budget', '0.0001ms', '--seed', '3', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toMatchObject({ ok: true, runs: 1 });
+    expect(r.stderr).toContain('OK: 1 runs');
   }, timeoutAbove(CLI_MS));
 
   it('a mutant campaign prints the failing schedule, and --replay reproduces it exactly', () => {

@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 import { timeoutAbove } from './watchdog.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/dirtyring.js', import.meta.url));
 
 export interface CliResult {
   status: number | null;
@@ -19,8 +19,8 @@ export interface CliResult {
  * spawnSync blocks the test's thread, so a test with N runs needs a Vitest timeout above
  * N × timeoutMs (timeoutAbove in watchdog.ts) for this bound to be the one that fails.
  */
-export function runCli(args: readonly string[], { timeoutMs }: { timeoutMs: number }): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs });
+export function runCli(args: readonly string[], { timeoutMs, env }: { timeoutMs: number; env?: NodeJS.ProcessEnv }): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, ...(env && { env: { ...process.env, ...env } }) });
   if (r.error) {
     throw new Error(`dirtyring ${args.join(' ')}: ${r.error.message} (bound ${timeoutMs} ms)\nstderr:\n${r.stderr ?? ''}`, { cause: r.error });
   }

@@ -57,6 +57,8 @@ export interface DirtyLimitSummary {
 
 export interface MigrationSummary {
   ok: boolean;
+  /** Cancelled on request (Ctrl-C) during the pre-copy rounds: the guest stayed at the source, nothing was verified. */
+  interrupted: boolean;
   verified: boolean;
   converged: boolean;
   seed: number;

@@ -94,6 +94,8 @@ export interface DirtyLimitFacts {
 export interface MigrationStatistics {
   readonly config: MigrationConfig;
   readonly converged: boolean;
+  /** Cancelled on request before the stop-and-copy (optional: callers that never cancel leave it out). */
+  readonly interrupted?: boolean;
   /** Every round that ended, the stop-and-copy included. */
   readonly rounds: readonly RoundReport[];
   /** Null when the migration failed before the stop-and-copy ended. */
@@ -167,6 +169,7 @@ export function summarizeMigration(m: MigrationStatistics): MigrationSummary {
     mismatches: check?.mismatches.slice() ?? [],
     roundReports: m.rounds.slice(),
     error: m.error,
+    interrupted: m.interrupted === true,
   };
   // `ok` comes first in the JSON, as it always has.
   return { ok: migrationPassed(summary), ...summary };

@@ -43,9 +43,11 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     await migration.startGuest();
     migration.startLogging();
     const lastRound = await migration.iterate();
-    await migration.stopAndCopy(lastRound + 1);
-    // With every writer parked.
-    migration.verify();
+    if (!migration.interrupted) {
+      await migration.stopAndCopy(lastRound + 1);
+      // With every writer parked.
+      migration.verify();
+    }
   } catch (e) {
     error = isKvmError(e) ? e.message : describeFailure(e, migration.fleet);
   } finally {

@@ -35,6 +35,8 @@ export interface PumpHooks {
   /** During a pass, at most every `progressIntervalMs`, and once at its end. */
   readonly onProgress?: (p: PassProgress) => void;
   readonly progressIntervalMs?: number;
+  /** Asked between batches of a pre-copy pass: true cancels the migration (Ctrl-C) at once. */
+  readonly shouldStop?: () => boolean;
 }
 
 export class PagePump {
@@ -82,6 +84,8 @@ export class PagePump {
     let lastRoom = lastProgress;
     this.cursor = 0;
     for (;;) {
+      // A cancelled migration leaves its pass: the guest stays at the source, nothing is verified.
+      if (kind !== 'stop-and-copy' && this.hooks.shouldStop?.() === true) break;
       const allowed = Math.min(this.pacer.available(PAGE_SIZE), this.sender.room(), BATCH_PAGES);
       if (allowed === 0) {
         await this.waitForLink(lastRoom);

@@ -73,6 +73,8 @@ export class PrecopyMigration {
   /** Every round that ended, the stop-and-copy included. */
   readonly rounds: RoundReport[] = [];
   converged = false;
+  /** Cancelled on request during the rounds: no stop-and-copy, no verification. */
+  interrupted = false;
   stop: StopAndCopyTimes | null = null;
   check: DestinationCheck | null = null;
   private migrationStartedAt = 0;
@@ -115,7 +117,7 @@ export class PrecopyMigration {
     };
     if (this.wire) {
       const destinationWorker = this.hooks.spawn(config.vcpus + config.deviceWriters);
-      this.fleet.adopt(destinationWorker);
+      this.fleet.adopt(destinationWorker, 'the destination');
       await withTimeout(
         destinationWorker.api.startDestination({ wire: this.wire, destinations: this.destination.buffers }),
         CONTROL_TIMEOUT_MS,
@@ -145,7 +147,12 @@ export class PrecopyMigration {
   /** Rounds (the bulk pass first) until converged or the round limit; returns the last round's number. */
   async iterate(): Promise<number> {
     for (let round = 1; ; round++) {
-      if (await this.iterativeRound(round)) {
+      const converged = await this.iterativeRound(round);
+      if (this.hooks.shouldStop?.() === true) {
+        this.interrupted = true;
+        return round;
+      }
+      if (converged) {
         this.converged = true;
         return round;
       }
@@ -261,6 +268,7 @@ export class PrecopyMigration {
     const vmStats = vm.stats();
     return {
       converged: this.converged,
+      interrupted: this.interrupted,
       rounds: this.rounds,
       stop: this.stop,
       check: this.check,

@@ -22,7 +22,7 @@ const SUMMARY_FIELDS = [
   'bandwidthMiBs', 'maxDowntimeMs', 'maxRounds', 'dirtyLimitMiBs', 'destinationThread', 'mutants', 'rounds', 'pagesSent',
   'pagesResent', 'bytesSent', 'parkMs', 'downtimeMs', 'finalPages', 'migrationMs', 'totalMs', 'guestWrites', 'ringFullExits',
   'stallMs', 'maxStallMs', 'records', 'badRecords', 'resetCalls', 'entriesReset', 'resetMismatches', 'getCalls', 'clearCalls',
-  'deviceWrites', 'kernelWarnings', 'dirtyLimit', 'mismatchedPages', 'mismatches', 'roundReports', 'error',
+  'deviceWrites', 'kernelWarnings', 'dirtyLimit', 'mismatchedPages', 'mismatches', 'roundReports', 'error', 'interrupted',
 ];
 
 const ROUND_FIELDS = [
