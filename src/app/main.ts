@@ -8,6 +8,7 @@ import { probe } from './app-state.js';
 import { el } from './dom.js';
 import { configFromQuery } from './live/live-config.js';
 import { LiveView } from './live/live-view.js';
+import { TraceView } from './trace/trace-view.js';
 
 interface ViewEntry {
   readonly id: string;
@@ -24,6 +25,7 @@ const VIEWS: readonly ViewEntry[] = [
       return new LiveView(config, problems).root;
     },
   },
+  { id: 'trace', title: 'Trace debugger', build: (q) => new TraceView(q).root },
 ];
 
 function notIsolated(): HTMLElement {
