@@ -8,6 +8,8 @@ import { probe } from './app-state.js';
 import { el } from './dom.js';
 import { configFromQuery } from './live/live-config.js';
 import { LiveView } from './live/live-view.js';
+import { MigrationView } from './migration/migration-view.js';
+import { StressView } from './stress/stress-view.js';
 import { TraceView } from './trace/trace-view.js';
 
 interface ViewEntry {
@@ -26,6 +28,8 @@ const VIEWS: readonly ViewEntry[] = [
     },
   },
   { id: 'trace', title: 'Trace debugger', build: (q) => new TraceView(q).root },
+  { id: 'stress', title: 'Stress campaign', build: () => new StressView().root },
+  { id: 'migration', title: 'Live migration', build: () => new MigrationView().root },
 ];
 
 function notIsolated(): HTMLElement {

@@ -4,8 +4,10 @@
  * reading). A free run's file records the seed and the generated scenario: real threads do not
  * replay exactly, but the same seed runs the same configuration and perturbation again.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// Namespace imports, used only when a file is written: the browser app loads this module (Vite
+// stubs node: modules there, and a named import of the stub fails when the module loads).
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import { ConfigError } from '../base/config-error.js';
 import { mutantNames } from '../userspace/known-bugs.js';
 import { parseTraceFile } from './schedule-parse.js';
@@ -74,15 +76,15 @@ export function freeTraceFile(scenario: FreeScenario, mutants: number, outcome: 
 
 /** Trace files and reports alike: JSON, one space of indent, creating the directory. */
 export function writeJsonFile(path: string, value: TraceFile | object): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(value, null, 1)}\n`);
+  fs.mkdirSync(nodePath.dirname(path), { recursive: true });
+  fs.writeFileSync(path, `${JSON.stringify(value, null, 1)}\n`);
 }
 
 /** Read and check a trace file; errors name `--replay FILE` and the field, with EINVAL. */
 export function readTraceFile(path: string): TraceFile & { mutantBits: number } {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = fs.readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as { code?: string }).code;
     throw new ConfigError('--replay', path, code === 'ENOENT' ? 'ENOENT' : 'EINVAL', `cannot read the file (${code ?? String(e)})`);

@@ -9,7 +9,7 @@ import { probe } from '../app-state.js';
 import { button, el } from '../dom.js';
 import type { TraceReplay } from '../../stress/controlled/trace-replay.js';
 import { renderExplanation } from './explain-render.js';
-import { errorText, replayInWorker } from './scheduler-client.js';
+import { errorText, replayInWorker } from '../scheduler-client.js';
 import { describeChanges, renderPages, renderRings } from './step-render.js';
 
 /** Trace lines shown around the current step. */
