@@ -1,36 +1,11 @@
 /**
- * The browser app: a tab per view (live run, trace debugger, stress campaign, migration), the
- * view and its configuration taken from the URL so that a link reproduces what it shows.
- * SharedArrayBuffer needs a cross-origin isolated page; without it the page says how to get one.
+ * The browser app's entry: the header, then cross-origin isolation (SharedArrayBuffer needs it;
+ * on a host without the headers the service worker supplies them after one reload), then the
+ * app itself — loaded only now, because its modules allocate shared memory as they load.
  */
 import './app.css';
-import { probe } from './app-state.js';
 import { el } from './dom.js';
-import { configFromQuery } from './live/live-config.js';
-import { LiveView } from './live/live-view.js';
-import { MigrationView } from './migration/migration-view.js';
-import { StressView } from './stress/stress-view.js';
-import { TraceView } from './trace/trace-view.js';
-
-interface ViewEntry {
-  readonly id: string;
-  readonly title: string;
-  readonly build: (query: URLSearchParams) => HTMLElement;
-}
-
-const VIEWS: readonly ViewEntry[] = [
-  {
-    id: 'live',
-    title: 'Live run',
-    build: (q) => {
-      const { config, problems } = configFromQuery(q);
-      return new LiveView(config, problems).root;
-    },
-  },
-  { id: 'trace', title: 'Trace debugger', build: (q) => new TraceView(q).root },
-  { id: 'stress', title: 'Stress campaign', build: () => new StressView().root },
-  { id: 'migration', title: 'Live migration', build: () => new MigrationView().root },
-];
+import { ensureIsolation } from './isolation.js';
 
 function notIsolated(): HTMLElement {
   return el(
@@ -38,55 +13,20 @@ function notIsolated(): HTMLElement {
     { class: 'alert', role: 'alert' },
     'This page is not cross-origin isolated, so SharedArrayBuffer is unavailable and no run can start. ',
     'Serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp ',
-    '(npm run dev and npm run preview do), or load the static build with its service worker (see the README).',
+    '(npm run dev and npm run preview do), or over HTTPS (or localhost) where the app\u2019s service worker can add them (see the README).',
   );
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const host = document.getElementById('app')!;
-  const query = new URLSearchParams(location.search);
-  const wanted = query.get('view') ?? 'live';
-  const tabs = el('nav', { class: 'tabs', role: 'tablist', 'aria-label': 'Views' });
-  const header = el('header', {}, el('h1', {}, 'dirtyring ', el('small', { text: 'KVM dirty-page tracking, live' })), tabs);
-  host.append(header);
+  host.append(el('header', {}, el('h1', {}, 'dirtyring ', el('small', { text: 'KVM dirty-page tracking, live' }))));
   if (!crossOriginIsolated) {
+    if ((await ensureIsolation(new URL('.', location.href).pathname)) === 'reloading') return;
     host.append(notIsolated());
     return;
   }
-  const built = new Map<string, HTMLElement>();
-  const buttons: HTMLButtonElement[] = [];
-  const show = (id: string): void => {
-    for (const v of VIEWS) {
-      let panel = built.get(v.id);
-      if (v.id === id && !panel) {
-        panel = v.build(query);
-        panel.setAttribute('role', 'tabpanel');
-        built.set(v.id, panel);
-        host.append(panel);
-      }
-      if (panel) panel.hidden = v.id !== id;
-    }
-    for (const b of buttons) b.setAttribute('aria-selected', String(b.dataset['view'] === id));
-    const url = new URL(location.href);
-    url.searchParams.set('view', id);
-    history.replaceState(null, '', url);
-  };
-  for (const v of VIEWS) {
-    const b = el('button', { type: 'button', role: 'tab', id: `tab-${v.id}`, 'data-view': v.id, text: v.title });
-    b.addEventListener('click', () => show(v.id));
-    b.addEventListener('keydown', (e) => {
-      const i = VIEWS.indexOf(v);
-      const next = e.key === 'ArrowRight' ? (i + 1) % VIEWS.length : e.key === 'ArrowLeft' ? (i + VIEWS.length - 1) % VIEWS.length : -1;
-      if (next >= 0) {
-        show(VIEWS[next]!.id);
-        buttons[next]!.focus();
-      }
-    });
-    buttons.push(b);
-    tabs.append(b);
-  }
-  show(VIEWS.some((v) => v.id === wanted) ? wanted : 'live');
-  void probe;
+  const { startApp } = await import('./app-shell.js');
+  startApp(host);
 }
 
-main();
+void main();

@@ -48,7 +48,8 @@ export function describeApp(title: string, body: (open: (query?: string) => Prom
       const log = new ConsoleLog(page);
       const url = `${base}/${query}`;
       await page.goto(url, { timeout: 15_000 });
-      await page.waitForSelector('#app header', { timeout: 15_000 });
+      // The tabs appear once the app itself has loaded (after the isolation check).
+      await page.waitForSelector('#app nav.tabs', { timeout: 15_000 });
       return appTab(page, log, url);
     });
   });
