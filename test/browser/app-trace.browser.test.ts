@@ -54,6 +54,9 @@ describeApp('the browser app: trace debugger', (open) => {
     expect((await tab.probe<TraceProbe>()).trace.position).toBe(trace.steps - 1);
     expect(await tab.page.locator('#trace-effect li').count()).toBeGreaterThan(0);
     expect(await tab.page.textContent('#view-trace')).toContain('Invariant broken at step');
+    // The explanation's violation row leads to the step that broke the invariant.
+    await tab.page.click('.explanation tr.violation button');
+    expect(await tab.page.textContent('#trace-effect')).toMatch(/page \d+ written/);
     await tab.shot('trace', []);
     await tab.finish();
   });
