@@ -78,8 +78,8 @@ export class Heatmap {
       const mem = s.mem32;
       for (let p = 0; p < s.pageCount; p++, g++) {
         const writable = (Atomics.load(spte, p) & SpteBits.WRITABLE) !== 0;
-        const stamped = mem[p * WORDS_PER_PAGE + GuestPageWords.ITERATION_LO] === iteration;
-        if (writable && stamped) {
+        // The stamp only matters for a writable page; reading it is a cache (and TLB) miss per page.
+        if (writable && mem[p * WORDS_PER_PAGE + GuestPageWords.ITERATION_LO] === iteration) {
           px[g] = HEAT_RGBA.written;
           c.written++;
         } else if (reported[g] === 1) {

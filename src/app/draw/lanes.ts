@@ -63,17 +63,31 @@ function label(ctx: CanvasRenderingContext2D, text: string, y: number): void {
   ctx.fillText(text, 6, y + LANE_HEIGHT / 2);
 }
 
+/** One rectangle per run of equal samples (a lane holds up to LANE_SAMPLES of them). */
 function drawSampledLane(ctx: CanvasRenderingContext2D, h: LaneHistory, lane: number, y: number, now: number, x: (t: number) => number): void {
   const kept = Math.min(h.count, LANE_SAMPLES);
+  const states = h.states[lane]!;
   let right = x(now);
+  let state = -1;
+  let left = right;
   for (let k = 1; k <= kept; k++) {
     const i = (h.count - k) % LANE_SAMPLES;
-    const left = x(h.times[i]!);
-    ctx.fillStyle = LANE_COLOR_BY_STATE[h.states[lane]![i]!] ?? LANE_COLORS.dead;
-    ctx.fillRect(left, y, Math.max(1, right - left), LANE_HEIGHT);
-    if (left <= LABEL_WIDTH) break;
-    right = left;
+    const s = states[i]!;
+    const at = x(h.times[i]!);
+    if (s !== state) {
+      if (state >= 0) fillLane(ctx, state, left, right, y);
+      state = s;
+      right = left;
+    }
+    left = at;
+    if (at <= LABEL_WIDTH) break;
   }
+  if (state >= 0) fillLane(ctx, state, left, right, y);
+}
+
+function fillLane(ctx: CanvasRenderingContext2D, state: number, left: number, right: number, y: number): void {
+  ctx.fillStyle = LANE_COLOR_BY_STATE[state] ?? LANE_COLORS.dead;
+  ctx.fillRect(left, y, Math.max(1, right - left), LANE_HEIGHT);
 }
 
 function drawIntervals(
@@ -89,10 +103,21 @@ function drawIntervals(
   ctx.fillStyle = LANE_COLORS.idle;
   ctx.fillRect(left, y, plotW, LANE_HEIGHT);
   ctx.fillStyle = color;
+  // Intervals closer than a pixel are drawn as one rectangle.
+  let a = -1;
+  let b = -1;
   ring.forEachNewest((start, end) => {
     if (end < t0) return false;
-    const a = x(start);
-    ctx.fillRect(a, y, Math.max(1, x(end) - a), LANE_HEIGHT);
+    const xs = x(start);
+    const xe = Math.max(xs + 1, x(end));
+    if (a >= 0 && xe >= a - 1) {
+      a = Math.min(a, xs);
+    } else {
+      if (a >= 0) ctx.fillRect(a, y, b - a, LANE_HEIGHT);
+      a = xs;
+      b = xe;
+    }
     return true;
   });
+  if (a >= 0) ctx.fillRect(a, y, b - a, LANE_HEIGHT);
 }

@@ -1,9 +1,10 @@
 /**
- * A live run: the harness's DirtyLogRun driven iteration by iteration from the page, with a
- * gate between iterations (pause, step one iteration, speed) and an auto-pause when the oracle
- * finds a lost page. Userspace runs on this thread and never blocks it (every wait is
- * asynchronous); the vCPUs are module Web Workers built from workers/vcpu.worker.ts. The views
- * read the run's shared memory on their own (sampler.ts); nothing here posts per event.
+ * A live run: the harness's DirtyLogRun driven iteration by iteration, with a gate between
+ * iterations (pause, step one iteration, speed) and an auto-pause when the checks find a lost
+ * page. It runs in the live run's worker (run.worker.ts), userspace's thread, so that a long
+ * verification never holds the page's frames; the vCPUs are module Web Workers built from
+ * workers/vcpu.worker.ts. The page reads the VM's shared memory and the telemetry
+ * (live-telemetry.ts) on its own; events are sent per iteration, never per ring entry or page.
  */
 import { isKvmError } from '../../abi/errno.js';
 import { now } from '../../base/clock.js';
@@ -18,7 +19,9 @@ import { spawnBrowserVcpuWorker } from '../../platform/browser-vcpu-host.js';
 import type { CopyMismatch } from '../../userspace/dirty-copier.js';
 import { describeFailure } from '../../userspace/guest-fleet.js';
 import { findHarvester } from '../harvesters.js';
-import { ActivityLog, timeResets, timedCollector } from './activity-log.js';
+import { PAGE_SIZE } from '../../abi/constants.js';
+import { timeResets, timedCollector } from './activity-log.js';
+import { Counter, LiveTelemetry } from './live-telemetry.js';
 
 export type LiveState = 'starting' | 'running' | 'paused' | 'finished' | 'failed' | 'stopped';
 
@@ -61,7 +64,7 @@ export function describeMismatch(m: CopyMismatch, seed: number): string {
 }
 
 export class LiveRun {
-  readonly activity = new ActivityLog();
+  readonly telemetry: LiveTelemetry;
   readonly run: DirtyLogRun;
   state: LiveState = 'starting';
   iteration = 0;
@@ -81,14 +84,32 @@ export class LiveRun {
     const harvester = findHarvester(harvesterId);
     if (!harvester) throw new Error(`harvester: no harvester "${harvesterId}"`);
     if (harvester.log !== null && harvester.log !== config.log) throw new Error(`harvester ${harvesterId} needs log mode ${harvester.log}, not ${config.log}`);
-    const activity = this.activity;
+    const telemetry = LiveTelemetry.allocate(config.memoryBytes / PAGE_SIZE, config.vcpus);
+    this.telemetry = telemetry;
     this.run = new DirtyLogRun(config, {
       spawn: spawnBrowserVcpuWorker,
       createCollector: (vm, _vcpus, slots, c) => {
-        timeResets(vm, activity);
-        return timedCollector(harvester.create(vm, slots, c), activity);
+        timeResets(vm, telemetry.activity);
+        const collector = timedCollector(harvester.create(vm, slots, c), telemetry.activity, () => this.publish());
+        this.fetchIndex = collector.fetchIndex ?? null;
+        return collector;
       },
     });
+  }
+
+  private fetchIndex: ((vcpu: number) => number) | null = null;
+
+  /** Copy what the page draws into the telemetry (after every collection and iteration). */
+  private publish(): void {
+    const t = this.telemetry;
+    // Undefined only inside DirtyLogRun's constructor, before any collection.
+    const run = this.run as DirtyLogRun | undefined;
+    if (run === undefined) return;
+    t.reported.set(run.oracle.reportedPages.subarray(0, t.reported.length));
+    if (this.fetchIndex) for (let i = 0; i < t.fetch.length; i++) t.fetch[i] = this.fetchIndex(i);
+    t.counters[Counter.RECORDS] = run.collector.stats.records;
+    t.counters[Counter.FALSE_POSITIVES] = run.findings.falsePositives;
+    t.counters[Counter.ITERATION] = this.iteration;
   }
 
   get isPaused(): boolean {
@@ -151,8 +172,10 @@ export class LiveRun {
         await this.gate();
         if (this.stopRequested) break;
         this.iteration = k;
+        this.publish();
         const report = await this.run.runIteration(k);
         iterations = k;
+        this.publish();
         this.events.onIteration(report);
         if (report.lostPages > 0) this.autoPause();
       }

@@ -11,12 +11,14 @@ import { RingStrips } from '../draw/rings.js';
 import { LiveCharts, POINT_MS } from './charts.js';
 import { buildControls } from './controls.js';
 import { heatLegend, laneLegend, ringLegend } from './legend.js';
-import { type LiveConfig, toRunConfig } from './live-config.js';
-import { LiveRun, type LiveState } from './live-run.js';
+import { LiveRunClient } from './live-client.js';
+import type { LiveConfig } from './live-config.js';
+import type { LiveEvents, LiveState } from './live-run.js';
+import { Counter } from './live-telemetry.js';
 import { VcpuSampler } from './sampler.js';
 
 interface Drawing {
-  readonly run: LiveRun;
+  readonly run: LiveRunClient;
   readonly sampler: VcpuSampler;
   readonly strips: RingStrips | null;
   readonly heatmap: Heatmap;
@@ -61,25 +63,32 @@ export class LiveView {
     const c = this.controls;
     c.start.addEventListener('click', () => this.start());
     c.pause.addEventListener('click', () => this.togglePause());
-    c.step.addEventListener('click', () => this.drawing?.run.step());
-    c.stop.addEventListener('click', () => this.drawing?.run.stop());
-    c.speed.addEventListener('change', () => {
-      if (this.drawing) this.drawing.run.speed = Number(c.speed.value);
-    });
+    c.step.addEventListener('click', () => this.control((r) => r.step()));
+    c.stop.addEventListener('click', () => this.control((r) => r.stop()));
+    c.speed.addEventListener('change', () => this.control((r) => r.setSpeed(Number(c.speed.value))));
     document.addEventListener('keydown', (e) => {
       const target = e.target as HTMLElement | null;
       if (target && (target.tagName === 'INPUT' || target.tagName === 'SELECT') || !this.root.isConnected || this.root.hidden) return;
       if (e.key === 'p') this.togglePause();
-      else if (e.key === 'n') this.drawing?.run.step();
+      else if (e.key === 'n') this.control((r) => r.step());
     });
   }
 
-  private togglePause(): void {
+  /** A control call to the run's worker; a failure (a stuck or dead worker) is shown, never thrown. */
+  private control(call: (run: LiveRunClient) => Promise<void>): void {
     const run = this.drawing?.run;
-    if (!run) return;
-    if (run.isPaused) run.resume();
-    else run.pause();
-    this.controls.pause.textContent = run.isPaused ? 'Resume' : 'Pause';
+    if (!run || !this.running) return;
+    call(run).catch((e: unknown) => this.showAlert(`The run does not answer: ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  private paused = false;
+  private running = false;
+
+  private togglePause(): void {
+    if (!this.drawing || !this.running) return;
+    this.paused = !this.paused;
+    this.control((r) => (this.paused ? r.pause() : r.resume()));
+    this.controls.pause.textContent = this.paused ? 'Resume' : 'Pause';
   }
 
   private showAlert(text: string | null): void {
@@ -92,50 +101,70 @@ export class LiveView {
   }
 
   start(): void {
+    void this.startRun();
+  }
+
+  private events(): LiveEvents {
+    return {
+      onState: (s, m) => this.onState(s, m),
+      onIteration: (r) => {
+        probe.live.iteration = r.iteration;
+        const total = this.drawing?.run.config.iterations ?? 0;
+        this.setStatus(`iteration ${r.iteration}/${total}: ${r.guestWrites} writes, ${r.recordsCollected} records, ${r.ringFullExits} ring-full exits, ${r.lostPages} lost`);
+      },
+      onLost: (message, pages) => {
+        probe.live.lostMessage = message;
+        for (const p of pages) this.drawing?.heatmap.markLost(p.slot, p.offset);
+        this.paused = true;
+        this.controls.pause.textContent = 'Resume';
+        this.showAlert(`Paused: ${message}`);
+      },
+      onSummary: (s) => {
+        probe.live.summary = { ok: s.ok, lostPages: s.lostPages, iterations: s.iterations, error: s.error, guestWrites: s.guestWrites, elapsedMs: s.elapsedMs };
+        this.finishRun();
+      },
+    };
+  }
+
+  private async startRun(): Promise<void> {
     const config = this.controls.read();
     history.replaceState(null, '', this.controls.link.href);
-    let run: LiveRun;
+    this.controls.setRunning(true);
+    this.showAlert(null);
+    probe.live.summary = null;
+    probe.live.lostMessage = null;
+    let run: LiveRunClient;
     try {
-      run = new LiveRun(toRunConfig(config), config.harvester, {
-        onState: (s, m) => this.onState(s, m),
-        onIteration: (r) => {
-          probe.live.iteration = r.iteration;
-          this.setStatus(`iteration ${r.iteration}/${run.config.iterations}: ${r.guestWrites} writes, ${r.recordsCollected} records, ${r.ringFullExits} ring-full exits, ${r.lostPages} lost`);
-        },
-        onLost: (message, pages) => {
-          probe.live.lostMessage = message;
-          for (const p of pages) this.drawing?.heatmap.markLost(p.slot, p.offset);
-          this.controls.pause.textContent = 'Resume';
-          this.showAlert(`Paused: ${message}`);
-        },
-        onSummary: (s) => {
-          probe.live.summary = { ok: s.ok, lostPages: s.lostPages, iterations: s.iterations, error: s.error, guestWrites: s.guestWrites, elapsedMs: s.elapsedMs };
-        },
+      run = await LiveRunClient.create(config, this.events(), (message) => {
+        this.onState('failed', message);
+        this.finishRun();
       });
     } catch (e) {
       this.showAlert(`Cannot start: ${e instanceof Error ? e.message : String(e)}`);
+      this.controls.setRunning(false);
       return;
     }
-    this.showAlert(null);
     this.beginDrawing(run);
-    run.speed = Number(this.controls.speed.value);
-    this.controls.setRunning(true);
-    probe.live.summary = null;
-    probe.live.lostMessage = null;
-    void run.runToEnd().finally(() => this.controls.setRunning(false));
+    this.running = true;
+    this.paused = false;
+    this.control((r) => r.start(Number(this.controls.speed.value)));
   }
 
-  private beginDrawing(run: LiveRun): void {
+  private finishRun(): void {
+    this.running = false;
+    this.controls.setRunning(false);
+    this.drawing?.run.close();
+  }
+
+  private beginDrawing(run: LiveRunClient): void {
     this.drawing?.charts.destroy();
     this.chartHost.replaceChildren();
-    const vm = run.run.vm;
-    const collector = run.run.collector;
-    const fetch = collector.fetchIndex ? (i: number) => collector.fetchIndex!(i) : null;
+    const { vm, telemetry } = run;
     this.drawing = {
       run,
       sampler: new VcpuSampler(vm, run.config.vcpus),
-      strips: run.config.log === 'ring' ? new RingStrips(vm, run.config.vcpus, fetch) : null,
-      heatmap: new Heatmap(run.run.slots, () => run.run.oracle.reportedPages),
+      strips: run.config.log === 'ring' ? new RingStrips(vm, run.config.vcpus, (i) => telemetry.fetch[i]!) : null,
+      heatmap: new Heatmap(run.slots, () => telemetry.reported),
       charts: new LiveCharts(this.chartHost, this.chartWidth()),
       lastPoint: 0,
     };
@@ -148,10 +177,11 @@ export class LiveView {
   private onState(state: LiveState, message: string | null): void {
     probe.live.state = state;
     const run = this.drawing?.run;
-    const where = run ? ` (iteration ${run.iteration}/${run.config.iterations})` : '';
+    const where = run ? ` (iteration ${run.telemetry.counters[Counter.ITERATION]}/${run.config.iterations})` : '';
     this.setStatus(message ?? `${state}${where}`);
     if (state === 'failed') this.showAlert(`Run failed: ${message ?? 'unknown error'}`);
-    if (state !== 'paused') this.controls.pause.textContent = run?.isPaused ? 'Resume' : 'Pause';
+    if (state === 'paused') this.paused = true;
+    this.controls.pause.textContent = this.paused ? 'Resume' : 'Pause';
   }
 
   private readonly frame = (t: number): void => {
@@ -159,18 +189,22 @@ export class LiveView {
     const d = this.drawing;
     if (!d || this.root.hidden) return;
     const t0 = performance.now();
-    d.sampler.sample(t);
+    // The lanes' clock is the epoch: the run's worker stamps its intervals with it.
+    const epoch = performance.timeOrigin + t;
+    const tel = d.run.telemetry;
+    d.sampler.sample(epoch);
     const width = Math.max(320, this.lanes.parentElement!.clientWidth - 24);
-    drawLanes(this.lanes, width, { history: d.sampler.history, harvest: d.run.activity.harvest, reset: d.run.activity.reset, now: t });
-    d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24));
-    d.heatmap.draw(this.heat, Math.min(384, Math.max(160, this.heat.parentElement!.clientWidth - 24)), d.run.iteration, t);
+    drawLanes(this.lanes, width, { history: d.sampler.history, harvest: tel.activity.harvest, reset: tel.activity.reset, now: epoch });
+    // The strips and the heatmap each read thousands of words: they take turns, 30 times a second each.
+    if (probe.live.frames % 2 === 0) d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24));
+    else d.heatmap.draw(this.heat, Math.min(384, Math.max(160, this.heat.parentElement!.clientWidth - 24)), tel.counters[Counter.ITERATION]!, t);
     const c = d.heatmap.counts;
     probe.live.heat = { ...c };
     this.heatText.textContent = `${d.heatmap.pageCount} pages: ${c.written} written, ${c.recorded} recorded, ${c.writable} writable, ${c.protected} write-protected, ${c.lost} lost`;
     if (t - d.lastPoint >= POINT_MS) {
       d.lastPoint = t;
       const tot = d.sampler.totals;
-      d.charts.add({ t, faults: tot.faults, records: d.run.run.collector.stats.records, stallNs: tot.stallNs, falsePositives: d.run.run.findings.falsePositives });
+      d.charts.add({ t, faults: tot.faults, records: tel.counters[Counter.RECORDS]!, stallNs: tot.stallNs, falsePositives: tel.counters[Counter.FALSE_POSITIVES]! });
     }
     probe.live.frames++;
     recordFrame(performance.now() - t0, this.lastFrame === 0 ? 0 : t - this.lastFrame);
