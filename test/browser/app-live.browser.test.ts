@@ -88,3 +88,30 @@ describeApp('the browser app: live run', (open) => {
     await tab.finish();
   });
 });
+
+describeApp('the browser app: a worker that dies', (open) => {
+  it('reports the live run worker dying mid-run, and the page stays usable', async () => {
+    const tab = await open('?view=live&iterations=200&intervalMs=200&seed=3');
+    await tab.page.click('#btn-start');
+    await tab.waitFor("app.live.iteration >= 1 && app.live.state === 'running'");
+    const runWorker = tab.page.workers().find((w) => w.url().includes('run.worker'));
+    expect(runWorker, tab.page.workers().map((w) => w.url()).join('\n')).toBeDefined();
+    // An exception nobody catches ends the worker's script: the page sees its 'error' event.
+    await runWorker!.evaluate(() => {
+      setTimeout(() => {
+        throw new Error('injected failure');
+      }, 0);
+    });
+    await tab.waitFor("app.live.state === 'failed'", 30_000);
+    expect(await tab.page.textContent('#live-alert')).toMatch(/the live run's worker died: .*injected failure/);
+    // Usable: the controls are enabled again and a new run starts and finishes.
+    expect(await tab.page.isEnabled('#btn-start')).toBe(true);
+    await tab.page.fill('#cfg-iterations', '2');
+    await tab.page.dispatchEvent('#cfg-iterations', 'change');
+    await tab.page.click('#btn-start');
+    await tab.waitFor('app.live.summary !== null && app.live.summary.ok');
+    // The injected exception is itself a console error; it is the only one.
+    expect(tab.log.errors.every((e) => e.includes('injected failure')), tab.context()).toBe(true);
+    await tab.page.close();
+  });
+});
