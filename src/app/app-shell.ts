@@ -28,7 +28,7 @@ const VIEWS: readonly ViewEntry[] = [
     },
   },
   { id: 'trace', title: 'Trace debugger', build: (q) => new TraceView(q).root },
-  { id: 'stress', title: 'Stress campaign', build: () => new StressView().root },
+  { id: 'stress', title: 'Stress campaign', build: (q) => new StressView(configFromQuery(q).config).root },
   { id: 'migration', title: 'Live migration', build: () => new MigrationView().root },
 ];
 

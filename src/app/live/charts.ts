@@ -49,7 +49,7 @@ export class LiveCharts {
         scales: { x: { time: false } },
         axes: [
           { stroke: '#94a3b8', grid: { stroke: '#252a35' }, values: (_u, v) => v.map((x) => `${x.toFixed(1)} s`) },
-          { stroke: '#94a3b8', grid: { stroke: '#252a35' }, size: 56 },
+          { stroke: '#94a3b8', grid: { stroke: '#252a35' }, size: 70 },
         ],
         series: [{}, { stroke: s.color, width: 2, fill: `${s.color}22` }],
       };

@@ -40,7 +40,7 @@ export function buildControls(initial: LiveConfig, basePath: string): ControlPan
     harvester: selectField('cfg-harvester', 'Harvester', harvesterChoices().map((h) => ({ value: h.id, label: h.label })), initial.harvester),
     iterations: numberField('cfg-iterations', 'Iterations', initial.iterations, 1, 100000),
     intervalMs: numberField('cfg-interval', 'Iteration (ms)', initial.intervalMs, 1, 60000),
-    memoryModel: selectField('cfg-wmm', 'Memory model (controlled)', options(choicesOf('memoryModel')!), initial.memoryModel),
+    memoryModel: selectField('cfg-wmm', 'Memory model (controlled runs: stress tab)', options(choicesOf('memoryModel')!), initial.memoryModel),
   };
   const start = button('btn-start', 'Start', 'Start a run with this configuration');
   const pause = button('btn-pause', 'Pause', 'Pause between iterations (key p)');

@@ -96,7 +96,8 @@ export function toRunConfig(c: LiveConfig): RunConfig {
     log: c.log,
     vcpus: c.vcpus,
     memoryBytes: c.memoryMiB * MiB,
-    ringEntries: c.ringEntries,
+    // A ring size only means something with rings (the CLI refuses one with bitmap logging).
+    ...(c.log === 'ring' && { ringEntries: c.ringEntries }),
     workload: c.workload,
     deviceWriters: c.deviceWriters,
     mutants: mutantBits,

@@ -35,6 +35,7 @@ export class LiveView {
   private readonly rings = el('canvas', { id: 'rings', role: 'img', 'aria-label': 'Dirty ring strips, one per vCPU' });
   private readonly heat = el('canvas', { id: 'heatmap', role: 'img', 'aria-label': 'Guest memory heatmap, one cell per page' });
   private readonly heatText = el('p', { id: 'heat-counts', class: 'small' });
+  private readonly ringsNote = el('p', { class: 'small', text: 'Start a run to see its rings.' });
   private readonly chartHost = el('div', { id: 'charts', class: 'charts' });
   private drawing: Drawing | null = null;
   private lastFrame = 0;
@@ -50,7 +51,7 @@ export class LiveView {
       el('div', { class: 'grid' },
         el('div', { class: 'panel wide' }, el('h2', { text: 'Threads' }), this.lanes, laneLegend()),
         el('div', { class: 'panel' }, el('h2', { text: 'Guest memory' }), this.heat, heatLegend(), this.heatText),
-        el('div', { class: 'panel wide' }, el('h2', { text: 'Dirty rings' }), this.rings, ringLegend()),
+        el('div', { class: 'panel wide' }, el('h2', { text: 'Dirty rings' }), this.ringsNote, this.rings, ringLegend()),
         el('div', { class: 'panel wide' }, el('h2', { text: 'Rates' }), this.chartHost),
       ),
     );
@@ -160,6 +161,10 @@ export class LiveView {
     this.drawing?.charts.destroy();
     this.chartHost.replaceChildren();
     const { vm, telemetry } = run;
+    const ring = run.config.log === 'ring';
+    this.ringsNote.hidden = ring;
+    this.rings.hidden = !ring;
+    this.ringsNote.textContent = ring ? '' : `No dirty rings: --log ${run.config.log} collects through the dirty bitmap.`;
     this.drawing = {
       run,
       sampler: new VcpuSampler(vm, run.config.vcpus),

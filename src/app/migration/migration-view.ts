@@ -2,20 +2,41 @@
  * Live migration in the page: pre-copy rounds (the bulk pass, iterations, the stop-and-copy)
  * over a paced link, with the vCPUs dirtying memory meanwhile. Per round: pages sent, of them
  * resent (unchanged since last sent: the cost of coarse tracking), and the pages left with the
- * downtime they would cost; the run converges when that downtime fits the limit. The source's
- * vCPUs are module Web Workers; userspace runs on this thread without blocking it.
+ * downtime they would cost; the run converges when that downtime fits the limit. The
+ * migration runs in its own worker (migration.worker.ts); this thread only draws. The call is
+ * bounded, and fails at once if the worker dies.
  */
 import { MiB } from '../../base/units.js';
-import { spawnBrowserVcpuWorker } from '../../platform/browser-vcpu-host.js';
+import { proxy, releaseProxy, wrap } from 'comlink';
+import { withTimeout } from '../../platform/async-wait.js';
 import { LOG_MODES, type LogMode } from '../../userspace/log-collectors.js';
-import { runMigration } from '../../userspace/migration/migration.js';
+import type { MigrationConfig } from '../../userspace/migration/migration-config.js';
 import type { MigrationSummary, RoundReport } from '../../userspace/migration/migration-report.js';
+import type { MigrationWorkerApi } from './migration.worker.js';
 import { probe } from '../app-state.js';
 import { button, el, numberField, selectField } from '../dom.js';
 import { fitCanvas } from '../draw/canvas.js';
 
 const COLORS = { sent: '#3b82f6', resent: '#f97316', downtime: '#ef4444', limit: '#94a3b8', final: '#a855f7' } as const;
 const CHART_HEIGHT = 260;
+/** A migration of the sizes the view offers ends within seconds; a stuck one is reported. */
+const MIGRATION_TIMEOUT_MS = 10 * 60_000;
+
+/** Run one migration in a fresh worker; one call, bounded, failed at once if the worker dies. */
+async function migrateInWorker(input: Partial<MigrationConfig>, onRound: (r: RoundReport) => void): Promise<MigrationSummary> {
+  const worker = new Worker(new URL('./migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
+  const api = wrap<MigrationWorkerApi>(worker);
+  const died = new Promise<never>((_, reject) =>
+    worker.addEventListener('error', (e: ErrorEvent) => reject(new Error(`the migration worker died: ${e.message || 'it failed to load'}`))),
+  );
+  died.catch(() => undefined);
+  try {
+    return await withTimeout(Promise.race([api.migrate(input, proxy(onRound)), died]), MIGRATION_TIMEOUT_MS, 'the migration');
+  } finally {
+    api[releaseProxy]();
+    worker.terminate();
+  }
+}
 
 export class MigrationView {
   readonly root: HTMLElement;
@@ -65,7 +86,7 @@ export class MigrationView {
     this.status.textContent = 'Migrating…';
     this.draw();
     try {
-      const s = await runMigration(
+      const s = await migrateInWorker(
         {
           log: this.log.input.value as LogMode,
           vcpus: this.vcpus.input.valueAsNumber,
@@ -76,14 +97,11 @@ export class MigrationView {
           dirtyLimitMiBs: this.limit.input.valueAsNumber,
           seed: this.seed.input.valueAsNumber,
         },
-        {
-          spawn: spawnBrowserVcpuWorker,
-          onRound: (r) => {
-            this.rounds.push(r);
-            probe.migration.rounds = this.rounds.length;
-            this.status.textContent = `round ${r.round} (${r.kind}): ${r.pagesSent} pages sent, ${r.remainingPages} left`;
-            requestAnimationFrame(() => this.draw());
-          },
+        (r) => {
+          this.rounds.push(r);
+          probe.migration.rounds = this.rounds.length;
+          this.status.textContent = `round ${r.round} (${r.kind}): ${r.pagesSent} pages sent, ${r.remainingPages} left`;
+          requestAnimationFrame(() => this.draw());
         },
       );
       this.finish(s);

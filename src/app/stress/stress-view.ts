@@ -12,6 +12,7 @@ import { MUTANT_NAMES } from '../../userspace/known-bugs.js';
 import { probe } from '../app-state.js';
 import { button, el, numberField, selectField } from '../dom.js';
 import { fitCanvas } from '../draw/canvas.js';
+import type { LiveConfig } from '../live/live-config.js';
 import { campaignInWorker, errorText } from '../scheduler-client.js';
 
 const CLASS_COLORS = { acceptable: '#22c55e', interesting: '#eab308', forbidden: '#ef4444', error: '#a855f7' } as const;
@@ -22,9 +23,9 @@ const CAMPAIGN_TIMEOUT_MS = 30 * 60_000;
 export class StressView {
   readonly root: HTMLElement;
   private readonly runs = numberField('st-runs', 'Runs', 200, 1, 100000);
-  private readonly seed = numberField('st-seed', 'Seed', 1, 0, 2 ** 31 - 1);
-  private readonly mutant = selectField('st-mutant', 'Mutant', ['', ...Object.keys(MUTANT_NAMES)].map((m) => ({ value: m, label: m || 'none' })), '');
-  private readonly model = selectField('st-wmm', 'Memory model', MEMORY_MODELS.map((m) => ({ value: m, label: m })), 'sc');
+  private readonly seed;
+  private readonly mutant;
+  private readonly model;
   private readonly log = selectField('st-log', 'Log mode', ['', ...LOG_MODES].map((m) => ({ value: m, label: m || 'any' })), '');
   private readonly start = button('st-start', 'Run campaign', 'Run a controlled stress campaign in the page');
   private readonly stop = button('st-stop', 'Stop', 'Stop after the run in progress');
@@ -35,7 +36,11 @@ export class StressView {
   private histogram: Int32Array | null = null;
   private lastTable = -1;
 
-  constructor() {
+  /** The seed, mutant and memory model start from the page's configuration (the URL's). */
+  constructor(initial: Pick<LiveConfig, 'seed' | 'mutant' | 'memoryModel'>) {
+    this.seed = numberField('st-seed', 'Seed', initial.seed, 0, 2 ** 31 - 1);
+    this.mutant = selectField('st-mutant', 'Mutant', ['', ...Object.keys(MUTANT_NAMES)].map((m) => ({ value: m, label: m || 'none' })), initial.mutant);
+    this.model = selectField('st-wmm', 'Memory model', MEMORY_MODELS.map((m) => ({ value: m, label: m })), initial.memoryModel);
     this.stop.disabled = true;
     this.root = el(
       'section',
