@@ -39,7 +39,7 @@ describeApp('the browser app: live run', (open) => {
   });
 
   it('runs, progresses, pauses, steps one iteration and finishes clean; the link reproduces the configuration', async () => {
-    const tab = await open('?view=live&vcpus=4&memoryMiB=16&ringEntries=512&iterations=8&intervalMs=400&seed=11');
+    const tab = await open('?view=live&vcpus=4&memoryMiB=32&ringEntries=512&workload=hotset&iterations=8&intervalMs=400&seed=11');
     expect(await tab.page.inputValue('#cfg-seed')).toBe('11');
     // Half speed leaves time between iterations to take the screenshot and pause.
     await tab.page.selectOption('#cfg-speed', '1');

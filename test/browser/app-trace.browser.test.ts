@@ -18,6 +18,14 @@ interface TraceProbe {
 const CLI = join(process.cwd(), 'bin', 'dirtyring.js');
 let schedule = '';
 let cliHash = '';
+let weakSchedule = '';
+let weakHash = '';
+
+/** The last JSON line of `dirtyring stress --replay FILE --json` (a failing replay exits 1). */
+function cliReplayHash(file: string): string {
+  const replay = spawnSync(process.execPath, [CLI, 'stress', '--replay', file, '--json'], { encoding: 'utf8', timeout: 120_000 });
+  return (JSON.parse(replay.stdout.trim().split('\n').pop()!) as { traceHash: string }).traceHash;
+}
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), 'dirtyring-app-trace-'));
@@ -26,10 +34,12 @@ beforeAll(() => {
   const name = readdirSync(dir).find((f) => f.endsWith('-shrunk.json'));
   if (!name) throw new Error(`the CLI wrote no shrunk schedule in ${dir}`);
   schedule = join(dir, name);
-  // The replay of a failing run exits 1; its JSON summary is the last line of stdout either way.
-  const replay = spawnSync(process.execPath, [CLI, 'stress', '--replay', schedule, '--json'], { encoding: 'utf8', timeout: 120_000 });
-  const out = replay.stdout.trim().split('\n').pop()!;
-  cliHash = (JSON.parse(out) as { traceHash: string }).traceHash;
+  cliHash = cliReplayHash(schedule);
+  // An ordering bug only a weak memory model shows (arm64): its schedule carries read-from choices.
+  const weakDir = mkdtempSync(join(tmpdir(), 'dirtyring-app-wmm-'));
+  execFileSync(process.execPath, [CLI, 'stress', '--mode', 'controlled', '--mutant', 'fault-relaxed-writable', '--seed', '3', '--trace-dir', weakDir], { stdio: 'pipe', timeout: 120_000 });
+  weakSchedule = join(weakDir, readdirSync(weakDir).find((f) => f.endsWith('-shrunk.json'))!);
+  weakHash = cliReplayHash(weakSchedule);
 }, 240_000);
 
 describeApp('the browser app: trace debugger', (open) => {
@@ -58,6 +68,21 @@ describeApp('the browser app: trace debugger', (open) => {
     await tab.page.click('.explanation tr.violation button');
     expect(await tab.page.textContent('#trace-effect')).toMatch(/page \d+ written/);
     await tab.shot('trace', []);
+    await tab.finish();
+  });
+
+  it('replays a weak-memory (arm64) schedule to the CLI hash and shows the missing ordering', async () => {
+    const tab = await open('?view=trace');
+    await tab.page.setInputFiles('#trace-file', weakSchedule);
+    await tab.waitFor('app.trace.traceHash !== null || app.trace.error !== null', 90_000);
+    const { trace } = await tab.probe<TraceProbe>();
+    expect(trace.error, tab.context()).toBeNull();
+    expect(trace.traceHash).toBe(weakHash);
+    const text = await tab.page.textContent('#view-trace');
+    expect(text).toContain('memory model arm64');
+    expect(text).toContain('Missing orderings');
+    await tab.page.click('.explanation tr.violation button');
+    await tab.shot('trace-wmm', []);
     await tab.finish();
   });
 

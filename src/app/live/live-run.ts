@@ -26,7 +26,8 @@ import { Counter, LiveTelemetry } from './live-telemetry.js';
 export type LiveState = 'starting' | 'running' | 'paused' | 'finished' | 'failed' | 'stopped';
 
 export interface LiveEvents {
-  onState(state: LiveState, message: string | null): void;
+  /** `iteration`: the one running, or (paused) the one a step runs. */
+  onState(state: LiveState, message: string | null, iteration: number): void;
   onIteration(report: IterationReport): void;
   /** The checks found lost pages: the run is paused, `pages` are the first of them. */
   onLost(message: string, pages: readonly PageRef[]): void;
@@ -146,7 +147,7 @@ export class LiveRun {
 
   private setState(state: LiveState, message: string | null = null): void {
     this.state = state;
-    this.events.onState(state, message);
+    this.events.onState(state, message, this.iteration);
   }
 
   /** Between iterations: wait while paused (unless a step is allowed), then the speed's gap. */
@@ -169,9 +170,10 @@ export class LiveRun {
     try {
       await this.run.start();
       for (let k = 1; k <= this.config.iterations && !this.stopRequested; k++) {
+        // The iteration about to run (the state events name it; paused: the one a step runs).
+        this.iteration = k;
         await this.gate();
         if (this.stopRequested) break;
-        this.iteration = k;
         this.publish();
         const report = await this.run.runIteration(k);
         iterations = k;

@@ -107,7 +107,7 @@ export class LiveView {
 
   private events(): LiveEvents {
     return {
-      onState: (s, m) => this.onState(s, m),
+      onState: (s, m, k) => this.onState(s, m, k),
       onIteration: (r) => {
         probe.live.iteration = r.iteration;
         const total = this.drawing?.run.config.iterations ?? 0;
@@ -179,10 +179,10 @@ export class LiveView {
     return Math.max(220, Math.floor((this.chartHost.clientWidth || 960) / 2) - 24);
   }
 
-  private onState(state: LiveState, message: string | null): void {
+  private onState(state: LiveState, message: string | null, iteration = 0): void {
     probe.live.state = state;
     const run = this.drawing?.run;
-    const where = run ? ` (iteration ${run.telemetry.counters[Counter.ITERATION]}/${run.config.iterations})` : '';
+    const where = run && iteration > 0 ? ` (iteration ${iteration}/${run.config.iterations})` : '';
     this.setStatus(message ?? `${state}${where}`);
     if (state === 'failed') this.showAlert(`Run failed: ${message ?? 'unknown error'}`);
     if (state === 'paused') this.paused = true;
