@@ -7,7 +7,7 @@ import importX from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-app/**', 'node_modules/**', '.build/**', 'coverage/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'dist-app/**', 'test-results/**', 'node_modules/**', '.build/**', 'coverage/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

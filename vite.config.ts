@@ -1,13 +1,16 @@
 import { defineConfig } from 'vite';
 
 // SharedArrayBuffer needs a cross-origin isolated page: COOP same-origin + COEP require-corp,
-// on the dev server and on preview. Workers use ES format (the vCPU worker has top-level await).
+// on the dev server and on preview. A host that cannot send them gets them from the app's
+// service worker (public/coi-sw.js, registered by src/app/isolation.ts). Workers use ES format (the vCPU worker has top-level await).
 const isolation = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
 export default defineConfig({
+  // Relative asset URLs: the static build works from any directory of any host.
+  base: './',
   server: { headers: isolation },
   preview: { headers: isolation },
   worker: { format: 'es' },

@@ -101,6 +101,11 @@ export class DirtyLogOracle {
     return this.total;
   }
 
+  /** 1 per page reported so far this iteration, in slot order (a live view reads it; never write it). */
+  get reportedPages(): Readonly<Uint8Array> {
+    return this.reported;
+  }
+
   /** Start iteration k (after the vCPUs have been parked and verified for k-1). */
   beginIteration(k: number): void {
     this.iteration = k;

@@ -28,6 +28,8 @@ export class FindingsTally implements FindingTotals {
   duplicates = 0;
   badEntries = 0;
   copyMismatches = 0;
+  /** Pages reported that did not change (harmless, but the cost of over-reporting). */
+  falsePositives = 0;
   readonly lost: LostPage[] = [];
   readonly mismatches: CopyMismatch[] = [];
 
@@ -41,6 +43,7 @@ export class FindingsTally implements FindingTotals {
     this.duplicates += verdict.duplicates;
     this.badEntries += verdict.badEntries;
     this.copyMismatches += comparison.mismatches;
+    this.falsePositives += verdict.falsePositives;
     for (const d of verdict.details) if (this.lost.length < MAX_RUN_DETAILS) this.lost.push(d);
     for (const d of comparison.details) if (this.mismatches.length < MAX_RUN_DETAILS) this.mismatches.push(d);
     return lostPages;

@@ -4,68 +4,22 @@
  * reading). A free run's file records the seed and the generated scenario: real threads do not
  * replay exactly, but the same seed runs the same configuration and perturbation again.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// Namespace imports, used only when a file is written: the browser app loads this module (Vite
+// stubs node: modules there, and a named import of the stub fails when the module loads).
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import { ConfigError } from '../base/config-error.js';
-import { MUTANT_NAMES, mutantNames } from '../userspace/known-bugs.js';
-import { type ControlledScenario, rosterOf, validateScenario } from './controlled/scenario.js';
-import { participantCount } from './controlled/control-steps.js';
-import { MAX_HISTORY, MIN_HISTORY } from '../kernel/wmm/model.js';
-import { MEMORY_MODELS, type MemoryModel } from '../kernel/wmm/ordering.js';
-import { DEFAULT_WMM_HISTORY } from './controlled/run-memory.js';
+import { mutantNames } from '../userspace/known-bugs.js';
+import { parseTraceFile } from './schedule-parse.js';
 import { formatChoices, formatTrace } from './controlled/trace.js';
 import type { ControlledRunResult } from './controlled/engine.js';
-import type { Explanation } from './controlled/explain.js';
 import type { FreeScenario } from './free/free-scenario.js';
 import type { RunSummary } from '../harness/run.js';
 import type { OutcomeKind } from './outcome.js';
 
-export const SCHEDULE_FORMAT = 'dirtyring-schedule/1';
+import { SCHEDULE_FORMAT, type ControlledScheduleFile, type FreeTraceFile, type TraceFile } from './schedule-format.js';
 
-export interface ControlledScheduleFile {
-  readonly format: typeof SCHEDULE_FORMAT;
-  readonly mode: 'controlled';
-  readonly seed: number;
-  /** How the choices were made (informational: a replay follows `choices`). */
-  readonly strategy: string;
-  readonly mutants: string[];
-  /** The memory model the run was made under: a replay must use the same one (sc when absent). */
-  readonly memoryModel: MemoryModel;
-  /** Weak models: stores kept per location (they decide how many stores a load may read). */
-  readonly wmmHistory: number;
-  readonly scenario: ControlledScenario;
-  /**
-   * The decision at each step: who moved (0 = userspace, 1..vcpus = vCPU p − 1, then the
-   * scenario's extra threads), or which store a load read (−1 − i; weak models only).
-   */
-  readonly choices: number[];
-  readonly steps: number;
-  readonly outcome: OutcomeKind;
-  readonly outcomes: OutcomeKind[];
-  readonly traceHash: string;
-  /** The choices compactly, e.g. `U v0x3 v1 U`. */
-  readonly schedule: string;
-  /** The trace, one step per line. */
-  readonly trace: string[];
-  /** Why the per-step invariant broke, when it did (explain.ts): for reading and for the browser app. */
-  readonly explanation?: Explanation | null;
-  /** Set on a shrunk schedule: what it was shrunk from. */
-  readonly shrunkFrom?: { readonly steps: number; readonly vcpus: number; readonly stores: number; readonly pages: number };
-}
-
-export interface FreeTraceFile {
-  readonly format: typeof SCHEDULE_FORMAT;
-  readonly mode: 'free';
-  readonly seed: number;
-  readonly mutants: string[];
-  readonly scenario: FreeScenario;
-  readonly outcome: OutcomeKind;
-  readonly outcomes: OutcomeKind[];
-  /** The run's findings (lost pages, mismatches, error). */
-  readonly findings: unknown;
-}
-
-export type TraceFile = ControlledScheduleFile | FreeTraceFile;
+export { SCHEDULE_FORMAT, type ControlledScheduleFile, type FreeTraceFile, type TraceFile } from './schedule-format.js';
 
 export function controlledScheduleFile(
   r: ControlledRunResult,
@@ -122,67 +76,18 @@ export function freeTraceFile(scenario: FreeScenario, mutants: number, outcome: 
 
 /** Trace files and reports alike: JSON, one space of indent, creating the directory. */
 export function writeJsonFile(path: string, value: TraceFile | object): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(value, null, 1)}\n`);
-}
-
-/** The controlled part of a schedule file, checked (files without a memory model ran under sc). */
-function readControlledFile(o: Record<string, unknown>, where: string, bits: number): ControlledScheduleFile & { mutantBits: number } {
-  const scenario = validateScenario(o['scenario'], where);
-  const memoryModel = o['memoryModel'] ?? 'sc';
-  if (!(MEMORY_MODELS as readonly unknown[]).includes(memoryModel)) {
-    throw new ConfigError(`${where}: memoryModel`, String(memoryModel), 'EINVAL', `must be one of ${MEMORY_MODELS.join(', ')}`);
-  }
-  const wmmHistory = o['wmmHistory'] ?? DEFAULT_WMM_HISTORY;
-  if (typeof wmmHistory !== 'number' || !Number.isInteger(wmmHistory) || wmmHistory < MIN_HISTORY || wmmHistory > MAX_HISTORY) {
-    throw new ConfigError(`${where}: wmmHistory`, String(wmmHistory), 'EINVAL', `must be an integer in ${MIN_HISTORY}..${MAX_HISTORY}`);
-  }
-  const last = participantCount(rosterOf(scenario)) - 1;
-  const lowest = memoryModel === 'sc' ? 0 : -wmmHistory;
-  const choices = o['choices'];
-  if (!Array.isArray(choices) || !choices.every((c) => Number.isInteger(c) && c >= lowest && c <= last)) {
-    const what = lowest < 0 ? `participants 0..${last} and read-from decisions ${lowest}..-1` : `participants 0..${last}`;
-    throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `must be a list of ${what}`);
-  }
-  return { ...(o as unknown as ControlledScheduleFile), memoryModel: memoryModel as MemoryModel, wmmHistory, scenario, choices: choices as number[], mutantBits: bits };
+  fs.mkdirSync(nodePath.dirname(path), { recursive: true });
+  fs.writeFileSync(path, `${JSON.stringify(value, null, 1)}\n`);
 }
 
 /** Read and check a trace file; errors name `--replay FILE` and the field, with EINVAL. */
 export function readTraceFile(path: string): TraceFile & { mutantBits: number } {
-  const where = `--replay ${path}`;
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = fs.readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as { code?: string }).code;
     throw new ConfigError('--replay', path, code === 'ENOENT' ? 'ENOENT' : 'EINVAL', `cannot read the file (${code ?? String(e)})`);
   }
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new ConfigError('--replay', path, 'EINVAL', 'not a JSON schedule file');
-  }
-  if (o['format'] !== SCHEDULE_FORMAT) throw new ConfigError(where, String(o['format']), 'EINVAL', `format must be ${SCHEDULE_FORMAT}`);
-  const mutants = o['mutants'];
-  if (!Array.isArray(mutants)) throw new ConfigError(`${where}: mutants`, String(mutants), 'EINVAL', 'must be a list of mutant names');
-  let bits = 0;
-  for (const m of mutants) {
-    const bit = typeof m === 'string' ? MUTANT_NAMES[m] : undefined;
-    if (bit === undefined) throw new ConfigError(`${where}: mutants`, String(m), 'EINVAL', 'unknown mutant');
-    bits |= bit;
-  }
-  const seed = o['seed'];
-  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new ConfigError(`${where}: seed`, String(seed), 'EINVAL', 'must be an integer in 0..4294967295');
-  }
-  if (o['mode'] === 'controlled') return readControlledFile(o, where, bits);
-  if (o['mode'] === 'free') {
-    const sc = o['scenario'] as FreeScenario | undefined;
-    if (typeof sc !== 'object' || sc === null || typeof sc.config !== 'object') {
-      throw new ConfigError(`${where}: scenario`, '…', 'EINVAL', 'must be a free-running scenario');
-    }
-    return { ...(o as unknown as FreeTraceFile), mutantBits: bits };
-  }
-  throw new ConfigError(`${where}: mode`, String(o['mode']), 'EINVAL', 'mode must be controlled or free');
+  return parseTraceFile(text, path);
 }

@@ -46,6 +46,8 @@ export interface LogCollector {
   readonly stats: CollectorStats;
   /** One collection. `final`: every vCPU and device is parked (the last sync of an iteration). */
   collect(sink: ReadyPageSink, final: boolean): number;
+  /** Ring modes: the harvester's next index to read in vCPU i's ring (what a live view draws). */
+  fetchIndex?(vcpu: number): number;
 }
 
 /** Zeroed statistics, for every collector (those of other modules too). */
@@ -160,6 +162,10 @@ export class RingLogCollector implements LogCollector {
     });
     this.pending = new PendingEntries(vm.ringEntries * vcpuCount);
     this.copyBeforeReset = faults.copyBeforeReset;
+  }
+
+  fetchIndex(vcpu: number): number {
+    return this.ring.fetchIndex(vcpu);
   }
 
   collect(sink: ReadyPageSink, final: boolean): number {

@@ -66,6 +66,11 @@ export class RingCollector {
     }
   }
 
+  /** The next free-running index the harvest loop reads in vCPU i's ring. */
+  fetchIndex(vcpu: number): number {
+    return this.cursors[vcpu]?.fetchIndex ?? 0;
+  }
+
   /** Harvest all rings into `sink` without resetting; returns the number of entries. */
   harvest(sink: CollectSink, maxPerRing = Number.MAX_SAFE_INTEGER): number {
     this.sink = sink;

@@ -21,7 +21,7 @@ const GOTO_TIMEOUT_MS = 15_000;
 /** Waiting for the page's outcome, by default. */
 const OUTCOME_TIMEOUT_MS = 90_000;
 
-async function launchChromium(): Promise<Browser> {
+export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
@@ -38,7 +38,7 @@ async function launchChromium(): Promise<Browser> {
   });
 }
 
-async function serveProject(): Promise<{ server: ViteDevServer; url: string }> {
+export async function serveProject(): Promise<{ server: ViteDevServer; url: string }> {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const server = await createServer({
     root,
@@ -53,7 +53,7 @@ async function serveProject(): Promise<{ server: ViteDevServer; url: string }> {
 }
 
 /** A page's console as the test sees it: every message, and the errors among them. */
-class ConsoleLog {
+export class ConsoleLog {
   readonly lines: string[] = [];
   readonly errors: string[] = [];
 

@@ -4,7 +4,9 @@
  * FoundationDB-style self-check that the same seed, or the same choices, give the same run —;
  * a failing run written to a schedule file, and a forbidden one shrunk.
  */
-import { join } from 'node:path';
+// Namespace imports, used only for trace file paths: the browser app loads this module (Vite
+// stubs node: modules there, and a named import of the stub fails when the module loads).
+import * as path from 'node:path';
 import { type CampaignSpec, campaignMemoryModel } from '../campaign-spec.js';
 import { CoverageGuide } from '../coverage/coverage-guide.js';
 import type { MemoryModel } from '../../kernel/wmm/ordering.js';
@@ -97,7 +99,7 @@ export class ControlledCampaignRuns implements CampaignRuns {
 
   private writeScheduleFile(r: ControlledRunResult, outcomes: OutcomeKind[], tag: string): string | null {
     if (this.spec.traceDir === null) return null;
-    const file = join(this.spec.traceDir, `controlled-${tag}.json`);
+    const file = path.join(this.spec.traceDir, `controlled-${tag}.json`);
     writeJsonFile(file, controlledScheduleFile(r, this.spec.strategy, primaryOutcome(outcomes), outcomes));
     return file;
   }
@@ -108,7 +110,7 @@ export class ControlledCampaignRuns implements CampaignRuns {
     const outcomes = classifyControlled(s.run);
     let traceFile: string | null = null;
     if (this.spec.traceDir !== null) {
-      traceFile = join(this.spec.traceDir, `controlled-${tag}-shrunk.json`);
+      traceFile = path.join(this.spec.traceDir, `controlled-${tag}-shrunk.json`);
       const from = { steps: s.from.decisions, vcpus: s.from.vcpus, stores: s.from.stores, pages: s.from.pages };
       const file = controlledScheduleFile(s.run, `${this.spec.strategy}, shrunk`, primaryOutcome(outcomes), outcomes, from);
       // The file's choices are the shrunk prefix: a strict replay follows them, then preempts nobody.

@@ -203,11 +203,13 @@ class ControlledRun {
   /** Choose, grant, await the move; until everyone finished or the run is abandoned. */
   async schedule(): Promise<void> {
     let last = -1;
+    this.input.onStep?.(0, this.vm);
     while (this.abort === null && !this.token.allFinished()) {
       const q = this.choose(last);
       if (q === null || !(await this.move(q))) return;
       // Every move ends at a step point (or the participant's end): the invariant must hold there.
       this.checker.check(this.choices.length - 1, q, this.token);
+      this.input.onStep?.(this.choices.length, this.vm);
       last = q;
     }
   }

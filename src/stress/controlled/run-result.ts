@@ -1,6 +1,7 @@
 /** What a controlled run is given and what it returns (engine.ts runs it). */
 import type { RunCoverage } from '../coverage/campaign-coverage.js';
 import type { MemoryModel } from '../../kernel/wmm/ordering.js';
+import type { Vm } from '../../kernel/vm.js';
 import type { Chooser } from './choosers.js';
 import type { Roster } from './control-steps.js';
 import type { ControlledScenario } from './scenario.js';
@@ -42,6 +43,12 @@ export interface ControlledRunInput {
   readonly memoryModel?: MemoryModel;
   /** Stores kept per location under a weak model (default DEFAULT_WMM_HISTORY). */
   readonly wmmHistory?: number;
+  /**
+   * Called before the first move (steps = 0) and after every move, with the moves made so far
+   * and the run's VM, while every participant is parked: a debugger snapshots the shared state
+   * here. It must only read.
+   */
+  readonly onStep?: (steps: number, vm: Vm) => void;
 }
 
 export interface ControlledRunResult {

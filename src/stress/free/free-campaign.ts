@@ -4,7 +4,9 @@
  * scenario go to a trace file (the same seed reruns the same configuration, not the same
  * interleaving).
  */
-import { join } from 'node:path';
+// Namespace imports, used only for trace file paths: the browser app loads this module (Vite
+// stubs node: modules there, and a named import of the stub fails when the module loads).
+import * as path from 'node:path';
 import { now } from '../../base/clock.js';
 import type { RunSummary } from '../../harness/run.js';
 import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
@@ -40,7 +42,7 @@ export class FreeCampaignRuns implements CampaignRuns {
     const outcome = primaryOutcome(outcomes);
     let traceFile: string | null = null;
     if (isFailing(outcomes) && this.spec.traceDir !== null) {
-      traceFile = join(this.spec.traceDir, `free-${mutantTag(this.spec.mutant)}-seed${seed}.json`);
+      traceFile = path.join(this.spec.traceDir, `free-${mutantTag(this.spec.mutant)}-seed${seed}.json`);
       writeJsonFile(traceFile, freeTraceFile(scenario, this.mutants, outcome, outcomes, r.summary));
     }
     // The record has the seed already.

@@ -1,0 +1,44 @@
+/**
+ * What the page publishes for its tests and its benchmark on `window.__dirtyringApp`: the live
+ * run's state and figures, the trace debugger's, and the frame times. Plain data, updated in
+ * place; nothing reads it on a hot path.
+ */
+export interface AppProbe {
+  live: {
+    state: string;
+    iteration: number;
+    lostMessage: string | null;
+    summary: { ok: boolean; lostPages: number; iterations: number; error: string | null; guestWrites: number; elapsedMs: number } | null;
+    heat: { written: number; recorded: number; writable: number; protected: number; lost: number };
+    frames: number;
+  };
+  trace: { loaded: string | null; error: string | null; traceHash: string | null; recordedHash: string | null; steps: number; position: number };
+  stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null };
+  migration: { done: boolean; rounds: number; error: string | null };
+  /** Frame durations (ms) of the last frames drawn, oldest first. */
+  frameMs: number[];
+  /** Wall-clock gaps between consecutive animation frames (ms). */
+  frameGapMs: number[];
+}
+
+export const probe: AppProbe = {
+  live: { state: 'idle', iteration: 0, lostMessage: null, summary: null, heat: { written: 0, recorded: 0, writable: 0, protected: 0, lost: 0 }, frames: 0 },
+  trace: { loaded: null, error: null, traceHash: null, recordedHash: null, steps: 0, position: 0 },
+  stress: { runs: 0, done: false, histogram: {}, error: null },
+  migration: { done: false, rounds: 0, error: null },
+  frameMs: [],
+  frameGapMs: [],
+};
+
+const FRAMES_KEPT = 600;
+
+export function recordFrame(durationMs: number, gapMs: number): void {
+  probe.frameMs.push(durationMs);
+  probe.frameGapMs.push(gapMs);
+  if (probe.frameMs.length > FRAMES_KEPT) {
+    probe.frameMs.shift();
+    probe.frameGapMs.shift();
+  }
+}
+
+(globalThis as unknown as Record<string, AppProbe>)['__dirtyringApp'] = probe;

@@ -1,0 +1,46 @@
+/**
+ * The harvesters a live run can put in userspace's place. Each entry builds a LogCollector for
+ * the run's VM; the built-in one is the log mode's QEMU-style collector. The list is open:
+ * `registerHarvester` adds one (an SDK example, say) under its own id, and the controls offer it.
+ */
+import type { Memslot } from '../kernel/memslots.js';
+import type { Vm } from '../kernel/vm.js';
+import type { RunConfig } from '../harness/run-config.js';
+import { createHarvester } from '../stress/harvesters/harvester-variants.js';
+import { userspaceFaults } from '../userspace/faults.js';
+import type { LogCollector, LogMode } from '../userspace/log-collectors.js';
+
+export interface HarvesterChoice {
+  readonly id: string;
+  readonly label: string;
+  /** The log mode it needs (null: any). */
+  readonly log: LogMode | null;
+  create(vm: Vm, slots: readonly Memslot[], config: RunConfig): LogCollector;
+}
+
+const variant = (name: 'standard' | 'unaligned-clear' | 'hostile-wrap') => (vm: Vm, slots: readonly Memslot[], c: RunConfig): LogCollector =>
+  createHarvester(name, c.log, vm, c.vcpus, slots, c.clearChunkPages, userspaceFaults(c.mutants)).collector;
+
+const CHOICES: HarvesterChoice[] = [
+  { id: 'builtin', label: 'built-in (the log mode\u2019s collector)', log: null, create: variant('standard') },
+  { id: 'unaligned-clear', label: 'unaligned CLEAR (clear mode)', log: 'clear', create: variant('unaligned-clear') },
+  { id: 'hostile-wrap', label: 'hostile userspace (ring mode)', log: 'ring', create: variant('hostile-wrap') },
+];
+
+/** Ids of the harvesters known when the page loaded (registered ones are appended). */
+export const HARVESTER_IDS: string[] = CHOICES.map((c) => c.id);
+
+export function harvesterChoices(): readonly HarvesterChoice[] {
+  return CHOICES;
+}
+
+export function findHarvester(id: string): HarvesterChoice | undefined {
+  return CHOICES.find((c) => c.id === id);
+}
+
+/** Add a harvester (e.g. an SDK example); its id must be new. */
+export function registerHarvester(choice: HarvesterChoice): void {
+  if (findHarvester(choice.id)) throw new Error(`harvester "${choice.id}" is already registered`);
+  CHOICES.push(choice);
+  HARVESTER_IDS.push(choice.id);
+}

@@ -1,0 +1,59 @@
+/**
+ * The live run's worker: userspace's thread for the browser app's live view. It builds the run
+ * (live-run.ts), hands the page the VM's and the telemetry's shared buffers, and takes the
+ * control calls (pause, resume, step, stop, speed); the vCPUs it starts are nested module
+ * workers from workers/vcpu.worker.ts, the source Node runs. Events go back once per state
+ * change or iteration, through the callbacks the page passed.
+ */
+import { expose } from 'comlink';
+import type { RunConfig } from '../../harness/run-config.js';
+import type { VmBuffers } from '../../kernel/vm.js';
+import { type LiveConfig, toRunConfig } from './live-config.js';
+import { type LiveEvents, LiveRun } from './live-run.js';
+import type { TelemetryBuffers } from './live-telemetry.js';
+
+export interface LiveRunSetup {
+  readonly config: RunConfig;
+  readonly vm: VmBuffers;
+  /** The data memslots, in the oracle's order (address space, id). */
+  readonly slots: readonly { readonly asId: number; readonly id: number }[];
+  readonly telemetry: TelemetryBuffers;
+}
+
+let live: LiveRun | null = null;
+
+function current(): LiveRun {
+  if (!live) throw new Error('no live run: create one first');
+  return live;
+}
+
+export const liveRunWorkerApi = {
+  /** Build the run (threads not started yet); throws ConfigError naming a bad parameter. */
+  create(input: LiveConfig, events: LiveEvents): LiveRunSetup {
+    if (live && live.state !== 'finished' && live.state !== 'failed' && live.state !== 'stopped') throw new Error('a live run is already going on in this worker');
+    live = new LiveRun(toRunConfig(input), input.harvester, events);
+    return {
+      config: live.config,
+      vm: live.run.vm.buffers(),
+      slots: live.run.slots.map((s) => ({ asId: s.asId, id: s.id })),
+      telemetry: live.telemetry.buffers,
+    };
+  },
+  /** Start the run; its end comes as the onSummary event. */
+  start(speed: number): void {
+    const run = current();
+    run.speed = speed;
+    void run.runToEnd();
+  },
+  pause: () => current().pause(),
+  resume: () => current().resume(),
+  step: () => current().step(),
+  stop: () => current().stop(),
+  setSpeed: (speed: number) => {
+    current().speed = speed;
+  },
+};
+
+export type LiveRunWorkerApi = typeof liveRunWorkerApi;
+
+expose(liveRunWorkerApi);

@@ -1,0 +1,56 @@
+/**
+ * The page's side of the scheduler worker (workers/scheduler.worker.ts): a comlink call bounded by
+ * a timeout, and failed at once when the worker dies (its 'error' event), so that a dead worker
+ * is reported in the page and never leaves it waiting. One worker per request: a replay's pool
+ * of participant workers goes away with it.
+ */
+import { type Remote, releaseProxy, wrap } from 'comlink';
+import { withTimeout } from '../platform/async-wait.js';
+import type { TraceReplay } from '../stress/controlled/trace-replay.js';
+import type { PageCampaignRequest, PageCampaignResult } from '../stress/page-campaign.js';
+
+interface SchedulerWorkerApi {
+  replay(text: string, source: string): Promise<TraceReplay>;
+  campaign(req: PageCampaignRequest, histogram: SharedArrayBuffer): Promise<PageCampaignResult>;
+}
+
+/** A replay of a schedule file (tens to a few thousand steps) takes seconds at most. */
+export const REPLAY_TIMEOUT_MS = 60_000;
+
+function spawnSchedulerWorker(): Worker {
+  return new Worker(new URL('../../workers/scheduler.worker.ts', import.meta.url), { type: 'module', name: 'scheduler' });
+}
+
+/** The message of a failed call: comlink forwards the worker's error message (ConfigError's names the field). */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Call the scheduler worker once: `call` gets its API; the result is bounded by `timeoutMs` and
+ * fails at once if the worker dies. The worker (and its participants) ends with the call.
+ */
+async function withSchedulerWorker<T>(what: string, timeoutMs: number, call: (api: Remote<SchedulerWorkerApi>) => Promise<T>): Promise<T> {
+  const worker = spawnSchedulerWorker();
+  const api: Remote<SchedulerWorkerApi> = wrap<SchedulerWorkerApi>(worker);
+  let onError: ((e: ErrorEvent) => void) | undefined;
+  const died = new Promise<never>((_, reject) => {
+    onError = (e: ErrorEvent) => reject(new Error(`the scheduler worker died: ${e.message || 'it failed to load'}`));
+    worker.addEventListener('error', onError);
+  });
+  try {
+    return await withTimeout(Promise.race([call(api), died]), timeoutMs, what);
+  } finally {
+    if (onError) worker.removeEventListener('error', onError);
+    api[releaseProxy]();
+    worker.terminate();
+  }
+}
+
+export function replayInWorker(text: string, source: string, timeoutMs = REPLAY_TIMEOUT_MS): Promise<TraceReplay> {
+  return withSchedulerWorker('replaying the schedule in the scheduler worker', timeoutMs, (api) => api.replay(text, source));
+}
+
+export function campaignInWorker(req: PageCampaignRequest, histogram: SharedArrayBuffer, timeoutMs: number): Promise<PageCampaignResult> {
+  return withSchedulerWorker('the stress campaign in the scheduler worker', timeoutMs, (api) => api.campaign(req, histogram));
+}

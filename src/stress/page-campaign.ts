@@ -1,0 +1,71 @@
+/**
+ * A controlled stress campaign for a page: seeded runs under the controlled scheduler, each
+ * run's outcomes added to a shared histogram as it ends (outcome-histogram.ts), stopping when
+ * the runs are done, when the reader asks, or (hunting a mutant) at the first forbidden run.
+ * No trace files, no shrinking: the page shows the histogram and the first failing run.
+ */
+import { ConfigError } from '../base/config-error.js';
+import type { MemoryModel } from '../kernel/wmm/ordering.js';
+import type { LogMode } from '../userspace/log-collectors.js';
+import { StressHarness } from './campaign.js';
+import { campaignMemoryModel, campaignSpec } from './campaign-spec.js';
+import type { SpawnControlledWorker } from './controlled/participant-api.js';
+import { mutantProfile } from './mutant-catalog.js';
+import { addRun, stopRequested } from './outcome-histogram.js';
+import { isForbidden } from './outcome.js';
+
+export interface PageCampaignRequest {
+  readonly runs: number;
+  readonly seed: number;
+  /** A mutant's CLI name, or '' for none. */
+  readonly mutant: string;
+  readonly memoryModel: MemoryModel;
+  readonly log: LogMode | null;
+}
+
+export interface PageCampaignResult {
+  readonly runs: number;
+  readonly forbidden: number;
+  /** The first forbidden run: its seed, outcomes and what it found. */
+  readonly firstForbidden: { readonly seed: number; readonly outcomes: string[]; readonly detail: string | null; readonly config: string } | null;
+  readonly memoryModel: MemoryModel;
+  readonly elapsedMs: number;
+}
+
+const MAX_PAGE_RUNS = 100_000;
+
+export async function runPageCampaign(req: PageCampaignRequest, histogram: SharedArrayBuffer, spawn: SpawnControlledWorker): Promise<PageCampaignResult> {
+  if (!Number.isInteger(req.runs) || req.runs < 1 || req.runs > MAX_PAGE_RUNS) throw new ConfigError('--runs', String(req.runs), 'EINVAL', `must be an integer in 1..${MAX_PAGE_RUNS}`);
+  const mutant = req.mutant === '' ? null : (mutantProfile(req.mutant) ?? null);
+  if (req.mutant !== '' && mutant === null) throw new ConfigError('--mutant', req.mutant, 'EINVAL', 'unknown mutant');
+  const h = new Int32Array(histogram);
+  const harness = new StressHarness({
+    spawnControlled: spawn,
+    spawnVcpu: () => {
+      throw new Error('a page campaign is controlled only');
+    },
+  });
+  let forbidden = 0;
+  let firstForbidden: PageCampaignResult['firstForbidden'] = null;
+  const spec = campaignSpec('controlled', { runs: req.runs, seed: req.seed >>> 0, mutant, memoryModel: req.memoryModel, log: req.log, stopAtFirstForbidden: mutant !== null });
+  try {
+    const result = await harness.runCampaign(spec, (record) => {
+      addRun(h, record.outcome);
+      if (isForbidden(record.outcomes)) {
+        forbidden++;
+        firstForbidden ??= { seed: record.seed, outcomes: [...record.outcomes], detail: record.detail, config: record.config };
+      }
+      // The page's stop ends the campaign after this run.
+      if (stopRequested(h)) throw new CampaignStopped();
+    }).catch((e: unknown) => {
+      if (e instanceof CampaignStopped) return null;
+      throw e;
+    });
+    return { runs: result?.runs ?? Atomics.load(h, 0), forbidden, firstForbidden, memoryModel: campaignMemoryModel(spec), elapsedMs: result?.elapsedMs ?? 0 };
+  } finally {
+    await harness.close();
+  }
+}
+
+/** Thrown from the run listener to end a campaign the page stopped. */
+class CampaignStopped extends Error {}

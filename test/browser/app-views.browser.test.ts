@@ -1,0 +1,61 @@
+/**
+ * The app's stress campaign and live migration views in headless Chromium: a campaign of
+ * controlled runs fills its outcome histogram (every run counted once, none forbidden on a
+ * correct kernel), a mutant campaign stops at its first forbidden run, a migration converges
+ * with the destination identical to the source; each view's screenshot has content.
+ */
+import { expect, it } from 'vitest';
+import { describeApp } from './app-env.js';
+
+interface ViewsProbe {
+  stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null };
+  migration: { done: boolean; rounds: number; error: string | null };
+}
+
+const FORBIDDEN = ['lost-page', 'copy-mismatch', 'wrong-value', 'unlogged-write', 'reset-mismatch', 'bad-entry', 'kernel-bug', 'kernel-warning', 'wedged-vcpu', 'deadlock', 'step-limit'];
+
+describeApp('the browser app: stress campaign and migration', (open) => {
+  it('runs a controlled campaign in the page and fills the outcome histogram', async () => {
+    const tab = await open('?view=stress');
+    await tab.page.fill('#st-runs', '60');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', 120_000);
+    const { stress } = await tab.probe<ViewsProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.runs).toBe(60);
+    expect(Object.values(stress.histogram).reduce((a, b) => a + b, 0), 'each run counted once').toBe(60);
+    for (const k of FORBIDDEN) expect(stress.histogram[k] ?? 0, k).toBe(0);
+    const colours = await tab.shot('stress', ['histogram']);
+    expect(colours['histogram']).toBeGreaterThan(2);
+    await tab.finish();
+  });
+
+  it('stops a mutant campaign at its first forbidden run', async () => {
+    const tab = await open('?view=stress');
+    await tab.page.fill('#st-runs', '300');
+    await tab.page.fill('#st-seed', '3');
+    await tab.page.selectOption('#st-mutant', 'dirty-before-writable');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', 120_000);
+    const { stress } = await tab.probe<ViewsProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.runs).toBeLessThan(300);
+    expect(FORBIDDEN.reduce((n, k) => n + (stress.histogram[k] ?? 0), 0)).toBe(1);
+    expect(await tab.page.textContent('#st-status')).toMatch(/First forbidden run: seed \d+/);
+    await tab.finish();
+  });
+
+  it('migrates live and converges with the destination identical to the source', async () => {
+    const tab = await open('?view=migration');
+    await tab.page.fill('#mg-memory', '32');
+    await tab.page.click('#mg-start');
+    await tab.waitFor('app.migration.done', 120_000);
+    const { migration } = await tab.probe<ViewsProbe>();
+    expect(migration.error, tab.context()).toBeNull();
+    expect(migration.rounds).toBeGreaterThanOrEqual(2);
+    expect(await tab.page.textContent('#mg-status')).toMatch(/Converged after \d+ rounds.*identical to the source/);
+    const colours = await tab.shot('migration', ['mg-chart']);
+    expect(colours['mg-chart']).toBeGreaterThan(3);
+    await tab.finish();
+  });
+});
