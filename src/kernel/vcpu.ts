@@ -9,6 +9,7 @@
  * Requests posted while the vCPU is in guest mode take effect at the next instruction
  * boundary, as an IPI would.
  */
+import { u16Arg, u32Arg } from './ioctl-args.js';
 import {
   EMU_EXIT_PREEMPTED,
   EMU_EXIT_TRACK_RING_FULL,
@@ -84,7 +85,8 @@ export class Vcpu extends VcpuMmu {
   private runMs = 0;
 
   constructor(vm: Vm, index: number, options: VcpuOptions = {}) {
-    const block = vm.vcpuBlock(index);
+    const block = vm.vcpuBlock(u32Arg(index, 'vcpu'));
+    if (options.asId !== undefined) u16Arg(options.asId, 'asId');
     super(vm, index, vm.ring(index), options.asId ?? 0, block);
     this.block = block;
     this.w = block.i32;
