@@ -114,6 +114,7 @@ export class TrackNotifierList {
   /** Give this thread its instance of notifier `id` (done in every thread before activation). */
   attachNotifier(id: number, generation: number, instance: PageTrackNotifier): void {
     checkId(id);
+    checkNotifier(instance);
     this.local[id] = instance;
     this.localGen[id] = generation;
   }
@@ -144,6 +145,8 @@ export class TrackNotifierList {
 
   /** Register a notifier whose every user is this thread (tests, single-threaded tools). */
   registerNotifier(instance: PageTrackNotifier): number {
+    // Checked before the reservation: a node the vCPUs could not call must not take a slot.
+    checkNotifier(instance);
     const { id, generation } = this.reserveNotifier();
     this.attachNotifier(id, generation, instance);
     this.activateNotifier(id, generation);
@@ -298,4 +301,14 @@ export class TrackNotifierList {
 
 function checkId(id: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= MAX_TRACK_NOTIFIERS) throw new KvmError('EINVAL', `no notifier ${id}`, 'notifier');
+}
+
+/** A notifier node has both callbacks (a vCPU thread calls them; a bad node would crash it there). */
+function checkNotifier(instance: PageTrackNotifier): void {
+  const ok =
+    instance !== null &&
+    typeof instance === 'object' &&
+    typeof instance.trackWrite === 'function' &&
+    typeof instance.trackRemoveRegion === 'function';
+  if (!ok) throw new KvmError('EINVAL', 'a notifier needs trackWrite and trackRemoveRegion functions', 'notifier');
 }

@@ -71,7 +71,7 @@ describe('KVM_GET_DIRTY_LOG takes a bitmap of bytes', () => {
   ])('%s is EFAULT and leaves the bits (legacy and manual)', (_name, bad) => {
     for (const manual of [false, true]) {
       const { vm, get } = dirtyVm(100, manual);
-      expect(failure(() => vm.getDirtyLog(0, bad as Uint8Array))).toEqual({ errno: 'EFAULT', param: 'dirty_bitmap' });
+      expect(failure(() => vm.getDirtyLog(0, bad as unknown as Uint8Array))).toEqual({ errno: 'EFAULT', param: 'dirty_bitmap' });
       expect(get()).toEqual(DIRTY);
     }
   });
@@ -158,5 +158,8 @@ describe('the other entry points', () => {
     expect(failure(() => device.write(BASE, NaN))).toEqual({ errno: 'EINVAL', param: 'value' });
     expect(failure(() => vm.markPageDirtyNoVcpu(slot, 4))).toEqual({ errno: 'EINVAL', param: 'page' });
     expect(device.writes).toBe(0);
+    expect(failure(() => vm.pageTrack.registerNotifier({ trackWrite: 1 } as never))).toEqual({ errno: 'EINVAL', param: 'notifier' });
+    expect(vm.pageTrack.activeNotifiers).toBe(0);
+    expect(failure(() => vm.pageTrack.addGfn(BASE + 0.5))).toEqual({ errno: 'EINVAL', param: 'gfn' });
   });
 });
