@@ -12,6 +12,8 @@ describe('dirtyring run: bad input exits 2 with the parameter and the errno', ()
     [
       [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
       [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
+      [['--ring-entries', '268435712', '--memory', '1MiB'], '--ring-entries 268435712: E2BIG, 268435712 entries are 4294971392 bytes, which the u32 size of KVM_ENABLE_CAP truncates to 4096 (a 256-entry ring'],
+      [['--ring-entries', '2147483648'], '--ring-entries 2147483648: EINVAL, 2147483648 entries are 34359738368 bytes, which the u32 size of KVM_ENABLE_CAP truncates to 0, and the kernel refuses that'],
       [['--initially-set'], '--initially-set on: EINVAL'],
       [['--log', 'bitmap', '--ring-entries', '512'], '--ring-entries 512: EINVAL'],
       [['--log', 'clear', '--clear-chunk-pages', '100'], '--clear-chunk-pages 100: EINVAL'],
