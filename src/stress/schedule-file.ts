@@ -9,11 +9,11 @@ import { dirname } from 'node:path';
 import { ConfigError } from '../base/config-error.js';
 import { MUTANT_NAMES, mutantNames } from '../userspace/known-bugs.js';
 import { type ControlledScenario, rosterOf, validateScenario } from './controlled/scenario.js';
-import { participantCount } from './controlled/control-steps.js';
+import { type Roster, participantCount } from './controlled/control-steps.js';
 import { MAX_HISTORY, MIN_HISTORY } from '../kernel/wmm/model.js';
 import { MEMORY_MODELS, type MemoryModel } from '../kernel/wmm/ordering.js';
 import { DEFAULT_WMM_HISTORY } from './controlled/run-memory.js';
-import { formatChoices, formatTrace } from './controlled/trace.js';
+import { type TraceEntry, formatChoices, formatTrace, parseTraceLine, traceHash } from './controlled/trace.js';
 import type { ControlledRunResult } from './controlled/engine.js';
 import type { Explanation } from './controlled/explain.js';
 import type { FreeScenario } from './free/free-scenario.js';
@@ -144,7 +144,48 @@ function readControlledFile(o: Record<string, unknown>, where: string, bits: num
     const what = lowest < 0 ? `participants 0..${last} and read-from decisions ${lowest}..-1` : `participants 0..${last}`;
     throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `must be a list of ${what}`);
   }
-  return { ...(o as unknown as ControlledScheduleFile), memoryModel: memoryModel as MemoryModel, wmmHistory, scenario, choices: choices as number[], mutantBits: bits };
+  const recorded = readRecordedTrace(o, where, rosterOf(scenario), choices.length);
+  return {
+    ...(o as unknown as ControlledScheduleFile),
+    memoryModel: memoryModel as MemoryModel,
+    wmmHistory,
+    scenario,
+    choices: choices as number[],
+    steps: choices.length,
+    traceHash: recorded.hash,
+    trace: recorded.lines,
+    mutantBits: bits,
+  };
+}
+
+/**
+ * The recording's own consistency: one trace line per choice (a run records exactly one step
+ * per decision, so a choice past the trace is one the run never took), and a trace that hashes
+ * to traceHash — a replay compares its trace with both, so an edited trace[] or hash is refused
+ * here rather than passing for what the run did.
+ */
+function readRecordedTrace(o: Record<string, unknown>, where: string, roster: Roster, choiceCount: number): { hash: string; lines: string[] } {
+  const steps = o['steps'];
+  const lines = o['trace'];
+  const hash = o['traceHash'];
+  if (!Array.isArray(lines)) throw new ConfigError(`${where}: trace`, '…', 'EINVAL', 'must be the list of trace lines');
+  if (choiceCount !== lines.length) {
+    const what = choiceCount > lines.length ? `${choiceCount - lines.length} surplus choices that the recorded run never took` : `${lines.length - choiceCount} trace steps with no choice`;
+    throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `${choiceCount} choices for ${lines.length} trace steps: ${what}`);
+  }
+  if (steps !== choiceCount) throw new ConfigError(`${where}: steps`, String(steps), 'EINVAL', `must equal the number of choices (${choiceCount})`);
+  if (typeof hash !== 'string' || !/^[0-9a-f]{8}$/.test(hash)) throw new ConfigError(`${where}: traceHash`, String(hash), 'EINVAL', 'must be 8 hex digits');
+  const entries: TraceEntry[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const e = parseTraceLine(lines[i], i, roster);
+    if (typeof e === 'string') throw new ConfigError(`${where}: trace[${i}]`, JSON.stringify(lines[i]), 'EINVAL', e);
+    entries.push(e);
+  }
+  const actual = traceHash(entries);
+  if (actual !== hash) {
+    throw new ConfigError(`${where}: trace`, '…', 'EINVAL', `the trace hashes to ${actual}, not to the recorded traceHash ${hash}: the trace or its hash was edited`);
+  }
+  return { hash, lines: lines as string[] };
 }
 
 /** Read and check a trace file; errors name `--replay FILE` and the field, with EINVAL. */
