@@ -120,7 +120,7 @@ export class MemslotIoctl {
     if (region.memory && region.memory.byteLength < region.memorySize) {
       throw new KvmError('EFAULT', 'backing memory is smaller than memory_size', 'userspace_addr');
     }
-    const fresh = allocateSlotBuffers(at.pageCount, true);
+    const fresh = allocate(at.pageCount);
     const buffers: SlotBuffers = region.memory ? { ...fresh, memory: region.memory } : fresh;
     table.attach(index, buffers);
     table.activate(index, at);
@@ -248,4 +248,18 @@ function decodeRegion(region: MemoryRegion, addressSpaces: number): SlotPlacemen
 
 function isPageMultiple(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0 && n % PAGE_SIZE === 0;
+}
+
+/**
+ * The slot's own buffers (SPTEs, bitmaps, track counts; guest memory unless given), before
+ * anything changes: KVM's vzalloc of the slot's metadata fails with ENOMEM, and so does this
+ * when the JavaScript engine cannot allocate a buffer that large.
+ */
+function allocate(pageCount: number): SlotBuffers {
+  try {
+    return allocateSlotBuffers(pageCount, true);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new KvmError('ENOMEM', `cannot allocate the buffers of a ${pageCount}-page memslot (${e.message})`, 'memory_size');
+  }
 }
