@@ -63,7 +63,6 @@ interface EntryPoint {
 
 const BITMAP_ERRNOS: ErrnoName[] = ['ENXIO', 'EINVAL', 'ENOENT', 'EFAULT'];
 const MEMSLOT_ERRNOS: ErrnoName[] = ['EINVAL', 'EEXIST', 'ENOSPC', 'EFAULT', 'ENOMEM'];
-/* eslint-disable @typescript-eslint/no-unsafe-argument -- the point is to pass anything */
 const ENTRY_POINTS: EntryPoint[] = [
   {
     name: 'getDirtyLog',
@@ -148,7 +147,6 @@ const ENTRY_POINTS: EntryPoint[] = [
   },
   { name: 'pageTrack.unregisterNotifier', args: fc.tuple(argLike(0, 1)), errnos: ['EINVAL'], call: ({ vm }, [id]) => vm.pageTrack.unregisterNotifier(id as number) },
 ];
-/* eslint-enable @typescript-eslint/no-unsafe-argument */
 
 function show(args: unknown[]): string {
   return fc.stringify(args);
