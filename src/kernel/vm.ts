@@ -96,6 +96,8 @@ export class Vm extends VmCore {
 
   /** Attach to a VM created in another thread. */
   static attach(buffers: VmBuffers, options: VmOptions = {}): Vm {
+    checkVmBuffers(buffers);
+    checkVmOptions(options);
     const vm = new Vm(buffers.vm, buffers.memslots, options, buffers.pageTrack);
     buffers.slots.forEach((b, i) => {
       if (b) vm.memslots.attach(i, b);
@@ -339,4 +341,29 @@ function checkVmOptions(options: VmOptions): void {
   if (options.mutants !== undefined) flagsArg(options.mutants, KERNEL_MUTANT_MASK, 'options.mutants');
   optionalBooleanArg(options.offerRingWithBitmap, 'options.offerRingWithBitmap');
   optionalBooleanArg(options.smm, 'options.smm');
+}
+
+/** Buffers handed over from the VM's creator: the shared blocks of the right sizes (EINVAL otherwise). */
+function checkVmBuffers(buffers: VmBuffers): void {
+  structArg(buffers, 'buffers');
+  const sized = (b: unknown, bytes: number, param: string): void => {
+    if (!(b instanceof SharedArrayBuffer) || b.byteLength !== bytes) throw new KvmError('EINVAL', `${param} is not the VM's ${bytes}-byte shared block`, param);
+  };
+  sized(buffers.vm, VmLayout.bytes, 'buffers.vm');
+  sized(buffers.memslots, MemslotLayout.bytes * MEMSLOT_TABLE_ENTRIES, 'buffers.memslots');
+  if (!(buffers.pageTrack instanceof SharedArrayBuffer)) throw new KvmError('EINVAL', 'buffers.pageTrack is not a SharedArrayBuffer', 'buffers.pageTrack');
+  const isShared = (b: unknown): boolean => b instanceof SharedArrayBuffer;
+  const slotOk = (b: unknown): boolean => {
+    if (b === null) return true;
+    if (typeof b !== 'object') return false;
+    const s = b as Partial<Record<keyof SlotBuffers, unknown>>;
+    return [s.memory, s.spte, s.gfnTrack].every(isShared) && (s.bitmap === null || isShared(s.bitmap));
+  };
+  const elements = { vcpus: isShared, rings: (b: unknown) => b === null || isShared(b), slots: slotOk } as const;
+  for (const name of ['vcpus', 'rings', 'slots'] as const) {
+    const list: unknown = buffers[name];
+    if (!Array.isArray(list) || !list.every((b: unknown) => elements[name](b as never))) {
+      throw new KvmError('EINVAL', `buffers.${name} is not a list of the VM's shared buffers`, `buffers.${name}`);
+    }
+  }
 }

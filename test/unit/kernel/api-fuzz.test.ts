@@ -173,6 +173,23 @@ describe('every public entry point, fuzzed', () => {
     });
   });
 
+  it('Vm.attach takes only the buffers of a VM', () => {
+    const real = fixture('ring').vm.buffers();
+    const field = <K extends keyof typeof real>(k: K): fc.Arbitrary<unknown> => fc.oneof(fc.constant(real[k]), anyValue);
+    const buffers = fc.oneof(anyValue, fc.record({ vm: field('vm'), memslots: field('memslots'), vcpus: field('vcpus'), rings: field('rings'), slots: field('slots'), pageTrack: field('pageTrack') }));
+    fc.assert(
+      fc.property(buffers, (b) => {
+        try {
+          expect(Vm.attach(b as never).createdVcpus).toBe(1);
+        } catch (e) {
+          if (!(e instanceof KvmError)) throw new Error(`Vm.attach(${show([b])}) threw ${String(e)}`);
+          expect(['EINVAL', 'EFAULT']).toContain(e.errno);
+        }
+      }),
+      fuzzParams(1651, 400),
+    );
+  });
+
   it('Vm.create and Vm.bitmapBytes take only what they document', () => {
     fc.assert(
       fc.property(fc.oneof(anyValue, fc.record({ mutants: argLike(0, 1, 1 << 5, 1 << 30), smm: argLike(), offerRingWithBitmap: argLike() }, { requiredKeys: [] })), argLike(0, 1, 100), (options, pages) => {
