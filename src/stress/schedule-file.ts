@@ -10,6 +10,8 @@ import { ConfigError } from '../base/config-error.js';
 import { MUTANT_NAMES, mutantNames } from '../userspace/known-bugs.js';
 import { type ControlledScenario, rosterOf, validateScenario } from './controlled/scenario.js';
 import { type Roster, participantCount } from './controlled/control-steps.js';
+import { isReadFromChoice, readFromIndex } from './controlled/choosers.js';
+import { Step } from '../kernel/step-hook.js';
 import { MAX_HISTORY, MIN_HISTORY } from '../kernel/wmm/model.js';
 import { MEMORY_MODELS, type MemoryModel } from '../kernel/wmm/ordering.js';
 import { DEFAULT_WMM_HISTORY } from './controlled/run-memory.js';
@@ -144,14 +146,14 @@ function readControlledFile(o: Record<string, unknown>, where: string, bits: num
     const what = lowest < 0 ? `participants 0..${last} and read-from decisions ${lowest}..-1` : `participants 0..${last}`;
     throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `must be a list of ${what}`);
   }
-  const recorded = readRecordedTrace(o, where, rosterOf(scenario), choices.length);
+  const recorded = readRecordedTrace(o, where, rosterOf(scenario), choices as number[]);
   return {
     ...(o as unknown as ControlledScheduleFile),
     memoryModel: memoryModel as MemoryModel,
     wmmHistory,
     scenario,
     choices: choices as number[],
-    steps: choices.length,
+    steps: recorded.lines.length,
     traceHash: recorded.hash,
     trace: recorded.lines,
     mutantBits: bits,
@@ -159,26 +161,31 @@ function readControlledFile(o: Record<string, unknown>, where: string, bits: num
 }
 
 /**
- * The recording's own consistency: one trace line per choice (a run records exactly one step
- * per decision, so a choice past the trace is one the run never took), and a trace that hashes
- * to traceHash — a replay compares its trace with both, so an edited trace[] or hash is refused
- * here rather than passing for what the run did.
+ * The recording's own consistency. A run records one trace step per decision, and a file holds
+ * those decisions or a prefix of them (a shrunk schedule: after the prefix nobody is preempted),
+ * so a choice past the trace is one the run never took, and each choice must be the move its
+ * trace step shows (that participant; for a read-from decision, that store). The trace must hash
+ * to traceHash: a replay compares its trace with both, so an edited trace[], hash or choice is
+ * refused here rather than passing for what the run did.
  */
-function readRecordedTrace(o: Record<string, unknown>, where: string, roster: Roster, choiceCount: number): { hash: string; lines: string[] } {
+function readRecordedTrace(o: Record<string, unknown>, where: string, roster: Roster, choices: readonly number[]): { hash: string; lines: string[] } {
   const steps = o['steps'];
   const lines = o['trace'];
   const hash = o['traceHash'];
   if (!Array.isArray(lines)) throw new ConfigError(`${where}: trace`, '…', 'EINVAL', 'must be the list of trace lines');
-  if (choiceCount !== lines.length) {
-    const what = choiceCount > lines.length ? `${choiceCount - lines.length} surplus choices that the recorded run never took` : `${lines.length - choiceCount} trace steps with no choice`;
-    throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `${choiceCount} choices for ${lines.length} trace steps: ${what}`);
+  if (choices.length > lines.length) {
+    throw new ConfigError(`${where}: choices`, '…', 'EINVAL', `${choices.length} choices for ${lines.length} trace steps: ${choices.length - lines.length} surplus choices that the recorded run never took`);
   }
-  if (steps !== choiceCount) throw new ConfigError(`${where}: steps`, String(steps), 'EINVAL', `must equal the number of choices (${choiceCount})`);
+  if (steps !== lines.length) throw new ConfigError(`${where}: steps`, String(steps), 'EINVAL', `must equal the number of trace steps (${lines.length})`);
   if (typeof hash !== 'string' || !/^[0-9a-f]{8}$/.test(hash)) throw new ConfigError(`${where}: traceHash`, String(hash), 'EINVAL', 'must be 8 hex digits');
   const entries: TraceEntry[] = [];
   for (let i = 0; i < lines.length; i++) {
     const e = parseTraceLine(lines[i], i, roster);
     if (typeof e === 'string') throw new ConfigError(`${where}: trace[${i}]`, JSON.stringify(lines[i]), 'EINVAL', e);
+    const c = choices[i];
+    if (c !== undefined && !choiceMatches(c, e)) {
+      throw new ConfigError(`${where}: choices[${i}]`, String(c), 'EINVAL', `the trace shows another move at step ${i} (${String(lines[i]).trim()})`);
+    }
     entries.push(e);
   }
   const actual = traceHash(entries);
@@ -186,6 +193,11 @@ function readRecordedTrace(o: Record<string, unknown>, where: string, roster: Ro
     throw new ConfigError(`${where}: trace`, '…', 'EINVAL', `the trace hashes to ${actual}, not to the recorded traceHash ${hash}: the trace or its hash was edited`);
   }
   return { hash, lines: lines as string[] };
+}
+
+/** A decision and the trace step it made: that participant moved, or that store was read. */
+function choiceMatches(choice: number, [participant, step, , b]: TraceEntry): boolean {
+  return isReadFromChoice(choice) ? step === Step.READ_FROM && b === readFromIndex(choice) : participant === choice && step !== Step.READ_FROM;
 }
 
 /** Read and check a trace file; errors name `--replay FILE` and the field, with EINVAL. */

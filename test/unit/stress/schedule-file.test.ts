@@ -45,6 +45,13 @@ describe('schedule files', () => {
   it('surplus choices are refused, naming how many the recorded run never took', () => {
     expect(() => readTraceFile(fileWith({ choices: [0, 1, 1, 0, 1, 0] }))).toThrow(/choices …: EINVAL, 6 choices for 4 trace steps: 2 surplus choices that the recorded run never took/);
   });
+  it('a prefix of the choices is a recording (a shrunk schedule: after it nobody is preempted)', () => {
+    expect(readTraceFile(fileWith({ choices: [0, 1] })).mode).toBe('controlled');
+  });
+  it('a choice that is not the move its trace step shows is refused', () => {
+    expect(() => readTraceFile(fileWith({ choices: [0, 0, 1, 0] }))).toThrow(/choices\[1\] 0: EINVAL, the trace shows another move at step 1/);
+    expect(() => readTraceFile(fileWith({ choices: [0, 1, 0] }))).toThrow(/choices\[2\] 0: EINVAL/);
+  });
   it('an edited trace line is refused: it no longer hashes to traceHash', () => {
     const trace = formatTrace(TRACE, rosterOf(scenario));
     trace[2] = trace[2]!.replace('262149', '262150');
