@@ -8,7 +8,7 @@ import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { coverage, noteBitmapSet, noteRecord } from './coverage.js';
 import { clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
-import { slotArg, u64NumberArg, userBitmapArg } from './ioctl-args.js';
+import { copyOut, slotArg, u64NumberArg, userBitmapArg } from './ioctl-args.js';
 import { Memslot, bitmapBytes, checkBitmapShape } from './memslots.js';
 import { KernelMutant } from './mutants.js';
 import { flushRemoteTlbs } from './vcpu-requests.js';
@@ -49,20 +49,21 @@ export class DirtyLogIoctl {
     this.vm.slotsLock.lock();
     try {
       const slot = this.bitmapSlot(slotEnc);
-      const user = userBitmapArg(out, bitmapBytes(slot.pageCount));
+      const bytes = bitmapBytes(slot.pageCount);
+      const words = userBitmapArg(out, bytes);
       this.vm.block.f64[VM_FLOATS.GET_CALLS]! += 1;
       if ((this.vm.manualProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0) {
-        if (user === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap', 'dirty_bitmap');
-        copyLive(slot, user.words);
-        user.flush();
+        if (words === null || out === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap', 'dirty_bitmap');
+        copyLive(slot, words);
+        copyOut(out, words, bytes);
         return;
       }
       // The kernel exchanges into the second half of its bitmap allocation and then copies that
       // to the user; with a good buffer the copy is not observable, so exchange straight into it.
       // A NULL buffer still consumes the bits (into the slot's own second half), as in the kernel.
-      this.exchangeUnderMmuLock(slot, user === null ? slot.bitmapSnapshot! : user.words);
-      if (user === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap (the dirty bits were already consumed)', 'dirty_bitmap');
-      user.flush();
+      this.exchangeUnderMmuLock(slot, words ?? slot.bitmapSnapshot!);
+      if (words === null || out === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap (the dirty bits were already consumed)', 'dirty_bitmap');
+      copyOut(out, words, bytes);
     } finally {
       this.vm.slotsLock.unlock();
     }
@@ -83,11 +84,11 @@ export class DirtyLogIoctl {
       // copy_from_user of ALIGN(num_pages, 64) / 8 bytes: with num_pages 0 nothing is read, so
       // even a NULL bitmap succeeds (observed on 6.18; docs/PROTOCOL.md, section 8).
       const bytes = bitmapBytes(numPages);
-      const user = userBitmapArg(mask, bytes);
-      if (bytes > 0 && user === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap', 'dirty_bitmap');
+      const words = userBitmapArg(mask, bytes);
+      if (bytes > 0 && words === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap', 'dirty_bitmap');
       this.vm.block.f64[VM_FLOATS.CLEAR_CALLS]! += 1;
-      if (numPages === 0 || user === null) return; // (user is null only when num_pages is 0)
-      if (this.clearUnderMmuLock(slot, firstPage, numPages, user.words) > 0) flushRemoteTlbs(this.vm);
+      if (numPages === 0 || words === null) return; // (words is null only when num_pages is 0)
+      if (this.clearUnderMmuLock(slot, firstPage, numPages, words) > 0) flushRemoteTlbs(this.vm);
     } finally {
       this.vm.slotsLock.unlock();
     }

@@ -113,8 +113,12 @@ export function optionalFunctionArg<T extends (...args: never[]) => unknown>(val
  * — but here the buffer's bounds are known before the ioctl starts, so the check comes first
  * and nothing is lost: an EFAULT from a buffer that is too short or of the wrong type leaves
  * the dirty log as it was.
+ *
+ * Returns the bitmap as the u32 words the kernel's bitmap code works on: a Uint32Array as given
+ * (no allocation: the collectors call this for every chunk), a Uint8Array as a view of its
+ * bytes, or, when its offset is not 4-aligned, a copy (`copyOut` writes it back after a GET).
  */
-export function userBitmapArg(value: unknown, bytes: number, param = 'dirty_bitmap'): UserBitmap | null {
+export function userBitmapArg(value: unknown, bytes: number, param = 'dirty_bitmap'): Uint32Array | null {
   if (value === null) return null;
   if (!(value instanceof Uint8Array) && !(value instanceof Uint32Array)) {
     throw new KvmError('EFAULT', `${param} ${describe(value)} is not a byte buffer (Uint8Array)`, param);
@@ -122,38 +126,14 @@ export function userBitmapArg(value: unknown, bytes: number, param = 'dirty_bitm
   if (value.byteLength < bytes) {
     throw new KvmError('EFAULT', `${param} holds ${value.byteLength} bytes, the slot's bitmap needs ${bytes} (ALIGN(npages, 64) / 8)`, param);
   }
-  return new UserBitmap(value, bytes);
+  if (value instanceof Uint32Array) return value;
+  if (value.byteOffset % WORD_BYTES === 0) return new Uint32Array(value.buffer, value.byteOffset, bytes / WORD_BYTES);
+  const words = new Uint32Array(bytes / WORD_BYTES);
+  new Uint8Array(words.buffer).set(value.subarray(0, bytes));
+  return words;
 }
 
-/**
- * The user's bitmap as the u32 words the kernel's bitmap code works on: the caller's own words
- * when they are already a Uint32Array, a view of the same bytes when 4-aligned, else a bounce
- * buffer copied in (`words`) and back out (`flush`).
- */
-export class UserBitmap {
-  readonly words: Uint32Array;
-  private readonly bounce: Uint8Array | null;
-
-  constructor(
-    private readonly user: Uint8Array | Uint32Array,
-    readonly bytes: number,
-  ) {
-    const wordCount = bytes / WORD_BYTES;
-    if (user instanceof Uint32Array) {
-      this.words = user;
-      this.bounce = null;
-    } else if (user.byteOffset % WORD_BYTES === 0) {
-      this.words = new Uint32Array(user.buffer, user.byteOffset, wordCount);
-      this.bounce = null;
-    } else {
-      this.words = new Uint32Array(wordCount);
-      this.bounce = new Uint8Array(this.words.buffer);
-      this.bounce.set(user.subarray(0, bytes));
-    }
-  }
-
-  /** copy_to_user of the words written (only for a bounce buffer; views wrote in place). */
-  flush(): void {
-    if (this.bounce !== null) (this.user as Uint8Array).set(this.bounce);
-  }
+/** copy_to_user of a GET's words when userBitmapArg had to copy the user's bytes. */
+export function copyOut(user: Uint8Array | Uint32Array, words: Uint32Array, bytes: number): void {
+  if (words.buffer !== user.buffer) (user as Uint8Array).set(new Uint8Array(words.buffer, 0, bytes));
 }
