@@ -8,7 +8,7 @@ import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { coverage, noteBitmapSet, noteRecord } from './coverage.js';
 import { clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
-import { copyOut, slotArg, u64NumberArg, userBitmapArg } from './ioctl-args.js';
+import { copyOut, showArg, slotArg, u64NumberArg, userBitmapArg } from './ioctl-args.js';
 import { Memslot, bitmapBytes, checkBitmapShape } from './memslots.js';
 import { KernelMutant } from './mutants.js';
 import { flushRemoteTlbs } from './vcpu-requests.js';
@@ -184,9 +184,9 @@ export class DirtyLogIoctl {
  * arguments (docs/PROTOCOL.md, section 6).
  */
 function checkClearRange(slot: Memslot, firstPage: number, numPages: number): void {
-  if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw new KvmError('EINVAL', `bad first_page ${firstPage}`, 'first_page');
+  if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw new KvmError('EINVAL', `bad first_page ${showArg(firstPage)}`, 'first_page');
   if (!Number.isInteger(numPages) || numPages < 0 || numPages > U32_MAX) {
-    throw new KvmError('EINVAL', `bad num_pages ${numPages}`, 'num_pages');
+    throw new KvmError('EINVAL', `bad num_pages ${showArg(numPages)}`, 'num_pages');
   }
   const npages = slot.pageCount;
   if (firstPage > npages) throw new KvmError('EINVAL', `first_page ${firstPage} is past the slot end (${npages})`, 'first_page');

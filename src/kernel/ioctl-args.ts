@@ -13,7 +13,8 @@ const U64_MAX = (1n << 64n) - 1n;
 const U16_RANGE = 0x10000;
 const WORD_BYTES = Uint32Array.BYTES_PER_ELEMENT;
 
-function describe(value: unknown): string {
+/** A value for an error message: never throws (a Symbol cannot go into a template literal). */
+export function showArg(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (value === null || typeof value !== 'object') return String(value);
@@ -23,7 +24,7 @@ function describe(value: unknown): string {
 /** A u32 ABI field: an integer in [0, 2^32). */
 export function u32Arg(value: unknown, param: string, errno: ErrnoName = 'EINVAL'): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= U32_RANGE) {
-    throw new KvmError(errno, `${param} ${describe(value)} is not a u32`, param);
+    throw new KvmError(errno, `${param} ${showArg(value)} is not a u32`, param);
   }
   return value;
 }
@@ -31,7 +32,7 @@ export function u32Arg(value: unknown, param: string, errno: ErrnoName = 'EINVAL
 /** A u64 ABI field as a number (only values up to 2^53 are meaningful to the emulator). */
 export function u64NumberArg(value: unknown, param: string, errno: ErrnoName = 'EINVAL'): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new KvmError(errno, `${param} ${describe(value)} is not a u64 the emulator can hold`, param);
+    throw new KvmError(errno, `${param} ${showArg(value)} is not a u64 the emulator can hold`, param);
   }
   return value;
 }
@@ -43,7 +44,7 @@ export function u64Arg(value: unknown, param: string): bigint {
     return value;
   }
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new KvmError('EINVAL', `${param} ${describe(value)} is not a u64`, param);
+    throw new KvmError('EINVAL', `${param} ${showArg(value)} is not a u64`, param);
   }
   return BigInt(value);
 }
@@ -63,7 +64,7 @@ export function slotArg(value: unknown, param = 'slot'): number {
 /** One half of a slot (as_id or id) given on its own: a u16, which encodeSlot cannot overflow. */
 export function u16Arg(value: unknown, param: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= U16_RANGE) {
-    throw new KvmError('EINVAL', `${param} ${describe(value)} is not a u16`, param);
+    throw new KvmError('EINVAL', `${param} ${showArg(value)} is not a u16`, param);
   }
   return value;
 }
@@ -71,13 +72,13 @@ export function u16Arg(value: unknown, param: string): number {
 /** A count of guest pages (a convenience parameter): a positive integer whose bytes are exact. */
 export function pageCountArg(value: unknown, param = 'pageCount'): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0 || !Number.isSafeInteger(value * PAGE_SIZE)) {
-    throw new KvmError('EINVAL', `${param} ${describe(value)} is not a page count`, param);
+    throw new KvmError('EINVAL', `${param} ${showArg(value)} is not a page count`, param);
   }
   return value;
 }
 
 export function booleanArg(value: unknown, param: string): boolean {
-  if (typeof value !== 'boolean') throw new KvmError('EINVAL', `${param} ${describe(value)} is not a boolean`, param);
+  if (typeof value !== 'boolean') throw new KvmError('EINVAL', `${param} ${showArg(value)} is not a boolean`, param);
   return value;
 }
 
@@ -88,7 +89,7 @@ export function optionalBooleanArg(value: unknown, param: string): boolean | und
 /** A struct the ioctl copies from userspace: anything but an object is a pointer it cannot read. */
 export function structArg<T extends object>(value: T | null | undefined, param: string): T {
   if (value === null || typeof value !== 'object') {
-    throw new KvmError('EFAULT', `${param} ${describe(value)} is not a struct the kernel can read`, param);
+    throw new KvmError('EFAULT', `${param} ${showArg(value)} is not a struct the kernel can read`, param);
   }
   return value;
 }
@@ -96,7 +97,7 @@ export function structArg<T extends object>(value: T | null | undefined, param: 
 /** An emulator-only callback parameter: undefined or a function. */
 export function optionalFunctionArg<T extends (...args: never[]) => unknown>(value: T | undefined, param: string): T | undefined {
   if (value !== undefined && typeof value !== 'function') {
-    throw new KvmError('EINVAL', `${param} ${describe(value)} is not a function`, param);
+    throw new KvmError('EINVAL', `${param} ${showArg(value)} is not a function`, param);
   }
   return value;
 }
@@ -121,7 +122,7 @@ export function optionalFunctionArg<T extends (...args: never[]) => unknown>(val
 export function userBitmapArg(value: unknown, bytes: number, param = 'dirty_bitmap'): Uint32Array | null {
   if (value === null) return null;
   if (!(value instanceof Uint8Array) && !(value instanceof Uint32Array)) {
-    throw new KvmError('EFAULT', `${param} ${describe(value)} is not a byte buffer (Uint8Array)`, param);
+    throw new KvmError('EFAULT', `${param} ${showArg(value)} is not a byte buffer (Uint8Array)`, param);
   }
   if (value.byteLength < bytes) {
     throw new KvmError('EFAULT', `${param} holds ${value.byteLength} bytes, the slot's bitmap needs ${bytes} (ALIGN(npages, 64) / 8)`, param);

@@ -18,7 +18,7 @@ import {
 import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { initBitmap } from './dirty-bitmap.js';
-import { booleanArg, flagsArg, optionalBooleanArg, pageCountArg, slotArg, structArg, u16Arg, u64NumberArg } from './ioctl-args.js';
+import { booleanArg, flagsArg, optionalBooleanArg, pageCountArg, showArg, slotArg, structArg, u16Arg, u64NumberArg } from './ioctl-args.js';
 import { type Memslot, type SlotBuffers, type SlotPlacement, allocateSlotBuffers } from './memslots.js';
 import type { PageTrack } from './page-track.js';
 import { flushRemoteTlbs, requestAllAndWait } from './vcpu-requests.js';
@@ -231,10 +231,10 @@ function decodeRegion(region: MemoryRegion, addressSpaces: number): SlotPlacemen
   if (asId >= addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
   if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
   if (!isPageMultiple(region.memorySize)) {
-    throw new KvmError('EINVAL', `memory_size ${region.memorySize} is not a multiple of ${PAGE_SIZE}`, 'memory_size');
+    throw new KvmError('EINVAL', `memory_size ${showArg(region.memorySize)} is not a multiple of ${PAGE_SIZE}`, 'memory_size');
   }
   if (!isPageMultiple(region.guestPhysAddr)) {
-    throw new KvmError('EINVAL', `guest_phys_addr ${region.guestPhysAddr} is not page aligned`, 'guest_phys_addr');
+    throw new KvmError('EINVAL', `guest_phys_addr ${showArg(region.guestPhysAddr)} is not page aligned`, 'guest_phys_addr');
   }
   // userspace_addr: the kernel refuses, with EINVAL, an address that access_ok() rejects; the
   // emulator's equivalent is backing memory that is not a SharedArrayBuffer at all.

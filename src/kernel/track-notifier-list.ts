@@ -16,6 +16,7 @@
  * (IOCTL_READERS). Every wait is bounded.
  */
 import { KvmError } from '../abi/errno.js';
+import { showArg } from './ioctl-args.js';
 import { SharedBlock } from '../abi/layout.js';
 import { NS_PER_MS, now } from '../base/clock.js';
 import { KernelMutant } from './mutants.js';
@@ -78,8 +79,8 @@ export class TrackNotifierList {
 
   /** This vCPU's SRCU word and statistics. */
   vcpuBlock(index: number): PageTrackVcpuBlock {
-    let b = this.vcpuBlocks[index];
-    if (b === undefined) throw new KvmError('EINVAL', `no vCPU ${index}`, 'vcpu');
+    let b = typeof index === 'number' ? this.vcpuBlocks[index] : undefined;
+    if (b === undefined) throw new KvmError('EINVAL', `no vCPU ${showArg(index)}`, 'vcpu');
     if (b === null) {
       b = new SharedBlock(PageTrackVcpuLayout, this.block.buffer, this.vcpusOffset + index * PageTrackVcpuLayout.bytes);
       this.vcpuBlocks[index] = b;
@@ -124,7 +125,7 @@ export class TrackNotifierList {
     this.lock.with(() => {
       const w = this.entry(id);
       if (Atomics.load(w, N.STATE) !== TrackNotifierState.RESERVED || Atomics.load(w, N.GENERATION) !== generation) {
-        throw new KvmError('EINVAL', `notifier ${id} (generation ${generation}) is not reserved`, 'notifier');
+        throw new KvmError('EINVAL', `notifier ${id} (generation ${showArg(generation)}) is not reserved`, 'notifier');
       }
       Atomics.store(w, N.STATE, TrackNotifierState.ACTIVE);
       Atomics.add(this.block.i32, P.ACTIVE_NOTIFIERS, 1);
@@ -300,7 +301,7 @@ export class TrackNotifierList {
 }
 
 function checkId(id: number): void {
-  if (!Number.isInteger(id) || id < 0 || id >= MAX_TRACK_NOTIFIERS) throw new KvmError('EINVAL', `no notifier ${id}`, 'notifier');
+  if (!Number.isInteger(id) || id < 0 || id >= MAX_TRACK_NOTIFIERS) throw new KvmError('EINVAL', `no notifier ${showArg(id)}`, 'notifier');
 }
 
 /** A notifier node has both callbacks (a vCPU thread calls them; a bad node would crash it there). */

@@ -9,6 +9,7 @@
  * Requests posted while the vCPU is in guest mode take effect at the next instruction
  * boundary, as an IPI would.
  */
+import { KvmError } from '../abi/errno.js';
 import { u16Arg, u32Arg } from './ioctl-args.js';
 import {
   EMU_EXIT_PREEMPTED,
@@ -106,6 +107,8 @@ export class Vcpu extends VcpuMmu {
    * instruction stays pending and is retried by the next call.
    */
   run(program: GuestProgram): number {
+    // The guest the emulator runs instead of real code: checked here, not as a TypeError inside the loop.
+    if (typeof (program as Partial<GuestProgram> | null)?.decode !== 'function') throw new KvmError('EINVAL', 'program is not a guest program (no decode)', 'program');
     const t0 = now();
     const insn = this.insn;
     const w = this.w;

@@ -33,7 +33,7 @@ import { type Memslot, type SlotBuffers, bitmapBytes } from './memslots.js';
 import { PageTrack } from './page-track.js';
 import { RingReset } from './ring-reset.js';
 import { VcpuLayout, VcpuRequest } from './vcpu-layout.js';
-import { flagsArg, optionalBooleanArg, optionalFunctionArg, structArg, u32Arg, u64Arg, u64NumberArg } from './ioctl-args.js';
+import { flagsArg, optionalBooleanArg, showArg, optionalFunctionArg, structArg, u32Arg, u64Arg, u64NumberArg } from './ioctl-args.js';
 import { KERNEL_MUTANT_MASK } from './mutants.js';
 import { flushRemoteTlbs, kickVcpu, requestAllAndWait } from './vcpu-requests.js';
 import { MAX_VCPUS, VmCore, type VmOptions } from './vm-core.js';
@@ -224,7 +224,7 @@ export class Vm extends VmCore {
   presetRingIndex(index: number, start: number): void {
     this.vcpuIndexArg(index);
     if (!Number.isInteger(start) || start < 0 || start > U32_MAX) {
-      throw new KvmError('EINVAL', `ring start ${start} is not a u32 index`, 'start');
+      throw new KvmError('EINVAL', `ring start ${showArg(start)} is not a u32 index`, 'start');
     }
     const ring = this.ring(index);
     if (ring === null) throw new KvmError('EINVAL', `vCPU ${index} has no dirty ring`, 'vcpu');

@@ -6,9 +6,13 @@
 import fc from 'fast-check';
 import { testSeed } from './watchdog.js';
 
-/** fc.assert parameters: a fixed seed per property, reproducible with DIRTYRING_SEED. */
+/**
+ * fc.assert parameters: a fixed seed per property, reproducible with DIRTYRING_SEED; a longer
+ * exploration multiplies every run count by DIRTYRING_FUZZ_SCALE (e.g. 50).
+ */
 export function fuzzParams(fallbackSeed: number, numRuns = 150): fc.Parameters<unknown> {
-  return { seed: testSeed(fallbackSeed), numRuns };
+  const scale = Number(process.env['DIRTYRING_FUZZ_SCALE'] ?? 1);
+  return { seed: testSeed(fallbackSeed), numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) && scale > 0 ? scale : 1))) };
 }
 
 /** Values no ABI field holds, and values that look almost right. */

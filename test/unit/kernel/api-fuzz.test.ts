@@ -137,6 +137,12 @@ const ENTRY_POINTS: EntryPoint[] = [
   },
   { name: 'DmaDevice.write', args: fc.tuple(argLike(BASE, BASE + 3, BASE + PAGES, 0), argLike(0, 7)), errnos: ['EFAULT', 'EINVAL'], call: ({ device }, [gfn, v]) => device.write(gfn as number, v as number) },
   { name: 'new Vcpu', args: fc.tuple(argLike(0, 1), fc.oneof(fc.constant(undefined), fc.record({ asId: argLike(0, 1) }, { requiredKeys: [] }))), errnos: ['EINVAL'], call: ({ vm }, [i, o]) => new Vcpu(vm, i as number, o as never) },
+  {
+    name: 'Vcpu.run',
+    args: fc.tuple(fc.oneof(anyValue, fc.constant('a program'))),
+    errnos: ['EINVAL'],
+    call: ({ vm }, [p]) => new Vcpu(vm, 0).run((p === 'a program' ? new ScriptedProgram() : p) as never),
+  },
   { name: 'pageTrack.addGfn', args: fc.tuple(argLike(BASE, BASE + 3, 0)), errnos: ['EINVAL'], call: ({ vm }, [gfn]) => vm.pageTrack.addGfn(gfn as number) },
   { name: 'pageTrack.removeGfn', args: fc.tuple(argLike(BASE, BASE + 3, 0)), errnos: ['EINVAL'], call: ({ vm }, [gfn]) => vm.pageTrack.removeGfn(gfn as number) },
   {
@@ -144,6 +150,14 @@ const ENTRY_POINTS: EntryPoint[] = [
     args: fc.tuple(fc.oneof(anyValue, fc.record({ trackWrite: fc.oneof(fc.func(fc.constant(undefined)), anyValue), trackRemoveRegion: fc.oneof(fc.func(fc.constant(undefined)), anyValue) }))),
     errnos: ['EINVAL', 'ENOMEM'],
     call: ({ vm }, [n]) => vm.pageTrack.registerNotifier(n as never),
+  },
+  { name: 'pageTrack.count', args: fc.tuple(argLike(BASE, BASE + 3, 0)), errnos: ['EINVAL'], call: ({ vm }, [gfn]) => vm.pageTrack.count(gfn as number) },
+  { name: 'pageTrack.vcpuBlock', args: fc.tuple(argLike(0, 1, 255, 256)), errnos: ['EINVAL'], call: ({ vm }, [i]) => vm.pageTrack.vcpuBlock(i as number) },
+  {
+    name: 'pageTrack.activateNotifier / cancelReservation',
+    args: fc.tuple(fc.boolean(), argLike(0, 1), argLike(0, 1, 2)),
+    errnos: ['EINVAL'],
+    call: ({ vm }, [activate, id, gen]) => (activate ? vm.pageTrack.activateNotifier(id as number, gen as number) : vm.pageTrack.cancelReservation(id as number, gen as number)),
   },
   { name: 'pageTrack.unregisterNotifier', args: fc.tuple(argLike(0, 1)), errnos: ['EINVAL'], call: ({ vm }, [id]) => vm.pageTrack.unregisterNotifier(id as number) },
 ];
@@ -168,7 +182,7 @@ describe('every public entry point, fuzzed', () => {
             if (!ep.mayChangeOnError?.(args)) expect(snapshot(fx.vm).equals(before), `${ep.name}(${show(args)}) failed with ${e.message} but changed the VM`).toBe(true);
           }
         }),
-        fuzzParams(1600 + n),
+        fuzzParams(1600 + n, 200),
       );
     });
   });
