@@ -22,7 +22,7 @@ import {
   PAGE_SIZE,
 } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
-import { showArg } from './ioctl-args.js';
+import { checkHarvestArgs, showArg } from './ioctl-args.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, ringViews } from '../abi/dirty-gfn.js';
 import { assert, debugChecks, isPowerOfTwo } from '../base/assert.js';
 import { Edge, RingSide, coverage, hit, noteRingIndex } from './coverage.js';
@@ -343,6 +343,7 @@ export function harvestRing(
   resetFlags: number = KVM_DIRTY_GFN_F_RESET,
   ordering: number = HarvestOrdering.ACQ_REL,
 ): number {
+  checkHarvestArgs(cursor, max, sink, resetFlags);
   if (mem.active) return modelledHarvest(ring, cursor, max, sink, resetFlags, ordering);
   const i32 = ring.i32;
   const mask = ring.entryCount - 1;

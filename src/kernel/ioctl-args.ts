@@ -138,3 +138,23 @@ export function userBitmapArg(value: unknown, bytes: number, param = 'dirty_bitm
 export function copyOut(user: Uint8Array | Uint32Array, words: Uint32Array, bytes: number): void {
   if (words.buffer !== user.buffer) (user as Uint8Array).set(new Uint8Array(words.buffer, 0, bytes));
 }
+
+/**
+ * harvestRing's arguments, checked once per call (never per entry): a cursor that is not a u32
+ * index would read from entry 0 and a NaN `max` would collect nothing, both without a word.
+ * `resetFlags` may be any u32 — the kernel accepts every value with the RESET bit, and stress
+ * runs write others on purpose.
+ */
+export function checkHarvestArgs(cursor: unknown, max: unknown, sink: unknown, resetFlags: unknown): void {
+  const fetch = (cursor as { fetchIndex?: unknown } | null)?.fetchIndex;
+  if (typeof fetch !== 'number' || !Number.isInteger(fetch) || fetch < 0 || fetch > U32_RANGE - 1) {
+    throw new KvmError('EINVAL', `cursor.fetchIndex ${showArg(fetch)} is not a u32 ring index`, 'cursor');
+  }
+  if (typeof max !== 'number' || Number.isNaN(max) || max < 0 || (!Number.isInteger(max) && max !== Number.POSITIVE_INFINITY)) {
+    throw new KvmError('EINVAL', `max ${showArg(max)} is not a count of entries`, 'max');
+  }
+  if (typeof sink !== 'function') throw new KvmError('EINVAL', 'sink is not a function', 'sink');
+  if (typeof resetFlags !== 'number' || !Number.isInteger(resetFlags) || resetFlags < 0 || resetFlags > U32_RANGE - 1) {
+    throw new KvmError('EINVAL', `resetFlags ${showArg(resetFlags)} is not a u32`, 'resetFlags');
+  }
+}

@@ -10,7 +10,7 @@
  * boundary, as an IPI would.
  */
 import { KvmError } from '../abi/errno.js';
-import { u16Arg, u32Arg } from './ioctl-args.js';
+import { optionalBooleanArg, showArg, structArg, u16Arg, u32Arg } from './ioctl-args.js';
 import {
   EMU_EXIT_PREEMPTED,
   EMU_EXIT_TRACK_RING_FULL,
@@ -87,7 +87,7 @@ export class Vcpu extends VcpuMmu {
 
   constructor(vm: Vm, index: number, options: VcpuOptions = {}) {
     const block = vm.vcpuBlock(u32Arg(index, 'vcpu'));
-    if (options.asId !== undefined) u16Arg(options.asId, 'asId');
+    checkVcpuOptions(options, vm.addressSpaces);
     super(vm, index, vm.ring(index), options.asId ?? 0, block);
     this.block = block;
     this.w = block.i32;
@@ -342,5 +342,17 @@ export class Vcpu extends VcpuMmu {
     f[F.PREEMPTIONS] = this.cPreempt;
     f[F.TLB_FLUSHES] = this.cTlbFlushes;
     f[F.RUN_NS] = this.runMs * NS_PER_MS;
+  }
+}
+
+function checkVcpuOptions(options: VcpuOptions, addressSpaces: number): void {
+  structArg(options, 'options');
+  if (options.asId !== undefined && u16Arg(options.asId, 'options.asId') >= addressSpaces) {
+    throw new KvmError('EINVAL', `address space ${options.asId} does not exist in this VM (${addressSpaces})`, 'options.asId');
+  }
+  optionalBooleanArg(options.emulateAllStores, 'options.emulateAllStores');
+  const ms = options.preemptAfterMs;
+  if (ms !== undefined && (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)) {
+    throw new KvmError('EINVAL', `options.preemptAfterMs ${showArg(ms)} is not a duration in ms`, 'options.preemptAfterMs');
   }
 }

@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { KVM_CAP_DIRTY_LOG_RING, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 } from '../../../src/abi/constants.js';
 import { type ErrnoName, KvmError } from '../../../src/abi/errno.js';
 import { ScriptedProgram } from '../../../src/guest/scripted.js';
+import { ringViews } from '../../../src/abi/dirty-gfn.js';
 import { DmaDevice } from '../../../src/kernel/device.js';
+import { harvestRing } from '../../../src/kernel/dirty-ring.js';
 import { Vcpu } from '../../../src/kernel/vcpu.js';
 import { Vm } from '../../../src/kernel/vm.js';
 import { anyValue, argLike, fuzzParams } from '../../helpers/fuzz.js';
@@ -136,12 +138,31 @@ const ENTRY_POINTS: EntryPoint[] = [
     call: ({ vm }, [real, other, page]) => vm.markPageDirtyNoVcpu((real ? vm.memslots.findById(0, 0) : other) as never, page as number),
   },
   { name: 'DmaDevice.write', args: fc.tuple(argLike(BASE, BASE + 3, BASE + PAGES, 0), argLike(0, 7)), errnos: ['EFAULT', 'EINVAL'], call: ({ device }, [gfn, v]) => device.write(gfn as number, v as number) },
-  { name: 'new Vcpu', args: fc.tuple(argLike(0, 1), fc.oneof(fc.constant(undefined), fc.record({ asId: argLike(0, 1) }, { requiredKeys: [] }))), errnos: ['EINVAL'], call: ({ vm }, [i, o]) => new Vcpu(vm, i as number, o as never) },
+  {
+    name: 'new Vcpu',
+    args: fc.tuple(argLike(0, 1), fc.oneof(fc.constant(undefined), anyValue, fc.record({ asId: argLike(0, 1), emulateAllStores: argLike(), preemptAfterMs: argLike(0, 5) }, { requiredKeys: [] }))),
+    errnos: ['EINVAL', 'EFAULT'],
+    call: ({ vm }, [i, o]) => new Vcpu(vm, i as number, o as never),
+  },
   {
     name: 'Vcpu.run',
     args: fc.tuple(fc.oneof(anyValue, fc.constant('a program'))),
     errnos: ['EINVAL'],
     call: ({ vm }, [p]) => new Vcpu(vm, 0).run((p === 'a program' ? new ScriptedProgram() : p) as never),
+  },
+  {
+    name: 'harvestRing',
+    args: fc.tuple(
+      fc.oneof(anyValue, fc.record({ fetchIndex: argLike(0, 1, 2 ** 32 - 1) })),
+      argLike(0, 1, 4, 1e9),
+      fc.oneof(fc.constant('a sink'), anyValue),
+      argLike(2, 3),
+    ),
+    errnos: ['EINVAL'],
+    call: ({ vm }, [cursor, max, sink, flags]) => {
+      const views = vm.ringBytes > 0 ? vm.mmapRing(0) : ringViews(new SharedArrayBuffer(4096));
+      harvestRing(views, cursor as never, max as number, (sink === 'a sink' ? () => undefined : sink) as never, flags as number);
+    },
   },
   { name: 'pageTrack.addGfn', args: fc.tuple(argLike(BASE, BASE + 3, 0)), errnos: ['EINVAL'], call: ({ vm }, [gfn]) => vm.pageTrack.addGfn(gfn as number) },
   { name: 'pageTrack.removeGfn', args: fc.tuple(argLike(BASE, BASE + 3, 0)), errnos: ['EINVAL'], call: ({ vm }, [gfn]) => vm.pageTrack.removeGfn(gfn as number) },
