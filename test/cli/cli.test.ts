@@ -40,6 +40,10 @@ describe('dirtyring run --json', () => {
       expect(s, field).toHaveProperty(field);
     }
     expect(s).toMatchObject({ ok: true, seed: 9, log: 'ring', vcpus: 2, iterations: 3, lostPages: 0 });
+    // Per-call figures: a mean never exceeds the maximum.
+    const holds = s['mmuLockHoldUs'] as Record<string, { calls: number; mean: number; max: number }>;
+    expect(holds['reset']!.calls).toBeGreaterThan(0);
+    for (const [kind, h] of Object.entries(holds)) expect(h.mean, kind).toBeLessThanOrEqual(h.max);
   }, timeoutAbove(CLI_MS));
 
   it('exits 1 when the oracle finds lost pages, naming the seed', () => {
