@@ -20,6 +20,7 @@ import {
   scenarioFiles,
 } from '../fidelity/suite.js';
 import { emulate, readScenarioFile } from './fidelity-input.js';
+import { widest } from './format.js';
 
 export const CONFORMANCE_USAGE = `usage: dirtyring conformance [--dir DIR] [--json]
 
@@ -169,11 +170,12 @@ function conformanceLines(rows: readonly ConformanceRow[], dir: string, host: Kv
   const cells = rows.map((r) => [r.file.replace(/\.json$/, ''), r.path, expectedVerdict(r), kernelColumn(r)]);
   // The last column is not padded: a kernel reason may be long.
   const last = head.length - 1;
-  const widths = head.map((h, c) => Math.max(h.length, ...cells.map((row) => (c === last ? 0 : row[c]!.length))));
+  const widths = head.map((h, c) => (c === last ? h.length : widest(cells.map((row) => row[c]!), h.length)));
   const line = (row: readonly string[]): string => row.map((cell, c) => (c === last ? cell : cell.padEnd(widths[c]!))).join('  ');
   const lines = [`conformance: ${rows.length} scenarios in ${dir}`, hostLine(host), ''];
-  lines.push(line(head), line(widths.map((w, c) => '-'.repeat(c === last ? head[last]!.length : w))), ...cells.map(line));
-  for (const r of rows) lines.push(...differenceLines(r));
+  lines.push(line(head), line(widths.map((w, c) => '-'.repeat(c === last ? head[last]!.length : w))));
+  for (const cell of cells) lines.push(line(cell));
+  for (const r of rows) for (const d of differenceLines(r)) lines.push(d);
   lines.push('', totalsLine(rows));
   return lines;
 }

@@ -4,6 +4,7 @@
  */
 import type { Scenario, Step, StepResult } from '../fidelity/scenario.js';
 import type { KernelOutcome } from '../fidelity/suite.js';
+import { widest } from './format.js';
 
 /** 0,1,2,5,7,8,9 → "0-2 5 7-9". */
 function ranges(ns: readonly number[]): string {
@@ -95,7 +96,7 @@ function clip(s: string, width: number): string {
 /** One line per step: its index, what it did, what it returned. */
 export function stepLines(s: Scenario, results: readonly StepResult[]): string[] {
   const descs = s.steps.map((st) => clip(formatStep(st), STEP_COLUMN_CHARS));
-  const w = Math.max(MIN_STEP_COLUMN_CHARS, ...descs.map((d) => d.length));
+  const w = widest(descs, MIN_STEP_COLUMN_CHARS);
   const iw = String(s.steps.length - 1).length;
   return results.map((r, i) => `  ${String(i).padStart(iw)}  ${(descs[i] ?? '').padEnd(w)}  ${formatResult(r)}`);
 }

@@ -36,12 +36,22 @@ export function formatBytes(n: number): string {
 }
 
 /**
+ * The length of the longest string, at least `floor`. A loop, not Math.max(...spread): a spread
+ * passes every element as an argument, and a few hundred thousand overflow the stack.
+ */
+export function widest(strings: Iterable<string>, floor = 0): number {
+  let w = floor;
+  for (const s of strings) if (s.length > w) w = s.length;
+  return w;
+}
+
+/**
  * Render rows as a table with a header, columns padded to their widest cell. By default the
  * first column is left-aligned and the others right-aligned; `align` ('l' or 'r' per column)
  * overrides that (the stress outcome tables have text columns).
  */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], align?: readonly ('l' | 'r')[]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const widths = header.map((h, c) => widest(rows.map((r) => r[c] ?? ''), h.length));
   const left = (c: number): boolean => (align?.[c] ?? (c === 0 ? 'l' : 'r')) === 'l';
   const line = (cells: readonly string[]): string =>
     cells.map((cell, c) => (left(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');

@@ -142,6 +142,6 @@ async function runOne(s: Scenario, { file, engine, json }: ReplayArgs): Promise<
     return 0;
   }
   console.log(`${header(s, file)}, engine ${engine}`);
-  for (const line of stepLines(s, results)) console.log(line);
+  console.log(stepLines(s, results).join('\n'));
   return 0;
 }

@@ -151,7 +151,7 @@ async function replay(o: StressOptions, file: string, harness: StressHarness, ou
     out(
       r.identical
         ? `  trace: identical to the recording (${r.steps} steps, hash ${r.traceHash})${r.deterministic ? '; a second replay matched too' : '; a SECOND REPLAY DIFFERED'}`
-        : `  trace: DIFFERS from the recording (hash ${r.traceHash}, recorded ${r.recordedHash})`,
+        : `  trace: DIFFERS from the recording (hash ${r.traceHash}, recorded ${r.recordedHash})${r.traceDifference ? `: ${r.traceDifference}` : ''}`,
     );
   } else {
     out("  (a free-running file reruns the same seed and configuration; the interleaving is the machine's)");

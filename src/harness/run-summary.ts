@@ -90,8 +90,11 @@ export interface RunSummary {
   mmuLockMaxHoldUs: number;
   mmuLockTotalHoldUs: number;
   /**
-   * mmu_lock hold per ioctl kind, in µs: the mean per call, the longest single hold (an outlier
-   * when the OS preempts the holder), and the total. Reset batches are sampled (vm.ts).
+   * mmu_lock hold per ioctl kind, in µs: `mean` per call, `max` the longest of one call (an
+   * outlier when the OS preempts the holder), and `total`. GET and CLEAR take the lock once per
+   * call; a reset takes it once per batch, and its `max` is the longest call's sum over its
+   * batches, so that `mean` ≤ `max` always. Reset batch holds are sampled (one in 8, each
+   * measured one counting for 8: ring-reset.ts), and both figures are built from that sample.
    */
   mmuLockHoldUs: { get: LockHold; clear: LockHold; reset: LockHold };
   elapsedMs: number;

@@ -6,6 +6,7 @@
  */
 import { PAGE_WORDS } from '../abi/constants.js';
 import { DEVICE_WRITER_BASE, GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
+import { u32Arg, u64NumberArg } from './ioctl-args.js';
 import type { Memslot } from './memslots.js';
 import { NoVcpuMark } from './dirty-log-ioctl.js';
 import type { Vm } from './vm.js';
@@ -33,6 +34,10 @@ export class DmaDevice {
 
   /** kvm_write_guest of one page header (plus a data word); false if the gfn is in no slot. */
   write(gfn: number, value: number): boolean {
+    // kvm_write_guest gives EFAULT for a gpa it cannot write; a gfn that is not even an integer
+    // is refused the same way (thrown, not `false`, so that it cannot pass for a hole in the map).
+    u64NumberArg(gfn, 'gfn', 'EFAULT');
+    u32Arg(value, 'value');
     let slot = this.lastSlot;
     // `current`, not `active`: after a move, or a delete and a create at the same table index,
     // the cached view is still of an ACTIVE entry but maps the old base and the old buffers.

@@ -7,8 +7,9 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slot
 import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { coverage, noteBitmapSet, noteRecord } from './coverage.js';
-import { bitmapWords, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
-import { type Memslot, checkBitmapShape } from './memslots.js';
+import { clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
+import { copyOut, showArg, slotArg, u64NumberArg, userBitmapArg } from './ioctl-args.js';
+import { Memslot, bitmapBytes, checkBitmapShape } from './memslots.js';
 import { KernelMutant } from './mutants.js';
 import { flushRemoteTlbs } from './vcpu-requests.js';
 import type { VmCore } from './vm-core.js';
@@ -35,29 +36,34 @@ export class DirtyLogIoctl {
   constructor(private readonly vm: VmCore) {}
 
   /**
-   * KVM_GET_DIRTY_LOG into `out` (u32 words, bit n = page n, ALIGN(npages, 64) bits).
+   * KVM_GET_DIRTY_LOG into `out`: bytes, ALIGN(npages, 64) / 8 of them, bit n = page n (a
+   * Uint8Array, or a Uint32Array over the same bytes; ioctl-args.ts).
    * Legacy (manual protect off): under mmu_lock exchange each non-zero word with 0 and
    * write-protect those pages, flush TLBs if anything was taken, then copy the snapshot out —
-   * overwriting `out`. A bad buffer (null or too short) is EFAULT, and in legacy mode the bits
-   * are already gone by then, as in the kernel.
+   * overwriting the first ALIGN(npages, 64) / 8 bytes of `out`. A NULL buffer is EFAULT, and in
+   * legacy mode the bits are already gone by then, as in the kernel (observed). A buffer of the
+   * wrong type or too short is EFAULT before anything changes (userBitmapArg says why).
    * Manual protect: copy the live bitmap; nothing is cleared or protected.
    */
-  getDirtyLog(slotEnc: number, out: Uint32Array | null): void {
+  getDirtyLog(slotEnc: number, out: Uint8Array | Uint32Array | null): void {
     this.vm.slotsLock.lock();
     try {
       const slot = this.bitmapSlot(slotEnc);
-      const bad = out === null || out.length < bitmapWords(slot.pageCount);
+      const bytes = bitmapBytes(slot.pageCount);
+      const words = userBitmapArg(out, bytes);
       this.vm.block.f64[VM_FLOATS.GET_CALLS]! += 1;
       if ((this.vm.manualProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0) {
-        if (bad) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
-        copyLive(slot, out);
+        if (words === null || out === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap', 'dirty_bitmap');
+        copyLive(slot, words);
+        copyOut(out, words, bytes);
         return;
       }
       // The kernel exchanges into the second half of its bitmap allocation and then copies that
       // to the user; with a good buffer the copy is not observable, so exchange straight into it.
-      // A bad buffer still consumes the bits (into the slot's own second half), as in the kernel.
-      this.exchangeUnderMmuLock(slot, bad ? slot.bitmapSnapshot! : out);
-      if (bad) throw new KvmError('EFAULT', 'bad dirty_bitmap buffer (the dirty bits were already consumed)', 'dirty_bitmap');
+      // A NULL buffer still consumes the bits (into the slot's own second half), as in the kernel.
+      this.exchangeUnderMmuLock(slot, words ?? slot.bitmapSnapshot!);
+      if (words === null || out === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap (the dirty bits were already consumed)', 'dirty_bitmap');
+      copyOut(out, words, bytes);
     } finally {
       this.vm.slotsLock.unlock();
     }
@@ -70,20 +76,19 @@ export class DirtyLogIoctl {
    * lookup), ENOENT (no slot or no bitmap), EINVAL (range rules), EFAULT (buffer). Nothing
    * changes unless every check passes.
    */
-  clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint32Array | null): void {
+  clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint8Array | Uint32Array | null): void {
     this.vm.slotsLock.lock();
     try {
       const slot = this.bitmapSlot(slotEnc, firstPage);
       checkClearRange(slot, firstPage, numPages);
       // copy_from_user of ALIGN(num_pages, 64) / 8 bytes: with num_pages 0 nothing is read, so
       // even a NULL bitmap succeeds (observed on 6.18; docs/PROTOCOL.md, section 8).
-      const words = bitmapWords(numPages);
-      if (words > 0 && (mask === null || mask.length < words)) {
-        throw new KvmError('EFAULT', 'bad dirty_bitmap buffer', 'dirty_bitmap');
-      }
+      const bytes = bitmapBytes(numPages);
+      const words = userBitmapArg(mask, bytes);
+      if (bytes > 0 && words === null) throw new KvmError('EFAULT', 'NULL dirty_bitmap', 'dirty_bitmap');
       this.vm.block.f64[VM_FLOATS.CLEAR_CALLS]! += 1;
-      if (numPages === 0 || mask === null) return; // (mask is null only when num_pages is 0)
-      if (this.clearUnderMmuLock(slot, firstPage, numPages, mask) > 0) flushRemoteTlbs(this.vm);
+      if (numPages === 0 || words === null) return; // (words is null only when num_pages is 0)
+      if (this.clearUnderMmuLock(slot, firstPage, numPages, words) > 0) flushRemoteTlbs(this.vm);
     } finally {
       this.vm.slotsLock.unlock();
     }
@@ -95,6 +100,10 @@ export class DirtyLogIoctl {
    * the write — the kernel WARNs and the page is lost. Returns what became of the record.
    */
   markPageDirtyNoVcpu(slot: Memslot, page: number): NoVcpuMark {
+    if (!(slot instanceof Memslot)) throw new KvmError('EINVAL', 'slot is not a memslot of this VM', 'slot');
+    if (!Number.isInteger(page) || page < 0 || page >= slot.pageCount) {
+      throw new KvmError('EINVAL', `page ${String(page)} is not a page of memslot ${slot.id}`, 'page');
+    }
     if (!slot.logDirty) return NoVcpuMark.NOT_LOGGING;
     if (this.vm.ringBytes !== 0 && !this.vm.ringWithBitmap) {
       this.vm.warn();
@@ -117,11 +126,13 @@ export class DirtyLogIoctl {
   /** The slot checks GET and CLEAR share, in the kernel's order (ENXIO, EINVAL, ENOENT). */
   private bitmapSlot(slotEnc: number, firstPage?: number): Memslot {
     if (!this.vm.usesDirtyBitmap) throw new KvmError('ENXIO', 'the VM logs through dirty rings, not bitmaps', 'slot');
+    slotArg(slotEnc);
     const asId = slotAsId(slotEnc);
     const id = slotId(slotEnc);
     if (asId >= this.vm.addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
     if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
     // CLEAR checks alignment before it looks the slot up.
+    if (firstPage !== undefined) u64NumberArg(firstPage, 'first_page');
     if (firstPage !== undefined && firstPage % CLEAR_ALIGN_PAGES !== 0 && !this.vm.hasMutant(KernelMutant.CLEAR_UNALIGNED)) {
       throw new KvmError('EINVAL', `first_page ${firstPage} is not a multiple of ${CLEAR_ALIGN_PAGES}`, 'first_page');
     }
@@ -173,9 +184,9 @@ export class DirtyLogIoctl {
  * arguments (docs/PROTOCOL.md, section 6).
  */
 function checkClearRange(slot: Memslot, firstPage: number, numPages: number): void {
-  if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw new KvmError('EINVAL', `bad first_page ${firstPage}`, 'first_page');
+  if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw new KvmError('EINVAL', `bad first_page ${showArg(firstPage)}`, 'first_page');
   if (!Number.isInteger(numPages) || numPages < 0 || numPages > U32_MAX) {
-    throw new KvmError('EINVAL', `bad num_pages ${numPages}`, 'num_pages');
+    throw new KvmError('EINVAL', `bad num_pages ${showArg(numPages)}`, 'num_pages');
   }
   const npages = slot.pageCount;
   if (firstPage > npages) throw new KvmError('EINVAL', `first_page ${firstPage} is past the slot end (${npages})`, 'first_page');

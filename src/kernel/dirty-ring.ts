@@ -22,6 +22,7 @@ import {
   PAGE_SIZE,
 } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
+import { checkHarvestArgs, showArg } from './ioctl-args.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, ringViews } from '../abi/dirty-gfn.js';
 import { assert, debugChecks, isPowerOfTwo } from '../base/assert.js';
 import { Edge, RingSide, coverage, hit, noteRingIndex } from './coverage.js';
@@ -82,7 +83,7 @@ export function validateRingBytes(args0: number | bigint, reservedEntries = KVM_
 
 function truncateU32(n: number): number {
   if (!Number.isFinite(n) || n < 0 || !Number.isInteger(n)) {
-    throw new KvmError('EINVAL', `ring size must be a non-negative integer (got ${n})`, 'size');
+    throw new KvmError('EINVAL', `ring size must be a non-negative integer (got ${showArg(n)})`, 'size');
   }
   return Number(BigInt.asUintN(U32_BITS, BigInt(n)));
 }
@@ -342,6 +343,7 @@ export function harvestRing(
   resetFlags: number = KVM_DIRTY_GFN_F_RESET,
   ordering: number = HarvestOrdering.ACQ_REL,
 ): number {
+  checkHarvestArgs(cursor, max, sink, resetFlags);
   if (mem.active) return modelledHarvest(ring, cursor, max, sink, resetFlags, ordering);
   const i32 = ring.i32;
   const mask = ring.entryCount - 1;

@@ -18,6 +18,7 @@ import {
 import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { initBitmap } from './dirty-bitmap.js';
+import { booleanArg, flagsArg, optionalBooleanArg, pageCountArg, showArg, slotArg, structArg, u16Arg, u64NumberArg } from './ioctl-args.js';
 import { type Memslot, type SlotBuffers, type SlotPlacement, allocateSlotBuffers } from './memslots.js';
 import type { PageTrack } from './page-track.js';
 import { flushRemoteTlbs, requestAllAndWait } from './vcpu-requests.js';
@@ -70,18 +71,26 @@ export class MemslotIoctl {
 
   /** Convenience: a memslot of `pageCount` pages at `baseGfn` (KVM_SET_USER_MEMORY_REGION). */
   createMemslot(opts: { id: number; asId?: number; baseGfn: number; pageCount: number; logDirty?: boolean }): Memslot {
-    const asId = opts.asId ?? 0;
+    structArg(opts, 'opts');
+    const asId = u16Arg(opts.asId ?? 0, 'asId');
+    const id = u16Arg(opts.id, 'id');
+    const baseGfn = u64NumberArg(opts.baseGfn, 'baseGfn');
+    const pageCount = pageCountArg(opts.pageCount);
+    const logDirty = optionalBooleanArg(opts.logDirty, 'logDirty') ?? false;
     this.setUserMemoryRegion({
-      slot: encodeSlot(asId, opts.id),
-      flags: opts.logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-      guestPhysAddr: opts.baseGfn * PAGE_SIZE,
-      memorySize: opts.pageCount * PAGE_SIZE, // not `<< PAGE_SHIFT`: 2 GiB and up overflow 32 bits
+      slot: encodeSlot(asId, id),
+      flags: logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+      guestPhysAddr: baseGfn * PAGE_SIZE,
+      memorySize: pageCount * PAGE_SIZE, // not `<< PAGE_SHIFT`: 2 GiB and up overflow 32 bits
     });
-    return this.vm.memslots.findById(asId, opts.id)!;
+    return this.vm.memslots.findById(asId, id)!;
   }
 
   /** Convenience: toggle LOG_DIRTY_PAGES on an existing slot (a flags-only region update). */
   setLogDirty(id: number, on: boolean, asId = 0): void {
+    u16Arg(id, 'id');
+    booleanArg(on, 'on');
+    u16Arg(asId, 'asId');
     const slot = this.vm.memslots.findById(asId, id);
     if (!slot) throw new KvmError('EINVAL', `slot ${id} does not exist`, 'slot');
     const flags = on ? slot.flags | KVM_MEM_LOG_DIRTY_PAGES : slot.flags & ~KVM_MEM_LOG_DIRTY_PAGES;
@@ -95,6 +104,8 @@ export class MemslotIoctl {
 
   /** Convenience: delete a slot. */
   deleteMemslot(id: number, asId = 0): void {
+    u16Arg(id, 'id');
+    u16Arg(asId, 'asId');
     this.setUserMemoryRegion({ slot: encodeSlot(asId, id), flags: 0, guestPhysAddr: 0, memorySize: 0 });
   }
 
@@ -109,7 +120,7 @@ export class MemslotIoctl {
     if (region.memory && region.memory.byteLength < region.memorySize) {
       throw new KvmError('EFAULT', 'backing memory is smaller than memory_size', 'userspace_addr');
     }
-    const fresh = allocateSlotBuffers(at.pageCount, true);
+    const fresh = allocate(at.pageCount);
     const buffers: SlotBuffers = region.memory ? { ...fresh, memory: region.memory } : fresh;
     table.attach(index, buffers);
     table.activate(index, at);
@@ -212,16 +223,23 @@ export class MemslotIoctl {
 
 /** The argument checks of KVM_SET_USER_MEMORY_REGION, in the kernel's order (all EINVAL). */
 function decodeRegion(region: MemoryRegion, addressSpaces: number): SlotPlacement {
-  const asId = slotAsId(region.slot);
+  // copy_from_user of the struct: something that is not one is EFAULT.
+  structArg(region, 'region');
+  const asId = slotAsId(slotArg(region.slot));
   const id = slotId(region.slot);
-  if ((region.flags & ~VALID_FLAGS) !== 0) throw new KvmError('EINVAL', `unknown memslot flags ${region.flags}`, 'flags');
+  flagsArg(region.flags, VALID_FLAGS);
   if (asId >= addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
   if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
   if (!isPageMultiple(region.memorySize)) {
-    throw new KvmError('EINVAL', `memory_size ${region.memorySize} is not a multiple of ${PAGE_SIZE}`, 'memory_size');
+    throw new KvmError('EINVAL', `memory_size ${showArg(region.memorySize)} is not a multiple of ${PAGE_SIZE}`, 'memory_size');
   }
   if (!isPageMultiple(region.guestPhysAddr)) {
-    throw new KvmError('EINVAL', `guest_phys_addr ${region.guestPhysAddr} is not page aligned`, 'guest_phys_addr');
+    throw new KvmError('EINVAL', `guest_phys_addr ${showArg(region.guestPhysAddr)} is not page aligned`, 'guest_phys_addr');
+  }
+  // userspace_addr: the kernel refuses, with EINVAL, an address that access_ok() rejects; the
+  // emulator's equivalent is backing memory that is not a SharedArrayBuffer at all.
+  if (region.memory !== undefined && !(region.memory instanceof SharedArrayBuffer)) {
+    throw new KvmError('EINVAL', `memory is not a SharedArrayBuffer`, 'userspace_addr');
   }
   const pageCount = region.memorySize / PAGE_SIZE;
   if (pageCount > KVM_MEM_MAX_NR_PAGES) throw new KvmError('EINVAL', `more than 2^31-1 pages`, 'memory_size');
@@ -230,4 +248,18 @@ function decodeRegion(region: MemoryRegion, addressSpaces: number): SlotPlacemen
 
 function isPageMultiple(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0 && n % PAGE_SIZE === 0;
+}
+
+/**
+ * The slot's own buffers (SPTEs, bitmaps, track counts; guest memory unless given), before
+ * anything changes: KVM's vzalloc of the slot's metadata fails with ENOMEM, and so does this
+ * when the JavaScript engine cannot allocate a buffer that large.
+ */
+function allocate(pageCount: number): SlotBuffers {
+  try {
+    return allocateSlotBuffers(pageCount, true);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new KvmError('ENOMEM', `cannot allocate the buffers of a ${pageCount}-page memslot (${e.message})`, 'memory_size');
+  }
 }

@@ -1,5 +1,6 @@
 import { PAGE_SIZE } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
+import { showArg } from './ioctl-args.js';
 import { SharedBlock } from '../abi/layout.js';
 import { SpteBits } from './memslot-layout.js';
 import type { Memslot } from './memslots.js';
@@ -152,7 +153,7 @@ export class PageTrack {
   }
 
   private slotOf(gfn: number): Memslot {
-    if (!Number.isSafeInteger(gfn) || gfn < 0) throw new KvmError('EINVAL', `gfn ${gfn} is not a guest frame number`, 'gfn');
+    if (!Number.isSafeInteger(gfn) || gfn < 0) throw new KvmError('EINVAL', `gfn ${showArg(gfn)} is not a guest frame number`, 'gfn');
     // gfn_to_memslot in address space 0, as kvm_write_track_{add,remove}_gfn do.
     const slot = this.vm.memslots.findByGfn(0, gfn);
     if (!slot) throw new KvmError('EINVAL', `gfn 0x${gfn.toString(16)} is in no memslot`, 'gfn');

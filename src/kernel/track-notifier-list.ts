@@ -16,6 +16,7 @@
  * (IOCTL_READERS). Every wait is bounded.
  */
 import { KvmError } from '../abi/errno.js';
+import { showArg } from './ioctl-args.js';
 import { SharedBlock } from '../abi/layout.js';
 import { NS_PER_MS, now } from '../base/clock.js';
 import { KernelMutant } from './mutants.js';
@@ -78,8 +79,8 @@ export class TrackNotifierList {
 
   /** This vCPU's SRCU word and statistics. */
   vcpuBlock(index: number): PageTrackVcpuBlock {
-    let b = this.vcpuBlocks[index];
-    if (b === undefined) throw new KvmError('EINVAL', `no vCPU ${index}`, 'vcpu');
+    let b = typeof index === 'number' ? this.vcpuBlocks[index] : undefined;
+    if (b === undefined) throw new KvmError('EINVAL', `no vCPU ${showArg(index)}`, 'vcpu');
     if (b === null) {
       b = new SharedBlock(PageTrackVcpuLayout, this.block.buffer, this.vcpusOffset + index * PageTrackVcpuLayout.bytes);
       this.vcpuBlocks[index] = b;
@@ -114,6 +115,7 @@ export class TrackNotifierList {
   /** Give this thread its instance of notifier `id` (done in every thread before activation). */
   attachNotifier(id: number, generation: number, instance: PageTrackNotifier): void {
     checkId(id);
+    checkNotifier(instance);
     this.local[id] = instance;
     this.localGen[id] = generation;
   }
@@ -123,7 +125,7 @@ export class TrackNotifierList {
     this.lock.with(() => {
       const w = this.entry(id);
       if (Atomics.load(w, N.STATE) !== TrackNotifierState.RESERVED || Atomics.load(w, N.GENERATION) !== generation) {
-        throw new KvmError('EINVAL', `notifier ${id} (generation ${generation}) is not reserved`, 'notifier');
+        throw new KvmError('EINVAL', `notifier ${id} (generation ${showArg(generation)}) is not reserved`, 'notifier');
       }
       Atomics.store(w, N.STATE, TrackNotifierState.ACTIVE);
       Atomics.add(this.block.i32, P.ACTIVE_NOTIFIERS, 1);
@@ -144,6 +146,8 @@ export class TrackNotifierList {
 
   /** Register a notifier whose every user is this thread (tests, single-threaded tools). */
   registerNotifier(instance: PageTrackNotifier): number {
+    // Checked before the reservation: a node the vCPUs could not call must not take a slot.
+    checkNotifier(instance);
     const { id, generation } = this.reserveNotifier();
     this.attachNotifier(id, generation, instance);
     this.activateNotifier(id, generation);
@@ -297,5 +301,15 @@ export class TrackNotifierList {
 }
 
 function checkId(id: number): void {
-  if (!Number.isInteger(id) || id < 0 || id >= MAX_TRACK_NOTIFIERS) throw new KvmError('EINVAL', `no notifier ${id}`, 'notifier');
+  if (!Number.isInteger(id) || id < 0 || id >= MAX_TRACK_NOTIFIERS) throw new KvmError('EINVAL', `no notifier ${showArg(id)}`, 'notifier');
+}
+
+/** A notifier node has both callbacks (a vCPU thread calls them; a bad node would crash it there). */
+function checkNotifier(instance: PageTrackNotifier): void {
+  const ok =
+    instance !== null &&
+    typeof instance === 'object' &&
+    typeof instance.trackWrite === 'function' &&
+    typeof instance.trackRemoveRegion === 'function';
+  if (!ok) throw new KvmError('EINVAL', 'a notifier needs trackWrite and trackRemoveRegion functions', 'notifier');
 }

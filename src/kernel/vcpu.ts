@@ -9,6 +9,8 @@
  * Requests posted while the vCPU is in guest mode take effect at the next instruction
  * boundary, as an IPI would.
  */
+import { KvmError } from '../abi/errno.js';
+import { optionalBooleanArg, showArg, structArg, u16Arg, u32Arg } from './ioctl-args.js';
 import {
   EMU_EXIT_PREEMPTED,
   EMU_EXIT_TRACK_RING_FULL,
@@ -84,7 +86,8 @@ export class Vcpu extends VcpuMmu {
   private runMs = 0;
 
   constructor(vm: Vm, index: number, options: VcpuOptions = {}) {
-    const block = vm.vcpuBlock(index);
+    const block = vm.vcpuBlock(u32Arg(index, 'vcpu'));
+    checkVcpuOptions(options, vm.addressSpaces);
     super(vm, index, vm.ring(index), options.asId ?? 0, block);
     this.block = block;
     this.w = block.i32;
@@ -104,6 +107,8 @@ export class Vcpu extends VcpuMmu {
    * instruction stays pending and is retried by the next call.
    */
   run(program: GuestProgram): number {
+    // The guest the emulator runs instead of real code: checked here, not as a TypeError inside the loop.
+    if (typeof (program as Partial<GuestProgram> | null)?.decode !== 'function') throw new KvmError('EINVAL', 'program is not a guest program (no decode)', 'program');
     const t0 = now();
     const insn = this.insn;
     const w = this.w;
@@ -337,5 +342,17 @@ export class Vcpu extends VcpuMmu {
     f[F.PREEMPTIONS] = this.cPreempt;
     f[F.TLB_FLUSHES] = this.cTlbFlushes;
     f[F.RUN_NS] = this.runMs * NS_PER_MS;
+  }
+}
+
+function checkVcpuOptions(options: VcpuOptions, addressSpaces: number): void {
+  structArg(options, 'options');
+  if (options.asId !== undefined && u16Arg(options.asId, 'options.asId') >= addressSpaces) {
+    throw new KvmError('EINVAL', `address space ${options.asId} does not exist in this VM (${addressSpaces})`, 'options.asId');
+  }
+  optionalBooleanArg(options.emulateAllStores, 'options.emulateAllStores');
+  const ms = options.preemptAfterMs;
+  if (ms !== undefined && (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)) {
+    throw new KvmError('EINVAL', `options.preemptAfterMs ${showArg(ms)} is not a duration in ms`, 'options.preemptAfterMs');
   }
 }

@@ -10,6 +10,7 @@
  */
 import { DIRTY_GFN_BYTES } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
+import { showArg } from './ioctl-args.js';
 import { SharedBlock } from '../abi/layout.js';
 import { assertLittleEndian } from '../base/assert.js';
 import { DirtyRing } from './dirty-ring.js';
@@ -131,7 +132,7 @@ export class VmCore {
 
   vcpuBlock(index: number): VcpuBlock {
     const b = this.vcpuBlocks[index];
-    if (!b) throw new KvmError('EINVAL', `no vCPU ${index}`, 'vcpu');
+    if (!b) throw new KvmError('EINVAL', `no vCPU ${showArg(index)}`, 'vcpu');
     return b;
   }
 

@@ -32,7 +32,9 @@ import { type MemoryRegion, MemslotIoctl } from './memslot-ioctl.js';
 import { type Memslot, type SlotBuffers, bitmapBytes } from './memslots.js';
 import { PageTrack } from './page-track.js';
 import { RingReset } from './ring-reset.js';
-import { VcpuLayout } from './vcpu-layout.js';
+import { VcpuLayout, VcpuRequest } from './vcpu-layout.js';
+import { flagsArg, optionalBooleanArg, showArg, optionalFunctionArg, structArg, u32Arg, u64Arg, u64NumberArg } from './ioctl-args.js';
+import { KERNEL_MUTANT_MASK } from './mutants.js';
 import { flushRemoteTlbs, kickVcpu, requestAllAndWait } from './vcpu-requests.js';
 import { MAX_VCPUS, VmCore, type VmOptions } from './vm-core.js';
 import { VmLayout } from './vm-layout.js';
@@ -55,6 +57,7 @@ export interface VmBuffers {
 }
 
 const VM_WORDS = VmLayout.words;
+const VCPU_REQUEST_MASK: number = Object.values(VcpuRequest).reduce((m, b) => m | b, 0);
 const U32_MAX = 0xffffffff;
 const MANUAL_PROTECT_BITS = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
 
@@ -80,6 +83,7 @@ export class Vm extends VmCore {
 
   /** KVM_CREATE_VM. */
   static create(options: VmOptions = {}): Vm {
+    checkVmOptions(options);
     const vm = new Vm(
       new SharedArrayBuffer(VmLayout.bytes),
       new SharedArrayBuffer(MemslotLayout.bytes * MEMSLOT_TABLE_ENTRIES),
@@ -92,6 +96,8 @@ export class Vm extends VmCore {
 
   /** Attach to a VM created in another thread. */
   static attach(buffers: VmBuffers, options: VmOptions = {}): Vm {
+    checkVmBuffers(buffers);
+    checkVmOptions(options);
     const vm = new Vm(buffers.vm, buffers.memslots, options, buffers.pageTrack);
     buffers.slots.forEach((b, i) => {
       if (b) vm.memslots.attach(i, b);
@@ -136,12 +142,17 @@ export class Vm extends VmCore {
    * caps, as observed; must be 0 for manual protect).
    */
   enableCap(cap: number, args0: number | bigint, flags = 0): void {
+    // struct kvm_enable_cap: u32 cap, u32 flags, u64 args[0]; a value none of them can hold is
+    // refused like a value the cap does not accept (EINVAL), before anything changes.
+    u32Arg(cap, 'cap');
+    u32Arg(flags, 'flags');
+    const value = u64Arg(args0, 'args[0]');
     switch (cap) {
       case KVM_CAP_DIRTY_LOG_RING:
       case KVM_CAP_DIRTY_LOG_RING_ACQ_REL:
-        return this.enableDirtyRing(cap, args0);
+        return this.enableDirtyRing(cap, value);
       case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
-        return this.enableManualProtect(args0, flags);
+        return this.enableManualProtect(value, flags);
       case KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP:
         return this.enableRingWithBitmap(flags);
       default:
@@ -164,8 +175,7 @@ export class Vm extends VmCore {
   }
 
   /** Cap 168: ENABLE, optionally with INITIALLY_SET. */
-  private enableManualProtect(args0: number | bigint, flags: number): void {
-    const value = typeof args0 === 'bigint' ? args0 : BigInt(args0);
+  private enableManualProtect(value: bigint, flags: number): void {
     if (flags !== 0) throw new KvmError('EINVAL', 'cap.flags must be 0', 'flags');
     if ((value & ~BigInt(MANUAL_PROTECT_BITS)) !== 0n) throw new KvmError('EINVAL', `unknown manual-protect bits in ${value}`, 'args[0]');
     const bits = Number(value);
@@ -212,8 +222,9 @@ export class Vm extends VmCore {
    * vCPU whose ring is still untouched and that no other thread has attached yet.
    */
   presetRingIndex(index: number, start: number): void {
+    this.vcpuIndexArg(index);
     if (!Number.isInteger(start) || start < 0 || start > U32_MAX) {
-      throw new KvmError('EINVAL', `ring start ${start} is not a u32 index`, 'start');
+      throw new KvmError('EINVAL', `ring start ${showArg(start)} is not a u32 index`, 'start');
     }
     const ring = this.ring(index);
     if (ring === null) throw new KvmError('EINVAL', `vCPU ${index} has no dirty ring`, 'vcpu');
@@ -235,11 +246,20 @@ export class Vm extends VmCore {
    * exec reaches kvm_vcpu_mmap: EINVAL (docs/PROTOCOL.md, section 8).
    */
   mmapRing(index: number, prot: { shared?: boolean; exec?: boolean } = {}): RingViews {
-    if (prot.exec === true) throw new KvmError('EPERM', 'the ring must not be mapped PROT_EXEC', 'prot');
-    if (prot.shared === false) throw new KvmError('EINVAL', 'the ring must be mapped MAP_SHARED', 'flags');
+    structArg(prot, 'prot');
+    const exec = optionalBooleanArg(prot.exec, 'prot.exec');
+    const shared = optionalBooleanArg(prot.shared, 'prot.shared');
+    u32Arg(index, 'vcpu');
+    if (exec === true) throw new KvmError('EPERM', 'the ring must not be mapped PROT_EXEC', 'prot');
+    if (shared === false) throw new KvmError('EINVAL', 'the ring must be mapped MAP_SHARED', 'flags');
     const buf = this.ringBuffer(index);
     if (!buf) throw new KvmError('EINVAL', `vCPU ${index} has no dirty ring`, 'offset');
     return ringViews(buf);
+  }
+
+  /** A vCPU index: a created vCPU's (EINVAL otherwise, as a vCPU id the VM does not have). */
+  private vcpuIndexArg(index: number): void {
+    if (u32Arg(index, 'vcpu') >= this.createdVcpus) throw new KvmError('EINVAL', `no vCPU ${index}`, 'vcpu');
   }
 
   // ------------------------------------------------------------------------------------------
@@ -266,12 +286,12 @@ export class Vm extends VmCore {
   }
 
   /** KVM_GET_DIRTY_LOG (dirty-log-ioctl.ts). */
-  getDirtyLog(slotEnc: number, out: Uint32Array | null): void {
+  getDirtyLog(slotEnc: number, out: Uint8Array | Uint32Array | null): void {
     this.dirtyLog.getDirtyLog(slotEnc, out);
   }
 
   /** KVM_CLEAR_DIRTY_LOG (dirty-log-ioctl.ts). */
-  clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint32Array | null): void {
+  clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint8Array | Uint32Array | null): void {
     this.dirtyLog.clearDirtyLog(slotEnc, firstPage, numPages, mask);
   }
 
@@ -282,6 +302,7 @@ export class Vm extends VmCore {
 
   /** KVM_RESET_DIRTY_RINGS (ring-reset.ts). */
   resetDirtyRings(signalPending?: () => boolean): number {
+    optionalFunctionArg(signalPending, 'signalPending');
     return this.ringReset.resetDirtyRings(signalPending);
   }
 
@@ -292,11 +313,13 @@ export class Vm extends VmCore {
 
   /** kvm_make_all_cpus_request(..., wait) (vcpu-requests.ts). */
   requestAllAndWait(bits: number): void {
+    flagsArg(bits, VCPU_REQUEST_MASK, 'bits');
     requestAllAndWait(this, bits);
   }
 
   /** kvm_vcpu_kick (vcpu-requests.ts). */
   kickVcpu(index: number): void {
+    this.vcpuIndexArg(index);
     kickVcpu(this, index);
   }
 
@@ -307,6 +330,40 @@ export class Vm extends VmCore {
 
   /** Bytes of a slot's dirty bitmap (for userspace buffers). */
   static bitmapBytes(pageCount: number): number {
+    u64NumberArg(pageCount, 'pageCount');
     return bitmapBytes(pageCount);
+  }
+}
+
+/** KVM_CREATE_VM's options: known mutant bits, booleans (EINVAL otherwise). */
+function checkVmOptions(options: VmOptions): void {
+  structArg(options, 'options');
+  if (options.mutants !== undefined) flagsArg(options.mutants, KERNEL_MUTANT_MASK, 'options.mutants');
+  optionalBooleanArg(options.offerRingWithBitmap, 'options.offerRingWithBitmap');
+  optionalBooleanArg(options.smm, 'options.smm');
+}
+
+/** Buffers handed over from the VM's creator: the shared blocks of the right sizes (EINVAL otherwise). */
+function checkVmBuffers(buffers: VmBuffers): void {
+  structArg(buffers, 'buffers');
+  const sized = (b: unknown, bytes: number, param: string): void => {
+    if (!(b instanceof SharedArrayBuffer) || b.byteLength !== bytes) throw new KvmError('EINVAL', `${param} is not the VM's ${bytes}-byte shared block`, param);
+  };
+  sized(buffers.vm, VmLayout.bytes, 'buffers.vm');
+  sized(buffers.memslots, MemslotLayout.bytes * MEMSLOT_TABLE_ENTRIES, 'buffers.memslots');
+  if (!(buffers.pageTrack instanceof SharedArrayBuffer)) throw new KvmError('EINVAL', 'buffers.pageTrack is not a SharedArrayBuffer', 'buffers.pageTrack');
+  const isShared = (b: unknown): boolean => b instanceof SharedArrayBuffer;
+  const slotOk = (b: unknown): boolean => {
+    if (b === null) return true;
+    if (typeof b !== 'object') return false;
+    const s = b as Partial<Record<keyof SlotBuffers, unknown>>;
+    return [s.memory, s.spte, s.gfnTrack].every(isShared) && (s.bitmap === null || isShared(s.bitmap));
+  };
+  const elements = { vcpus: isShared, rings: (b: unknown) => b === null || isShared(b), slots: slotOk } as const;
+  for (const name of ['vcpus', 'rings', 'slots'] as const) {
+    const list: unknown = buffers[name];
+    if (!Array.isArray(list) || !list.every((b: unknown) => elements[name](b as never))) {
+      throw new KvmError('EINVAL', `buffers.${name} is not a list of the VM's shared buffers`, `buffers.${name}`);
+    }
   }
 }

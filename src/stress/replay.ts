@@ -35,6 +35,8 @@ export interface ReplayReport {
   readonly recordedOutcome: OutcomeKind;
   /** Controlled: the replay's trace hash equals the recorded one, and a second replay's. */
   readonly identical: boolean | null;
+  /** Controlled: the first step where the replayed trace is not the recorded one, null when none is. */
+  readonly traceDifference: string | null;
   readonly deterministic: boolean | null;
   readonly recordedHash: string | null;
   readonly traceHash: string | null;
@@ -61,10 +63,13 @@ export async function replayTraceFile(path: string, harness: StressHarness, memo
       );
     }
     const input = { scenario: file.scenario, mutants: file.mutantBits, seed: file.seed, memoryModel: file.memoryModel, wmmHistory: file.wmmHistory };
-    const r = await runControlled({ ...input, chooser: new ReplayChooser(file.choices, true) }, harness.participants);
+    const chooser = new ReplayChooser(file.choices, true);
+    const r = await runControlled({ ...input, chooser }, harness.participants);
     const again = await runControlled({ ...input, chooser: new ReplayChooser(file.choices, true) }, harness.participants);
     const outcomes = classifyControlled(r);
     const outcome = primaryOutcome(outcomes);
+    const trace = formatTrace(r.trace, r.roster);
+    const traceDifference = firstDifference(file.trace, trace, chooser.remaining);
     return {
       file: path,
       mode: 'controlled',
@@ -76,12 +81,13 @@ export async function replayTraceFile(path: string, harness: StressHarness, memo
       cls: outcomeClass(outcome),
       outcomes,
       recordedOutcome: file.outcome,
-      identical: r.traceHash === file.traceHash && r.abort !== 'divergence',
+      identical: r.traceHash === file.traceHash && r.abort !== 'divergence' && traceDifference === null,
+      traceDifference,
       deterministic: again.traceHash === r.traceHash,
       recordedHash: file.traceHash,
       traceHash: r.traceHash,
       steps: r.steps,
-      trace: formatTrace(r.trace, r.roster),
+      trace,
       detail: controlledDetail(r),
       explanation: r.explanation,
     };
@@ -103,6 +109,7 @@ export async function replayTraceFile(path: string, harness: StressHarness, memo
     outcomes: r.outcomes,
     recordedOutcome: file.outcome,
     identical: null,
+    traceDifference: null,
     deterministic: null,
     recordedHash: null,
     traceHash: null,
@@ -111,4 +118,16 @@ export async function replayTraceFile(path: string, harness: StressHarness, memo
     detail: freeDetail(r.summary),
     explanation: null,
   };
+}
+
+/** Where a replayed trace first departs from the recorded one, entry by entry (null: nowhere). */
+function firstDifference(recorded: readonly string[], replayed: readonly string[], unusedChoices: number): string | null {
+  const n = Math.min(recorded.length, replayed.length);
+  for (let i = 0; i < n; i++) {
+    if (recorded[i] !== replayed[i]) return `step ${i}: recorded "${recorded[i]!.trim()}", replayed "${replayed[i]!.trim()}"`;
+  }
+  if (recorded.length !== replayed.length) {
+    return `the recording has ${recorded.length} steps, the replay ${replayed.length}${unusedChoices > 0 ? ` (${unusedChoices} choices never taken)` : ''}`;
+  }
+  return unusedChoices > 0 ? `${unusedChoices} choices never taken` : null;
 }

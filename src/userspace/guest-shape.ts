@@ -4,7 +4,7 @@
  * guest (`run`, `migrate`, `dirty-rate`). Every error names the parameter as the CLI spells it
  * and the errno the kernel would give for the equivalent ioctl input.
  */
-import { DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES, KVM_DIRTY_RING_RSVD_ENTRIES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE } from '../abi/constants.js';
+import { DIRTY_GFN_BYTES, KVM_DIRTY_RING_MAX_ENTRIES, KVM_DIRTY_RING_RSVD_ENTRIES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE, U32_RANGE } from '../abi/constants.js';
 import { isKvmError } from '../abi/errno.js';
 import { ConfigError } from '../base/config-error.js';
 import { MAX_SEED, int } from '../base/config-values.js';
@@ -54,11 +54,20 @@ export interface GuestShape {
 
 type GuestShapeValues = { readonly [K in keyof GuestShape]?: unknown };
 
-/** Ring size in entries, validated by the kernel's own rules on entries × 16 bytes. */
+/**
+ * Ring size in entries, validated by the kernel's own rules on entries × 16 bytes. The size
+ * reaches KVM_ENABLE_CAP as a u32 of bytes, so a count whose bytes do not fit 32 bits would be
+ * truncated there (268435712 entries are 2^32 + 4096 bytes: a 256-entry ring); such a count is
+ * refused, with what the truncation would have made of it, rather than run with a ring of
+ * another size.
+ */
 export function validateRingEntries(entries: unknown, param = '--ring-entries'): number {
   if (typeof entries !== 'number' || !Number.isInteger(entries) || entries < 0) {
     throw new ConfigError(param, entries, 'EINVAL', 'ring size must be a positive integer number of entries');
   }
+  const maxEntries = `rings hold at most ${KVM_DIRTY_RING_MAX_ENTRIES} entries (1 MiB)`;
+  if (!Number.isSafeInteger(entries * DIRTY_GFN_BYTES)) throw new ConfigError(param, entries, 'E2BIG', maxEntries);
+  if (entries * DIRTY_GFN_BYTES >= U32_RANGE) throw truncatedRing(param, entries, maxEntries);
   try {
     validateRingBytes(entries * DIRTY_GFN_BYTES);
   } catch (e) {
@@ -73,6 +82,24 @@ export function validateRingEntries(entries: unknown, param = '--ring-entries'):
     throw new ConfigError(param, entries, e.errno, reason);
   }
   return entries;
+}
+
+/**
+ * A ring whose bytes pass 2^32: what KVM_ENABLE_CAP's u32 would make of it. If the kernel
+ * refuses the truncated size, its errno and reason; if it would accept it, E2BIG — the ring
+ * asked for is over the maximum, and the kernel would silently build another.
+ */
+function truncatedRing(param: string, entries: number, maxEntries: string): ConfigError {
+  const bytes = entries * DIRTY_GFN_BYTES;
+  const truncated = Number(BigInt(bytes) % BigInt(U32_RANGE));
+  const head = `${entries} entries are ${bytes} bytes, which the u32 size of KVM_ENABLE_CAP truncates to ${truncated}`;
+  try {
+    validateRingBytes(truncated);
+  } catch (e) {
+    if (!isKvmError(e)) throw e;
+    return new ConfigError(param, entries, e.errno, `${head}, and the kernel refuses that (${e.detail}); ${maxEntries}`);
+  }
+  return new ConfigError(param, entries, 'E2BIG', `${head} (a ${truncated / DIRTY_GFN_BYTES}-entry ring, not the one asked for); ${maxEntries}`);
 }
 
 /** The logging interface named by `--log`. */

@@ -12,6 +12,8 @@ describe('dirtyring run: bad input exits 2 with the parameter and the errno', ()
     [
       [['--ring-entries', '1000'], '--ring-entries 1000: EINVAL, ring size must be a power of two'],
       [['--ring-entries', '131072'], '--ring-entries 131072: E2BIG'],
+      [['--ring-entries', '268435712', '--memory', '1MiB'], '--ring-entries 268435712: E2BIG, 268435712 entries are 4294971392 bytes, which the u32 size of KVM_ENABLE_CAP truncates to 4096 (a 256-entry ring'],
+      [['--ring-entries', '2147483648'], '--ring-entries 2147483648: EINVAL, 2147483648 entries are 34359738368 bytes, which the u32 size of KVM_ENABLE_CAP truncates to 0, and the kernel refuses that'],
       [['--initially-set'], '--initially-set on: EINVAL'],
       [['--log', 'bitmap', '--ring-entries', '512'], '--ring-entries 512: EINVAL'],
       [['--log', 'clear', '--clear-chunk-pages', '100'], '--clear-chunk-pages 100: EINVAL'],
@@ -47,6 +49,10 @@ describe('dirtyring run --json', () => {
       expect(s, field).toHaveProperty(field);
     }
     expect(s).toMatchObject({ ok: true, seed: 9, log: 'ring', vcpus: 2, iterations: 3, lostPages: 0 });
+    // Per-call figures: a mean never exceeds the maximum.
+    const holds = s['mmuLockHoldUs'] as Record<string, { calls: number; mean: number; max: number }>;
+    expect(holds['reset']!.calls).toBeGreaterThan(0);
+    for (const [kind, h] of Object.entries(holds)) expect(h.mean, kind).toBeLessThanOrEqual(h.max);
   }, timeoutAbove(CLI_MS));
 
   it('exits 1 when the oracle finds lost pages, naming the seed', () => {

@@ -3,7 +3,7 @@
  * campaign prints an outcome table and the JSON summary; reports hold every run; a mutant
  * campaign prints a failing schedule that `--replay` reproduces exactly.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -155,7 +155,18 @@ describe('dirtyring stress campaigns', () => {
     const rs = lastJson(replay.stdout);
     expect(rs).toMatchObject({ ok: false, replay: true, identical: true, deterministic: true, cls: 'forbidden' });
     expect(replay.stderr).toContain('trace: identical to the recording');
-  }, timeoutAbove(CLI_MS, CLI_MS));
+    // An edited trace line, or a surplus choice, is refused before anything runs (exit 2).
+    const recorded = JSON.parse(readFileSync(file, 'utf8')) as { trace: string[]; choices: number[] };
+    const edited = join(dir, 'edited.json');
+    writeFileSync(edited, JSON.stringify({ ...recorded, trace: recorded.trace.map((l, i) => (i === 3 ? l.replace(/(-?\d+)$/, (n) => String(Number(n) + 1)) : l)) }));
+    const e = dirtyring('stress', '--replay', edited);
+    expect(e.status, e.stderr).toBe(2);
+    expect(e.stderr).toMatch(/trace …: EINVAL, the trace hashes to [0-9a-f]{8}, not to the recorded traceHash/);
+    writeFileSync(edited, JSON.stringify({ ...recorded, choices: [...recorded.choices, ...recorded.trace.map(() => 0)] }));
+    const surplus = dirtyring('stress', '--replay', edited);
+    expect(surplus.status, surplus.stderr).toBe(2);
+    expect(surplus.stderr).toMatch(/choices …: EINVAL, \d+ choices for \d+ trace steps: \d+ surplus choices that the recorded run never took/);
+  }, timeoutAbove(CLI_MS, CLI_MS, CLI_MS, CLI_MS));
 
   it('--min-coverage exits 1 and lists the edge states no run reached', () => {
     const r = dirtyring('stress', '--mode', 'controlled', '--runs', '3', '--seed', '5', '--min-coverage', '--json');

@@ -17,12 +17,13 @@ import { type CampaignSpec, campaignSpec } from '../../src/stress/campaign-spec.
 import { RandomChooser, ReplayChooser } from '../../src/stress/controlled/choosers.js';
 import { classifyControlled } from '../../src/stress/controlled/classify.js';
 import { runControlled } from '../../src/stress/controlled/engine.js';
-import { generateScenario, validateScenario } from '../../src/stress/controlled/scenario.js';
+import { generateScenario, rosterOf, validateScenario } from '../../src/stress/controlled/scenario.js';
+import { type TraceEntry, parseTraceLine, traceHash } from '../../src/stress/controlled/trace.js';
 import { shrinkFailure } from '../../src/stress/controlled/shrink.js';
 import { MUTANT_PROFILES, mutantProfile } from '../../src/stress/mutant-catalog.js';
 import { isForbidden } from '../../src/stress/outcome.js';
 import { replayTraceFile } from '../../src/stress/replay.js';
-import { readTraceFile } from '../../src/stress/schedule-file.js';
+import { controlledScheduleFile, readTraceFile, writeJsonFile } from '../../src/stress/schedule-file.js';
 import { failingRuns } from '../helpers/stress.js';
 import { testSeed, timeoutAbove, withWatchdog } from '../helpers/watchdog.js';
 
@@ -157,6 +158,28 @@ describe('determinism, replay and shrinking', () => {
       expect(replayed.cls).toBe('forbidden');
     });
   }, timeoutAbove(CAMPAIGN_MS, RUNS_MS));
+
+  it('a replay compares its trace with the recorded one entry by entry, and names the first step that differs', async () => {
+    const seed = testSeed(13);
+    const scenario = generateScenario(new Prng(seed), { shape: 'micro', vcpus: 1 });
+    await withWatchdog(seed, RUNS_MS, 'a run and two replays of its schedule file', async () => {
+      const r = await runControlled({ scenario, mutants: 0, seed, chooser: new RandomChooser(seed) }, harness.participants);
+      const recorded = controlledScheduleFile(r, 'random', 'clean', []);
+      const path = join(traceDir, `edited-${seed}.json`);
+      writeJsonFile(path, recorded);
+      expect((await replayTraceFile(path, harness)).traceDifference, `seed ${seed}`).toBeNull();
+      // An edit that keeps the file consistent (the hash recomputed) still cannot pass for the run.
+      const k = Math.floor(r.steps / 2);
+      const trace = recorded.trace.slice();
+      trace[k] = trace[k]!.replace(/(-?\d+)$/, (n) => String(Number(n) + 1));
+      const roster = rosterOf(scenario);
+      const entries = trace.map((l, i) => parseTraceLine(l, i, roster) as TraceEntry);
+      writeJsonFile(path, { ...recorded, trace, traceHash: traceHash(entries) });
+      const replayed = await replayTraceFile(path, harness);
+      expect(replayed.identical, `seed ${seed}`).toBe(false);
+      expect(replayed.traceDifference, `seed ${seed}`).toMatch(new RegExp(`^step ${k}: recorded`));
+    });
+  }, timeoutAbove(RUNS_MS));
 
   it('a replay whose recorded choice cannot be taken is reported as diverged, not silently re-scheduled', async () => {
     const seed = testSeed(12);

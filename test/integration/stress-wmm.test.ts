@@ -18,6 +18,9 @@ import { RandomChooser, isReadFromChoice } from '../../src/stress/controlled/cho
 import { runControlled } from '../../src/stress/controlled/engine.js';
 import { formatExplanation } from '../../src/stress/controlled/explain.js';
 import { generateScenario } from '../../src/stress/controlled/scenario.js';
+import { ControlStep } from '../../src/stress/controlled/control-steps.js';
+import { formatTrace, traceHash } from '../../src/stress/controlled/trace.js';
+import { Step } from '../../src/kernel/step-hook.js';
 import { mutantProfile } from '../../src/stress/mutant-catalog.js';
 import { replayTraceFile } from '../../src/stress/replay.js';
 import { readTraceFile } from '../../src/stress/schedule-file.js';
@@ -148,7 +151,8 @@ describe('the per-step invariant', () => {
     const scenario = generateScenario(new Prng(1), { shape: 'micro', log: 'ring', vcpus: 1 });
     writeFileSync(
       file,
-      JSON.stringify({ format: 'dirtyring-schedule/1', mode: 'controlled', seed: 1, strategy: 'random', mutants: [], memoryModel: 'arm64', wmmHistory: 8, scenario, choices: [0, -2], steps: 2, outcome: 'clean', outcomes: [], traceHash: '0', schedule: '', trace: [] }),
+      // A hand-made recording, consistent with itself: one trace line per choice, hashing to traceHash.
+      JSON.stringify({ format: 'dirtyring-schedule/1', mode: 'controlled', seed: 1, strategy: 'random', mutants: [], memoryModel: 'arm64', wmmHistory: 8, scenario, choices: [0, -2], steps: 2, outcome: 'clean', outcomes: [], traceHash: traceHash([[0, ControlStep.START, 0, 0], [0, Step.READ_FROM, 0, 1]]), schedule: '', trace: formatTrace([[0, ControlStep.START, 0, 0], [0, Step.READ_FROM, 0, 1]]) }),
     );
     expect(readTraceFile(file).mode).toBe('controlled');
     await expect(replayTraceFile(file, harness, 'sc')).rejects.toThrow(/recorded under --memory-model arm64/);

@@ -156,6 +156,11 @@ export class ReplayChooser implements Chooser {
     private readonly strict: boolean,
   ) {}
 
+  /** Recorded choices not taken yet: after a replay, choices the replayed run never reached. */
+  get remaining(): number {
+    return this.choices.length - this.next;
+  }
+
   choose(step: number, enabled: readonly number[], last: number): number {
     while (this.next < this.choices.length) {
       const c = this.choices[this.next++]!;

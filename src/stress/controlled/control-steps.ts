@@ -55,6 +55,16 @@ export function stepName(step: number): string {
   return NAMES[step] ?? `step-${step}`;
 }
 
+const NUMBERS: ReadonlyMap<string, number> = new Map(Object.entries(NAMES).map(([n, name]) => [name, Number(n)]));
+
+/** The inverse of stepName, or undefined for a name it never prints. */
+export function stepNumber(name: string): number | undefined {
+  const known = NUMBERS.get(name);
+  if (known !== undefined) return known;
+  const m = /^step-(-?\d+)$/.exec(name);
+  return m !== null && NAMES[Number(m[1])] === undefined ? Number(m[1]) : undefined;
+}
+
 /** Participant 0 is userspace (the harvester); participant p ≥ 1 is vCPU p − 1; extras follow the vCPUs. */
 export const USERSPACE_PARTICIPANT = 0;
 
@@ -72,6 +82,12 @@ const EXTRA_NAMES: Readonly<Record<string, string>> = { resetter: 'R' };
 
 export function participantCount(r: Roster): number {
   return 1 + r.vcpus + r.extras.length;
+}
+
+/** The inverse of participantName under `roster`, or undefined for a name it never prints. */
+export function participantNumber(name: string, roster: Roster): number | undefined {
+  for (let p = 0; p < participantCount(roster); p++) if (participantName(p, roster) === name) return p;
+  return undefined;
 }
 
 /** `U`, `v0`, ..., then the extras' short names (`R`); without a roster every p ≥ 1 is a vCPU. */

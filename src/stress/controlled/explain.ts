@@ -73,10 +73,11 @@ export function explainViolation(
   const mine = journal.filter((j) => j.page === v.page && j.step <= v.step);
   const start = episodeStart(mine, v.step);
   const rows: ExplanationRow[] = mine.filter((j) => j.step >= start).map((j) => ({ step: j.step, participant: j.participant, text: JOURNAL_TEXT[j.kind](j), mark: '', order: 2 }));
-  rows.push(...traceRows(trace, start, v.step, v.page));
+  // Appended one by one: an episode of a long run has more rows than a call takes arguments.
+  for (const r of traceRows(trace, start, v.step, v.page)) rows.push(r);
   const entries = new Set(mine.filter((j) => j.ring >= 0 && j.step >= start).map((j) => `${j.ring}:${j.entry}`));
   const notes: string[] = [];
-  if (memory !== null) rows.push(...memoryRows(memory, entries, v.page, start, v.step, roster, notes));
+  if (memory !== null) for (const r of memoryRows(memory, entries, v.page, start, v.step, roster, notes)) rows.push(r);
   rows.push({ step: v.step, participant: v.participant, text: `✗ page ${v.page}: unrecorded, unprotected`, mark: 'violation', order: 3 });
   rows.sort((a, b) => a.step - b.step || a.order - b.order);
   const participants = Array.from({ length: participantCount(roster) }, (_, p) => participantName(p, roster));

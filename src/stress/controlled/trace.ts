@@ -4,7 +4,7 @@
  * to print.
  */
 import { isReadFromChoice, readFromIndex } from './choosers.js';
-import { type Roster, participantName, stepName } from './control-steps.js';
+import { type Roster, participantName, participantNumber, stepName, stepNumber } from './control-steps.js';
 
 /** [participant, step point, arg a, arg b] */
 export type TraceEntry = readonly [number, number, number, number];
@@ -38,6 +38,26 @@ export function traceHash(trace: readonly TraceEntry[]): string {
 /** One line per step: `12 v0 fault-make-writable 262149 0` (a read-from step: location, then the store read). */
 export function formatTrace(trace: readonly TraceEntry[], roster?: Roster): string[] {
   return trace.map((e, i) => `${String(i).padStart(5)} ${participantName(e[0], roster).padEnd(3)} ${stepName(e[1])} ${e[2]} ${e[3]}`);
+}
+
+const TRACE_LINE = /^\s*(\d+) (\S+)\s+(\S+) (-?\d+) (-?\d+)$/;
+
+/**
+ * A line of formatTrace read back (the `index`-th line), or a reason it is not one: a schedule
+ * file's trace is checked against its hash, so that an edited trace cannot pass for a recording.
+ */
+export function parseTraceLine(line: unknown, index: number, roster: Roster): TraceEntry | string {
+  const m = typeof line === 'string' ? TRACE_LINE.exec(line) : null;
+  if (m === null) return 'not a trace line (index, participant, step point, two numbers)';
+  if (Number(m[1]) !== index) return `numbered ${m[1]}, not ${index}`;
+  const p = participantNumber(m[2]!, roster);
+  if (p === undefined) return `no participant ${m[2]} in this scenario`;
+  const step = stepNumber(m[3]!);
+  if (step === undefined) return `no step point ${m[3]}`;
+  const a = Number(m[4]);
+  const b = Number(m[5]);
+  if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) return 'its numbers are not exact integers';
+  return [p, step, a, b];
 }
 
 /**

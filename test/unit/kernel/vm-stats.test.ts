@@ -4,6 +4,8 @@ import { SharedMutex } from '../../../src/kernel/sync.js';
 import { Vm } from '../../../src/kernel/vm.js';
 import { chargeMmuHold, readVmStats } from '../../../src/kernel/vm-stats.js';
 import { VmLayout } from '../../../src/kernel/vm-layout.js';
+import { harvestRing } from '../../../src/kernel/dirty-ring.js';
+import { gfns, range, ringVm } from '../../helpers/vm-fixtures.js';
 import { bitmapVm } from './bitmap-fixtures.js';
 
 describe('mmu_lock hold times per ioctl', () => {
@@ -19,6 +21,25 @@ describe('mmu_lock hold times per ioctl', () => {
     legacy.store(4);
     legacy.get();
     expect(legacy.vm.stats().mmuHoldGetMaxUs).toBeGreaterThan(0);
+  });
+});
+
+describe("a reset's mmu_lock hold", () => {
+  it('has its maximum per call, summed over the batches, so the mean never exceeds it', () => {
+    const fx = ringVm({ ringEntries: 4096, pages: 65536 });
+    for (let round = 0; round < 3; round++) {
+      // Pages 64 apart: one batch (one mmu_lock hold) each, 400 batches in one reset.
+      fx.programs[0]!.enqueue(gfns(range(0, 400).map((i) => i * 64 + round)));
+      fx.vcpus[0]!.run(fx.programs[0]!);
+      const cursor = { fetchIndex: round * 400 };
+      const views = fx.vm.mmapRing(0);
+      harvestRing(views, cursor, 1 << 20, () => undefined);
+      expect(fx.vm.resetDirtyRings()).toBe(400);
+      const st = fx.vm.stats();
+      if (round === 0) expect(st.mmuHoldResetMaxUs).toBe(st.mmuHoldResetTotalUs);
+      expect(st.mmuHoldResetTotalUs / st.resetCalls).toBeLessThanOrEqual(st.mmuHoldResetMaxUs);
+      expect(st.mmuHoldResetTotalUs).toBeGreaterThan(0);
+    }
   });
 });
 

@@ -69,6 +69,16 @@ describe('validateGuestShape', () => {
     expect(problem(() => validateRingEntries(1000))).toEqual({ param: '--ring-entries', errno: 'EINVAL' });
     expect(problem(() => validateRingEntries(1 << 17))).toEqual({ param: '--ring-entries', errno: 'E2BIG' });
   });
+
+  it('a ring whose bytes pass 2^32 is refused with what the u32 size would have made of it', () => {
+    // 268435712 × 16 = 2^32 + 4096: the kernel would build a 256-entry ring.
+    expect(() => validateRingEntries(268435712)).toThrow(
+      '--ring-entries 268435712: E2BIG, 268435712 entries are 4294971392 bytes, which the u32 size of KVM_ENABLE_CAP truncates to 4096 (a 256-entry ring, not the one asked for); rings hold at most 65536 entries (1 MiB)',
+    );
+    // 2^31 × 16 = 2^35: truncated to 0 bytes, which the kernel refuses as not a power of two.
+    expect(() => validateRingEntries(2147483648)).toThrow(/^--ring-entries 2147483648: EINVAL, 2147483648 entries are 34359738368 bytes, which the u32 size of KVM_ENABLE_CAP truncates to 0, and the kernel refuses that \(ring size must be a power of two/);
+    expect(problem(() => validateRingEntries(1e20))).toEqual({ param: '--ring-entries', errno: 'E2BIG' });
+  });
 });
 
 describe('config values', () => {
