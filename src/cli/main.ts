@@ -7,6 +7,7 @@ import { replayCommand } from './replay-command.js';
 import { dirtyRateCommand } from './dirty-rate-command.js';
 import { migrateCommand } from './migrate-command.js';
 import { stressCommand } from './stress-command.js';
+import { HarvesterLoadError } from '../harvester/load-harvester.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
@@ -53,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof HarvesterLoadError) {
       console.error(e.message);
       return 2;
     }

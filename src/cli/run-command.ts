@@ -7,6 +7,7 @@ import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { formatBytes, formatCount, humanOutput, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
+import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, harvesterLines, loadCliHarvester } from './harvester-option.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
 
@@ -43,6 +44,7 @@ logging interfaces; collect, copy and verify with the dirty_log_test oracle.
                           halts: the same seed then does the same writes in every mode
   --path fault|emulated   hardware fault path (default) or log every store (emulator path)
 ${TRACK_USAGE}
+${HARVESTER_USAGE}
   --mutant NAME[,NAME]    enable known protocol bugs (the oracle must catch them)
   --seed N                workload seed (default: random, printed)
   --json                  print one JSON summary as the last line of stdout
@@ -69,6 +71,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       'track-pages': { type: 'string' },
       'track-ring-entries': { type: 'string' },
       'smm-pages': { type: 'string' },
+      harvester: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -81,8 +84,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values.path !== undefined && values.path !== 'fault' && values.path !== 'emulated') {
     throw new ConfigError('--path', values.path, 'EINVAL', 'path must be fault or emulated');
   }
+  const harvester: CliHarvester | null = await loadCliHarvester(values.harvester, values.log);
+  if (harvester !== null && values['self-reap'] === true) {
+    throw new ConfigError('--self-reap', 'on', 'EINVAL', 'the vCPU threads reap with the built-in collector; it does not combine with --harvester');
+  }
   const input: Partial<RunConfig> = {
     ...guestInput(values),
+    ...(harvester !== null && { log: harvester.definition.log }),
     selfReap: values['self-reap'],
     iterations: intOption('iterations', values.iterations),
     intervalMs: intOption('interval-ms', values['interval-ms']),
@@ -98,15 +106,18 @@ export async function runCommand(argv: string[]): Promise<number> {
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
         `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s)${config.smmPages > 0 ? ` + ${config.smmPages} pages of SMRAM` : ''}, ${logDescription(config)}, ${config.workload} workload, ` +
-        `${config.iterations} iterations, seed ${config.seed}`,
+        `${config.iterations} iterations, seed ${config.seed}` +
+        (harvester !== null ? `, harvester ${harvester.definition.name} (${harvester.shown})` : ''),
     );
   };
   const summary = await runDirtyLog(input, {
     spawn: spawnNodeVcpuWorker,
     onStart: describe,
     onIteration: (r: IterationReport) => out(iterationLine(r)),
+    ...(harvester !== null && harvesterHooks(harvester)),
   });
   for (const line of summaryLines(summary)) out(line);
+  if (harvester !== null) for (const line of harvesterLines(harvester)) out(line);
   if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   return summary.ok ? 0 : 1;
 }

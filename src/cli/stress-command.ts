@@ -2,7 +2,9 @@
 import { spawnNodeControlledWorker } from '../platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { type CampaignResult, StressHarness, type StressPlatform } from '../stress/campaign.js';
-import { type CampaignSpec, DEFAULT_CAMPAIGN_RUNS, expectedRuns } from '../stress/campaign-spec.js';
+import { type CampaignSpec, DEFAULT_CAMPAIGN_RUNS, type UserHarvesterRef, expectedRuns } from '../stress/campaign-spec.js';
+import { ConfigError } from '../base/config-error.js';
+import { loadCliHarvester } from './harvester-option.js';
 import type { MutantProfile } from '../stress/mutant-catalog.js';
 import { replayTraceFile } from '../stress/replay.js';
 import { type MutantVerdict, type StressReport, writeJsonReport, writeJunit } from '../stress/report.js';
@@ -46,6 +48,8 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --mutant NAME[,NAME]|all
                           switch on known protocol bugs, one campaign each, stopping at the
                           first forbidden run; without --mode, in both modes
+  --harvester FILE        stress your own harvester (docs/HARVESTER-API.md) in the
+                          collector's place, free and controlled; its log mode is the runs'
   --log MODE              only scenarios of one logging interface: ring | bitmap | clear
   --shard i/n             run slice i of n of the campaign (runs whose index is i-1 mod n)
   --seed N                campaign seed: run k uses seed N+k (default: random, printed)
@@ -105,11 +109,16 @@ export async function stressCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const out = humanOutput(o.json);
+  // Loaded before any worker starts: a bad module is bad input (exit 2), not a failed campaign.
+  const user = await loadCliHarvester(o.harvester ?? undefined, o.log ?? undefined);
+  if (user !== null && o.mutants.length > 0) throw new ConfigError('--harvester', o.harvester!, 'EINVAL', 'mutant campaigns judge the built-in collectors');
+  if (user !== null && o.resetter === 'thread') throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector');
+  const ref: UserHarvesterRef | null = user === null ? null : { url: user.url, name: user.definition.name, log: user.definition.log };
   const harness = new StressHarness(nodePlatform);
   try {
     if (o.replay !== null) return await replay(o, o.replay, harness, out);
     if (o.matrix) return await matrix(o, harness, out);
-    return await campaigns(o, harness, out);
+    return await campaigns(o, harness, out, ref);
   } finally {
     await harness.close();
   }
@@ -157,9 +166,9 @@ async function matrix(o: StressOptions, harness: StressHarness, out: Out): Promi
   return ok ? 0 : 1;
 }
 
-async function campaigns(o: StressOptions, harness: StressHarness, out: Out): Promise<number> {
+async function campaigns(o: StressOptions, harness: StressHarness, out: Out, user: UserHarvesterRef | null): Promise<number> {
   const startedAt = new Date().toISOString();
-  const session = new CampaignSession(o, harness, out);
+  const session = new CampaignSession(o, harness, out, user);
   if (o.mutants.length === 0) await session.plainCampaigns();
   else await session.mutantCampaigns();
   const report = session.report(startedAt);
@@ -185,6 +194,7 @@ class CampaignSession {
     private readonly o: StressOptions,
     private readonly harness: StressHarness,
     private readonly out: Out,
+    private readonly user: UserHarvesterRef | null,
   ) {}
 
   /** One campaign per mode, of the runs asked for (or the default count, or the time budget). */
@@ -256,6 +266,7 @@ class CampaignSession {
       ringCap: o.ringCap,
       resetter: o.resetter,
       scenario: null,
+      userHarvester: this.user,
     };
   }
 

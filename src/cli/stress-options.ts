@@ -58,6 +58,8 @@ export interface StressOptions {
   readonly resetter: Resetter | null;
   /** Run the memory-model matrix (profile × ring capability × harvester) instead of a campaign. */
   readonly matrix: boolean;
+  /** --harvester: a user's harvester module (loaded by the command). */
+  readonly harvester: string | null;
   /** The command line, for the report. */
   readonly argv: readonly string[];
 }
@@ -91,6 +93,7 @@ const OPTIONS = {
   'ring-cap': { type: 'string' },
   resetter: { type: 'string' },
   matrix: { type: 'boolean', default: false },
+  harvester: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -121,6 +124,7 @@ const CAMPAIGN_ONLY = [
   'stale-bound',
   'ring-cap',
   'resetter',
+  'harvester',
 ] as const;
 
 /** Beyond these a campaign is a typing error, not a plan: PCT's depth, DFS's bound, the run count. */
@@ -183,6 +187,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     ringCap,
     resetter,
     matrix: values.matrix === true,
+    harvester: values.harvester ?? null,
     argv,
   };
 }

@@ -13,6 +13,7 @@ import { isFailing, outcomeClass, primaryOutcome } from '../outcome.js';
 import { type CampaignRuns, type RunRecord, mutantTag } from '../run-record.js';
 import { freeTraceFile, writeJsonFile } from '../schedule-file.js';
 import { runFreeScenario } from './free-run.js';
+import { loadHarvester } from '../../harvester/load-harvester.js';
 import { type FreeRequest, describeFreeScenario, generateFreeScenario } from './free-scenario.js';
 
 export class FreeCampaignRuns implements CampaignRuns {
@@ -24,7 +25,10 @@ export class FreeCampaignRuns implements CampaignRuns {
     private readonly spawn: SpawnVcpuWorker,
   ) {
     const base: FreeRequest = spec.mutant?.free ?? {};
-    this.request = spec.log !== null ? { ...base, log: spec.log } : base;
+    const user = spec.userHarvester;
+    // A user's harvester takes the standard harvester's place, with its own log mode.
+    const log = user?.log ?? spec.log;
+    this.request = { ...base, ...(log !== null && { log }), ...(user !== null && { harvester: 'standard' as const }) };
     this.mutants = spec.mutant?.bit ?? 0;
   }
 
@@ -35,7 +39,8 @@ export class FreeCampaignRuns implements CampaignRuns {
   async run(index: number, seed: number): Promise<RunRecord> {
     const scenario = generateFreeScenario(seed, this.request);
     const t0 = now();
-    const r = await runFreeScenario(scenario, this.mutants, this.spawn);
+    const user = this.spec.userHarvester === null ? undefined : (await loadHarvester(this.spec.userHarvester.url)).definition;
+    const r = await runFreeScenario(scenario, this.mutants, this.spawn, user);
     const outcomes = r.outcomes;
     const outcome = primaryOutcome(outcomes);
     let traceFile: string | null = null;

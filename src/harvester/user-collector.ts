@@ -1,0 +1,160 @@
+/**
+ * A user's harvester in a collector's place: the run (free or controlled) asks it for
+ * collections exactly as it asks the built-in collectors, and judges what it reports with the
+ * same oracle, copy check and reset-count check. The harness's own share: the reset-count check
+ * (RESET marks made through the accessors against what each KVM_RESET_DIRTY_RINGS returned) and,
+ * with ring-with-bitmap, the device bitmap read after the final collection.
+ */
+import { isKvmError } from '../abi/errno.js';
+import type { Memslot } from '../kernel/memslots.js';
+import type { Vm } from '../kernel/vm.js';
+import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps, collectLegacyBitmaps, emptyCollectorStats } from '../userspace/log-collectors.js';
+import type { Collection, DirtyRingMapping, HarvesterDefinition, HarvesterInstance, HarvesterKvm, MemslotInfo } from './contract.js';
+import { type ResetMarks, RingMapping } from './ring-mapping.js';
+
+const TWO_POW_32 = 2 ** 32;
+/** An offset that names no page: what a non-integer report becomes (the oracle counts it as a bad record). */
+const NO_PAGE = 0xffffffff;
+
+/** A user harvester failed: its stack, and which collection. */
+export class HarvesterRunError extends Error {}
+
+/** What the harness saw the user's harvester do, beyond the collector statistics. */
+export interface UserHarvesterStats {
+  /** Ioctls that returned an errno to the harvester. */
+  ioctlErrors: number;
+  firstIoctlError: string | null;
+}
+
+export interface UserCollectorOptions {
+  /** Every ring's first free-running index (Vm.presetRingIndex). */
+  readonly ringStart?: number;
+}
+
+export class UserHarvesterCollector implements LogCollector {
+  readonly mode;
+  readonly stats: CollectorStats = emptyCollectorStats();
+  readonly user: UserHarvesterStats = { ioctlErrors: 0, firstIoctlError: null };
+  private readonly instance: HarvesterInstance;
+  private readonly marks: ResetMarks = { marked: 0 };
+  private readonly rings: (RingMapping | undefined)[];
+  private readonly deviceBitmaps = new SlotBitmaps();
+  private sink: ReadyPageSink = () => {};
+  private readonly ringFullView: number[] = [];
+  private readonly collection: { final: boolean; ringFull: readonly number[] } = { final: false, ringFull: this.ringFullView };
+
+  constructor(
+    readonly definition: HarvesterDefinition,
+    private readonly vm: Vm,
+    private readonly vcpus: number,
+    private readonly slots: readonly Memslot[],
+    private readonly options: UserCollectorOptions = {},
+  ) {
+    this.mode = definition.log;
+    this.rings = new Array<RingMapping | undefined>(vcpus);
+    try {
+      this.instance = definition.create(this.kvm());
+    } catch (e) {
+      throw new HarvesterRunError(`harvester '${definition.name}' threw in create(): ${stackOf(e)}`);
+    }
+    if (this.instance === null || typeof this.instance !== 'object' || typeof this.instance.collect !== 'function') {
+      throw new HarvesterRunError(`harvester '${definition.name}': create() must return an object with a collect(collection) method`);
+    }
+  }
+
+  collect(sink: ReadyPageSink, final: boolean, ringFull: readonly number[] = []): number {
+    this.sink = sink;
+    const before = this.stats.records;
+    this.collection.final = final;
+    this.ringFullView.length = 0;
+    for (const i of ringFull) this.ringFullView.push(i);
+    try {
+      this.instance.collect(this.collection as Collection);
+    } catch (e) {
+      throw new HarvesterRunError(`harvester '${this.definition.name}' threw in collection ${this.stats.collections + 1}${final ? ' (final)' : ''}: ${stackOf(e)}`);
+    }
+    if (final && this.mode === 'ring' && this.vm.ringWithBitmap) {
+      // Writes with no running vCPU are in the slots' bitmaps, read last of all.
+      const bits = collectLegacyBitmaps(this.vm, this.slots, this.deviceBitmaps, sink);
+      this.stats.deviceBitmapRecords += bits;
+      this.stats.getCalls += this.slots.length;
+      this.stats.records += bits;
+    }
+    this.stats.collections++;
+    return this.stats.records - before;
+  }
+
+  private readonly report = (slot: number, offset: number): void => {
+    this.stats.records++;
+    if (!Number.isInteger(offset) || offset < 0) {
+      this.sink(slot >>> 0, NO_PAGE, NO_PAGE);
+      return;
+    }
+    this.sink(slot >>> 0, offset >>> 0, (offset / TWO_POW_32) >>> 0);
+  };
+
+  /** The harvester's view of the VM (see HarvesterKvm). */
+  private kvm(): HarvesterKvm {
+    const memslots: MemslotInfo[] = this.slots.map((s) => ({ slot: s.encodedSlot, id: s.id, asId: s.asId, baseGfn: s.baseGfn, pageCount: s.pageCount }));
+    return {
+      log: this.mode,
+      vcpuCount: this.vcpus,
+      memslots,
+      ring: (vcpu) => this.ring(vcpu),
+      resetDirtyRings: () => this.resetDirtyRings(),
+      getDirtyLog: (slot, bitmap) => {
+        this.stats.getCalls++;
+        this.ioctl(() => this.vm.getDirtyLog(slot, bitmap));
+      },
+      clearDirtyLog: (slot, firstPage, numPages, bitmap) => {
+        this.stats.clearCalls++;
+        this.ioctl(() => this.vm.clearDirtyLog(slot, firstPage, numPages, bitmap));
+      },
+      kick: (vcpu) => {
+        if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.vcpus) throw new RangeError(`kick: no vCPU ${vcpu} (the VM has ${this.vcpus})`);
+        this.vm.kickVcpu(vcpu);
+      },
+      report: this.report,
+    };
+  }
+
+  private ring(vcpu: number): DirtyRingMapping {
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.vcpus) throw new RangeError(`ring: no vCPU ${vcpu} (the VM has ${this.vcpus})`);
+    let r = this.rings[vcpu];
+    if (r === undefined) {
+      // mmap of the vCPU fd: EINVAL when the VM logs through bitmaps only.
+      const views = this.ioctl(() => this.vm.mmapRing(vcpu));
+      r = new RingMapping(vcpu, views, (this.options.ringStart ?? 0) >>> 0, this.marks);
+      this.rings[vcpu] = r;
+    }
+    return r;
+  }
+
+  private resetDirtyRings(): number {
+    const marked = this.marks.marked;
+    const n = this.ioctl(() => this.vm.resetDirtyRings());
+    this.marks.marked -= marked;
+    this.stats.resetCalls++;
+    this.stats.entriesReset += n;
+    // The reset must consume exactly the entries marked RESET since the last one.
+    if (n !== marked) this.stats.resetMismatches++;
+    return n;
+  }
+
+  /** An ioctl on the harvester's behalf: an errno goes back to it (and is counted). */
+  private ioctl<T>(call: () => T): T {
+    try {
+      return call();
+    } catch (e) {
+      if (isKvmError(e)) {
+        this.user.ioctlErrors++;
+        this.user.firstIoctlError ??= e.message;
+      }
+      throw e;
+    }
+  }
+}
+
+function stackOf(e: unknown): string {
+  return e instanceof Error ? (e.stack ?? e.message) : String(e);
+}
