@@ -42,6 +42,8 @@ export function harvesterLines(h: CliHarvester): string[] {
   const c = h.collector;
   if (c === null) return [];
   const lines = [`harvester ${h.definition.name}: ${c.stats.collections} collections, ${c.stats.records} pages reported`];
+  const skipped = c.kernelSkippedBatches();
+  if (skipped > 0) lines.push(`harvester ${h.definition.name}: the kernel skipped ${skipped} reset batch(es) of ring entries naming no valid page`);
   if (c.user.ioctlErrors > 0) lines.push(`harvester ${h.definition.name}: ${c.user.ioctlErrors} ioctl(s) returned an errno (first: ${c.user.firstIoctlError})`);
   return lines;
 }

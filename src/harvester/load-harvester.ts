@@ -11,15 +11,15 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ErrnoName } from '../abi/errno.js';
+import { ConfigError } from '../base/config-error.js';
 import { type HarvesterDefinition, isHarvesterDefinition } from './contract.js';
 import { TS_HOOKS_SOURCE } from './ts-hooks.js';
 
-export class HarvesterLoadError extends Error {
-  constructor(
-    readonly file: string,
-    readonly reason: string,
-  ) {
-    super(`--harvester ${file}: ${reason}`);
+/** A harvester module that cannot be used: bad input, one line (`--harvester FILE: ERRNO, why`). */
+export class HarvesterLoadError extends ConfigError {
+  constructor(file: string, errno: ErrnoName, reason: string) {
+    super('--harvester', file, errno, reason);
     this.name = 'HarvesterLoadError';
   }
 }
@@ -40,24 +40,24 @@ export function harvesterUrl(spec: string | URL, base = process.cwd()): string {
 /** Load (once per thread) the harvester module at `spec`. */
 export async function loadHarvester(spec: string | URL, base?: string): Promise<{ url: string; definition: HarvesterDefinition }> {
   const shown = spec instanceof URL ? spec.href : spec;
-  if (typeof spec !== 'string' && !(spec instanceof URL)) throw new HarvesterLoadError(String(spec), 'must be a file path or a file: URL');
+  if (typeof spec !== 'string' && !(spec instanceof URL)) throw new HarvesterLoadError(String(spec), 'EINVAL', 'must be a file path or a file: URL');
   const url = harvesterUrl(spec, base);
   const known = loaded.get(url);
   if (known !== undefined) return { url, definition: known };
   const path = fileURLToPath(url);
-  if (!existsSync(path)) throw new HarvesterLoadError(shown, 'no such file');
-  if (!statSync(path).isFile()) throw new HarvesterLoadError(shown, 'not a file');
+  if (!existsSync(path)) throw new HarvesterLoadError(shown, 'ENOENT', 'no such file');
+  if (!statSync(path).isFile()) throw new HarvesterLoadError(shown, 'EINVAL', 'not a file');
   if (TS_EXTENSION.test(path)) registerTsHooks(shown);
-  else if (!JS_EXTENSION.test(path)) throw new HarvesterLoadError(shown, 'must be an ES module: .js, .mjs, .ts or .mts');
+  else if (!JS_EXTENSION.test(path)) throw new HarvesterLoadError(shown, 'EINVAL', 'must be an ES module: .js, .mjs, .ts or .mts');
   let mod: Record<string, unknown>;
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
-    throw new HarvesterLoadError(shown, `threw on load: ${oneLine(e)}`);
+    throw new HarvesterLoadError(shown, 'EINVAL', `threw on load: ${oneLine(e)}`);
   }
   const definition = mod['default'] ?? mod['harvester'];
   if (!isHarvesterDefinition(definition)) {
-    throw new HarvesterLoadError(shown, "exports no harvester (expected `export default defineHarvester({ name, log, create })`)");
+    throw new HarvesterLoadError(shown, 'EINVAL', "exports no harvester (expected `export default defineHarvester({ name, log, create })`)");
   }
   loaded.set(url, definition);
   return { url, definition };
@@ -76,7 +76,7 @@ function registerTsHooks(shown: string): void {
   try {
     typescript = pathToFileURL(createRequire(import.meta.url).resolve('typescript')).href;
   } catch {
-    throw new HarvesterLoadError(shown, 'a TypeScript harvester needs the `typescript` package, which is not installed');
+    throw new HarvesterLoadError(shown, 'ENOENT', 'a TypeScript harvester needs the `typescript` package, which is not installed');
   }
   register(`data:text/javascript,${encodeURIComponent(TS_HOOKS_SOURCE)}`, { data: { typescript } });
   tsHooks = true;

@@ -84,6 +84,11 @@ export class UserHarvesterCollector implements LogCollector {
     return this.stats.records - before;
   }
 
+  /** Reset batches the kernel skipped because their entries named no valid page (garbage entries). */
+  kernelSkippedBatches(): number {
+    return this.vm.stats().resetBatchesSkipped;
+  }
+
   private readonly report = (slot: number, offset: number): void => {
     this.stats.records++;
     if (!Number.isInteger(offset) || offset < 0) {
