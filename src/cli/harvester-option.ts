@@ -47,3 +47,18 @@ export function harvesterLines(h: CliHarvester): string[] {
   if (c.user.ioctlErrors > 0) lines.push(`harvester ${h.definition.name}: ${c.user.ioctlErrors} ioctl(s) returned an errno (first: ${c.user.firstIoctlError})`);
   return lines;
 }
+
+/** The harvester's part of `run --json`. */
+export function harvesterJson(h: CliHarvester): object {
+  const c = h.collector;
+  return {
+    name: h.definition.name,
+    file: h.shown,
+    log: h.definition.log,
+    collections: c?.stats.collections ?? 0,
+    pagesReported: c?.stats.records ?? 0,
+    ioctlErrors: c?.user.ioctlErrors ?? 0,
+    firstIoctlError: c?.user.firstIoctlError ?? null,
+    kernelSkippedBatches: c?.kernelSkippedBatches() ?? 0,
+  };
+}

@@ -7,7 +7,7 @@ import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { formatBytes, formatCount, humanOutput, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
-import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, harvesterLines, loadCliHarvester } from './harvester-option.js';
+import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, harvesterJson, harvesterLines, loadCliHarvester } from './harvester-option.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
 
@@ -118,7 +118,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   for (const line of summaryLines(summary)) out(line);
   if (harvester !== null) for (const line of harvesterLines(harvester)) out(line);
-  if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(harvester === null ? summary : { ...summary, harvester: harvesterJson(harvester) })}\n`);
   return summary.ok ? 0 : 1;
 }
 

@@ -71,7 +71,7 @@ export function loadedHarvester(url: string): HarvesterDefinition {
 }
 
 function registerTsHooks(shown: string): void {
-  if (tsHooks || process.env['VITEST'] !== undefined) return; // Vitest transforms .ts itself
+  if (tsHooks) return;
   let typescript: string;
   try {
     typescript = pathToFileURL(createRequire(import.meta.url).resolve('typescript')).href;
