@@ -1,6 +1,7 @@
 /** `--harvester FILE`: a user's harvester in the collector's place, for `run`, `stress` and `migrate`. */
 import { ConfigError } from '../base/config-error.js';
-import type { RunHooks } from '../harness/run.js';
+import type { Memslot } from '../kernel/memslots.js';
+import type { Vm } from '../kernel/vm.js';
 import type { HarvesterDefinition } from '../harvester/contract.js';
 import { loadHarvester } from '../harvester/load-harvester.js';
 import { UserHarvesterCollector } from '../harvester/user-collector.js';
@@ -27,8 +28,8 @@ export async function loadCliHarvester(file: string | undefined, log: string | u
   return { shown: file, url, definition, collector: null };
 }
 
-/** The run hook that puts the harvester in the collector's place. */
-export function harvesterHooks(h: CliHarvester): Pick<RunHooks, 'createCollector'> {
+/** The run (or migration) hook that puts the harvester in the collector's place. */
+export function harvesterHooks(h: CliHarvester): { createCollector: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => UserHarvesterCollector } {
   return {
     createCollector: (vm, vcpus, slots) => {
       h.collector = new UserHarvesterCollector(h.definition, vm, vcpus, slots);

@@ -71,6 +71,19 @@ describe('dirtyring run --harvester', () => {
   }, timeoutAbove(CLI_MS));
 });
 
+describe('dirtyring migrate --harvester', () => {
+  it('the correct examples migrate byte for byte; the entry-skipping one leaves the destination stale', () => {
+    for (const name of ['qemu-reaper', 'get-chunked-clear']) {
+      const r = dirtyring('migrate', '--harvester', example(name), '--seed', '3', '--json');
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ ok: true, harvester: { name } });
+    }
+    const bad = dirtyring('migrate', '--harvester', example('skips-entry'), '--seed', '3');
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(/FAILED: \d+ pages differ/);
+  }, timeoutAbove(3 * CLI_MS));
+});
+
 /** One campaign's JSON summary. */
 function campaign(...args: string[]): { status: number | null; classes: Record<string, number>; table: { outcome: string }[]; text: string } {
   const r = dirtyring('stress', '--json', '--trace-dir', dir, ...args);
