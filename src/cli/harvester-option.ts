@@ -42,24 +42,14 @@ export function harvesterHooks(h: CliHarvester): { createCollector: (vm: Vm, vcp
 export function harvesterLines(h: CliHarvester): string[] {
   const c = h.collector;
   if (c === null) return [];
-  const lines = [`harvester ${h.definition.name}: ${c.stats.collections} collections, ${c.stats.records} pages reported`];
-  const skipped = c.kernelSkippedBatches();
-  if (skipped > 0) lines.push(`harvester ${h.definition.name}: the kernel skipped ${skipped} reset batch(es) of ring entries naming no valid page`);
-  if (c.user.ioctlErrors > 0) lines.push(`harvester ${h.definition.name}: ${c.user.ioctlErrors} ioctl(s) returned an errno (first: ${c.user.firstIoctlError})`);
+  const r = c.report();
+  const lines = [`harvester ${r.name}: ${r.collections} collections, ${r.pagesReported} pages reported`];
+  if (r.kernelSkippedBatches > 0) lines.push(`harvester ${r.name}: the kernel skipped ${r.kernelSkippedBatches} reset batch(es) of ring entries naming no valid page`);
+  if (r.ioctlErrors > 0) lines.push(`harvester ${r.name}: ${r.ioctlErrors} ioctl(s) returned an errno (first: ${r.firstIoctlError})`);
   return lines;
 }
 
-/** The harvester's part of `run --json`. */
+/** The harvester's part of `--json`. */
 export function harvesterJson(h: CliHarvester): object {
-  const c = h.collector;
-  return {
-    name: h.definition.name,
-    file: h.shown,
-    log: h.definition.log,
-    collections: c?.stats.collections ?? 0,
-    pagesReported: c?.stats.records ?? 0,
-    ioctlErrors: c?.user.ioctlErrors ?? 0,
-    firstIoctlError: c?.user.firstIoctlError ?? null,
-    kernelSkippedBatches: c?.kernelSkippedBatches() ?? 0,
-  };
+  return { file: h.shown, ...(h.collector?.report() ?? { name: h.definition.name, log: h.definition.log }) };
 }

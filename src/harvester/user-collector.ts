@@ -26,6 +26,20 @@ export interface UserHarvesterStats {
   firstIoctlError: string | null;
 }
 
+/** What a run saw the user's harvester do: the harvester's part of a run's result. */
+export interface HarvesterReport {
+  readonly name: string;
+  readonly log: string;
+  readonly collections: number;
+  readonly pagesReported: number;
+  readonly resetCalls: number;
+  readonly resetMismatches: number;
+  readonly ioctlErrors: number;
+  readonly firstIoctlError: string | null;
+  /** Reset batches the kernel skipped because their entries named no valid page (garbage entries). */
+  readonly kernelSkippedBatches: number;
+}
+
 export interface UserCollectorOptions {
   /** Every ring's first free-running index (Vm.presetRingIndex). */
   readonly ringStart?: number;
@@ -84,12 +98,22 @@ export class UserHarvesterCollector implements LogCollector {
     return this.stats.records - before;
   }
 
-  /** Reset batches the kernel skipped because their entries named no valid page (garbage entries). */
-  kernelSkippedBatches(): number {
-    return this.vm.stats().resetBatchesSkipped;
+  report(): HarvesterReport {
+    const s = this.stats;
+    return {
+      name: this.definition.name,
+      log: this.mode,
+      collections: s.collections,
+      pagesReported: s.records,
+      resetCalls: s.resetCalls,
+      resetMismatches: s.resetMismatches,
+      ioctlErrors: this.user.ioctlErrors,
+      firstIoctlError: this.user.firstIoctlError,
+      kernelSkippedBatches: this.vm.stats().resetBatchesSkipped,
+    };
   }
 
-  private readonly report = (slot: number, offset: number): void => {
+  private readonly reportPage = (slot: number, offset: number): void => {
     this.stats.records++;
     if (!Number.isInteger(offset) || offset < 0) {
       this.sink(slot >>> 0, NO_PAGE, NO_PAGE);
@@ -119,7 +143,7 @@ export class UserHarvesterCollector implements LogCollector {
         if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.vcpus) throw new RangeError(`kick: no vCPU ${vcpu} (the VM has ${this.vcpus})`);
         this.vm.kickVcpu(vcpu);
       },
-      report: this.report,
+      report: this.reportPage,
     };
   }
 

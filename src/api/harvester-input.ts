@@ -1,0 +1,38 @@
+/** A harvester as the API takes it: a module (path or URL) or, in-process only, a definition. */
+import { ConfigError } from '../base/config-error.js';
+import { type HarvesterDefinition, isHarvesterDefinition } from '../harvester/contract.js';
+import { loadHarvester } from '../harvester/load-harvester.js';
+import type { Memslot } from '../kernel/memslots.js';
+import type { Vm } from '../kernel/vm.js';
+import { UserHarvesterCollector } from '../harvester/user-collector.js';
+
+export type HarvesterInput = string | URL | HarvesterDefinition;
+
+/** The definition `h` names (loading its module), or null without one. */
+export async function resolveHarvester(h: HarvesterInput | undefined): Promise<HarvesterDefinition | null> {
+  if (h === undefined) return null;
+  if (isHarvesterDefinition(h)) return h;
+  if (typeof h !== 'string' && !(h instanceof URL)) {
+    throw new ConfigError('harvester', String(h), 'EINVAL', 'must be a module path, a file: URL, or a defineHarvester() value');
+  }
+  return (await loadHarvester(h)).definition;
+}
+
+/** A harvester's collector, kept for its report once the run is over. */
+export class HarvesterSlot {
+  collector: UserHarvesterCollector | null = null;
+
+  constructor(readonly definition: HarvesterDefinition) {}
+
+  readonly createCollector = (vm: Vm, vcpus: number, slots: readonly Memslot[]): UserHarvesterCollector => {
+    this.collector = new UserHarvesterCollector(this.definition, vm, vcpus, slots);
+    return this.collector;
+  };
+}
+
+/** `log` as the run will use it: the harvester's, and a different one asked for is bad input. */
+export function harvesterLog<L extends string>(def: HarvesterDefinition | null, log: L | undefined): L | undefined {
+  if (def === null) return log;
+  if (log !== undefined && log !== def.log) throw new ConfigError('log', log, 'EINVAL', `harvester ${def.name} drives log ${def.log}`);
+  return def.log as L;
+}
