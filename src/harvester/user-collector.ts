@@ -115,6 +115,11 @@ export class UserHarvesterCollector implements LogCollector {
 
   private readonly reportPage = (slot: number, offset: number): void => {
     this.stats.records++;
+    // Offsets below 2^32 (every page of a slot under 16 TiB): no split needed.
+    if (offset >>> 0 === offset) {
+      this.sink(slot >>> 0, offset, 0);
+      return;
+    }
     if (!Number.isInteger(offset) || offset < 0) {
       this.sink(slot >>> 0, NO_PAGE, NO_PAGE);
       return;
