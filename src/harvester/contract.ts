@@ -43,6 +43,11 @@ export interface DirtyRingMapping {
   readonly startIndex: number;
   /** Entry `index`'s flags, load-acquire (`index` is free-running; the accessor masks it). */
   loadFlagsAcquire(index: number): number;
+  /**
+   * Entry `index`'s flags, a plain load (READ_ONCE): what a harvester written before the 2022
+   * ordering fixes does. Under a weak memory model the payload read after it may be stale.
+   */
+  loadFlagsPlain(index: number): number;
   /** Entry `index`'s slot, a plain read: valid once loadFlagsAcquire has seen DIRTY. */
   readSlot(index: number): number;
   /** Entry `index`'s offset (u64; page offsets stay below 2^53), a plain read. */

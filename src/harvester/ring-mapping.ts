@@ -15,7 +15,7 @@ import { Access } from '../kernel/wmm/ordering.js';
 import type { DirtyRingMapping } from './contract.js';
 
 /** Step.HARVESTER_ACCESS's b: which access. */
-export const HarvesterAccess = { LOAD_FLAGS: 1, READ_SLOT: 2, READ_OFFSET: 3, STORE_RESET: 4, STORE_FLAGS: 5 } as const;
+export const HarvesterAccess = { LOAD_FLAGS: 1, READ_SLOT: 2, READ_OFFSET: 3, STORE_RESET: 4, STORE_FLAGS: 5, LOAD_FLAGS_PLAIN: 6 } as const;
 
 const W_FLAGS = DirtyGfnWords.FLAGS;
 const W_SLOT = DirtyGfnWords.SLOT;
@@ -51,6 +51,13 @@ export class RingMapping implements DirtyRingMapping {
   loadFlagsAcquire(index: number): number {
     if (stepHook.active) stepHook.at(Step.HARVESTER_ACCESS, index >>> 0, HarvesterAccess.LOAD_FLAGS);
     if (mem.active) return modelledEntryLoad(this.views, index, W_FLAGS, Access.ACQUIRE) >>> 0;
+    return Atomics.load(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS) >>> 0;
+  }
+
+  loadFlagsPlain(index: number): number {
+    if (stepHook.active) stepHook.at(Step.HARVESTER_ACCESS, index >>> 0, HarvesterAccess.LOAD_FLAGS_PLAIN);
+    if (mem.active) return modelledEntryLoad(this.views, index, W_FLAGS, Access.ONCE) >>> 0;
+    // Untorn, as READ_ONCE: JS offers nothing weaker for a shared word; the model is where it matters.
     return Atomics.load(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS) >>> 0;
   }
 

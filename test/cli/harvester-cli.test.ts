@@ -131,6 +131,17 @@ describe('dirtyring stress --harvester', () => {
     expect(again.stdout).toContain('identical to the recording');
   }, timeoutAbove(2 * CLI_MS));
 
+  it('the accessors follow the memory model: a plain flags load is correct under sc, caught under arm64', () => {
+    const args = ['--harvester', fixture('relaxed-flags.ts'), '--mode', 'controlled', '--runs', '60', '--seed', '1'];
+    const sc = campaign(...args);
+    expect(sc.classes['forbidden'], sc.text).toBe(0);
+    const arm = campaign(...args, '--memory-model', 'arm64');
+    expect(arm.classes['forbidden'], arm.text).toBeGreaterThan(0);
+    expect(['lost-page', 'bad-entry', 'unlogged-write']).toContain(arm.table[0]!.outcome);
+    const reaper = campaign('--harvester', example('qemu-reaper'), '--mode', 'controlled', '--runs', '200', '--seed', '1', '--memory-model', 'arm64');
+    expect(reaper.classes['forbidden'], reaper.text).toBe(0);
+  }, timeoutAbove(3 * CLI_MS));
+
   it('a harvester that hangs in a controlled run is stopped: harness-error naming the thread and its last step', () => {
     const c = campaign('--harvester', fixture('hangs.mjs'), '--mode', 'controlled', '--runs', '1', '--seed', '1');
     expect(c.status).toBe(1);
