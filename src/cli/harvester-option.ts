@@ -53,3 +53,9 @@ export function harvesterLines(h: CliHarvester): string[] {
 export function harvesterJson(h: CliHarvester): object {
   return { file: h.shown, ...(h.collector?.report() ?? { name: h.definition.name, log: h.definition.log }) };
 }
+
+/** The log mode of a run whose collection is the user's harvester's (not the built-in's chunking). */
+export function harvesterLogDescription(c: { readonly log: string; readonly ringEntries: number }): string {
+  if (c.log === 'ring') return `${c.ringEntries}-entry dirty rings`;
+  return c.log === 'bitmap' ? 'legacy KVM_GET_DIRTY_LOG' : 'manual protect (KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG)';
+}

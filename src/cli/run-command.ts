@@ -7,7 +7,7 @@ import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { formatBytes, formatCount, humanOutput, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
-import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, harvesterJson, harvesterLines, loadCliHarvester } from './harvester-option.js';
+import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, harvesterJson, harvesterLines, harvesterLogDescription, loadCliHarvester } from './harvester-option.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
 
@@ -105,7 +105,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const describe = (config: RunConfig): void => {
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
-        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s)${config.smmPages > 0 ? ` + ${config.smmPages} pages of SMRAM` : ''}, ${logDescription(config)}, ${config.workload} workload, ` +
+        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s)${config.smmPages > 0 ? ` + ${config.smmPages} pages of SMRAM` : ''}, ` +
+        `${harvester !== null ? harvesterLogDescription(config) : logDescription(config)}, ${config.workload} workload, ` +
         `${config.iterations} iterations, seed ${config.seed}` +
         (harvester !== null ? `, harvester ${harvester.definition.name} (${harvester.shown})` : ''),
     );

@@ -49,7 +49,7 @@ export class UserHarvesterCollector implements LogCollector {
   readonly mode;
   readonly stats: CollectorStats = emptyCollectorStats();
   readonly user: UserHarvesterStats = { ioctlErrors: 0, firstIoctlError: null };
-  private readonly instance: HarvesterInstance;
+  private instance: HarvesterInstance | null = null;
   private readonly marks: ResetMarks = { marked: 0 };
   private readonly rings: (RingMapping | undefined)[];
   private readonly deviceBitmaps = new SlotBitmaps();
@@ -66,14 +66,25 @@ export class UserHarvesterCollector implements LogCollector {
   ) {
     this.mode = definition.log;
     this.rings = new Array<RingMapping | undefined>(vcpus);
+  }
+
+  /**
+   * The harvester's instance, made at the first collection: a create() that throws then fails
+   * the run like a collection that throws (with the seed), instead of the run's construction.
+   */
+  private instanceOf(): HarvesterInstance {
+    if (this.instance !== null) return this.instance;
+    let made: unknown;
     try {
-      this.instance = definition.create(this.kvm());
+      made = this.definition.create(this.kvm());
     } catch (e) {
-      throw new HarvesterRunError(`harvester '${definition.name}' threw in create(): ${stackOf(e)}`);
+      throw new HarvesterRunError(`harvester '${this.definition.name}' threw in create(): ${stackOf(e)}`);
     }
-    if (this.instance === null || typeof this.instance !== 'object' || typeof this.instance.collect !== 'function') {
-      throw new HarvesterRunError(`harvester '${definition.name}': create() must return an object with a collect(collection) method`);
+    if (made === null || typeof made !== 'object' || typeof (made as HarvesterInstance).collect !== 'function') {
+      throw new HarvesterRunError(`harvester '${this.definition.name}': create() must return an object with a collect(collection) method`);
     }
+    this.instance = made as HarvesterInstance;
+    return this.instance;
   }
 
   collect(sink: ReadyPageSink, final: boolean, ringFull: readonly number[] = []): number {
@@ -82,8 +93,9 @@ export class UserHarvesterCollector implements LogCollector {
     this.collection.final = final;
     this.ringFullView.length = 0;
     for (const i of ringFull) this.ringFullView.push(i);
+    const instance = this.instanceOf();
     try {
-      this.instance.collect(this.collection as Collection);
+      instance.collect(this.collection as Collection);
     } catch (e) {
       throw new HarvesterRunError(`harvester '${this.definition.name}' threw in collection ${this.stats.collections + 1}${final ? ' (final)' : ''}: ${stackOf(e)}`);
     }

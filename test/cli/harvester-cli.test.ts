@@ -142,6 +142,15 @@ describe('dirtyring stress --harvester', () => {
     expect(reaper.classes['forbidden'], reaper.text).toBe(0);
   }, timeoutAbove(3 * CLI_MS));
 
+  it('a harvester that throws: each run is harness-error with the stack, and the campaign goes on', () => {
+    for (const mode of ['free', 'controlled']) {
+      const c = campaign('--harvester', fixture('create-throws.mjs'), '--mode', mode, '--runs', '3', '--seed', '1');
+      expect(c.status).toBe(1);
+      expect(c.table).toEqual([expect.objectContaining({ outcome: 'harness-error', runs: 3 })]);
+      expect(c.text).toContain("harvester 'create-throws' threw in create(): Error: no rings for me");
+    }
+  }, timeoutAbove(2 * CLI_MS));
+
   it('a harvester that hangs in a controlled run is stopped: harness-error naming the thread and its last step', () => {
     const c = campaign('--harvester', fixture('hangs.mjs'), '--mode', 'controlled', '--runs', '1', '--seed', '1');
     expect(c.status).toBe(1);
