@@ -4,10 +4,12 @@
  * in shared memory, the dirty-logging ioctls with KVM's results and errnos, the memslots, vCPU
  * kicks and the vCPUs stalled on KVM_EXIT_DIRTY_RING_FULL — never the emulator's internals.
  *
- * This module has no dependency on the rest of the library, so that a harvester module can
+ * This module depends on nothing of the library but ConfigError, so that a harvester module can
  * import `defineHarvester` cheaply in any thread. The brand is a registered symbol: a harvester
  * defined against one copy of the library is recognised by another (the CLI's, a worker's).
  */
+
+import { ConfigError } from '../base/config-error.js';
 
 /** The logging interface a harvester drives. */
 export type HarvesterLog = 'ring' | 'bitmap' | 'clear';
@@ -111,12 +113,18 @@ export interface HarvesterDefinition {
 
 const BRAND = Symbol.for('dirtyring.harvester');
 
-/** Check and mark a harvester definition: the value a harvester module exports. */
+/**
+ * Check and mark a harvester definition: the value a harvester module exports. A bad field is a
+ * ConfigError naming it (`defineHarvester.log pml: EINVAL, ...`).
+ */
 export function defineHarvester(def: HarvesterDefinition): HarvesterDefinition {
-  if (def === null || typeof def !== 'object') throw new TypeError('defineHarvester: the definition must be an object');
-  if (typeof def.name !== 'string' || def.name === '') throw new TypeError('defineHarvester: name must be a non-empty string');
-  if (!HARVESTER_LOGS.includes(def.log)) throw new TypeError(`defineHarvester: log must be one of ${HARVESTER_LOGS.join(', ')} (got ${String(def.log)})`);
-  if (typeof def.create !== 'function') throw new TypeError('defineHarvester: create must be a function (kvm) => ({ collect })');
+  const bad = (field: string, value: unknown, why: string): never => {
+    throw new ConfigError(`defineHarvester.${field}`, value, 'EINVAL', why);
+  };
+  if (def === null || typeof def !== 'object') bad('definition', def, 'must be an object { name, log, create }');
+  if (typeof def.name !== 'string' || def.name === '') bad('name', def.name, 'must be a non-empty string');
+  if (!HARVESTER_LOGS.includes(def.log)) bad('log', def.log, `must be one of ${HARVESTER_LOGS.join(', ')}`);
+  if (typeof def.create !== 'function') bad('create', typeof def.create, 'must be a function (kvm) => ({ collect(collection) })');
   return Object.freeze({ ...def, [BRAND]: true });
 }
 

@@ -5,7 +5,7 @@
  * (RESET marks made through the accessors against what each KVM_RESET_DIRTY_RINGS returned) and,
  * with ring-with-bitmap, the device bitmap read after the final collection.
  */
-import { isKvmError } from '../abi/errno.js';
+import { KvmError, isKvmError } from '../abi/errno.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
 import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps, collectLegacyBitmaps, emptyCollectorStats } from '../userspace/log-collectors.js';
@@ -157,7 +157,7 @@ export class UserHarvesterCollector implements LogCollector {
         this.ioctl(() => this.vm.clearDirtyLog(slot, firstPage, numPages, bitmap));
       },
       kick: (vcpu) => {
-        if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.vcpus) throw new RangeError(`kick: no vCPU ${vcpu} (the VM has ${this.vcpus})`);
+        this.checkVcpu('kick', vcpu);
         this.vm.kickVcpu(vcpu);
       },
       report: this.reportPage,
@@ -165,7 +165,7 @@ export class UserHarvesterCollector implements LogCollector {
   }
 
   private ring(vcpu: number): DirtyRingMapping {
-    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.vcpus) throw new RangeError(`ring: no vCPU ${vcpu} (the VM has ${this.vcpus})`);
+    this.checkVcpu('ring', vcpu);
     let r = this.rings[vcpu];
     if (r === undefined) {
       // mmap of the vCPU fd: EINVAL when the VM logs through bitmaps only.
@@ -185,6 +185,15 @@ export class UserHarvesterCollector implements LogCollector {
     // The reset must consume exactly the entries marked RESET since the last one.
     if (n !== marked) this.stats.resetMismatches++;
     return n;
+  }
+
+  /** A vCPU number the harvester passed: an fd KVM never gave it is EINVAL here. */
+  private checkVcpu(call: string, vcpu: number): void {
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.vcpus) {
+      this.ioctl(() => {
+        throw new KvmError('EINVAL', `${call}: no vCPU ${vcpu} (the VM has ${this.vcpus})`, 'vcpu');
+      });
+    }
   }
 
   /** An ioctl on the harvester's behalf: an errno goes back to it (and is counted). */
