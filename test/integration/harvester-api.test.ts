@@ -92,6 +92,12 @@ describe('stress() with a harvester', () => {
     expect(f.shrunk?.to.stores).toBe(32);
   }, WATCHDOG_MS);
 
+  it('the copy-before-reset harvester: caught in controlled runs as a copy mismatch or an unlogged write', async () => {
+    const r = await withWatchdog(seed, WATCHDOG_MS, 'stress()', () => stress({ harvester: example('copy-before-reset'), mode: 'controlled', runs: 40, seed: 1, shrink: false }));
+    expect(r.ok).toBe(false);
+    expect(['copy-mismatch', 'unlogged-write', 'lost-page']).toContain(r.table[0]!.outcome);
+  }, WATCHDOG_MS);
+
   it('checkHarvester throws with every failing seed and how to rerun it', async () => {
     const check = checkHarvester({ harvester: example('unaligned-clear'), mode: 'controlled', runs: 10, seed: 1, shrink: false });
     await expect(check).rejects.toBeInstanceOf(HarvesterCheckFailed);
