@@ -167,6 +167,7 @@ export function jsonSummary(o: StressOptions, report: StressReport): object {
     seed: o.seed,
     modes: o.modes,
     strategy: o.modes.includes('controlled') ? o.strategy : null,
+    harvester: o.harvester,
     runs: total((r) => r.runs),
     acceptable: total((r) => r.classes.acceptable),
     interesting: total((r) => r.classes.interesting),

@@ -85,11 +85,11 @@ describe('dirtyring migrate --harvester', () => {
 });
 
 /** One campaign's JSON summary. */
-function campaign(...args: string[]): { status: number | null; classes: Record<string, number>; table: { outcome: string }[]; text: string } {
+function campaign(...args: string[]): { status: number | null; harvester: string | null; classes: Record<string, number>; table: { outcome: string }[]; text: string } {
   const r = dirtyring('stress', '--json', '--trace-dir', dir, ...args);
-  const j = lastJson(r.stdout) as { campaigns: { classes: Record<string, number>; table: { outcome: string }[] }[] };
+  const j = lastJson(r.stdout) as { harvester: string | null; campaigns: { classes: Record<string, number>; table: { outcome: string }[] }[] };
   const c = j.campaigns[0]!;
-  return { status: r.status, classes: c.classes, table: c.table, text: r.stdout + r.stderr };
+  return { status: r.status, harvester: j.harvester, classes: c.classes, table: c.table, text: r.stdout + r.stderr };
 }
 
 describe('dirtyring stress --harvester', () => {
@@ -101,6 +101,7 @@ describe('dirtyring stress --harvester', () => {
   ])('%s in %s mode: 0 forbidden in %s runs', (name, mode, runs) => {
     const c = campaign('--harvester', example(name), '--mode', mode, '--runs', runs, '--seed', '1');
     expect(c.status, c.text).toBe(0);
+    expect(c.harvester).toBe(example(name));
     expect(c.classes['forbidden']).toBe(0);
     expect(c.classes['error']).toBe(0);
   }, timeoutAbove(CLI_MS));
