@@ -4,28 +4,32 @@ import { type HarvesterDefinition, isHarvesterDefinition } from '../harvester/co
 import { loadHarvester } from '../harvester/load-harvester.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
-import { UserHarvesterCollector } from '../harvester/user-collector.js';
+import { type UserCollector, createUserCollector } from '../harvester/create-user-collector.js';
+import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 
 export type HarvesterInput = string | URL | HarvesterDefinition;
 
-/** The definition `h` names (loading its module), or null without one. */
-export async function resolveHarvester(h: HarvesterInput | undefined): Promise<HarvesterDefinition | null> {
+/** The definition `h` names (loading its module) and the module's URL (null for a definition given in-process). */
+export async function resolveHarvester(h: HarvesterInput | undefined): Promise<{ definition: HarvesterDefinition; url: string | null } | null> {
   if (h === undefined) return null;
-  if (isHarvesterDefinition(h)) return h;
+  if (isHarvesterDefinition(h)) return { definition: h, url: null };
   if (typeof h !== 'string' && !(h instanceof URL)) {
     throw new ConfigError('harvester', String(h), 'EINVAL', 'must be a module path, a file: URL, or a defineHarvester() value');
   }
-  return (await loadHarvester(h)).definition;
+  return loadHarvester(h);
 }
 
 /** A harvester's collector, kept for its report once the run is over. */
 export class HarvesterSlot {
-  collector: UserHarvesterCollector | null = null;
+  collector: UserCollector | null = null;
 
-  constructor(readonly definition: HarvesterDefinition) {}
+  constructor(
+    readonly definition: HarvesterDefinition,
+    private readonly url: string | null,
+  ) {}
 
-  readonly createCollector = (vm: Vm, vcpus: number, slots: readonly Memslot[]): UserHarvesterCollector => {
-    this.collector = new UserHarvesterCollector(this.definition, vm, vcpus, slots);
+  readonly createCollector = (vm: Vm, vcpus: number, slots: readonly Memslot[]): UserCollector => {
+    this.collector = createUserCollector(this.definition, { url: this.url, spawn: spawnNodeHarvesterThread }, vm, vcpus, slots);
     return this.collector;
   };
 }

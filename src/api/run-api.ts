@@ -26,9 +26,9 @@ export interface RunResult extends RunSummary {
  */
 export async function run(options: RunOptions = {}): Promise<RunResult> {
   const { harvester, onIteration, ...config } = options;
-  const def = await resolveHarvester(harvester);
-  const slot = def === null ? null : new HarvesterSlot(def);
-  const log = harvesterLog(def, config.log);
+  const h = await resolveHarvester(harvester);
+  const slot = h === null ? null : new HarvesterSlot(h.definition, h.url);
+  const log = harvesterLog(h?.definition ?? null, config.log);
   const summary = await runDirtyLog(
     { ...config, ...(log !== undefined && { log }) },
     { spawn: spawnNodeVcpuWorker, ...(onIteration && { onIteration }), ...(slot && { createCollector: slot.createCollector }) },
@@ -48,9 +48,9 @@ export interface MigrateResult extends MigrationSummary {
 /** One pre-copy live migration, verified byte for byte; your harvester tracks the dirty pages when given. */
 export async function migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
   const { harvester, onRound, ...config } = options;
-  const def = await resolveHarvester(harvester);
-  const slot = def === null ? null : new HarvesterSlot(def);
-  const log = harvesterLog(def, config.log);
+  const h = await resolveHarvester(harvester);
+  const slot = h === null ? null : new HarvesterSlot(h.definition, h.url);
+  const log = harvesterLog(h?.definition ?? null, config.log);
   const summary = await runMigration(
     { ...config, ...(log !== undefined && { log }) },
     { spawn: spawnNodeVcpuWorker, ...(onRound && { onRound }), ...(slot && { createCollector: slot.createCollector }) },

@@ -9,6 +9,7 @@ import { loadHarvester } from '../harvester/load-harvester.js';
 import { MEMORY_MODELS, type MemoryModel } from '../kernel/wmm/ordering.js';
 import { spawnNodeControlledWorker } from '../platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
+import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 import { StressHarness } from '../stress/campaign.js';
 import { type UserHarvesterRef, campaignSpec } from '../stress/campaign-spec.js';
 import { STRATEGIES, type Strategy } from '../stress/controlled/strategies.js';
@@ -87,7 +88,7 @@ async function harvesterRef(h: unknown): Promise<UserHarvesterRef | null> {
   }
   if (typeof h !== 'string' && !(h instanceof URL)) throw new ConfigError('harvester', String(h), 'EINVAL', 'must be a module path or a file: URL');
   const { url, definition } = await loadHarvester(h);
-  return { url, name: definition.name, log: definition.log };
+  return { url, name: definition.name, log: definition.log, threads: definition.threads ?? null };
 }
 
 /** Run a campaign; bad options throw a ConfigError (nothing runs), findings are in the result. */
@@ -109,7 +110,7 @@ export async function stress(options: StressOptions = {}): Promise<StressResult>
     traceDir: options.traceDir ?? null,
     shrink: options.shrink ?? true,
   });
-  const harness = new StressHarness({ spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker });
+  const harness = new StressHarness({ spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker, spawnHarvester: spawnNodeHarvesterThread });
   try {
     const r = await harness.runCampaign(spec, options.onRun && ((record, done) => options.onRun!(record, done)));
     return {

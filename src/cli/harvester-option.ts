@@ -4,7 +4,8 @@ import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
 import type { HarvesterDefinition } from '../harvester/contract.js';
 import { loadHarvester } from '../harvester/load-harvester.js';
-import { UserHarvesterCollector } from '../harvester/user-collector.js';
+import { type UserCollector, createUserCollector } from '../harvester/create-user-collector.js';
+import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 
 export const HARVESTER_USAGE = `  --harvester FILE        your own harvester (an ES module: .js, .mjs or .ts, see
                           docs/HARVESTER-API.md) instead of the built-in collector;
@@ -15,7 +16,7 @@ export interface CliHarvester {
   readonly url: string;
   readonly definition: HarvesterDefinition;
   /** The collector of the last run made with it. */
-  collector: UserHarvesterCollector | null;
+  collector: UserCollector | null;
 }
 
 /** Load `--harvester`; a --log that differs from the harvester's is bad input. */
@@ -29,10 +30,10 @@ export async function loadCliHarvester(file: string | undefined, log: string | u
 }
 
 /** The run (or migration) hook that puts the harvester in the collector's place. */
-export function harvesterHooks(h: CliHarvester): { createCollector: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => UserHarvesterCollector } {
+export function harvesterHooks(h: CliHarvester): { createCollector: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => UserCollector } {
   return {
     createCollector: (vm, vcpus, slots) => {
-      h.collector = new UserHarvesterCollector(h.definition, vm, vcpus, slots);
+      h.collector = createUserCollector(h.definition, { url: h.url, spawn: spawnNodeHarvesterThread }, vm, vcpus, slots);
       return h.collector;
     },
   };
@@ -43,7 +44,8 @@ export function harvesterLines(h: CliHarvester): string[] {
   const c = h.collector;
   if (c === null) return [];
   const r = c.report();
-  const lines = [`harvester ${r.name}: ${r.collections} collections, ${r.pagesReported} pages reported`];
+  const threads = h.definition.threads;
+  const lines = [`harvester ${r.name}: ${r.collections} collections, ${r.pagesReported} pages reported${threads !== undefined ? ` by ${threads} thread(s) of its own` : ''}`];
   if (r.kernelSkippedBatches > 0) lines.push(`harvester ${r.name}: the kernel skipped ${r.kernelSkippedBatches} reset batch(es) of ring entries naming no valid page`);
   if (r.ioctlErrors > 0) lines.push(`harvester ${r.name}: ${r.ioctlErrors} ioctl(s) returned an errno (first: ${r.firstIoctlError})`);
   return lines;

@@ -1,6 +1,7 @@
 /** `dirtyring stress`: stress campaigns, mutant campaigns, replays; outcome tables and reports. */
 import { spawnNodeControlledWorker } from '../platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
+import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 import { type CampaignResult, StressHarness, type StressPlatform } from '../stress/campaign.js';
 import { type CampaignSpec, DEFAULT_CAMPAIGN_RUNS, type UserHarvesterRef, expectedRuns } from '../stress/campaign-spec.js';
 import { ConfigError } from '../base/config-error.js';
@@ -98,7 +99,7 @@ Exit status: 0 no forbidden or error outcome (with --mutant: every mutant caught
 --replay: the replay was clean; with --min-coverage: every edge state reached), 1
 otherwise, 2 bad input.`;
 
-const nodePlatform: StressPlatform = { spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker };
+const nodePlatform: StressPlatform = { spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker, spawnHarvester: spawnNodeHarvesterThread };
 
 type Out = (s: string) => void;
 
@@ -112,8 +113,11 @@ export async function stressCommand(argv: string[]): Promise<number> {
   // Loaded before any worker starts: a bad module is bad input (exit 2), not a failed campaign.
   const user = await loadCliHarvester(o.harvester ?? undefined, o.log ?? undefined);
   if (user !== null && o.mutants.length > 0) throw new ConfigError('--harvester', o.harvester!, 'EINVAL', 'mutant campaigns judge the built-in collectors');
+  if (user?.definition.threads !== undefined && o.modes.includes('controlled')) {
+    throw new ConfigError('--harvester', o.harvester!, 'EINVAL', `harvester ${user.definition.name} has threads of its own (${user.definition.threads}): they run in --mode free only`);
+  }
   if (user !== null && o.resetter === 'thread') throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector');
-  const ref: UserHarvesterRef | null = user === null ? null : { url: user.url, name: user.definition.name, log: user.definition.log };
+  const ref: UserHarvesterRef | null = user === null ? null : { url: user.url, name: user.definition.name, log: user.definition.log, threads: user.definition.threads ?? null };
   const harness = new StressHarness(nodePlatform);
   try {
     if (o.replay !== null) return await replay(o, o.replay, harness, out);

@@ -76,6 +76,15 @@ export interface HarvesterKvm {
   getDirtyLog(slot: number, bitmap: Uint32Array): void;
   /** KVM_CLEAR_DIRTY_LOG: clear (and re-protect) the set bits of `bitmap`, bit 0 = `firstPage`. */
   clearDirtyLog(slot: number, firstPage: number, numPages: number, bitmap: Uint32Array): void;
+  /** This thread of the harvester: 0 .. threads − 1 (0 when it runs on the harness's thread). */
+  readonly thread: number;
+  /** The harvester's threads (`threads` of its definition; 1 on the harness's thread). */
+  readonly threads: number;
+  /**
+   * Wait until every thread of the harvester has reached its barrier in this collection (a
+   * full fence among them: what one did before it, every other sees after it). A no-op with one thread.
+   */
+  barrier(): void;
   /** Kick a vCPU out of guest mode (it re-enters at once). */
   kick(vcpu: number): void;
   /**
@@ -107,9 +116,18 @@ export interface HarvesterInstance {
 export interface HarvesterDefinition {
   readonly name: string;
   readonly log: HarvesterLog;
-  /** Called once per run, with that run's VM: the harvester's private state lives in what it returns. */
+  /**
+   * Run on this many threads of its own (1..8), racing the vCPU threads: every collection runs
+   * `collect` on each of them at once and ends when all have returned (free runs, run and
+   * migrate). Omitted: on the harness's thread (and in controlled runs, the userspace participant).
+   */
+  readonly threads?: number;
+  /** Called once per run (per thread), with that run's VM: the harvester's private state lives in what it returns. */
   create(kvm: HarvesterKvm): HarvesterInstance;
 }
+
+/** Harvester threads beyond this are a typing error, not a design (the machine runs the vCPUs too). */
+export const MAX_HARVESTER_THREADS = 8;
 
 const BRAND = Symbol.for('dirtyring.harvester');
 
@@ -124,6 +142,8 @@ export function defineHarvester(def: HarvesterDefinition): HarvesterDefinition {
   if (def === null || typeof def !== 'object') bad('definition', def, 'must be an object { name, log, create }');
   if (typeof def.name !== 'string' || def.name === '') bad('name', def.name, 'must be a non-empty string');
   if (!HARVESTER_LOGS.includes(def.log)) bad('log', def.log, `must be one of ${HARVESTER_LOGS.join(', ')}`);
+  const t = def.threads;
+  if (t !== undefined && (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > MAX_HARVESTER_THREADS)) bad('threads', t, `must be an integer in 1..${MAX_HARVESTER_THREADS}`);
   if (typeof def.create !== 'function') bad('create', typeof def.create, 'must be a function (kvm) => ({ collect(collection) })');
   return Object.freeze({ ...def, [BRAND]: true });
 }

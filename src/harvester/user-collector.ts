@@ -11,6 +11,7 @@ import type { Vm } from '../kernel/vm.js';
 import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps, collectLegacyBitmaps, emptyCollectorStats } from '../userspace/log-collectors.js';
 import type { Collection, DirtyRingMapping, HarvesterDefinition, HarvesterInstance, HarvesterKvm, MemslotInfo } from './contract.js';
 import { type ResetMarks, RingMapping } from './ring-mapping.js';
+import { ThreadStep } from './thread-layout.js';
 
 const TWO_POW_32 = 2 ** 32;
 /** An offset that names no page: what a non-integer report becomes (the oracle counts it as a bad record). */
@@ -43,6 +44,16 @@ export interface HarvesterReport {
 export interface UserCollectorOptions {
   /** Every ring's first free-running index (Vm.presetRingIndex). */
   readonly ringStart?: number;
+  /** On a thread of a threaded harvester: which, of how many, and their barrier. */
+  readonly thread?: { readonly index: number; readonly count: number; barrier(): void };
+  /**
+   * Check each reset's count against this collector's RESET marks (default). A thread of a
+   * threaded harvester does not: another thread's reset consumes its marks (the harness then
+   * checks the sums, threaded-collector.ts).
+   */
+  readonly checkResets?: boolean;
+  /** Told where the harvester is (an ioctl), for the last-step report of a hung thread. */
+  readonly onStep?: (step: number) => void;
 }
 
 export class UserHarvesterCollector implements LogCollector {
@@ -146,13 +157,21 @@ export class UserHarvesterCollector implements LogCollector {
       log: this.mode,
       vcpuCount: this.vcpus,
       memslots,
+      thread: this.options.thread?.index ?? 0,
+      threads: this.options.thread?.count ?? 1,
+      barrier: () => {
+        this.options.onStep?.(ThreadStep.BARRIER);
+        this.options.thread?.barrier();
+      },
       ring: (vcpu) => this.ring(vcpu),
       resetDirtyRings: () => this.resetDirtyRings(),
       getDirtyLog: (slot, bitmap) => {
+        this.options.onStep?.(ThreadStep.GET);
         this.stats.getCalls++;
         this.ioctl(() => this.vm.getDirtyLog(slot, bitmap));
       },
       clearDirtyLog: (slot, firstPage, numPages, bitmap) => {
+        this.options.onStep?.(ThreadStep.CLEAR);
         this.stats.clearCalls++;
         this.ioctl(() => this.vm.clearDirtyLog(slot, firstPage, numPages, bitmap));
       },
@@ -176,7 +195,21 @@ export class UserHarvesterCollector implements LogCollector {
     return r;
   }
 
+  /** RESET marks made since the last call (a thread of a threaded harvester hands them to the harness). */
+  takeMarks(): number {
+    const n = this.marks.marked;
+    this.marks.marked = 0;
+    return n;
+  }
+
   private resetDirtyRings(): number {
+    this.options.onStep?.(ThreadStep.RESET);
+    if (this.options.checkResets === false) {
+      const n = this.ioctl(() => this.vm.resetDirtyRings());
+      this.stats.resetCalls++;
+      this.stats.entriesReset += n;
+      return n;
+    }
     const marked = this.marks.marked;
     const n = this.ioctl(() => this.vm.resetDirtyRings());
     this.marks.marked -= marked;

@@ -67,6 +67,8 @@ export interface UserHarvesterRef {
   readonly url: string;
   readonly name: string;
   readonly log: LogMode;
+  /** Threads of its own (null: it runs where the built-in collector runs). */
+  readonly threads: number | null;
 }
 
 /** Defaults shared by campaignSpec and the CLI's options. */
@@ -171,6 +173,9 @@ export function checkCampaignSpec(spec: CampaignSpec): void {
   const user = spec.userHarvester;
   if (user !== null && spec.log !== null && spec.log !== user.log) {
     throw new ConfigError('--log', spec.log, 'EINVAL', `harvester ${user.name} drives --log ${user.log}`);
+  }
+  if (user !== null && user.threads !== null && spec.mode === 'controlled') {
+    throw new ConfigError('--harvester', user.name, 'EINVAL', `a harvester with threads of its own (${user.threads}) runs in --mode free; the controlled scheduler runs a harvester on the userspace participant only`);
   }
   if (user !== null && spec.resetter === 'thread') {
     throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector; a user harvester makes its own resets');

@@ -18,6 +18,7 @@ import { VcpuWorkerPool } from '../userspace/vcpu-worker-pool.js';
 import { type CampaignSpec, type Shard, checkCampaignSpec, expectedRuns, inShard, runSeed } from './campaign-spec.js';
 import { ControlledCampaignRuns } from './controlled/controlled-campaign.js';
 import type { SpawnControlledWorker } from './controlled/participant-api.js';
+import type { SpawnHarvesterThread } from '../harvester/thread-layout.js';
 import { ParticipantPool } from './controlled/pool.js';
 import type { Exploration, Strategy } from './controlled/strategies.js';
 import { type CampaignCoverage, CoverageTally } from './coverage/campaign-coverage.js';
@@ -50,6 +51,8 @@ export interface CampaignResult {
 export interface StressPlatform {
   readonly spawnVcpu: SpawnVcpuWorker;
   readonly spawnControlled: SpawnControlledWorker;
+  /** The threads of a user harvester with threads of its own (free runs). */
+  readonly spawnHarvester?: SpawnHarvesterThread;
 }
 
 export type RunListener = (record: RunRecord, done: number, expected: number | null) => void;
@@ -82,7 +85,7 @@ export class StressHarness {
   async runCampaign(spec: CampaignSpec, onRun?: RunListener): Promise<CampaignResult> {
     checkCampaignSpec(spec);
     const t0 = now();
-    const runs: CampaignRuns = spec.mode === 'free' ? new FreeCampaignRuns(spec, this.vcpuSpawn) : new ControlledCampaignRuns(spec, this.participants);
+    const runs: CampaignRuns = spec.mode === 'free' ? new FreeCampaignRuns(spec, this.vcpuSpawn, this.platform.spawnHarvester ?? null) : new ControlledCampaignRuns(spec, this.participants);
     const tally = new CampaignTally(spec);
     const expected = expectedRuns(spec);
     for (let i = 0; spec.runs === null || i < spec.runs; i++) {

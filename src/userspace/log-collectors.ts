@@ -49,6 +49,8 @@ export interface LogCollector {
    * `ringFull`: the vCPUs stalled on exit 31 that the caller resumes after this collection.
    */
   collect(sink: ReadyPageSink, final: boolean, ringFull?: readonly number[]): number;
+  /** Release what the collector runs on (a threaded user harvester's workers); after the run. */
+  close?(): Promise<void>;
 }
 
 /** Zeroed statistics, for every collector (those of other modules too). */

@@ -14,6 +14,7 @@ import { type CampaignRuns, type RunRecord, mutantTag } from '../run-record.js';
 import { freeTraceFile, writeJsonFile } from '../schedule-file.js';
 import { runFreeScenario } from './free-run.js';
 import { loadHarvester } from '../../harvester/load-harvester.js';
+import type { SpawnHarvesterThread } from '../../harvester/thread-layout.js';
 import { type FreeRequest, describeFreeScenario, generateFreeScenario } from './free-scenario.js';
 
 export class FreeCampaignRuns implements CampaignRuns {
@@ -23,6 +24,7 @@ export class FreeCampaignRuns implements CampaignRuns {
   constructor(
     private readonly spec: CampaignSpec,
     private readonly spawn: SpawnVcpuWorker,
+    private readonly spawnHarvester: SpawnHarvesterThread | null = null,
   ) {
     const base: FreeRequest = spec.mutant?.free ?? {};
     const user = spec.userHarvester;
@@ -39,7 +41,8 @@ export class FreeCampaignRuns implements CampaignRuns {
   async run(index: number, seed: number): Promise<RunRecord> {
     const scenario = generateFreeScenario(seed, this.request);
     const t0 = now();
-    const user = this.spec.userHarvester === null ? undefined : (await loadHarvester(this.spec.userHarvester.url)).definition;
+    const ref = this.spec.userHarvester;
+    const user = ref === null ? undefined : { definition: (await loadHarvester(ref.url)).definition, source: { url: ref.url, spawn: this.spawnHarvester } };
     const r = await runFreeScenario(scenario, this.mutants, this.spawn, user);
     const outcomes = r.outcomes;
     const outcome = primaryOutcome(outcomes);

@@ -17,7 +17,7 @@ import type { OutcomeKind } from '../outcome.js';
 import type { FreeScenario } from './free-scenario.js';
 import { percent } from '../draw.js';
 import type { HarvesterDefinition } from '../../harvester/contract.js';
-import { UserHarvesterCollector } from '../../harvester/user-collector.js';
+import { type HarvesterThreadSource, createUserCollector } from '../../harvester/create-user-collector.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import type { Vm } from '../../kernel/vm.js';
 
@@ -35,7 +35,12 @@ const LONG_STALL_MS = 20;
 /** The stream of the poll's draws, apart from the scenario's (free-scenario.ts). */
 const POLL_STREAM = 0x90;
 
-export async function runFreeScenario(scenario: FreeScenario, mutants: number, spawn: SpawnVcpuWorker, user?: HarvesterDefinition): Promise<FreeRunResult> {
+export async function runFreeScenario(
+  scenario: FreeScenario,
+  mutants: number,
+  spawn: SpawnVcpuWorker,
+  user?: { readonly definition: HarvesterDefinition; readonly source: HarvesterThreadSource },
+): Promise<FreeRunResult> {
   let harvester: Harvester | null = null;
   const poll = new Prng(deriveSeed(scenario.seed, POLL_STREAM));
   const vcpus = scenario.config.vcpus;
@@ -46,7 +51,7 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
     ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
     createCollector: (vm, n, slots, config) => {
       if (user !== undefined) {
-        harvester = userHarvester(user, vm, n, slots);
+        harvester = userHarvester(user.definition, user.source, vm, n, slots);
         return harvester.collector;
       }
       harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants));
@@ -73,8 +78,8 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
 }
 
 /** A user's harvester (--harvester) as the run's harvester. */
-function userHarvester(def: HarvesterDefinition, vm: Vm, vcpus: number, slots: readonly Memslot[]): Harvester {
-  const collector = new UserHarvesterCollector(def, vm, vcpus, slots);
+function userHarvester(def: HarvesterDefinition, source: HarvesterThreadSource, vm: Vm, vcpus: number, slots: readonly Memslot[]): Harvester {
+  const collector = createUserCollector(def, source, vm, vcpus, slots);
   const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
   return { collector, variantStats: () => ({ ...none, harvesterErrnos: collector.user.ioctlErrors }) };
 }

@@ -108,6 +108,11 @@ export class DirtyTracker {
     }
   }
 
+  /** Release what the collector runs on (a threaded user harvester's workers). */
+  async close(): Promise<void> {
+    await this.collector?.close?.();
+  }
+
   /** Ring mode: harvest + reset now (vCPUs are stalled on a full ring), into `pending`. */
   collectForStall(): void {
     if (this.collector === null || this.mode !== 'ring') return;

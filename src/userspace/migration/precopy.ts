@@ -69,7 +69,7 @@ export class PrecopyMigration {
   private readonly destination: DestinationMemory;
   private readonly wire: WireBuffers | null;
   private readonly pacer: BandwidthPacer;
-  private readonly tracker: DirtyTracker;
+  readonly tracker: DirtyTracker;
   private readonly guest: GuestService;
   private readonly pump: PagePump;
   private readonly faults: UserspaceFaults;
