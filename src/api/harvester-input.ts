@@ -26,7 +26,12 @@ export class HarvesterSlot {
   constructor(
     readonly definition: HarvesterDefinition,
     private readonly url: string | null,
-  ) {}
+  ) {
+    // Checked before the run starts: each of its threads loads the module itself.
+    if (definition.threads !== undefined && url === null) {
+      throw new ConfigError('harvester', definition.name, 'EINVAL', 'a harvester with threads of its own is given as its module (a path or a file: URL): each thread loads it');
+    }
+  }
 
   readonly createCollector = (vm: Vm, vcpus: number, slots: readonly Memslot[]): UserCollector => {
     this.collector = createUserCollector(this.definition, { url: this.url, spawn: spawnNodeHarvesterThread }, vm, vcpus, slots);

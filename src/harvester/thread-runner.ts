@@ -102,6 +102,8 @@ function waitBarrier(ctl: Int32Array, threads: number): void {
 /** The first failing thread writes its error (with the stack) for the harness. */
 function fail(ctl: Int32Array, cfg: HarvesterThreadConfig, e: unknown): void {
   if (Atomics.compareExchange(ctl, C.FAILED, 0, 1 + cfg.thread) !== 0) return;
-  const text = new TextEncoder().encode(`thread ${cfg.thread}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`).subarray(0, ERROR_TEXT_BYTES);
+  // A HarvesterRunError's message has the harvester's own stack already.
+  const what = e instanceof HarvesterRunError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
+  const text = new TextEncoder().encode(what).subarray(0, ERROR_TEXT_BYTES);
   new Uint8Array(cfg.errorText).set(text);
 }

@@ -106,7 +106,7 @@ export class ThreadedHarvesterCollector implements LogCollector {
     Atomics.notify(this.ctl, C.REQUEST);
     this.awaitCount(C.DONE, this.threads, COLLECT_BOUND_MS, `finish collection ${k}${final ? ' (final)' : ''}`);
     const failed = Atomics.load(this.ctl, C.FAILED);
-    if (failed !== 0) throw new HarvesterRunError(`harvester '${this.definition.name}' threw in collection ${k}${final ? ' (final)' : ''}, ${this.errorMessage()}`);
+    if (failed !== 0) throw new HarvesterRunError(`harvester thread ${failed - 1} of ${this.threads}: ${this.errorMessage()}`);
     let n = 0;
     for (let t = 0; t < this.threads; t++) {
       const r = this.reports[t]!;

@@ -18,7 +18,9 @@ const TWO_POW_32 = 2 ** 32;
 const NO_PAGE = 0xffffffff;
 
 /** A user harvester failed: its stack, and which collection. */
-export class HarvesterRunError extends Error {}
+export class HarvesterRunError extends Error {
+  override readonly name = 'HarvesterRunError';
+}
 
 /** What the harness saw the user's harvester do, beyond the collector statistics. */
 export interface UserHarvesterStats {

@@ -159,3 +159,40 @@ describe('dirtyring stress --harvester', () => {
     expect(c.text).toMatch(/U did not reach its next step within \d+ ms after user-collect/);
   }, timeoutAbove(CLI_MS));
 });
+
+describe('a harvester with threads of its own (free runs)', () => {
+  it('per-vcpu-threads (a coordinator resets between two barriers): 0 forbidden; second-thread-reset (no synchronisation): caught', () => {
+    const ok = campaign('--harvester', example('per-vcpu-threads'), '--mode', 'free', '--runs', '20', '--seed', '1');
+    expect(ok.status, ok.text).toBe(0);
+    expect(ok.classes['forbidden']).toBe(0);
+    const run = dirtyring('run', '--harvester', example('per-vcpu-threads'), '--vcpus', '3', ...RUN);
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/pages reported by 2 thread\(s\) of its own/);
+    const bad = campaign('--harvester', example('second-thread-reset'), '--mode', 'free', '--runs', '20', '--seed', '1');
+    expect(bad.status).toBe(1);
+    expect(bad.classes['forbidden']).toBeGreaterThan(0);
+    expect(['lost-page', 'copy-mismatch', 'reset-mismatch']).toContain(bad.table[0]!.outcome);
+  }, timeoutAbove(3 * CLI_MS));
+
+  it('a thread that hangs: the run ends after the bound naming the thread and its last step; the campaign goes on', () => {
+    const r = dirtyring('run', '--harvester', fixture('thread-hangs.mjs'), ...RUN);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("run failed: harvester 'thread-hangs' did not finish collection 2 within 10000 ms: thread 1, last step loadFlagsAcquire of entry 7");
+    expect(r.stdout).toContain('--seed 9');
+    const c = campaign('--harvester', fixture('thread-hangs.mjs'), '--mode', 'free', '--runs', '2', '--seed', '1');
+    expect(c.table).toEqual([expect.objectContaining({ outcome: 'harness-error', runs: 2 })]);
+  }, timeoutAbove(2 * CLI_MS));
+
+  it('a thread that throws: its stack ends the run, the waiting thread is released', () => {
+    const r = dirtyring('run', '--harvester', fixture('thread-throws.mjs'), ...RUN);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("run failed: harvester thread 1 of 2: harvester 'thread-throws' threw in collection 1: RangeError: thread 1 lost its place");
+    expect(r.stdout).toMatch(/thread-throws\.mjs:\d+/);
+  }, timeoutAbove(CLI_MS));
+
+  it('controlled mode refuses them (exit 2, one line)', () => {
+    const r = dirtyring('stress', '--harvester', example('per-vcpu-threads'), '--mode', 'controlled', '--runs', '3');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(`--harvester ${example('per-vcpu-threads')}: EINVAL, harvester per-vcpu-threads has threads of its own (2): they run in --mode free only`);
+  }, timeoutAbove(CLI_MS));
+});

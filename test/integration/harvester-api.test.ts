@@ -64,6 +64,14 @@ describe('run() and migrate() with a harvester', () => {
     expect(r.harvester?.name).toBe('get-chunked-clear');
   }, WATCHDOG_MS);
 
+  it('a harvester with threads of its own: from its module; given in-process it is refused', async () => {
+    const r = await withWatchdog(seed, WATCHDOG_MS, 'run()', () => run({ harvester: example('per-vcpu-threads'), vcpus: 3, iterations: 2, seed }));
+    expect(r.ok, r.error ?? '').toBe(true);
+    expect(r.harvester?.pagesReported).toBeGreaterThan(0);
+    const threaded = defineHarvester({ name: 'threaded', log: 'ring', threads: 2, create: () => ({ collect() {} }) });
+    await expect(run({ harvester: threaded, iterations: 1, seed })).rejects.toThrow('harvester threaded: EINVAL, a harvester with threads of its own is given as its module');
+  }, WATCHDOG_MS);
+
   it('bad input is a ConfigError naming the parameter and the errno; nothing runs', async () => {
     await expect(run({ harvester: 'no/such/harvester.ts' })).rejects.toThrow('--harvester no/such/harvester.ts: ENOENT, no such file');
     await expect(run({ harvester: example('qemu-reaper'), log: 'bitmap' })).rejects.toThrow('log bitmap: EINVAL, harvester qemu-reaper drives log ring');
