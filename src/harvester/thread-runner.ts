@@ -64,6 +64,7 @@ export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<vo
     count = 0;
     onStep(ThreadStep.COLLECT);
     const before = { ...collector.stats };
+    const errnosBefore = collector.user.ioctlErrors;
     try {
       collector.collect(push, Atomics.load(ctl, C.FINAL) === 1, Array.from(ringFull));
     } catch (e) {
@@ -75,7 +76,7 @@ export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<vo
     Atomics.add(ctl, C.ENTRIES_RESET, s.entriesReset - before.entriesReset);
     Atomics.add(ctl, C.GET_CALLS, s.getCalls - before.getCalls);
     Atomics.add(ctl, C.CLEAR_CALLS, s.clearCalls - before.clearCalls);
-    Atomics.store(ctl, C.IOCTL_ERRORS, Math.max(Atomics.load(ctl, C.IOCTL_ERRORS), collector.user.ioctlErrors));
+    Atomics.add(ctl, C.IOCTL_ERRORS, collector.user.ioctlErrors - errnosBefore);
     Atomics.store(mine, ThreadWords.REPORTS, count);
     Atomics.store(mine, ThreadWords.DONE_AT, seen);
     Atomics.add(ctl, C.DONE, 1);
