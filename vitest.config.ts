@@ -1,9 +1,18 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Node-side tests. vCPU workers are real worker_threads; Vitest's transform does not reach
 // them, so test/global-setup.ts compiles the project to dist/ first and the spawner loads
 // the compiled worker (see compiledWorkerUrl in src/platform/node-worker.ts).
 export default defineConfig({
+  // Harvester modules (examples/, test fixtures) import the package by name, as users do; in
+  // tests that name is the sources.
+  resolve: {
+    alias: [
+      { find: /^dirtyring$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^dirtyring\/vitest$/, replacement: fileURLToPath(new URL('./src/testing/vitest.ts', import.meta.url)) },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/browser/**', 'node_modules/**', 'dist/**'],

@@ -27,8 +27,9 @@ import { pageCopySuite } from './suites/page-copy.js';
 import { stallSuite } from './suites/stall.js';
 import { scalingSuite } from './suites/scaling.js';
 import { controlledSuite } from './suites/controlled.js';
+import { harvesterSdkSuite } from './suites/harvester-sdk.js';
 
-const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite];
+const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite];
 
 /** The repository root: dist/bench/run.js → ../.. ; bench/run.ts (tsx) → .. */
 function repoRoot(): string {

@@ -9,6 +9,7 @@ import { dirtyRateCommand } from './dirty-rate-command.js';
 import { migrateCommand } from './migrate-command.js';
 import { stressCommand } from './stress-command.js';
 import { reportCommand } from './report-command.js';
+import { HarvesterLoadError } from '../harvester/load-harvester.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
@@ -60,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof HarvesterLoadError) {
       console.error(e.message);
       return 2;
     }

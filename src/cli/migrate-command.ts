@@ -9,6 +9,7 @@ import { GUEST_OPTIONS, PACE_OPTIONS, guestInput, intOption, paceInput } from '.
 import { withInterrupt } from './interrupt.js';
 import { MiB, formatBytes, formatCount, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { ProgressLine, bar } from './progress-bar.js';
+import { harvesterHooks, harvesterJson, harvesterLines, loadCliHarvester } from './harvester-option.js';
 
 const D = MIGRATION_DEFAULTS;
 /** The bar is redrawn this often: smooth to the eye, cheap for the migration. */
@@ -50,6 +51,8 @@ rest fits in the allowed downtime; then stop-and-copy, and a byte-for-byte compa
   --warmup-ms N             let the guest run N ms before migrating (default 0)
   --mutant NAME[,NAME]      a known bug (copy-before-reset, no-final-stop, ...): must not verify
   --seed N                  workload seed (default: random, printed)
+  --harvester FILE          your own harvester (docs/HARVESTER-API.md) in the collector's
+                            place; its log mode is the migration's
   --json                    print one JSON summary as the last line of stdout
   -h, --help                this help
 
@@ -68,6 +71,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       'dirty-limit-mibs': { type: 'string' },
       'dirty-limit-period-ms': { type: 'string' },
       'destination-thread': { type: 'boolean' },
+      harvester: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -77,8 +81,10 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const json = values.json === true;
+  const harvester = await loadCliHarvester(values.harvester, values.log);
   const input: Partial<MigrationConfig> = {
     ...guestInput(values),
+    ...(harvester !== null && { log: harvester.definition.log }),
     ...paceInput(values),
     bandwidthMiBs: intOption('bandwidth-mibs', values['bandwidth-mibs']),
     bandwidthPagesPerSec: intOption('bandwidth-pages', values['bandwidth-pages']),
@@ -111,9 +117,11 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       onStart: (c) => out(describe(c)),
       onRound: (r) => out(roundLine(r)),
       shouldStop: () => interrupt.requested,
+      ...(harvester !== null && harvesterHooks(harvester)),
     });
     for (const line of summaryLines(summary)) out(line);
-    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (harvester !== null) for (const line of harvesterLines(harvester)) out(line);
+    if (json) process.stdout.write(`${JSON.stringify(harvester === null ? summary : { ...summary, harvester: harvesterJson(harvester) })}\n`);
     if (interrupt.requested) return interrupt.exitStatus();
     return summary.ok ? 0 : 1;
   });

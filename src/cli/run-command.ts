@@ -10,6 +10,7 @@ import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { withInterrupt } from './interrupt.js';
 import { formatBytes, formatCount, humanOutput, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
+import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, harvesterJson, harvesterLines, harvesterLogDescription, loadCliHarvester } from './harvester-option.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
 
@@ -46,6 +47,7 @@ logging interfaces; collect, copy and verify with the dirty_log_test oracle.
                           halts: the same seed then does the same writes in every mode
   --path fault|emulated   hardware fault path (default) or log every store (emulator path)
 ${TRACK_USAGE}
+${HARVESTER_USAGE}
   --mutant NAME[,NAME]    enable known protocol bugs (the oracle must catch them)
   --seed N                workload seed (default: random, printed)
   --json                  print one JSON summary as the last line of stdout
@@ -58,24 +60,22 @@ Exit status: 0 no lost page, 1 the oracle found a violation (or the run failed),
 const LOST_PAGES_PRINTED = 10;
 const MISMATCHES_PRINTED = 5;
 
+const RUN_OPTIONS = {
+  ...GUEST_OPTIONS,
+  'self-reap': { type: 'boolean' },
+  iterations: { type: 'string' },
+  'interval-ms': { type: 'string' },
+  'harvest-interval-ms': { type: 'string' },
+  'writes-per-iteration': { type: 'string' },
+  path: { type: 'string' },
+  'track-pages': { type: 'string' },
+  'track-ring-entries': { type: 'string' },
+  'smm-pages': { type: 'string' },
+  harvester: { type: 'string' },
+} as const;
+
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...GUEST_OPTIONS,
-      'self-reap': { type: 'boolean' },
-      iterations: { type: 'string' },
-      'interval-ms': { type: 'string' },
-      'harvest-interval-ms': { type: 'string' },
-      'writes-per-iteration': { type: 'string' },
-      path: { type: 'string' },
-      'track-pages': { type: 'string' },
-      'track-ring-entries': { type: 'string' },
-      'smm-pages': { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  const { values } = parseArgs({ args: argv, options: RUN_OPTIONS, strict: true, allowPositionals: false });
   if (values.help) {
     console.log(RUN_USAGE);
     return 0;
@@ -84,8 +84,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values.path !== undefined && values.path !== 'fault' && values.path !== 'emulated') {
     throw new ConfigError('--path', values.path, 'EINVAL', 'path must be fault or emulated');
   }
+  const harvester: CliHarvester | null = await loadCliHarvester(values.harvester, values.log);
+  if (harvester !== null && values['self-reap'] === true) {
+    throw new ConfigError('--self-reap', 'on', 'EINVAL', 'the vCPU threads reap with the built-in collector; it does not combine with --harvester');
+  }
   const input: Partial<RunConfig> = {
     ...guestInput(values),
+    ...(harvester !== null && { log: harvester.definition.log }),
     selfReap: values['self-reap'],
     iterations: intOption('iterations', values.iterations),
     intervalMs: intOption('interval-ms', values['interval-ms']),
@@ -103,8 +108,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   const describe = (config: RunConfig): void => {
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
-        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s)${config.smmPages > 0 ? ` + ${config.smmPages} pages of SMRAM` : ''}, ${logDescription(config)}, ${config.workload} workload, ` +
-        `${config.iterations} iterations, seed ${config.seed}`,
+        `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s)${config.smmPages > 0 ? ` + ${config.smmPages} pages of SMRAM` : ''}, ` +
+        `${harvester !== null ? harvesterLogDescription(config) : logDescription(config)}, ${config.workload} workload, ` +
+        `${config.iterations} iterations, seed ${config.seed}` +
+        (harvester !== null ? `, harvester ${harvester.definition.name} (${harvester.shown})` : ''),
     );
   };
   return withInterrupt('iteration', async (interrupt) => {
@@ -113,9 +120,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       onStart: describe,
       onIteration: (r: IterationReport) => out(iterationLine(r)),
       shouldStop: () => interrupt.requested,
+      ...(harvester !== null && harvesterHooks(harvester)),
     });
     for (const line of summaryLines(summary)) out(line);
-    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (harvester !== null) for (const line of harvesterLines(harvester)) out(line);
+    if (json) process.stdout.write(`${JSON.stringify(harvester === null ? summary : { ...summary, harvester: harvesterJson(harvester) })}\n`);
     if (interrupt.requested) return interrupt.exitStatus();
     return summary.ok ? 0 : 1;
   });

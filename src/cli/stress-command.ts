@@ -1,8 +1,11 @@
 /** `dirtyring stress`: stress campaigns, mutant campaigns, replays; outcome tables and reports. */
 import { spawnNodeControlledWorker } from '../platform/node-controlled-host.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
+import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 import { type CampaignResult, StressHarness, type StressPlatform } from '../stress/campaign.js';
-import { type CampaignSpec, DEFAULT_CAMPAIGN_RUNS, expectedRuns } from '../stress/campaign-spec.js';
+import { type CampaignSpec, DEFAULT_CAMPAIGN_RUNS, type UserHarvesterRef, expectedRuns } from '../stress/campaign-spec.js';
+import { ConfigError } from '../base/config-error.js';
+import { loadCliHarvester } from './harvester-option.js';
 import type { MutantProfile } from '../stress/mutant-catalog.js';
 import { replayTraceFile } from '../stress/replay.js';
 import { type MutantVerdict, type StressReport, writeJsonReport, writeJunit } from '../stress/report.js';
@@ -50,6 +53,8 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --mutant NAME[,NAME]|all
                           switch on known protocol bugs, one campaign each, stopping at the
                           first forbidden run; without --mode, in both modes
+  --harvester FILE        stress your own harvester (docs/HARVESTER-API.md) in the
+                          collector's place, free and controlled; its log mode is the runs'
   --log MODE              only scenarios of one logging interface: ring | bitmap | clear
   --shard i/n|auto        run slice i of n of the campaign (runs whose index is i-1 mod n);
                           auto: from the environment of a Kubernetes Indexed Job
@@ -105,7 +110,7 @@ Exit status: 0 no forbidden or error outcome (with --mutant: every mutant caught
 --replay: the replay was clean; with --min-coverage: every edge state reached), 1
 otherwise, 2 bad input.`;
 
-const nodePlatform: StressPlatform = { spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker };
+const nodePlatform: StressPlatform = { spawnVcpu: spawnNodeVcpuWorker, spawnControlled: spawnNodeControlledWorker, spawnHarvester: spawnNodeHarvesterThread };
 
 type Out = (s: string) => void;
 
@@ -116,12 +121,20 @@ export async function stressCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const out = humanOutput(o.json);
+  // Loaded before any worker starts: a bad module is bad input (exit 2), not a failed campaign.
+  const user = await loadCliHarvester(o.harvester ?? undefined, o.log ?? undefined);
+  if (user !== null && o.mutants.length > 0) throw new ConfigError('--harvester', o.harvester!, 'EINVAL', 'mutant campaigns judge the built-in collectors');
+  if (user?.definition.threads !== undefined && o.modes.includes('controlled')) {
+    throw new ConfigError('--harvester', o.harvester!, 'EINVAL', `harvester ${user.definition.name} has threads of its own (${user.definition.threads}): they run in --mode free only`);
+  }
+  if (user !== null && o.resetter === 'thread') throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector');
+  const ref: UserHarvesterRef | null = user === null ? null : { url: user.url, name: user.definition.name, log: user.definition.log, threads: user.definition.threads ?? null };
   const harness = new StressHarness(nodePlatform);
   let interrupted = false;
   try {
     if (o.replay !== null) return await replay(o, o.replay, harness, out);
     return await withInterrupt('run', async (interrupt) => {
-      const status = o.matrix ? await matrix(o, harness, out, interrupt) : await campaigns(o, harness, out, interrupt);
+      const status = o.matrix ? await matrix(o, harness, out, interrupt) : await campaigns(o, harness, out, interrupt, ref);
       interrupted = interrupt.requested;
       return status;
     });
@@ -182,9 +195,9 @@ async function matrix(o: StressOptions, harness: StressHarness, out: Out, interr
   return ok ? 0 : 1;
 }
 
-async function campaigns(o: StressOptions, harness: StressHarness, out: Out, interrupt: Interrupt): Promise<number> {
+async function campaigns(o: StressOptions, harness: StressHarness, out: Out, interrupt: Interrupt, user: UserHarvesterRef | null): Promise<number> {
   const startedAt = new Date().toISOString();
-  const session = new CampaignSession(o, harness, out, interrupt.signal);
+  const session = new CampaignSession(o, harness, out, interrupt.signal, user);
   if (o.mutants.length === 0) await session.plainCampaigns();
   else await session.mutantCampaigns();
   const report = session.report(startedAt, interrupt.stopSignal);
@@ -212,6 +225,7 @@ class CampaignSession {
     private readonly harness: StressHarness,
     private readonly out: Out,
     private readonly stop: AbortSignal,
+    private readonly user: UserHarvesterRef | null,
   ) {}
 
   /** One campaign per mode, of the runs asked for (or the default count, or the time budget); or a preset's plan. */
@@ -301,6 +315,7 @@ class CampaignSession {
       ringCap: o.ringCap,
       resetter: o.resetter,
       scenario: null,
+      userHarvester: this.user,
     };
   }
 

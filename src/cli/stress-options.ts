@@ -63,6 +63,8 @@ export interface StressOptions {
   readonly matrix: boolean;
   /** --preset: the campaigns to run, one after another (null: the modes above). */
   readonly plan: readonly PlannedCampaign[] | null;
+  /** --harvester: a user's harvester module (loaded by the command). */
+  readonly harvester: string | null;
   /** The command line, for the report. */
   readonly argv: readonly string[];
 }
@@ -97,6 +99,7 @@ const OPTIONS = {
   resetter: { type: 'string' },
   matrix: { type: 'boolean', default: false },
   preset: { type: 'string' },
+  harvester: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -127,6 +130,7 @@ const CAMPAIGN_ONLY = [
   'stale-bound',
   'ring-cap',
   'resetter',
+  'harvester',
 ] as const;
 
 /** Beyond these a campaign is a typing error, not a plan: PCT's depth, DFS's bound, the run count. */
@@ -200,6 +204,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     resetter,
     matrix: values.matrix === true,
     plan,
+    harvester: values.harvester ?? null,
     argv,
   };
 }

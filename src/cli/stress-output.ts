@@ -28,7 +28,8 @@ export function describeCampaign(spec: CampaignSpec): string {
   const what = spec.mode === 'free' ? 'free-running real threads' : `controlled, ${spec.strategy} strategy${params}${model !== 'sc' ? `, memory model ${model}` : ''}`;
   const size = spec.runs !== null ? `${spec.runs} runs` : 'runs';
   const budget = spec.timeBudgetMs !== null ? ` within ${msAsSeconds(spec.timeBudgetMs, 0)}s` : '';
-  return `${what}, ${size}${budget}${spec.shard ? `, shard ${spec.shard.index}/${spec.shard.count}` : ''}${spec.log ? `, --log ${spec.log}` : ''}, seed ${spec.seed}`;
+  return `${what}, ${size}${budget}${spec.shard ? `, shard ${spec.shard.index}/${spec.shard.count}` : ''}${spec.log ? `, --log ${spec.log}` : ''}` +
+    `${spec.userHarvester ? `, harvester ${spec.userHarvester.name} (--log ${spec.userHarvester.log})` : ''}, seed ${spec.seed}`;
 }
 
 function clip(s: string, max = CLIP_CHARS): string {
@@ -195,6 +196,7 @@ export function jsonSummary(o: StressOptions, report: StressReport): object {
     seed: o.seed,
     modes: o.modes,
     strategy: o.modes.includes('controlled') ? o.strategy : null,
+    harvester: o.harvester,
     runs: total((r) => r.runs),
     acceptable: total((r) => r.classes.acceptable),
     interesting: total((r) => r.classes.interesting),

@@ -166,9 +166,9 @@ export class DirtyLogRun implements PolledRun {
   }
 
   /** One collection: every page safe to read goes to the oracle and the copier. */
-  collect(final: boolean): void {
+  collect(final: boolean, ringFull?: readonly number[]): void {
     this.copier.beginRound();
-    this.collector.collect(this.sink, final);
+    this.collector.collect(this.sink, final, ringFull);
     // Page-track notifications too: a vCPU stalled on a full notification ring waits for this.
     this.track?.drain();
     this.collections++;

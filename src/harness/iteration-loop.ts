@@ -32,8 +32,8 @@ export interface PolledRun {
   readonly onPoll: ((iteration: number) => PollAction | null) | undefined;
   /** Guest writes (vCPU instructions) so far, summed over every vCPU. */
   guestWrites(): number;
-  /** One collection while the writers run. */
-  collect(final: boolean): void;
+  /** One collection while the writers run; `ringFull`: the stalled vCPUs it will free. */
+  collect(final: boolean, ringFull?: readonly number[]): void;
 }
 
 export class IterationLoop {
@@ -109,7 +109,7 @@ export class IterationLoop {
     const { vm, control, wedgeDetector } = this.run;
     const ring = this.run.config.log === 'ring';
     if (ring) wedgeDetector.arm(vm, stalled);
-    this.run.collect(false);
+    this.run.collect(false, stalled);
     const wedged = ring ? wedgeDetector.check(vm, (i) => control.state(i) === VcpuState.RING_FULL_STALL) : null;
     if (wedged !== null) throw new Error(`${wedged} (iteration ${this.iteration})`);
     for (const i of stalled) control.wakeStalled(i);

@@ -50,6 +50,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
   } catch (e) {
     error = isKvmError(e) ? e.message : describeFailure(e, run.fleet);
   } finally {
+    await run.collector.close?.();
     const err = await run.fleet.shutdown();
     if (err !== null && error === null) error = err;
   }

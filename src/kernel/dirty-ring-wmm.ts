@@ -201,6 +201,27 @@ export function modelledWriteRawEntry(ring: RingViews, index: number, flags: num
   mem.store(ring.i32, e + W_FLAGS, l.flags + idx, flags | 0, Access.RELEASE);
 }
 
+/**
+ * One access of a user's harvester (src/harvester/ring-mapping.ts) to entry `index` under the
+ * model: flags with the ordering its accessor names, slot and offset plainly. The offset's high
+ * word is left in `mem.hi`.
+ */
+export function modelledEntryLoad(ring: RingViews, index: number, word: number, access: number): number {
+  const l = locsOf(ring.i32.buffer, ring.entryCount);
+  const idx = (index >>> 0) & (ring.entryCount - 1);
+  const e = idx * DIRTY_GFN_WORDS;
+  if (word === W_FLAGS) return mem.load(ring.i32, e + W_FLAGS, l.flags + idx, access);
+  if (word === W_SLOT) return mem.load(ring.i32, e + W_SLOT, l.slot + idx, access);
+  return mem.load64(ring.i32, e + W_OFF_LO, l.offset + idx, access);
+}
+
+/** A user harvester's store to entry `index`'s flags under the model, with the ordering its accessor names. */
+export function modelledFlagsStore(ring: RingViews, index: number, flags: number, access: number): void {
+  const l = locsOf(ring.i32.buffer, ring.entryCount);
+  const idx = (index >>> 0) & (ring.entryCount - 1);
+  mem.store(ring.i32, idx * DIRTY_GFN_WORDS + W_FLAGS, l.flags + idx, flags | 0, access);
+}
+
 /** Locations a ring of `entries` entries takes (see the module comment). */
 export function ringLocationCount(entries: number): number {
   return 3 * entries + 2;

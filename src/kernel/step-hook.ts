@@ -41,6 +41,11 @@ export const Step = {
    * which (not a scheduling point: the same participant continues at once).
    */
   READ_FROM: 15,
+  /**
+   * A harvester of the SDK (src/harvester/) is about to make one access to a ring entry through
+   * its accessors: a = the entry's free-running index, b = which access (HarvesterAccess).
+   */
+  HARVESTER_ACCESS: 16,
 } as const;
 export type StepPoint = (typeof Step)[keyof typeof Step];
 

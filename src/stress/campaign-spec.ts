@@ -59,6 +59,16 @@ export interface CampaignSpec {
   readonly resetter: Resetter | null;
   /** Controlled: further scenario constraints (under the mutant's and the options above). */
   readonly scenario: ScenarioRequest | null;
+  /** A user's harvester (--harvester) in the collector's place: its module's file: URL and its log mode. */
+  readonly userHarvester: UserHarvesterRef | null;
+}
+
+export interface UserHarvesterRef {
+  readonly url: string;
+  readonly name: string;
+  readonly log: LogMode;
+  /** Threads of its own (null: it runs where the built-in collector runs). */
+  readonly threads: number | null;
 }
 
 /** Defaults shared by campaignSpec and the CLI's options. */
@@ -102,6 +112,7 @@ export function campaignSpec(mode: StressMode, over: Partial<CampaignSpec> = {})
     ringCap: null,
     resetter: null,
     scenario: null,
+    userHarvester: null,
     ...over,
   };
 }
@@ -161,6 +172,16 @@ export function checkCampaignSpec(spec: CampaignSpec): void {
   }
   if (spec.coverageGuided && (spec.mode !== 'controlled' || spec.strategy === 'dfs')) {
     throw new ConfigError('--coverage-guided', 'on', 'EINVAL', 'it steers the scenarios of random or pct controlled campaigns');
+  }
+  const user = spec.userHarvester;
+  if (user !== null && spec.log !== null && spec.log !== user.log) {
+    throw new ConfigError('--log', spec.log, 'EINVAL', `harvester ${user.name} drives --log ${user.log}`);
+  }
+  if (user !== null && user.threads !== null && spec.mode === 'controlled') {
+    throw new ConfigError('--harvester', user.name, 'EINVAL', `a harvester with threads of its own (${user.threads}) runs in --mode free; the controlled scheduler runs a harvester on the userspace participant only`);
+  }
+  if (user !== null && spec.resetter === 'thread') {
+    throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector; a user harvester makes its own resets');
   }
   const need = spec.mutant === null ? null : mutantLogMode(spec.mutant, spec.mode);
   if (spec.log !== null && need !== null && need !== spec.log) {

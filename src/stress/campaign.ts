@@ -18,6 +18,7 @@ import { VcpuWorkerPool } from '../userspace/vcpu-worker-pool.js';
 import { type CampaignSpec, checkCampaignSpec, expectedRuns, inShard, runSeed } from './campaign-spec.js';
 import { ControlledCampaignRuns } from './controlled/controlled-campaign.js';
 import type { SpawnControlledWorker } from './controlled/participant-api.js';
+import type { SpawnHarvesterThread } from '../harvester/thread-layout.js';
 import { ParticipantPool } from './controlled/pool.js';
 import { type CampaignResult, CampaignTally } from './campaign-tally.js';
 import { FreeCampaignRuns } from './free/free-campaign.js';
@@ -29,6 +30,8 @@ export type { CampaignResult } from './campaign-tally.js';
 export interface StressPlatform {
   readonly spawnVcpu: SpawnVcpuWorker;
   readonly spawnControlled: SpawnControlledWorker;
+  /** The threads of a user harvester with threads of its own (free runs). */
+  readonly spawnHarvester?: SpawnHarvesterThread;
 }
 
 export type RunListener = (record: RunRecord, done: number, expected: number | null) => void;
@@ -65,7 +68,7 @@ export class StressHarness {
   async runCampaign(spec: CampaignSpec, onRun?: RunListener, stop?: AbortSignal): Promise<CampaignResult> {
     checkCampaignSpec(spec);
     const t0 = now();
-    const runs: CampaignRuns = spec.mode === 'free' ? new FreeCampaignRuns(spec, this.vcpuSpawn) : new ControlledCampaignRuns(spec, this.participants);
+    const runs: CampaignRuns = spec.mode === 'free' ? new FreeCampaignRuns(spec, this.vcpuSpawn, this.platform.spawnHarvester ?? null) : new ControlledCampaignRuns(spec, this.participants);
     const tally = new CampaignTally({
       mode: spec.mode,
       strategy: spec.mode === 'controlled' ? spec.strategy : null,

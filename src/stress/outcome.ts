@@ -33,6 +33,7 @@ export const OUTCOMES = {
   'long-stall': { cls: 'interesting', what: 'a vCPU stalled on a full ring for 20 ms or more (free)' },
   'hostile-userspace': { cls: 'interesting', what: 'userspace rewrote ring entries; the kernel survived them' },
   'unaligned-clear-refused': { cls: 'interesting', what: 'an unaligned CLEAR was refused (EINVAL) and retried aligned' },
+  'harvester-errno': { cls: 'interesting', what: "the user's harvester made an ioctl that returned an errno, as KVM returns it" },
   clean: { cls: 'acceptable', what: '0 lost pages and nothing notable' },
 } as const satisfies Record<string, { cls: OutcomeClass; what: string }>;
 

@@ -44,8 +44,13 @@ export interface CollectorStats {
 export interface LogCollector {
   readonly mode: LogMode;
   readonly stats: CollectorStats;
-  /** One collection. `final`: every vCPU and device is parked (the last sync of an iteration). */
-  collect(sink: ReadyPageSink, final: boolean): number;
+  /**
+   * One collection. `final`: every vCPU and device is parked (the last sync of an iteration).
+   * `ringFull`: the vCPUs stalled on exit 31 that the caller resumes after this collection.
+   */
+  collect(sink: ReadyPageSink, final: boolean, ringFull?: readonly number[]): number;
+  /** Release what the collector runs on (a threaded user harvester's workers); after the run. */
+  close?(): Promise<void>;
   /** Ring modes: the harvester's next index to read in vCPU i's ring (what a live view draws). */
   fetchIndex?(vcpu: number): number;
 }
@@ -126,7 +131,7 @@ export class SlotBitmaps {
 }
 
 /** Legacy GET of every logged slot's bitmap, emitting each page (safe: GET protected them). */
-function collectLegacyBitmaps(vm: Vm, slots: readonly Memslot[], buffers: SlotBitmaps, sink: ReadyPageSink): number {
+export function collectLegacyBitmaps(vm: Vm, slots: readonly Memslot[], buffers: SlotBitmaps, sink: ReadyPageSink): number {
   let n = 0;
   for (const slot of slots) {
     if (!slot.active || !slot.hasBitmap) continue;

@@ -15,6 +15,7 @@ export function classifyControlled(r: ControlledRunResult): OutcomeKind[] {
     if (u.duplicateRecords > 0) k.push('duplicates');
     if (u.variant.hostileRewrites > 0) k.push('hostile-userspace');
     if (u.variant.unalignedRefused > 0) k.push('unaligned-clear-refused');
+    if ((u.variant.harvesterErrnos ?? 0) > 0) k.push('harvester-errno');
   }
   if (r.invariant !== null) k.push('unlogged-write');
   if (r.kernelBugs > 0) k.push('kernel-bug');

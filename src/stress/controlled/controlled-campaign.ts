@@ -48,6 +48,8 @@ export class ControlledCampaignRuns implements CampaignRuns {
       ...(spec.ringCap !== null && { log: 'ring' as const, ringCap: spec.ringCap }),
       ...(spec.resetter !== null && { log: 'ring' as const, resetter: spec.resetter }),
       ...(spec.resetter === 'thread' && { harvester: 'standard' as const }),
+      // A user's harvester takes the standard harvester's place and makes its own resets.
+      ...(spec.userHarvester !== null && { log: spec.userHarvester.log, harvester: 'standard' as const, resetter: 'inline' as const }),
     };
     this.guide = spec.coverageGuided ? new CoverageGuide() : null;
     this.strategy = createStrategy(spec.strategy, spec, spec.seed, scenarioSource(constraints, this.guide));
@@ -88,7 +90,9 @@ export class ControlledCampaignRuns implements CampaignRuns {
 
   private execute(planned: StrategyRun, chooser: Chooser): Promise<ControlledRunResult> {
     const { memoryModel } = this;
-    return runControlled({ scenario: planned.scenario, mutants: this.mutants, seed: planned.seed, chooser, memoryModel, wmmHistory: this.spec.wmmHistory }, this.pool);
+    const user = this.spec.userHarvester;
+    const scenario = user === null ? planned.scenario : { ...planned.scenario, userHarvester: user.url };
+    return runControlled({ scenario, mutants: this.mutants, seed: planned.seed, chooser, memoryModel, wmmHistory: this.spec.wmmHistory }, this.pool);
   }
 
   /** The run made again with the same choices: whether it gave the same trace. */

@@ -19,6 +19,7 @@ import { ParticipantToken, RunAborted } from './token.js';
 import { runUserspaceParticipant } from './userspace-participant.js';
 import { type UserspaceReport, emptyUserspaceReport } from './userspace-report.js';
 import { UserspaceSharedLayout } from './userspace-shared-layout.js';
+import { loadHarvester } from '../../harvester/load-harvester.js';
 import { type Park, runVcpuParticipant } from './vcpu-participant.js';
 
 /** What an extra userspace participant's program gets. */
@@ -89,6 +90,16 @@ function runExtra(kind: string | undefined, ctx: ExtraParticipantContext): void 
 export function createControlledWorkerApi(): ControlledWorkerApi {
   return {
     async run(config: ControlledRunConfig): Promise<ParticipantResult> {
+      const user = config.scenario.userHarvester;
+      if (user !== undefined && config.participant === USERSPACE_PARTICIPANT) {
+        // Userspace runs the user's harvester: its module is loaded (once per worker) first.
+        try {
+          await loadHarvester(user);
+        } catch (e) {
+          new ParticipantToken(config.token, config.participant).finish();
+          return { participant: config.participant, error: e instanceof Error ? e.message : String(e), userspace: null };
+        }
+      }
       return runParticipant(config);
     },
     async ping(): Promise<string> {

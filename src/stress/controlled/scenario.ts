@@ -49,6 +49,11 @@ export interface ControlledScenario extends ScenarioPlacement {
    * harvesting while the reset runs — the situation of QEMU's 2022 fix.
    */
   readonly resetter: Resetter;
+  /**
+   * A user's harvester module (its file: URL) in the harvester's place (src/harvester/): the
+   * participant worker loads it before the run.
+   */
+  readonly userHarvester?: string;
 }
 
 export const RING_CAPS = ['ring', 'ring-acqrel'] as const;
@@ -258,7 +263,7 @@ export function describeScenario(s: ControlledScenario): string {
     (at.ringStart !== 0 ? `, rings from index ${at.ringStart}` : '');
   const ring = s.log !== 'ring' ? '' : `${s.ringCap === 'ring' ? ', pre-2022 ring cap' : ''}${s.resetter === 'thread' ? ', reset thread' : ''}`;
   return (
-    `${s.log}/${s.harvester} ${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} ${s.pages} pages${placed}, ${scenarioRounds(s)} iteration(s), ` +
+    `${s.log}/${s.userHarvester !== undefined ? `user:${s.userHarvester.slice(s.userHarvester.lastIndexOf('/') + 1)}` : s.harvester} ${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} ${s.pages} pages${placed}, ${scenarioRounds(s)} iteration(s), ` +
     `${totalStores(s)} stores${s.emulated ? ' (emulated)' : ''}, ${s.collections} collection(s)${s.drain ? ', drain' : ''}${ring}`
   );
 }
@@ -325,6 +330,7 @@ export function validateScenario(input: unknown, where: string): ControlledScena
   const placement = validatePlacement(o, pages, log, bad);
   const { ringCap, resetter } = validateRingOptions(o, log, harvester, bad);
   return {
+    ...validateUserHarvester(o['userHarvester'], bad),
     ...placement,
     log,
     harvester,
@@ -339,6 +345,13 @@ export function validateScenario(input: unknown, where: string): ControlledScena
     ringCap,
     resetter,
   };
+}
+
+/** A scenario file's user harvester: the file: URL of its module, when there is one. */
+function validateUserHarvester(user: unknown, bad: (field: string, value: unknown, why: string) => never): { userHarvester?: string } {
+  if (user === undefined) return {};
+  if (typeof user !== 'string' || !user.startsWith('file:')) bad('userHarvester', user, 'must be a file: URL');
+  return { userHarvester: user as string };
 }
 
 /** The ring capability and the resetter of a scenario file; files written before they existed ran today's defaults. */

@@ -33,6 +33,8 @@ import type { Park } from './vcpu-participant.js';
 import { ResetThreadClient } from './reset-thread.js';
 import { ThreadResetRingCollector } from './thread-reset-collector.js';
 import { PageLedgerWriter } from './page-ledger.js';
+import { loadedHarvester } from '../../harvester/load-harvester.js';
+import { UserHarvesterCollector } from '../../harvester/user-collector.js';
 
 const F = VcpuLayout.floats;
 const W = VcpuLayout.words;
@@ -56,6 +58,12 @@ export function runUserspaceParticipant(
 /** The scenario's harvester; with a reset thread, the collector that hands it the resets. */
 function buildHarvester(vm: Vm, scenario: ControlledScenario, slots: Memslot[], faults: UserspaceFaults, resets: ResetThreadClient): Harvester {
   const ringStart = slotLayout(scenario).ringStart;
+  if (scenario.userHarvester !== undefined) {
+    // Loaded by the worker before the run (participant-main.ts).
+    const collector = new UserHarvesterCollector(loadedHarvester(scenario.userHarvester), vm, scenario.vcpus, slots, { ringStart });
+    const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
+    return { collector, variantStats: () => ({ ...none, harvesterErrnos: collector.user.ioctlErrors }) };
+  }
   if (scenario.resetter === 'thread') {
     const collector = new ThreadResetRingCollector(vm, scenario.vcpus, faults, resets, resets.parkFn, ringStart);
     return { collector, variantStats: () => ({ hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 }) };
@@ -169,7 +177,7 @@ class UserspaceProgram {
     const stalled = final ? [] : this.unreleasedStalls();
     this.detector.arm(this.vm, stalled);
     this.copier.beginRound();
-    this.harvester.collector.collect(this.sink, final);
+    this.harvester.collector.collect(this.sink, final, stalled);
     const wedged = this.detector.check(this.vm, (i) => this.control.state(i) === VcpuState.RING_FULL_STALL);
     if (wedged !== null) {
       this.report.wedged = wedged;

@@ -15,6 +15,8 @@ import { isFailing, outcomeClass, primaryOutcome } from '../outcome.js';
 import { type CampaignRuns, type RunRecord, mutantTag } from '../run-record.js';
 import { freeTraceFile, writeJsonFile } from '../schedule-file.js';
 import { runFreeScenario } from './free-run.js';
+import { loadHarvester } from '../../harvester/load-harvester.js';
+import type { SpawnHarvesterThread } from '../../harvester/thread-layout.js';
 import { type FreeRequest, describeFreeScenario, generateFreeScenario } from './free-scenario.js';
 
 export class FreeCampaignRuns implements CampaignRuns {
@@ -24,9 +26,13 @@ export class FreeCampaignRuns implements CampaignRuns {
   constructor(
     private readonly spec: CampaignSpec,
     private readonly spawn: SpawnVcpuWorker,
+    private readonly spawnHarvester: SpawnHarvesterThread | null = null,
   ) {
     const base: FreeRequest = spec.mutant?.free ?? {};
-    this.request = spec.log !== null ? { ...base, log: spec.log } : base;
+    const user = spec.userHarvester;
+    // A user's harvester takes the standard harvester's place, with its own log mode.
+    const log = user?.log ?? spec.log;
+    this.request = { ...base, ...(log !== null && { log }), ...(user !== null && { harvester: 'standard' as const }) };
     this.mutants = spec.mutant?.bit ?? 0;
   }
 
@@ -37,7 +43,9 @@ export class FreeCampaignRuns implements CampaignRuns {
   async run(index: number, seed: number): Promise<RunRecord> {
     const scenario = generateFreeScenario(seed, this.request);
     const t0 = now();
-    const r = await runFreeScenario(scenario, this.mutants, this.spawn);
+    const ref = this.spec.userHarvester;
+    const user = ref === null ? undefined : { definition: (await loadHarvester(ref.url)).definition, source: { url: ref.url, spawn: this.spawnHarvester } };
+    const r = await runFreeScenario(scenario, this.mutants, this.spawn, user);
     const outcomes = r.outcomes;
     const outcome = primaryOutcome(outcomes);
     let traceFile: string | null = null;

@@ -16,6 +16,10 @@ import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
 import type { OutcomeKind } from '../outcome.js';
 import type { FreeScenario } from './free-scenario.js';
 import { percent } from '../draw.js';
+import type { HarvesterDefinition } from '../../harvester/contract.js';
+import { type HarvesterThreadSource, createUserCollector } from '../../harvester/create-user-collector.js';
+import type { Memslot } from '../../kernel/memslots.js';
+import type { Vm } from '../../kernel/vm.js';
 
 export interface FreeRunResult {
   readonly scenario: FreeScenario;
@@ -31,7 +35,12 @@ const LONG_STALL_MS = 20;
 /** The stream of the poll's draws, apart from the scenario's (free-scenario.ts). */
 const POLL_STREAM = 0x90;
 
-export async function runFreeScenario(scenario: FreeScenario, mutants: number, spawn: SpawnVcpuWorker): Promise<FreeRunResult> {
+export async function runFreeScenario(
+  scenario: FreeScenario,
+  mutants: number,
+  spawn: SpawnVcpuWorker,
+  user?: { readonly definition: HarvesterDefinition; readonly source: HarvesterThreadSource },
+): Promise<FreeRunResult> {
   let harvester: Harvester | null = null;
   const poll = new Prng(deriveSeed(scenario.seed, POLL_STREAM));
   const vcpus = scenario.config.vcpus;
@@ -41,6 +50,10 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
     coverage,
     ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
     createCollector: (vm, n, slots, config) => {
+      if (user !== undefined) {
+        harvester = userHarvester(user.definition, user.source, vm, n, slots);
+        return harvester.collector;
+      }
       harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants));
       return harvester.collector;
     },
@@ -64,6 +77,13 @@ export async function runFreeScenario(scenario: FreeScenario, mutants: number, s
   return { scenario, summary, variant, outcomes: classifyFree(summary, variant), coverage: runCoverage(sumCoverage(coverage)) };
 }
 
+/** A user's harvester (--harvester) as the run's harvester. */
+function userHarvester(def: HarvesterDefinition, source: HarvesterThreadSource, vm: Vm, vcpus: number, slots: readonly Memslot[]): Harvester {
+  const collector = createUserCollector(def, source, vm, vcpus, slots);
+  const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
+  return { collector, variantStats: () => ({ ...none, harvesterErrnos: collector.user.ioctlErrors }) };
+}
+
 export function classifyFree(s: RunSummary, variant: HarvesterVariantStats | null): OutcomeKind[] {
   const k: OutcomeKind[] = [];
   if (s.lostPages > 0) k.push('lost-page');
@@ -83,5 +103,6 @@ export function classifyFree(s: RunSummary, variant: HarvesterVariantStats | nul
   if (s.maxStallMs >= LONG_STALL_MS) k.push('long-stall');
   if (variant && variant.hostileRewrites > 0) k.push('hostile-userspace');
   if (variant && variant.unalignedRefused > 0) k.push('unaligned-clear-refused');
+  if (variant && (variant.harvesterErrnos ?? 0) > 0) k.push('harvester-errno');
   return k;
 }

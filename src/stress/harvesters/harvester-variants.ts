@@ -26,6 +26,8 @@ export interface HarvesterVariantStats {
   unalignedClears: number;
   unalignedRefused: number;
   unalignedAccepted: number;
+  /** A user's harvester (--harvester): its ioctls that returned an errno. */
+  harvesterErrnos?: number;
 }
 
 export interface Harvester {

@@ -84,6 +84,8 @@ export class DirtyTracker {
      * reset, instead of marking it for a later send.
      */
     sendBeforeReset: ((g: number) => void) | null = null,
+    /** A user's harvester (--harvester), whatever the log mode: it hands over only pages safe to send. */
+    custom: LogCollector | null = null,
   ) {
     this.pending = new PageBitmap(pages.total);
     this.toSend = new PageBitmap(pages.total);
@@ -91,7 +93,8 @@ export class DirtyTracker {
     this.clearAfterSend = mode === 'clear' && faults.copyBeforeReset;
     // The ring collector takes the faults too: under copy-before-reset it hands pages over
     // before its reset, which is when `sendNow` reads them.
-    if (mode === 'ring') this.collector = new RingLogCollector(vm, vcpuCount, slots, faults);
+    if (custom !== null) this.collector = custom;
+    else if (mode === 'ring') this.collector = new RingLogCollector(vm, vcpuCount, slots, faults);
     else if (mode === 'bitmap') this.collector = new BitmapLogCollector(vm, slots);
     else {
       this.collector = null;
@@ -103,6 +106,11 @@ export class DirtyTracker {
         this.chunkNeedsClear.push(new Uint8Array(views.length));
       }
     }
+  }
+
+  /** Release what the collector runs on (a threaded user harvester's workers). */
+  async close(): Promise<void> {
+    await this.collector?.close?.();
   }
 
   /** Ring mode: harvest + reset now (vCPUs are stalled on a full ring), into `pending`. */

@@ -52,6 +52,7 @@ export async function runMigration(input: Partial<MigrationConfig>, hooks: Migra
     error = isKvmError(e) ? e.message : describeFailure(e, migration.fleet);
   } finally {
     migration.sender.close();
+    await migration.tracker.close();
     const err = await migration.fleet.shutdown();
     if (err !== null && error === null) error = err;
   }

@@ -25,6 +25,7 @@ import { compareDestination } from './destination-check.js';
 import { DestinationMemory, LocalSender, type PageSender, type WireBuffers, WireSender, createWire } from './destination.js';
 import { DirtyLimitController } from './dirty-limit.js';
 import { DirtyTracker } from './dirty-tracker.js';
+import type { LogCollector } from '../log-collectors.js';
 import { GuestService } from './guest-service.js';
 import { type MigrationConfig, bandwidthBytesPerSecond } from './migration-config.js';
 import type { RoundKind, RoundReport } from './migration-report.js';
@@ -40,6 +41,8 @@ const WIRE_SLOTS = 2048;
 export interface PrecopyHooks extends PumpHooks {
   readonly spawn: SpawnVcpuWorker;
   readonly onRound?: (r: RoundReport) => void;
+  /** A user's harvester (--harvester) in the log mode's collector's place. */
+  readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => LogCollector;
 }
 
 /** The guest's pages: the first `workingSetBytes` of memory (all of it when 0). */
@@ -66,7 +69,7 @@ export class PrecopyMigration {
   private readonly destination: DestinationMemory;
   private readonly wire: WireBuffers | null;
   private readonly pacer: BandwidthPacer;
-  private readonly tracker: DirtyTracker;
+  readonly tracker: DirtyTracker;
   private readonly guest: GuestService;
   private readonly pump: PagePump;
   private readonly faults: UserspaceFaults;
@@ -98,7 +101,7 @@ export class PrecopyMigration {
     this.pacer = new BandwidthPacer(bandwidthBytesPerSecond(config), LINK_BURST_MS, PAGE_SIZE);
     // The pump is made just below; the tracker only sends through it (copy-before-reset) once both exist.
     const sendBeforeReset = (g: number): void => this.pump.sendUnpaced(g);
-    this.tracker = new DirtyTracker(config.log, this.vm, config.vcpus, this.slots, pages, config.clearChunkPages, this.faults, sendBeforeReset);
+    this.tracker = new DirtyTracker(config.log, this.vm, config.vcpus, this.slots, pages, config.clearChunkPages, this.faults, sendBeforeReset, hooks.createCollector?.(this.vm, config.vcpus, this.slots) ?? null);
     this.guest = new GuestService(this.control, config.log, () => this.tracker.collectForStall(), this.limiter);
     const direct = new LocalSender(this.destination);
     this.pump = new PagePump(pages, this.sources, this.tracker, this.sender, direct, this.pacer, this.guest, hooks);

@@ -1,0 +1,63 @@
+/** `--harvester FILE`: a user's harvester in the collector's place, for `run`, `stress` and `migrate`. */
+import { ConfigError } from '../base/config-error.js';
+import type { Memslot } from '../kernel/memslots.js';
+import type { Vm } from '../kernel/vm.js';
+import type { HarvesterDefinition } from '../harvester/contract.js';
+import { loadHarvester } from '../harvester/load-harvester.js';
+import { type UserCollector, createUserCollector } from '../harvester/create-user-collector.js';
+import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
+
+export const HARVESTER_USAGE = `  --harvester FILE        your own harvester (an ES module: .js, .mjs or .ts, see
+                          docs/HARVESTER-API.md) instead of the built-in collector;
+                          its log mode is the run's`;
+
+export interface CliHarvester {
+  readonly shown: string;
+  readonly url: string;
+  readonly definition: HarvesterDefinition;
+  /** The collector of the last run made with it. */
+  collector: UserCollector | null;
+}
+
+/** Load `--harvester`; a --log that differs from the harvester's is bad input. */
+export async function loadCliHarvester(file: string | undefined, log: string | undefined): Promise<CliHarvester | null> {
+  if (file === undefined) return null;
+  const { url, definition } = await loadHarvester(file);
+  if (log !== undefined && log !== definition.log) {
+    throw new ConfigError('--log', log, 'EINVAL', `harvester ${definition.name} (${file}) drives --log ${definition.log}`);
+  }
+  return { shown: file, url, definition, collector: null };
+}
+
+/** The run (or migration) hook that puts the harvester in the collector's place. */
+export function harvesterHooks(h: CliHarvester): { createCollector: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => UserCollector } {
+  return {
+    createCollector: (vm, vcpus, slots) => {
+      h.collector = createUserCollector(h.definition, { url: h.url, spawn: spawnNodeHarvesterThread }, vm, vcpus, slots);
+      return h.collector;
+    },
+  };
+}
+
+/** What the run saw the harvester do that the summary does not say. */
+export function harvesterLines(h: CliHarvester): string[] {
+  const c = h.collector;
+  if (c === null) return [];
+  const r = c.report();
+  const threads = h.definition.threads;
+  const lines = [`harvester ${r.name}: ${r.collections} collections, ${r.pagesReported} pages reported${threads !== undefined ? ` by ${threads} thread(s) of its own` : ''}`];
+  if (r.kernelSkippedBatches > 0) lines.push(`harvester ${r.name}: the kernel skipped ${r.kernelSkippedBatches} reset batch(es) of ring entries naming no valid page`);
+  if (r.ioctlErrors > 0) lines.push(`harvester ${r.name}: ${r.ioctlErrors} ioctl(s) returned an errno (first: ${r.firstIoctlError})`);
+  return lines;
+}
+
+/** The harvester's part of `--json`. */
+export function harvesterJson(h: CliHarvester): object {
+  return { file: h.shown, ...(h.collector?.report() ?? { name: h.definition.name, log: h.definition.log }) };
+}
+
+/** The log mode of a run whose collection is the user's harvester's (not the built-in's chunking). */
+export function harvesterLogDescription(c: { readonly log: string; readonly ringEntries: number }): string {
+  if (c.log === 'ring') return `${c.ringEntries}-entry dirty rings`;
+  return c.log === 'bitmap' ? 'legacy KVM_GET_DIRTY_LOG' : 'manual protect (KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG)';
+}
