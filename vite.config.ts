@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 // SharedArrayBuffer needs a cross-origin isolated page: COOP same-origin + COEP require-corp,
@@ -14,6 +15,8 @@ export default defineConfig({
   server: { headers: isolation },
   preview: { headers: isolation },
   worker: { format: 'es' },
+  // The SDK examples the app offers import the package by name: its browser entry, from source.
+  resolve: { alias: [{ find: /^dirtyring$/, replacement: fileURLToPath(new URL('./src/index.browser.ts', import.meta.url)) }] },
   build: {
     outDir: 'dist-app',
     target: 'es2022',

@@ -6,7 +6,16 @@
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
 import type { RunConfig } from '../harness/run-config.js';
+import type { HarvesterDefinition } from '../harvester/contract.js';
+import { UserHarvesterCollector } from '../harvester/user-collector.js';
 import { createHarvester } from '../stress/harvesters/harvester-variants.js';
+// The SDK's single-threaded examples, bundled with the page (their `dirtyring` import is the
+// browser entry, aliased in vite.config.ts): the same code `--harvester` runs in Node.
+import copyBeforeReset from '../../examples/harvesters/copy-before-reset.js';
+import getChunkedClear from '../../examples/harvesters/get-chunked-clear.js';
+import qemuReaper from '../../examples/harvesters/qemu-reaper.js';
+import skipsEntry from '../../examples/harvesters/skips-entry.js';
+import unalignedClear from '../../examples/harvesters/unaligned-clear.js';
 import { userspaceFaults } from '../userspace/faults.js';
 import type { LogCollector, LogMode } from '../userspace/log-collectors.js';
 
@@ -21,10 +30,26 @@ export interface HarvesterChoice {
 const variant = (name: 'standard' | 'unaligned-clear' | 'hostile-wrap') => (vm: Vm, slots: readonly Memslot[], c: RunConfig): LogCollector =>
   createHarvester(name, c.log, vm, c.vcpus, slots, c.clearChunkPages, userspaceFaults(c.mutants)).collector;
 
+/** An SDK harvester on the run's userspace thread, judged like a built-in collector. */
+const sdk = (definition: HarvesterDefinition) => (vm: Vm, slots: readonly Memslot[], c: RunConfig): LogCollector =>
+  new UserHarvesterCollector(definition, vm, c.vcpus, slots);
+
+const sdkChoice = (definition: HarvesterDefinition, what: string): HarvesterChoice => ({
+  id: `sdk-${definition.name}`,
+  label: `SDK example: ${what} (${definition.log} mode)`,
+  log: definition.log,
+  create: sdk(definition),
+});
+
 const CHOICES: HarvesterChoice[] = [
   { id: 'builtin', label: 'built-in (the log mode\u2019s collector)', log: null, create: variant('standard') },
   { id: 'unaligned-clear', label: 'unaligned CLEAR (clear mode)', log: 'clear', create: variant('unaligned-clear') },
   { id: 'hostile-wrap', label: 'hostile userspace (ring mode)', log: 'ring', create: variant('hostile-wrap') },
+  sdkChoice(qemuReaper, 'QEMU-style reaper'),
+  sdkChoice(getChunkedClear, 'GET + chunked CLEAR'),
+  sdkChoice(skipsEntry, 'skips an entry (buggy)'),
+  sdkChoice(copyBeforeReset, 'copies before the reset (buggy)'),
+  sdkChoice(unalignedClear, 'unaligned CLEAR (buggy)'),
 ];
 
 /** Ids of the harvesters known when the page loaded (registered ones are appended). */

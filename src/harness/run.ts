@@ -22,6 +22,9 @@ import { describeFailure } from '../userspace/guest-fleet.js';
 import { DirtyLogRun } from './dirty-log-run.js';
 import { type RunConfig, validateRunConfig } from './run-config.js';
 import type { RunHooks } from './run-hooks.js';
+
+/** How long a failed run lets pending worker events arrive before it names the failure (ms). */
+const EXIT_EVENT_GRACE_MS = 50;
 import { type RunSummary, summarizeRun } from './run-summary.js';
 
 export type { IterationReport } from './iteration-report.js';
@@ -48,6 +51,9 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
       hooks.onIteration?.(report);
     }
   } catch (e) {
+    // A dead worker's 'exit' event reaches this thread only between tasks, and a synchronous
+    // wait on that vCPU (a TLB flush's acknowledgement) throws before it: let it in first.
+    if (!isKvmError(e)) await new Promise((resolve) => setTimeout(resolve, EXIT_EVENT_GRACE_MS));
     error = isKvmError(e) ? e.message : describeFailure(e, run.fleet);
   } finally {
     await run.collector.close?.();

@@ -7,10 +7,13 @@
  * file and the reason. Loaded definitions are kept per thread by URL, so that a controlled
  * participant's synchronous code can find the one its scenario names.
  */
-import { existsSync, statSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
-import { resolve as resolvePath } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+// Namespace imports, touched only when a module is loaded: the browser app bundles this module
+// (through the controlled participants) and Vite's stub of a node: module throws at load on a
+// named import, but only on use through a namespace.
+import * as fs from 'node:fs';
+import * as nodeModule from 'node:module';
+import * as nodePath from 'node:path';
+import * as nodeUrl from 'node:url';
 import type { ErrnoName } from '../abi/errno.js';
 import { ConfigError } from '../base/config-error.js';
 import { type HarvesterDefinition, isHarvesterDefinition } from './contract.js';
@@ -34,7 +37,7 @@ let tsHooks = false;
 export function harvesterUrl(spec: string | URL, base = process.cwd()): string {
   if (spec instanceof URL) return spec.href;
   if (spec.startsWith('file:')) return new URL(spec).href;
-  return pathToFileURL(resolvePath(base, spec)).href;
+  return nodeUrl.pathToFileURL(nodePath.resolve(base, spec)).href;
 }
 
 /** Load (once per thread) the harvester module at `spec`. */
@@ -44,9 +47,9 @@ export async function loadHarvester(spec: string | URL, base?: string): Promise<
   const url = harvesterUrl(spec, base);
   const known = loaded.get(url);
   if (known !== undefined) return { url, definition: known };
-  const path = fileURLToPath(url);
-  if (!existsSync(path)) throw new HarvesterLoadError(shown, 'ENOENT', 'no such file');
-  if (!statSync(path).isFile()) throw new HarvesterLoadError(shown, 'EINVAL', 'not a file');
+  const path = nodeUrl.fileURLToPath(url);
+  if (!fs.existsSync(path)) throw new HarvesterLoadError(shown, 'ENOENT', 'no such file');
+  if (!fs.statSync(path).isFile()) throw new HarvesterLoadError(shown, 'EINVAL', 'not a file');
   if (TS_EXTENSION.test(path)) registerTsHooks(shown);
   else if (!JS_EXTENSION.test(path)) throw new HarvesterLoadError(shown, 'EINVAL', 'must be an ES module: .js, .mjs, .ts or .mts');
   let mod: Record<string, unknown>;
@@ -74,11 +77,11 @@ function registerTsHooks(shown: string): void {
   if (tsHooks) return;
   let typescript: string;
   try {
-    typescript = pathToFileURL(createRequire(import.meta.url).resolve('typescript')).href;
+    typescript = nodeUrl.pathToFileURL(nodeModule.createRequire(import.meta.url).resolve('typescript')).href;
   } catch {
     throw new HarvesterLoadError(shown, 'ENOENT', 'a TypeScript harvester needs the `typescript` package, which is not installed');
   }
-  register(`data:text/javascript,${encodeURIComponent(TS_HOOKS_SOURCE)}`, { data: { typescript } });
+  nodeModule.register(`data:text/javascript,${encodeURIComponent(TS_HOOKS_SOURCE)}`, { data: { typescript } });
   tsHooks = true;
 }
 

@@ -89,6 +89,25 @@ describeApp('the browser app: live run', (open) => {
   });
 });
 
+describeApp('the browser app: SDK example harvesters', (open) => {
+  it('runs the QEMU-style reaper example clean, and pauses on the lost page of the entry-skipping one', async () => {
+    const good = await open('?view=live&log=ring&harvester=sdk-qemu-reaper&iterations=4&intervalMs=150&seed=3');
+    expect(await good.page.inputValue('#cfg-harvester')).toBe('sdk-qemu-reaper');
+    await good.page.click('#btn-start');
+    await good.waitFor('app.live.summary !== null');
+    expect((await good.probe<LiveProbe>()).live.summary, good.context()).toMatchObject({ ok: true, lostPages: 0, iterations: 4, error: null });
+    await good.finish();
+    const buggy = await open('?view=live&log=ring&harvester=sdk-skips-entry&iterations=6&intervalMs=150&seed=5');
+    await buggy.page.click('#btn-start');
+    await buggy.waitFor("app.live.state === 'paused' && app.live.lostMessage !== null");
+    expect((await buggy.probe<LiveProbe>()).live.lostMessage, buggy.context()).toMatch(/^(LOST PAGE|COPY MISMATCH): slot \d+ offset \d+/);
+    await buggy.page.click('#btn-stop');
+    await buggy.waitFor('app.live.summary !== null');
+    expect((await buggy.probe<LiveProbe>()).live.summary?.ok).toBe(false);
+    await buggy.finish();
+  });
+});
+
 describeApp('the browser app: a worker that dies', (open) => {
   it('reports the live run worker dying mid-run, and the page stays usable', async () => {
     const tab = await open('?view=live&iterations=200&intervalMs=200&seed=3');
