@@ -51,6 +51,13 @@ export function harvesterLines(h: CliHarvester): string[] {
   return lines;
 }
 
+/** A command's closing output: its summary lines, the harvester's, and `--json`'s line. */
+export function printSummary(out: (line: string) => void, lines: readonly string[], summary: object, harvester: CliHarvester | null, json: boolean): void {
+  for (const line of lines) out(line);
+  if (harvester !== null) for (const line of harvesterLines(harvester)) out(line);
+  if (json) process.stdout.write(`${JSON.stringify(harvester === null ? summary : { ...summary, harvester: harvesterJson(harvester) })}\n`);
+}
+
 /** The harvester's part of `--json`. */
 export function harvesterJson(h: CliHarvester): object {
   return { file: h.shown, ...(h.collector?.report() ?? { name: h.definition.name, log: h.definition.log }) };

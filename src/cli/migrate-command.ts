@@ -9,7 +9,7 @@ import { GUEST_OPTIONS, PACE_OPTIONS, guestInput, intOption, paceInput } from '.
 import { withInterrupt } from './interrupt.js';
 import { MiB, formatBytes, formatCount, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { ProgressLine, bar } from './progress-bar.js';
-import { harvesterHooks, harvesterJson, harvesterLines, loadCliHarvester } from './harvester-option.js';
+import { harvesterHooks, printSummary, loadCliHarvester } from './harvester-option.js';
 
 const D = MIGRATION_DEFAULTS;
 /** The bar is redrawn this often: smooth to the eye, cheap for the migration. */
@@ -119,9 +119,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       shouldStop: () => interrupt.requested,
       ...(harvester !== null && harvesterHooks(harvester)),
     });
-    for (const line of summaryLines(summary)) out(line);
-    if (harvester !== null) for (const line of harvesterLines(harvester)) out(line);
-    if (json) process.stdout.write(`${JSON.stringify(harvester === null ? summary : { ...summary, harvester: harvesterJson(harvester) })}\n`);
+    printSummary(out, summaryLines(summary), summary, harvester, json);
     if (interrupt.requested) return interrupt.exitStatus();
     return summary.ok ? 0 : 1;
   });

@@ -10,7 +10,7 @@ import { GUEST_OPTIONS, guestInput, intOption } from './cli-args.js';
 import { withInterrupt } from './interrupt.js';
 import { formatBytes, formatCount, humanOutput, logDescription, msAsSeconds, table, usAsMs, writerName } from './format.js';
 import { TRACK_USAGE, pageTrackProblems, pageTrackRows, parseTrackPages } from './page-track-format.js';
-import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, harvesterJson, harvesterLines, harvesterLogDescription, loadCliHarvester } from './harvester-option.js';
+import { type CliHarvester, HARVESTER_USAGE, harvesterHooks, printSummary, harvesterLogDescription, loadCliHarvester } from './harvester-option.js';
 
 export const RUN_USAGE = `usage: dirtyring run [options]
 
@@ -122,9 +122,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       shouldStop: () => interrupt.requested,
       ...(harvester !== null && harvesterHooks(harvester)),
     });
-    for (const line of summaryLines(summary)) out(line);
-    if (harvester !== null) for (const line of harvesterLines(harvester)) out(line);
-    if (json) process.stdout.write(`${JSON.stringify(harvester === null ? summary : { ...summary, harvester: harvesterJson(harvester) })}\n`);
+    printSummary(out, summaryLines(summary), summary, harvester, json);
     if (interrupt.requested) return interrupt.exitStatus();
     return summary.ok ? 0 : 1;
   });
