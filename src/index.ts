@@ -2,21 +2,8 @@
  * The library entry (`import ... from 'dirtyring'`): the harvester contract and the commands
  * as functions — run, stress, migrate — on Node worker threads.
  */
-export {
-  type Collection,
-  type DirtyRingMapping,
-  type HarvesterDefinition,
-  type HarvesterInstance,
-  type HarvesterKvm,
-  type HarvesterLog,
-  type MemslotInfo,
-  KVM_DIRTY_GFN_BYTES,
-  KVM_DIRTY_GFN_F_DIRTY,
-  KVM_DIRTY_GFN_F_RESET,
-  defineHarvester,
-  isHarvesterDefinition,
-} from './harvester/contract.js';
-export { Errno, type ErrnoName, KvmError, isKvmError } from './abi/errno.js';
+// The contract and the errors, as in the browser entry.
+export * from './index.browser.js';
 export { HarvesterLoadError, loadHarvester } from './harvester/load-harvester.js';
 export { HarvesterRunError } from './harvester/user-collector.js';
 export { type HarvesterReport } from './harvester/user-collector.js';
@@ -24,6 +11,5 @@ export { type HarvesterInput } from './api/harvester-input.js';
 export { type MigrateOptions, type MigrateResult, type RunOptions, type RunResult, migrate, run } from './api/run-api.js';
 export { type StressFailure, type StressOptions, type StressResult, stress } from './api/stress-api.js';
 export { HarvesterCheckFailed, checkHarvester } from './api/check-harvester.js';
-export { ConfigError } from './base/config-error.js';
 export type { RunSummary, IterationReport } from './harness/run.js';
 export type { OutcomeKind, OutcomeRow, OutcomeClass } from './stress/outcome.js';
