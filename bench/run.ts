@@ -28,8 +28,9 @@ import { stallSuite } from './suites/stall.js';
 import { scalingSuite } from './suites/scaling.js';
 import { controlledSuite } from './suites/controlled.js';
 import { harvesterSdkSuite } from './suites/harvester-sdk.js';
+import { controlledCeilingSuite } from './suites/controlled-ceiling.js';
 
-const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite];
+const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite];
 
 /** The repository root: dist/bench/run.js → ../.. ; bench/run.ts (tsx) → .. */
 function repoRoot(): string {
