@@ -29,8 +29,9 @@ import { scalingSuite } from './suites/scaling.js';
 import { controlledSuite } from './suites/controlled.js';
 import { harvesterSdkSuite } from './suites/harvester-sdk.js';
 import { controlledCeilingSuite } from './suites/controlled-ceiling.js';
+import { freeRunsSuite } from './suites/free-runs.js';
 
-const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite];
+const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite, freeRunsSuite];
 
 /** The repository root: dist/bench/run.js → ../.. ; bench/run.ts (tsx) → .. */
 function repoRoot(): string {
