@@ -30,8 +30,9 @@ import { controlledSuite } from './suites/controlled.js';
 import { harvesterSdkSuite } from './suites/harvester-sdk.js';
 import { controlledCeilingSuite } from './suites/controlled-ceiling.js';
 import { freeRunsSuite } from './suites/free-runs.js';
+import { mutantCatchSuite } from './suites/mutant-catch.js';
 
-const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite, freeRunsSuite];
+const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite, freeRunsSuite, mutantCatchSuite];
 
 /** The repository root: dist/bench/run.js → ../.. ; bench/run.ts (tsx) → .. */
 function repoRoot(): string {
