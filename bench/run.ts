@@ -31,8 +31,9 @@ import { harvesterSdkSuite } from './suites/harvester-sdk.js';
 import { controlledCeilingSuite } from './suites/controlled-ceiling.js';
 import { freeRunsSuite } from './suites/free-runs.js';
 import { mutantCatchSuite } from './suites/mutant-catch.js';
+import { memorySuite } from './suites/memory.js';
 
-const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite, freeRunsSuite, mutantCatchSuite];
+const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite, freeRunsSuite, mutantCatchSuite, memorySuite];
 
 /** The repository root: dist/bench/run.js → ../.. ; bench/run.ts (tsx) → .. */
 function repoRoot(): string {
