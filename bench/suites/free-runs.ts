@@ -29,6 +29,8 @@ const FIRST_SEED = 7000;
 /** Userspace's poll period in a run's iteration (harness/iteration-loop.ts). */
 const POLL_MS = 1;
 const WAIT_MS = 10_000;
+/** A run's iteration sees at least this many guest writes, whatever its interval (harness/iteration-loop.ts). */
+const MIN_WRITES_PER_ITERATION = 256;
 /** The most vCPUs a generated free scenario has. */
 const MAX_VCPUS = 4;
 
@@ -58,6 +60,11 @@ async function bareRun(workers: readonly BareWorker[], seed: number): Promise<vo
   const w = new Int32Array(new SharedArrayBuffer(bareControlBytes(vcpus)));
   const parkedAfter = (i: number): number => Atomics.load(w, BareWords.FIRST_VCPU + i * BARE_WORDS_PER_VCPU + 1);
   const stateOf = (i: number): number => Atomics.load(w, BareWords.FIRST_VCPU + i * BARE_WORDS_PER_VCPU);
+  const storesSoFar = (): number => {
+    let n = 0;
+    for (let i = 0; i < vcpus; i++) n += Atomics.load(w, BareWords.FIRST_VCPU + i * BARE_WORDS_PER_VCPU + 2);
+    return n;
+  };
   const all = (pred: (i: number) => boolean): boolean => {
     for (let i = 0; i < vcpus; i++) if (!pred(i)) return false;
     return true;
@@ -71,14 +78,16 @@ async function bareRun(workers: readonly BareWorker[], seed: number): Promise<vo
     Atomics.store(w, BareWords.ITERATION, k);
     setControl(w, BareControl.RUN);
     const t0 = now();
+    const before = storesSoFar();
     const fixed = (c.writesPerIteration ?? 0) > 0;
-    await waitFor(w, () => (fixed ? all((i) => stateOf(i) === BareState.HALTED) : now() - t0 >= (c.intervalMs ?? 0)), `bare iteration ${k}`);
+    const timeUp = (): boolean => now() - t0 >= (c.intervalMs ?? 0) && storesSoFar() - before >= MIN_WRITES_PER_ITERATION;
+    await waitFor(w, () => (fixed ? all((i) => stateOf(i) === BareState.HALTED) : timeUp()), `bare iteration ${k}`);
     setControl(w, BareControl.PAUSE);
     await waitFor(w, () => all((i) => parkedAfter(i) === k && stateOf(i) === BareState.PARKED), `bare threads parked after iteration ${k}`);
   }
   setControl(w, BareControl.EXIT);
   const stores = await Promise.all(workers.slice(0, vcpus).map((b) => b.api.join()));
-  if (stores.some((s) => !(s > 0))) throw new Error(`free-runs: a bare thread of seed ${seed} made no store`);
+  if (!(stores.reduce((a, b) => a + b, 0) > 0)) throw new Error(`free-runs: the bare threads of seed ${seed} made no store`);
 }
 
 interface Batch {

@@ -36,6 +36,8 @@ const MACHINE_BYTES = 24 * GiB;
 const FREE_SHARE = 0.3;
 const CHILD_TIMEOUT_MS = 120_000;
 const KiB = 1024;
+/** Readable names for the properties the buffers were reached through. */
+const PART_NAMES: Readonly<Record<string, string>> = { u32: 'rings', i32: 'rings', tags: 'TLB tags', pages: 'TLB pages', slots: 'TLB slot refs', buffer: 'shared blocks' };
 
 interface Metadata {
   readonly bytesPerPage: number;
@@ -54,7 +56,7 @@ function metadataPerPage(log: LogMode): Metadata {
   const pages = GUEST_BYTES / PAGE_SIZE;
   const parts = [...r.byName.entries()].filter(([, b]) => b / pages >= 0.01).sort((a, b) => b[1] - a[1]);
   const rest = r.total - parts.reduce((a, [, b]) => a + b, 0);
-  const breakdown = [...parts.map(([n, b]) => `${n} ${(b / pages).toFixed(2)}`), `other ${(rest / pages).toFixed(3)}`].join(', ');
+  const breakdown = [...parts.map(([n, b]) => `${PART_NAMES[n] ?? n} ${(b / pages).toFixed(2)}`), `other ${(rest / pages).toFixed(3)}`].join(', ');
   return { bytesPerPage: r.total / pages, breakdown };
 }
 

@@ -61,6 +61,7 @@ function loop(w: Int32Array, index: number): number {
     if (fixed > 0) {
       for (let n = 0; n < fixed; n++) page[n & (PAGE_WORDS - 1)] = iteration;
       stores += fixed;
+      Atomics.store(w, state + 2, stores | 0);
       Atomics.store(w, state, BareState.HALTED);
       ring(w);
       waitForWake(w, wake);
@@ -69,6 +70,7 @@ function loop(w: Int32Array, index: number): number {
     while (Atomics.load(w, BareWords.CONTROL) === BareControl.RUN) {
       for (let k = 0; k < STORES_PER_CHECK; k++) page[k] = iteration;
       stores += STORES_PER_CHECK;
+      Atomics.store(w, state + 2, stores | 0);
     }
   }
 }
