@@ -10,6 +10,7 @@
  * Each repeat makes a batch of real runs, then replays its shape bare (the order rotates).
  */
 import { Worker } from 'node:worker_threads';
+import type { Remote } from 'comlink';
 import { Prng, deriveSeed } from '../../src/base/prng.js';
 import { watchNodeWorker } from '../../src/platform/node-worker.js';
 import { RandomChooser } from '../../src/stress/controlled/choosers.js';
@@ -45,7 +46,7 @@ interface Batch {
   readonly runs: number;
 }
 
-type BareHandle = ControlledWorkerHandle & { readonly bare: BareControlledWorkerApi };
+type BareHandle = ControlledWorkerHandle & { readonly bare: Remote<BareControlledWorkerApi> };
 
 /** Controlled workers that also speak `handOff`; the latest handle of each index is kept. */
 function bareSpawner(handles: BareHandle[]): SpawnControlledWorker {
@@ -57,7 +58,7 @@ function bareSpawner(handles: BareHandle[]): SpawnControlledWorker {
         return w.failure;
       },
       terminate: () => w.terminate(),
-      bare: w.api as unknown as BareControlledWorkerApi,
+      bare: w.api,
     };
     handles[index] = h;
     return h;
