@@ -28,8 +28,12 @@ import { stallSuite } from './suites/stall.js';
 import { scalingSuite } from './suites/scaling.js';
 import { controlledSuite } from './suites/controlled.js';
 import { harvesterSdkSuite } from './suites/harvester-sdk.js';
+import { controlledCeilingSuite } from './suites/controlled-ceiling.js';
+import { freeRunsSuite } from './suites/free-runs.js';
+import { mutantCatchSuite } from './suites/mutant-catch.js';
+import { memorySuite } from './suites/memory.js';
 
-const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite];
+const SUITES: readonly Suite[] = [diagnosticsSuite, ringPathSuite, writePathSuite, kernelSuite, pageCopySuite, stallSuite, scalingSuite, controlledSuite, harvesterSdkSuite, controlledCeilingSuite, freeRunsSuite, mutantCatchSuite, memorySuite];
 
 /** The repository root: dist/bench/run.js → ../.. ; bench/run.ts (tsx) → .. */
 function repoRoot(): string {
