@@ -50,6 +50,10 @@ export class RingReset {
    * (total / calls): a batch's hold alone would let the mean exceed the maximum.
    */
   private callHoldNs = 0;
+  /** This call's re-protected pages, added to the VM's statistics once at its end. */
+  private callReprotected = 0;
+  /** The reset-wrap-check mutant, read once per ioctl (set when the VM is made). */
+  private wrapCheckMutant = false;
   private readonly sink = (slot: number, offLo: number, offHi: number, maskLo: number, maskHi: number): void =>
     this.resetDirtyGfn(slot, offLo, offHi, maskLo, maskHi);
 
@@ -66,13 +70,18 @@ export class RingReset {
     if (vm.ringBytes === 0) throw new KvmError('EINVAL', 'the VM has no dirty ring', 'vm');
     let cleared = 0;
     this.callHoldNs = 0;
+    this.callReprotected = 0;
+    const f = vm.block.f64;
     vm.slotsLock.lock();
     try {
       cleared = this.walkAllRings(signalPending);
     } finally {
       vm.slotsLock.unlock();
+      // Summed per call rather than per batch: two shared Float64 updates per batch cost
+      // about as much as the batch's Atomics.and on a scattered reset.
+      f[MMU_HOLD_RESET_TOTAL]! += this.callHoldNs;
+      f[VM_FLOATS.PAGES_REPROTECTED]! += this.callReprotected;
     }
-    const f = vm.block.f64;
     if (this.callHoldNs > f[MMU_HOLD_RESET_MAX]!) f[MMU_HOLD_RESET_MAX] = this.callHoldNs;
     f[VM_FLOATS.RESET_CALLS]! += 1;
     f[VM_FLOATS.ENTRIES_RESET]! += cleared;
@@ -84,6 +93,7 @@ export class RingReset {
   /** Each ring in vCPU order, with one INT_MAX budget over all of them. Caller holds slots_lock. */
   private walkAllRings(signalPending: (() => boolean) | undefined): number {
     this.addressSpaces = this.vm.addressSpaces;
+    this.wrapCheckMutant = this.vm.hasMutant(KernelMutant.RESET_WRAP_CHECK);
     this.slotEnc = -1;
     this.slot = null;
     let cleared = 0;
@@ -127,7 +137,7 @@ export class RingReset {
     const sumHi = (offHi + (sumLo >= U32_RANGE ? 1 : 0)) >>> 0;
     if (
       slot === null ||
-      (!this.vm.hasMutant(KernelMutant.RESET_WRAP_CHECK) && (offHi !== 0 || offLo >= npages)) ||
+      (!this.wrapCheckMutant && (offHi !== 0 || offLo >= npages)) ||
       sumHi !== 0 ||
       // sumLo % 2^32 without the float `%` (a library call in V8): sumLo < 2^32 + 64.
       (sumLo >= U32_RANGE ? sumLo - U32_RANGE : sumLo) >= npages
@@ -149,10 +159,9 @@ export class RingReset {
       else reprotected = this.protectMaskChecked(slot, npages, offLo, offHi, maskLo, maskHi);
     } finally {
       lock.unlock();
-      f[MMU_HOLD_RESET_TOTAL]! += lock.lastHoldNs;
       this.callHoldNs += lock.lastHoldNs;
     }
-    f[VM_FLOATS.PAGES_REPROTECTED]! += reprotected;
+    this.callReprotected += reprotected;
   }
 
   /**
