@@ -32,6 +32,7 @@ import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
 import type { Suite, SuiteContext } from '../lib/context.js';
 import { ListProgram, strideGfns } from '../lib/guest.js';
+import { AtomicsFloor } from '../lib/atomics-floor.js';
 import { KvmBenchProcess, buildKvmBench, buildNative, gccUnavailableReason, kernelUnavailableReason } from '../lib/native.js';
 import { now } from '../lib/timing.js';
 
@@ -126,6 +127,8 @@ interface Case {
   /** The same command for kvm-bench and log-native: their protocols agree on it. */
   readonly native: (k: KvmBenchProcess, side: string) => Promise<number>;
   readonly emulator: (e: EmulatorSide) => number;
+  /** The Atomics the emulator cannot do without, alone (bench/lib/atomics-floor.ts). */
+  readonly floor?: (f: AtomicsFloor) => number;
 }
 
 function cases(): Case[] {
@@ -144,6 +147,7 @@ function cases(): Case[] {
         return a[0]! / 1000;
       },
       emulator: (e) => e.ring(stride, 4096),
+      floor: (f) => f.reset(stride, 4096),
     });
   }
   for (const n of [0, 16, 65536]) {
@@ -156,6 +160,7 @@ function cases(): Case[] {
         return ns! / 1000;
       },
       emulator: (e) => e.legacy(n),
+      floor: n === 65536 ? (f) => f.get(n) : undefined,
     });
   }
   for (const n of [0, 16, 65536]) {
@@ -171,6 +176,7 @@ function cases(): Case[] {
         const [g, c] = e.manualGetClear(n);
         return g + c;
       },
+      floor: n === 65536 ? (f) => f.clear(n) : undefined,
     });
   }
   return out;
@@ -190,7 +196,8 @@ async function start(binary: string, label: string): Promise<KvmBenchProcess> {
 /** Per case: the emulator's, native C's and (when present) the kernel's samples, interleaved. */
 async function measure(list: readonly Case[], native: KvmBenchProcess, kernel: KvmBenchProcess | null, repeats: number) {
   const e = new EmulatorSide();
-  const samples = list.map(() => ({ emu: [] as number[], native: [] as number[], kernel: [] as number[] }));
+  const f = new AtomicsFloor();
+  const samples = list.map(() => ({ emu: [] as number[], native: [] as number[], kernel: [] as number[], floor: [] as number[] }));
   // Warm-up, not recorded: one pass of each side (page faults), then the emulator alone until
   // its JIT tiers settle. One pass left a GET with 16 dirty pages at 80 µs instead of 7 µs:
   // the per-word and per-page helpers run a few hundred times per call at most and had not
@@ -200,7 +207,12 @@ async function measure(list: readonly Case[], native: KvmBenchProcess, kernel: K
     await c.native(native, 'log-native');
     c.emulator(e);
   }
-  for (let w = 0; w < EMULATOR_WARMUP_PASSES; w++) for (const c of list) c.emulator(e);
+  for (let w = 0; w < EMULATOR_WARMUP_PASSES; w++) {
+    for (const c of list) {
+      c.emulator(e);
+      c.floor?.(f);
+    }
+  }
   for (let r = 0; r < repeats; r++) {
     for (let i = 0; i < list.length; i++) {
       const c = list[i]!;
@@ -208,6 +220,7 @@ async function measure(list: readonly Case[], native: KvmBenchProcess, kernel: K
       if (kernel) s.kernel.push(await c.native(kernel, 'kvm-bench'));
       s.native.push(await c.native(native, 'log-native'));
       s.emu.push(c.emulator(e));
+      if (c.floor) s.floor.push(c.floor(f));
     }
   }
   return samples;
@@ -246,6 +259,15 @@ export const kernelSuite: Suite = {
           baseline: { name: 'native C', samples: s.native },
           target: { text: 'within 2× of native', minRatio: 0.5 },
         });
+        if (s.floor.length > 0) {
+          ctx.reporter.add({
+            ...row,
+            samples: s.floor,
+            id: `${c.id}.floor-vs-native`,
+            name: `${c.name}: its Atomics alone vs native C (best reachable)`,
+            baseline: { name: 'native C', samples: s.native },
+          });
+        }
         if (kernel) {
           ctx.reporter.add({
             ...row,

@@ -33,9 +33,11 @@ const WRITABLE = SpteBits.WRITABLE;
 
 /**
  * mmu_lock hold times of reset batches are measured on one batch in this many (a power of two):
- * batches are many and short, and two clock reads would cost about as much as the batch.
+ * batches are many and short, and two clock reads (≈ 45 ns each) cost about as much as a
+ * batch's lock round and re-protection. One in 8 still took a tenth of a reset of 4096 scattered
+ * entries (one batch each); one in 64 leaves a total that is still an unbiased estimate.
  */
-const RESET_HOLD_SAMPLE = 8;
+const RESET_HOLD_SAMPLE = 64;
 
 export class RingReset {
   private readonly batch = new ResetBatch();
