@@ -144,37 +144,49 @@ export function copyLive(slot: Memslot, out: Uint32Array): void {
  * Returns the number of pages whose bit was cleared.
  */
 export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): { cleared: number; reprotected: number } {
-  const live = slot.bitmap!;
   const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
   const words = bitmapWords(numPages);
-  let cleared = 0;
-  let reprotected = 0;
-  // By 64-page words, as the kernel: a range of empty masks (the common case) costs one read
-  // of each pair of halves. `words` is even.
-  for (let pair = 0; pair < words; pair += HALVES_PER_KERNEL_WORD) {
-    // Eight mask words (four 64-page words) tested at once, while they are all in range.
-    if ((pair & (SCAN_WORDS - 1)) === 0 && pair + SCAN_WORDS <= words) {
-      if ((mask[pair]! | mask[pair + 1]! | mask[pair + 2]! | mask[pair + 3]! | mask[pair + 4]! | mask[pair + 5]! | mask[pair + 6]! | mask[pair + 7]!) === 0) {
-        pair += SCAN_WORDS - HALVES_PER_KERNEL_WORD;
-        continue;
-      }
-    }
-    if ((mask[pair]! | mask[pair + 1]!) === 0) continue;
-    for (let w = pair; w < pair + HALVES_PER_KERNEL_WORD; w++) {
-      const m = mask[w]! | 0;
-      if (m === 0) continue;
-      const index = startWord + w;
-      if (index >= live.length) return { cleared, reprotected };
-      if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
-      const was = mem.active ? modelledBitmapClear(live, index, m) : Atomics.and(live, index, ~m);
-      const got = (was & m) >>> 0;
-      if (got === 0) continue;
-      if (coverage.active) noteClearWord(slot, firstPage, numPages, index, got);
-      cleared += popcount(got);
-      reprotected += protectWord(slot.spte, index * WORD_BITS, got, slot.pageCount);
-    }
+  const result = { cleared: 0, reprotected: 0 };
+  // A range of empty masks is the common case: eight mask words (four of the kernel's 64-page
+  // words) are tested at once, and only a group with a bit set is walked word by word.
+  const whole = words & ~(SCAN_WORDS - 1);
+  for (let w = 0; w < whole; w += SCAN_WORDS) {
+    if ((mask[w]! | mask[w + 1]! | mask[w + 2]! | mask[w + 3]! | mask[w + 4]! | mask[w + 5]! | mask[w + 6]! | mask[w + 7]!) === 0) continue;
+    if (!clearWords(slot, firstPage, numPages, mask, startWord, w, w + SCAN_WORDS, result)) return result;
   }
-  return { cleared, reprotected };
+  clearWords(slot, firstPage, numPages, mask, startWord, whole, words, result);
+  return result;
+}
+
+/**
+ * CLEAR over mask words [from, to), adding to `result`; false once a word falls past the end of
+ * the bitmap (only the clear-unaligned mutant gets there), where the clear stops.
+ */
+function clearWords(
+  slot: Memslot,
+  firstPage: number,
+  numPages: number,
+  mask: Uint32Array,
+  startWord: number,
+  from: number,
+  to: number,
+  result: { cleared: number; reprotected: number },
+): boolean {
+  const live = slot.bitmap!;
+  for (let w = from; w < to; w++) {
+    const m = mask[w]! | 0;
+    if (m === 0) continue;
+    const index = startWord + w;
+    if (index >= live.length) return false;
+    if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
+    const was = mem.active ? modelledBitmapClear(live, index, m) : Atomics.and(live, index, ~m);
+    const got = (was & m) >>> 0;
+    if (got === 0) continue;
+    if (coverage.active) noteClearWord(slot, firstPage, numPages, index, got);
+    result.cleared += popcount(got);
+    result.reprotected += protectWord(slot.spte, index * WORD_BITS, got, slot.pageCount);
+  }
+  return true;
 }
 
 /** Set bits of a u32 (the SWAR bit count: pairs, nibbles, then a multiply sums the bytes). */
