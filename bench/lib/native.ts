@@ -1,8 +1,11 @@
 /**
- * The kernel side of the bench: native/kvm-bench.c, compiled with the machine's gcc into the
- * gitignored .build/native/ when missing or older than its source, and driven over stdin/stdout
- * one command per line (protocol at the top of the C file). Every answer is awaited with a
- * timeout; the process is killed if it stops answering.
+ * The native sides of the bench, compiled with the machine's gcc into the gitignored
+ * .build/native/ when missing or older than their source, and driven over stdin/stdout one
+ * command per line (protocol at the top of each C file):
+ *  - native/kvm-bench.c: the real kernel's ioctls (needs /dev/kvm);
+ *  - native/log-native.c: the emulator's reset / GET / CLEAR written in C over the emulator's
+ *    data layout (needs gcc only).
+ * Every answer is awaited with a timeout; the process is killed if it stops answering.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync, constants as fsConstants } from 'node:fs';
@@ -10,8 +13,15 @@ import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BenchTimeoutError } from './timing.js';
 
-const SOURCE = join('native', 'kvm-bench.c');
-const BINARY = join('.build', 'native', 'kvm-bench');
+/** The programs under native/ that the bench compiles. */
+export type NativeProgram = 'kvm-bench' | 'log-native';
+
+/** null when gcc can build the native baseline here, else why not. */
+export function gccUnavailableReason(): string | null {
+  const gcc = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
+  if (gcc.error || gcc.status !== 0) return `gcc is not available (${gcc.error?.message ?? `exit ${gcc.status}`})`;
+  return null;
+}
 
 /** null when the kernel side can run here, else why not. */
 export function kernelUnavailableReason(): string | null {
@@ -22,23 +32,26 @@ export function kernelUnavailableReason(): string | null {
   } catch (e) {
     return `/dev/kvm cannot be opened read-write (${(e as Error).message})`;
   }
-  const gcc = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
-  if (gcc.error || gcc.status !== 0) return `gcc is not available (${gcc.error?.message ?? `exit ${gcc.status}`})`;
-  return null;
+  return gccUnavailableReason();
 }
 
-/** Build .build/native/kvm-bench unless it is newer than its source; returns its path. */
-export function buildKvmBench(root: string): string {
-  const src = join(root, SOURCE);
-  const bin = join(root, BINARY);
+/** Build .build/native/<program> unless it is newer than its source; returns its path. */
+export function buildNative(root: string, program: NativeProgram): string {
+  const src = join(root, 'native', `${program}.c`);
+  const bin = join(root, '.build', 'native', program);
   if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
   mkdirSync(dirname(bin), { recursive: true });
   const tmp = `${bin}.${process.pid}.tmp`;
   const r = spawnSync('gcc', ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-o', tmp, src], { encoding: 'utf8' });
-  if (r.error) throw new Error(`kvm-bench: cannot run gcc: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`kvm-bench: gcc failed on ${src}:\n${r.stderr}`);
+  if (r.error) throw new Error(`${program}: cannot run gcc: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${program}: gcc failed on ${src}:\n${r.stderr}`);
   renameSync(tmp, bin);
   return bin;
+}
+
+/** Build .build/native/kvm-bench (see buildNative). */
+export function buildKvmBench(root: string): string {
+  return buildNative(root, 'kvm-bench');
 }
 
 export class KvmBenchProcess {
@@ -49,9 +62,12 @@ export class KvmBenchProcess {
   private stderr = '';
   private exited = false;
 
-  constructor(binary: string) {
+  constructor(
+    binary: string,
+    private readonly label = 'kvm-bench',
+  ) {
     this.child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-    // Writing to a kvm-bench that died raises EPIPE on stdin; readLine reports the exit instead.
+    // Writing to a child that died raises EPIPE on stdin; readLine reports the exit instead.
     this.child.stdin.on('error', () => {});
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (chunk: string) => {
@@ -77,11 +93,11 @@ export class KvmBenchProcess {
   async readLine(timeoutMs: number, what: string): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (this.lines.length === 0) {
-      if (this.exited) throw new Error(`kvm-bench exited while ${what}${this.stderr ? `: ${this.stderr.trim()}` : ''}`);
+      if (this.exited) throw new Error(`${this.label} exited while ${what}${this.stderr ? `: ${this.stderr.trim()}` : ''}`);
       const left = deadline - Date.now();
       if (left <= 0) {
         this.child.kill('SIGKILL');
-        throw new BenchTimeoutError(`kvm-bench: ${what}`, timeoutMs);
+        throw new BenchTimeoutError(`${this.label}: ${what}`, timeoutMs);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
@@ -93,7 +109,7 @@ export class KvmBenchProcess {
       this.waiter = null;
     }
     const line = this.lines.shift()!;
-    if (line.startsWith('fatal')) throw new Error(`kvm-bench: ${line}`);
+    if (line.startsWith('fatal')) throw new Error(`${this.label}: ${line}`);
     return line;
   }
 
@@ -102,7 +118,7 @@ export class KvmBenchProcess {
     this.child.stdin.write(`${cmd}\n`);
     const line = await this.readLine(timeoutMs, `answering "${cmd}"`);
     const parts = line.split(' ');
-    if (parts[0] !== 'ok') throw new Error(`kvm-bench: "${cmd}" answered "${line}"`);
+    if (parts[0] !== 'ok') throw new Error(`${this.label}: "${cmd}" answered "${line}"`);
     return parts.slice(1).map(Number);
   }
 

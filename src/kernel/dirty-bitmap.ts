@@ -33,6 +33,8 @@ const BIT_MASK = WORD_BITS - 1;
 /** The kernel works on 64-page words: two of ours, low half first (little-endian). */
 const HALVES_PER_KERNEL_WORD = 2;
 const PAGES_PER_KERNEL_WORD = 64;
+/** Words the legacy GET's scan tests at once (a power of two). */
+const SCAN_WORDS = 8;
 
 /** u32 words of a bitmap for `pageCount` pages (rounded up to 64 pages, so always even). */
 export function bitmapWords(pageCount: number): number {
@@ -83,13 +85,29 @@ function protectWord(spte: Int32Array, firstPage: number, bits: number, pageCoun
 export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect: boolean): number {
   const live = slot.bitmap!;
   const words = live.length;
-  let taken = false;
-  let reprotected = 0;
   // Most words of a large slot are zero: one memset, then only the non-zero words are written.
   snapshot.fill(0, 0, words);
-  for (let i = 0; i < words; i++) {
-    // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after
-    // it is read stays in the live word for the next GET. Only the exchange must be atomic.
+  if (mem.active || stepHook.active) return exchangeWords(slot, snapshot, protect, 0, words, -1);
+  // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after it
+  // is read stays in the live word for the next GET. Only the exchange must be atomic. Eight
+  // words are tested at once: one branch per 256 pages on an empty slot.
+  const whole = words & ~(SCAN_WORDS - 1);
+  let reprotected = -1;
+  for (let i = 0; i < whole; i += SCAN_WORDS) {
+    if ((live[i]! | live[i + 1]! | live[i + 2]! | live[i + 3]! | live[i + 4]! | live[i + 5]! | live[i + 6]! | live[i + 7]!) === 0) continue;
+    reprotected = exchangeWords(slot, snapshot, protect, i, i + SCAN_WORDS, reprotected);
+  }
+  return exchangeWords(slot, snapshot, protect, whole, words, reprotected);
+}
+
+/**
+ * Legacy GET over words [from, to): exchange each non-zero word with 0 into `snapshot` and
+ * re-protect its pages. `reprotected` is the count so far, -1 while no bit was taken; returns
+ * it updated. Also the whole scan under a weak memory model or a step hook.
+ */
+function exchangeWords(slot: Memslot, snapshot: Uint32Array, protect: boolean, from: number, to: number, reprotected: number): number {
+  const live = slot.bitmap!;
+  for (let i = from; i < to; i++) {
     if ((mem.active ? modelledBitmapLoad(live, i) : live[i]) === 0) continue;
     if (stepHook.active) {
       stepHook.at(Step.BITMAP_UPDATE, i, 0);
@@ -99,10 +117,10 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
     const bits = mem.active ? modelledBitmapTake(live, i) : Atomics.exchange(live, i, 0);
     if (bits === 0) continue;
     snapshot[i] = bits;
-    taken = true;
+    if (reprotected < 0) reprotected = 0;
     if (protect) reprotected += protectWord(slot.spte, i * WORD_BITS, bits, slot.pageCount);
   }
-  return taken ? reprotected : -1;
+  return reprotected;
 }
 
 /**
@@ -126,30 +144,49 @@ export function copyLive(slot: Memslot, out: Uint32Array): void {
  * Returns the number of pages whose bit was cleared.
  */
 export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): { cleared: number; reprotected: number } {
-  const live = slot.bitmap!;
   const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
   const words = bitmapWords(numPages);
-  let cleared = 0;
-  let reprotected = 0;
-  // By 64-page words, as the kernel: a range of empty masks (the common case) costs one read
-  // of each pair of halves. `words` is even.
-  for (let pair = 0; pair < words; pair += HALVES_PER_KERNEL_WORD) {
-    if ((mask[pair]! | mask[pair + 1]!) === 0) continue;
-    for (let w = pair; w < pair + HALVES_PER_KERNEL_WORD; w++) {
-      const m = mask[w]! | 0;
-      if (m === 0) continue;
-      const index = startWord + w;
-      if (index >= live.length) return { cleared, reprotected };
-      if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
-      const was = mem.active ? modelledBitmapClear(live, index, m) : Atomics.and(live, index, ~m);
-      const got = (was & m) >>> 0;
-      if (got === 0) continue;
-      if (coverage.active) noteClearWord(slot, firstPage, numPages, index, got);
-      cleared += popcount(got);
-      reprotected += protectWord(slot.spte, index * WORD_BITS, got, slot.pageCount);
-    }
+  const result = { cleared: 0, reprotected: 0 };
+  // A range of empty masks is the common case: eight mask words (four of the kernel's 64-page
+  // words) are tested at once, and only a group with a bit set is walked word by word.
+  const whole = words & ~(SCAN_WORDS - 1);
+  for (let w = 0; w < whole; w += SCAN_WORDS) {
+    if ((mask[w]! | mask[w + 1]! | mask[w + 2]! | mask[w + 3]! | mask[w + 4]! | mask[w + 5]! | mask[w + 6]! | mask[w + 7]!) === 0) continue;
+    if (!clearWords(slot, firstPage, numPages, mask, startWord, w, w + SCAN_WORDS, result)) return result;
   }
-  return { cleared, reprotected };
+  clearWords(slot, firstPage, numPages, mask, startWord, whole, words, result);
+  return result;
+}
+
+/**
+ * CLEAR over mask words [from, to), adding to `result`; false once a word falls past the end of
+ * the bitmap (only the clear-unaligned mutant gets there), where the clear stops.
+ */
+function clearWords(
+  slot: Memslot,
+  firstPage: number,
+  numPages: number,
+  mask: Uint32Array,
+  startWord: number,
+  from: number,
+  to: number,
+  result: { cleared: number; reprotected: number },
+): boolean {
+  const live = slot.bitmap!;
+  for (let w = from; w < to; w++) {
+    const m = mask[w]! | 0;
+    if (m === 0) continue;
+    const index = startWord + w;
+    if (index >= live.length) return false;
+    if (stepHook.active) stepHook.at(Step.BITMAP_UPDATE, index, m);
+    const was = mem.active ? modelledBitmapClear(live, index, m) : Atomics.and(live, index, ~m);
+    const got = (was & m) >>> 0;
+    if (got === 0) continue;
+    if (coverage.active) noteClearWord(slot, firstPage, numPages, index, got);
+    result.cleared += popcount(got);
+    result.reprotected += protectWord(slot.spte, index * WORD_BITS, got, slot.pageCount);
+  }
+  return true;
 }
 
 /** Set bits of a u32 (the SWAR bit count: pairs, nibbles, then a multiply sums the bytes). */

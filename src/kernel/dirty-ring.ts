@@ -280,7 +280,11 @@ export class DirtyRing implements ModelledRing {
         const slot = i32[e + W_SLOT]! >>> 0;
         const offLo = i32[e + W_OFF_LO]! >>> 0;
         const offHi = i32[e + W_OFF_HI]! >>> 0;
-        Atomics.store(i32, e + W_FLAGS, 0);
+        // A plain store, as the kernel's WRITE_ONCE: the vCPU pushes into this entry again only
+        // after it reads the reset_index published below (an Atomics exchange, after this
+        // store in program order), and userspace reads flags only at entries pushed since. An
+        // Atomics.store here is a full barrier (xchg) per entry and cost ≈ 8 ns.
+        i32[e + W_FLAGS] = 0;
         resetIndex = (resetIndex + 1) >>> 0;
         count++;
         batch.add(slot, offLo, offHi, sink);
