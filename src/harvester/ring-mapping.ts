@@ -31,6 +31,7 @@ export interface ResetMarks {
 export class RingMapping implements DirtyRingMapping {
   readonly entryCount: number;
   readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
   private readonly mask: number;
@@ -43,6 +44,7 @@ export class RingMapping implements DirtyRingMapping {
   ) {
     this.entryCount = views.entryCount;
     this.buffer = views.i32.buffer as SharedArrayBuffer;
+    this.byteOffset = views.i32.byteOffset;
     this.i32 = views.i32;
     this.u32 = views.u32;
     this.mask = views.entryCount - 1;
@@ -85,6 +87,15 @@ export class RingMapping implements DirtyRingMapping {
       return;
     }
     Atomics.store(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS, KVM_DIRTY_GFN_F_RESET);
+  }
+
+  /**
+   * flags = RESET, a plain store (WRITE_ONCE): a WebAssembly harvester's mark made without the
+   * release. Counted as a RESET mark like storeResetRelease; the model sees the weaker ordering.
+   */
+  storeResetPlain(index: number): void {
+    this.marks.marked++;
+    this.storeFlagsPlain(index, KVM_DIRTY_GFN_F_RESET);
   }
 
   storeFlagsPlain(index: number, value: number): void {
