@@ -104,6 +104,20 @@ __DR_IMPORT(store32) void __dirtyring_store32(volatile void *p, __u32 value, int
 __DR_IMPORT(store64) void __dirtyring_store64(volatile void *p, __u64 value, int order);
 __DR_IMPORT(fence) void __dirtyring_fence(int kind);
 
+/*
+ * Plain loads and stores: controlled runs rewrite the module's plain 32- and 64-bit accesses
+ * into calls of these, so that `cur->slot` is a step point and, under a weak memory model, may
+ * read an older store. The weak function below only keeps them imported; nothing calls it.
+ */
+__DR_IMPORT(plain_load32) __u32 __dirtyring_plain_load32(__u32 addr, __u32 offset);
+__DR_IMPORT(plain_load64) __u64 __dirtyring_plain_load64(__u32 addr, __u32 offset);
+__DR_IMPORT(plain_store32) void __dirtyring_plain_store32(__u32 addr, __u32 value, __u32 offset);
+__attribute__((weak, export_name("__dirtyring_plain_hooks"))) __u64 __dirtyring_plain_hooks(void)
+{
+	__dirtyring_plain_store32(0, 0, 0);
+	return __dirtyring_plain_load32(0, 0) + __dirtyring_plain_load64(0, 0);
+}
+
 __attribute__((weak)) int errno;
 
 static inline long __dirtyring_errno(long r)

@@ -28,6 +28,10 @@ export const WASM_IMPORTS = [
   'store32',
   'store64',
   'fence',
+  // Plain loads and stores of an instrumented module (controlled runs, wasm-instrument.ts).
+  'plain_load32',
+  'plain_load64',
+  'plain_store32',
 ] as const;
 export type WasmImportName = (typeof WASM_IMPORTS)[number];
 

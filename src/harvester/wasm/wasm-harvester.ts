@@ -12,7 +12,9 @@
 import { ConfigError } from '../../base/config-error.js';
 import { type Collection, type HarvesterDefinition, type HarvesterInstance, type HarvesterKvm, type HarvesterLog, defineHarvester } from '../contract.js';
 import { WASM_EXPORT_COLLECT, WASM_EXPORT_INIT, WASM_EXPORT_LOG, WASM_IMPORT_MODULE, WASM_LOGS, WASM_MEMORY_IMPORT, WASM_PAGE_BYTES } from './wasm-abi.js';
+import { stepHook } from '../../kernel/step-hook.js';
 import { WasmHost } from './wasm-host.js';
+import { instrumentPlainAccesses } from './wasm-instrument.js';
 import { type CheckedWasmModule, type MemoryLimits, WasmModuleError, checkWasmModule } from './wasm-module.js';
 
 type CollectFn = (final: number) => number;
@@ -63,11 +65,24 @@ function newMemory(limits: MemoryLimits, pages: number): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: pages, maximum: limits.maxPages, shared: true });
 }
 
+/**
+ * The module to run: in a controlled run the instrumented one (every plain access a host call,
+ * wasm-instrument.ts), compiled at the first need; elsewhere the module as built.
+ */
+function moduleFor(checked: CheckedWasmModule): WebAssembly.Module {
+  if (!stepHook.active) return checked.module;
+  if (checked.instrumented === undefined) {
+    const bytes = instrumentPlainAccesses(checked.bytes);
+    checked.instrumented = bytes === null ? null : new WebAssembly.Module(bytes);
+  }
+  return checked.instrumented ?? checked.module;
+}
+
 function instantiate(name: string, checked: CheckedWasmModule, kvm: HarvesterKvm): HarvesterInstance {
   const memory = kvm.ringMemory ?? newMemory(checked.memory, checked.memory.minPages);
   const placement = kvm.ringMemory === null || kvm.log !== 'ring' ? null : { byteOffset: kvm.ring(0).byteOffset, ringBytes: kvm.ring(0).entryCount * 16, vcpus: kvm.vcpuCount };
   const host = new WasmHost(kvm, memory, placement);
-  const instance = new WebAssembly.Instance(checked.module, { [WASM_MEMORY_IMPORT.module]: { [WASM_MEMORY_IMPORT.name]: memory }, [WASM_IMPORT_MODULE]: host.imports() });
+  const instance = new WebAssembly.Instance(moduleFor(checked), { [WASM_MEMORY_IMPORT.module]: { [WASM_MEMORY_IMPORT.name]: memory }, [WASM_IMPORT_MODULE]: host.imports() });
   const init = instance.exports[WASM_EXPORT_INIT];
   if (typeof init === 'function') {
     const rc = (init as () => number)();

@@ -47,6 +47,7 @@ export class WasmHost {
   private readonly rings: (RingMapping | undefined)[] = [];
   private readonly fenceWord = new Int32Array(new SharedArrayBuffer(4));
   private collection: Collection = { final: false, ringFull: [] };
+  private view: DataView | null = null;
 
   constructor(
     private readonly kvm: HarvesterKvm,
@@ -84,7 +85,48 @@ export class WasmHost {
       store32: (addr: number, value: number, order: number) => this.store32(addr >>> 0, value, order),
       store64: (addr: number, value: bigint, order: number) => this.store64(addr >>> 0, value, order),
       fence: (kind: number) => this.fence(kind),
+      plain_load32: (addr: number, offset: number) => this.plainLoad32((addr >>> 0) + (offset >>> 0)),
+      plain_load64: (addr: number, offset: number) => this.plainLoad64((addr >>> 0) + (offset >>> 0)),
+      plain_store32: (addr: number, value: number, offset: number) => this.plainStore32((addr >>> 0) + (offset >>> 0), value),
     };
+  }
+
+  // A plain C access of an instrumented module: a ring entry's through its mapping's plain
+  // accessor (a step point; under a weak model a load that may read an older store), any other
+  // as the unmodified code would make it. Out of bounds traps, as the load itself would.
+
+  private plainLoad32(addr: number): number {
+    const at = this.ringAt(addr);
+    if (at !== null && at.field === 0) return at.ring.loadFlagsPlain(at.index) | 0;
+    if (at !== null && at.field === 4) return at.ring.readSlot(at.index) | 0;
+    if (at !== null && (at.field === 8 || at.field === 12)) {
+      const offset = at.ring.readOffset(at.index);
+      return (at.field === 8 ? offset % TWO_POW_32 : Math.floor(offset / TWO_POW_32)) | 0;
+    }
+    return this.dataView(addr, 4).getInt32(addr, true);
+  }
+
+  private plainLoad64(addr: number): bigint {
+    const at = this.ringAt(addr);
+    if (at !== null && at.field === 8) return BigInt.asIntN(64, BigInt(at.ring.readOffset(at.index)));
+    return this.dataView(addr, 8).getBigInt64(addr, true);
+  }
+
+  private plainStore32(addr: number, value: number): void {
+    const at = this.ringAt(addr);
+    if (at !== null && at.field === 0) {
+      if ((value >>> 0) === KVM_DIRTY_GFN_F_RESET) at.ring.storeResetPlain(at.index);
+      else at.ring.storeFlagsPlain(at.index, value >>> 0);
+      return;
+    }
+    this.dataView(addr, 4).setInt32(addr, value, true);
+  }
+
+  private dataView(addr: number, bytes: number): DataView {
+    const buffer = this.memory.buffer;
+    if (addr + bytes > buffer.byteLength) throw new WebAssembly.RuntimeError('memory access out of bounds');
+    if (this.view === null || this.view.buffer !== buffer) this.view = new DataView(buffer);
+    return this.view;
   }
 
   /** mmap of vCPU `vcpu`'s ring: its address in the module's memory (the kernel's errno without a ring). */

@@ -20,7 +20,10 @@ export interface MemoryLimits {
 
 export interface CheckedWasmModule {
   readonly module: WebAssembly.Module;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   readonly memory: MemoryLimits;
+  /** The module with its plain accesses instrumented (controlled runs), once compiled; null if it cannot be. */
+  instrumented?: WebAssembly.Module | null;
 }
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
@@ -48,7 +51,7 @@ export function checkWasmModule(bytes: Uint8Array<ArrayBuffer>): CheckedWasmModu
   }
   const memory = memoryImportLimits(bytes);
   if (memory === null) throw new WasmModuleError('does not import its memory as env.memory (link with -Wl,--import-memory,--shared-memory,--max-memory=N)');
-  return { module, memory };
+  return { module, bytes, memory };
 }
 
 /** The limits of the env.memory import, or null; a memory that is not shared is refused. */
