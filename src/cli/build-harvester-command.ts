@@ -29,9 +29,15 @@ The same as:
     -I <dirtyring>/include -Wl,--no-entry,--import-memory,--shared-memory,--max-memory=${DEFAULT_MAX_MEMORY_BYTES} \\
     -o FILE.wasm FILE.c`;
 
-/** The include directory shipped with the package. */
+/** The include directory shipped with the package: the nearest include/dirtyring.h above this module (src/ or dist/src/). */
 export function includeDir(): string {
-  return nodePath.resolve(nodePath.dirname(nodeUrl.fileURLToPath(import.meta.url)), '..', '..', '..', 'include');
+  let dir = nodePath.dirname(nodeUrl.fileURLToPath(import.meta.url));
+  for (;;) {
+    if (fs.existsSync(nodePath.join(dir, 'include', 'dirtyring.h'))) return nodePath.join(dir, 'include');
+    const up = nodePath.dirname(dir);
+    if (up === dir) throw new ConfigError('build-harvester', 'include/dirtyring.h', 'ENOENT', 'the package has no include/dirtyring.h');
+    dir = up;
+  }
 }
 
 /** The clang arguments for `source` → `output`. */
