@@ -7,10 +7,11 @@
  * memory (dirtyring_ring() is the mmap), the dirty-logging ioctls with their real request
  * numbers and structs, returning -1 and setting errno on failure.
  *
- * READ_ONCE, WRITE_ONCE, smp_load_acquire, smp_store_release and the smp_*mb() fences call the
- * harness: in free-running runs they are atomics; in controlled runs each is a step point the
- * scheduler sees, and under --memory-model x86|arm64 an access with exactly that ordering.
- * Plain C loads and stores read and write the shared memory directly and are not step points.
+ * READ_ONCE, WRITE_ONCE, smp_load_acquire and smp_store_release compile to WebAssembly accesses
+ * (volatile, atomic); the smp_*mb() fences call the harness. In free-running runs the code runs
+ * as built. In controlled runs the harness runs it with every 32- and 64-bit load and store —
+ * plain C ones included — rewritten into a call: each access to a ring entry is a step point the
+ * scheduler sees and, under --memory-model x86|arm64, an access with exactly its ordering.
  */
 #ifndef DIRTYRING_H
 #define DIRTYRING_H
@@ -98,24 +99,30 @@ __DR_IMPORT(ring_full_count) int dirtyring_ring_full_count(void);
 __DR_IMPORT(ring_full) int dirtyring_ring_full(int index);
 __DR_IMPORT(report) void __dirtyring_report(__u32 slot, __u32 offset_lo, __u32 offset_hi);
 __DR_IMPORT(kick) int __dirtyring_kick(int vcpu);
-__DR_IMPORT(load32) __u32 __dirtyring_load32(const volatile void *p, int order);
-__DR_IMPORT(load64) __u64 __dirtyring_load64(const volatile void *p, int order);
-__DR_IMPORT(store32) void __dirtyring_store32(volatile void *p, __u32 value, int order);
-__DR_IMPORT(store64) void __dirtyring_store64(volatile void *p, __u64 value, int order);
 __DR_IMPORT(fence) void __dirtyring_fence(int kind);
 
 /*
- * Plain loads and stores: controlled runs rewrite the module's plain 32- and 64-bit accesses
- * into calls of these, so that `cur->slot` is a step point and, under a weak memory model, may
- * read an older store. The weak function below only keeps them imported; nothing calls it.
+ * Controlled runs rewrite the module's 32- and 64-bit loads and stores — plain and atomic — into
+ * calls of these (src/harvester/wasm/wasm-instrument.ts), so that `cur->slot` is a step point
+ * and, under a weak memory model, may read an older store. The weak function below only keeps
+ * them imported; nothing calls it.
  */
 __DR_IMPORT(plain_load32) __u32 __dirtyring_plain_load32(__u32 addr, __u32 offset);
 __DR_IMPORT(plain_load64) __u64 __dirtyring_plain_load64(__u32 addr, __u32 offset);
 __DR_IMPORT(plain_store32) void __dirtyring_plain_store32(__u32 addr, __u32 value, __u32 offset);
-__attribute__((weak, export_name("__dirtyring_plain_hooks"))) __u64 __dirtyring_plain_hooks(void)
+__DR_IMPORT(plain_store64) void __dirtyring_plain_store64(__u32 addr, __u64 value, __u32 offset);
+__DR_IMPORT(acquire_load32) __u32 __dirtyring_acquire_load32(__u32 addr, __u32 offset);
+__DR_IMPORT(acquire_load64) __u64 __dirtyring_acquire_load64(__u32 addr, __u32 offset);
+__DR_IMPORT(release_store32) void __dirtyring_release_store32(__u32 addr, __u32 value, __u32 offset);
+__DR_IMPORT(release_store64) void __dirtyring_release_store64(__u32 addr, __u64 value, __u32 offset);
+__attribute__((weak, export_name("__dirtyring_hooks"))) __u64 __dirtyring_hooks(void)
 {
 	__dirtyring_plain_store32(0, 0, 0);
-	return __dirtyring_plain_load32(0, 0) + __dirtyring_plain_load64(0, 0);
+	__dirtyring_plain_store64(0, 0, 0);
+	__dirtyring_release_store32(0, 0, 0);
+	__dirtyring_release_store64(0, 0, 0);
+	return __dirtyring_plain_load32(0, 0) + __dirtyring_plain_load64(0, 0) + __dirtyring_acquire_load32(0, 0) +
+	       __dirtyring_acquire_load64(0, 0);
 }
 
 __attribute__((weak)) int errno;
@@ -178,29 +185,16 @@ static inline int dirtyring_kick(int vcpu)
 
 /* ---- ordered accesses and barriers (include/asm-generic/barrier.h, rwonce.h) --------- */
 
-#define __DR_ONCE 0
-#define __DR_ACQ_REL 1
-
-#define __DR_LOAD(x, order)                                                                        \
-	({                                                                                         \
-		_Static_assert(sizeof(x) == 4 || sizeof(x) == 8, "a 4- or 8-byte location");       \
-		(__typeof__(x))__builtin_choose_expr(sizeof(x) == 8,                               \
-			__dirtyring_load64((const volatile void *)&(x), (order)),                  \
-			__dirtyring_load32((const volatile void *)&(x), (order)));                 \
-	})
-
-#define __DR_STORE(x, v, order)                                                                    \
-	do {                                                                                       \
-		_Static_assert(sizeof(x) == 4 || sizeof(x) == 8, "a 4- or 8-byte location");       \
-		__builtin_choose_expr(sizeof(x) == 8,                                              \
-			__dirtyring_store64((volatile void *)&(x), (__u64)(v), (order)),           \
-			__dirtyring_store32((volatile void *)&(x), (__u32)(v), (order)));          \
-	} while (0)
-
-#define READ_ONCE(x) __DR_LOAD(x, __DR_ONCE)
-#define WRITE_ONCE(x, v) __DR_STORE(x, v, __DR_ONCE)
-#define smp_load_acquire(p) __DR_LOAD(*(p), __DR_ACQ_REL)
-#define smp_store_release(p, v) __DR_STORE(*(p), v, __DR_ACQ_REL)
+/*
+ * What the kernel's macros compile to on a CPU: a volatile access for READ_ONCE / WRITE_ONCE,
+ * WebAssembly's atomic load and store for the acquire and the release. Controlled runs rewrite
+ * each into a call of the harness with its ordering (plain, acquire, release); the fences are
+ * calls in every run, so that smp_rmb and smp_wmb stay what they are under the memory model.
+ */
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+#define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define smp_mb() __dirtyring_fence(0)
 #define smp_rmb() __dirtyring_fence(1)
 #define smp_wmb() __dirtyring_fence(2)

@@ -81,6 +81,15 @@ export function loadedHarvester(url: string): HarvesterDefinition {
   return d;
 }
 
+/**
+ * Where the rings of a run of the harvester at `url` go: a WebAssembly harvester's memory
+ * (loaded here if this thread has not yet), else undefined — a JS harvester needs no ring space,
+ * so a thread that builds the VM need not load it (the controlled engine, a replay).
+ */
+export function harvesterRingSpace(url: string): HarvesterDefinition['ringSpace'] {
+  return WASM_EXTENSION.test(url) ? loadedHarvester(url).ringSpace : undefined;
+}
+
 /** A C harvester compiled to WebAssembly (src/harvester/wasm/). */
 function loadWasm(shown: string, url: string, path: string): HarvesterDefinition {
   if (!fs.existsSync(path)) throw new HarvesterLoadError(shown, 'ENOENT', 'no such file');

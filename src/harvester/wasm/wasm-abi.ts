@@ -32,6 +32,11 @@ export const WASM_IMPORTS = [
   'plain_load32',
   'plain_load64',
   'plain_store32',
+  'plain_store64',
+  'acquire_load32',
+  'acquire_load64',
+  'release_store32',
+  'release_store64',
 ] as const;
 export type WasmImportName = (typeof WASM_IMPORTS)[number];
 

@@ -66,16 +66,21 @@ function newMemory(limits: MemoryLimits, pages: number): WebAssembly.Memory {
 }
 
 /**
- * The module to run: in a controlled run the instrumented one (every plain access a host call,
- * wasm-instrument.ts), compiled at the first need; elsewhere the module as built.
+ * The module to run (wasm-instrument.ts), compiled at the first need: in a controlled run every
+ * load and store a host call (step points, the memory model); in a free run only the release
+ * stores (the RESET marks, counted for the reset-count check), the rest native.
  */
 function moduleFor(checked: CheckedWasmModule): WebAssembly.Module {
-  if (!stepHook.active) return checked.module;
-  if (checked.instrumented === undefined) {
-    const bytes = instrumentPlainAccesses(checked.bytes);
-    checked.instrumented = bytes === null ? null : new WebAssembly.Module(bytes);
+  if (stepHook.active) {
+    if (checked.instrumented === undefined) checked.instrumented = compiled(instrumentPlainAccesses(checked.bytes, 'all'));
+    return checked.instrumented ?? checked.module;
   }
-  return checked.instrumented ?? checked.module;
+  if (checked.releasesInstrumented === undefined) checked.releasesInstrumented = compiled(instrumentPlainAccesses(checked.bytes, 'releases'));
+  return checked.releasesInstrumented ?? checked.module;
+}
+
+function compiled(bytes: Uint8Array<ArrayBuffer> | null): WebAssembly.Module | null {
+  return bytes === null ? null : new WebAssembly.Module(bytes);
 }
 
 function instantiate(name: string, checked: CheckedWasmModule, kvm: HarvesterKvm): HarvesterInstance {

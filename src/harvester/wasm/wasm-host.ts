@@ -88,6 +88,11 @@ export class WasmHost {
       plain_load32: (addr: number, offset: number) => this.plainLoad32((addr >>> 0) + (offset >>> 0)),
       plain_load64: (addr: number, offset: number) => this.plainLoad64((addr >>> 0) + (offset >>> 0)),
       plain_store32: (addr: number, value: number, offset: number) => this.plainStore32((addr >>> 0) + (offset >>> 0), value),
+      plain_store64: (addr: number, value: bigint, offset: number) => this.dataView((addr >>> 0) + (offset >>> 0), 8).setBigInt64((addr >>> 0) + (offset >>> 0), value, true),
+      acquire_load32: (addr: number, offset: number) => this.load32(this.aligned((addr >>> 0) + (offset >>> 0), 4), WasmOrder.ACQ_REL),
+      acquire_load64: (addr: number, offset: number) => this.load64(this.aligned((addr >>> 0) + (offset >>> 0), 8), WasmOrder.ACQ_REL),
+      release_store32: (addr: number, value: number, offset: number) => this.store32(this.aligned((addr >>> 0) + (offset >>> 0), 4), value, WasmOrder.ACQ_REL),
+      release_store64: (addr: number, value: bigint, offset: number) => this.store64(this.aligned((addr >>> 0) + (offset >>> 0), 8), value, WasmOrder.ACQ_REL),
     };
   }
 
@@ -120,6 +125,13 @@ export class WasmHost {
       return;
     }
     this.dataView(addr, 4).setInt32(addr, value, true);
+  }
+
+  /** An atomic access's address: misaligned or out of bounds traps, as the instruction would. */
+  private aligned(addr: number, bytes: number): number {
+    if (addr % bytes !== 0) throw new WebAssembly.RuntimeError('unaligned atomic');
+    if (addr + bytes > this.memory.buffer.byteLength) throw new WebAssembly.RuntimeError('memory access out of bounds');
+    return addr;
   }
 
   private dataView(addr: number, bytes: number): DataView {

@@ -1,8 +1,8 @@
 /**
- * Controlled runs see a C harvester's plain accesses too: this rewrites the module's code so
- * that every plain 32- and 64-bit load and every 32-bit store calls the host (the
- * `plain_load32` / `plain_load64` / `plain_store32` imports that include/dirtyring.h keeps
- * imported), with the memarg's offset as the last argument. The host makes an access to a ring
+ * Controlled runs see a C harvester's accesses: this rewrites the module's code so that every
+ * 32- and 64-bit load and store — plain (a C access, READ_ONCE, WRITE_ONCE) or atomic (what
+ * smp_load_acquire and smp_store_release compile to) — calls the host (the hooks that
+ * include/dirtyring.h keeps imported), with the memarg's offset as the last argument. The host makes an access to a ring
  * entry the mapping's plain accessor — a step point, and under a weak memory model a plain load
  * that may read an older store, as `cur->slot` may on arm64 — and does any other as it is.
  *
@@ -16,19 +16,44 @@ const SECTION_CODE = 10;
 const OP_I32_LOAD = 0x28;
 const OP_I64_LOAD = 0x29;
 const OP_I32_STORE = 0x36;
+const OP_I64_STORE = 0x37;
+const OP_ATOMIC = 0xfe;
+// Atomic opcodes (after 0xFE) get keys above 0xFF in the hook map.
+const ATOMIC = 0x100;
+const OP_I32_ATOMIC_LOAD = ATOMIC | 0x10;
+const OP_I64_ATOMIC_LOAD = ATOMIC | 0x11;
+const OP_I32_ATOMIC_STORE = ATOMIC | 0x17;
+const OP_I64_ATOMIC_STORE = ATOMIC | 0x18;
 const OP_I32_CONST = 0x41;
 const OP_CALL = 0x10;
 
-export const PLAIN_HOOKS = ['plain_load32', 'plain_load64', 'plain_store32'] as const;
+/** The hooks, and the access each replaces: plain loads and stores, and the atomic loads and stores smp_load_acquire / smp_store_release compile to. */
+const HOOK_OPS: readonly (readonly [string, number])[] = [
+  ['plain_load32', OP_I32_LOAD],
+  ['plain_load64', OP_I64_LOAD],
+  ['plain_store32', OP_I32_STORE],
+  ['plain_store64', OP_I64_STORE],
+  ['acquire_load32', OP_I32_ATOMIC_LOAD],
+  ['acquire_load64', OP_I64_ATOMIC_LOAD],
+  ['release_store32', OP_I32_ATOMIC_STORE],
+  ['release_store64', OP_I64_ATOMIC_STORE],
+];
+export const PLAIN_HOOKS = HOOK_OPS.map(([name]) => name);
 
-/** The module with its plain accesses routed through the hooks, or null when it does not import them. */
-export function instrumentPlainAccesses(bytes: Uint8Array): Uint8Array<ArrayBuffer> | null {
+/**
+ * The module with its accesses routed through the hooks — every load and store (`all`, for
+ * controlled runs), or only the atomic stores (`releases`, for free runs: smp_store_release of
+ * RESET is a mark the harness counts for its reset-count check; everything else runs native) —
+ * or null when it does not import them.
+ */
+export function instrumentPlainAccesses(bytes: Uint8Array, which: 'all' | 'releases' = 'all'): Uint8Array<ArrayBuffer> | null {
   const sections = readSections(bytes);
   const imports = sections.find((s) => s.id === SECTION_IMPORT);
   const code = sections.find((s) => s.id === SECTION_CODE);
   if (imports === undefined || code === undefined) return null;
   const hooks = hookIndices(bytes.subarray(imports.start, imports.end));
   if (hooks === null) return null;
+  if (which === 'releases') for (const op of [OP_I32_LOAD, OP_I64_LOAD, OP_I32_STORE, OP_I64_STORE, OP_I32_ATOMIC_LOAD, OP_I64_ATOMIC_LOAD]) hooks.delete(op);
   const out: number[] = Array.from(bytes.subarray(0, 8));
   for (const s of sections) {
     const body = s.id === SECTION_CODE ? rewriteCode(bytes.subarray(s.start, s.end), hooks) : Array.from(bytes.subarray(s.start, s.end));
@@ -78,11 +103,7 @@ function hookIndices(section: Uint8Array): Map<number, number> | null {
     }
   }
   if (found.size !== PLAIN_HOOKS.length) return null;
-  return new Map([
-    [OP_I32_LOAD, found.get('plain_load32')!],
-    [OP_I64_LOAD, found.get('plain_load64')!],
-    [OP_I32_STORE, found.get('plain_store32')!],
-  ]);
+  return new Map(HOOK_OPS.map(([name, op]) => [op, found.get(name)!]));
 }
 
 function rewriteCode(section: Uint8Array, hooks: Map<number, number>): number[] {
@@ -108,7 +129,13 @@ function rewriteBody(body: Uint8Array, hooks: Map<number, number>): number[] {
   const out = Array.from(body.subarray(0, r.at));
   while (r.at < body.length) {
     const start = r.at;
-    const op = r.byte();
+    let op = r.byte();
+    if (op === OP_ATOMIC) {
+      const key = ATOMIC | r.u32();
+      if (hooks.has(key)) op = key;
+      // Not one of ours: back to the sub-opcode, for skipImmediates.
+      else r.at = start + 1;
+    }
     const hook = hooks.get(op);
     if (hook !== undefined) {
       r.u32();

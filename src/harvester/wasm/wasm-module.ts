@@ -22,8 +22,10 @@ export interface CheckedWasmModule {
   readonly module: WebAssembly.Module;
   readonly bytes: Uint8Array<ArrayBuffer>;
   readonly memory: MemoryLimits;
-  /** The module with its plain accesses instrumented (controlled runs), once compiled; null if it cannot be. */
+  /** The module with every access instrumented (controlled runs), once compiled; null if it cannot be. */
   instrumented?: WebAssembly.Module | null;
+  /** The module with its release stores instrumented (free runs), once compiled; null if it cannot be. */
+  releasesInstrumented?: WebAssembly.Module | null;
 }
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
