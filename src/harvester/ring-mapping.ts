@@ -98,6 +98,14 @@ export class RingMapping implements DirtyRingMapping {
     this.storeFlagsPlain(index, KVM_DIRTY_GFN_F_RESET);
   }
 
+  /**
+   * RESET marks the harness could not see being made (a WebAssembly harvester's native stores in
+   * a free run), counted in the ring just before the reset that consumes them.
+   */
+  addMarks(count: number): void {
+    this.marks.marked += count;
+  }
+
   storeFlagsPlain(index: number, value: number): void {
     if (stepHook.active) stepHook.at(Step.HARVESTER_ACCESS, index >>> 0, HarvesterAccess.STORE_FLAGS);
     if (mem.active) {

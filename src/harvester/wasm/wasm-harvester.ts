@@ -66,17 +66,14 @@ function newMemory(limits: MemoryLimits, pages: number): WebAssembly.Memory {
 }
 
 /**
- * The module to run (wasm-instrument.ts), compiled at the first need: in a controlled run every
- * load and store a host call (step points, the memory model); in a free run only the release
- * stores (the RESET marks, counted for the reset-count check), the rest native.
+ * The module to run: in a controlled run the instrumented one (every load and store a host call:
+ * step points, the memory model; wasm-instrument.ts), compiled at the first need; elsewhere the
+ * module as built, its RESET marks counted in the rings at each reset (WasmHost).
  */
-function moduleFor(checked: CheckedWasmModule): WebAssembly.Module {
-  if (stepHook.active) {
-    if (checked.instrumented === undefined) checked.instrumented = compiled(instrumentPlainAccesses(checked.bytes, 'all'));
-    return checked.instrumented ?? checked.module;
-  }
-  if (checked.releasesInstrumented === undefined) checked.releasesInstrumented = compiled(instrumentPlainAccesses(checked.bytes, 'releases'));
-  return checked.releasesInstrumented ?? checked.module;
+function moduleFor(checked: CheckedWasmModule): { module: WebAssembly.Module; native: boolean } {
+  if (!stepHook.active) return { module: checked.module, native: true };
+  if (checked.instrumented === undefined) checked.instrumented = compiled(instrumentPlainAccesses(checked.bytes));
+  return checked.instrumented === null ? { module: checked.module, native: true } : { module: checked.instrumented, native: false };
 }
 
 function compiled(bytes: Uint8Array<ArrayBuffer> | null): WebAssembly.Module | null {
@@ -86,8 +83,9 @@ function compiled(bytes: Uint8Array<ArrayBuffer> | null): WebAssembly.Module | n
 function instantiate(name: string, checked: CheckedWasmModule, kvm: HarvesterKvm): HarvesterInstance {
   const memory = kvm.ringMemory ?? newMemory(checked.memory, checked.memory.minPages);
   const placement = kvm.ringMemory === null || kvm.log !== 'ring' ? null : { byteOffset: kvm.ring(0).byteOffset, ringBytes: kvm.ring(0).entryCount * 16, vcpus: kvm.vcpuCount };
-  const host = new WasmHost(kvm, memory, placement);
-  const instance = new WebAssembly.Instance(moduleFor(checked), { [WASM_MEMORY_IMPORT.module]: { [WASM_MEMORY_IMPORT.name]: memory }, [WASM_IMPORT_MODULE]: host.imports() });
+  const run = moduleFor(checked);
+  const host = new WasmHost(kvm, memory, placement, run.native);
+  const instance = new WebAssembly.Instance(run.module, { [WASM_MEMORY_IMPORT.module]: { [WASM_MEMORY_IMPORT.name]: memory }, [WASM_IMPORT_MODULE]: host.imports() });
   const init = instance.exports[WASM_EXPORT_INIT];
   if (typeof init === 'function') {
     const rc = (init as () => number)();

@@ -49,11 +49,44 @@ export class WasmHost {
   private collection: Collection = { final: false, ringFull: [] };
   private view: DataView | null = null;
 
+  /**
+   * `nativeStores`: the module runs as built (a free run), so its RESET marks are plain wasm
+   * stores the harness does not see; they are counted in the rings before each reset instead.
+   */
   constructor(
     private readonly kvm: HarvesterKvm,
     private readonly memory: WebAssembly.Memory,
     private readonly placement: RingPlacement | null,
+    private readonly nativeStores = false,
   ) {}
+
+  /**
+   * The RESET marks since the last reset: every entry whose flags have RESET (the kernel clears
+   * the flags of each entry it resets, and a vCPU never writes an entry userspace has not given
+   * back), handed to the reset-count check as if made through the accessors.
+   */
+  private countMarks(): void {
+    const p = this.placement;
+    if (p === null) return;
+    const words = new Int32Array(this.memory.buffer, p.byteOffset, (p.vcpus * p.ringBytes) / 4);
+    for (let v = 0; v < p.vcpus; v++) {
+      let marks = 0;
+      const first = (v * p.ringBytes) / 4;
+      for (let w = first; w < first + p.ringBytes / 4; w += ENTRY_BYTES / 4) if ((Atomics.load(words, w) & KVM_DIRTY_GFN_F_RESET) !== 0) marks++;
+      if (marks > 0) this.mapping(v)?.addMarks(marks);
+    }
+  }
+
+  private mapping(vcpu: number): RingMapping | null {
+    let ring = this.rings[vcpu];
+    if (ring === undefined) {
+      const r = this.kvm.ring(vcpu);
+      if (!(r instanceof RingMapping)) return null;
+      ring = r;
+      this.rings[vcpu] = r;
+    }
+    return ring;
+  }
 
   /** The collection being run (ring_full_count / ring_full answer from it). */
   begin(c: Collection): void {
@@ -153,13 +186,8 @@ export class WasmHost {
     const rel = addr - p.byteOffset;
     if (rel < 0 || rel >= p.vcpus * p.ringBytes) return null;
     const vcpu = Math.floor(rel / p.ringBytes);
-    let ring = this.rings[vcpu];
-    if (ring === undefined) {
-      const r = this.kvm.ring(vcpu);
-      if (!(r instanceof RingMapping)) return null;
-      ring = r;
-      this.rings[vcpu] = r;
-    }
+    const ring = this.mapping(vcpu);
+    if (ring === null) return null;
     const inRing = rel - vcpu * p.ringBytes;
     return { ring, index: Math.floor(inRing / ENTRY_BYTES), field: inRing % ENTRY_BYTES };
   }
@@ -227,7 +255,10 @@ export class WasmHost {
 
   private ioctl(fd: number, request: number, arg: number): number {
     if (fd !== WASM_VM_FD) return EBADF;
-    if (request === KVM_RESET_DIRTY_RINGS) return this.errno(() => this.kvm.resetDirtyRings());
+    if (request === KVM_RESET_DIRTY_RINGS) {
+      if (this.nativeStores) this.countMarks();
+      return this.errno(() => this.kvm.resetDirtyRings());
+    }
     if (request === KVM_GET_DIRTY_LOG) return this.getDirtyLog(arg);
     if (request === KVM_CLEAR_DIRTY_LOG) return this.clearDirtyLog(arg);
     return ENOTTY;

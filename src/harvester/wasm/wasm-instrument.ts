@@ -40,20 +40,14 @@ const HOOK_OPS: readonly (readonly [string, number])[] = [
 ];
 export const PLAIN_HOOKS = HOOK_OPS.map(([name]) => name);
 
-/**
- * The module with its accesses routed through the hooks — every load and store (`all`, for
- * controlled runs), or only the atomic stores (`releases`, for free runs: smp_store_release of
- * RESET is a mark the harness counts for its reset-count check; everything else runs native) —
- * or null when it does not import them.
- */
-export function instrumentPlainAccesses(bytes: Uint8Array, which: 'all' | 'releases' = 'all'): Uint8Array<ArrayBuffer> | null {
+/** The module with every 32- and 64-bit load and store routed through the hooks, or null when it does not import them. */
+export function instrumentPlainAccesses(bytes: Uint8Array): Uint8Array<ArrayBuffer> | null {
   const sections = readSections(bytes);
   const imports = sections.find((s) => s.id === SECTION_IMPORT);
   const code = sections.find((s) => s.id === SECTION_CODE);
   if (imports === undefined || code === undefined) return null;
   const hooks = hookIndices(bytes.subarray(imports.start, imports.end));
   if (hooks === null) return null;
-  if (which === 'releases') for (const op of [OP_I32_LOAD, OP_I64_LOAD, OP_I32_STORE, OP_I64_STORE, OP_I32_ATOMIC_LOAD, OP_I64_ATOMIC_LOAD]) hooks.delete(op);
   const out: number[] = Array.from(bytes.subarray(0, 8));
   for (const s of sections) {
     const body = s.id === SECTION_CODE ? rewriteCode(bytes.subarray(s.start, s.end), hooks) : Array.from(bytes.subarray(s.start, s.end));

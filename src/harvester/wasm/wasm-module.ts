@@ -24,8 +24,6 @@ export interface CheckedWasmModule {
   readonly memory: MemoryLimits;
   /** The module with every access instrumented (controlled runs), once compiled; null if it cannot be. */
   instrumented?: WebAssembly.Module | null;
-  /** The module with its release stores instrumented (free runs), once compiled; null if it cannot be. */
-  releasesInstrumented?: WebAssembly.Module | null;
 }
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];

@@ -73,8 +73,8 @@ describe.skipIf(NO_TOOLCHAIN !== null)(`compiled C harvesters${NO_TOOLCHAIN !== 
     expect(() => def.ringSpace!(256, 65536 * 16)).toThrow(/ENOMEM, 256 rings of 1048576 B need \d+ pages/);
   });
 
-  it.each([['all'], ['releases']] as const)('the instrumented module (%s) is valid and imports the same functions', (which) => {
-    const out = instrumentPlainAccesses(reaper, which);
+  it('the instrumented module is valid and imports the same functions', () => {
+    const out = instrumentPlainAccesses(reaper);
     expect(out).not.toBeNull();
     const m = new WebAssembly.Module(out!);
     expect(WebAssembly.Module.imports(m)).toEqual(WebAssembly.Module.imports(new WebAssembly.Module(reaper)));
