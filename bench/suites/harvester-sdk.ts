@@ -6,8 +6,15 @@
  * exit 31), and the main thread collects — harvest every ring, KVM_RESET_DIRTY_RINGS, then hand
  * each page to a sink that sums the offsets (checked every round). Target: the SDK's per-entry
  * accessor calls cost the harvest loop little, ≥ 90 % of the built-in collector's entries/s.
+ * And the same reaper in C (examples/harvesters-c/qemu-reaper.c, compiled to WebAssembly as
+ * `build-harvester` does, its rings in its linear memory) against the TypeScript one: what the
+ * imported ordered accesses and the report call cost. Skipped, saying why, without clang.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_MAX_MEMORY_BYTES, clangArgs } from '../../src/cli/build-harvester-command.js';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL } from '../../src/abi/constants.js';
 import { loadHarvester } from '../../src/harvester/load-harvester.js';
 import { UserHarvesterCollector } from '../../src/harvester/user-collector.js';
@@ -24,8 +31,7 @@ const RING_ENTRIES = 4096;
 const SLOT_PAGES = 16384;
 const SLOT_ID = 1;
 const DONE_BOUND_MS = 10_000;
-type Consumer = 'builtin' | 'sdk';
-const CONSUMERS: readonly Consumer[] = ['builtin', 'sdk'];
+type Consumer = 'builtin' | 'sdk' | 'c';
 
 let checksum = 0;
 const sumSink = (_slot: number, offLo: number, _offHi: number): void => {
@@ -39,9 +45,17 @@ interface Setup {
   readonly collector: LogCollector;
 }
 
-async function setup(consumer: Consumer, root: string): Promise<Setup> {
+/** The C reaper compiled to WebAssembly in `dir`, or null (and why) without the toolchain. */
+function buildCReaper(root: string, dir: string): string | null {
+  const out = join(dir, 'qemu-reaper.wasm');
+  const r = spawnSync('clang', clangArgs(join(root, 'examples', 'harvesters-c', 'qemu-reaper.c'), out, DEFAULT_MAX_MEMORY_BYTES), { encoding: 'utf8' });
+  return r.status === 0 ? out : null;
+}
+
+async function setup(consumer: Consumer, root: string, cModule: string | null): Promise<Setup> {
   const control = new SharedArrayBuffer(Ctl.WORDS * 4);
-  const vm = Vm.create();
+  const c = consumer === 'c' ? (await loadHarvester(cModule!)).definition : null;
+  const vm = Vm.create(c?.ringSpace ? { ringSpace: c.ringSpace(1, RING_ENTRIES * 16) } : {});
   vm.enableCap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL, RING_ENTRIES * 16);
   const slot = vm.createMemslot({ id: SLOT_ID, baseGfn: 1 << 18, pageCount: SLOT_PAGES, logDirty: true });
   vm.createVcpu();
@@ -49,7 +63,7 @@ async function setup(consumer: Consumer, root: string): Promise<Setup> {
   const collector =
     consumer === 'builtin'
       ? new RingLogCollector(vm, 1, slots, userspaceFaults(0))
-      : new UserHarvesterCollector((await loadHarvester(join(root, 'examples', 'harvesters', 'qemu-reaper.ts'))).definition, vm, 1, slots);
+      : new UserHarvesterCollector(c ?? (await loadHarvester(join(root, 'examples', 'harvesters', 'qemu-reaper.ts'))).definition, vm, 1, slots);
   const worker = await spawnBenchWorker('ring-producer', { mode: 'dirtyring', index: 0, control, vm: vm.buffers(), slot: slot.encodedSlot, firstPage: 0, pageSpan: SLOT_PAGES });
   return { consumer, ctl: new Int32Array(control), worker, collector };
 }
@@ -103,9 +117,13 @@ export const harvesterSdkSuite: Suite = {
     const repeats = ctx.quick ? 5 : 11;
     const count = ctx.quick ? 1_000_000 : 4_000_000;
     const setups: Setup[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'dirtyring-bench-c-'));
     try {
-      for (const c of CONSUMERS) setups.push(await setup(c, ctx.root));
-      const samples: Record<Consumer, number[]> = { builtin: [], sdk: [] };
+      const cModule = buildCReaper(ctx.root, dir);
+      if (cModule === null) ctx.log('  C reaper: skipped (clang or wasm-ld is not installed: apt-get install clang lld)');
+      const consumers: Consumer[] = cModule === null ? ['builtin', 'sdk'] : ['builtin', 'sdk', 'c'];
+      for (const c of consumers) setups.push(await setup(c, ctx.root, cModule));
+      const samples: Record<Consumer, number[]> = { builtin: [], sdk: [], c: [] };
       let round = 0;
       // Warm-up per consumer (JIT, fresh buffers), not recorded.
       for (const s of setups) runRound(s, Math.min(count, 400_000), ++round);
@@ -128,8 +146,22 @@ export const harvesterSdkSuite: Suite = {
         target: { text: '≥ 90 % of the built-in collector', minRatio: 0.9 },
         extra: { recordsPerRound: count, ringEntries: RING_ENTRIES },
       });
+      if (samples.c.length > 0) {
+        ctx.log(`  C reaper (WebAssembly) ${(summarize(samples.c).median / 1e6).toFixed(2)} M/s`);
+        ctx.reporter.add({
+          id: 'harvester-sdk.c-reaper.vs-ts-reaper',
+          section: this.title,
+          name: 'push→harvest→reset→sink, the QEMU-style reaper in C (WebAssembly) vs the same in TypeScript',
+          unit: 'entries/s',
+          better: 'higher',
+          samples: samples.c,
+          baseline: { name: 'qemu-reaper.ts', samples: samples.sdk },
+          extra: { recordsPerRound: count, ringEntries: RING_ENTRIES },
+        });
+      }
     } finally {
       await Promise.all(setups.map((s) => teardown(s)));
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 };

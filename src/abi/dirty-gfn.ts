@@ -30,11 +30,16 @@ export interface RingViews {
   readonly entryCount: number;
 }
 
-export function ringViews(buffer: SharedArrayBuffer): RingViews {
-  assert(buffer.byteLength % DIRTY_GFN_BYTES === 0, `a ring mapping of ${buffer.byteLength} B is not whole ${DIRTY_GFN_BYTES}-byte entries`);
+/**
+ * The views of a ring mapping: a whole SharedArrayBuffer, or the words of one placed inside a
+ * larger shared memory (a WebAssembly harvester's linear memory, kernel/vm-core.ts).
+ */
+export function ringViews(ring: SharedArrayBuffer | Int32Array): RingViews {
+  const i32 = ring instanceof Int32Array ? ring : new Int32Array(ring);
+  assert(i32.byteLength % DIRTY_GFN_BYTES === 0, `a ring mapping of ${i32.byteLength} B is not whole ${DIRTY_GFN_BYTES}-byte entries`);
   return {
-    i32: new Int32Array(buffer),
-    u32: new Uint32Array(buffer),
-    entryCount: buffer.byteLength / DIRTY_GFN_BYTES,
+    i32,
+    u32: new Uint32Array(i32.buffer, i32.byteOffset, i32.length),
+    entryCount: i32.byteLength / DIRTY_GFN_BYTES,
   };
 }

@@ -4,6 +4,7 @@ import { type HarvesterDefinition, isHarvesterDefinition } from '../harvester/co
 import { loadHarvester } from '../harvester/load-harvester.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
+import type { RingSpaceFactory } from '../userspace/guest-fleet.js';
 import { type UserCollector, createUserCollector } from '../harvester/create-user-collector.js';
 import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 
@@ -37,6 +38,12 @@ export class HarvesterSlot {
     this.collector = createUserCollector(this.definition, { url: this.url, spawn: spawnNodeHarvesterThread }, vm, vcpus, slots);
     return this.collector;
   };
+
+  /** The run's (or migration's) hooks: the collector, and where a WebAssembly harvester's rings go. */
+  hooks(): { createCollector: HarvesterSlot['createCollector']; ringSpace?: RingSpaceFactory } {
+    const ringSpace = this.definition.ringSpace;
+    return { createCollector: this.createCollector, ...(ringSpace && { ringSpace }) };
+  }
 }
 
 /** `log` as the run will use it: the harvester's, and a different one asked for is bad input. */

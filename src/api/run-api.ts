@@ -31,7 +31,7 @@ export async function run(options: RunOptions = {}): Promise<RunResult> {
   const log = harvesterLog(h?.definition ?? null, config.log);
   const summary = await runDirtyLog(
     { ...config, ...(log !== undefined && { log }) },
-    { spawn: spawnNodeVcpuWorker, ...(onIteration && { onIteration }), ...(slot && { createCollector: slot.createCollector }) },
+    { spawn: spawnNodeVcpuWorker, ...(onIteration && { onIteration }), ...(slot?.hooks()) },
   );
   return { ...summary, harvester: slot?.collector?.report() ?? null };
 }
@@ -53,7 +53,7 @@ export async function migrate(options: MigrateOptions = {}): Promise<MigrateResu
   const log = harvesterLog(h?.definition ?? null, config.log);
   const summary = await runMigration(
     { ...config, ...(log !== undefined && { log }) },
-    { spawn: spawnNodeVcpuWorker, ...(onRound && { onRound }), ...(slot && { createCollector: slot.createCollector }) },
+    { spawn: spawnNodeVcpuWorker, ...(onRound && { onRound }), ...(slot?.hooks()) },
   );
   return { ...summary, harvester: slot?.collector?.report() ?? null };
 }

@@ -2,6 +2,7 @@
 import { ConfigError } from '../base/config-error.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
+import type { RingSpaceFactory } from '../userspace/guest-fleet.js';
 import type { HarvesterDefinition } from '../harvester/contract.js';
 import { loadHarvester } from '../harvester/load-harvester.js';
 import { type UserCollector, createUserCollector } from '../harvester/create-user-collector.js';
@@ -30,8 +31,10 @@ export async function loadCliHarvester(file: string | undefined, log: string | u
 }
 
 /** The run (or migration) hook that puts the harvester in the collector's place. */
-export function harvesterHooks(h: CliHarvester): { createCollector: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => UserCollector } {
+export function harvesterHooks(h: CliHarvester): { createCollector: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => UserCollector; ringSpace?: RingSpaceFactory } {
+  const ringSpace = h.definition.ringSpace;
   return {
+    ...(ringSpace && { ringSpace }),
     createCollector: (vm, vcpus, slots) => {
       h.collector = createUserCollector(h.definition, { url: h.url, spawn: spawnNodeHarvesterThread }, vm, vcpus, slots);
       return h.collector;

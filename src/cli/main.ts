@@ -10,6 +10,7 @@ import { migrateCommand } from './migrate-command.js';
 import { stressCommand } from './stress-command.js';
 import { reportCommand } from './report-command.js';
 import { HarvesterLoadError } from '../harvester/load-harvester.js';
+import { buildHarvesterCommand } from './build-harvester-command.js';
 
 const USAGE = `usage: dirtyring <command> [options]
 
@@ -26,6 +27,8 @@ commands:
            outcome tables, replay and shrinking of failing schedules
   report merge
            merge the JSON and JUnit reports of a campaign's shards into one outcome table
+  build-harvester
+           compile a C harvester (include/dirtyring.h) to WebAssembly for --harvester
 
 Run \`dirtyring <command> --help\` for a command's options.
 
@@ -50,6 +53,8 @@ export async function main(argv: string[]): Promise<number> {
         return await stressCommand(rest);
       case 'report':
         return await reportCommand(rest);
+      case 'build-harvester':
+        return buildHarvesterCommand(rest);
       case undefined:
       case '-h':
       case '--help':

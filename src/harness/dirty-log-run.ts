@@ -71,7 +71,7 @@ export class DirtyLogRun implements PolledRun {
     readonly config: RunConfig,
     private readonly hooks: RunHooks,
   ) {
-    ({ vm: this.vm, slots: this.slots } = buildGuestVm(config, true));
+    ({ vm: this.vm, slots: this.slots } = buildGuestVm(config, true, hooks.ringSpace));
     this.faults = userspaceFaults(config.mutants);
     this.fleet = new GuestFleet(this.vm, config.vcpus, config.deviceWriters, hooks.spawn);
     this.control = this.fleet.control;

@@ -2,6 +2,7 @@
 import type { Memslot } from '../kernel/memslots.js';
 import type { StepHookSpec } from '../kernel/step-hook.js';
 import type { Vm } from '../kernel/vm.js';
+import type { RingSpaceFactory } from '../userspace/guest-fleet.js';
 import type { LogCollector } from '../userspace/log-collectors.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import type { IterationReport } from './iteration-report.js';
@@ -24,6 +25,8 @@ export interface RunHooks {
   readonly vcpuStepHook?: StepHookSpec;
   /** A harvester of the stress harness's (harvester-variants.ts) instead of the mode's collector. */
   readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[], config: RunConfig) => LogCollector;
+  /** Where the rings go: a WebAssembly harvester's linear memory (HarvesterDefinition.ringSpace). */
+  readonly ringSpace?: RingSpaceFactory;
   /** Asked at every poll of an iteration: force a collection now, and/or kick a vCPU (−1: none). */
   readonly onPoll?: (iteration: number) => PollAction | null;
   /**

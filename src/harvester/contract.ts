@@ -36,8 +36,10 @@ export interface DirtyRingMapping {
   readonly vcpu: number;
   /** Entries in the ring: a power of two. */
   readonly entryCount: number;
-  /** The mapping itself: `entryCount` little-endian `struct kvm_dirty_gfn`, the bytes the kernel reads. */
+  /** The mapping's memory: `entryCount` little-endian `struct kvm_dirty_gfn` from `byteOffset`, the bytes the kernel reads. */
   readonly buffer: SharedArrayBuffer;
+  /** Where the ring starts in `buffer`: 0, unless the rings are placed in a WebAssembly harvester's memory. */
+  readonly byteOffset: number;
   /**
    * The free-running index of the ring's first push: 0 on a fresh KVM ring. Stress runs may
    * start a ring elsewhere (below 2^32, say) to exercise a harvester's index arithmetic.
@@ -68,6 +70,8 @@ export interface HarvesterKvm {
   readonly log: HarvesterLog;
   readonly vcpuCount: number;
   readonly memslots: readonly MemslotInfo[];
+  /** The memory the rings are mapped in when the harvester is WebAssembly (HarvesterDefinition.ringSpace), else null. */
+  readonly ringMemory: WebAssembly.Memory | null;
   /** --log ring: a vCPU's ring mapping. */
   ring(vcpu: number): DirtyRingMapping;
   /** KVM_RESET_DIRTY_RINGS: returns the number of entries reset. */
@@ -124,6 +128,12 @@ export interface HarvesterDefinition {
   readonly threads?: number;
   /** Called once per run (per thread), with that run's VM: the harvester's private state lives in what it returns. */
   create(kvm: HarvesterKvm): HarvesterInstance;
+  /**
+   * Where mmap places the rings in the harvester's address space, asked once per VM (ring
+   * logging only): a WebAssembly harvester's linear memory (src/harvester/wasm/). Omitted: each
+   * ring is a SharedArrayBuffer of its own.
+   */
+  readonly ringSpace?: (vcpus: number, ringBytes: number) => { readonly memory: WebAssembly.Memory; readonly byteOffset: number };
 }
 
 /** Harvester threads beyond this are a typing error, not a design (the machine runs the vCPUs too). */

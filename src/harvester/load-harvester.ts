@@ -1,6 +1,7 @@
 /**
  * Loading a user's harvester module (Node): a file path or URL to an ES module (`.js`, `.mjs`,
- * `.ts`, `.mts`) whose default export (or export named `harvester`) is a defineHarvester value.
+ * `.ts`, `.mts`) whose default export (or export named `harvester`) is a defineHarvester value,
+ * or a C harvester compiled to WebAssembly (`.wasm`, src/harvester/wasm/).
  * TypeScript needs no build step: Node 20 cannot strip types, so the first `.ts` harvester a
  * thread loads registers module hooks (ts-hooks.ts) that transpile `.ts` files with the
  * TypeScript compiler as they load. Every failure is a HarvesterLoadError: one line naming the
@@ -18,6 +19,8 @@ import type { ErrnoName } from '../abi/errno.js';
 import { ConfigError } from '../base/config-error.js';
 import { type HarvesterDefinition, isHarvesterDefinition } from './contract.js';
 import { TS_HOOKS_SOURCE } from './ts-hooks.js';
+import { wasmHarvester } from './wasm/wasm-harvester.js';
+import { WasmModuleError } from './wasm/wasm-module.js';
 
 /** A harvester module that cannot be used: bad input, one line (`--harvester FILE: ERRNO, why`). */
 export class HarvesterLoadError extends ConfigError {
@@ -29,6 +32,7 @@ export class HarvesterLoadError extends ConfigError {
 
 const TS_EXTENSION = /\.m?ts$/;
 const JS_EXTENSION = /\.m?js$/;
+const WASM_EXTENSION = /\.wasm$/;
 
 const loaded = new Map<string, HarvesterDefinition>();
 let tsHooks = false;
@@ -50,8 +54,9 @@ export async function loadHarvester(spec: string | URL, base?: string): Promise<
   const path = nodeUrl.fileURLToPath(url);
   if (!fs.existsSync(path)) throw new HarvesterLoadError(shown, 'ENOENT', 'no such file');
   if (!fs.statSync(path).isFile()) throw new HarvesterLoadError(shown, 'EINVAL', 'not a file');
+  if (WASM_EXTENSION.test(path)) return { url, definition: loadWasm(shown, url, path) };
   if (TS_EXTENSION.test(path)) registerTsHooks(shown);
-  else if (!JS_EXTENSION.test(path)) throw new HarvesterLoadError(shown, 'EINVAL', 'must be an ES module: .js, .mjs, .ts or .mts');
+  else if (!JS_EXTENSION.test(path)) throw new HarvesterLoadError(shown, 'EINVAL', 'must be an ES module (.js, .mjs, .ts or .mts) or a WebAssembly module (.wasm)');
   let mod: Record<string, unknown>;
   try {
     mod = (await import(url)) as Record<string, unknown>;
@@ -68,9 +73,35 @@ export async function loadHarvester(spec: string | URL, base?: string): Promise<
 
 /** A harvester this thread has loaded already (controlled participants load it before the run). */
 export function loadedHarvester(url: string): HarvesterDefinition {
+  // A WebAssembly harvester loads synchronously: a thread that needs its ring space (the
+  // controlled engine building a run's VM, a replay) may not have loaded it yet.
+  if (!loaded.has(url) && WASM_EXTENSION.test(url)) loadWasm(url, url, nodeUrl.fileURLToPath(url));
   const d = loaded.get(url);
   if (d === undefined) throw new Error(`harvester ${url} was not loaded in this thread`);
   return d;
+}
+
+/**
+ * Where the rings of a run of the harvester at `url` go: a WebAssembly harvester's memory
+ * (loaded here if this thread has not yet), else undefined — a JS harvester needs no ring space,
+ * so a thread that builds the VM need not load it (the controlled engine, a replay).
+ */
+export function harvesterRingSpace(url: string): HarvesterDefinition['ringSpace'] {
+  return WASM_EXTENSION.test(url) ? loadedHarvester(url).ringSpace : undefined;
+}
+
+/** A C harvester compiled to WebAssembly (src/harvester/wasm/). */
+function loadWasm(shown: string, url: string, path: string): HarvesterDefinition {
+  if (!fs.existsSync(path)) throw new HarvesterLoadError(shown, 'ENOENT', 'no such file');
+  let definition: HarvesterDefinition;
+  try {
+    definition = wasmHarvester(nodePath.basename(path, '.wasm'), new Uint8Array(fs.readFileSync(path)));
+  } catch (e) {
+    if (e instanceof WasmModuleError) throw new HarvesterLoadError(shown, 'EINVAL', e.message);
+    throw e;
+  }
+  loaded.set(url, definition);
+  return definition;
 }
 
 function registerTsHooks(shown: string): void {

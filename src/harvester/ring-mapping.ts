@@ -31,6 +31,7 @@ export interface ResetMarks {
 export class RingMapping implements DirtyRingMapping {
   readonly entryCount: number;
   readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
   private readonly mask: number;
@@ -43,6 +44,7 @@ export class RingMapping implements DirtyRingMapping {
   ) {
     this.entryCount = views.entryCount;
     this.buffer = views.i32.buffer as SharedArrayBuffer;
+    this.byteOffset = views.i32.byteOffset;
     this.i32 = views.i32;
     this.u32 = views.u32;
     this.mask = views.entryCount - 1;
@@ -85,6 +87,23 @@ export class RingMapping implements DirtyRingMapping {
       return;
     }
     Atomics.store(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS, KVM_DIRTY_GFN_F_RESET);
+  }
+
+  /**
+   * flags = RESET, a plain store (WRITE_ONCE): a WebAssembly harvester's mark made without the
+   * release. Counted as a RESET mark like storeResetRelease; the model sees the weaker ordering.
+   */
+  storeResetPlain(index: number): void {
+    this.marks.marked++;
+    this.storeFlagsPlain(index, KVM_DIRTY_GFN_F_RESET);
+  }
+
+  /**
+   * RESET marks the harness could not see being made (a WebAssembly harvester's native stores in
+   * a free run), counted in the ring just before the reset that consumes them.
+   */
+  addMarks(count: number): void {
+    this.marks.marked += count;
   }
 
   storeFlagsPlain(index: number, value: number): void {

@@ -159,6 +159,7 @@ export class UserHarvesterCollector implements LogCollector {
       log: this.mode,
       vcpuCount: this.vcpus,
       memslots,
+      ringMemory: this.vm.ringMemory,
       thread: this.options.thread?.index ?? 0,
       threads: this.options.thread?.count ?? 1,
       barrier: () => {

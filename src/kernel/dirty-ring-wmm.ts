@@ -14,7 +14,7 @@
  *    of RESET — unless the harvester is one of the pre-2022 ones that used plain accesses;
  *  - the vCPU reads both indices with READ_ONCE for its soft-full checks.
  *
- * Locations of a ring (numbered from the ring buffer's base, see wmm/locations.ts): flags of
+ * Locations of a ring (numbered from the base of the ring's words, see wmm/locations.ts): flags of
  * entry i at base + i, slot at base + size + i, offset (one 64-bit location) at base + 2·size + i,
  * dirty_index at base + 3·size, reset_index at base + 3·size + 1.
  */
@@ -52,7 +52,7 @@ export const HarvestOrdering = {
 
 /** What the modelled paths need of a ring (DirtyRing implements it). */
 export interface ModelledRing {
-  readonly buffer: SharedArrayBuffer;
+  /** The ring's words (possibly inside a larger shared memory: its location base is per byte offset). */
   readonly i32: Int32Array;
   readonly ctl: Int32Array;
   readonly size: number;
@@ -77,14 +77,14 @@ interface RingLocs {
   readonly resetIndex: number;
 }
 
-function locsOf(buffer: ArrayBufferLike, size: number): RingLocs {
-  const base = mem.base(buffer);
+function locsOf(i32: Int32Array, size: number): RingLocs {
+  const base = mem.base(i32.buffer, i32.byteOffset);
   return { flags: base, slot: base + size, offset: base + 2 * size, dirtyIndex: base + 3 * size, resetIndex: base + 3 * size + 1 };
 }
 
 /** kvm_dirty_ring_push under the model. */
 export function modelledPush(r: ModelledRing, slot: number, offLo: number, offHi: number): boolean {
-  const l = locsOf(r.buffer, r.size);
+  const l = locsOf(r.i32, r.size);
   const resetIndex = mem.load(r.ctl, V_RESET_INDEX, l.resetIndex, Access.ONCE);
   const di = r.dirtyIndex;
   if (((di - resetIndex) >>> 0) >= r.size) r.onOverflow();
@@ -114,7 +114,7 @@ export function modelledPush(r: ModelledRing, slot: number, offLo: number, offHi
 
 /** kvm_dirty_ring_soft_full as the vCPU evaluates it: READ_ONCE of both indices. */
 export function modelledSoftFull(r: ModelledRing, softLimit: number): boolean {
-  const l = locsOf(r.buffer, r.size);
+  const l = locsOf(r.i32, r.size);
   const di = mem.load(r.ctl, V_DIRTY_INDEX, l.dirtyIndex, Access.ONCE);
   const ri = mem.load(r.ctl, V_RESET_INDEX, l.resetIndex, Access.ONCE);
   return ((di - ri) >>> 0) >= softLimit;
@@ -128,7 +128,7 @@ export function modelledResetWalk(
   alreadyCleared: number,
   signalPending: (() => boolean) | undefined,
 ): number {
-  const l = locsOf(r.buffer, r.size);
+  const l = locsOf(r.i32, r.size);
   // ACQ_REL: the payload reads come after the flags load, and the entry goes back to the
   // vCPU only after them. Pre-2022 (and the mutant): a plain load and a plain store.
   const loadFlags = r.acqRel && !r.relaxedResetFlags ? Access.ACQUIRE : Access.ONCE;
@@ -167,7 +167,7 @@ export function modelledResetWalk(
 
 /** Userspace's harvest loop under the model (see harvestRing for the rules). */
 export function modelledHarvest(ring: RingViews, cursor: HarvestCursor, max: number, sink: HarvestSink, resetFlags: number, ordering: number): number {
-  const l = locsOf(ring.i32.buffer, ring.entryCount);
+  const l = locsOf(ring.i32, ring.entryCount);
   const loadFlags = (ordering & HarvestOrdering.RELAXED_FLAGS) !== 0 ? Access.ONCE : Access.ACQUIRE;
   const markReset = (ordering & HarvestOrdering.RELAXED_RESET) !== 0 ? Access.ONCE : Access.RELEASE;
   const i32 = ring.i32;
@@ -193,7 +193,7 @@ export function modelledHarvest(ring: RingViews, cursor: HarvestCursor, max: num
 
 /** A misbehaving userspace writing an entry: payload plainly, then flags with a release. */
 export function modelledWriteRawEntry(ring: RingViews, index: number, flags: number, slot: number, offLo: number, offHi: number): void {
-  const l = locsOf(ring.i32.buffer, ring.entryCount);
+  const l = locsOf(ring.i32, ring.entryCount);
   const idx = (index >>> 0) & (ring.entryCount - 1);
   const e = idx * DIRTY_GFN_WORDS;
   mem.store(ring.i32, e + W_SLOT, l.slot + idx, slot | 0, Access.ONCE);
@@ -207,7 +207,7 @@ export function modelledWriteRawEntry(ring: RingViews, index: number, flags: num
  * word is left in `mem.hi`.
  */
 export function modelledEntryLoad(ring: RingViews, index: number, word: number, access: number): number {
-  const l = locsOf(ring.i32.buffer, ring.entryCount);
+  const l = locsOf(ring.i32, ring.entryCount);
   const idx = (index >>> 0) & (ring.entryCount - 1);
   const e = idx * DIRTY_GFN_WORDS;
   if (word === W_FLAGS) return mem.load(ring.i32, e + W_FLAGS, l.flags + idx, access);
@@ -217,7 +217,7 @@ export function modelledEntryLoad(ring: RingViews, index: number, word: number, 
 
 /** A user harvester's store to entry `index`'s flags under the model, with the ordering its accessor names. */
 export function modelledFlagsStore(ring: RingViews, index: number, flags: number, access: number): void {
-  const l = locsOf(ring.i32.buffer, ring.entryCount);
+  const l = locsOf(ring.i32, ring.entryCount);
   const idx = (index >>> 0) & (ring.entryCount - 1);
   mem.store(ring.i32, idx * DIRTY_GFN_WORDS + W_FLAGS, l.flags + idx, flags | 0, access);
 }

@@ -133,15 +133,16 @@ export class DirtyRing implements ModelledRing {
   /** vCPU-thread mirror of dirty_index (that thread is its only writer). */
   dirtyIndex: number;
 
+  /** The ring's memory: a SharedArrayBuffer of its own, or its words inside a larger one (ringViews). */
   constructor(
-    readonly buffer: SharedArrayBuffer,
+    ring: SharedArrayBuffer | Int32Array,
     readonly vcpu: VcpuBlock,
     options: DirtyRingOptions,
   ) {
     assert(typeof options.onOverflow === 'function', 'a dirty ring needs an overflow handler');
-    const entries = buffer.byteLength / DIRTY_GFN_BYTES;
-    assert(isPowerOfTwo(entries), `a dirty ring of ${buffer.byteLength} B is not a power-of-two number of ${DIRTY_GFN_BYTES}-byte entries`);
-    const views: RingViews = ringViews(buffer);
+    const entries = ring.byteLength / DIRTY_GFN_BYTES;
+    assert(isPowerOfTwo(entries), `a dirty ring of ${ring.byteLength} B is not a power-of-two number of ${DIRTY_GFN_BYTES}-byte entries`);
+    const views: RingViews = ringViews(ring);
     this.i32 = views.i32;
     this.u32 = views.u32;
     this.size = views.entryCount;

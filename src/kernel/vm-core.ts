@@ -37,6 +37,18 @@ export interface VmOptions {
    * instructions). Off by default, as on the host the fidelity expectations come from.
    */
   readonly smm?: boolean;
+  /**
+   * Where mmap of a vCPU fd places the rings in userspace's address space: a WebAssembly
+   * harvester's linear memory, which its code reads the entries from directly. Ring i is
+   * allocated at `byteOffset + i × ring bytes`; without it each ring is a SharedArrayBuffer of its own.
+   */
+  readonly ringSpace?: RingSpace;
+}
+
+/** A shared WebAssembly.Memory and the byte offset of the first ring in it (16-byte aligned). */
+export interface RingSpace {
+  readonly memory: WebAssembly.Memory;
+  readonly byteOffset: number;
 }
 
 const VM_WORDS = VmLayout.words;
@@ -49,7 +61,8 @@ export class VmCore {
   readonly slotsLock: SharedMutex;
   protected readonly options: VmOptions;
   private readonly vcpuBlocks: VcpuBlock[] = [];
-  private readonly ringBuffers: (SharedArrayBuffer | null)[] = [];
+  /** Each vCPU's ring words: the whole of its own buffer, or its part of the ring space's memory. */
+  private readonly ringBuffers: (Int32Array | null)[] = [];
   private readonly rings: (DirtyRing | null)[] = [];
 
   protected constructor(vmBuffer: SharedArrayBuffer, memslotBuffer: SharedArrayBuffer, options: VmOptions) {
@@ -97,6 +110,11 @@ export class VmCore {
     return Atomics.load(this.block.i32, VM_WORDS.ADDRESS_SPACES);
   }
 
+  /** The memory the rings are placed in (VmOptions.ringSpace), or null. */
+  get ringMemory(): WebAssembly.Memory | null {
+    return this.options.ringSpace?.memory ?? null;
+  }
+
   get ringWithBitmap(): boolean {
     return Atomics.load(this.block.i32, VM_WORDS.RING_WITH_BITMAP) !== 0;
   }
@@ -113,8 +131,25 @@ export class VmCore {
   // ------------------------------------------------------------------------------------------
   // vCPUs as this thread knows them
 
+  /**
+   * The memory of a new vCPU's ring (zeroed): a buffer of its own, or its place in the ring
+   * space, which must be shared and large enough (ENOMEM otherwise, as a failed mmap).
+   */
+  protected allocateRing(index: number): Int32Array {
+    const space = this.options.ringSpace;
+    if (space === undefined) return new Int32Array(new SharedArrayBuffer(this.ringBytes));
+    const at = space.byteOffset + index * this.ringBytes;
+    const buffer = space.memory.buffer;
+    if (at + this.ringBytes > buffer.byteLength) {
+      throw new KvmError('ENOMEM', `ring ${index} at byte ${at} does not fit the ring space's ${buffer.byteLength} B`, 'ringSpace');
+    }
+    const words = new Int32Array(buffer, at, this.ringBytes / Int32Array.BYTES_PER_ELEMENT);
+    words.fill(0);
+    return words;
+  }
+
   /** Make a vCPU created elsewhere (or just now) known to this thread. */
-  attachVcpu(index: number, block: SharedArrayBuffer, ring: SharedArrayBuffer | null): void {
+  attachVcpu(index: number, block: SharedArrayBuffer, ring: Int32Array | null): void {
     const vb = new SharedBlock(VcpuLayout, block);
     this.vcpuBlocks[index] = vb;
     this.ringBuffers[index] = ring;
@@ -145,8 +180,8 @@ export class VmCore {
     return this.rings[index] ?? null;
   }
 
-  /** The ring's SharedArrayBuffer (what mmap of the vCPU fd maps), null without a ring. */
-  ringBuffer(index: number): SharedArrayBuffer | null {
+  /** The ring's words (what mmap of the vCPU fd maps), null without a ring. */
+  ringWords(index: number): Int32Array | null {
     return this.ringBuffers[index] ?? null;
   }
 
@@ -155,7 +190,7 @@ export class VmCore {
   }
 
   /** Every attached vCPU's block and ring buffer, for handing to another thread. */
-  protected vcpuBuffers(): { vcpus: SharedArrayBuffer[]; rings: (SharedArrayBuffer | null)[] } {
+  protected vcpuBuffers(): { vcpus: SharedArrayBuffer[]; rings: (Int32Array | null)[] } {
     return { vcpus: this.vcpuBlocks.map((b) => b.buffer), rings: this.ringBuffers.slice() };
   }
 

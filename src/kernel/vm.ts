@@ -36,13 +36,13 @@ import { VcpuLayout, VcpuRequest } from './vcpu-layout.js';
 import { flagsArg, optionalBooleanArg, showArg, optionalFunctionArg, structArg, u32Arg, u64Arg, u64NumberArg } from './ioctl-args.js';
 import { KERNEL_MUTANT_MASK } from './mutants.js';
 import { flushRemoteTlbs, kickVcpu, requestAllAndWait } from './vcpu-requests.js';
-import { MAX_VCPUS, VmCore, type VmOptions } from './vm-core.js';
+import { MAX_VCPUS, type RingSpace, VmCore, type VmOptions } from './vm-core.js';
 import { VmLayout } from './vm-layout.js';
 import { type VmStats, readVmStats } from './vm-stats.js';
 
 export { NoVcpuMark } from './dirty-log-ioctl.js';
 export type { MemoryRegion } from './memslot-ioctl.js';
-export { MAX_VCPUS, type VmOptions } from './vm-core.js';
+export { MAX_VCPUS, type RingSpace, type VmOptions } from './vm-core.js';
 export type { VmStats } from './vm-stats.js';
 
 /** Every SharedArrayBuffer of a VM: plain data, posted once to each thread that attaches. */
@@ -50,7 +50,10 @@ export interface VmBuffers {
   readonly vm: SharedArrayBuffer;
   readonly memslots: SharedArrayBuffer;
   readonly vcpus: readonly SharedArrayBuffer[];
-  readonly rings: readonly (SharedArrayBuffer | null)[];
+  /** Each vCPU's ring words (over its own buffer, or inside `ringSpace`'s memory). */
+  readonly rings: readonly (Int32Array | null)[];
+  /** VmOptions.ringSpace: the memory the rings are placed in, for a thread that runs code in it. */
+  readonly ringSpace?: RingSpace;
   readonly slots: readonly (SlotBuffers | null)[];
   /** Page write-tracking state: notifier table, SRCU words, statistics (src/kernel/page-track.ts). */
   readonly pageTrack: SharedArrayBuffer;
@@ -98,7 +101,7 @@ export class Vm extends VmCore {
   static attach(buffers: VmBuffers, options: VmOptions = {}): Vm {
     checkVmBuffers(buffers);
     checkVmOptions(options);
-    const vm = new Vm(buffers.vm, buffers.memslots, options, buffers.pageTrack);
+    const vm = new Vm(buffers.vm, buffers.memslots, buffers.ringSpace ? { ...options, ringSpace: buffers.ringSpace } : options, buffers.pageTrack);
     buffers.slots.forEach((b, i) => {
       if (b) vm.memslots.attach(i, b);
     });
@@ -113,6 +116,7 @@ export class Vm extends VmCore {
       ...this.vcpuBuffers(),
       slots: this.memslots.allBuffers(),
       pageTrack: this.pageTrack.buffer,
+      ...(this.options.ringSpace && { ringSpace: this.options.ringSpace }),
     };
   }
 
@@ -208,7 +212,7 @@ export class Vm extends VmCore {
       if (index >= MAX_VCPUS) throw new KvmError('EINVAL', `at most ${MAX_VCPUS} vCPUs`, 'vcpu');
       const block = new SharedBlock(VcpuLayout);
       Atomics.store(block.i32, VcpuLayout.words.VCPU_ID, index);
-      const ring = this.ringBytes > 0 ? new SharedArrayBuffer(this.ringBytes) : null;
+      const ring = this.ringBytes > 0 ? this.allocateRing(index) : null;
       this.attachVcpu(index, block.buffer, ring);
       Atomics.store(this.block.i32, VM_WORDS.CREATED_VCPUS, index + 1);
       return index;
@@ -235,7 +239,7 @@ export class Vm extends VmCore {
     Atomics.store(block.i32, VcpuLayout.words.DIRTY_INDEX, start | 0);
     Atomics.store(block.i32, VcpuLayout.words.RESET_INDEX, start | 0);
     // This thread's ring object mirrors dirty_index: build it again from the shared words.
-    this.attachVcpu(index, block.buffer, this.ringBuffer(index));
+    this.attachVcpu(index, block.buffer, this.ringWords(index));
   }
 
   /**
@@ -252,7 +256,7 @@ export class Vm extends VmCore {
     u32Arg(index, 'vcpu');
     if (exec === true) throw new KvmError('EPERM', 'the ring must not be mapped PROT_EXEC', 'prot');
     if (shared === false) throw new KvmError('EINVAL', 'the ring must be mapped MAP_SHARED', 'flags');
-    const buf = this.ringBuffer(index);
+    const buf = this.ringWords(index);
     if (!buf) throw new KvmError('EINVAL', `vCPU ${index} has no dirty ring`, 'offset');
     return ringViews(buf);
   }
@@ -341,6 +345,7 @@ function checkVmOptions(options: VmOptions): void {
   if (options.mutants !== undefined) flagsArg(options.mutants, KERNEL_MUTANT_MASK, 'options.mutants');
   optionalBooleanArg(options.offerRingWithBitmap, 'options.offerRingWithBitmap');
   optionalBooleanArg(options.smm, 'options.smm');
+  if (options.ringSpace !== undefined) ringSpaceArg(options.ringSpace);
 }
 
 /** Buffers handed over from the VM's creator: the shared blocks of the right sizes (EINVAL otherwise). */
@@ -359,11 +364,22 @@ function checkVmBuffers(buffers: VmBuffers): void {
     const s = b as Partial<Record<keyof SlotBuffers, unknown>>;
     return [s.memory, s.spte, s.gfnTrack].every(isShared) && (s.bitmap === null || isShared(s.bitmap));
   };
-  const elements = { vcpus: isShared, rings: (b: unknown) => b === null || isShared(b), slots: slotOk } as const;
+  const ringOk = (b: unknown): boolean => b === null || (b instanceof Int32Array && isShared(b.buffer));
+  const elements = { vcpus: isShared, rings: ringOk, slots: slotOk } as const;
   for (const name of ['vcpus', 'rings', 'slots'] as const) {
     const list: unknown = buffers[name];
     if (!Array.isArray(list) || !list.every((b: unknown) => elements[name](b as never))) {
       throw new KvmError('EINVAL', `buffers.${name} is not a list of the VM's shared buffers`, `buffers.${name}`);
     }
+  }
+}
+
+/** VmOptions.ringSpace: a shared WebAssembly.Memory and a 16-byte aligned offset in it (EINVAL otherwise). */
+function ringSpaceArg(space: RingSpace): void {
+  structArg(space, 'options.ringSpace');
+  const isMemory = typeof WebAssembly !== 'undefined' && space.memory instanceof WebAssembly.Memory;
+  if (!isMemory || !(space.memory.buffer instanceof SharedArrayBuffer)) throw new KvmError('EINVAL', 'ringSpace.memory must be a shared WebAssembly.Memory', 'options.ringSpace');
+  if (!Number.isInteger(space.byteOffset) || space.byteOffset < 0 || space.byteOffset % 16 !== 0) {
+    throw new KvmError('EINVAL', `ringSpace.byteOffset ${showArg(space.byteOffset)} is not a 16-byte aligned offset`, 'options.ringSpace');
   }
 }

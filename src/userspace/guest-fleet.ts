@@ -23,7 +23,7 @@ import { SharedBlock } from '../abi/layout.js';
 import { VcpuLayout } from '../kernel/vcpu-layout.js';
 import type { WorkloadConfig } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
-import { Vm } from '../kernel/vm.js';
+import { type RingSpace, Vm } from '../kernel/vm.js';
 import { withTimeout } from '../platform/async-wait.js';
 import { DEFAULT_PREEMPT_AFTER_MS } from './thread-timing.js';
 import type { LogMode } from './log-collectors.js';
@@ -80,13 +80,20 @@ function ramSlotPages(config: GuestVmConfig): readonly number[] {
 }
 
 /**
+ * Where a run's rings go in userspace's address space (a WebAssembly harvester's linear memory,
+ * VmOptions.ringSpace): asked once per VM with its vCPUs and ring size in bytes.
+ */
+export type RingSpaceFactory = (vcpus: number, ringBytes: number) => RingSpace;
+
+/**
  * Create the VM: the logging capability first, then the memslots (equal parts of guest memory,
  * or `slotPages`, contiguous from 1 GiB, then SMRAM; with LOG_DIRTY_PAGES when `logDirty`),
  * then the vCPUs. The slots come back in that order, SMRAM last.
  */
-export function buildGuestVm(config: GuestVmConfig, logDirty: boolean): { vm: Vm; slots: Memslot[] } {
+export function buildGuestVm(config: GuestVmConfig, logDirty: boolean, ringSpace?: RingSpaceFactory): { vm: Vm; slots: Memslot[] } {
   const smmPages = config.smmPages ?? 0;
-  const vm = Vm.create({ mutants: kernelMutants(config.mutants), offerRingWithBitmap: config.ringWithBitmap, smm: smmPages > 0 });
+  const space = config.log === 'ring' ? ringSpace?.(config.vcpus, config.ringEntries * DIRTY_GFN_BYTES) : undefined;
+  const vm = Vm.create({ mutants: kernelMutants(config.mutants), offerRingWithBitmap: config.ringWithBitmap, smm: smmPages > 0, ...(space && { ringSpace: space }) });
   if (config.log === 'ring') {
     vm.enableCap(config.ringCapOriginal === true ? KVM_CAP_DIRTY_LOG_RING : KVM_CAP_DIRTY_LOG_RING_ACQ_REL, config.ringEntries * DIRTY_GFN_BYTES);
     if (config.ringWithBitmap) vm.enableCap(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);

@@ -44,7 +44,7 @@ export class RingStrips {
   ) {
     this.size = vm.ringEntries;
     for (let i = 0; i < vcpus; i++) {
-      this.flags.push(new Int32Array(vm.ringBuffer(i)!));
+      this.flags.push(vm.ringWords(i)!);
       this.ctl.push(vm.vcpuBlock(i).i32);
       this.indices.push({ dirty: 0, reset: 0, fetch: 0, softFull: false });
     }

@@ -27,7 +27,8 @@ export interface WmmRegion {
 }
 
 export class WmmLocations {
-  readonly bases = new Map<ArrayBufferLike, number>();
+  /** Per buffer, per byte offset of an area in it: the area's first location. */
+  readonly bases = new Map<ArrayBufferLike, Map<number, number>>();
   readonly regions: WmmRegion[] = [];
   readonly syncObjects = new Map<ArrayBufferLike, Map<number, number>>();
   locations = 0;
@@ -37,19 +38,24 @@ export class WmmLocations {
     for (let v = 0; v < vm.vcpuCount; v++) {
       const ring = vm.ring(v);
       if (ring === null) continue;
-      this.add(ring.buffer, 'ring', v, ring.size, ringLocationCount(ring.size));
+      this.add(ring.i32.buffer, ring.i32.byteOffset, 'ring', v, ring.size, ringLocationCount(ring.size));
     }
     for (const slot of vm.memslots.active()) {
-      this.add(slot.spte.buffer, 'spte', slot.id, slot.pageCount, slot.pageCount);
+      this.add(slot.spte.buffer, slot.spte.byteOffset, 'spte', slot.id, slot.pageCount, slot.pageCount);
       const words = bitmapBytes(slot.pageCount) / WORD_BYTES;
-      if (slot.bitmap !== null) this.add(slot.bitmap.buffer, 'bitmap', slot.id, words, words);
+      if (slot.bitmap !== null) this.add(slot.bitmap.buffer, slot.bitmap.byteOffset, 'bitmap', slot.id, words, words);
     }
     this.addSyncWord(vm.block.i32, VmLayout.words.MMU_LOCK);
     this.addSyncWord(vm.block.i32, VmLayout.words.SLOTS_LOCK);
   }
 
-  private add(buffer: ArrayBufferLike, kind: WmmRegion['kind'], owner: number, size: number, count: number): void {
-    this.bases.set(buffer, this.locations);
+  private add(buffer: ArrayBufferLike, byteOffset: number, kind: WmmRegion['kind'], owner: number, size: number, count: number): void {
+    let byOffset = this.bases.get(buffer);
+    if (!byOffset) {
+      byOffset = new Map();
+      this.bases.set(buffer, byOffset);
+    }
+    byOffset.set(byteOffset, this.locations);
     this.regions.push({ kind, owner, base: this.locations, size, count });
     this.locations += count;
   }

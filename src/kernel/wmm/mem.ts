@@ -26,8 +26,8 @@ export interface MemInstall {
   /** This thread's id in the model (the participant number). */
   readonly thread: number;
   readonly decide: ReadFromDecider;
-  /** Memory areas → the number of their first location. */
-  readonly bases: ReadonlyMap<ArrayBufferLike, number>;
+  /** Memory areas (a buffer, then the area's byte offset in it) → the number of their first location. */
+  readonly bases: ReadonlyMap<ArrayBufferLike, ReadonlyMap<number, number>>;
   /** Control words and locks → sync object ids, per buffer and word index. */
   readonly syncObjects: ReadonlyMap<ArrayBufferLike, ReadonlyMap<number, number>>;
 }
@@ -41,7 +41,7 @@ export class Mem {
   hi = 0;
   private model: WeakModel | null = null;
   private decide: ReadFromDecider = () => 0;
-  private bases: ReadonlyMap<ArrayBufferLike, number> = new Map();
+  private bases: ReadonlyMap<ArrayBufferLike, ReadonlyMap<number, number>> = new Map();
   private syncs: ReadonlyMap<ArrayBufferLike, ReadonlyMap<number, number>> = new Map();
 
   install(i: MemInstall): void {
@@ -67,9 +67,12 @@ export class Mem {
     return m;
   }
 
-  /** The number of the first location of the memory area in `buffer`. */
-  base(buffer: ArrayBufferLike): number {
-    const b = this.bases.get(buffer);
+  /**
+   * The number of the first location of the memory area at `byteOffset` in `buffer` (areas share
+   * a buffer when the rings are placed in a WebAssembly harvester's linear memory).
+   */
+  base(buffer: ArrayBufferLike, byteOffset = 0): number {
+    const b = this.bases.get(buffer)?.get(byteOffset);
     assert(b !== undefined, 'modelled access to a memory area the location layout does not know');
     return b;
   }

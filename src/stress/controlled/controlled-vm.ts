@@ -1,12 +1,14 @@
 /**
  * The VM of a controlled run, built in the main thread before any participant starts: the
  * logging capability, the scenario's logged memslots (SMRAM in address space 1 last), the
- * vCPUs and where their rings start. Participants attach to its buffers.
+ * vCPUs and where their rings start (in a WebAssembly harvester's memory when the user's
+ * harvester is one: loaded in this thread before the campaign). Participants attach to its buffers.
  */
 import { PAGE_SIZE, SMM_AS_ID } from '../../abi/constants.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import type { Vm } from '../../kernel/vm.js';
 import { FIRST_SLOT_ID, buildGuestVm } from '../../userspace/guest-fleet.js';
+import { harvesterRingSpace } from '../../harvester/load-harvester.js';
 import type { ControlledScenario } from './scenario.js';
 import { slotLayout } from './scenario-slots.js';
 
@@ -29,6 +31,7 @@ export function buildControlledVm(s: ControlledScenario, mutants: number): Vm {
       ringCapOriginal: s.ringCap === 'ring',
     },
     true,
+    s.userHarvester !== undefined ? harvesterRingSpace(s.userHarvester) : undefined,
   );
   return vm;
 }

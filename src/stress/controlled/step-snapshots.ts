@@ -41,9 +41,8 @@ export interface StepSnapshot {
 export function takeSnapshot(steps: number, vm: Vm, vcpus: number, slot: Memslot): StepSnapshot {
   const rings: RingSnapshot[] = [];
   for (let i = 0; i < vcpus; i++) {
-    const buffer = vm.ringBuffer(i);
-    if (buffer === null) continue;
-    const words = new Int32Array(buffer);
+    const words = vm.ringWords(i);
+    if (words === null) continue;
     const entries = words.length / DIRTY_GFN_WORDS;
     const flags: number[] = [];
     const offsets: number[] = [];

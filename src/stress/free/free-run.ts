@@ -48,6 +48,7 @@ export async function runFreeScenario(
   const hooks: RunHooks = {
     spawn,
     coverage,
+    ...(user?.definition.ringSpace && { ringSpace: user.definition.ringSpace }),
     ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
     createCollector: (vm, n, slots, config) => {
       if (user !== undefined) {

@@ -17,7 +17,7 @@ import type { Memslot } from '../../kernel/memslots.js';
 import type { Vm } from '../../kernel/vm.js';
 import { withTimeout } from '../../platform/async-wait.js';
 import { type UserspaceFaults, userspaceFaults } from '../faults.js';
-import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm } from '../guest-fleet.js';
+import { CONTROL_TIMEOUT_MS, GuestFleet, type RingSpaceFactory, buildGuestVm } from '../guest-fleet.js';
 import type { VcpuControlPlane } from '../vcpu-control.js';
 import type { SpawnVcpuWorker } from '../vcpu-worker-api.js';
 import { BandwidthPacer } from './bandwidth.js';
@@ -43,6 +43,8 @@ export interface PrecopyHooks extends PumpHooks {
   readonly onRound?: (r: RoundReport) => void;
   /** A user's harvester (--harvester) in the log mode's collector's place. */
   readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => LogCollector;
+  /** Where the rings go (a WebAssembly harvester's memory, HarvesterDefinition.ringSpace). */
+  readonly ringSpace?: RingSpaceFactory;
 }
 
 /** The guest's pages: the first `workingSetBytes` of memory (all of it when 0). */
@@ -88,7 +90,7 @@ export class PrecopyMigration {
     private readonly hooks: PrecopyHooks,
   ) {
     // Memslots are created with logging off: migration turns it on while the guest runs.
-    ({ vm: this.vm, slots: this.slots } = buildGuestVm(config, false));
+    ({ vm: this.vm, slots: this.slots } = buildGuestVm(config, false, hooks.ringSpace));
     const pages = new SlotPages(this.slots);
     this.sources = this.slots.map((s) => new Int32Array(s.buffers.memory));
     this.fleet = new GuestFleet(this.vm, config.vcpus, config.deviceWriters, hooks.spawn);

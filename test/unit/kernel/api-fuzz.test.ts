@@ -45,9 +45,9 @@ function fixture(kind: Kind): Fixture {
 function snapshot(vm: Vm): Buffer {
   const b = vm.buffers();
   const parts: ArrayBufferLike[] = [b.vm, b.memslots, b.pageTrack, ...b.vcpus];
-  for (const r of b.rings) if (r) parts.push(r);
   for (const s of b.slots) if (s) parts.push(s.memory, s.spte, s.gfnTrack, ...(s.bitmap ? [s.bitmap] : []));
-  return Buffer.concat(parts.map((p) => new Uint8Array(p)));
+  const rings = b.rings.flatMap((r) => (r ? [new Uint8Array(r.buffer, r.byteOffset, r.byteLength)] : []));
+  return Buffer.concat([...parts.map((p) => new Uint8Array(p)), ...rings]);
 }
 
 /** A user bitmap: null, or bytes / words of lengths around the 16 bytes a 100-page slot needs. */

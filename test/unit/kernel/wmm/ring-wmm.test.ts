@@ -57,8 +57,9 @@ function run2022(c: Case, stale: number): Outcome {
     allocateWmmState({ threads: 3, history: 8, profile: profileOf(c.profile), cumulative: true, locations: locs.locations, syncObjects: locs.syncCount, eventCapacity: 256 }),
   );
   const ring = vm.ring(0)!;
-  const cSlot = locs.bases.get(ring.buffer)! + ring.size + 2;
-  const cOffset = locs.bases.get(ring.buffer)! + 2 * ring.size + 2;
+  const base = locs.bases.get(ring.i32.buffer)!.get(ring.i32.byteOffset)!;
+  const cSlot = base + ring.size + 2;
+  const cOffset = base + 2 * ring.size + 2;
   const candidates: number[] = [];
   mem.install({
     model,

@@ -1,0 +1,249 @@
+/**
+ * Controlled runs see a C harvester's accesses: this rewrites the module's code so that every
+ * 32- and 64-bit load and store — plain (a C access, READ_ONCE, WRITE_ONCE) or atomic (what
+ * smp_load_acquire and smp_store_release compile to) — calls the host (the hooks that
+ * include/dirtyring.h keeps imported), with the memarg's offset as the last argument. The host makes an access to a ring
+ * entry the mapping's plain accessor — a step point, and under a weak memory model a plain load
+ * that may read an older store, as `cur->slot` may on arm64 — and does any other as it is.
+ *
+ * Only the code section changes (each body's instructions and sizes); function indices stay, so
+ * calls, exports, tables and the name section keep their meaning. SIMD code is not rewritten.
+ */
+import { WasmModuleError } from './wasm-module.js';
+
+const SECTION_IMPORT = 2;
+const SECTION_CODE = 10;
+const OP_I32_LOAD = 0x28;
+const OP_I64_LOAD = 0x29;
+const OP_I32_STORE = 0x36;
+const OP_I64_STORE = 0x37;
+const OP_ATOMIC = 0xfe;
+// Atomic opcodes (after 0xFE) get keys above 0xFF in the hook map.
+const ATOMIC = 0x100;
+const OP_I32_ATOMIC_LOAD = ATOMIC | 0x10;
+const OP_I64_ATOMIC_LOAD = ATOMIC | 0x11;
+const OP_I32_ATOMIC_STORE = ATOMIC | 0x17;
+const OP_I64_ATOMIC_STORE = ATOMIC | 0x18;
+const OP_I32_CONST = 0x41;
+const OP_CALL = 0x10;
+
+/** The hooks, and the access each replaces: plain loads and stores, and the atomic loads and stores smp_load_acquire / smp_store_release compile to. */
+const HOOK_OPS: readonly (readonly [string, number])[] = [
+  ['plain_load32', OP_I32_LOAD],
+  ['plain_load64', OP_I64_LOAD],
+  ['plain_store32', OP_I32_STORE],
+  ['plain_store64', OP_I64_STORE],
+  ['acquire_load32', OP_I32_ATOMIC_LOAD],
+  ['acquire_load64', OP_I64_ATOMIC_LOAD],
+  ['release_store32', OP_I32_ATOMIC_STORE],
+  ['release_store64', OP_I64_ATOMIC_STORE],
+];
+export const PLAIN_HOOKS = HOOK_OPS.map(([name]) => name);
+
+/** The module with every 32- and 64-bit load and store routed through the hooks, or null when it does not import them. */
+export function instrumentPlainAccesses(bytes: Uint8Array): Uint8Array<ArrayBuffer> | null {
+  const sections = readSections(bytes);
+  const imports = sections.find((s) => s.id === SECTION_IMPORT);
+  const code = sections.find((s) => s.id === SECTION_CODE);
+  if (imports === undefined || code === undefined) return null;
+  const hooks = hookIndices(bytes.subarray(imports.start, imports.end));
+  if (hooks === null) return null;
+  const out: number[] = Array.from(bytes.subarray(0, 8));
+  for (const s of sections) {
+    const body = s.id === SECTION_CODE ? rewriteCode(bytes.subarray(s.start, s.end), hooks) : Array.from(bytes.subarray(s.start, s.end));
+    out.push(s.id, ...uleb(body.length), ...body);
+  }
+  return new Uint8Array(out);
+}
+
+interface Section {
+  readonly id: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+function readSections(bytes: Uint8Array): Section[] {
+  const r = new Reader(bytes, 8);
+  const sections: Section[] = [];
+  while (r.at < bytes.length) {
+    const id = r.byte();
+    const size = r.u32();
+    sections.push({ id, start: r.at, end: r.at + size });
+    r.at += size;
+  }
+  return sections;
+}
+
+/** Function indices of the three hooks among the imports (all three, or null). */
+function hookIndices(section: Uint8Array): Map<number, number> | null {
+  const r = new Reader(section, 0);
+  const found = new Map<string, number>();
+  let funcs = 0;
+  for (let n = r.u32(); n > 0; n--) {
+    const mod = r.name();
+    const name = r.name();
+    const kind = r.byte();
+    if (kind === 0) {
+      r.u32();
+      if (mod === 'dirtyring' && (PLAIN_HOOKS as readonly string[]).includes(name)) found.set(name, funcs);
+      funcs++;
+    } else if (kind === 1) {
+      r.byte();
+      r.limits();
+    } else if (kind === 2) r.limits();
+    else {
+      r.byte();
+      r.byte();
+    }
+  }
+  if (found.size !== PLAIN_HOOKS.length) return null;
+  return new Map(HOOK_OPS.map(([name, op]) => [op, found.get(name)!]));
+}
+
+function rewriteCode(section: Uint8Array, hooks: Map<number, number>): number[] {
+  const r = new Reader(section, 0);
+  const count = r.u32();
+  const out = uleb(count);
+  for (let f = 0; f < count; f++) {
+    const size = r.u32();
+    const end = r.at + size;
+    const body = rewriteBody(section.subarray(r.at, end), hooks);
+    out.push(...uleb(body.length), ...body);
+    r.at = end;
+  }
+  return out;
+}
+
+function rewriteBody(body: Uint8Array, hooks: Map<number, number>): number[] {
+  const r = new Reader(body, 0);
+  for (let groups = r.u32(); groups > 0; groups--) {
+    r.u32();
+    r.byte();
+  }
+  const out = Array.from(body.subarray(0, r.at));
+  while (r.at < body.length) {
+    const start = r.at;
+    let op = r.byte();
+    if (op === OP_ATOMIC) {
+      const key = ATOMIC | r.u32();
+      if (hooks.has(key)) op = key;
+      // Not one of ours: back to the sub-opcode, for skipImmediates.
+      else r.at = start + 1;
+    }
+    const hook = hooks.get(op);
+    if (hook !== undefined) {
+      r.u32();
+      const offset = r.u32();
+      out.push(OP_I32_CONST, ...sleb(offset | 0), OP_CALL, ...uleb(hook));
+      continue;
+    }
+    skipImmediates(r, op);
+    for (let i = start; i < r.at; i++) out.push(body[i]!);
+  }
+  return out;
+}
+
+/** Step over one instruction's immediates (MVP, sign extension, bulk memory, atomics). */
+function skipImmediates(r: Reader, op: number): void {
+  if (op === 0x02 || op === 0x03 || op === 0x04) r.blockType();
+  else if (op === 0x0c || op === 0x0d || op === 0x10 || op === 0xd2 || (op >= 0x20 && op <= 0x26)) r.u32();
+  else if (op === 0x0e) {
+    for (let n = r.u32(); n >= 0; n--) r.u32();
+  } else if (op === 0x11) {
+    r.u32();
+    r.u32();
+  } else if (op === 0x1c) {
+    for (let n = r.u32(); n > 0; n--) r.byte();
+  } else if (op >= 0x28 && op <= 0x3e) {
+    r.u32();
+    r.u32();
+  } else if (op === 0x3f || op === 0x40 || op === 0xd0) r.byte();
+  else if (op === 0x41 || op === 0x42) r.sleb();
+  else if (op === 0x43) r.at += 4;
+  else if (op === 0x44) r.at += 8;
+  else if (op === 0xfc) skipFc(r, r.u32());
+  else if (op === 0xfe) {
+    if (r.u32() === 0x03) r.byte();
+    else {
+      r.u32();
+      r.u32();
+    }
+  } else if (op === 0xfd) throw new WasmModuleError('SIMD code cannot be instrumented for controlled runs (build without -msimd128)');
+}
+
+function skipFc(r: Reader, sub: number): void {
+  if (sub <= 7) return;
+  if (sub === 8 || sub === 10 || sub === 12 || sub === 14) {
+    r.u32();
+    r.u32();
+  } else r.u32();
+}
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  do {
+    const b = v & 0x7f;
+    v >>>= 7;
+    out.push(v !== 0 ? b | 0x80 : b);
+  } while (v !== 0);
+  return out;
+}
+
+function sleb(value: number): number[] {
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0);
+    out.push(done ? b : b | 0x80);
+    if (done) return out;
+  }
+}
+
+class Reader {
+  constructor(
+    private readonly bytes: Uint8Array,
+    public at: number,
+  ) {}
+
+  byte(): number {
+    if (this.at >= this.bytes.length) throw new WasmModuleError('truncated WebAssembly module');
+    return this.bytes[this.at++]!;
+  }
+
+  u32(): number {
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+    }
+    throw new WasmModuleError('bad LEB128 in WebAssembly module');
+  }
+
+  /** A signed LEB128 of any width, skipped. */
+  sleb(): void {
+    while ((this.byte() & 0x80) !== 0);
+  }
+
+  blockType(): void {
+    const b = this.bytes[this.at]!;
+    if (b === 0x40 || (b >= 0x7b && b <= 0x7f) || b === 0x70 || b === 0x6f) this.at++;
+    else this.sleb();
+  }
+
+  limits(): void {
+    const flags = this.byte();
+    this.u32();
+    if ((flags & 1) !== 0) this.u32();
+  }
+
+  name(): string {
+    const n = this.u32();
+    const s = new TextDecoder().decode(this.bytes.subarray(this.at, this.at + n));
+    this.at += n;
+    return s;
+  }
+}
