@@ -17,12 +17,9 @@ import {
   U32_BITS,
   KVM_DIRTY_GFN_F_DIRTY,
   KVM_DIRTY_GFN_F_RESET,
-  KVM_DIRTY_RING_MAX_BYTES,
   KVM_DIRTY_RING_RSVD_ENTRIES,
-  PAGE_SIZE,
 } from '../abi/constants.js';
-import { KvmError } from '../abi/errno.js';
-import { checkHarvestArgs, showArg } from './ioctl-args.js';
+import { checkHarvestArgs } from './ioctl-args.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews, ringViews } from '../abi/dirty-gfn.js';
 import { assert, debugChecks, isPowerOfTwo } from '../base/assert.js';
 import { Edge, RingSide, coverage, hit, noteRingIndex } from './coverage.js';
@@ -43,6 +40,7 @@ import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
 import { mem } from './wmm/mem.js';
 
 export { type HarvestCursor, HarvestOrdering, type HarvestSink } from './dirty-ring-wmm.js';
+export { validateRingBytes } from './ring-size.js';
 
 const W_FLAGS = DirtyGfnWords.FLAGS;
 const W_SLOT = DirtyGfnWords.SLOT;
@@ -57,36 +55,6 @@ const V_RESET_INDEX = VcpuLayout.words.RESET_INDEX;
  * lose pages, early enough that the run goes on and the oracle sees the loss.
  */
 const LATE_SOFT_FULL_OVERRUN = 8;
-
-/**
- * Validate KVM_ENABLE_CAP(DIRTY_LOG_RING[_ACQ_REL]) args[0] exactly as the kernel does, and
- * return the ring size in bytes. The argument is a u64 that the kernel passes on as u32, so
- * it is truncated first (2^32 + 4096 enables a 4096-byte ring, as observed on 6.18).
- */
-export function validateRingBytes(args0: number | bigint, reservedEntries = KVM_DIRTY_RING_RSVD_ENTRIES): number {
-  const size = typeof args0 === 'bigint' ? Number(BigInt.asUintN(U32_BITS, args0)) : truncateU32(args0);
-  if (!isPowerOfTwo(size)) {
-    throw new KvmError('EINVAL', `ring size must be a power of two (got ${size} bytes)`, 'size');
-  }
-  if (size < reservedEntries * DIRTY_GFN_BYTES || size < PAGE_SIZE) {
-    throw new KvmError(
-      'EINVAL',
-      `ring size must be at least ${Math.max(PAGE_SIZE, reservedEntries * DIRTY_GFN_BYTES)} bytes (got ${size})`,
-      'size',
-    );
-  }
-  if (size > KVM_DIRTY_RING_MAX_BYTES) {
-    throw new KvmError('E2BIG', `ring size must be at most ${KVM_DIRTY_RING_MAX_BYTES} bytes (got ${size})`, 'size');
-  }
-  return size;
-}
-
-function truncateU32(n: number): number {
-  if (!Number.isFinite(n) || n < 0 || !Number.isInteger(n)) {
-    throw new KvmError('EINVAL', `ring size must be a non-negative integer (got ${showArg(n)})`, 'size');
-  }
-  return Number(BigInt.asUintN(U32_BITS, BigInt(n)));
-}
 
 /** Policy hooks that a caller (the VM) passes in; kept out of the hot path. */
 export interface DirtyRingOptions {
@@ -354,12 +322,25 @@ export function harvestRing(
   const mask = ring.entryCount - 1;
   let fetch = cursor.fetchIndex >>> 0;
   let n = 0;
+  // Entries after this one already known published (see acquireAhead); their flags are read plainly.
+  let known = 0;
+  let probe = !stepHook.active && ordering === HarvestOrdering.ACQ_REL;
   while (n < max) {
     const e = (fetch & mask) * DIRTY_GFN_WORDS;
     // Exactly DIRTY, as QEMU and the selftest test it: an entry with any other bit set (a
     // misbehaving userspace's write) is not collected, as observed on 6.18 (docs/PROTOCOL.md,
     // section 8, scenario harvest-flags-exact).
-    const flags = Atomics.load(i32, e + W_FLAGS);
+    let flags: number;
+    if (known > 0) {
+      known--;
+      flags = i32[e + W_FLAGS]!;
+    } else {
+      flags = Atomics.load(i32, e + W_FLAGS);
+      if (probe && flags === KVM_DIRTY_GFN_F_DIRTY) {
+        known = acquireAhead(i32, fetch, mask, max - n - 1);
+        probe = known > 0;
+      }
+    }
     if (flags !== KVM_DIRTY_GFN_F_DIRTY) break;
     if (stepHook.active) {
       stepHook.at(Step.HARVEST_ENTRY, fetch, 0);
@@ -372,6 +353,29 @@ export function harvestRing(
   }
   cursor.fetchIndex = fetch;
   return n;
+}
+
+/** How far ahead `acquireAhead` looks (entries): a few per cache line of the harvest's work. */
+const ACQUIRE_AHEAD = 64;
+
+/**
+ * One acquire for a run of entries: acquire-load the flags of the entry `ACQUIRE_AHEAD` after
+ * `fetch` (fewer near `limit` or the ring's end); when it is DIRTY, return how many entries after
+ * `fetch` are known published, else 0. Why that holds: a DIRTY at or after the fetch index was
+ * published by the push of that very index (every older lap's entry there was harvested —
+ * RESET by this thread or by one ordered before it by the reaper lock — so it cannot read
+ * DIRTY again until pushed again); one vCPU pushes in index order, so the acquire that sees
+ * push k's release makes every earlier push's flags and payload visible, and nobody writes
+ * those entries again before this harvest marks them RESET. The flags are still tested one by
+ * one (exactly DIRTY), so what is collected is what per-entry acquires would collect. Saves an
+ * Atomics operation per entry (≈ 6 ns here); free-running only: stepped and modelled harvests
+ * keep one acquire per entry.
+ */
+function acquireAhead(i32: Int32Array, fetch: number, mask: number, limit: number): number {
+  const k = Math.min(ACQUIRE_AHEAD, mask, limit);
+  if (k <= 0) return 0;
+  const e = ((fetch + k) & mask) * DIRTY_GFN_WORDS;
+  return Atomics.load(i32, e + W_FLAGS) === KVM_DIRTY_GFN_F_DIRTY ? k : 0;
 }
 
 /**

@@ -6,13 +6,15 @@
 import type { Memslot } from './memslots.js';
 
 export const TLB_ENTRIES = 2048; // a power of two
-const TLB_MASK = TLB_ENTRIES - 1;
+export const TLB_MASK = TLB_ENTRIES - 1;
 
 export class SoftTlb {
+  // The three arrays are readable by the guest store fast path (VcpuMmu.hitStores), which looks
+  // entries up inline (set = gfn & TLB_MASK, hit when tags[set] === gfn); only this class writes them.
   /** Tag: the gfn cached in each set, or -1. */
-  private readonly tags = new Float64Array(TLB_ENTRIES).fill(-1);
-  private readonly slots: (Memslot | null)[] = new Array<Memslot | null>(TLB_ENTRIES).fill(null);
-  private readonly pages = new Int32Array(TLB_ENTRIES);
+  readonly tags = new Float64Array(TLB_ENTRIES).fill(-1);
+  readonly slots: (Memslot | null)[] = new Array<Memslot | null>(TLB_ENTRIES).fill(null);
+  readonly pages = new Int32Array(TLB_ENTRIES);
   /** Number of valid entries, so that flushing an empty TLB costs nothing. */
   private filled = 0;
   /**

@@ -10,7 +10,8 @@
  * boundary, as an IPI would.
  */
 import { KvmError } from '../abi/errno.js';
-import { optionalBooleanArg, showArg, structArg, u16Arg, u32Arg } from './ioctl-args.js';
+import { u32Arg } from './ioctl-args.js';
+import { type VcpuOptions, checkVcpuOptions } from './vcpu-options.js';
 import {
   EMU_EXIT_PREEMPTED,
   EMU_EXIT_TRACK_RING_FULL,
@@ -27,8 +28,10 @@ import { Edge, coverage, hit } from './coverage.js';
 import { Step, stepHook } from './step-hook.js';
 import { waitWhileEqual } from './sync.js';
 import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
-import { STORE_NO_SLOT, STORE_OK, VcpuMmu } from './vcpu-mmu.js';
+import { HitStop, STORE_NO_SLOT, STORE_OK, VcpuMmu } from './vcpu-mmu.js';
 import type { Vm } from './vm.js';
+
+export type { VcpuOptions } from './vcpu-options.js';
 
 const W = VcpuLayout.words;
 const F = VcpuLayout.floats;
@@ -50,20 +53,8 @@ const REQUEST_CHECK_EVERY = 16;
  */
 const PERIODIC_CHECK_EVERY = 1024;
 
-export interface VcpuOptions {
-  /**
-   * Log every store as KVM's instruction emulator does (kvm_vcpu_write_guest): the path of a
-   * host that emulates the guest, like this machine's PVM. Default: the hardware fault path.
-   */
-  readonly emulateAllStores?: boolean;
-  /**
-   * Return EMU_EXIT_PREEMPTED after this many ms inside KVM_RUN, so the thread can service
-   * its message port; 0 never preempts.
-   */
-  readonly preemptAfterMs?: number;
-  /** Address space the vCPU starts in (0; 1 is SMM, on a VM with SMM). */
-  readonly asId?: number;
-}
+/** `storeBurst`: an instruction is decoded and waits to be executed (not an exit: those are ≥ 0). */
+const INSN_DECODED = -1;
 
 /** One vCPU: KVM_RUN's loop here, its write path (TLB, faults, emulated stores, dirty marking) in VcpuMmu. */
 export class Vcpu extends VcpuMmu {
@@ -74,6 +65,8 @@ export class Vcpu extends VcpuMmu {
   private pending = false;
   /** Instructions completed since the last periodic check, in this KVM_RUN. */
   private sinceCheck = 0;
+  /** Instruction boundaries crossed in this KVM_RUN (requests are checked at every 16th). */
+  private boundary = 0;
   private readonly emulateAllStores: boolean;
   private readonly preemptAfterMs: number;
 
@@ -111,20 +104,28 @@ export class Vcpu extends VcpuMmu {
     if (typeof (program as Partial<GuestProgram> | null)?.decode !== 'function') throw new KvmError('EINVAL', 'program is not a guest program (no decode)', 'program');
     const t0 = now();
     const insn = this.insn;
-    const w = this.w;
     this.sinceCheck = 0;
-    let boundary = 0;
+    this.boundary = 0;
     let exit = this.enterGuest();
     while (exit === 0) {
-      // Instruction boundary: a request posted while we were in guest mode (an IPI) exits here.
-      if ((++boundary & (REQUEST_CHECK_EVERY - 1)) === 0 && Atomics.load(w, W.REQUESTS) !== 0) {
-        this.exitGuestMode(true);
-        exit = this.enterGuest();
-        if (exit !== 0) break;
+      let decoded = false;
+      if (!this.pending && !this.emulateAllStores && !stepHook.active) {
+        exit = this.storeBurst(program, t0);
+        if (exit !== INSN_DECODED) continue;
+        exit = 0;
+        decoded = true;
       }
-      if (stepHook.active) stepHook.at(Step.INSN_BOUNDARY, this.index, 0);
+      if (!decoded) {
+        // Instruction boundary: a request posted while we were in guest mode (an IPI) exits here.
+        if ((++this.boundary & (REQUEST_CHECK_EVERY - 1)) === 0 && Atomics.load(this.w, W.REQUESTS) !== 0) {
+          this.exitGuestMode(true);
+          exit = this.enterGuest();
+          if (exit !== 0) break;
+        }
+        if (stepHook.active) stepHook.at(Step.INSN_BOUNDARY, this.index, 0);
+        if (!this.pending) program.decode(insn);
+      }
       if (!this.pending) {
-        program.decode(insn);
         if (insn.kind === InsnKind.HALT) {
           exit = KVM_EXIT_HLT;
           break;
@@ -147,6 +148,37 @@ export class Vcpu extends VcpuMmu {
       }
     }
     return this.leave(exit, t0);
+  }
+
+  /**
+   * The common case — runs of stores that hit the software TLB, no step hook — through
+   * VcpuMmu.hitStores, with the general loop's request check made at the same instruction
+   * boundaries and its periodic check after the same instructions, between the runs. Returns
+   * an exit, 0 to go on in the general loop, or INSN_DECODED: an instruction is decoded in
+   * `insn` (its boundary already checked) and the general loop executes it.
+   */
+  private storeBurst(program: GuestProgram, t0: number): number {
+    while (!stepHook.active) {
+      const next = this.boundary + 1;
+      if ((next & (REQUEST_CHECK_EVERY - 1)) === 0 && Atomics.load(this.w, W.REQUESTS) !== 0) {
+        this.exitGuestMode(true);
+        const exit = this.enterGuest();
+        if (exit !== 0) return exit;
+      }
+      // Instructions `next` onwards up to the next checked boundary, and the next periodic check.
+      const limit = Math.min(REQUEST_CHECK_EVERY - (next & (REQUEST_CHECK_EVERY - 1)), PERIODIC_CHECK_EVERY - this.sinceCheck);
+      const done = this.hitStores(program, this.insn, limit);
+      const stop = this.hitStop;
+      this.boundary += stop === HitStop.DECODED ? done + 1 : done;
+      this.cInstructions += done;
+      if (stop === HitStop.EXIT_AFTER) return KVM_EXIT_IO;
+      if ((this.sinceCheck += done) >= PERIODIC_CHECK_EVERY) {
+        this.sinceCheck = 0;
+        if (this.timeToPreempt(t0)) return EMU_EXIT_PREEMPTED;
+      }
+      if (stop === HitStop.DECODED) return INSN_DECODED;
+    }
+    return 0;
   }
 
   /**
@@ -342,17 +374,5 @@ export class Vcpu extends VcpuMmu {
     f[F.PREEMPTIONS] = this.cPreempt;
     f[F.TLB_FLUSHES] = this.cTlbFlushes;
     f[F.RUN_NS] = this.runMs * NS_PER_MS;
-  }
-}
-
-function checkVcpuOptions(options: VcpuOptions, addressSpaces: number): void {
-  structArg(options, 'options');
-  if (options.asId !== undefined && u16Arg(options.asId, 'options.asId') >= addressSpaces) {
-    throw new KvmError('EINVAL', `address space ${options.asId} does not exist in this VM (${addressSpaces})`, 'options.asId');
-  }
-  optionalBooleanArg(options.emulateAllStores, 'options.emulateAllStores');
-  const ms = options.preemptAfterMs;
-  if (ms !== undefined && (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)) {
-    throw new KvmError('EINVAL', `options.preemptAfterMs ${showArg(ms)} is not a duration in ms`, 'options.preemptAfterMs');
   }
 }
