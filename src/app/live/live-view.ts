@@ -24,7 +24,20 @@ interface Drawing {
   readonly heatmap: Heatmap;
   readonly charts: LiveCharts;
   lastPoint: number;
+  lastRings: number;
 }
+
+/**
+ * The heatmap and the ring strips read thousands of shared words (a page's stamp is a cache and
+ * TLB miss) and repaint large canvases. The heatmap's pass is spread over HEAT_SLICES frames
+ * (a new picture 10 times a second at 60 frames/s) and the strips are redrawn at most every
+ * RINGS_PERIOD_MS: their content changes with each collection (every 50 ms at the default
+ * harvest interval), so redrawing faster shows little more. On a machine whose cores the vCPU
+ * workers keep busy the page's thread gets its frame out in time only while its work per frame
+ * stays a small share of a core (docs/PERFORMANCE.md, "The browser app").
+ */
+const HEAT_SLICES = 6;
+const RINGS_PERIOD_MS = 100;
 
 export class LiveView {
   readonly root: HTMLElement;
@@ -172,6 +185,7 @@ export class LiveView {
       heatmap: new Heatmap(run.slots, () => telemetry.reported),
       charts: new LiveCharts(this.chartHost, this.chartWidth()),
       lastPoint: 0,
+      lastRings: -Infinity,
     };
   }
 
@@ -189,6 +203,14 @@ export class LiveView {
     this.controls.pause.textContent = this.paused ? 'Resume' : 'Pause';
   }
 
+  private showHeatCounts(h: Heatmap): void {
+    const c = h.counts;
+    probe.live.heat = { ...c };
+    const text = `${h.pageCount} pages: ${c.written} written, ${c.recorded} recorded, ${c.writable} writable, ${c.protected} write-protected, ${c.lost} lost`;
+    // A DOM write costs a style and layout pass in its frame: only when the text changed.
+    if (text !== this.heatText.textContent) this.heatText.textContent = text;
+  }
+
   private readonly frame = (t: number): void => {
     requestAnimationFrame(this.frame);
     const d = this.drawing;
@@ -200,12 +222,14 @@ export class LiveView {
     d.sampler.sample(epoch);
     const width = Math.max(320, this.lanes.parentElement!.clientWidth - 24);
     drawLanes(this.lanes, width, { history: d.sampler.history, harvest: tel.activity.harvest, reset: tel.activity.reset, now: epoch });
-    // The strips and the heatmap each read thousands of words: they take turns, 30 times a second each.
-    if (probe.live.frames % 2 === 0) d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24));
-    else d.heatmap.draw(this.heat, Math.min(384, Math.max(160, this.heat.parentElement!.clientWidth - 24)), tel.counters[Counter.ITERATION]!, t);
-    const c = d.heatmap.counts;
-    probe.live.heat = { ...c };
-    this.heatText.textContent = `${d.heatmap.pageCount} pages: ${c.written} written, ${c.recorded} recorded, ${c.writable} writable, ${c.protected} write-protected, ${c.lost} lost`;
+    // The heatmap's pass over every page is spread over HEAT_SLICES frames; the strips are
+    // redrawn at most every RINGS_PERIOD_MS, never in the frame that completes a heatmap pass.
+    const heatDone = d.heatmap.drawSlice(this.heat, Math.min(384, Math.max(160, this.heat.parentElement!.clientWidth - 24)), tel.counters[Counter.ITERATION]!, t, Math.ceil(d.heatmap.pageCount / HEAT_SLICES));
+    if (heatDone) this.showHeatCounts(d.heatmap);
+    else if (t - d.lastRings >= RINGS_PERIOD_MS) {
+      d.lastRings = t;
+      d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24));
+    }
     if (t - d.lastPoint >= POINT_MS) {
       d.lastPoint = t;
       const tot = d.sampler.totals;
