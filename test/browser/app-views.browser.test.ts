@@ -1,7 +1,7 @@
 /**
  * The app's stress campaign and live migration views in headless Chromium: a campaign of
- * controlled runs fills its outcome histogram (every run counted once, none forbidden on a
- * correct kernel), a mutant campaign stops at its first forbidden run, a migration converges
+ * controlled runs, and one of free runs, fill the outcome histogram (every run counted once,
+ * none forbidden on a correct kernel), a mutant campaign stops at its first forbidden run, a migration converges
  * with the destination identical to the source, a migration under dirty-limit shows its vCPUs
  * throttled in the lanes; each view's screenshot has content.
  */
@@ -27,6 +27,24 @@ describeApp('the browser app: stress campaign and migration', (open) => {
     expect(Object.values(stress.histogram).reduce((a, b) => a + b, 0), 'each run counted once').toBe(60);
     for (const k of FORBIDDEN) expect(stress.histogram[k] ?? 0, k).toBe(0);
     const colours = await tab.shot('stress', ['histogram']);
+    expect(colours['histogram']).toBeGreaterThan(2);
+    await tab.finish();
+  });
+
+  it('runs a free campaign on real worker threads in the page and fills the outcome histogram', async () => {
+    const tab = await open('?view=stress');
+    await tab.page.selectOption('#st-mode', 'free');
+    expect(await tab.page.isDisabled('#st-wmm'), 'free runs have no memory model to choose').toBe(true);
+    await tab.page.fill('#st-runs', '4');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', 240_000);
+    const { stress } = await tab.probe<ViewsProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.runs).toBe(4);
+    expect(Object.values(stress.histogram).reduce((a, b) => a + b, 0), 'each run counted once').toBe(4);
+    for (const k of FORBIDDEN) expect(stress.histogram[k] ?? 0, k).toBe(0);
+    expect(await tab.page.textContent('#st-status')).toMatch(/^4 free runs on real worker threads in [\d.]+ s: 0 forbidden\./);
+    const colours = await tab.shot('stress-free', ['histogram']);
     expect(colours['histogram']).toBeGreaterThan(2);
     await tab.finish();
   });
