@@ -1,14 +1,17 @@
 /**
  * `npm run bench:app`: the browser app under load, in headless Chromium. The same live run
- * (8 vCPUs, 256 MiB, ring mode, a fixed seed) is made twice:
+ * (8 vCPUs, 256 MiB, ring mode, a fixed seed) is made three times:
  *
  *   - in Node (`runRing` with worker_threads vCPUs): guest writes per second;
- *   - in the app's live view, from the production build served with COOP/COEP: guest writes
- *     per second, and the frames drawn meanwhile — the time each frame's drawing took and the
- *     gap between consecutive animation frames (a frame is late when userspace, which shares
- *     the page's thread, holds it).
+ *   - in the app's live view, from the production build served with COOP/COEP, drawn
+ *     throughout: guest writes per second, the time each frame's drawing took, and the
+ *     intervals between animation frames (rAF timestamps, taken by a callback of the bench's
+ *     own); before the run starts, the same page's intervals with nothing running;
+ *   - in the live view again, shown and hidden in turns of a second (hidden, the page does no
+ *     work per frame: what the run's threads alone leave a page), the first second shown and
+ *     traced through the DevTools protocol: the page thread's tasks, wall time against CPU time.
  *
- * Targets: p95 frame under 16.7 ms (60 frames/s), in-page throughput within 20 % of Node's.
+ * Targets: p95 frame interval ≤ 16.7 ms (60 frames/s), in-page throughput within 20 % of Node's.
  * Prints a table and writes bench/results/app.json. Options: --iterations N, --interval-ms N,
  * --vcpus N, --mib N, --seed N.
  */
@@ -19,6 +22,7 @@ import { type Browser, type Page, chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { runRing } from '../../src/harness/run.js';
 import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
+import { type MainThreadFigures, traceMainThread } from './main-thread-trace.js';
 
 interface Options {
   iterations: number;
@@ -125,6 +129,7 @@ async function pageRun(browser: Browser, base: string, o: Options): Promise<Page
 }
 
 const IDLE_MS = 3000;
+const TRACE_MS = 2000;
 /** A/B blocks of the second run: the live view shown (drawing) or hidden (the same run, nothing drawn). */
 const BLOCK_MS = 1000;
 
@@ -134,9 +139,13 @@ const BLOCK_MS = 1000;
  * nothing, and its frame intervals are what the run's threads and the machine leave a page
  * that does no work at all.
  */
-async function abRun(browser: Browser, base: string, o: Options): Promise<{ shownGapMs: number[]; hiddenGapMs: number[] }> {
+async function abRun(browser: Browser, base: string, o: Options): Promise<{ shownGapMs: number[]; hiddenGapMs: number[]; mainThread: MainThreadFigures }> {
   const page = await openLive(browser, base, o);
   await page.click('#btn-start');
+  // First, the view shown, a trace of the page's thread while it draws (tracing costs: these
+  // intervals are left out, and the throughput is measured in the other run).
+  await page.waitForTimeout(BLOCK_MS);
+  const mainThread = await traceMainThread(page, TRACE_MS);
   const shownGapMs: number[] = [];
   const hiddenGapMs: number[] = [];
   const deadline = Date.now() + RUN_DEADLINE_MS;
@@ -150,7 +159,7 @@ async function abRun(browser: Browser, base: string, o: Options): Promise<{ show
     if (p.summary || Date.now() > deadline) break;
   }
   await page.close();
-  return { shownGapMs, hiddenGapMs };
+  return { shownGapMs, hiddenGapMs, mainThread };
 }
 
 /** p50, p95 and the share of intervals longer than one 60 Hz frame (a missed frame). */
@@ -184,6 +193,7 @@ async function main(): Promise<void> {
         frames: inPage.frameMs.length,
         drawP50Ms: percentile(inPage.frameMs, 50),
         drawP95Ms: percentile(inPage.frameMs, 95),
+        mainThreadTrace: ab.mainThread,
       },
       pageVsNode: inPage.writesPerSec / node.writesPerSec,
       frameIntervals: {
@@ -206,7 +216,7 @@ type GapStats = ReturnType<typeof gapStats>;
 
 function report(
   o: Options,
-  r: { machine: { cpus: number; loadAverage1mBefore: number; loadAverage1mAfter: number }; node: { writesPerSec: number; ok: boolean }; page: { writesPerSec: number; ok: boolean; frames: number; drawP50Ms: number; drawP95Ms: number }; pageVsNode: number; frameIntervals: Record<string, GapStats> },
+  r: { machine: { cpus: number; loadAverage1mBefore: number; loadAverage1mAfter: number }; node: { writesPerSec: number; ok: boolean }; page: { writesPerSec: number; ok: boolean; frames: number; drawP50Ms: number; drawP95Ms: number; mainThreadTrace: MainThreadFigures }; pageVsNode: number; frameIntervals: Record<string, GapStats> },
 ): void {
   const p = r.page;
   const row = (name: string, g: GapStats): string =>
@@ -216,6 +226,8 @@ function report(
   console.log(`  Node   : ${r.node.writesPerSec.toLocaleString('en')} guest writes/s (${r.node.ok ? 'clean' : 'NOT CLEAN'})`);
   console.log(`  page   : ${p.writesPerSec.toLocaleString('en')} guest writes/s (${p.ok ? 'clean' : 'NOT CLEAN'}) = ${(100 * r.pageVsNode).toFixed(0)} % of Node (target ≥ 80 %)`);
   console.log(`  drawing: ${p.frames} frames, p50 ${p.drawP50Ms.toFixed(2)} ms, p95 ${p.drawP95Ms.toFixed(2)} ms per frame`);
+  const m = p.mainThreadTrace;
+  console.log(`  page thread, ${m.windowMs} ms traced while drawing: ${m.tasks} tasks, ${m.wallMs.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU; the ${m.longTasks} longer than a frame: ${m.longWallMs.toFixed(0)} ms wall, ${m.longCpuMs.toFixed(0)} ms CPU`);
   console.log('  frame intervals (rAF timestamps; target p95 ≤ 16.7 ms, late = over one 60 Hz frame):');
   console.log(row('idle page, before the run', f['idleBeforeRun']!));
   console.log(row('run, live view drawing', f['drawingRun']!));
