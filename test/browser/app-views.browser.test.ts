@@ -86,7 +86,8 @@ describeApp('the browser app: stress campaign and migration', (open) => {
       await tab.page.fill(id, v);
     }
     await tab.page.click('#mg-start');
-    await tab.waitFor('app.migration.throttledSamples > 0 || app.migration.done', 120_000);
+    // Enough throttled samples that the throttled stretch of a lane is several pixels wide.
+    await tab.waitFor('app.migration.throttledSamples >= 20 || app.migration.done', 120_000);
     // The throttled colour (palette.ts LANE_COLORS.throttled, #eab308) is on the lanes' canvas.
     const throttledPixels = await tab.page.evaluate(() => {
       const c = document.getElementById('mg-lanes') as HTMLCanvasElement;

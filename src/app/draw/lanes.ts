@@ -91,9 +91,11 @@ function drawSampledLane(ctx: CanvasRenderingContext2D, h: LaneHistory, lane: nu
   if (state >= 0) fillLane(ctx, state, left, right, y);
 }
 
+/** At least a pixel wide, inside the plot: the newest sample sits at the right edge, where it would be drawn past the canvas. */
 function fillLane(ctx: CanvasRenderingContext2D, state: number, left: number, right: number, y: number): void {
   ctx.fillStyle = LANE_COLOR_BY_STATE[state] ?? LANE_COLORS.dead;
-  ctx.fillRect(left, y, Math.max(1, right - left), LANE_HEIGHT);
+  const l = Math.min(left, right - 1);
+  ctx.fillRect(l, y, right - l, LANE_HEIGHT);
 }
 
 function drawIntervals(

@@ -16,11 +16,14 @@ export class MigrationLanes {
   /** Lane samples so far, and of them those that found a vCPU throttled (the tests read these). */
   samples = 0;
   throttledSamples = 0;
+  /** Whether the migration has a dirty limit (each vCPU a throttle block). */
+  readonly limited: boolean;
 
   constructor(guest: MigrationGuest) {
     const vm = Vm.attach(guest.vm);
     this.sampler = new VcpuSampler(vm, guest.vcpus);
     const words = guest.throttles?.map((b) => new Int32Array(b)) ?? null;
+    this.limited = words !== null;
     if (words) this.sampler.throttled = (i) => Atomics.load(words[i]!, SLEEPING) === 1;
   }
 

@@ -88,7 +88,11 @@ export class MigrationView {
     lanes.draw(this.lanesCanvas, Math.max(360, (this.lanesCanvas.parentElement?.clientWidth ?? 800) - 24), performance.timeOrigin + t);
     probe.migration.throttledSamples = lanes.throttledSamples;
     const share = lanes.samples > 0 ? (100 * lanes.throttledSamples) / lanes.samples : 0;
-    const text = lanes.throttledSamples > 0 ? `Throttled by dirty-limit in ${share.toFixed(1)} % of the lane samples so far.` : 'No vCPU seen throttled by dirty-limit so far.';
+    const text = !lanes.limited
+      ? 'Dirty-limit is off: no vCPU is throttled.'
+      : lanes.throttledSamples > 0
+        ? `Throttled by dirty-limit in ${share.toFixed(1)} % of the lane samples so far.`
+        : 'Dirty-limit on: no vCPU seen throttled yet (it starts once the guest dirties faster than the link sends, two syncs in a row).';
     if (this.lanesNote.textContent !== text) this.lanesNote.textContent = text;
   };
 
