@@ -63,11 +63,12 @@ export class RingStrips {
   }
 
   /**
-   * Redraw the rings whose dirty, reset or fetch index moved since the last draw (every ring
-   * after a resize): the entries between those indices are the only ones whose state changes,
-   * so an idle ring costs three loads, not a repaint.
+   * Redraw up to `maxRings` of the rings whose dirty, reset or fetch index moved since they were
+   * last drawn, taking the rings in turn (every ring after a resize): the entries between those
+   * indices are the only ones whose state changes, so an idle ring costs three loads, not a
+   * repaint, and a frame repaints at most `maxRings` strips.
    */
-  draw(canvas: HTMLCanvasElement, width: number): void {
+  draw(canvas: HTMLCanvasElement, width: number, maxRings = this.vcpus): void {
     const ctx = fitCanvas(canvas, width, this.height());
     const all = width !== this.drawnWidth;
     this.drawnWidth = width;
@@ -80,8 +81,12 @@ export class RingStrips {
     ctx.textBaseline = 'top';
     const plotW = width - LABEL_WIDTH - 4;
     const stripH = this.rows * ROW_PX + STRIP_GAP;
-    for (let i = 0; i < this.vcpus; i++) {
+    let drawn = 0;
+    for (let k = 0; k < this.vcpus && (all || drawn < maxRings); k++) {
+      const i = (this.nextRing + k) % this.vcpus;
       if (!all && !this.moved(i)) continue;
+      drawn++;
+      if (!all) this.nextRing = (i + 1) % this.vcpus;
       const y = 2 + i * stripH;
       const ix = this.fill(i);
       this.remember(i, ix);
@@ -94,6 +99,9 @@ export class RingStrips {
       this.marks(ctx, i, ix, y, plotW);
     }
   }
+
+  /** The ring a partial draw looks at first (the one after the last it drew). */
+  private nextRing = 0;
 
   private moved(i: number): boolean {
     // Without the harvester's fetch index, entries turn harvested with no index moving.

@@ -24,20 +24,20 @@ interface Drawing {
   readonly heatmap: Heatmap;
   readonly charts: LiveCharts;
   lastPoint: number;
-  lastRings: number;
 }
 
 /**
  * The heatmap and the ring strips read thousands of shared words (a page's stamp is a cache and
- * TLB miss) and repaint large canvases. The heatmap's pass is spread over HEAT_SLICES frames
- * (a new picture 10 times a second at 60 frames/s) and the strips are redrawn at most every
- * RINGS_PERIOD_MS: their content changes with each collection (every 50 ms at the default
- * harvest interval), so redrawing faster shows little more. On a machine whose cores the vCPU
- * workers keep busy the page's thread gets its frame out in time only while its work per frame
- * stays a small share of a core (docs/PERFORMANCE.md, "The browser app").
+ * TLB miss) and repaint large canvases: their work is spread over frames. The heatmap's pass
+ * takes HEAT_SLICES frames (a new picture 10 times a second at 60 frames/s); a frame redraws up
+ * to RINGS_PER_FRAME strips whose indices moved, in turn (8 rings: each about 15 times a second).
+ * Their content changes with each collection (every 50 ms at the default harvest interval), so
+ * faster redraws would show little more; and on a machine whose cores the vCPU workers keep
+ * busy the page's thread gets its frame out in time only while its work per frame stays a small
+ * share of a core (docs/PERFORMANCE.md, "The browser app").
  */
 const HEAT_SLICES = 6;
-const RINGS_PERIOD_MS = 100;
+const RINGS_PER_FRAME = 2;
 
 export class LiveView {
   readonly root: HTMLElement;
@@ -185,7 +185,6 @@ export class LiveView {
       heatmap: new Heatmap(run.slots, () => telemetry.reported),
       charts: new LiveCharts(this.chartHost, this.chartWidth()),
       lastPoint: 0,
-      lastRings: -Infinity,
     };
   }
 
@@ -222,19 +221,16 @@ export class LiveView {
     d.sampler.sample(epoch);
     const width = Math.max(320, this.lanes.parentElement!.clientWidth - 24);
     drawLanes(this.lanes, width, { history: d.sampler.history, harvest: tel.activity.harvest, reset: tel.activity.reset, now: epoch });
-    // The heatmap's pass over every page is spread over HEAT_SLICES frames; the strips are
-    // redrawn at most every RINGS_PERIOD_MS, never in the frame that completes a heatmap pass.
+    // The heatmap's pass over every page is spread over HEAT_SLICES frames; up to
+    // RINGS_PER_FRAME strips that changed are redrawn, never in a frame that completes a pass.
     const heatDone = d.heatmap.drawSlice(this.heat, Math.min(384, Math.max(160, this.heat.parentElement!.clientWidth - 24)), tel.counters[Counter.ITERATION]!, t, Math.ceil(d.heatmap.pageCount / HEAT_SLICES));
     if (heatDone) this.showHeatCounts(d.heatmap);
-    else if (t - d.lastRings >= RINGS_PERIOD_MS) {
-      d.lastRings = t;
-      d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24));
-    }
+    else d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24), RINGS_PER_FRAME);
     if (t - d.lastPoint >= POINT_MS) {
       d.lastPoint = t;
       const tot = d.sampler.totals;
       d.charts.add({ t, faults: tot.faults, records: tel.counters[Counter.RECORDS]!, stallNs: tot.stallNs, falsePositives: tel.counters[Counter.FALSE_POSITIVES]! });
-    }
+    } else d.charts.drawNext();
     probe.live.frames++;
     recordFrame(performance.now() - t0, this.lastFrame === 0 ? 0 : t - this.lastFrame);
     this.lastFrame = t;
