@@ -9,8 +9,8 @@
  *     intervals between animation frames (rAF timestamps, taken by a callback of the bench's
  *     own); before the run starts, the same page's intervals with nothing running;
  *   - in the live view again, shown and hidden in turns of a second (hidden, the page does no
- *     work per frame: what the run's threads alone leave a page), the first second shown and
- *     traced through the DevTools protocol: the page thread's tasks, wall time against CPU time.
+ *     work per frame: what the run's threads alone leave a page); first it is traced through the
+ *     DevTools protocol, shown and then hidden: the page thread's tasks, wall against CPU time.
  *
  * Targets: p95 frame interval ≤ 16.7 ms (60 frames/s), in-page throughput within 20 % of Node's.
  * Prints a table and writes bench/results/app.json. Options: --iterations N, --interval-ms N,
@@ -140,13 +140,16 @@ const BLOCK_MS = 1000;
  * nothing, and its frame intervals are what the run's threads and the machine leave a page
  * that does no work at all.
  */
-async function abRun(browser: Browser, base: string, o: Options): Promise<{ shownGapMs: number[]; hiddenGapMs: number[]; mainThread: MainThreadFigures }> {
+async function abRun(browser: Browser, base: string, o: Options): Promise<{ shownGapMs: number[]; hiddenGapMs: number[]; mainThread: MainThreadFigures; mainThreadHidden: MainThreadFigures }> {
   const page = await openLive(browser, base, o);
   await page.click('#btn-start');
   // First, the view shown, a trace of the page's thread while it draws (tracing costs: these
   // intervals are left out, and the throughput is measured in the other run).
   await page.waitForTimeout(BLOCK_MS);
   const mainThread = await traceMainThread(page, TRACE_MS);
+  // Then hidden, the same: what the page thread does when it draws nothing.
+  await page.evaluate(() => (document.getElementById('view-live')!.hidden = true));
+  const mainThreadHidden = await traceMainThread(page, TRACE_MS);
   const shownGapMs: number[] = [];
   const hiddenGapMs: number[] = [];
   const deadline = Date.now() + RUN_DEADLINE_MS;
@@ -160,7 +163,7 @@ async function abRun(browser: Browser, base: string, o: Options): Promise<{ show
     if (p.summary || Date.now() > deadline) break;
   }
   await page.close();
-  return { shownGapMs, hiddenGapMs, mainThread };
+  return { shownGapMs, hiddenGapMs, mainThread, mainThreadHidden };
 }
 
 /** p50, p95 and the share of intervals longer than one 60 Hz frame (a missed frame). */
@@ -199,6 +202,7 @@ async function main(): Promise<void> {
         drawP50Ms: percentile(inPage.frameMs, 50),
         drawP95Ms: percentile(inPage.frameMs, 95),
         mainThreadTrace: ab.mainThread,
+        mainThreadTraceHidden: ab.mainThreadHidden,
       },
       pageVsNode: inPage.writesPerSec / node.writesPerSec,
       frameIntervals: {
@@ -221,7 +225,7 @@ type GapStats = ReturnType<typeof gapStats>;
 
 function report(
   o: Options,
-  r: { machine: { cpus: number; loadAverage1mBefore: number; loadAverage1mAfter: number }; node: { writesPerSec: number; ok: boolean; beforePage: number; afterPage: number }; page: { writesPerSec: number; ok: boolean; frames: number; drawP50Ms: number; drawP95Ms: number; mainThreadTrace: MainThreadFigures }; pageVsNode: number; frameIntervals: Record<string, GapStats> },
+  r: { machine: { cpus: number; loadAverage1mBefore: number; loadAverage1mAfter: number }; node: { writesPerSec: number; ok: boolean; beforePage: number; afterPage: number }; page: { writesPerSec: number; ok: boolean; frames: number; drawP50Ms: number; drawP95Ms: number; mainThreadTrace: MainThreadFigures; mainThreadTraceHidden: MainThreadFigures }; pageVsNode: number; frameIntervals: Record<string, GapStats> },
 ): void {
   const p = r.page;
   const row = (name: string, g: GapStats): string =>
@@ -231,8 +235,11 @@ function report(
   console.log(`  Node   : ${r.node.writesPerSec.toLocaleString('en')} guest writes/s, the mean of ${r.node.beforePage.toLocaleString('en')} before the page's run and ${r.node.afterPage.toLocaleString('en')} after (${r.node.ok ? 'clean' : 'NOT CLEAN'})`);
   console.log(`  page   : ${p.writesPerSec.toLocaleString('en')} guest writes/s (${p.ok ? 'clean' : 'NOT CLEAN'}) = ${(100 * r.pageVsNode).toFixed(0)} % of Node (target ≥ 80 %)`);
   console.log(`  drawing: ${p.frames} frames, p50 ${p.drawP50Ms.toFixed(2)} ms, p95 ${p.drawP95Ms.toFixed(2)} ms per frame`);
-  const m = p.mainThreadTrace;
-  console.log(`  page thread, ${m.windowMs} ms traced while drawing: ${m.tasks} tasks, ${m.wallMs.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU; the ${m.longTasks} longer than a frame: ${m.longWallMs.toFixed(0)} ms wall, ${m.longCpuMs.toFixed(0)} ms CPU`);
+  const traced = (what: string, m: MainThreadFigures): string =>
+    `  page thread, ${m.windowMs} ms traced ${what}: ${m.tasks} tasks, ${m.wallMs.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU; the ${m.longTasks} longer than a frame: ${m.longWallMs.toFixed(0)} ms wall, ${m.longCpuMs.toFixed(0)} ms CPU` +
+    (m.runQueueMs === null ? '' : `; kernel, over ${m.schedWindowMs!.toFixed(0)} ms: ${m.schedCpuMs!.toFixed(0)} ms on a core, ${m.runQueueMs.toFixed(0)} ms runnable waiting for one`);
+  console.log(traced('while drawing', p.mainThreadTrace));
+  console.log(traced('with the view hidden', p.mainThreadTraceHidden));
   console.log('  frame intervals (rAF timestamps; target p95 ≤ 16.7 ms, late = over one 60 Hz frame):');
   console.log(row('idle page, before the run', f['idleBeforeRun']!));
   console.log(row('run, live view drawing', f['drawingRun']!));
