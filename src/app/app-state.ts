@@ -14,7 +14,7 @@ export interface AppProbe {
   };
   trace: { loaded: string | null; error: string | null; traceHash: string | null; recordedHash: string | null; steps: number; position: number };
   stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null };
-  migration: { done: boolean; rounds: number; error: string | null };
+  migration: { done: boolean; rounds: number; error: string | null; throttledSamples: number };
   /** Frame durations (ms) of the last frames drawn, oldest first. */
   frameMs: number[];
   /** Wall-clock gaps between consecutive animation frames (ms). */
@@ -25,7 +25,7 @@ export const probe: AppProbe = {
   live: { state: 'idle', iteration: 0, lostMessage: null, summary: null, heat: { written: 0, recorded: 0, writable: 0, protected: 0, lost: 0 }, frames: 0 },
   trace: { loaded: null, error: null, traceHash: null, recordedHash: null, steps: 0, position: 0 },
   stress: { runs: 0, done: false, histogram: {}, error: null },
-  migration: { done: false, rounds: 0, error: null },
+  migration: { done: false, rounds: 0, error: null, throttledSamples: 0 },
   frameMs: [],
   frameGapMs: [],
 };

@@ -1,12 +1,15 @@
 /**
- * A controlled stress campaign for a page: seeded runs under the controlled scheduler, each
- * run's outcomes added to a shared histogram as it ends (outcome-histogram.ts), stopping when
- * the runs are done, when the reader asks, or (hunting a mutant) at the first forbidden run.
- * No trace files, no shrinking: the page shows the histogram and the first failing run.
+ * A stress campaign for a page: seeded runs, controlled (micro-runs under the controlled
+ * scheduler) or free (`dirtyring run`s of generated configurations on real worker threads),
+ * each run's outcomes added to a shared histogram as it ends (outcome-histogram.ts), stopping
+ * when the runs are done, when the reader asks, or (hunting a mutant) at the first forbidden
+ * run. No trace files, no shrinking: the page shows the histogram and the first failing run.
  */
 import { ConfigError } from '../base/config-error.js';
 import type { MemoryModel } from '../kernel/wmm/ordering.js';
 import type { LogMode } from '../userspace/log-collectors.js';
+import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
+import type { StressMode } from './stress-mode.js';
 import { StressHarness } from './campaign.js';
 import { campaignMemoryModel, campaignSpec } from './campaign-spec.js';
 import type { SpawnControlledWorker } from './controlled/participant-api.js';
@@ -15,15 +18,24 @@ import { addRun, stopRequested } from './outcome-histogram.js';
 import { isForbidden } from './outcome.js';
 
 export interface PageCampaignRequest {
+  readonly mode: StressMode;
   readonly runs: number;
   readonly seed: number;
   /** A mutant's CLI name, or '' for none. */
   readonly mutant: string;
+  /** Controlled runs only: free runs are the hardware's (sc here). */
   readonly memoryModel: MemoryModel;
   readonly log: LogMode | null;
 }
 
+/** Where the campaign's threads come from: the controlled participants, and the free runs' vCPUs. */
+export interface PageCampaignPlatform {
+  readonly spawnControlled: SpawnControlledWorker;
+  readonly spawnVcpu: SpawnVcpuWorker;
+}
+
 export interface PageCampaignResult {
+  readonly mode: StressMode;
   readonly runs: number;
   readonly forbidden: number;
   /** The first forbidden run: its seed, outcomes and what it found. */
@@ -34,20 +46,16 @@ export interface PageCampaignResult {
 
 const MAX_PAGE_RUNS = 100_000;
 
-export async function runPageCampaign(req: PageCampaignRequest, histogram: SharedArrayBuffer, spawn: SpawnControlledWorker): Promise<PageCampaignResult> {
+export async function runPageCampaign(req: PageCampaignRequest, histogram: SharedArrayBuffer, platform: PageCampaignPlatform): Promise<PageCampaignResult> {
+  if (req.mode !== 'controlled' && req.mode !== 'free') throw new ConfigError('--mode', String(req.mode), 'EINVAL', 'must be controlled or free');
   if (!Number.isInteger(req.runs) || req.runs < 1 || req.runs > MAX_PAGE_RUNS) throw new ConfigError('--runs', String(req.runs), 'EINVAL', `must be an integer in 1..${MAX_PAGE_RUNS}`);
   const mutant = req.mutant === '' ? null : (mutantProfile(req.mutant) ?? null);
   if (req.mutant !== '' && mutant === null) throw new ConfigError('--mutant', req.mutant, 'EINVAL', 'unknown mutant');
   const h = new Int32Array(histogram);
-  const harness = new StressHarness({
-    spawnControlled: spawn,
-    spawnVcpu: () => {
-      throw new Error('a page campaign is controlled only');
-    },
-  });
+  const harness = new StressHarness(platform);
   let forbidden = 0;
   let firstForbidden: PageCampaignResult['firstForbidden'] = null;
-  const spec = campaignSpec('controlled', { runs: req.runs, seed: req.seed >>> 0, mutant, memoryModel: req.memoryModel, log: req.log, stopAtFirstForbidden: mutant !== null });
+  const spec = campaignSpec(req.mode, { runs: req.runs, seed: req.seed >>> 0, mutant, memoryModel: req.memoryModel, log: req.log, stopAtFirstForbidden: mutant !== null });
   try {
     const result = await harness.runCampaign(spec, (record) => {
       addRun(h, record.outcome);
@@ -61,7 +69,7 @@ export async function runPageCampaign(req: PageCampaignRequest, histogram: Share
       if (e instanceof CampaignStopped) return null;
       throw e;
     });
-    return { runs: result?.runs ?? Atomics.load(h, 0), forbidden, firstForbidden, memoryModel: campaignMemoryModel(spec), elapsedMs: result?.elapsedMs ?? 0 };
+    return { mode: req.mode, runs: result?.runs ?? Atomics.load(h, 0), forbidden, firstForbidden, memoryModel: campaignMemoryModel(spec), elapsedMs: result?.elapsedMs ?? 0 };
   } finally {
     await harness.close();
   }

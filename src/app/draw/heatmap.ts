@@ -3,7 +3,11 @@
  * this iteration and protected again), written since the last collection (writable SPTE, and the
  * page carries this iteration's stamp), writable (not written this iteration), write-protected.
  * A lost page flashes. Read from the SPTE words and page headers in shared memory, and from the
- * oracle's reported-page map (userspace is this thread).
+ * oracle's reported-page map (userspace's worker publishes it).
+ *
+ * A pass over every page is spread over several animation frames (drawSlice): reading a page's
+ * stamp is a cache and TLB miss, and a whole pass over 256 MiB takes milliseconds that one frame
+ * cannot spare when the vCPU workers keep the cores busy. The canvas shows the last completed pass.
  */
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { GuestPageWords } from '../../guest/guest-memory.js';
@@ -33,7 +37,11 @@ export class Heatmap {
   private readonly scratch: OffscreenCanvas;
   private readonly lost = new Set<number>();
   private readonly starts = new Map<number, number>();
+  /** The counts of the last completed pass. */
   readonly counts: HeatCounts = { protected: 0, writable: 0, written: 0, recorded: 0, lost: 0 };
+  /** The counts of the pass under way, and its next page. */
+  private readonly partial: HeatCounts = { protected: 0, writable: 0, written: 0, recorded: 0, lost: 0 };
+  private cursor = 0;
 
   constructor(
     private readonly slots: readonly Memslot[],
@@ -58,25 +66,46 @@ export class Heatmap {
     if (start !== undefined) this.lost.add(start + offset);
   }
 
+  /** A whole pass, drawn at once (the canvas is current on return). */
   draw(canvas: HTMLCanvasElement, sizePx: number, iteration: number, nowMs: number): void {
-    this.fill(iteration, nowMs);
+    this.cursor = 0;
+    this.drawSlice(canvas, sizePx, iteration, nowMs, this.pageCount);
+  }
+
+  /**
+   * Colour the next `pages` pages of the pass under way; when that ends the pass, show it on the
+   * canvas, publish its counts and return true (the next call starts a new pass).
+   */
+  drawSlice(canvas: HTMLCanvasElement, sizePx: number, iteration: number, nowMs: number, pages: number): boolean {
+    const end = Math.min(this.pageCount, this.cursor + Math.max(1, pages));
+    if (this.cursor === 0) this.partial.protected = this.partial.writable = this.partial.written = this.partial.recorded = 0;
+    this.fill(this.cursor, end, iteration);
+    this.cursor = end;
+    if (end < this.pageCount) return false;
+    this.cursor = 0;
+    Object.assign(this.counts, this.partial, { lost: this.lost.size });
+    const flash = Math.floor(nowMs / FLASH_MS) % 2 === 0 ? HEAT_RGBA.lost : HEAT_RGBA.lostFlash;
+    for (const l of this.lost) this.pixels[l] = flash;
     const ctx = fitCanvas(canvas, sizePx, sizePx * (this.rows / this.cols));
     ctx.imageSmoothingEnabled = false;
     this.scratch.getContext('2d')!.putImageData(this.image, 0, 0);
     ctx.drawImage(this.scratch, 0, 0, sizePx, sizePx * (this.rows / this.cols));
+    return true;
   }
 
-  private fill(iteration: number, nowMs: number): void {
-    const c = this.counts;
-    c.protected = c.writable = c.written = c.recorded = 0;
-    c.lost = this.lost.size;
+  /** Colour pages [from, to) (indices over every slot, in order). */
+  private fill(from: number, to: number, iteration: number): void {
+    const c = this.partial;
     const reported = this.reported();
     const px = this.pixels;
-    let g = 0;
+    let base = 0;
     for (const s of this.slots) {
+      const lo = Math.max(from, base);
+      const hi = Math.min(to, base + s.pageCount);
       const spte = s.spte;
       const mem = s.mem32;
-      for (let p = 0; p < s.pageCount; p++, g++) {
+      for (let g = lo; g < hi; g++) {
+        const p = g - base;
         const writable = (Atomics.load(spte, p) & SpteBits.WRITABLE) !== 0;
         // The stamp only matters for a writable page; reading it is a cache (and TLB) miss per page.
         if (writable && mem[p * WORDS_PER_PAGE + GuestPageWords.ITERATION_LO] === iteration) {
@@ -93,8 +122,7 @@ export class Heatmap {
           c.protected++;
         }
       }
+      base += s.pageCount;
     }
-    const flash = Math.floor(nowMs / FLASH_MS) % 2 === 0 ? HEAT_RGBA.lost : HEAT_RGBA.lostFlash;
-    for (const l of this.lost) px[l] = flash;
   }
 }

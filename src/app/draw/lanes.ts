@@ -26,20 +26,22 @@ export const LANE_WINDOW_MS = 4000;
 
 export interface LaneInput {
   readonly history: LaneHistory;
-  readonly harvest: IntervalRing;
-  readonly reset: IntervalRing;
+  /** Userspace's lanes; null where userspace's activity is not recorded (the migration view). */
+  readonly harvest: IntervalRing | null;
+  readonly reset: IntervalRing | null;
   readonly now: number;
 }
 
-export function lanesHeight(vcpus: number): number {
-  return (vcpus + 2) * (LANE_HEIGHT + LANE_GAP) + LANE_GAP;
+export function lanesHeight(vcpus: number, userspaceLanes = 2): number {
+  return (vcpus + userspaceLanes) * (LANE_HEIGHT + LANE_GAP) + LANE_GAP;
 }
 
 export function drawLanes(canvas: HTMLCanvasElement, width: number, input: LaneInput): void {
-  const { history } = input;
-  const ctx = fitCanvas(canvas, width, lanesHeight(history.lanes));
+  const { history, harvest, reset } = input;
+  const height = lanesHeight(history.lanes, (harvest ? 1 : 0) + (reset ? 1 : 0));
+  const ctx = fitCanvas(canvas, width, height);
   ctx.fillStyle = '#0f1218';
-  ctx.fillRect(0, 0, width, lanesHeight(history.lanes));
+  ctx.fillRect(0, 0, width, height);
   const plotW = width - LABEL_WIDTH;
   const t0 = input.now - LANE_WINDOW_MS;
   const x = (t: number): number => LABEL_WIDTH + Math.max(0, Math.min(plotW, ((t - t0) / LANE_WINDOW_MS) * plotW));
@@ -50,12 +52,16 @@ export function drawLanes(canvas: HTMLCanvasElement, width: number, input: LaneI
     label(ctx, `vCPU ${l}`, y);
     drawSampledLane(ctx, history, l, y, input.now, x);
   }
-  const yH = LANE_GAP + history.lanes * (LANE_HEIGHT + LANE_GAP);
-  label(ctx, 'harvester', yH);
-  drawIntervals(ctx, input.harvest, yH, t0, x, LANE_COLORS.harvest, LABEL_WIDTH, plotW);
-  const yR = yH + LANE_HEIGHT + LANE_GAP;
-  label(ctx, 'reset', yR);
-  drawIntervals(ctx, input.reset, yR, t0, x, LANE_COLORS.reset, LABEL_WIDTH, plotW);
+  let y = LANE_GAP + history.lanes * (LANE_HEIGHT + LANE_GAP);
+  if (harvest) {
+    label(ctx, 'harvester', y);
+    drawIntervals(ctx, harvest, y, t0, x, LANE_COLORS.harvest, LABEL_WIDTH, plotW);
+    y += LANE_HEIGHT + LANE_GAP;
+  }
+  if (reset) {
+    label(ctx, 'reset', y);
+    drawIntervals(ctx, reset, y, t0, x, LANE_COLORS.reset, LABEL_WIDTH, plotW);
+  }
 }
 
 function label(ctx: CanvasRenderingContext2D, text: string, y: number): void {
@@ -85,9 +91,11 @@ function drawSampledLane(ctx: CanvasRenderingContext2D, h: LaneHistory, lane: nu
   if (state >= 0) fillLane(ctx, state, left, right, y);
 }
 
+/** At least a pixel wide, inside the plot: the newest sample sits at the right edge, where it would be drawn past the canvas. */
 function fillLane(ctx: CanvasRenderingContext2D, state: number, left: number, right: number, y: number): void {
   ctx.fillStyle = LANE_COLOR_BY_STATE[state] ?? LANE_COLORS.dead;
-  ctx.fillRect(left, y, Math.max(1, right - left), LANE_HEIGHT);
+  const l = Math.min(left, right - 1);
+  ctx.fillRect(l, y, right - l, LANE_HEIGHT);
 }
 
 function drawIntervals(

@@ -36,6 +36,9 @@ export class RingStrips {
   readonly size: number;
   readonly rows: number;
   readonly indices: RingIndices[] = [];
+  /** Each ring's indices when last drawn, and the width drawn at: an unchanged ring is not redrawn. */
+  private readonly drawn: Int32Array;
+  private drawnWidth = -1;
 
   constructor(
     vm: Vm,
@@ -52,27 +55,70 @@ export class RingStrips {
     this.scratch = new OffscreenCanvas(Math.min(COLS, this.size), this.rows);
     this.image = new ImageData(Math.min(COLS, this.size), this.rows);
     this.pixels = new Uint32Array(this.image.data.buffer);
+    this.drawn = new Int32Array(vcpus * 3);
   }
 
   height(): number {
     return this.vcpus * (this.rows * ROW_PX + STRIP_GAP) + 4;
   }
 
-  draw(canvas: HTMLCanvasElement, width: number): void {
+  /**
+   * Redraw up to `maxRings` of the rings whose dirty, reset or fetch index moved since they were
+   * last drawn, taking the rings in turn (every ring after a resize): the entries between those
+   * indices are the only ones whose state changes, so an idle ring costs three loads, not a
+   * repaint, and a frame repaints at most `maxRings` strips.
+   */
+  draw(canvas: HTMLCanvasElement, width: number, maxRings = this.vcpus): void {
     const ctx = fitCanvas(canvas, width, this.height());
-    ctx.fillStyle = '#0f1218';
-    ctx.fillRect(0, 0, width, this.height());
+    const all = width !== this.drawnWidth;
+    this.drawnWidth = width;
+    if (all) {
+      ctx.fillStyle = '#0f1218';
+      ctx.fillRect(0, 0, width, this.height());
+    }
     ctx.imageSmoothingEnabled = false;
     ctx.font = '11px system-ui, sans-serif';
     ctx.textBaseline = 'top';
     const plotW = width - LABEL_WIDTH - 4;
-    for (let i = 0; i < this.vcpus; i++) {
-      const y = 2 + i * (this.rows * ROW_PX + STRIP_GAP);
+    const stripH = this.rows * ROW_PX + STRIP_GAP;
+    let drawn = 0;
+    for (let k = 0; k < this.vcpus && (all || drawn < maxRings); k++) {
+      const i = (this.nextRing + k) % this.vcpus;
+      if (!all && !this.moved(i)) continue;
+      drawn++;
+      if (!all) this.nextRing = (i + 1) % this.vcpus;
+      const y = 2 + i * stripH;
       const ix = this.fill(i);
+      this.remember(i, ix);
+      if (!all) {
+        ctx.fillStyle = '#0f1218';
+        ctx.fillRect(0, y - 2, width, stripH);
+      }
       this.scratch.getContext('2d')!.putImageData(this.image, 0, 0);
       ctx.drawImage(this.scratch, LABEL_WIDTH, y, plotW, this.rows * ROW_PX);
       this.marks(ctx, i, ix, y, plotW);
     }
+  }
+
+  /** The ring a partial draw looks at first (the one after the last it drew). */
+  private nextRing = 0;
+
+  private moved(i: number): boolean {
+    // Without the harvester's fetch index, entries turn harvested with no index moving.
+    if (this.fetchIndex === null) return true;
+    const ctl = this.ctl[i]!;
+    const d = this.drawn;
+    return (
+      d[3 * i] !== Atomics.load(ctl, VcpuLayout.words.DIRTY_INDEX) ||
+      d[3 * i + 1] !== Atomics.load(ctl, VcpuLayout.words.RESET_INDEX) ||
+      d[3 * i + 2] !== (this.fetchIndex(i) | 0)
+    );
+  }
+
+  private remember(i: number, ix: RingIndices): void {
+    this.drawn[3 * i] = ix.dirty;
+    this.drawn[3 * i + 1] = ix.reset;
+    this.drawn[3 * i + 2] = ix.fetch;
   }
 
   /** Colour every entry of ring i into the image; returns its indices. */

@@ -2,7 +2,8 @@
  * Live charts (uPlot): dirty rate (write faults per second: pages newly dirtied), harvest rate
  * (records collected per second), stall time (ms per second that vCPUs spent stalled on full
  * rings, summed) and false positives (reported pages that had not changed, cumulative). Points
- * are added a few times per second from counters already sampled, never per event.
+ * are added a few times per second from counters already sampled, never per event, and the
+ * plots redrawn one per frame (drawNext).
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -74,7 +75,20 @@ export class LiveCharts {
       this.xs.shift();
       for (const y of this.ys) y.shift();
     }
-    for (const [i, p] of this.plots.entries()) p.setData([this.xs, this.ys[i]!]);
+    this.stale = this.plots.length;
+  }
+
+  /** Plots whose data changed and are not redrawn yet (the last `stale` of them). */
+  private stale = 0;
+
+  /**
+   * Redraw one plot whose data changed, if any: called once per animation frame, so that the
+   * four redraws of a new point (each repaints its axes and text) fall in four frames, not one.
+   */
+  drawNext(): void {
+    if (this.stale === 0) return;
+    const i = this.plots.length - this.stale--;
+    this.plots[i]!.setData([this.xs, this.ys[i]!]);
   }
 
   destroy(): void {

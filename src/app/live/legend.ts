@@ -10,15 +10,15 @@ function legend(label: string, items: readonly (readonly [string, string])[]): H
   );
 }
 
-export const laneLegend = (): HTMLElement =>
+/** `userspace`: with the harvester's and the reset's lanes (the live view). */
+export const laneLegend = (userspace = true): HTMLElement =>
   legend('Lane states', [
     [LANE_COLORS.inGuest, 'in guest'],
     [LANE_COLORS.running, 'running (KVM_RUN, outside guest)'],
     [LANE_COLORS.stalled, 'stalled: ring full (exit 31)'],
     [LANE_COLORS.parked, 'parked'],
     [LANE_COLORS.throttled, 'throttled (dirty-limit)'],
-    [LANE_COLORS.harvest, 'harvesting'],
-    [LANE_COLORS.reset, 'KVM_RESET_DIRTY_RINGS'],
+    ...(userspace ? ([[LANE_COLORS.harvest, 'harvesting'], [LANE_COLORS.reset, 'KVM_RESET_DIRTY_RINGS']] as const) : []),
   ]);
 
 export const ringLegend = (): HTMLElement =>

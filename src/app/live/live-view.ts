@@ -26,6 +26,19 @@ interface Drawing {
   lastPoint: number;
 }
 
+/**
+ * The heatmap and the ring strips read thousands of shared words (a page's stamp is a cache and
+ * TLB miss) and repaint large canvases: their work is spread over frames. The heatmap's pass
+ * takes HEAT_SLICES frames (a new picture 10 times a second at 60 frames/s); a frame redraws up
+ * to RINGS_PER_FRAME strips whose indices moved, in turn (8 rings: each about 15 times a second).
+ * Their content changes with each collection (every 50 ms at the default harvest interval), so
+ * faster redraws would show little more; and on a machine whose cores the vCPU workers keep
+ * busy the page's thread gets its frame out in time only while its work per frame stays a small
+ * share of a core (docs/PERFORMANCE.md, "The browser app").
+ */
+const HEAT_SLICES = 6;
+const RINGS_PER_FRAME = 2;
+
 export class LiveView {
   readonly root: HTMLElement;
   private readonly controls;
@@ -189,6 +202,14 @@ export class LiveView {
     this.controls.pause.textContent = this.paused ? 'Resume' : 'Pause';
   }
 
+  private showHeatCounts(h: Heatmap): void {
+    const c = h.counts;
+    probe.live.heat = { ...c };
+    const text = `${h.pageCount} pages: ${c.written} written, ${c.recorded} recorded, ${c.writable} writable, ${c.protected} write-protected, ${c.lost} lost`;
+    // A DOM write costs a style and layout pass in its frame: only when the text changed.
+    if (text !== this.heatText.textContent) this.heatText.textContent = text;
+  }
+
   private readonly frame = (t: number): void => {
     requestAnimationFrame(this.frame);
     const d = this.drawing;
@@ -200,17 +221,16 @@ export class LiveView {
     d.sampler.sample(epoch);
     const width = Math.max(320, this.lanes.parentElement!.clientWidth - 24);
     drawLanes(this.lanes, width, { history: d.sampler.history, harvest: tel.activity.harvest, reset: tel.activity.reset, now: epoch });
-    // The strips and the heatmap each read thousands of words: they take turns, 30 times a second each.
-    if (probe.live.frames % 2 === 0) d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24));
-    else d.heatmap.draw(this.heat, Math.min(384, Math.max(160, this.heat.parentElement!.clientWidth - 24)), tel.counters[Counter.ITERATION]!, t);
-    const c = d.heatmap.counts;
-    probe.live.heat = { ...c };
-    this.heatText.textContent = `${d.heatmap.pageCount} pages: ${c.written} written, ${c.recorded} recorded, ${c.writable} writable, ${c.protected} write-protected, ${c.lost} lost`;
+    // The heatmap's pass over every page is spread over HEAT_SLICES frames; up to
+    // RINGS_PER_FRAME strips that changed are redrawn, never in a frame that completes a pass.
+    const heatDone = d.heatmap.drawSlice(this.heat, Math.min(384, Math.max(160, this.heat.parentElement!.clientWidth - 24)), tel.counters[Counter.ITERATION]!, t, Math.ceil(d.heatmap.pageCount / HEAT_SLICES));
+    if (heatDone) this.showHeatCounts(d.heatmap);
+    else d.strips?.draw(this.rings, Math.max(320, this.rings.parentElement!.clientWidth - 24), RINGS_PER_FRAME);
     if (t - d.lastPoint >= POINT_MS) {
       d.lastPoint = t;
       const tot = d.sampler.totals;
       d.charts.add({ t, faults: tot.faults, records: tel.counters[Counter.RECORDS]!, stallNs: tot.stallNs, falsePositives: tel.counters[Counter.FALSE_POSITIVES]! });
-    }
+    } else d.charts.drawNext();
     probe.live.frames++;
     recordFrame(performance.now() - t0, this.lastFrame === 0 ? 0 : t - this.lastFrame);
     this.lastFrame = t;

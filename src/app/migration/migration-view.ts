@@ -12,7 +12,9 @@ import { withTimeout } from '../../platform/async-wait.js';
 import { LOG_MODES, type LogMode } from '../../userspace/log-collectors.js';
 import type { MigrationConfig } from '../../userspace/migration/migration-config.js';
 import type { MigrationSummary, RoundReport } from '../../userspace/migration/migration-report.js';
-import type { MigrationWorkerApi } from './migration.worker.js';
+import type { MigrationGuest, MigrationWorkerApi } from './migration.worker.js';
+import { MigrationLanes } from './migration-lanes.js';
+import { laneLegend } from '../live/legend.js';
 import { probe } from '../app-state.js';
 import { button, el, numberField, selectField } from '../dom.js';
 import { fitCanvas } from '../draw/canvas.js';
@@ -23,7 +25,7 @@ const CHART_HEIGHT = 260;
 const MIGRATION_TIMEOUT_MS = 10 * 60_000;
 
 /** Run one migration in a fresh worker; one call, bounded, failed at once if the worker dies. */
-async function migrateInWorker(input: Partial<MigrationConfig>, onRound: (r: RoundReport) => void): Promise<MigrationSummary> {
+async function migrateInWorker(input: Partial<MigrationConfig>, onRound: (r: RoundReport) => void, onGuest: (g: MigrationGuest) => void): Promise<MigrationSummary> {
   const worker = new Worker(new URL('./migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
   const api = wrap<MigrationWorkerApi>(worker);
   const died = new Promise<never>((_, reject) =>
@@ -31,7 +33,7 @@ async function migrateInWorker(input: Partial<MigrationConfig>, onRound: (r: Rou
   );
   died.catch(() => undefined);
   try {
-    return await withTimeout(Promise.race([api.migrate(input, proxy(onRound)), died]), MIGRATION_TIMEOUT_MS, 'the migration');
+    return await withTimeout(Promise.race([api.migrate(input, proxy(onRound), proxy(onGuest)), died]), MIGRATION_TIMEOUT_MS, 'the migration');
   } finally {
     api[releaseProxy]();
     worker.terminate();
@@ -43,6 +45,7 @@ export class MigrationView {
   private readonly log = selectField('mg-log', 'Log mode', LOG_MODES.map((m) => ({ value: m, label: m })), 'ring');
   private readonly vcpus = numberField('mg-vcpus', 'vCPUs', 4, 1, 32);
   private readonly memory = numberField('mg-memory', 'Memory (MiB)', 64, 1, 1024);
+  private readonly ring = numberField('mg-ring', 'Ring entries', 4096, 64, 65536);
   private readonly bandwidth = numberField('mg-bandwidth', 'Link (MiB/s)', 200, 1, 100000);
   private readonly downtime = numberField('mg-downtime', 'Max downtime (ms)', 50, 1, 10000);
   private readonly rate = numberField('mg-rate', 'Dirty rate (MiB/s per vCPU)', 8, 0, 10000);
@@ -53,10 +56,14 @@ export class MigrationView {
   private readonly alert = el('div', { id: 'mg-alert', class: 'alert', role: 'alert', hidden: '' });
   private readonly chart = el('canvas', { id: 'mg-chart', role: 'img', 'aria-label': 'Pages sent and resent per round, and the downtime each round would leave' });
   private readonly table = el('table', { id: 'mg-rounds', 'aria-label': 'Rounds' });
+  private readonly lanesCanvas = el('canvas', { id: 'mg-lanes', role: 'img', 'aria-label': 'Thread lanes of the source vCPUs: running, in guest, stalled on a full ring, throttled by dirty-limit' });
+  private readonly lanesNote = el('p', { id: 'mg-throttle', class: 'small', text: 'The source\u2019s vCPUs appear here while a migration runs.' });
   private rounds: RoundReport[] = [];
+  private lanes: MigrationLanes | null = null;
+  private migrating = false;
 
   constructor() {
-    const fields = [this.log, this.vcpus, this.memory, this.bandwidth, this.downtime, this.rate, this.limit, this.seed];
+    const fields = [this.log, this.vcpus, this.memory, this.ring, this.bandwidth, this.downtime, this.rate, this.limit, this.seed];
     this.root = el(
       'section',
       { id: 'view-migration', class: 'view', 'aria-label': 'Live migration' },
@@ -66,10 +73,28 @@ export class MigrationView {
       ),
       this.status,
       this.alert,
+      el('div', { class: 'panel' }, el('h2', { text: 'Source vCPUs' }), this.lanesCanvas, laneLegend(false), this.lanesNote),
       el('div', { class: 'panel' }, el('h2', { text: 'Rounds and convergence' }), this.chart, this.legend(), this.table),
     );
     this.start.addEventListener('click', () => void this.run());
   }
+
+  /** While migrating: sample and draw the source's vCPU lanes on every animation frame. */
+  private readonly frame = (t: number): void => {
+    const lanes = this.lanes;
+    if (!lanes) return;
+    if (this.migrating) requestAnimationFrame(this.frame);
+    if (this.root.hidden) return;
+    lanes.draw(this.lanesCanvas, Math.max(360, (this.lanesCanvas.parentElement?.clientWidth ?? 800) - 24), performance.timeOrigin + t);
+    probe.migration.throttledSamples = lanes.throttledSamples;
+    const share = lanes.samples > 0 ? (100 * lanes.throttledSamples) / lanes.samples : 0;
+    const text = !lanes.limited
+      ? 'Dirty-limit is off: no vCPU is throttled.'
+      : lanes.throttledSamples > 0
+        ? `Throttled by dirty-limit in ${share.toFixed(1)} % of the lane samples so far.`
+        : 'Dirty-limit on: no vCPU seen throttled yet (it starts once the guest dirties faster than the link sends, two syncs in a row).';
+    if (this.lanesNote.textContent !== text) this.lanesNote.textContent = text;
+  };
 
   private legend(): HTMLElement {
     const item = (c: string, t: string) => el('li', {}, el('span', { class: 'swatch', style: `background:${c}` }), t);
@@ -82,7 +107,9 @@ export class MigrationView {
     this.rounds = [];
     this.alert.hidden = true;
     this.start.disabled = true;
-    Object.assign(probe.migration, { done: false, rounds: 0, error: null });
+    Object.assign(probe.migration, { done: false, rounds: 0, error: null, throttledSamples: 0 });
+    this.lanes = null;
+    this.migrating = true;
     this.status.textContent = 'Migrating…';
     this.draw();
     try {
@@ -91,6 +118,7 @@ export class MigrationView {
           log: this.log.input.value as LogMode,
           vcpus: this.vcpus.input.valueAsNumber,
           memoryBytes: this.memory.input.valueAsNumber * MiB,
+          ringEntries: this.ring.input.valueAsNumber,
           bandwidthMiBs: this.bandwidth.input.valueAsNumber,
           maxDowntimeMs: this.downtime.input.valueAsNumber,
           dirtyRateMiBs: this.rate.input.valueAsNumber,
@@ -103,11 +131,16 @@ export class MigrationView {
           this.status.textContent = `round ${r.round} (${r.kind}): ${r.pagesSent} pages sent, ${r.remainingPages} left`;
           requestAnimationFrame(() => this.draw());
         },
+        (g) => {
+          this.lanes = new MigrationLanes(g);
+          requestAnimationFrame(this.frame);
+        },
       );
       this.finish(s);
     } catch (e) {
       this.fail(e instanceof Error ? e.message : String(e));
     } finally {
+      this.migrating = false;
       probe.migration.done = true;
       this.start.disabled = false;
       this.draw();

@@ -1,11 +1,14 @@
 /**
- * A controlled stress campaign run in the page, with its outcome histogram (jcstress-style: a
- * bar per outcome, coloured by class, the counts read from shared memory on every frame). The
- * campaign runs in the scheduler worker; Stop asks it to end after the run in progress.
+ * A stress campaign run in the page, controlled (micro-runs under the scheduler) or free
+ * (`dirtyring run`s of generated configurations on real worker threads), with its outcome
+ * histogram (jcstress-style: a bar per outcome, coloured by class, the counts read from shared
+ * memory on every frame). The campaign runs in the scheduler worker; Stop asks it to end after
+ * the run in progress.
  */
 import { MEMORY_MODELS } from '../../kernel/wmm/ordering.js';
 import { HistogramWords, OUTCOME_KINDS, histogramBuffer, readHistogram } from '../../stress/outcome-histogram.js';
 import { OUTCOMES } from '../../stress/outcome.js';
+import { STRESS_MODES, type StressMode } from '../../stress/stress-mode.js';
 import type { PageCampaignResult } from '../../stress/page-campaign.js';
 import { LOG_MODES, type LogMode } from '../../userspace/log-collectors.js';
 import { MUTANT_NAMES } from '../../userspace/known-bugs.js';
@@ -22,6 +25,7 @@ const CAMPAIGN_TIMEOUT_MS = 30 * 60_000;
 
 export class StressView {
   readonly root: HTMLElement;
+  private readonly mode = selectField('st-mode', 'Mode', STRESS_MODES.map((m) => ({ value: m, label: m })), 'controlled');
   private readonly runs = numberField('st-runs', 'Runs', 200, 1, 100000);
   private readonly seed;
   private readonly mutant;
@@ -46,18 +50,27 @@ export class StressView {
       'section',
       { id: 'view-stress', class: 'view', 'aria-label': 'Stress campaign' },
       el('section', { class: 'controls' },
-        el('fieldset', {}, el('legend', { text: 'Campaign (controlled mode, random strategy)' }), this.runs.wrap, this.seed.wrap, this.mutant.wrap, this.model.wrap, this.log.wrap),
+        el('fieldset', {}, el('legend', { text: 'Campaign (random strategy when controlled)' }), this.mode.wrap, this.runs.wrap, this.seed.wrap, this.mutant.wrap, this.model.wrap, this.log.wrap),
         el('div', { class: 'buttons', role: 'toolbar', 'aria-label': 'Campaign controls' }, this.start, this.stop),
       ),
       this.status,
       this.alert,
       el('div', { class: 'panel' }, el('h2', { text: 'Outcome histogram' }), this.canvas, this.table),
     );
+    this.mode.input.addEventListener('change', () => this.modeChanged());
     this.start.addEventListener('click', () => void this.run());
     this.stop.addEventListener('click', () => {
       if (this.histogram) Atomics.store(this.histogram, HistogramWords.STOP, 1);
     });
     requestAnimationFrame(this.frame);
+  }
+
+  /** Free runs race on the hardware's memory model: the model applies to controlled runs only. */
+  private modeChanged(): void {
+    const free = this.mode.input.value === 'free';
+    if (free) this.model.input.value = 'sc';
+    this.model.input.disabled = free;
+    this.start.title = free ? 'Run a free stress campaign (real worker threads) in the page' : 'Run a controlled stress campaign in the page';
   }
 
   private async run(): Promise<void> {
@@ -68,13 +81,14 @@ export class StressView {
     this.stop.disabled = false;
     Object.assign(probe.stress, { runs: 0, done: false, histogram: {}, error: null });
     const req = {
+      mode: this.mode.input.value as StressMode,
       runs: this.runs.input.valueAsNumber,
       seed: this.seed.input.valueAsNumber,
       mutant: this.mutant.input.value,
       memoryModel: this.model.input.value as (typeof MEMORY_MODELS)[number],
       log: (this.log.input.value || null) as LogMode | null,
     };
-    this.status.textContent = `Running ${req.runs} controlled runs from seed ${req.seed}…`;
+    this.status.textContent = `Running ${req.runs} ${req.mode} runs from seed ${req.seed}…`;
     try {
       const r = await campaignInWorker(req, buffer, CAMPAIGN_TIMEOUT_MS);
       this.status.textContent = this.describe(r);
@@ -94,7 +108,8 @@ export class StressView {
   private describe(r: PageCampaignResult): string {
     const f = r.firstForbidden;
     const first = f ? ` First forbidden run: seed ${f.seed} (${f.config}): ${f.outcomes.join(', ')}${f.detail ? ` — ${f.detail}` : ''}.` : '';
-    return `${r.runs} runs under the ${r.memoryModel} memory model in ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.forbidden} forbidden.${first}`;
+    const where = r.mode === 'free' ? 'free runs on real worker threads' : `controlled runs under the ${r.memoryModel} memory model`;
+    return `${r.runs} ${where} in ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.forbidden} forbidden.${first}`;
   }
 
   private readonly frame = (): void => {

@@ -15,6 +15,8 @@ export const VcpuThrottleLayout = defineBlock(
   [
     /** Sleep after each ring-full exit, in µs (0: not throttled). */
     'THROTTLE_US_PER_FULL',
+    /** 1 while the vCPU thread sleeps in its throttle (written by that thread; read by the app's lanes). */
+    'SLEEPING',
   ],
   [
     /** Time the vCPU thread spent in throttle sleeps, and how many it made. */

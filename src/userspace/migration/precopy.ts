@@ -45,6 +45,8 @@ export interface PrecopyHooks extends PumpHooks {
   readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[]) => LogCollector;
   /** Where the rings go (a WebAssembly harvester's memory, HarvesterDefinition.ringSpace). */
   readonly ringSpace?: RingSpaceFactory;
+  /** Once the source VM is built, before its threads start: the VM and each vCPU's dirty-limit block (none without a limit). */
+  readonly onGuestBuilt?: (vm: Vm, throttles: readonly SharedArrayBuffer[] | null) => void;
 }
 
 /** The guest's pages: the first `workingSetBytes` of memory (all of it when 0). */
@@ -107,6 +109,8 @@ export class PrecopyMigration {
     this.guest = new GuestService(this.control, config.log, () => this.tracker.collectForStall(), this.limiter);
     const direct = new LocalSender(this.destination);
     this.pump = new PagePump(pages, this.sources, this.tracker, this.sender, direct, this.pacer, this.guest, hooks);
+    const limiter = this.limiter;
+    hooks.onGuestBuilt?.(this.vm, limiter ? Array.from({ length: config.vcpus }, (_, i) => limiter.buffer(i)) : null);
   }
 
   /** Start the destination thread (if any) and the guest's threads, and let the guest run its warm-up. */

@@ -36,6 +36,7 @@ export class VcpuThrottle {
     if (us <= 0) return;
     const w = this.vcpuWords;
     const t0 = now();
+    Atomics.store(this.block.i32, T.SLEEPING, 1);
     const end = t0 + us / US_PER_MS;
     for (;;) {
       const seq = Atomics.load(w, W.WAKE);
@@ -45,6 +46,7 @@ export class VcpuThrottle {
       if (left <= 0) break;
       Atomics.wait(w, W.WAKE, seq, Math.min(left, STALL_WAIT_SLICE_MS));
     }
+    Atomics.store(this.block.i32, T.SLEEPING, 0);
     const f = this.block.f64;
     f[TF.THROTTLE_SLEEP_NS] = f[TF.THROTTLE_SLEEP_NS]! + (now() - t0) * NS_PER_MS;
     f[TF.THROTTLE_SLEEPS] = f[TF.THROTTLE_SLEEPS]! + 1;
