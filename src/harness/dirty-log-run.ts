@@ -66,6 +66,10 @@ export class DirtyLogRun implements PolledRun {
     this.oracle.report(slot, offLo, offHi);
     this.copier.copy(slot, offLo, offHi);
   };
+  /** The oracle's half of the sink: for pages a harvester thread copied when it reported them. */
+  private readonly reportToOracle: ReadyPageSink = (slot, offLo, offHi) => {
+    this.oracle.report(slot, offLo, offHi);
+  };
 
   constructor(
     readonly config: RunConfig,
@@ -86,6 +90,7 @@ export class DirtyLogRun implements PolledRun {
       mem32: s.mem32,
     }));
     this.oracle = new DirtyLogOracle(oracleSlots, config.seed);
+    this.collector.copyOnReport?.(this.copier, this.reportToOracle);
     this.onPoll = hooks.onPoll;
   }
 

@@ -9,6 +9,7 @@ import { SharedBlock } from '../abi/layout.js';
 import { installStepHook, Step } from '../kernel/step-hook.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Vm } from '../kernel/vm.js';
+import { ThreadPageCopier } from '../userspace/thread-page-copier.js';
 import { loadHarvester } from './load-harvester.js';
 import { type HarvesterThreadConfig, ERROR_TEXT_BYTES, HarvesterThreadsLayout, REPORT_WORDS, ThreadStep, ThreadWords } from './thread-layout.js';
 import { HarvesterRunError, UserHarvesterCollector } from './user-collector.js';
@@ -43,12 +44,15 @@ export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<vo
   });
   const capacity = Math.floor(reports.length / REPORT_WORDS);
   let count = 0;
+  // The copy is made as the page is reported, on this thread (thread-page-copier.ts).
+  const copier = cfg.copy === null ? null : new ThreadPageCopier(slots, cfg.copy);
   const push = (slot: number, offLo: number, offHi: number): void => {
     if (count >= capacity) throw new HarvesterRunError(`harvester '${definition.name}' thread ${cfg.thread} reported more than ${capacity} pages in one collection`);
     const j = count++ * REPORT_WORDS;
     reports[j] = slot;
     reports[j + 1] = offLo;
     reports[j + 2] = offHi;
+    reports[j + 3] = copier === null ? 0 : copier.copy(slot, offLo, offHi);
   };
   Atomics.add(ctl, C.READY, 1);
   Atomics.notify(ctl, C.READY);
