@@ -30,7 +30,17 @@ describe('a harvester module that cannot be used exits 2 with one line naming it
     [['--harvester', example('qemu-reaper'), '--log', 'bitmap'], '--log bitmap: EINVAL, harvester qemu-reaper'],
   ];
   badInputTests('run', cases, CLI_MS);
-  badInputTests('stress', [...cases, [['--harvester', example('qemu-reaper'), '--mutant', 'no-tlb-flush'], '--harvester']], CLI_MS);
+  badInputTests(
+    'stress',
+    [
+      ...cases,
+      [['--harvester', example('qemu-reaper'), '--mutant', 'no-tlb-flush'], '--harvester'],
+      [['--harvester', example('qemu-reaper'), '--harvester-threads', '9'], "--harvester-threads 9: EINVAL, expected an integer in 0..8 (0: the harness's thread)"],
+      [['--harvester-threads', '1'], '--harvester-threads 1: EINVAL, only with a harvester (--harvester FILE)'],
+      [['--harvester', example('qemu-reaper'), '--harvester-threads', '2', '--mode', 'controlled'], 'EINVAL, harvester qemu-reaper has threads of its own (2): they run in --mode free only'],
+    ],
+    CLI_MS,
+  );
 });
 
 describe('dirtyring run --harvester', () => {
@@ -182,6 +192,20 @@ describe('a harvester with threads of its own (free runs)', () => {
     const c = campaign('--harvester', fixture('thread-hangs.mjs'), '--mode', 'free', '--runs', '2', '--seed', '1');
     expect(c.table).toEqual([expect.objectContaining({ outcome: 'harness-error', runs: 2 })]);
   }, timeoutAbove(2 * CLI_MS));
+
+  it('a harvester without threads runs in free campaigns on one of its own: a hang is stopped after the bound naming thread 0 and its last step; the campaign goes on', () => {
+    const c = campaign('--harvester', fixture('hangs.mjs'), '--mode', 'free', '--runs', '2', '--seed', '1');
+    expect(c.status).toBe(1);
+    expect(c.table).toEqual([expect.objectContaining({ outcome: 'harness-error', runs: 2 })]);
+    expect(c.text).toContain("harvester 'hangs' did not finish collection 1 within 10000 ms: thread 0, last step collect() entered, no ring access or ioctl since");
+  }, timeoutAbove(CLI_MS));
+
+  it('copy-before-reset is caught on the harness\'s thread too (--harvester-threads 0): pages are copied when reported, wherever the harvester runs', () => {
+    const c = campaign('--harvester', example('copy-before-reset'), '--harvester-threads', '0', '--mode', 'free', '--runs', '10', '--seed', '1');
+    expect(c.status, c.text).toBe(1);
+    expect(c.classes['forbidden']).toBeGreaterThan(0);
+    expect(['lost-page', 'copy-mismatch']).toContain(c.table[0]!.outcome);
+  }, timeoutAbove(CLI_MS));
 
   it('a thread that throws: its stack ends the run, the waiting thread is released', () => {
     const r = dirtyring('run', '--harvester', fixture('thread-throws.mjs'), ...RUN);

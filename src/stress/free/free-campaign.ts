@@ -45,7 +45,7 @@ export class FreeCampaignRuns implements CampaignRuns {
     const scenario = generateFreeScenario(seed, this.request);
     const t0 = now();
     const ref = this.spec.userHarvester;
-    const user = ref === null ? undefined : { definition: withHarvesterThreads((await loadHarvester(ref.url)).definition, freeThreads(ref)), source: { url: ref.url, spawn: this.spawnHarvester } };
+    const user = ref === null ? undefined : { definition: withHarvesterThreads((await loadHarvester(ref.url)).definition, freeThreads(ref, this.spawnHarvester)), source: { url: ref.url, spawn: this.spawnHarvester } };
     const r = await runFreeScenario(scenario, this.mutants, this.spawn, user);
     const outcomes = r.outcomes;
     const outcome = primaryOutcome(outcomes);
@@ -95,7 +95,13 @@ export function freeDetail(s: RunSummary): string | null {
   return null;
 }
 
-/** Where a free run puts the user's harvester: as asked; unsaid, as its module says. */
-function freeThreads(ref: UserHarvesterRef): number | null {
-  return ref.threads;
+/**
+ * Where a free run puts the user's harvester: as asked (0: the harness's thread); unsaid, on
+ * threads of its own — one for a harvester that asks for none. Nothing bounds a collect()
+ * that never returns on the harness's thread; on a thread of its own it is stopped after a
+ * bound (threaded-collector.ts), and its reports are copied as they are made, as here.
+ */
+function freeThreads(ref: UserHarvesterRef, spawn: SpawnHarvesterThread | null): number | null {
+  if (ref.threads !== null) return ref.threads;
+  return spawn === null ? 0 : 1;
 }
