@@ -15,7 +15,7 @@ import { Access } from '../kernel/wmm/ordering.js';
 import type { DirtyRingMapping } from './contract.js';
 
 /** Step.HARVESTER_ACCESS's b: which access. */
-export const HarvesterAccess = { LOAD_FLAGS: 1, READ_SLOT: 2, READ_OFFSET: 3, STORE_RESET: 4, STORE_FLAGS: 5, LOAD_FLAGS_PLAIN: 6 } as const;
+export const HarvesterAccess = { LOAD_FLAGS: 1, READ_SLOT: 2, READ_OFFSET: 3, STORE_RESET: 4, STORE_FLAGS: 5, LOAD_FLAGS_PLAIN: 6, SHARED_LOAD: 7, SHARED_STORE: 8 } as const;
 
 const W_FLAGS = DirtyGfnWords.FLAGS;
 const W_SLOT = DirtyGfnWords.SLOT;

@@ -41,6 +41,7 @@ export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<vo
     thread: { index: cfg.thread, count: cfg.threads, barrier },
     checkResets: false,
     onStep,
+    sharedWords: cfg.sharedWords,
   });
   const capacity = Math.floor(reports.length / REPORT_WORDS);
   let count = 0;

@@ -12,6 +12,7 @@ import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps
 import type { HarvesterDefinition } from './contract.js';
 import type { DirtyPageCopier, SharedCopierBuffers } from '../userspace/dirty-copier.js';
 import { HarvesterAccess } from './ring-mapping.js';
+import { HARVESTER_SHARED_WORDS } from './shared-words.js';
 import {
   ERROR_TEXT_BYTES,
   type HarvesterThreadConfig,
@@ -40,6 +41,8 @@ const STEP_NAMES: Readonly<Record<number, string>> = {
   [HarvesterAccess.STORE_RESET]: 'storeResetRelease',
   [HarvesterAccess.STORE_FLAGS]: 'storeFlagsPlain',
   [HarvesterAccess.LOAD_FLAGS_PLAIN]: 'loadFlagsPlain',
+  [HarvesterAccess.SHARED_LOAD]: 'a load of kvm.shared',
+  [HarvesterAccess.SHARED_STORE]: 'a store to kvm.shared',
   [ThreadStep.COLLECT]: 'collect() entered, no ring access or ioctl since',
   [ThreadStep.RESET]: 'KVM_RESET_DIRTY_RINGS',
   [ThreadStep.GET]: 'KVM_GET_DIRTY_LOG',
@@ -64,6 +67,7 @@ export class ThreadedHarvesterCollector implements LogCollector {
   private copier: DirtyPageCopier | null = null;
   private oracle: ReadyPageSink = () => {};
   private started = false;
+  private readonly sharedWords = new SharedArrayBuffer(HARVESTER_SHARED_WORDS * 4);
   private lost: string | null = null;
   private requests = 0;
   private records = 0;
@@ -118,6 +122,7 @@ export class ThreadedHarvesterCollector implements LogCollector {
         ringFull: this.ringFull.buffer as SharedArrayBuffer,
         reports: this.reports[t]!.buffer as SharedArrayBuffer,
         errorText: this.errorText.buffer as SharedArrayBuffer,
+        sharedWords: this.sharedWords,
         copy,
       };
       this.handles[t]!.api.run(config).catch((e: unknown) => {
@@ -216,7 +221,9 @@ export class ThreadedHarvesterCollector implements LogCollector {
       if (Atomics.load(this.threadWords, base + ThreadWords.DONE_AT) >= this.requests && this.requests > 0) continue;
       const step = Atomics.load(this.threadWords, base + ThreadWords.LAST_STEP);
       const name = STEP_NAMES[step] ?? 'not started';
-      const entry = step >= HarvesterAccess.LOAD_FLAGS && step <= HarvesterAccess.LOAD_FLAGS_PLAIN ? ` of entry ${Atomics.load(this.threadWords, base + ThreadWords.LAST_A) >>> 0}` : '';
+      const a = Atomics.load(this.threadWords, base + ThreadWords.LAST_A) >>> 0;
+      const shared = step === HarvesterAccess.SHARED_LOAD || step === HarvesterAccess.SHARED_STORE;
+      const entry = step >= HarvesterAccess.LOAD_FLAGS && step <= HarvesterAccess.LOAD_FLAGS_PLAIN ? ` of entry ${a}` : shared ? ` word ${a}` : '';
       late.push(`thread ${t}, last step ${name}${entry}`);
     }
     return late.join('; ');
