@@ -126,9 +126,6 @@ export async function stressCommand(argv: string[]): Promise<number> {
   // Loaded before any worker starts: a bad module is bad input (exit 2), not a failed campaign.
   const user = await loadCliHarvester(o.harvester ?? undefined, o.log ?? undefined, o.harvesterThreads);
   if (user !== null && o.mutants.length > 0) throw new ConfigError('--harvester', o.harvester!, 'EINVAL', 'mutant campaigns judge the built-in collectors');
-  if (user?.definition.threads !== undefined && o.modes.includes('controlled')) {
-    throw new ConfigError('--harvester', o.harvester!, 'EINVAL', `harvester ${user.definition.name} has threads of its own (${user.definition.threads}): they run in --mode free only`);
-  }
   if (user !== null && o.resetter === 'thread') throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector');
   const ref: UserHarvesterRef | null = user === null ? null : { url: user.url, name: user.definition.name, log: user.definition.log, threads: user.threads ?? user.definition.threads ?? null };
   const harness = new StressHarness(nodePlatform);

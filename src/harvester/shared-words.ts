@@ -7,6 +7,8 @@
  * access is a step point, so a thread that hangs is named with its last one.
  */
 import { Step, stepHook } from '../kernel/step-hook.js';
+import { mem } from '../kernel/wmm/mem.js';
+import { Access } from '../kernel/wmm/ordering.js';
 import type { SharedWords } from './contract.js';
 import { HarvesterAccess } from './ring-mapping.js';
 
@@ -16,44 +18,54 @@ export const HARVESTER_SHARED_WORDS = 16;
 export class HarvesterSharedWords implements SharedWords {
   readonly length = HARVESTER_SHARED_WORDS;
   private readonly i32: Int32Array;
+  /** Only words shared among threads are the model's locations (run-memory.ts registers them). */
+  private readonly modelled: boolean;
 
-  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(HARVESTER_SHARED_WORDS * 4)) {
-    this.i32 = new Int32Array(buffer, 0, HARVESTER_SHARED_WORDS);
+  /** `buffer`: the words of every thread of the harvester; none: this thread's own. */
+  constructor(buffer?: SharedArrayBuffer) {
+    this.modelled = buffer !== undefined;
+    this.i32 = new Int32Array(buffer ?? new SharedArrayBuffer(HARVESTER_SHARED_WORDS * 4), 0, HARVESTER_SHARED_WORDS);
   }
 
+  // Relaxed and plain are alike to the model (READ_ONCE / WRITE_ONCE: untorn, unordered).
   loadRelaxed(i: number): number {
-    return this.load(i);
+    return this.load(i, Access.ONCE);
   }
 
   loadAcquire(i: number): number {
-    return this.load(i);
+    return this.load(i, Access.ACQUIRE);
   }
 
   loadPlain(i: number): number {
-    return this.load(i);
+    return this.load(i, Access.ONCE);
   }
 
   storeRelaxed(i: number, value: number): void {
-    this.store(i, value);
+    this.store(i, value, Access.ONCE);
   }
 
   storeRelease(i: number, value: number): void {
-    this.store(i, value);
+    this.store(i, value, Access.RELEASE);
   }
 
   storePlain(i: number, value: number): void {
-    this.store(i, value);
+    this.store(i, value, Access.ONCE);
   }
 
-  private load(i: number): number {
+  private load(i: number, access: number): number {
     this.check(i);
     if (stepHook.active) stepHook.at(Step.HARVESTER_ACCESS, i, HarvesterAccess.SHARED_LOAD);
+    if (mem.active && this.modelled) return mem.load(this.i32, i, mem.base(this.i32.buffer) + i, access);
     return Atomics.load(this.i32, i);
   }
 
-  private store(i: number, value: number): void {
+  private store(i: number, value: number, access: number): void {
     this.check(i);
     if (stepHook.active) stepHook.at(Step.HARVESTER_ACCESS, i, HarvesterAccess.SHARED_STORE);
+    if (mem.active && this.modelled) {
+      mem.store(this.i32, i, mem.base(this.i32.buffer) + i, value | 0, access);
+      return;
+    }
     Atomics.store(this.i32, i, value | 0);
   }
 

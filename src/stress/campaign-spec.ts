@@ -180,9 +180,6 @@ export function checkCampaignSpec(spec: CampaignSpec): void {
   if (user !== null && spec.log !== null && spec.log !== user.log) {
     throw new ConfigError('--log', spec.log, 'EINVAL', `harvester ${user.name} drives --log ${user.log}`);
   }
-  if (user !== null && user.threads !== null && user.threads > 0 && spec.mode === 'controlled') {
-    throw new ConfigError('--harvester', user.name, 'EINVAL', `a harvester with threads of its own (${user.threads}) runs in --mode free; the controlled scheduler runs a harvester on the userspace participant only`);
-  }
   if (user !== null && spec.resetter === 'thread') {
     throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector; a user harvester makes its own resets');
   }

@@ -53,22 +53,28 @@ export class DirtyPageCopier {
   private readonly history: PageHeaderHistory;
   private readonly round: Uint32Array;
   /** Word 0: the current round (shared, so that a harvester thread's copies use it too). */
-  private readonly currentRound = new Uint32Array(new SharedArrayBuffer(4)).fill(1);
+  private readonly currentRound: Uint32Array;
   pagesCopied = 0;
   pagesResent = 0;
   duplicates = 0;
   badRecords = 0;
 
-  constructor(private readonly slots: readonly Memslot[]) {
+  /** `shared`: destinations and rounds made elsewhere (allocateShared), for threads of another worker. */
+  constructor(
+    private readonly slots: readonly Memslot[],
+    shared: SharedCopierBuffers = DirtyPageCopier.allocateShared(slots),
+  ) {
     let start = 0;
     slots.forEach((s, i) => {
       this.slotIndex.set(s.encodedSlot, i);
       this.starts.push(start);
       start += s.pageCount;
     });
-    this.destinations = slots.map((s) => new Uint32Array(new SharedArrayBuffer(s.pageCount * PAGE_WORDS * 4)));
+    this.destinations = shared.destinations.map((b) => new Uint32Array(b));
     this.history = new PageHeaderHistory(start);
-    this.round = new Uint32Array(new SharedArrayBuffer(Math.max(1, start) * 4));
+    this.round = new Uint32Array(shared.round);
+    this.currentRound = new Uint32Array(shared.currentRound);
+    Atomics.store(this.currentRound, 0, 1);
     for (let i = 0; i < slots.length; i++) this.resyncSlot(i);
   }
 
@@ -76,6 +82,16 @@ export class DirtyPageCopier {
   beginRound(): void {
     const next = (this.currentRound[0]! + 1) >>> 0 || 1;
     Atomics.store(this.currentRound, 0, next);
+  }
+
+  /** Destinations, rounds and the round word for `slots`, to share with other threads. */
+  static allocateShared(slots: readonly Memslot[]): SharedCopierBuffers {
+    const pages = slots.reduce((n, s) => n + s.pageCount, 0);
+    return {
+      destinations: slots.map((s) => new SharedArrayBuffer(s.pageCount * PAGE_WORDS * 4)),
+      round: new SharedArrayBuffer(Math.max(1, pages) * 4),
+      currentRound: new SharedArrayBuffer(4),
+    };
   }
 
   /** The buffers a harvester thread copies into (see SharedCopierBuffers). */
