@@ -97,6 +97,8 @@ export class DirtyLogRun implements PolledRun {
   /** Start every writer thread (parked), then page write-tracking's part. */
   async start(): Promise<void> {
     const { config } = this;
+    // A harvester's own threads load its module first: the iterations' stall watchdog starts after.
+    await this.collector.ready?.();
     // SMRAM (address space 1) is written from SMM only; devices and page tracking stay in RAM.
     const ram = this.slots.filter((s) => s.asId === 0);
     const smram = this.slots.find((s) => s.asId !== 0);

@@ -31,6 +31,8 @@ const START_BOUND_MS = 30_000;
 /** A collection that takes longer has a thread that hangs. */
 export const COLLECT_BOUND_MS = 10_000;
 const WAIT_SLICE_MS = 50;
+/** How often ready() looks at the threads' start (it must not block the thread's event loop). */
+const READY_POLL_MS = 5;
 /** Reports one thread may make in one collection, beyond a ring's worth per vCPU and every page. */
 const REPORT_SLACK = 4096;
 
@@ -153,6 +155,19 @@ export class ThreadedHarvesterCollector implements LogCollector {
     this.records += n;
     this.updateStats(final);
     return n;
+  }
+
+  /** Every thread has loaded the module and attached the VM (or the start failed: thrown). */
+  async ready(): Promise<void> {
+    if (!this.started) this.start(null);
+    const deadline = performance.now() + START_BOUND_MS;
+    while (Atomics.load(this.ctl, C.READY) < this.threads && Atomics.load(this.ctl, C.FAILED) === 0) {
+      if (this.lost !== null) throw new HarvesterRunError(this.lost);
+      const dead = this.handles.find((h) => h.failure !== null);
+      if (dead !== undefined) throw new HarvesterRunError(`harvester '${this.definition.name}': a thread's worker died: ${dead.failure}`);
+      if (performance.now() > deadline) throw new HarvesterRunError(`harvester '${this.definition.name}' did not start (load its module) within ${START_BOUND_MS} ms: ${this.lateThreads()}`);
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
   }
 
   /**

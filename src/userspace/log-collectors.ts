@@ -50,6 +50,11 @@ export interface LogCollector {
    * `ringFull`: the vCPUs stalled on exit 31 that the caller resumes after this collection.
    */
   collect(sink: ReadyPageSink, final: boolean, ringFull?: readonly number[]): number;
+  /**
+   * Resolves once the collector can collect (a threaded user harvester's threads have loaded
+   * its module): the run starts its writers after it, so loading is not counted as a stall.
+   */
+  ready?(): Promise<void>;
   /** Release what the collector runs on (a threaded user harvester's workers); after the run. */
   close?(): Promise<void>;
   /**
