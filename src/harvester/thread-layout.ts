@@ -60,6 +60,8 @@ export interface HarvesterThreadConfig {
   readonly ringFull: SharedArrayBuffer;
   readonly reports: SharedArrayBuffer;
   readonly errorText: SharedArrayBuffer;
+  /** The run's coverage buffer (userspace's block 0 is the threads' too), or null. */
+  readonly coverage: SharedArrayBuffer | null;
   /** kvm.shared: the words every thread of the harvester shares. */
   readonly sharedWords: SharedArrayBuffer;
   /** The harness's copier: the thread copies each page as its harvester reports it. Null: the harness copies at the end. */

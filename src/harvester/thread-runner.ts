@@ -7,6 +7,7 @@
  */
 import { SharedBlock } from '../abi/layout.js';
 import { installStepHook, Step } from '../kernel/step-hook.js';
+import { installCoverage } from '../kernel/coverage.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Vm } from '../kernel/vm.js';
 import { ThreadPageCopier } from '../userspace/thread-page-copier.js';
@@ -22,6 +23,9 @@ const BARRIER_BOUND_MS = 30_000;
 
 export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<void> {
   const { definition } = await loadHarvester(cfg.url);
+  // Before the VM is attached (reset-batch.ts records from then on). The threads share userspace's
+  // block: counts of threads recording at once may be lost, never an edge state reached.
+  if (cfg.coverage !== null) installCoverage(cfg.coverage, 0);
   const ctl = new SharedBlock(HarvesterThreadsLayout, cfg.control).i32;
   const mine = new Int32Array(cfg.threadWords, cfg.thread * ThreadWords.COUNT * 4, ThreadWords.COUNT);
   const reports = new Uint32Array(cfg.reports);

@@ -82,6 +82,7 @@ export class ThreadedHarvesterCollector implements LogCollector {
     private readonly slots: readonly Memslot[],
     spawn: SpawnHarvesterThread,
     private readonly ringStart = 0,
+    private readonly coverage: SharedArrayBuffer | null = null,
   ) {
     this.mode = definition.log;
     this.threads = definition.threads ?? 1;
@@ -125,6 +126,7 @@ export class ThreadedHarvesterCollector implements LogCollector {
         reports: this.reports[t]!.buffer as SharedArrayBuffer,
         errorText: this.errorText.buffer as SharedArrayBuffer,
         sharedWords: this.sharedWords,
+        coverage: this.coverage,
         copy,
       };
       this.handles[t]!.api.run(config).catch((e: unknown) => {
