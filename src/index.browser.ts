@@ -11,6 +11,7 @@ export {
   type HarvesterKvm,
   type HarvesterLog,
   type MemslotInfo,
+  type SharedWords,
   KVM_DIRTY_GFN_BYTES,
   KVM_DIRTY_GFN_F_DIRTY,
   KVM_DIRTY_GFN_F_RESET,

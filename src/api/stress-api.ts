@@ -12,6 +12,7 @@ import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 import { StressHarness } from '../stress/campaign.js';
 import { type UserHarvesterRef, campaignSpec } from '../stress/campaign-spec.js';
+import { parseHarvesterThreads } from '../harvester/harvester-threads.js';
 import { STRATEGIES, type Strategy } from '../stress/controlled/strategies.js';
 import { type OutcomeClass, type OutcomeKind, type OutcomeRow, isFailing } from '../stress/outcome.js';
 import type { RunRecord, ShrunkRecord } from '../stress/run-record.js';
@@ -21,6 +22,12 @@ import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
 export interface StressOptions {
   /** Your harvester's module: a path (from the working directory) or a file: URL. */
   readonly harvester?: string | URL;
+  /**
+   * Where the harvester runs: N threads of its own (1..8; free runs only), or 0 on the
+   * harness's thread (free) / the userspace participant (controlled). Default: as its module
+   * says; in free runs a harvester without `threads` runs on one thread of its own (bounded).
+   */
+  readonly harvesterThreads?: number;
   /** `controlled` (default): the scheduler picks every interleaving, replayable; `free`: real threads. */
   readonly mode?: StressMode;
   /** Controlled: random (default) | pct | dfs. */
@@ -81,14 +88,16 @@ function integer(param: string, v: unknown, min: number, max: number, fallback: 
   return v;
 }
 
-async function harvesterRef(h: unknown): Promise<UserHarvesterRef | null> {
+async function harvesterRef(h: unknown, threadsOption: unknown): Promise<UserHarvesterRef | null> {
+  if (h === undefined && threadsOption === undefined) return null;
+  const threads = parseHarvesterThreads('harvesterThreads', threadsOption as number | undefined, h !== undefined);
   if (h === undefined) return null;
   if (isHarvesterDefinition(h)) {
     throw new ConfigError('harvester', h.name, 'EINVAL', "stress needs the harvester's module (a path or a file: URL): every run loads it in its own threads");
   }
   if (typeof h !== 'string' && !(h instanceof URL)) throw new ConfigError('harvester', String(h), 'EINVAL', 'must be a module path or a file: URL');
   const { url, definition } = await loadHarvester(h);
-  return { url, name: definition.name, log: definition.log, threads: definition.threads ?? null };
+  return { url, name: definition.name, log: definition.log, threads: threads ?? definition.threads ?? null };
 }
 
 /** Run a campaign; bad options throw a ConfigError (nothing runs), findings are in the result. */
@@ -99,7 +108,7 @@ export async function stress(options: StressOptions = {}): Promise<StressResult>
   const log = options.log === undefined ? null : oneOf('log', options.log, LOG_MODES, 'ring');
   const runs = integer('runs', options.runs, 1, MAX_RUNS, 1000);
   const seed = integer('seed', options.seed, 0, U32_MAX, 1);
-  const userHarvester = await harvesterRef(options.harvester);
+  const userHarvester = await harvesterRef(options.harvester, options.harvesterThreads);
   const spec = campaignSpec(mode, {
     strategy,
     memoryModel,

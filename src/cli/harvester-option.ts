@@ -5,29 +5,37 @@ import type { Vm } from '../kernel/vm.js';
 import type { RingSpaceFactory } from '../userspace/guest-fleet.js';
 import type { HarvesterDefinition } from '../harvester/contract.js';
 import { loadHarvester } from '../harvester/load-harvester.js';
+import { parseHarvesterThreads, withHarvesterThreads } from '../harvester/harvester-threads.js';
 import { type UserCollector, createUserCollector } from '../harvester/create-user-collector.js';
 import { spawnNodeHarvesterThread } from '../platform/node-harvester-host.js';
 
 export const HARVESTER_USAGE = `  --harvester FILE        your own harvester (an ES module: .js, .mjs or .ts, see
                           docs/HARVESTER-API.md) instead of the built-in collector;
-                          its log mode is the run's`;
+                          its log mode is the run's
+  --harvester-threads N   run it on N threads of its own (1..8), or 0 on this thread
+                          (default: as its module says)`;
 
 export interface CliHarvester {
   readonly shown: string;
   readonly url: string;
   readonly definition: HarvesterDefinition;
+  /** --harvester-threads (null: not given). */
+  readonly threads: number | null;
   /** The collector of the last run made with it. */
   collector: UserCollector | null;
 }
 
-/** Load `--harvester`; a --log that differs from the harvester's is bad input. */
-export async function loadCliHarvester(file: string | undefined, log: string | undefined): Promise<CliHarvester | null> {
+/** Load `--harvester` (on `threads`, `--harvester-threads`); a --log that differs from the harvester's is bad input. */
+export async function loadCliHarvester(file: string | undefined, log: string | undefined, threadsArg?: string): Promise<CliHarvester | null> {
+  const threads = parseHarvesterThreads('--harvester-threads', threadsArg, file !== undefined);
   if (file === undefined) return null;
-  const { url, definition } = await loadHarvester(file);
+  const loaded = await loadHarvester(file);
+  const { url } = loaded;
+  const definition = withHarvesterThreads(loaded.definition, threads);
   if (log !== undefined && log !== definition.log) {
     throw new ConfigError('--log', log, 'EINVAL', `harvester ${definition.name} (${file}) drives --log ${definition.log}`);
   }
-  return { shown: file, url, definition, collector: null };
+  return { shown: file, url, definition, threads, collector: null };
 }
 
 /** The run (or migration) hook that puts the harvester in the collector's place. */

@@ -53,6 +53,7 @@ rest fits in the allowed downtime; then stop-and-copy, and a byte-for-byte compa
   --seed N                  workload seed (default: random, printed)
   --harvester FILE          your own harvester (docs/HARVESTER-API.md) in the collector's
                             place; its log mode is the migration's
+  --harvester-threads N     run it on N threads of its own (1..8), or 0 on this thread
   --json                    print one JSON summary as the last line of stdout
   -h, --help                this help
 
@@ -72,6 +73,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
       'dirty-limit-period-ms': { type: 'string' },
       'destination-thread': { type: 'boolean' },
       harvester: { type: 'string' },
+      'harvester-threads': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -81,7 +83,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const json = values.json === true;
-  const harvester = await loadCliHarvester(values.harvester, values.log);
+  const harvester = await loadCliHarvester(values.harvester, values.log, values['harvester-threads']);
   const input: Partial<MigrationConfig> = {
     ...guestInput(values),
     ...(harvester !== null && { log: harvester.definition.log }),

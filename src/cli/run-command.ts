@@ -72,6 +72,7 @@ const RUN_OPTIONS = {
   'track-ring-entries': { type: 'string' },
   'smm-pages': { type: 'string' },
   harvester: { type: 'string' },
+  'harvester-threads': { type: 'string' },
 } as const;
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -84,7 +85,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values.path !== undefined && values.path !== 'fault' && values.path !== 'emulated') {
     throw new ConfigError('--path', values.path, 'EINVAL', 'path must be fault or emulated');
   }
-  const harvester: CliHarvester | null = await loadCliHarvester(values.harvester, values.log);
+  const harvester: CliHarvester | null = await loadCliHarvester(values.harvester, values.log, values['harvester-threads']);
   if (harvester !== null && values['self-reap'] === true) {
     throw new ConfigError('--self-reap', 'on', 'EINVAL', 'the vCPU threads reap with the built-in collector; it does not combine with --harvester');
   }

@@ -55,6 +55,8 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
                           first forbidden run; without --mode, in both modes
   --harvester FILE        stress your own harvester (docs/HARVESTER-API.md) in the
                           collector's place, free and controlled; its log mode is the runs'
+  --harvester-threads N   run it on N threads of its own (1..8), or 0 on the harness's
+                          thread (default: as its module says)
   --log MODE              only scenarios of one logging interface: ring | bitmap | clear
   --shard i/n|auto        run slice i of n of the campaign (runs whose index is i-1 mod n);
                           auto: from the environment of a Kubernetes Indexed Job
@@ -122,13 +124,10 @@ export async function stressCommand(argv: string[]): Promise<number> {
   }
   const out = humanOutput(o.json);
   // Loaded before any worker starts: a bad module is bad input (exit 2), not a failed campaign.
-  const user = await loadCliHarvester(o.harvester ?? undefined, o.log ?? undefined);
+  const user = await loadCliHarvester(o.harvester ?? undefined, o.log ?? undefined, o.harvesterThreads);
   if (user !== null && o.mutants.length > 0) throw new ConfigError('--harvester', o.harvester!, 'EINVAL', 'mutant campaigns judge the built-in collectors');
-  if (user?.definition.threads !== undefined && o.modes.includes('controlled')) {
-    throw new ConfigError('--harvester', o.harvester!, 'EINVAL', `harvester ${user.definition.name} has threads of its own (${user.definition.threads}): they run in --mode free only`);
-  }
   if (user !== null && o.resetter === 'thread') throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector');
-  const ref: UserHarvesterRef | null = user === null ? null : { url: user.url, name: user.definition.name, log: user.definition.log, threads: user.definition.threads ?? null };
+  const ref: UserHarvesterRef | null = user === null ? null : { url: user.url, name: user.definition.name, log: user.definition.log, threads: user.threads ?? user.definition.threads ?? null };
   const harness = new StressHarness(nodePlatform);
   let interrupted = false;
   try {

@@ -63,8 +63,9 @@ export interface StressOptions {
   readonly matrix: boolean;
   /** --preset: the campaigns to run, one after another (null: the modes above). */
   readonly plan: readonly PlannedCampaign[] | null;
-  /** --harvester: a user's harvester module (loaded by the command). */
+  /** --harvester: a user's harvester module (loaded by the command), and --harvester-threads as given. */
   readonly harvester: string | null;
+  readonly harvesterThreads: string | undefined;
   /** The command line, for the report. */
   readonly argv: readonly string[];
 }
@@ -100,6 +101,7 @@ const OPTIONS = {
   matrix: { type: 'boolean', default: false },
   preset: { type: 'string' },
   harvester: { type: 'string' },
+  'harvester-threads': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -131,6 +133,7 @@ const CAMPAIGN_ONLY = [
   'ring-cap',
   'resetter',
   'harvester',
+  'harvester-threads',
 ] as const;
 
 /** Beyond these a campaign is a typing error, not a plan: PCT's depth, DFS's bound, the run count. */
@@ -205,6 +208,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     matrix: values.matrix === true,
     plan,
     harvester: values.harvester ?? null,
+    harvesterThreads: values['harvester-threads'],
     argv,
   };
 }

@@ -66,6 +66,10 @@ export class DirtyLogRun implements PolledRun {
     this.oracle.report(slot, offLo, offHi);
     this.copier.copy(slot, offLo, offHi);
   };
+  /** The oracle's half of the sink: for pages a harvester thread copied when it reported them. */
+  private readonly reportToOracle: ReadyPageSink = (slot, offLo, offHi) => {
+    this.oracle.report(slot, offLo, offHi);
+  };
 
   constructor(
     readonly config: RunConfig,
@@ -86,12 +90,15 @@ export class DirtyLogRun implements PolledRun {
       mem32: s.mem32,
     }));
     this.oracle = new DirtyLogOracle(oracleSlots, config.seed);
+    this.collector.copyOnReport?.(this.copier, this.reportToOracle);
     this.onPoll = hooks.onPoll;
   }
 
   /** Start every writer thread (parked), then page write-tracking's part. */
   async start(): Promise<void> {
     const { config } = this;
+    // A harvester's own threads load its module first: the iterations' stall watchdog starts after.
+    await this.collector.ready?.();
     // SMRAM (address space 1) is written from SMM only; devices and page tracking stay in RAM.
     const ram = this.slots.filter((s) => s.asId === 0);
     const smram = this.slots.find((s) => s.asId !== 0);

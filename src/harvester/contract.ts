@@ -63,6 +63,23 @@ export interface DirtyRingMapping {
 }
 
 /**
+ * Int32 words a harvester's threads share (`kvm.shared`), zero at the start of a run. Each
+ * accessor names its ordering: `Relaxed` and `Plain` order nothing; `storeRelease` makes every
+ * earlier access of the thread visible before the store; `loadAcquire` that reads a release
+ * store sees everything before it. In controlled runs under a weak `--memory-model` a relaxed
+ * or plain hand-off may be seen without what came before it.
+ */
+export interface SharedWords {
+  readonly length: number;
+  loadRelaxed(i: number): number;
+  loadAcquire(i: number): number;
+  loadPlain(i: number): number;
+  storeRelaxed(i: number, value: number): void;
+  storeRelease(i: number, value: number): void;
+  storePlain(i: number, value: number): void;
+}
+
+/**
  * The harvester's view of the VM. The ioctls throw a `KvmError` on failure, whose `errno`
  * ('EINVAL', ...) and `code` (−22, ...) are what the real ioctl returns for the same arguments.
  */
@@ -89,6 +106,8 @@ export interface HarvesterKvm {
    * full fence among them: what one did before it, every other sees after it). A no-op with one thread.
    */
   barrier(): void;
+  /** Words shared by the harvester's threads, with ordered accessors (see SharedWords). */
+  readonly shared: SharedWords;
   /** Kick a vCPU out of guest mode (it re-enters at once). */
   kick(vcpu: number): void;
   /**

@@ -13,11 +13,13 @@ export type UserCollector = UserHarvesterCollector | ThreadedHarvesterCollector;
 export interface HarvesterThreadSource {
   readonly url: string | null;
   readonly spawn: SpawnHarvesterThread | null;
+  /** The run's coverage buffer: the threads record into its userspace block (0). */
+  readonly coverage?: SharedArrayBuffer;
 }
 
 export function createUserCollector(def: HarvesterDefinition, source: HarvesterThreadSource, vm: Vm, vcpus: number, slots: readonly Memslot[], ringStart = 0): UserCollector {
   if (def.threads === undefined) return new UserHarvesterCollector(def, vm, vcpus, slots, { ringStart });
   if (source.url === null) throw new ConfigError('harvester', def.name, 'EINVAL', `a harvester with threads of its own is given as its module (a path or a file: URL): each thread loads it`);
   if (source.spawn === null) throw new ConfigError('harvester', def.name, 'EINVAL', 'harvester threads cannot be started here');
-  return new ThreadedHarvesterCollector(def, source.url, vm, vcpus, slots, source.spawn, ringStart);
+  return new ThreadedHarvesterCollector(def, source.url, vm, vcpus, slots, source.spawn, ringStart, source.coverage ?? null);
 }

@@ -6,7 +6,8 @@
  * is a step point (Step.HARVESTER_ACCESS), so the controlled scheduler can put any vCPU move
  * between two of the user's accesses, as real hardware can.
  */
-import { KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
+import { KVM_DIRTY_GFN_F_DIRTY, KVM_DIRTY_GFN_F_RESET } from '../abi/constants.js';
+import { RingSide, coverage, noteRingIndex } from '../kernel/coverage.js';
 import { DIRTY_GFN_WORDS, DirtyGfnWords, type RingViews } from '../abi/dirty-gfn.js';
 import { modelledEntryLoad, modelledFlagsStore } from '../kernel/dirty-ring-wmm.js';
 import { Step, stepHook } from '../kernel/step-hook.js';
@@ -15,7 +16,7 @@ import { Access } from '../kernel/wmm/ordering.js';
 import type { DirtyRingMapping } from './contract.js';
 
 /** Step.HARVESTER_ACCESS's b: which access. */
-export const HarvesterAccess = { LOAD_FLAGS: 1, READ_SLOT: 2, READ_OFFSET: 3, STORE_RESET: 4, STORE_FLAGS: 5, LOAD_FLAGS_PLAIN: 6 } as const;
+export const HarvesterAccess = { LOAD_FLAGS: 1, READ_SLOT: 2, READ_OFFSET: 3, STORE_RESET: 4, STORE_FLAGS: 5, LOAD_FLAGS_PLAIN: 6, SHARED_LOAD: 7, SHARED_STORE: 8 } as const;
 
 const W_FLAGS = DirtyGfnWords.FLAGS;
 const W_SLOT = DirtyGfnWords.SLOT;
@@ -52,15 +53,22 @@ export class RingMapping implements DirtyRingMapping {
 
   loadFlagsAcquire(index: number): number {
     if (stepHook.active) stepHook.at(Step.HARVESTER_ACCESS, index >>> 0, HarvesterAccess.LOAD_FLAGS);
-    if (mem.active) return modelledEntryLoad(this.views, index, W_FLAGS, Access.ACQUIRE) >>> 0;
-    return Atomics.load(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS) >>> 0;
+    const flags = mem.active ? modelledEntryLoad(this.views, index, W_FLAGS, Access.ACQUIRE) >>> 0 : Atomics.load(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS) >>> 0;
+    if (coverage.active) this.noteHarvest(index, flags);
+    return flags;
   }
 
   loadFlagsPlain(index: number): number {
     if (stepHook.active) stepHook.at(Step.HARVESTER_ACCESS, index >>> 0, HarvesterAccess.LOAD_FLAGS_PLAIN);
-    if (mem.active) return modelledEntryLoad(this.views, index, W_FLAGS, Access.ONCE) >>> 0;
     // Untorn, as READ_ONCE: JS offers nothing weaker for a shared word; the model is where it matters.
-    return Atomics.load(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS) >>> 0;
+    const flags = mem.active ? modelledEntryLoad(this.views, index, W_FLAGS, Access.ONCE) >>> 0 : Atomics.load(this.i32, (index & this.mask) * DIRTY_GFN_WORDS + W_FLAGS) >>> 0;
+    if (coverage.active) this.noteHarvest(index, flags);
+    return flags;
+  }
+
+  /** A flags load that finds the entry DIRTY is the harvest of it: the ring.harvest.* edges, as the built-in loop records them. */
+  private noteHarvest(index: number, flags: number): void {
+    if ((flags & KVM_DIRTY_GFN_F_DIRTY) !== 0) noteRingIndex(RingSide.HARVEST, index >>> 0, this.entryCount);
   }
 
   readSlot(index: number): number {

@@ -6,6 +6,7 @@
  */
 import { defineBlock } from '../abi/layout.js';
 import type { VmBuffers } from '../kernel/vm.js';
+import type { SharedCopierBuffers } from '../userspace/dirty-copier.js';
 
 export const HarvesterThreadsLayout = defineBlock(
   'harvester-threads',
@@ -39,8 +40,8 @@ export const ThreadWords = { LAST_STEP: 0, LAST_A: 1, DONE_AT: 2, REPORTS: 3, CO
 /** ThreadWords.LAST_STEP values beyond the accessors' (HarvesterAccess): where a thread was. */
 export const ThreadStep = { COLLECT: 10, RESET: 11, GET: 12, CLEAR: 13, BARRIER: 14, REPORT: 15, IDLE: 16 } as const;
 
-/** u32 words per report: slot, offset low, offset high. */
-export const REPORT_WORDS = 3;
+/** u32 words per report: slot, offset low, offset high, what the thread's copy did (ThreadCopy). */
+export const REPORT_WORDS = 4;
 /** Bytes kept for the first failing thread's error text. */
 export const ERROR_TEXT_BYTES = 8192;
 
@@ -59,6 +60,12 @@ export interface HarvesterThreadConfig {
   readonly ringFull: SharedArrayBuffer;
   readonly reports: SharedArrayBuffer;
   readonly errorText: SharedArrayBuffer;
+  /** The run's coverage buffer (userspace's block 0 is the threads' too), or null. */
+  readonly coverage: SharedArrayBuffer | null;
+  /** kvm.shared: the words every thread of the harvester shares. */
+  readonly sharedWords: SharedArrayBuffer;
+  /** The harness's copier: the thread copies each page as its harvester reports it. Null: the harness copies at the end. */
+  readonly copy: SharedCopierBuffers | null;
 }
 
 export interface HarvesterThreadApi {

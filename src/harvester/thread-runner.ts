@@ -7,8 +7,10 @@
  */
 import { SharedBlock } from '../abi/layout.js';
 import { installStepHook, Step } from '../kernel/step-hook.js';
+import { installCoverage } from '../kernel/coverage.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Vm } from '../kernel/vm.js';
+import { ThreadPageCopier } from '../userspace/thread-page-copier.js';
 import { loadHarvester } from './load-harvester.js';
 import { type HarvesterThreadConfig, ERROR_TEXT_BYTES, HarvesterThreadsLayout, REPORT_WORDS, ThreadStep, ThreadWords } from './thread-layout.js';
 import { HarvesterRunError, UserHarvesterCollector } from './user-collector.js';
@@ -21,6 +23,9 @@ const BARRIER_BOUND_MS = 30_000;
 
 export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<void> {
   const { definition } = await loadHarvester(cfg.url);
+  // Before the VM is attached (reset-batch.ts records from then on). The threads share userspace's
+  // block: counts of threads recording at once may be lost, never an edge state reached.
+  if (cfg.coverage !== null) installCoverage(cfg.coverage, 0);
   const ctl = new SharedBlock(HarvesterThreadsLayout, cfg.control).i32;
   const mine = new Int32Array(cfg.threadWords, cfg.thread * ThreadWords.COUNT * 4, ThreadWords.COUNT);
   const reports = new Uint32Array(cfg.reports);
@@ -40,15 +45,19 @@ export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<vo
     thread: { index: cfg.thread, count: cfg.threads, barrier },
     checkResets: false,
     onStep,
+    sharedWords: cfg.sharedWords,
   });
   const capacity = Math.floor(reports.length / REPORT_WORDS);
   let count = 0;
+  // The copy is made as the page is reported, on this thread (thread-page-copier.ts).
+  const copier = cfg.copy === null ? null : new ThreadPageCopier(slots, cfg.copy);
   const push = (slot: number, offLo: number, offHi: number): void => {
     if (count >= capacity) throw new HarvesterRunError(`harvester '${definition.name}' thread ${cfg.thread} reported more than ${capacity} pages in one collection`);
     const j = count++ * REPORT_WORDS;
     reports[j] = slot;
     reports[j + 1] = offLo;
     reports[j + 2] = offHi;
+    reports[j + 3] = copier === null ? 0 : copier.copy(slot, offLo, offHi);
   };
   Atomics.add(ctl, C.READY, 1);
   Atomics.notify(ctl, C.READY);

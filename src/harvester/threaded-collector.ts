@@ -10,9 +10,12 @@ import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
 import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps, collectLegacyBitmaps, emptyCollectorStats } from '../userspace/log-collectors.js';
 import type { HarvesterDefinition } from './contract.js';
+import type { DirtyPageCopier, SharedCopierBuffers } from '../userspace/dirty-copier.js';
 import { HarvesterAccess } from './ring-mapping.js';
+import { HARVESTER_SHARED_WORDS } from './shared-words.js';
 import {
   ERROR_TEXT_BYTES,
+  type HarvesterThreadConfig,
   type HarvesterThreadHandle,
   HarvesterThreadsLayout,
   REPORT_WORDS,
@@ -28,6 +31,8 @@ const START_BOUND_MS = 30_000;
 /** A collection that takes longer has a thread that hangs. */
 export const COLLECT_BOUND_MS = 10_000;
 const WAIT_SLICE_MS = 50;
+/** How often ready() looks at the threads' start (it must not block the thread's event loop). */
+const READY_POLL_MS = 5;
 /** Reports one thread may make in one collection, beyond a ring's worth per vCPU and every page. */
 const REPORT_SLACK = 4096;
 
@@ -38,6 +43,8 @@ const STEP_NAMES: Readonly<Record<number, string>> = {
   [HarvesterAccess.STORE_RESET]: 'storeResetRelease',
   [HarvesterAccess.STORE_FLAGS]: 'storeFlagsPlain',
   [HarvesterAccess.LOAD_FLAGS_PLAIN]: 'loadFlagsPlain',
+  [HarvesterAccess.SHARED_LOAD]: 'a load of kvm.shared',
+  [HarvesterAccess.SHARED_STORE]: 'a store to kvm.shared',
   [ThreadStep.COLLECT]: 'collect() entered, no ring access or ioctl since',
   [ThreadStep.RESET]: 'KVM_RESET_DIRTY_RINGS',
   [ThreadStep.GET]: 'KVM_GET_DIRTY_LOG',
@@ -58,44 +65,78 @@ export class ThreadedHarvesterCollector implements LogCollector {
   private readonly handles: HarvesterThreadHandle[] = [];
   private readonly threads: number;
   private readonly deviceBitmaps = new SlotBitmaps();
+  private readonly control: { readonly buffer: SharedArrayBuffer; readonly i32: Int32Array };
+  private copier: DirtyPageCopier | null = null;
+  private oracle: ReadyPageSink = () => {};
+  private started = false;
+  private readonly sharedWords = new SharedArrayBuffer(HARVESTER_SHARED_WORDS * 4);
   private lost: string | null = null;
   private requests = 0;
   private records = 0;
 
   constructor(
     readonly definition: HarvesterDefinition,
-    url: string,
+    private readonly url: string,
     private readonly vm: Vm,
-    vcpus: number,
+    private readonly vcpus: number,
     private readonly slots: readonly Memslot[],
     spawn: SpawnHarvesterThread,
-    ringStart = 0,
+    private readonly ringStart = 0,
+    private readonly coverage: SharedArrayBuffer | null = null,
   ) {
     this.mode = definition.log;
     this.threads = definition.threads ?? 1;
-    const control = new SharedBlock(HarvesterThreadsLayout);
-    this.ctl = control.i32;
-    const threadWords = new SharedArrayBuffer(this.threads * ThreadWords.COUNT * 4);
-    this.threadWords = new Int32Array(threadWords);
-    const ringFull = new SharedArrayBuffer(Math.max(1, vcpus) * 4);
-    this.ringFull = new Int32Array(ringFull);
-    const errorText = new SharedArrayBuffer(ERROR_TEXT_BYTES);
-    this.errorText = new Uint8Array(errorText);
+    this.control = new SharedBlock(HarvesterThreadsLayout);
+    this.ctl = this.control.i32;
+    this.threadWords = new Int32Array(new SharedArrayBuffer(this.threads * ThreadWords.COUNT * 4));
+    this.ringFull = new Int32Array(new SharedArrayBuffer(Math.max(1, vcpus) * 4));
+    this.errorText = new Uint8Array(new SharedArrayBuffer(ERROR_TEXT_BYTES));
     const pages = slots.reduce((n, s) => n + s.pageCount, 0);
     const capacity = vm.ringEntries * vcpus + pages + REPORT_SLACK;
     for (let t = 0; t < this.threads; t++) {
-      const reports = new SharedArrayBuffer(capacity * REPORT_WORDS * 4);
-      this.reports.push(new Uint32Array(reports));
-      const h = spawn(t);
-      this.handles.push(h);
-      const config = { url, thread: t, threads: this.threads, vcpus, vm: vm.buffers(), slots: slots.map((s) => ({ asId: s.asId, id: s.id })), ringStart, control: control.buffer, threadWords, ringFull, reports, errorText };
-      h.api.run(config).catch((e: unknown) => {
+      this.reports.push(new Uint32Array(new SharedArrayBuffer(capacity * REPORT_WORDS * 4)));
+      this.handles.push(spawn(t));
+    }
+  }
+
+  /** The run's copier: each thread copies a page when its harvester reports it (thread-page-copier.ts). */
+  copyOnReport(copier: DirtyPageCopier, oracle: ReadyPageSink): void {
+    if (this.started) throw new Error('copyOnReport: the harvester threads have started');
+    this.copier = copier;
+    this.oracle = oracle;
+    this.start(copier.shared());
+  }
+
+  /** Hand every thread its configuration: it loads the module and waits for collections. */
+  private start(copy: SharedCopierBuffers | null): void {
+    this.started = true;
+    const { definition, vm, slots } = this;
+    for (let t = 0; t < this.threads; t++) {
+      const config: HarvesterThreadConfig = {
+        url: this.url,
+        thread: t,
+        threads: this.threads,
+        vcpus: this.vcpus,
+        vm: vm.buffers(),
+        slots: slots.map((s) => ({ asId: s.asId, id: s.id })),
+        ringStart: this.ringStart,
+        control: this.control.buffer,
+        threadWords: this.threadWords.buffer as SharedArrayBuffer,
+        ringFull: this.ringFull.buffer as SharedArrayBuffer,
+        reports: this.reports[t]!.buffer as SharedArrayBuffer,
+        errorText: this.errorText.buffer as SharedArrayBuffer,
+        sharedWords: this.sharedWords,
+        coverage: this.coverage,
+        copy,
+      };
+      this.handles[t]!.api.run(config).catch((e: unknown) => {
         this.lost ??= `harvester '${definition.name}' thread ${t}: ${e instanceof Error ? e.message : String(e)}`;
       });
     }
   }
 
   collect(sink: ReadyPageSink, final: boolean, ringFull: readonly number[] = []): number {
+    if (!this.started) this.start(null);
     this.awaitCount(C.READY, this.threads, START_BOUND_MS, 'start (load its module)');
     for (let i = 0; i < ringFull.length && i < this.ringFull.length; i++) this.ringFull[i] = ringFull[i]!;
     Atomics.store(this.ctl, C.RING_FULL_COUNT, Math.min(ringFull.length, this.ringFull.length));
@@ -107,13 +148,7 @@ export class ThreadedHarvesterCollector implements LogCollector {
     this.awaitCount(C.DONE, this.threads, COLLECT_BOUND_MS, `finish collection ${k}${final ? ' (final)' : ''}`);
     const failed = Atomics.load(this.ctl, C.FAILED);
     if (failed !== 0) throw new HarvesterRunError(`harvester thread ${failed - 1} of ${this.threads}: ${this.errorMessage()}`);
-    let n = 0;
-    for (let t = 0; t < this.threads; t++) {
-      const r = this.reports[t]!;
-      const count = Atomics.load(this.threadWords, t * ThreadWords.COUNT + ThreadWords.REPORTS);
-      for (let i = 0; i < count; i++) sink(r[i * REPORT_WORDS]!, r[i * REPORT_WORDS + 1]!, r[i * REPORT_WORDS + 2]!);
-      n += count;
-    }
+    let n = this.takeReports(sink);
     if (final && this.mode === 'ring' && this.vm.ringWithBitmap) {
       const bits = collectLegacyBitmaps(this.vm, this.slots, this.deviceBitmaps, sink);
       this.stats.deviceBitmapRecords += bits;
@@ -121,6 +156,42 @@ export class ThreadedHarvesterCollector implements LogCollector {
     }
     this.records += n;
     this.updateStats(final);
+    return n;
+  }
+
+  /** Every thread has loaded the module and attached the VM (or the start failed: thrown). */
+  async ready(): Promise<void> {
+    if (!this.started) this.start(null);
+    const deadline = performance.now() + START_BOUND_MS;
+    while (Atomics.load(this.ctl, C.READY) < this.threads && Atomics.load(this.ctl, C.FAILED) === 0) {
+      if (this.lost !== null) throw new HarvesterRunError(this.lost);
+      const dead = this.handles.find((h) => h.failure !== null);
+      if (dead !== undefined) throw new HarvesterRunError(`harvester '${this.definition.name}': a thread's worker died: ${dead.failure}`);
+      if (performance.now() > deadline) throw new HarvesterRunError(`harvester '${this.definition.name}' did not start (load its module) within ${START_BOUND_MS} ms: ${this.lateThreads()}`);
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+  }
+
+  /**
+   * Every thread's reports of this collection: to the oracle, with the outcome of the copy the
+   * thread made (copyOnReport); or, with no copier, to the sink (which copies now).
+   */
+  private takeReports(sink: ReadyPageSink): number {
+    const { copier, oracle } = this;
+    let n = 0;
+    for (let t = 0; t < this.threads; t++) {
+      const r = this.reports[t]!;
+      const count = Atomics.load(this.threadWords, t * ThreadWords.COUNT + ThreadWords.REPORTS);
+      for (let j = 0; j < count * REPORT_WORDS; j += REPORT_WORDS) {
+        if (copier === null) {
+          sink(r[j]!, r[j + 1]!, r[j + 2]!);
+          continue;
+        }
+        oracle(r[j]!, r[j + 1]!, r[j + 2]!);
+        copier.account(r[j]!, r[j + 1]!, r[j + 3]!);
+      }
+      n += count;
+    }
     return n;
   }
 
@@ -167,7 +238,9 @@ export class ThreadedHarvesterCollector implements LogCollector {
       if (Atomics.load(this.threadWords, base + ThreadWords.DONE_AT) >= this.requests && this.requests > 0) continue;
       const step = Atomics.load(this.threadWords, base + ThreadWords.LAST_STEP);
       const name = STEP_NAMES[step] ?? 'not started';
-      const entry = step >= HarvesterAccess.LOAD_FLAGS && step <= HarvesterAccess.LOAD_FLAGS_PLAIN ? ` of entry ${Atomics.load(this.threadWords, base + ThreadWords.LAST_A) >>> 0}` : '';
+      const a = Atomics.load(this.threadWords, base + ThreadWords.LAST_A) >>> 0;
+      const shared = step === HarvesterAccess.SHARED_LOAD || step === HarvesterAccess.SHARED_STORE;
+      const entry = step >= HarvesterAccess.LOAD_FLAGS && step <= HarvesterAccess.LOAD_FLAGS_PLAIN ? ` of entry ${a}` : shared ? ` word ${a}` : '';
       late.push(`thread ${t}, last step ${name}${entry}`);
     }
     return late.join('; ');

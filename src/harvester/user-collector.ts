@@ -12,6 +12,7 @@ import { type CollectorStats, type LogCollector, type ReadyPageSink, SlotBitmaps
 import type { Collection, DirtyRingMapping, HarvesterDefinition, HarvesterInstance, HarvesterKvm, MemslotInfo } from './contract.js';
 import { type ResetMarks, RingMapping } from './ring-mapping.js';
 import { ThreadStep } from './thread-layout.js';
+import { HarvesterSharedWords } from './shared-words.js';
 
 const TWO_POW_32 = 2 ** 32;
 /** An offset that names no page: what a non-integer report becomes (the oracle counts it as a bad record). */
@@ -56,6 +57,8 @@ export interface UserCollectorOptions {
   readonly checkResets?: boolean;
   /** Told where the harvester is (an ioctl), for the last-step report of a hung thread. */
   readonly onStep?: (step: number) => void;
+  /** The words the harvester's threads share (default: this thread's own). */
+  readonly sharedWords?: SharedArrayBuffer;
 }
 
 export class UserHarvesterCollector implements LogCollector {
@@ -166,6 +169,7 @@ export class UserHarvesterCollector implements LogCollector {
         this.options.onStep?.(ThreadStep.BARRIER);
         this.options.thread?.barrier();
       },
+      shared: new HarvesterSharedWords(this.options.sharedWords),
       ring: (vcpu) => this.ring(vcpu),
       resetDirtyRings: () => this.resetDirtyRings(),
       getDirtyLog: (slot, bitmap) => {

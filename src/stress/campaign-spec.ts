@@ -67,7 +67,10 @@ export interface UserHarvesterRef {
   readonly url: string;
   readonly name: string;
   readonly log: LogMode;
-  /** Threads of its own (null: it runs where the built-in collector runs). */
+  /**
+   * Threads of its own; 0: the harness's thread (free runs) or the userspace participant
+   * (controlled); null: as its module says, and in free runs at least one thread of its own.
+   */
   readonly threads: number | null;
 }
 
@@ -176,9 +179,6 @@ export function checkCampaignSpec(spec: CampaignSpec): void {
   const user = spec.userHarvester;
   if (user !== null && spec.log !== null && spec.log !== user.log) {
     throw new ConfigError('--log', spec.log, 'EINVAL', `harvester ${user.name} drives --log ${user.log}`);
-  }
-  if (user !== null && user.threads !== null && spec.mode === 'controlled') {
-    throw new ConfigError('--harvester', user.name, 'EINVAL', `a harvester with threads of its own (${user.threads}) runs in --mode free; the controlled scheduler runs a harvester on the userspace participant only`);
   }
   if (user !== null && spec.resetter === 'thread') {
     throw new ConfigError('--resetter', 'thread', 'EINVAL', 'the reset thread serves the built-in collector; a user harvester makes its own resets');

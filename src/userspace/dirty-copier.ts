@@ -31,34 +31,92 @@ export interface CopyComparison {
 /** Mismatches described per comparison; the count is always complete. */
 const MAX_MISMATCH_DETAILS = 20;
 
+/**
+ * What another thread needs to copy pages into this copier's destinations itself, at the moment
+ * its harvester reports them (thread-page-copier.ts): the destinations, the per-page round
+ * numbers (a page is copied at most once per round, whichever thread reports it first) and the
+ * current round.
+ */
+export interface SharedCopierBuffers {
+  readonly destinations: readonly SharedArrayBuffer[];
+  readonly round: SharedArrayBuffer;
+  readonly currentRound: SharedArrayBuffer;
+}
+
+/** What a thread that copied a reported page itself did with it (ThreadPageCopier.copy). */
+export const ThreadCopy = { COPIED: 0, DUPLICATE: 1, BAD_RECORD: 2 } as const;
+
 export class DirtyPageCopier {
   private readonly slotIndex = new Map<number, number>();
   private readonly starts: number[] = [];
   readonly destinations: Uint32Array[];
   private readonly history: PageHeaderHistory;
   private readonly round: Uint32Array;
-  private currentRound = 1;
+  /** Word 0: the current round (shared, so that a harvester thread's copies use it too). */
+  private readonly currentRound: Uint32Array;
   pagesCopied = 0;
   pagesResent = 0;
   duplicates = 0;
   badRecords = 0;
 
-  constructor(private readonly slots: readonly Memslot[]) {
+  /** `shared`: destinations and rounds made elsewhere (allocateShared), for threads of another worker. */
+  constructor(
+    private readonly slots: readonly Memslot[],
+    shared: SharedCopierBuffers = DirtyPageCopier.allocateShared(slots),
+  ) {
     let start = 0;
     slots.forEach((s, i) => {
       this.slotIndex.set(s.encodedSlot, i);
       this.starts.push(start);
       start += s.pageCount;
     });
-    this.destinations = slots.map((s) => new Uint32Array(s.pageCount * PAGE_WORDS));
+    this.destinations = shared.destinations.map((b) => new Uint32Array(b));
     this.history = new PageHeaderHistory(start);
-    this.round = new Uint32Array(start);
+    this.round = new Uint32Array(shared.round);
+    this.currentRound = new Uint32Array(shared.currentRound);
+    Atomics.store(this.currentRound, 0, 1);
     for (let i = 0; i < slots.length; i++) this.resyncSlot(i);
   }
 
   /** Start a collection round: a page is copied at most once per round. */
   beginRound(): void {
-    this.currentRound = (this.currentRound + 1) >>> 0 || 1;
+    const next = (this.currentRound[0]! + 1) >>> 0 || 1;
+    Atomics.store(this.currentRound, 0, next);
+  }
+
+  /** Destinations, rounds and the round word for `slots`, to share with other threads. */
+  static allocateShared(slots: readonly Memslot[]): SharedCopierBuffers {
+    const pages = slots.reduce((n, s) => n + s.pageCount, 0);
+    return {
+      destinations: slots.map((s) => new SharedArrayBuffer(s.pageCount * PAGE_WORDS * 4)),
+      round: new SharedArrayBuffer(Math.max(1, pages) * 4),
+      currentRound: new SharedArrayBuffer(4),
+    };
+  }
+
+  /** The buffers a harvester thread copies into (see SharedCopierBuffers). */
+  shared(): SharedCopierBuffers {
+    return { destinations: this.destinations.map((d) => d.buffer as SharedArrayBuffer), round: this.round.buffer as SharedArrayBuffer, currentRound: this.currentRound.buffer as SharedArrayBuffer };
+  }
+
+  /**
+   * Count a page another thread copied itself when its harvester reported it (`outcome`, a
+   * ThreadCopy value), exactly as copy() would have counted it. Called once that thread's
+   * collection has ended: the destination still holds that copy (one copy per page per round).
+   */
+  account(slotEnc: number, offLo: number, outcome: number): void {
+    if (outcome === ThreadCopy.BAD_RECORD) {
+      this.badRecords++;
+      return;
+    }
+    if (outcome === ThreadCopy.DUPLICATE) {
+      this.duplicates++;
+      return;
+    }
+    const i = this.slotIndex.get(slotEnc)!;
+    const base = offLo * PAGE_WORDS;
+    if (this.history.record(this.starts[i]! + offLo, this.destinations[i]!, base)) this.pagesResent++;
+    this.pagesCopied++;
   }
 
   /** Copy one collected page (the sink of a LogCollector). */
@@ -74,11 +132,12 @@ export class DirtyPageCopier {
       return;
     }
     const g = this.starts[i]! + offLo;
-    if (this.round[g] === this.currentRound) {
+    const round = this.currentRound[0]!;
+    if (this.round[g] === round) {
       this.duplicates++;
       return;
     }
-    this.round[g] = this.currentRound;
+    this.round[g] = round;
     if (stepHook.active) stepHook.at(Step.USER_READ_PAGE, slot.baseGfn + offLo, 0);
     const dst = this.destinations[i]!;
     const base = offLo * PAGE_WORDS;

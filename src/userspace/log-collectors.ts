@@ -18,6 +18,7 @@ import type { Vm } from '../kernel/vm.js';
 import { PendingEntries } from './pending-entries.js';
 import { RingCollector } from './ring-collector.js';
 import type { ReadyPageSink } from './ready-page-sink.js';
+import type { DirtyPageCopier } from './dirty-copier.js';
 import type { SharedReaper } from './self-reaper.js';
 
 /** Bitmaps are read as u32 words (bit n of word i is page 32·i + n). */
@@ -49,8 +50,19 @@ export interface LogCollector {
    * `ringFull`: the vCPUs stalled on exit 31 that the caller resumes after this collection.
    */
   collect(sink: ReadyPageSink, final: boolean, ringFull?: readonly number[]): number;
+  /**
+   * Resolves once the collector can collect (a threaded user harvester's threads have loaded
+   * its module): the run starts its writers after it, so loading is not counted as a stall.
+   */
+  ready?(): Promise<void>;
   /** Release what the collector runs on (a threaded user harvester's workers); after the run. */
   close?(): Promise<void>;
+  /**
+   * A collector whose pages are reported on other threads: copy each there, as it is reported,
+   * with `copier`'s buffers, and hand the records to `oracle` (and their copies' outcomes to
+   * `copier`) when the collection ends, instead of to the collection's sink.
+   */
+  copyOnReport?(copier: DirtyPageCopier, oracle: ReadyPageSink): void;
   /** Ring modes: the harvester's next index to read in vCPU i's ring (what a live view draws). */
   fetchIndex?(vcpu: number): number;
 }

@@ -30,7 +30,16 @@ describe('a harvester module that cannot be used exits 2 with one line naming it
     [['--harvester', example('qemu-reaper'), '--log', 'bitmap'], '--log bitmap: EINVAL, harvester qemu-reaper'],
   ];
   badInputTests('run', cases, CLI_MS);
-  badInputTests('stress', [...cases, [['--harvester', example('qemu-reaper'), '--mutant', 'no-tlb-flush'], '--harvester']], CLI_MS);
+  badInputTests(
+    'stress',
+    [
+      ...cases,
+      [['--harvester', example('qemu-reaper'), '--mutant', 'no-tlb-flush'], '--harvester'],
+      [['--harvester', example('qemu-reaper'), '--harvester-threads', '9'], "--harvester-threads 9: EINVAL, expected an integer in 0..8 (0: the harness's thread)"],
+      [['--harvester-threads', '1'], '--harvester-threads 1: EINVAL, only with a harvester (--harvester FILE)'],
+    ],
+    CLI_MS,
+  );
 });
 
 describe('dirtyring run --harvester', () => {
@@ -183,6 +192,20 @@ describe('a harvester with threads of its own (free runs)', () => {
     expect(c.table).toEqual([expect.objectContaining({ outcome: 'harness-error', runs: 2 })]);
   }, timeoutAbove(2 * CLI_MS));
 
+  it('a harvester without threads runs in free campaigns on one of its own: a hang is stopped after the bound naming thread 0 and its last step; the campaign goes on', () => {
+    const c = campaign('--harvester', fixture('hangs.mjs'), '--mode', 'free', '--runs', '2', '--seed', '1');
+    expect(c.status).toBe(1);
+    expect(c.table).toEqual([expect.objectContaining({ outcome: 'harness-error', runs: 2 })]);
+    expect(c.text).toContain("harvester 'hangs' did not finish collection 1 within 10000 ms: thread 0, last step collect() entered, no ring access or ioctl since");
+  }, timeoutAbove(CLI_MS));
+
+  it('copy-before-reset is caught on the harness\'s thread too (--harvester-threads 0): pages are copied when reported, wherever the harvester runs', () => {
+    const c = campaign('--harvester', example('copy-before-reset'), '--harvester-threads', '0', '--mode', 'free', '--runs', '10', '--seed', '1');
+    expect(c.status, c.text).toBe(1);
+    expect(c.classes['forbidden']).toBeGreaterThan(0);
+    expect(['lost-page', 'copy-mismatch']).toContain(c.table[0]!.outcome);
+  }, timeoutAbove(CLI_MS));
+
   it('a thread that throws: its stack ends the run, the waiting thread is released', () => {
     const r = dirtyring('run', '--harvester', fixture('thread-throws.mjs'), ...RUN);
     expect(r.status).toBe(1);
@@ -190,9 +213,28 @@ describe('a harvester with threads of its own (free runs)', () => {
     expect(r.stdout).toMatch(/thread-throws\.mjs:\d+/);
   }, timeoutAbove(CLI_MS));
 
-  it('controlled mode refuses them (exit 2, one line)', () => {
-    const r = dirtyring('stress', '--harvester', example('per-vcpu-threads'), '--mode', 'controlled', '--runs', '3');
-    expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toBe(`--harvester ${example('per-vcpu-threads')}: EINVAL, harvester per-vcpu-threads has threads of its own (2): they run in --mode free only`);
-  }, timeoutAbove(CLI_MS));
+});
+
+describe('a harvester with threads of its own (controlled runs: each thread a participant H0, H1, ...)', () => {
+  it('per-vcpu-threads: 0 forbidden; second-thread-reset: caught, shrunk, and its shrunk schedule replays exactly', () => {
+    const ok = campaign('--harvester', example('per-vcpu-threads'), '--mode', 'controlled', '--runs', '100', '--seed', '1');
+    expect(ok.status, ok.text).toBe(0);
+    expect(ok.classes['forbidden']).toBe(0);
+    const bad = campaign('--harvester', example('second-thread-reset'), '--mode', 'controlled', '--runs', '5', '--seed', '1');
+    expect(bad.status).toBe(1);
+    expect(['lost-page', 'copy-mismatch', 'reset-mismatch', 'unlogged-write']).toContain(bad.table[0]!.outcome);
+    expect(bad.text).toMatch(/config: ring\/user:second-thread-reset\.ts×2/);
+    const shrunk = /replay: npx dirtyring stress --replay (\S+-shrunk\.json)/.exec(bad.text)![1]!;
+    const replay = dirtyring('stress', '--replay', shrunk);
+    expect(replay.stdout).toMatch(/trace: identical to the recording/);
+  }, timeoutAbove(3 * CLI_MS));
+
+  it('a relaxed hand-off through kvm.shared: correct under sc, caught under arm64; with release/acquire correct under arm64', () => {
+    const sc = campaign('--harvester', example('flag-handoff-reset'), '--mode', 'controlled', '--runs', '50', '--seed', '1');
+    expect(sc.classes['forbidden'], sc.text).toBe(0);
+    const arm = campaign('--harvester', example('flag-handoff-reset'), '--mode', 'controlled', '--runs', '10', '--seed', '1', '--memory-model', 'arm64');
+    expect(arm.classes['forbidden'], arm.text).toBeGreaterThan(0);
+    const fixed = campaign('--harvester', example('flag-handoff-reset-release'), '--mode', 'controlled', '--runs', '50', '--seed', '1', '--memory-model', 'arm64');
+    expect(fixed.classes['forbidden'], fixed.text).toBe(0);
+  }, timeoutAbove(3 * CLI_MS));
 });

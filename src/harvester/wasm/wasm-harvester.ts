@@ -14,6 +14,7 @@ import { type Collection, type HarvesterDefinition, type HarvesterInstance, type
 import { WASM_EXPORT_COLLECT, WASM_EXPORT_INIT, WASM_EXPORT_LOG, WASM_IMPORT_MODULE, WASM_LOGS, WASM_MEMORY_IMPORT, WASM_PAGE_BYTES } from './wasm-abi.js';
 import { stepHook } from '../../kernel/step-hook.js';
 import { WasmHost } from './wasm-host.js';
+import { HarvesterSharedWords } from '../shared-words.js';
 import { instrumentPlainAccesses } from './wasm-instrument.js';
 import { type CheckedWasmModule, type MemoryLimits, WasmModuleError, checkWasmModule } from './wasm-module.js';
 
@@ -106,5 +107,5 @@ function noVm(): HarvesterKvm {
   const none = (): never => {
     throw new Error('dirtyring_log() must not call into the VM');
   };
-  return { log: 'ring', vcpuCount: 0, memslots: [], ringMemory: null, ring: none, resetDirtyRings: none, getDirtyLog: none, clearDirtyLog: none, thread: 0, threads: 1, barrier: none, kick: none, report: none };
+  return { log: 'ring', vcpuCount: 0, memslots: [], ringMemory: null, shared: new HarvesterSharedWords(), ring: none, resetDirtyRings: none, getDirtyLog: none, clearDirtyLog: none, thread: 0, threads: 1, barrier: none, kick: none, report: none };
 }

@@ -17,7 +17,7 @@ const WORD_BYTES = Int32Array.BYTES_PER_ELEMENT;
 
 /** A contiguous run of locations: a vCPU's ring, a memslot's SPTEs, a memslot's bitmap. */
 export interface WmmRegion {
-  readonly kind: 'ring' | 'spte' | 'bitmap';
+  readonly kind: 'ring' | 'spte' | 'bitmap' | 'shared';
   /** The vCPU (ring) or the memslot id (spte, bitmap). */
   readonly owner: number;
   readonly base: number;
@@ -47,6 +47,11 @@ export class WmmLocations {
     }
     this.addSyncWord(vm.block.i32, VmLayout.words.MMU_LOCK);
     this.addSyncWord(vm.block.i32, VmLayout.words.SLOTS_LOCK);
+  }
+
+  /** A region beyond the VM's (a user harvester's shared words): after the VM's, in every thread alike. */
+  addRegion(buffer: ArrayBufferLike, kind: WmmRegion['kind'], owner: number, size: number, count: number): void {
+    this.add(buffer, 0, kind, owner, size, count);
   }
 
   private add(buffer: ArrayBufferLike, byteOffset: number, kind: WmmRegion['kind'], owner: number, size: number, count: number): void {

@@ -38,8 +38,14 @@ export const ControlStep = {
   USER_WAIT_RESET_DONE: 117,
   /** Userspace asked its reset thread for a reset and is about to harvest again meanwhile. */
   USER_HARVEST_AGAIN: 118,
+  /** Userspace waits for its harvester's threads to serve a collection. Wait: HARVESTS_DONE >= a. */
+  USER_WAIT_HARVESTERS: 119,
   /** The reset thread waits for a request. Wait: RESET_REQUEST != a, or TERMINATE. */
   RESETTER_WAIT_REQUEST: 120,
+  /** A harvester thread waits for a collection. Wait: HARVEST_REQUEST != a, or TERMINATE. */
+  HARVESTER_WAIT_REQUEST: 121,
+  /** A harvester thread waits at its barrier. Wait: HARVEST_BARRIER_GEN != a, or TERMINATE. */
+  HARVESTER_BARRIER: 122,
 } as const;
 
 /** The ioctls whose entry is a userspace scheduling point (ControlStep.USER_IOCTL's a). */
@@ -78,7 +84,7 @@ export interface Roster {
 }
 
 /** Short names of the extra kinds in traces and diagrams. */
-const EXTRA_NAMES: Readonly<Record<string, string>> = { resetter: 'R' };
+const EXTRA_NAMES: Readonly<Record<string, string>> = { resetter: 'R', ...Object.fromEntries(Array.from({ length: 8 }, (_, t) => [`harvester${t}`, `H${t}`])) };
 
 export function participantCount(r: Roster): number {
   return 1 + r.vcpus + r.extras.length;

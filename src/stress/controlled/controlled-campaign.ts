@@ -91,7 +91,8 @@ export class ControlledCampaignRuns implements CampaignRuns {
   private execute(planned: StrategyRun, chooser: Chooser): Promise<ControlledRunResult> {
     const { memoryModel } = this;
     const user = this.spec.userHarvester;
-    const scenario = user === null ? planned.scenario : { ...planned.scenario, userHarvester: user.url };
+    const threads = user !== null && user.threads !== null && user.threads > 0 ? { userHarvesterThreads: user.threads } : {};
+    const scenario = user === null ? planned.scenario : { ...planned.scenario, userHarvester: user.url, ...threads };
     return runControlled({ scenario, mutants: this.mutants, seed: planned.seed, chooser, memoryModel, wmmHistory: this.spec.wmmHistory }, this.pool);
   }
 

@@ -46,6 +46,12 @@ export function isStepEnabled(ctx: EnabledContext, participant: number, step: nu
       return Atomics.load(ctx.shared, S.RESET_DONE) >= a;
     case ControlStep.RESETTER_WAIT_REQUEST:
       return Atomics.load(ctx.shared, S.RESET_REQUEST) !== a || Atomics.load(ctx.shared, S.TERMINATE) !== 0;
+    case ControlStep.USER_WAIT_HARVESTERS:
+      return Atomics.load(ctx.shared, S.HARVESTS_DONE) >= a || Atomics.load(ctx.shared, S.HARVEST_FAILED) !== 0;
+    case ControlStep.HARVESTER_WAIT_REQUEST:
+      return Atomics.load(ctx.shared, S.HARVEST_REQUEST) !== a || Atomics.load(ctx.shared, S.TERMINATE) !== 0;
+    case ControlStep.HARVESTER_BARRIER:
+      return Atomics.load(ctx.shared, S.HARVEST_BARRIER_GEN) !== a || Atomics.load(ctx.shared, S.TERMINATE) !== 0;
     case ControlStep.USER_WAIT_PARKED: {
       for (let i = 0; i < vcpus; i++) {
         const s = Atomics.load(vm.vcpuBlock(i).i32, W.STATE);

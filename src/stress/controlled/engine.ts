@@ -38,7 +38,7 @@ import { ParkWaiter } from './park-wait.js';
 import type { ControlledWorkerHandle, ParticipantResult } from './participant-api.js';
 import { type ParticipantPool, callWorker } from './pool.js';
 import { type AbortReason, type ControlledLiveness, type ControlledRunInput, type ControlledRunResult, DEFAULT_LIVENESS } from './run-result.js';
-import { DEFAULT_WMM_HISTORY, allocateRunMemory } from './run-memory.js';
+import { DEFAULT_WMM_HISTORY, allocateRunMemory, runLocations } from './run-memory.js';
 import { type ControlledScenario, estimateSteps, rosterOf } from './scenario.js';
 import { SchedulerToken } from './token.js';
 import { describeParticipant, describeTokens } from './token-describe.js';
@@ -49,7 +49,7 @@ import { type Explanation, explainViolation } from './explain.js';
 import { pageLedgerBytes, pageLedgerViews } from './ledger-layout.js';
 import { dataSlots } from './controlled-vm.js';
 import { readModelEvents } from '../../kernel/wmm/events.js';
-import { WmmLocations } from '../../kernel/wmm/locations.js';
+import { type HarvesterRunBuffers, allocateHarvesterRunBuffers } from './harvester-run-buffers.js';
 
 export { type AbortReason, type ControlledLiveness, type ControlledRunInput, type ControlledRunResult, DEFAULT_LIVENESS, harnessLost } from './run-result.js';
 
@@ -107,6 +107,8 @@ class ControlledRun {
   private readonly model: WeakModel | null;
   private readonly enabledCtx: EnabledContext;
   private readonly ledger: SharedArrayBuffer;
+  /** A user harvester's threads' buffers (null: it has none). */
+  private readonly harvesterBuffers: HarvesterRunBuffers | null;
   private readonly checker: InvariantChecker;
   private readonly maxSteps: number;
   private readonly liveness: ControlledLiveness;
@@ -142,7 +144,8 @@ class ControlledRun {
     this.waiter = new ParkWaiter(this.token, this.handles);
     this.memoryModel = input.memoryModel ?? 'sc';
     this.wmmHistory = input.wmmHistory ?? DEFAULT_WMM_HISTORY;
-    this.wmm = allocateRunMemory({ model: this.memoryModel, history: this.wmmHistory }, this.vm, this.roster, this.globals.i32, this.shared.i32);
+    this.harvesterBuffers = allocateHarvesterRunBuffers(this.vm, s);
+    this.wmm = allocateRunMemory({ model: this.memoryModel, history: this.wmmHistory }, this.vm, this.roster, this.globals.i32, this.shared.i32, this.harvesterBuffers?.sharedWords ?? null);
     this.model = this.wmm === null ? null : new WeakModel(this.wmm);
     this.enabledCtx = { vm: this.vm, vcpus: s.vcpus, shared: this.shared.i32 };
     // The per-step invariant follows the first data memslot (vcpu-participant and the userspace
@@ -177,6 +180,7 @@ class ControlledRun {
       seed,
       mutants,
       coverage: this.coverage,
+      harvesterThreads: this.harvesterBuffers,
     };
     for (let p = 0; p < this.parts; p++) {
       const h = this.pool.handle(p);
@@ -362,7 +366,7 @@ class ControlledRun {
   private explanation(): Explanation | null {
     const v = this.checker.violation;
     if (v === null) return null;
-    const memory = this.wmm === null ? null : { events: readModelEvents(this.wmm), locs: new WmmLocations(this.vm) };
+    const memory = this.wmm === null ? null : { events: readModelEvents(this.wmm), locs: runLocations(this.vm, this.harvesterBuffers?.sharedWords ?? null) };
     return explainViolation(v, this.checker.journal, this.trace, this.roster, memory);
   }
 

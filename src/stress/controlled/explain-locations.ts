@@ -25,6 +25,7 @@ export function nameOf(locs: WmmLocations, loc: number): LocName | null {
   const i = loc - r.base;
   if (r.kind === 'spte') return { name: `spte[${i}]`, field: 'other', key: `spte:${i}` };
   if (r.kind === 'bitmap') return { name: `bitmap word ${i}`, field: 'other', key: `bitmap:${i}` };
+  if (r.kind === 'shared') return { name: `kvm.shared[${i}]`, field: 'other', key: `shared:${i}` };
   const fields = ['flags', 'slot', 'offset'] as const;
   const f = Math.floor(i / r.size);
   if (f >= fields.length) return { name: `v${r.owner} ${i - 3 * r.size === 0 ? 'dirty_index' : 'reset_index'}`, field: 'other', key: `index:${r.owner}` };

@@ -44,6 +44,9 @@ export class ControlWords {
   readonly doorbell: number;
   readonly resetRequest: number;
   readonly resetDone: number;
+  readonly harvestRequest: number;
+  readonly harvestsDone: number;
+  readonly barrier: readonly number[];
 
   constructor(locs: WmmLocations, vm: Vm, roster: Roster, globals: Int32Array, shared: Int32Array) {
     const add = (i32: Int32Array, word: number): number => {
@@ -65,6 +68,11 @@ export class ControlWords {
     this.resetRequest = add(shared, S.RESET_REQUEST);
     this.resetDone = add(shared, S.RESET_DONE);
     add(shared, S.TERMINATE);
+    this.harvestRequest = add(shared, S.HARVEST_REQUEST);
+    this.harvestsDone = add(shared, S.HARVESTS_DONE);
+    // Every arrival changes ARRIVED (released at the arriving thread's park), the last one GEN:
+    // a thread leaving the barrier acquires both, so each sees what every other did before it.
+    this.barrier = [add(shared, S.HARVEST_BARRIER_ARRIVED), add(shared, S.HARVEST_BARRIER_GEN)];
   }
 
   /** The sync objects participant `p` acquires when granted out of `step`, and whether that is a yield point. */
@@ -92,6 +100,12 @@ export class ControlWords {
         return { objects: [this.resetDone], yields: true };
       case ControlStep.RESETTER_WAIT_REQUEST:
         return { objects: [this.resetRequest], yields: true };
+      case ControlStep.USER_WAIT_HARVESTERS:
+        return { objects: [this.harvestsDone], yields: true };
+      case ControlStep.HARVESTER_WAIT_REQUEST:
+        return { objects: [this.harvestRequest], yields: true };
+      case ControlStep.HARVESTER_BARRIER:
+        return { objects: this.barrier, yields: true };
       default:
         return { objects: [], yields: false };
     }

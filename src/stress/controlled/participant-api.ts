@@ -5,6 +5,7 @@
 import type { Remote } from 'comlink';
 import type { VmBuffers } from '../../kernel/vm.js';
 import type { Roster } from './control-steps.js';
+import type { HarvesterRunBuffers } from './harvester-run-buffers.js';
 import type { ControlledScenario } from './scenario.js';
 import type { UserspaceReport } from './userspace-report.js';
 
@@ -30,6 +31,8 @@ export interface ControlledRunConfig {
   readonly mutants: number;
   /** The run's coverage buffer (kernel/coverage.ts): block p is participant p's. */
   readonly coverage: SharedArrayBuffer;
+  /** A user harvester on threads of its own (H0, ...): what they share with userspace. */
+  readonly harvesterThreads?: HarvesterRunBuffers | null;
 }
 
 export interface ParticipantResult {

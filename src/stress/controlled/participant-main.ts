@@ -14,6 +14,8 @@ import { ControlStep, USERSPACE_PARTICIPANT } from './control-steps.js';
 import type { ParticipantMemorySync } from './memory-sync.js';
 import type { ControlledRunConfig, ControlledWorkerApi, ParticipantResult } from './participant-api.js';
 import { runResetThread } from './reset-thread.js';
+import { runControlledHarvesterThread } from './harvester-thread-participant.js';
+import { MAX_HARVESTER_THREADS } from '../../harvester/contract.js';
 import { installRunMemory, uninstallRunMemory } from './run-memory.js';
 import { ParticipantToken, RunAborted } from './token.js';
 import { runUserspaceParticipant } from './userspace-participant.js';
@@ -42,6 +44,9 @@ export function registerExtraParticipant(kind: string, run: (ctx: ExtraParticipa
 }
 
 registerExtraParticipant('resetter', (ctx) => runResetThread(ctx.vm, ctx.shared, ctx.park));
+for (let t = 0; t < MAX_HARVESTER_THREADS; t++) {
+  registerExtraParticipant(`harvester${t}`, (ctx) => runControlledHarvesterThread(ctx.vm, ctx.config, ctx.shared, ctx.park, t));
+}
 
 export function runParticipant(config: ControlledRunConfig): ParticipantResult {
   const token = new ParticipantToken(config.token, config.participant);
@@ -61,7 +66,7 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
     const vm = Vm.attach(config.vm);
     const globals = new SharedBlock(GuestGlobalsLayout, config.globals).i32;
     const shared = new SharedBlock(UserspaceSharedLayout, config.shared).i32;
-    if (config.wmm !== null) sync = installRunMemory(config.wmm, vm, config.roster, globals, shared, p, token);
+    if (config.wmm !== null) sync = installRunMemory(config.wmm, vm, config.roster, globals, shared, p, token, config.harvesterThreads?.sharedWords ?? null);
     installStepHook(park);
     park(ControlStep.START, p, 0);
     if (report) runUserspaceParticipant(vm, config, globals, shared, park, report);
@@ -81,6 +86,13 @@ export function runParticipant(config: ControlledRunConfig): ParticipantResult {
   return { participant: p, error, userspace: report };
 }
 
+/** Userspace (the harvester, or the one that asks its threads), or one of the harvester's own threads. */
+function runsHarvester(config: ControlledRunConfig): boolean {
+  const p = config.participant;
+  if (p === USERSPACE_PARTICIPANT) return true;
+  return config.scenario.userHarvesterThreads !== undefined && p > config.roster.vcpus && (config.roster.extras[p - config.roster.vcpus - 1] ?? '').startsWith('harvester');
+}
+
 function runExtra(kind: string | undefined, ctx: ExtraParticipantContext): void {
   const run = kind === undefined ? undefined : extraKinds.get(kind);
   if (run === undefined) throw new Error(`participant ${ctx.config.participant}: no extra participant kind '${kind}' in this worker`);
@@ -91,8 +103,8 @@ export function createControlledWorkerApi(): ControlledWorkerApi {
   return {
     async run(config: ControlledRunConfig): Promise<ParticipantResult> {
       const user = config.scenario.userHarvester;
-      if (user !== undefined && config.participant === USERSPACE_PARTICIPANT) {
-        // Userspace runs the user's harvester: its module is loaded (once per worker) first.
+      if (user !== undefined && runsHarvester(config)) {
+        // Userspace (or a harvester thread) runs the user's harvester: its module is loaded (once per worker) first.
         try {
           await loadHarvester(user);
         } catch (e) {

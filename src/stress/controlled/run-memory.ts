@@ -8,6 +8,7 @@
 import { Step } from '../../kernel/step-hook.js';
 import type { Vm } from '../../kernel/vm.js';
 import { WmmLocations } from '../../kernel/wmm/locations.js';
+import { HARVESTER_SHARED_WORDS } from '../../harvester/shared-words.js';
 import { mem } from '../../kernel/wmm/mem.js';
 import { WeakModel, allocateWmmState } from '../../kernel/wmm/model.js';
 import { type MemoryModel, profileOf } from '../../kernel/wmm/ordering.js';
@@ -25,16 +26,24 @@ export interface RunMemoryConfig {
   readonly history: number;
 }
 
-function layout(vm: Vm, roster: Roster, globals: Int32Array, shared: Int32Array): { locs: WmmLocations; words: ControlWords } {
+/** The run's modelled locations, numbered alike in every thread: the VM's, then a user harvester's kvm.shared words. */
+export function runLocations(vm: Vm, harvesterWords: SharedArrayBuffer | null): WmmLocations {
   const locs = new WmmLocations(vm);
+  // Its threads' hand-offs through them follow the model.
+  if (harvesterWords !== null) locs.addRegion(harvesterWords, 'shared', 0, HARVESTER_SHARED_WORDS, HARVESTER_SHARED_WORDS);
+  return locs;
+}
+
+function layout(vm: Vm, roster: Roster, globals: Int32Array, shared: Int32Array, harvesterWords: SharedArrayBuffer | null): { locs: WmmLocations; words: ControlWords } {
+  const locs = runLocations(vm, harvesterWords);
   const words = new ControlWords(locs, vm, roster, globals, shared);
   return { locs, words };
 }
 
 /** The run's shadow state, or null under `sc` (no model at all). */
-export function allocateRunMemory(c: RunMemoryConfig, vm: Vm, roster: Roster, globals: Int32Array, shared: Int32Array): SharedArrayBuffer | null {
+export function allocateRunMemory(c: RunMemoryConfig, vm: Vm, roster: Roster, globals: Int32Array, shared: Int32Array, harvesterWords: SharedArrayBuffer | null = null): SharedArrayBuffer | null {
   if (c.model === 'sc') return null;
-  const { locs } = layout(vm, roster, globals, shared);
+  const { locs } = layout(vm, roster, globals, shared, harvesterWords);
   return allocateWmmState({
     threads: participantCount(roster),
     history: c.history,
@@ -55,8 +64,9 @@ export function installRunMemory(
   shared: Int32Array,
   p: number,
   token: ParticipantToken,
+  harvesterWords: SharedArrayBuffer | null = null,
 ): ParticipantMemorySync {
-  const { locs, words } = layout(vm, roster, globals, shared);
+  const { locs, words } = layout(vm, roster, globals, shared, harvesterWords);
   const model = new WeakModel(buffer);
   mem.install({
     model,

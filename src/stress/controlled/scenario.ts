@@ -54,6 +54,11 @@ export interface ControlledScenario extends ScenarioPlacement {
    * participant worker loads it before the run.
    */
   readonly userHarvester?: string;
+  /**
+   * With a user harvester: the threads of its own it runs on (participants H0, H1, ..., each
+   * serving every collection userspace asks for); absent, it runs in userspace (U).
+   */
+  readonly userHarvesterThreads?: number;
 }
 
 export const RING_CAPS = ['ring', 'ring-acqrel'] as const;
@@ -224,7 +229,9 @@ function floodParts(rng: Prng, req: ScenarioRequest): ShapeParts {
 
 /** The participants a scenario's runs have: userspace, its vCPUs, and its reset thread if any. */
 export function rosterOf(s: ControlledScenario): Roster {
-  return { vcpus: s.vcpus, extras: s.log === 'ring' && s.resetter === 'thread' ? ['resetter'] : [] };
+  const extras = s.log === 'ring' && s.resetter === 'thread' ? ['resetter'] : [];
+  for (let t = 0; t < (s.userHarvesterThreads ?? 0); t++) extras.push(`harvester${t}`);
+  return { vcpus: s.vcpus, extras };
 }
 
 export function scenarioRounds(s: ControlledScenario): number {
@@ -263,7 +270,7 @@ export function describeScenario(s: ControlledScenario): string {
     (at.ringStart !== 0 ? `, rings from index ${at.ringStart}` : '');
   const ring = s.log !== 'ring' ? '' : `${s.ringCap === 'ring' ? ', pre-2022 ring cap' : ''}${s.resetter === 'thread' ? ', reset thread' : ''}`;
   return (
-    `${s.log}/${s.userHarvester !== undefined ? `user:${s.userHarvester.slice(s.userHarvester.lastIndexOf('/') + 1)}` : s.harvester} ${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} ${s.pages} pages${placed}, ${scenarioRounds(s)} iteration(s), ` +
+    `${s.log}/${s.userHarvester !== undefined ? `user:${s.userHarvester.slice(s.userHarvester.lastIndexOf('/') + 1)}${s.userHarvesterThreads !== undefined ? `×${s.userHarvesterThreads}` : ''}` : s.harvester} ${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} ${s.pages} pages${placed}, ${scenarioRounds(s)} iteration(s), ` +
     `${totalStores(s)} stores${s.emulated ? ' (emulated)' : ''}, ${s.collections} collection(s)${s.drain ? ', drain' : ''}${ring}`
   );
 }
@@ -330,7 +337,7 @@ export function validateScenario(input: unknown, where: string): ControlledScena
   const placement = validatePlacement(o, pages, log, bad);
   const { ringCap, resetter } = validateRingOptions(o, log, harvester, bad);
   return {
-    ...validateUserHarvester(o['userHarvester'], bad),
+    ...validateUserHarvester(o['userHarvester'], o['userHarvesterThreads'], bad),
     ...placement,
     log,
     harvester,
@@ -348,10 +355,12 @@ export function validateScenario(input: unknown, where: string): ControlledScena
 }
 
 /** A scenario file's user harvester: the file: URL of its module, when there is one. */
-function validateUserHarvester(user: unknown, bad: (field: string, value: unknown, why: string) => never): { userHarvester?: string } {
-  if (user === undefined) return {};
+function validateUserHarvester(user: unknown, threads: unknown, bad: (field: string, value: unknown, why: string) => never): { userHarvester?: string; userHarvesterThreads?: number } {
+  if (user === undefined) return threads === undefined ? {} : bad('userHarvesterThreads', threads, 'only with a userHarvester');
   if (typeof user !== 'string' || !user.startsWith('file:')) bad('userHarvester', user, 'must be a file: URL');
-  return { userHarvester: user as string };
+  if (threads === undefined) return { userHarvester: user as string };
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > 8) bad('userHarvesterThreads', threads, 'must be an integer in 1..8');
+  return { userHarvester: user as string, userHarvesterThreads: threads as number };
 }
 
 /** The ring capability and the resetter of a scenario file; files written before they existed ran today's defaults. */

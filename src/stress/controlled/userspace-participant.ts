@@ -31,12 +31,20 @@ import { slotLayout } from './scenario-slots.js';
 import { type UserspaceReport, addVerification } from './userspace-report.js';
 import type { Park } from './vcpu-participant.js';
 import { ResetThreadClient } from './reset-thread.js';
+import { UserspaceSharedLayout } from './userspace-shared-layout.js';
 import { ThreadResetRingCollector } from './thread-reset-collector.js';
 import { PageLedgerWriter } from './page-ledger.js';
 import { loadedHarvester } from '../../harvester/load-harvester.js';
 import { UserHarvesterCollector } from '../../harvester/user-collector.js';
+import { ControlledThreadedCollector } from './controlled-harvester-collector.js';
+import type { HarvesterRunBuffers } from './harvester-run-buffers.js';
 
 const F = VcpuLayout.floats;
+
+interface ThreadsOfItsOwn {
+  readonly shared: Int32Array;
+  readonly buffers: HarvesterRunBuffers;
+}
 const W = VcpuLayout.words;
 /** USER_COLLECT's argument for a collection that is not one of the scenario's numbered ones. */
 const UNNUMBERED_COLLECTION = -1;
@@ -46,18 +54,33 @@ class WedgedVcpu extends Error {}
 /** Runs userspace's program, filling `report` as it goes (so an aborted run keeps what it saw). */
 export function runUserspaceParticipant(
   vm: Vm,
-  config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants' | 'ledger'>,
+  config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants' | 'ledger' | 'harvesterThreads'>,
   globals: Int32Array,
   shared: Int32Array,
   park: Park,
   report: UserspaceReport,
 ): void {
-  new UserspaceProgram(vm, config, globals, shared, park, report).run();
+  let program: UserspaceProgram;
+  try {
+    program = new UserspaceProgram(vm, config, globals, shared, park, report);
+  } catch (e) {
+    // The other userspace threads (a reset thread, a harvester's own) end at their next wait.
+    Atomics.store(shared, UserspaceSharedLayout.words.TERMINATE, 1);
+    throw e;
+  }
+  program.run();
 }
 
 /** The scenario's harvester; with a reset thread, the collector that hands it the resets. */
-function buildHarvester(vm: Vm, scenario: ControlledScenario, slots: Memslot[], faults: UserspaceFaults, resets: ResetThreadClient): Harvester {
+function buildHarvester(vm: Vm, scenario: ControlledScenario, slots: Memslot[], faults: UserspaceFaults, resets: ResetThreadClient, threads: ThreadsOfItsOwn | null): Harvester {
   const ringStart = slotLayout(scenario).ringStart;
+  if (scenario.userHarvester !== undefined && threads !== null) {
+    // On threads of its own (participants H0, ...): userspace asks them for each collection.
+    const n = scenario.userHarvesterThreads!;
+    const collector = new ControlledThreadedCollector(loadedHarvester(scenario.userHarvester), n, vm, slots, threads.shared, resets.parkFn, threads.buffers);
+    const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
+    return { collector, variantStats: () => ({ ...none, harvesterErrnos: collector.user.ioctlErrors }) };
+  }
   if (scenario.userHarvester !== undefined) {
     // Loaded by the worker before the run (participant-main.ts).
     const collector = new UserHarvesterCollector(loadedHarvester(scenario.userHarvester), vm, scenario.vcpus, slots, { ringStart });
@@ -87,7 +110,7 @@ class UserspaceProgram {
 
   constructor(
     private readonly vm: Vm,
-    config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants' | 'ledger'>,
+    config: Pick<ControlledRunConfig, 'scenario' | 'seed' | 'mutants' | 'ledger' | 'harvesterThreads'>,
     private readonly globals: Int32Array,
     shared: Int32Array,
     private readonly park: Park,
@@ -102,8 +125,11 @@ class UserspaceProgram {
     // Before the harvester exists, so that every ioctl it makes is a scheduling point.
     interposeIoctls(vm, park);
     this.resets = new ResetThreadClient(shared, park);
-    this.harvester = buildHarvester(vm, scenario, slots, this.faults, this.resets);
-    this.copier = new DirtyPageCopier(slots);
+    const buffers = config.harvesterThreads ?? null;
+    this.harvester = buildHarvester(vm, scenario, slots, this.faults, this.resets, buffers === null ? null : { shared, buffers });
+    this.copier = new DirtyPageCopier(slots, buffers?.copy);
+    // Pages a harvester thread reports are copied (and noted in the ledger) there and then.
+    this.harvester.collector.copyOnReport?.(this.copier, this.reportToOracle);
     // The per-step invariant follows the first data memslot (docs/WEAK-MEMORY.md); the oracle every slot.
     this.ledger = new PageLedgerWriter(config.ledger, slots[0]!, this.vcpus);
     const oracleSlots = slots.map((s) => ({ encodedSlot: s.encodedSlot, id: s.id, baseGfn: s.baseGfn, pageCount: s.pageCount, mem32: s.mem32 }));
@@ -189,6 +215,10 @@ class UserspaceProgram {
       this.control.wakeStalled(i);
     }
   }
+
+  private readonly reportToOracle = (s: number, offLo: number, offHi: number): void => {
+    this.oracle.report(s, offLo, offHi);
+  };
 
   /** Every collected page goes to the oracle and to the destination copy. */
   private readonly sink = (s: number, offLo: number, offHi: number): void => {

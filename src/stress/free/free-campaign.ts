@@ -10,12 +10,13 @@ import * as path from 'node:path';
 import { now } from '../../base/clock.js';
 import type { RunSummary } from '../../harness/run.js';
 import type { SpawnVcpuWorker } from '../../userspace/vcpu-worker-api.js';
-import type { CampaignSpec } from '../campaign-spec.js';
+import type { CampaignSpec, UserHarvesterRef } from '../campaign-spec.js';
 import { isFailing, outcomeClass, primaryOutcome } from '../outcome.js';
 import { type CampaignRuns, type RunRecord, mutantTag } from '../run-record.js';
 import { freeTraceFile, writeJsonFile } from '../schedule-file.js';
 import { runFreeScenario } from './free-run.js';
 import { loadHarvester } from '../../harvester/load-harvester.js';
+import { withHarvesterThreads } from '../../harvester/harvester-threads.js';
 import type { SpawnHarvesterThread } from '../../harvester/thread-layout.js';
 import { type FreeRequest, describeFreeScenario, generateFreeScenario } from './free-scenario.js';
 
@@ -44,7 +45,7 @@ export class FreeCampaignRuns implements CampaignRuns {
     const scenario = generateFreeScenario(seed, this.request);
     const t0 = now();
     const ref = this.spec.userHarvester;
-    const user = ref === null ? undefined : { definition: (await loadHarvester(ref.url)).definition, source: { url: ref.url, spawn: this.spawnHarvester } };
+    const user = ref === null ? undefined : { definition: withHarvesterThreads((await loadHarvester(ref.url)).definition, freeThreads(ref, this.spawnHarvester)), source: { url: ref.url, spawn: this.spawnHarvester } };
     const r = await runFreeScenario(scenario, this.mutants, this.spawn, user);
     const outcomes = r.outcomes;
     const outcome = primaryOutcome(outcomes);
@@ -92,4 +93,15 @@ export function freeDetail(s: RunSummary): string | null {
   if (s.resetMismatches > 0) return `${s.resetMismatches} reset count mismatch(es)`;
   if (s.badEntries > 0) return `${s.badEntries} bad record(s)`;
   return null;
+}
+
+/**
+ * Where a free run puts the user's harvester: as asked (0: the harness's thread); unsaid, on
+ * threads of its own — one for a harvester that asks for none. Nothing bounds a collect()
+ * that never returns on the harness's thread; on a thread of its own it is stopped after a
+ * bound (threaded-collector.ts), and its reports are copied as they are made, as here.
+ */
+function freeThreads(ref: UserHarvesterRef, spawn: SpawnHarvesterThread | null): number | null {
+  if (ref.threads !== null) return ref.threads;
+  return spawn === null ? 0 : 1;
 }

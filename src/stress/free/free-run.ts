@@ -52,7 +52,7 @@ export async function runFreeScenario(
     ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
     createCollector: (vm, n, slots, config) => {
       if (user !== undefined) {
-        harvester = userHarvester(user.definition, user.source, vm, n, slots);
+        harvester = userHarvester(user.definition, { ...user.source, coverage }, vm, n, slots);
         return harvester.collector;
       }
       harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants));
