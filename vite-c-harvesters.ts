@@ -57,6 +57,21 @@ export function compileCExamples(dir: string): { examples: CompiledCHarvester[];
   return { examples, note: failed.length > 0 ? `Some C examples did not compile with ${clang}: ${failed.join(', ')}.` : null };
 }
 
+/** The page and each worker bundle load the list: compile once per set of source versions. */
+const cache = new Map<string, ReturnType<typeof compileCExamples>>();
+
+function cachedCompile(dir: string): ReturnType<typeof compileCExamples> {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.c')).sort() : [];
+  const key = dir + '|' + files.map((f) => `${f}@${fs.statSync(nodePath.join(dir, f)).mtimeMs}`).join(',');
+  let compiled = cache.get(key);
+  if (compiled === undefined) {
+    compiled = compileCExamples(dir);
+    cache.clear();
+    cache.set(key, compiled);
+  }
+  return compiled;
+}
+
 export function cHarvesters(dir: string): Plugin {
   return {
     name: 'dirtyring-c-harvesters',
@@ -65,7 +80,7 @@ export function cHarvesters(dir: string): Plugin {
       if (id !== RESOLVED_ID) return null;
       // Dev: an edited example recompiles on the next load.
       for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (f.endsWith('.c')) this.addWatchFile(nodePath.join(dir, f));
-      const compiled = compileCExamples(dir);
+      const compiled = cachedCompile(dir);
       return `export const C_EXAMPLES = ${JSON.stringify(compiled.examples)};\nexport const C_EXAMPLES_NOTE = ${JSON.stringify(compiled.note)};\n`;
     },
   };
