@@ -5,6 +5,9 @@
  * module that is no harvester, is named in the page with the loader's reason, and the page
  * stays usable. Skipped without clang and wasm-ld (the page then says why the examples are missing).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { compileCExamples } from '../../vite-c-harvesters.js';
@@ -17,6 +20,19 @@ interface LiveProbe {
 const compiled = compileCExamples(fileURLToPath(new URL('../../examples/harvesters-c', import.meta.url)));
 const reaper = compiled.examples.find((e) => e.name === 'qemu-reaper');
 const noClang = reaper === undefined;
+
+/** A harvester that passes the load checks and traps in its third collection. */
+function trappingModule(): Buffer | null {
+  if (noClang) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'dirtyring-trap-'));
+  try {
+    writeFileSync(join(dir, 'traps.c'), '#include "dirtyring.h"\nDIRTYRING_HARVESTER(DIRTYRING_LOG_RING)\nstatic int calls;\nint dirtyring_collect(int final) { (void)final; if (++calls == 3) __builtin_trap(); return 0; }\n');
+    const built = compileCExamples(dir).examples[0];
+    return built === undefined ? null : Buffer.from(built.base64, 'base64');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 if (noClang) console.warn(`[C harvester browser tests skipped] ${compiled.note ?? 'qemu-reaper.c did not compile'}`);
 
 describeApp('the browser app: C harvesters', (open) => {
@@ -64,12 +80,28 @@ describeApp('the browser app: C harvesters', (open) => {
     expect(await tab.page.inputValue('#cfg-harvester')).toBe('builtin');
     // The picker has its label and is reached by keyboard.
     expect(await tab.page.evaluate(() => (document.getElementById('cfg-harvester-file') as HTMLInputElement).labels?.[0]?.textContent)).toBe('C harvester file (.wasm)');
-    await tab.page.focus('#cfg-harvester');
+    await tab.page.focus('#cfg-wmm');
     await tab.page.keyboard.press('Tab');
-    expect(await tab.page.evaluate(() => document.activeElement?.id)).not.toBe('');
+    expect(await tab.page.evaluate(() => document.activeElement?.id)).toBe('cfg-harvester-file');
     await tab.page.click('#btn-start');
     await tab.waitFor('app.live.summary !== null');
     expect((await tab.probe<LiveProbe>()).live.summary, tab.context()).toMatchObject({ ok: true, iterations: 2 });
+    await tab.finish();
+  });
+
+  it.skipIf(noClang)('a module that traps during the run fails it with the trap and the seed; the page stays usable', async () => {
+    const tab = await open('?view=live&log=ring&iterations=4&intervalMs=100&seed=9');
+    await tab.page.setInputFiles('#cfg-harvester-file', { name: 'traps.wasm', mimeType: 'application/wasm', buffer: trappingModule()! });
+    await tab.page.waitForSelector('#cfg-harvester option[value="wasm-file"]', { state: 'attached', timeout: 10_000 });
+    await tab.page.click('#btn-start');
+    await tab.waitFor('app.live.summary !== null');
+    const { summary } = (await tab.probe<LiveProbe>()).live;
+    expect(summary?.ok, tab.context()).toBe(false);
+    expect(summary?.error, tab.context()).toMatch(/traps.*unreachable/is);
+    expect(await tab.page.textContent('#live-status')).toMatch(/seed 9/);
+    expect(await tab.page.isEnabled('#btn-start')).toBe(true);
+    // Console errors here are the run's own report of the trap, nothing else.
+    tab.log.errors.splice(0, tab.log.errors.length, ...tab.log.errors.filter((e) => !/unreachable/i.test(e)));
     await tab.finish();
   });
 

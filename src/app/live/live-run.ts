@@ -188,7 +188,8 @@ export class LiveRun {
       if (err !== null && error === null) error = err;
     }
     const summary = summarizeRun({ config: this.config, iterations, error, elapsedMs: now() - t0, ...this.run.statistics() });
-    if (error !== null) this.setState('failed', error);
+    // As `dirtyring run` says "reproduce with --seed S": the link to the configuration carries it.
+    if (error !== null) this.setState('failed', `${error} (seed ${this.config.seed}: the link to this configuration reproduces the run)`);
     else if (this.stopRequested) this.setState('stopped', `stopped after ${iterations} iterations`);
     else this.setState('finished', summary.ok ? 'finished clean: no page lost' : `finished with ${summary.lostPages} lost pages`);
     this.events.onSummary(summary);
