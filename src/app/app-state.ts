@@ -11,6 +11,8 @@ export interface AppProbe {
     summary: { ok: boolean; lostPages: number; iterations: number; error: string | null; guestWrites: number; elapsedMs: number } | null;
     heat: { written: number; recorded: number; writable: number; protected: number; lost: number };
     frames: number;
+    /** Pages (64 KiB) of the WebAssembly memory the rings the page draws live in (a C harvester's), 0 for plain buffers. */
+    ringMemoryPages: number;
   };
   trace: { loaded: string | null; error: string | null; traceHash: string | null; recordedHash: string | null; steps: number; position: number };
   stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null };
@@ -22,7 +24,7 @@ export interface AppProbe {
 }
 
 export const probe: AppProbe = {
-  live: { state: 'idle', iteration: 0, lostMessage: null, summary: null, heat: { written: 0, recorded: 0, writable: 0, protected: 0, lost: 0 }, frames: 0 },
+  live: { state: 'idle', iteration: 0, lostMessage: null, summary: null, heat: { written: 0, recorded: 0, writable: 0, protected: 0, lost: 0 }, frames: 0, ringMemoryPages: 0 },
   trace: { loaded: null, error: null, traceHash: null, recordedHash: null, steps: 0, position: 0 },
   stress: { runs: 0, done: false, histogram: {}, error: null },
   migration: { done: false, rounds: 0, error: null, throttledSamples: 0 },

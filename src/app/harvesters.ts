@@ -18,6 +18,7 @@ import skipsEntry from '../../examples/harvesters/skips-entry.js';
 import unalignedClear from '../../examples/harvesters/unaligned-clear.js';
 import { userspaceFaults } from '../userspace/faults.js';
 import type { LogCollector, LogMode } from '../userspace/log-collectors.js';
+import { UPLOADED_WASM_ID, type WasmChoice, type WasmFile, cExampleChoices, checkedWasm } from './wasm-choices.js';
 
 export interface HarvesterChoice {
   readonly id: string;
@@ -25,6 +26,8 @@ export interface HarvesterChoice {
   /** The log mode it needs (null: any). */
   readonly log: LogMode | null;
   create(vm: Vm, slots: readonly Memslot[], config: RunConfig): LogCollector;
+  /** Where the rings go: a WebAssembly harvester's shared memory (HarvesterDefinition.ringSpace). */
+  readonly ringSpace?: NonNullable<HarvesterDefinition['ringSpace']>;
 }
 
 const variant = (name: 'standard' | 'unaligned-clear' | 'hostile-wrap') => (vm: Vm, slots: readonly Memslot[], c: RunConfig): LogCollector =>
@@ -41,6 +44,28 @@ const sdkChoice = (definition: HarvesterDefinition, what: string): HarvesterChoi
   create: sdk(definition),
 });
 
+/**
+ * A C harvester: its module is compiled and checked when the run's worker first asks for its
+ * log mode, not when the page lists it.
+ */
+export function wasmChoice(w: WasmChoice): HarvesterChoice {
+  return {
+    id: w.id,
+    label: w.label,
+    get log() {
+      return w.definition().log;
+    },
+    create: (vm, slots, c) => sdk(w.definition())(vm, slots, c),
+    ringSpace: (vcpus, ringBytes) => w.definition().ringSpace!(vcpus, ringBytes),
+  };
+}
+
+/** The module the user picked, checked now (a bad one throws its reason). */
+export function uploadedChoice(file: WasmFile): HarvesterChoice {
+  const definition = checkedWasm(file.name, file.bytes);
+  return wasmChoice({ id: UPLOADED_WASM_ID, label: `C harvester: ${file.name}`, definition: () => definition });
+}
+
 const CHOICES: HarvesterChoice[] = [
   { id: 'builtin', label: 'built-in (the log mode\u2019s collector)', log: null, create: variant('standard') },
   { id: 'unaligned-clear', label: 'unaligned CLEAR (clear mode)', log: 'clear', create: variant('unaligned-clear') },
@@ -50,10 +75,11 @@ const CHOICES: HarvesterChoice[] = [
   sdkChoice(skipsEntry, 'skips an entry (buggy)'),
   sdkChoice(copyBeforeReset, 'copies before the reset (buggy)'),
   sdkChoice(unalignedClear, 'unaligned CLEAR (buggy)'),
+  ...cExampleChoices().map(wasmChoice),
 ];
 
-/** Ids of the harvesters known when the page loaded (registered ones are appended). */
-export const HARVESTER_IDS: string[] = CHOICES.map((c) => c.id);
+/** Ids of the harvesters known when the page loaded (registered ones are appended); the picked file's last. */
+export const HARVESTER_IDS: string[] = [...CHOICES.map((c) => c.id), UPLOADED_WASM_ID];
 
 export function harvesterChoices(): readonly HarvesterChoice[] {
   return CHOICES;
@@ -67,5 +93,5 @@ export function findHarvester(id: string): HarvesterChoice | undefined {
 export function registerHarvester(choice: HarvesterChoice): void {
   if (findHarvester(choice.id)) throw new Error(`harvester "${choice.id}" is already registered`);
   CHOICES.push(choice);
-  HARVESTER_IDS.push(choice.id);
+  HARVESTER_IDS.splice(HARVESTER_IDS.length - 1, 0, choice.id);
 }

@@ -1,13 +1,15 @@
 /**
  * The run's controls: one labelled input per configuration field (log mode, vCPUs, memory,
  * ring size, workload, device writers, mutant, seed, harvester, iterations, interval, memory
- * model), the run buttons (start, pause/resume, step, stop), the speed, and the link that
+ * model; a C harvester's .wasm file), the run buttons (start, pause/resume, step, stop), the speed, and the link that
  * reproduces the configuration.
  */
 import { button, el, numberField, selectField } from '../dom.js';
 import { harvesterChoices } from '../harvesters.js';
 import { type LiveConfig, choicesOf, configToQuery } from './live-config.js';
 import { SPEEDS } from './live-run.js';
+import type { WasmFile } from '../wasm-choices.js';
+import { buildWasmPicker } from './wasm-picker.js';
 
 export interface ControlPanel {
   readonly root: HTMLElement;
@@ -21,6 +23,8 @@ export interface ControlPanel {
   read(): LiveConfig;
   /** Refresh the reproduction link from the inputs. */
   refreshLink(): void;
+  /** The C harvester module the user picked (sent to the run's worker when it is the harvester). */
+  wasmFile(): WasmFile | null;
   /** Lock the configuration while a run uses it. */
   setRunning(running: boolean): void;
 }
@@ -65,20 +69,21 @@ export function buildControls(initial: LiveConfig, basePath: string): ControlPan
   const refreshLink = (): void => {
     link.href = `${basePath}?view=live&${configToQuery(read())}`;
   };
+  const picker = buildWasmPicker(f.harvester.input, initial.harvester, refreshLink);
   const fields = Object.values(f);
   for (const x of fields) x.input.addEventListener('change', refreshLink);
   refreshLink();
   const root = el(
     'section',
     { class: 'controls', 'aria-label': 'Run configuration and controls' },
-    el('fieldset', {}, el('legend', { text: 'Configuration' }), ...fields.map((x) => x.wrap)),
+    el('fieldset', {}, el('legend', { text: 'Configuration' }), ...fields.map((x) => x.wrap), picker.wrap),
     el('div', { class: 'buttons', role: 'toolbar', 'aria-label': 'Run controls' }, start, pause, step, stop, speed.wrap, link),
   );
   const setRunning = (running: boolean): void => {
-    for (const x of fields) x.input.disabled = running;
+    for (const x of [...fields, picker]) x.input.disabled = running;
     start.disabled = running;
     pause.disabled = step.disabled = stop.disabled = !running;
   };
   setRunning(false);
-  return { root, start, pause, step, stop, speed: speed.input, link, read, refreshLink, setRunning };
+  return { root, start, pause, step, stop, speed: speed.input, link, read, refreshLink, wasmFile: picker.file, setRunning };
 }

@@ -9,6 +9,7 @@ import type { RunConfig } from '../../harness/run-config.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import { Vm } from '../../kernel/vm.js';
 import { withTimeout } from '../../platform/async-wait.js';
+import type { WasmFile } from '../wasm-choices.js';
 import type { LiveConfig } from './live-config.js';
 import type { LiveEvents } from './live-run.js';
 import { LiveTelemetry } from './live-telemetry.js';
@@ -30,7 +31,8 @@ export class LiveRunClient {
   ) {}
 
   /** `onDeath` is called once if the worker dies; the run is over then. */
-  static async create(input: LiveConfig, events: LiveEvents, onDeath: (message: string) => void): Promise<LiveRunClient> {
+  /** `wasm`: the module the user picked, sent once (copied) for the worker to compile and check. */
+  static async create(input: LiveConfig, events: LiveEvents, onDeath: (message: string) => void, wasm: WasmFile | null = null): Promise<LiveRunClient> {
     const worker = new Worker(new URL('./run.worker.ts', import.meta.url), { type: 'module', name: 'userspace' });
     const api = wrap<LiveRunWorkerApi>(worker);
     let dead: ((e: Error) => void) | null = null;
@@ -42,7 +44,7 @@ export class LiveRunClient {
       onDeath(message);
     });
     try {
-      const setup = await withTimeout(Promise.race([api.create(input, proxy(events)), died]), CREATE_TIMEOUT_MS, 'building the run in its worker');
+      const setup = await withTimeout(Promise.race([api.create(input, proxy(events), wasm), died]), CREATE_TIMEOUT_MS, 'building the run in its worker');
       const vm = Vm.attach(setup.vm);
       const slots = setup.slots.map((s) => vm.memslots.findById(s.asId, s.id)!);
       return new LiveRunClient(worker, api, setup.config, vm, slots, new LiveTelemetry(setup.telemetry));

@@ -18,7 +18,7 @@ import { sleep } from '../../platform/async-wait.js';
 import { spawnBrowserVcpuWorker } from '../../platform/browser-vcpu-host.js';
 import type { CopyMismatch } from '../../userspace/dirty-copier.js';
 import { describeFailure } from '../../userspace/guest-fleet.js';
-import { findHarvester } from '../harvesters.js';
+import type { HarvesterChoice } from '../harvesters.js';
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { timeResets, timedCollector } from './activity-log.js';
 import { Counter, LiveTelemetry } from './live-telemetry.js';
@@ -79,16 +79,16 @@ export class LiveRun {
 
   constructor(
     readonly config: RunConfig,
-    harvesterId: string,
+    harvester: HarvesterChoice,
     private readonly events: LiveEvents,
   ) {
-    const harvester = findHarvester(harvesterId);
-    if (!harvester) throw new Error(`harvester: no harvester "${harvesterId}"`);
-    if (harvester.log !== null && harvester.log !== config.log) throw new Error(`harvester ${harvesterId} needs log mode ${harvester.log}, not ${config.log}`);
+    if (harvester.log !== null && harvester.log !== config.log) throw new Error(`harvester ${harvester.id} needs log mode ${harvester.log}, not ${config.log}`);
     const telemetry = LiveTelemetry.allocate(config.memoryBytes / PAGE_SIZE, config.vcpus);
     this.telemetry = telemetry;
     this.run = new DirtyLogRun(config, {
       spawn: spawnBrowserVcpuWorker,
+      // A C harvester's rings live in its module's shared memory, which the vCPU workers get with the VM's buffers.
+      ...(harvester.ringSpace && { ringSpace: harvester.ringSpace }),
       createCollector: (vm, _vcpus, slots, c) => {
         timeResets(vm, telemetry.activity);
         const collector = timedCollector(harvester.create(vm, slots, c), telemetry.activity, () => this.publish());
@@ -188,7 +188,8 @@ export class LiveRun {
       if (err !== null && error === null) error = err;
     }
     const summary = summarizeRun({ config: this.config, iterations, error, elapsedMs: now() - t0, ...this.run.statistics() });
-    if (error !== null) this.setState('failed', error);
+    // As `dirtyring run` says "reproduce with --seed S": the link to the configuration carries it.
+    if (error !== null) this.setState('failed', `${error} (seed ${this.config.seed}: the link to this configuration reproduces the run)`);
     else if (this.stopRequested) this.setState('stopped', `stopped after ${iterations} iterations`);
     else this.setState('finished', summary.ok ? 'finished clean: no page lost' : `finished with ${summary.lostPages} lost pages`);
     this.events.onSummary(summary);

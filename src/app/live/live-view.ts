@@ -9,6 +9,7 @@ import { Heatmap } from '../draw/heatmap.js';
 import { drawLanes } from '../draw/lanes.js';
 import { RingStrips } from '../draw/rings.js';
 import { LiveCharts, POINT_MS } from './charts.js';
+import { UPLOADED_WASM_ID } from '../wasm-choices.js';
 import { buildControls } from './controls.js';
 import { heatLegend, laneLegend, ringLegend } from './legend.js';
 import { LiveRunClient } from './live-client.js';
@@ -149,10 +150,16 @@ export class LiveView {
     probe.live.lostMessage = null;
     let run: LiveRunClient;
     try {
-      run = await LiveRunClient.create(config, this.events(), (message) => {
-        this.onState('failed', message);
-        this.finishRun();
-      });
+      const wasm = config.harvester === UPLOADED_WASM_ID ? this.controls.wasmFile() : null;
+      run = await LiveRunClient.create(
+        config,
+        this.events(),
+        (message) => {
+          this.onState('failed', message);
+          this.finishRun();
+        },
+        wasm,
+      );
     } catch (e) {
       this.showAlert(`Cannot start: ${e instanceof Error ? e.message : String(e)}`);
       this.controls.setRunning(false);
@@ -174,6 +181,7 @@ export class LiveView {
     this.drawing?.charts.destroy();
     this.chartHost.replaceChildren();
     const { vm, telemetry } = run;
+    probe.live.ringMemoryPages = vm.ringMemory === null ? 0 : vm.ringMemory.buffer.byteLength / 65536;
     const ring = run.config.log === 'ring';
     this.ringsNote.hidden = ring;
     this.rings.hidden = !ring;

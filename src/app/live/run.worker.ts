@@ -8,6 +8,8 @@
 import { expose } from 'comlink';
 import type { RunConfig } from '../../harness/run-config.js';
 import type { VmBuffers } from '../../kernel/vm.js';
+import { type HarvesterChoice, findHarvester, uploadedChoice } from '../harvesters.js';
+import { UPLOADED_WASM_ID, type WasmFile } from '../wasm-choices.js';
 import { type LiveConfig, toRunConfig } from './live-config.js';
 import { type LiveEvents, LiveRun } from './live-run.js';
 import type { TelemetryBuffers } from './live-telemetry.js';
@@ -22,6 +24,17 @@ export interface LiveRunSetup {
 
 let live: LiveRun | null = null;
 
+/** The harvester a run names; the picked file's module is checked here, in the thread that runs it. */
+function harvesterFor(id: string, wasm: WasmFile | null): HarvesterChoice {
+  if (id === UPLOADED_WASM_ID) {
+    if (wasm === null) throw new Error('harvester: no .wasm file chosen (pick one built with dirtyring build-harvester)');
+    return uploadedChoice(wasm);
+  }
+  const choice = findHarvester(id);
+  if (!choice) throw new Error(`harvester: no harvester "${id}"`);
+  return choice;
+}
+
 function current(): LiveRun {
   if (!live) throw new Error('no live run: create one first');
   return live;
@@ -29,9 +42,10 @@ function current(): LiveRun {
 
 export const liveRunWorkerApi = {
   /** Build the run (threads not started yet); throws ConfigError naming a bad parameter. */
-  create(input: LiveConfig, events: LiveEvents): LiveRunSetup {
+  create(input: LiveConfig, events: LiveEvents, wasm: WasmFile | null = null): LiveRunSetup {
     if (live && live.state !== 'finished' && live.state !== 'failed' && live.state !== 'stopped') throw new Error('a live run is already going on in this worker');
-    live = new LiveRun(toRunConfig(input), input.harvester, events);
+    const config = toRunConfig(input);
+    live = new LiveRun(config, harvesterFor(input.harvester, wasm), events);
     return {
       config: live.config,
       vm: live.run.vm.buffers(),
