@@ -35,6 +35,7 @@ import {
   modelledWriteRawEntry,
 } from './dirty-ring-wmm.js';
 import type { ResetBatch, ResetBatchSink } from './reset-batch.js';
+import { fastResetWalk } from './ring-reset-walk.js';
 import { Step, stepHook } from './step-hook.js';
 import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
 import { mem } from './wmm/mem.js';
@@ -228,6 +229,7 @@ export class DirtyRing implements ModelledRing {
    */
   resetWalk(batch: ResetBatch, sink: ResetBatchSink, alreadyCleared: number, signalPending?: () => boolean): number {
     if (mem.active) return modelledResetWalk(this, batch, sink, alreadyCleared, signalPending);
+    if (!signalPending && !stepHook.active && !coverage.active && !debugChecks) return fastResetWalk(this, batch, sink, alreadyCleared);
     const i32 = this.i32;
     const start = Atomics.load(this.ctl, V_RESET_INDEX) >>> 0;
     let resetIndex = start;

@@ -6,6 +6,7 @@
  */
 import { KVM_USER_MEM_SLOTS, slotAsId, slotId } from '../abi/constants.js';
 import { KvmError } from '../abi/errno.js';
+import { assert } from '../base/assert.js';
 import { coverage, noteReprotectBatch } from './coverage.js';
 import { ResetBatch, highestBit } from './reset-batch.js';
 import { SpteBits } from './memslot-layout.js';
@@ -29,7 +30,14 @@ const U32_RANGE = 2 ** 32;
 /** A batch's u64 mask is held as two u32 halves, low half first. */
 const MASK_HALVES = 2;
 const MASK_HALF_BITS = 32;
-const WRITABLE = SpteBits.WRITABLE;
+/** The literals `protectMask` uses in place of these definitions (module bindings are reloaded in its loop). */
+const PROTECT_LITERALS: readonly [number, number][] = [
+  [MASK_HALF_BITS, 32],
+  [~SpteBits.WRITABLE, -2],
+];
+for (const [defined, literal] of PROTECT_LITERALS) {
+  assert(defined === literal, `protectMask uses ${literal} where its definition is now ${defined}`);
+}
 
 /**
  * mmu_lock hold times of reset batches are measured on one batch in this many (a power of two):
@@ -200,20 +208,21 @@ export class RingReset {
  * path is a library call in V8 for values past int32, and it cost more than the Atomics.and.
  */
 function protectMask(spte: Int32Array, offset: number, maskLo: number, maskHi: number): number {
+  // Literals (32 bits a half, ~WRITABLE = -2), checked at module load: see PROTECT_LITERALS.
   let n = 0;
   let bits = maskLo | 0;
   while (bits !== 0) {
-    const b = MASK_HALF_BITS - 1 - Math.clz32(bits);
+    const b = 31 - Math.clz32(bits);
     bits ^= 1 << b;
-    Atomics.and(spte, offset + b, ~WRITABLE);
+    Atomics.and(spte, offset + b, -2);
     n++;
   }
   bits = maskHi | 0;
-  const high = offset + MASK_HALF_BITS;
+  const high = offset + 32;
   while (bits !== 0) {
-    const b = MASK_HALF_BITS - 1 - Math.clz32(bits);
+    const b = 31 - Math.clz32(bits);
     bits ^= 1 << b;
-    Atomics.and(spte, high + b, ~WRITABLE);
+    Atomics.and(spte, high + b, -2);
     n++;
   }
   return n;
