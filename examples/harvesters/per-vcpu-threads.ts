@@ -5,7 +5,8 @@
  * KVM_RESET_DIRTY_RINGS once every thread's marks are in; all meet again; then each thread
  * reports the pages it harvested, now safe to read.
  *
- * Expected: 0 forbidden outcomes in free runs (threads of its own run in free mode).
+ * Expected: 0 forbidden outcomes, in free runs and in controlled runs (each thread is a
+ * scheduled participant there).
  */
 import { KVM_DIRTY_GFN_F_DIRTY, defineHarvester } from 'dirtyring';
 
