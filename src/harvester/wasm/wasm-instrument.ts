@@ -9,7 +9,7 @@
  * Only the code section changes (each body's instructions and sizes); function indices stay, so
  * calls, exports, tables and the name section keep their meaning. SIMD code is not rewritten.
  */
-import { WasmModuleError } from './wasm-module.js';
+import { WasmModuleError, WasmReader as Reader } from './wasm-module.js';
 
 const SECTION_IMPORT = 2;
 const SECTION_CODE = 10;
@@ -199,51 +199,5 @@ function sleb(value: number): number[] {
     const done = (v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0);
     out.push(done ? b : b | 0x80);
     if (done) return out;
-  }
-}
-
-class Reader {
-  constructor(
-    private readonly bytes: Uint8Array,
-    public at: number,
-  ) {}
-
-  byte(): number {
-    if (this.at >= this.bytes.length) throw new WasmModuleError('truncated WebAssembly module');
-    return this.bytes[this.at++]!;
-  }
-
-  u32(): number {
-    let result = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-    }
-    throw new WasmModuleError('bad LEB128 in WebAssembly module');
-  }
-
-  /** A signed LEB128 of any width, skipped. */
-  sleb(): void {
-    while ((this.byte() & 0x80) !== 0);
-  }
-
-  blockType(): void {
-    const b = this.bytes[this.at]!;
-    if (b === 0x40 || (b >= 0x7b && b <= 0x7f) || b === 0x70 || b === 0x6f) this.at++;
-    else this.sleb();
-  }
-
-  limits(): void {
-    const flags = this.byte();
-    this.u32();
-    if ((flags & 1) !== 0) this.u32();
-  }
-
-  name(): string {
-    const n = this.u32();
-    const s = new TextDecoder().decode(this.bytes.subarray(this.at, this.at + n));
-    this.at += n;
-    return s;
   }
 }

@@ -56,7 +56,7 @@ export function checkWasmModule(bytes: Uint8Array<ArrayBuffer>): CheckedWasmModu
 
 /** The limits of the env.memory import, or null; a memory that is not shared is refused. */
 function memoryImportLimits(bytes: Uint8Array): MemoryLimits | null {
-  const r = new Reader(bytes, 8);
+  const r = new WasmReader(bytes, 8);
   while (!r.done()) {
     const id = r.byte();
     const size = r.u32();
@@ -86,8 +86,8 @@ function memoryImportLimits(bytes: Uint8Array): MemoryLimits | null {
   return null;
 }
 
-/** Just enough of the binary format to walk the import section. */
-class Reader {
+/** Just enough of the binary format to walk the import section and, for instrumentation, code bodies. */
+export class WasmReader {
   constructor(
     private readonly bytes: Uint8Array,
     public at: number,
@@ -110,6 +110,23 @@ class Reader {
       if ((b & 0x80) === 0) return result;
     }
     throw new WasmModuleError('bad LEB128 in WebAssembly module');
+  }
+
+  /** A signed LEB128 of any width, skipped. */
+  sleb(): void {
+    while ((this.byte() & 0x80) !== 0);
+  }
+
+  blockType(): void {
+    const b = this.bytes[this.at]!;
+    if (b === 0x40 || (b >= 0x7b && b <= 0x7f) || b === 0x70 || b === 0x6f) this.at++;
+    else this.sleb();
+  }
+
+  limits(): void {
+    const flags = this.byte();
+    this.u32();
+    if ((flags & 1) !== 0) this.u32();
   }
 
   name(): string {
