@@ -14,7 +14,7 @@ import { type Collection, type HarvesterDefinition, type HarvesterInstance, type
 import { WASM_EXPORT_COLLECT, WASM_EXPORT_INIT, WASM_EXPORT_LOG, WASM_IMPORT_MODULE, WASM_LOGS, WASM_MEMORY_IMPORT, WASM_PAGE_BYTES } from './wasm-abi.js';
 import { stepHook } from '../../kernel/step-hook.js';
 import { WasmHost } from './wasm-host.js';
-import { HarvesterSharedWords } from '../shared-words.js';
+import { HarvesterSharedWords } from '../../harvester/shared-words.js';
 import { instrumentPlainAccesses } from './wasm-instrument.js';
 import { type CheckedWasmModule, type MemoryLimits, WasmModuleError, checkWasmModule } from './wasm-module.js';
 
