@@ -15,8 +15,8 @@ export interface AppProbe {
     ringMemoryPages: number;
   };
   trace: { loaded: string | null; error: string | null; traceHash: string | null; recordedHash: string | null; steps: number; position: number };
-  stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null };
-  migration: { done: boolean; rounds: number; error: string | null; throttledSamples: number };
+  stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null; harvester: string | null; firstForbiddenSeed: number | null };
+  migration: { done: boolean; rounds: number; error: string | null; throttledSamples: number; harvester: string | null; mismatchedPages: number | null };
   /** Frame durations (ms) of the last frames drawn, oldest first. */
   frameMs: number[];
   /** Wall-clock gaps between consecutive animation frames (ms). */
@@ -26,8 +26,8 @@ export interface AppProbe {
 export const probe: AppProbe = {
   live: { state: 'idle', iteration: 0, lostMessage: null, summary: null, heat: { written: 0, recorded: 0, writable: 0, protected: 0, lost: 0 }, frames: 0, ringMemoryPages: 0 },
   trace: { loaded: null, error: null, traceHash: null, recordedHash: null, steps: 0, position: 0 },
-  stress: { runs: 0, done: false, histogram: {}, error: null },
-  migration: { done: false, rounds: 0, error: null, throttledSamples: 0 },
+  stress: { runs: 0, done: false, histogram: {}, error: null, harvester: null, firstForbiddenSeed: null },
+  migration: { done: false, rounds: 0, error: null, throttledSamples: 0, harvester: null, mismatchedPages: null },
   frameMs: [],
   frameGapMs: [],
 };

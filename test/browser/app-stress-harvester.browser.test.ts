@@ -1,0 +1,127 @@
+/**
+ * The stress view with a user's harvester in the collector's place, in headless Chromium: a
+ * free campaign of the SDK's buggy skips-entry example is caught (forbidden runs, the first
+ * one's seed and the CLI line that reruns it), the clean QEMU-style reaper's campaigns (free
+ * and controlled) have no forbidden run, a shipped C example runs (skipped without clang), and
+ * a picked file that is no harvester is named with the loader's reason, the campaign form left
+ * usable. Every campaign is a few runs, each wait bounded.
+ */
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { compileCExamples } from '../../vite-c-harvesters.js';
+import { describeApp } from './app-env.js';
+
+interface StressProbe {
+  stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null; harvester: string | null; firstForbiddenSeed: number | null };
+}
+
+const FORBIDDEN = ['lost-page', 'copy-mismatch', 'wrong-value', 'unlogged-write', 'reset-mismatch', 'bad-entry', 'kernel-bug', 'kernel-warning', 'wedged-vcpu', 'deadlock', 'step-limit'];
+/** Runs that failed without a finding about the harvester: a harvester a thread could not find would end here. */
+const ERRORS = ['harness-error', 'nondeterministic'];
+const errorRuns = (h: Record<string, number>): number => ERRORS.reduce((n, k) => n + (h[k] ?? 0), 0);
+const forbiddenRuns = (h: Record<string, number>): number => FORBIDDEN.reduce((n, k) => n + (h[k] ?? 0), 0);
+
+const compiled = compileCExamples(fileURLToPath(new URL('../../examples/harvesters-c', import.meta.url)));
+const noClang = !compiled.examples.some((e) => e.name === 'selftest-collector');
+if (noClang) console.warn(`[C harvester stress test skipped] ${compiled.note ?? 'selftest-collector.c did not compile'}`);
+
+const CAMPAIGN_MS = 180_000;
+
+describeApp('the browser app: stress campaigns of a user harvester', (open) => {
+  it('catches the buggy skips-entry example in a free campaign, with the seed and the rerun line', async () => {
+    const tab = await open('?view=stress&seed=5');
+    await tab.page.selectOption('#st-harvester', 'sdk-skips-entry');
+    // The harvester drives its own log mode; a mutant campaign is the built-in collectors'.
+    expect(await tab.page.inputValue('#st-log')).toBe('ring');
+    expect(await tab.page.isDisabled('#st-log')).toBe(true);
+    expect(await tab.page.isDisabled('#st-mutant')).toBe(true);
+    await tab.page.selectOption('#st-mode', 'free');
+    await tab.page.fill('#st-runs', '3');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+    const { stress } = await tab.probe<StressProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.harvester).toBe('skips-entry');
+    expect(stress.runs).toBe(3);
+    expect(forbiddenRuns(stress.histogram), JSON.stringify(stress.histogram)).toBeGreaterThan(0);
+    const status = await tab.page.textContent('#st-status');
+    expect(status).toMatch(/^3 free runs of harvester skips-entry \(ring mode\) on real worker threads in [\d.]+ s: [1-3] forbidden\. First forbidden run: seed \d+ \(ring\/user:skips-entry\.ts /);
+    expect(await tab.page.textContent('#st-rerun')).toBe(`Rerun the first forbidden run in Node: npx dirtyring stress --mode free --harvester examples/harvesters/skips-entry.ts --seed ${stress.firstForbiddenSeed} --runs 1`);
+    const colours = await tab.shot('stress-harvester-caught', ['histogram']);
+    expect(colours['histogram']).toBeGreaterThan(2);
+    await tab.finish();
+  });
+
+  it('catches the buggy copy-before-reset example in a controlled campaign (its harvester runs in the userspace participant)', async () => {
+    const tab = await open('?view=stress&harvester=sdk-copy-before-reset&seed=1');
+    await tab.page.fill('#st-runs', '40');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+    const { stress } = await tab.probe<StressProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.harvester).toBe('copy-before-reset');
+    expect(errorRuns(stress.histogram), JSON.stringify(stress.histogram)).toBe(0);
+    expect(forbiddenRuns(stress.histogram), JSON.stringify(stress.histogram)).toBeGreaterThan(0);
+    expect(await tab.page.textContent('#st-status')).toMatch(/First forbidden run: seed \d+ \(ring\/user:copy-before-reset\.ts /);
+    expect(await tab.page.textContent('#st-rerun')).toBe(`Rerun the first forbidden run in Node: npx dirtyring stress --mode controlled --harvester examples/harvesters/copy-before-reset.ts --seed ${stress.firstForbiddenSeed} --runs 1`);
+    await tab.finish();
+  });
+
+  it.each([
+    ['free', '3'],
+    ['controlled', '40'],
+  ])('runs the QEMU-style reaper example clean in a %s campaign', async (mode, runs) => {
+    const tab = await open('?view=stress&harvester=sdk-qemu-reaper&seed=7');
+    expect(await tab.page.inputValue('#st-harvester')).toBe('sdk-qemu-reaper');
+    await tab.page.selectOption('#st-mode', mode);
+    await tab.page.fill('#st-runs', runs);
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+    const { stress } = await tab.probe<StressProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.harvester).toBe('qemu-reaper');
+    expect(stress.runs).toBe(Number(runs));
+    expect(Object.values(stress.histogram).reduce((a, b) => a + b, 0), 'each run counted once').toBe(Number(runs));
+    expect(forbiddenRuns(stress.histogram) + errorRuns(stress.histogram), JSON.stringify(stress.histogram)).toBe(0);
+    expect(await tab.page.textContent('#st-status')).toContain('runs of harvester qemu-reaper (ring mode)');
+    expect(await tab.page.isHidden('#st-rerun')).toBe(true);
+    if (mode === 'controlled') await tab.shot('stress-harvester-clean', ['histogram']);
+    await tab.finish();
+  });
+
+  it.skipIf(noClang)('runs a shipped C example (the selftest collector) in controlled and free campaigns', async () => {
+    const tab = await open('?view=stress&harvester=c-selftest-collector&seed=2');
+    for (const [mode, runs] of [['controlled', 20], ['free', 2]] as const) {
+      await tab.page.selectOption('#st-mode', mode);
+      await tab.page.fill('#st-runs', String(runs));
+      await tab.page.click('#st-start');
+      await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+      const { stress } = await tab.probe<StressProbe>();
+      expect(stress.error, tab.context()).toBeNull();
+      expect(stress.harvester).toBe('selftest-collector');
+      expect(stress.runs).toBe(runs);
+      expect(forbiddenRuns(stress.histogram) + errorRuns(stress.histogram), `${mode}: ${JSON.stringify(stress.histogram)}`).toBe(0);
+      await tab.page.evaluate(() => {
+        (window as unknown as { __dirtyringApp: { stress: { done: boolean } } }).__dirtyringApp.stress.done = false;
+      });
+    }
+    await tab.finish();
+  });
+
+  it('names a picked file that is no harvester; the built-in collectors stay chosen and run', async () => {
+    const tab = await open('?view=stress');
+    await tab.page.setInputFiles('#st-harvester-file', { name: 'empty.wasm', mimeType: 'application/wasm', buffer: Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) });
+    await tab.page.waitForSelector('#st-harvester-file-note.error', { timeout: 10_000 });
+    expect(await tab.page.textContent('#st-harvester-file-note')).toMatch(/^Cannot use empty\.wasm: harvester file empty\.wasm: EINVAL, exports no function dirtyring_log/);
+    expect(await tab.page.inputValue('#st-harvester')).toBe('builtin');
+    expect(await tab.page.locator('#st-harvester option[value="wasm-file"]').count()).toBe(0);
+    await tab.page.fill('#st-runs', '10');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+    const { stress } = await tab.probe<StressProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.harvester).toBeNull();
+    expect(stress.runs).toBe(10);
+    await tab.finish();
+  });
+});
