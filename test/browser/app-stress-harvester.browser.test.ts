@@ -2,9 +2,11 @@
  * The stress view with a user's harvester in the collector's place, in headless Chromium: a
  * free campaign of the SDK's buggy skips-entry example is caught (forbidden runs, the first
  * one's seed and the CLI line that reruns it), the clean QEMU-style reaper's campaigns (free
- * and controlled) have no forbidden run, a shipped C example runs (skipped without clang), and
- * a picked file that is no harvester is named with the loader's reason, the campaign form left
- * usable. Every campaign is a few runs, each wait bounded.
+ * and controlled) have no forbidden run, the buggy copy-before-reset is caught in controlled
+ * runs; with clang: a shipped C example runs clean, relaxed-flags.c is caught under the arm64
+ * memory model and not under sc, a picked .wasm runs in every controlled participant; a picked
+ * file that is no harvester is named with the loader's reason, the campaign form left usable.
+ * Every campaign is at most 100 runs, each wait bounded.
  */
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
@@ -105,6 +107,46 @@ describeApp('the browser app: stress campaigns of a user harvester', (open) => {
         (window as unknown as { __dirtyringApp: { stress: { done: boolean } } }).__dirtyringApp.stress.done = false;
       });
     }
+    await tab.finish();
+  });
+
+  it.skipIf(noClang)('catches the relaxed-flags C example under the arm64 memory model, and not under sc', async () => {
+    const tab = await open('?view=stress&harvester=c-relaxed-flags&seed=1');
+    await tab.page.fill('#st-runs', '100');
+    for (const model of ['sc', 'arm64'] as const) {
+      await tab.page.selectOption('#st-wmm', model);
+      await tab.page.click('#st-start');
+      await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+      const { stress } = await tab.probe<StressProbe>();
+      expect(stress.error, tab.context()).toBeNull();
+      expect(errorRuns(stress.histogram), JSON.stringify(stress.histogram)).toBe(0);
+      if (model === 'sc') expect(forbiddenRuns(stress.histogram), `sc: ${JSON.stringify(stress.histogram)}`).toBe(0);
+      else expect(forbiddenRuns(stress.histogram), `arm64: ${JSON.stringify(stress.histogram)}`).toBeGreaterThan(0);
+      await tab.page.evaluate(() => {
+        (window as unknown as { __dirtyringApp: { stress: { done: boolean } } }).__dirtyringApp.stress.done = false;
+      });
+    }
+    expect(await tab.page.textContent('#st-status')).toMatch(/^100 controlled runs of harvester relaxed-flags \(ring mode\) under the arm64 memory model/);
+    expect(await tab.page.textContent('#st-rerun')).toMatch(/^Rerun the first forbidden run in Node: npx dirtyring build-harvester examples\/harvesters-c\/relaxed-flags\.c && npx dirtyring stress --mode controlled --harvester examples\/harvesters-c\/relaxed-flags\.wasm --memory-model arm64 --seed \d+ --runs 1$/);
+    await tab.shot('stress-c-harvester-arm64', ['histogram']);
+    await tab.finish();
+  });
+
+  it.skipIf(noClang)('runs a picked qemu-reaper.wasm clean in a controlled campaign (each participant compiles the picked bytes)', async () => {
+    const tab = await open('?view=stress&seed=4');
+    const reaper = compiled.examples.find((e) => e.name === 'qemu-reaper')!;
+    await tab.page.setInputFiles('#st-harvester-file', { name: 'my-reaper.wasm', mimeType: 'application/wasm', buffer: Buffer.from(reaper.base64, 'base64') });
+    await tab.page.waitForSelector('#st-harvester option[value="wasm-file"]', { state: 'attached', timeout: 10_000 });
+    expect(await tab.page.inputValue('#st-harvester')).toBe('wasm-file');
+    expect(await tab.page.inputValue('#st-log')).toBe('ring');
+    await tab.page.fill('#st-runs', '30');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+    const { stress } = await tab.probe<StressProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.harvester).toBe('my-reaper');
+    expect(stress.runs).toBe(30);
+    expect(forbiddenRuns(stress.histogram) + errorRuns(stress.histogram), JSON.stringify(stress.histogram)).toBe(0);
     await tab.finish();
   });
 
