@@ -15,7 +15,7 @@ import { type UserHarvesterRef, campaignMemoryModel, campaignSpec, checkCampaign
 import type { SpawnControlledWorker } from './controlled/participant-api.js';
 import { mutantProfile } from './mutant-catalog.js';
 import { addRun, stopRequested } from './outcome-histogram.js';
-import { isForbidden } from './outcome.js';
+import { isFailing, isForbidden } from './outcome.js';
 
 export interface PageCampaignRequest {
   readonly mode: StressMode;
@@ -39,12 +39,22 @@ export interface PageCampaignPlatform {
   readonly spawnVcpu: SpawnVcpuWorker;
 }
 
+/** A failing run: its seed, outcomes, what it found and its configuration. */
+export interface FailedRun {
+  readonly seed: number;
+  readonly outcomes: string[];
+  readonly detail: string | null;
+  readonly config: string;
+}
+
 export interface PageCampaignResult {
   readonly mode: StressMode;
   readonly runs: number;
   readonly forbidden: number;
   /** The first forbidden run: its seed, outcomes and what it found. */
-  readonly firstForbidden: { readonly seed: number; readonly outcomes: string[]; readonly detail: string | null; readonly config: string } | null;
+  readonly firstForbidden: FailedRun | null;
+  /** The first run that failed without a verdict (an error outcome: a harvester that threw, a worker that died), when no run was forbidden. */
+  readonly firstError: FailedRun | null;
   readonly memoryModel: MemoryModel;
   readonly elapsedMs: number;
   /** The user's harvester the runs used (its name and log mode), or null for the built-in collectors. */
@@ -66,13 +76,16 @@ export async function runPageCampaign(req: PageCampaignRequest, histogram: Share
   const h = new Int32Array(histogram);
   const harness = new StressHarness(platform);
   let forbidden = 0;
-  let firstForbidden: PageCampaignResult['firstForbidden'] = null;
+  let firstForbidden: FailedRun | null = null;
+  let firstError: FailedRun | null = null;
   try {
     const result = await harness.runCampaign(spec, (record) => {
       addRun(h, record.outcome);
       if (isForbidden(record.outcomes)) {
         forbidden++;
         firstForbidden ??= { seed: record.seed, outcomes: [...record.outcomes], detail: record.detail, config: record.config };
+      } else if (isFailing(record.outcomes)) {
+        firstError ??= { seed: record.seed, outcomes: [...record.outcomes], detail: record.detail, config: record.config };
       }
       // The page's stop ends the campaign after this run.
       if (stopRequested(h)) throw new CampaignStopped();
@@ -85,6 +98,7 @@ export async function runPageCampaign(req: PageCampaignRequest, histogram: Share
       runs: result?.runs ?? Atomics.load(h, 0),
       forbidden,
       firstForbidden,
+      firstError: firstForbidden === null ? firstError : null,
       memoryModel: campaignMemoryModel(spec),
       elapsedMs: result?.elapsedMs ?? 0,
       harvester: user && { name: user.name, log: user.log },

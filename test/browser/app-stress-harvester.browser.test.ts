@@ -8,6 +8,9 @@
  * file that is no harvester is named with the loader's reason, the campaign form left usable.
  * Every campaign is at most 100 runs, each wait bounded.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { compileCExamples } from '../../vite-c-harvesters.js';
@@ -28,6 +31,19 @@ const noClang = !compiled.examples.some((e) => e.name === 'selftest-collector');
 if (noClang) console.warn(`[C harvester stress test skipped] ${compiled.note ?? 'selftest-collector.c did not compile'}`);
 
 const CAMPAIGN_MS = 180_000;
+
+/** A harvester that passes the load checks and traps in its second collection (null without clang). */
+function trappingModule(): Buffer | null {
+  if (noClang) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'dirtyring-stress-trap-'));
+  try {
+    writeFileSync(join(dir, 'traps.c'), '#include "dirtyring.h"\nDIRTYRING_HARVESTER(DIRTYRING_LOG_RING)\nstatic int calls;\nint dirtyring_collect(int final) { (void)final; if (++calls == 2) __builtin_trap(); return 0; }\n');
+    const built = compileCExamples(dir).examples[0];
+    return built === undefined ? null : Buffer.from(built.base64, 'base64');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describeApp('the browser app: stress campaigns of a user harvester', (open) => {
   it('catches the buggy skips-entry example in a free campaign, with the seed and the rerun line', async () => {
@@ -147,6 +163,27 @@ describeApp('the browser app: stress campaigns of a user harvester', (open) => {
     expect(stress.harvester).toBe('my-reaper');
     expect(stress.runs).toBe(30);
     expect(forbiddenRuns(stress.histogram) + errorRuns(stress.histogram), JSON.stringify(stress.histogram)).toBe(0);
+    await tab.finish();
+  });
+
+  it.skipIf(noClang)('counts the runs of a picked module that traps as failed, not as clean', async () => {
+    const tab = await open('?view=stress&seed=3');
+    await tab.page.setInputFiles('#st-harvester-file', { name: 'traps.wasm', mimeType: 'application/wasm', buffer: trappingModule()! });
+    await tab.page.waitForSelector('#st-harvester option[value="wasm-file"]', { state: 'attached', timeout: 10_000 });
+    await tab.page.selectOption('#st-mode', 'free');
+    await tab.page.fill('#st-runs', '2');
+    await tab.page.click('#st-start');
+    await tab.waitFor('app.stress.done', CAMPAIGN_MS);
+    const { stress } = await tab.probe<StressProbe>();
+    expect(stress.error, tab.context()).toBeNull();
+    expect(stress.harvester).toBe('traps');
+    expect((stress.histogram['clean'] ?? 0), JSON.stringify(stress.histogram)).toBe(0);
+    expect(errorRuns(stress.histogram), JSON.stringify(stress.histogram)).toBe(2);
+    expect(await tab.page.textContent('#st-status')).toMatch(/^2 free runs of harvester traps \(ring mode\) on real worker threads in [\d.]+ s: 0 forbidden, 2 failed with an error \(purple bars\)\. First failed run: seed 3 .*unreachable/is);
+    expect(await tab.page.textContent('#st-rerun')).toBe('Rerun the first failed run in Node: npx dirtyring stress --mode free --harvester traps.wasm --seed 3 --runs 1');
+    await tab.shot('stress-c-harvester-trap', ['histogram']);
+    // The runs' own reports of the trap are the only console errors.
+    tab.log.errors.splice(0, tab.log.errors.length, ...tab.log.errors.filter((e) => !/unreachable/i.test(e)));
     await tab.finish();
   });
 

@@ -115,9 +115,10 @@ export class StressView {
       probe.stress.harvester = r.harvester?.name ?? null;
       probe.stress.firstForbiddenSeed = r.firstForbidden?.seed ?? null;
       this.status.textContent = this.describe(r);
-      if (r.firstForbidden && r.harvester) {
+      const failed = r.firstForbidden ?? r.firstError;
+      if (failed && r.harvester) {
         this.rerun.hidden = false;
-        this.rerun.textContent = `Rerun the first forbidden run in Node: ${rerunCommand(harvester, wasm, r.mode, r.firstForbidden.seed, r.memoryModel)}`;
+        this.rerun.textContent = `Rerun the first ${r.firstForbidden ? 'forbidden' : 'failed'} run in Node: ${rerunCommand(harvester, wasm, r.mode, failed.seed, r.memoryModel)}`;
       }
     } catch (e) {
       probe.stress.error = errorText(e);
@@ -133,11 +134,15 @@ export class StressView {
   }
 
   private describe(r: PageCampaignResult): string {
-    const f = r.firstForbidden;
-    const first = f ? ` First forbidden run: seed ${f.seed} (${f.config}): ${f.outcomes.join(', ')}${f.detail ? ` — ${f.detail}` : ''}.` : '';
+    const f = r.firstForbidden ?? r.firstError;
+    const first = f ? ` First ${r.firstForbidden ? 'forbidden' : 'failed'} run: seed ${f.seed} (${f.config}): ${f.outcomes.join(', ')}${f.detail ? ` — ${f.detail.split('\n')[0]}` : ''}.` : '';
     const where = r.mode === 'free' ? 'on real worker threads' : `under the ${r.memoryModel} memory model`;
     const who = r.harvester ? ` of harvester ${r.harvester.name} (${r.harvester.log} mode)` : '';
-    return `${r.runs} ${r.mode} runs${who} ${where} in ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.forbidden} forbidden.${first}`;
+    // Runs that failed without a verdict (a harvester that throws or traps, a worker that died).
+    const counts = this.histogram ? readHistogram(this.histogram) : {};
+    const errors = OUTCOME_KINDS.reduce((n, k) => n + (OUTCOMES[k].cls === 'error' ? (counts[k] ?? 0) : 0), 0);
+    const failed = errors > 0 ? `, ${errors} failed with an error (purple bars)` : '';
+    return `${r.runs} ${r.mode} runs${who} ${where} in ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.forbidden} forbidden${failed}.${first}`;
   }
 
   private readonly frame = (): void => {
