@@ -29,7 +29,7 @@ const VIEWS: readonly ViewEntry[] = [
   },
   { id: 'trace', title: 'Trace debugger', build: (q) => new TraceView(q).root },
   { id: 'stress', title: 'Stress campaign', build: (q) => new StressView(configFromQuery(q).config).root },
-  { id: 'migration', title: 'Live migration', build: () => new MigrationView().root },
+  { id: 'migration', title: 'Live migration', build: (q) => new MigrationView(configFromQuery(q).config.harvester).root },
 ];
 
 /** Build the header, the tabs and the view the URL names, inside `host`. */

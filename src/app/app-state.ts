@@ -13,10 +13,12 @@ export interface AppProbe {
     frames: number;
     /** Pages (64 KiB) of the WebAssembly memory the rings the page draws live in (a C harvester's), 0 for plain buffers. */
     ringMemoryPages: number;
+    /** Each ring strip's indices as last drawn; fetchFromFlags: the harvester keeps its fetch index, the page shows the position its flags give. */
+    rings: readonly { dirty: number; reset: number; fetch: number; fetchFromFlags: boolean }[];
   };
   trace: { loaded: string | null; error: string | null; traceHash: string | null; recordedHash: string | null; steps: number; position: number };
-  stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null };
-  migration: { done: boolean; rounds: number; error: string | null; throttledSamples: number };
+  stress: { runs: number; done: boolean; histogram: Record<string, number>; error: string | null; harvester: string | null; firstForbiddenSeed: number | null };
+  migration: { done: boolean; rounds: number; error: string | null; throttledSamples: number; harvester: string | null; mismatchedPages: number | null };
   /** Frame durations (ms) of the last frames drawn, oldest first. */
   frameMs: number[];
   /** Wall-clock gaps between consecutive animation frames (ms). */
@@ -24,10 +26,10 @@ export interface AppProbe {
 }
 
 export const probe: AppProbe = {
-  live: { state: 'idle', iteration: 0, lostMessage: null, summary: null, heat: { written: 0, recorded: 0, writable: 0, protected: 0, lost: 0 }, frames: 0, ringMemoryPages: 0 },
+  live: { state: 'idle', iteration: 0, lostMessage: null, summary: null, heat: { written: 0, recorded: 0, writable: 0, protected: 0, lost: 0 }, frames: 0, ringMemoryPages: 0, rings: [] },
   trace: { loaded: null, error: null, traceHash: null, recordedHash: null, steps: 0, position: 0 },
-  stress: { runs: 0, done: false, histogram: {}, error: null },
-  migration: { done: false, rounds: 0, error: null, throttledSamples: 0 },
+  stress: { runs: 0, done: false, histogram: {}, error: null, harvester: null, firstForbiddenSeed: null },
+  migration: { done: false, rounds: 0, error: null, throttledSamples: 0, harvester: null, mismatchedPages: null },
   frameMs: [],
   frameGapMs: [],
 };

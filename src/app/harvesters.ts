@@ -28,6 +28,8 @@ export interface HarvesterChoice {
   create(vm: Vm, slots: readonly Memslot[], config: RunConfig): LogCollector;
   /** Where the rings go: a WebAssembly harvester's shared memory (HarvesterDefinition.ringSpace). */
   readonly ringSpace?: NonNullable<HarvesterDefinition['ringSpace']>;
+  /** A user's harvester (an SDK example, a C module): its definition, which a stress campaign runs in the collector's place. */
+  readonly definition?: () => HarvesterDefinition;
 }
 
 const variant = (name: 'standard' | 'unaligned-clear' | 'hostile-wrap') => (vm: Vm, slots: readonly Memslot[], c: RunConfig): LogCollector =>
@@ -42,6 +44,7 @@ const sdkChoice = (definition: HarvesterDefinition, what: string): HarvesterChoi
   label: `SDK example: ${what} (${definition.log} mode)`,
   log: definition.log,
   create: sdk(definition),
+  definition: () => definition,
 });
 
 /**
@@ -57,6 +60,7 @@ export function wasmChoice(w: WasmChoice): HarvesterChoice {
     },
     create: (vm, slots, c) => sdk(w.definition())(vm, slots, c),
     ringSpace: (vcpus, ringBytes) => w.definition().ringSpace!(vcpus, ringBytes),
+    definition: w.definition,
   };
 }
 

@@ -1,17 +1,19 @@
 /**
- * The page's side of the scheduler worker (workers/scheduler.worker.ts): a comlink call bounded by
- * a timeout, and failed at once when the worker dies (its 'error' event), so that a dead worker
- * is reported in the page and never leaves it waiting. One worker per request: a replay's pool
- * of participant workers goes away with it.
+ * The page's side of the scheduler workers (workers/scheduler.worker.ts for replays, the stress
+ * view's stress/campaign.worker.ts for campaigns): a comlink call bounded by a timeout, and
+ * failed at once when the worker dies (its 'error' event), so that a dead worker is reported in
+ * the page and never leaves it waiting. One worker per request: a replay's pool or a campaign's
+ * participant workers go away with it.
  */
 import { type Remote, releaseProxy, wrap } from 'comlink';
 import { withTimeout } from '../platform/async-wait.js';
 import type { TraceReplay } from '../stress/controlled/trace-replay.js';
 import type { PageCampaignRequest, PageCampaignResult } from '../stress/page-campaign.js';
+import type { CampaignWorkerApi } from './stress/campaign.worker.js';
+import type { WasmFile } from './wasm-choices.js';
 
 interface SchedulerWorkerApi {
   replay(text: string, source: string): Promise<TraceReplay>;
-  campaign(req: PageCampaignRequest, histogram: SharedArrayBuffer): Promise<PageCampaignResult>;
 }
 
 /** A replay of a schedule file (tens to a few thousand steps) takes seconds at most. */
@@ -19,6 +21,10 @@ export const REPLAY_TIMEOUT_MS = 60_000;
 
 function spawnSchedulerWorker(): Worker {
   return new Worker(new URL('../../workers/scheduler.worker.ts', import.meta.url), { type: 'module', name: 'scheduler' });
+}
+
+function spawnCampaignWorker(): Worker {
+  return new Worker(new URL('./stress/campaign.worker.ts', import.meta.url), { type: 'module', name: 'campaign' });
 }
 
 /** The message of a failed call: comlink forwards the worker's error message (ConfigError's names the field). */
@@ -30,9 +36,8 @@ export function errorText(e: unknown): string {
  * Call the scheduler worker once: `call` gets its API; the result is bounded by `timeoutMs` and
  * fails at once if the worker dies. The worker (and its participants) ends with the call.
  */
-async function withSchedulerWorker<T>(what: string, timeoutMs: number, call: (api: Remote<SchedulerWorkerApi>) => Promise<T>): Promise<T> {
-  const worker = spawnSchedulerWorker();
-  const api: Remote<SchedulerWorkerApi> = wrap<SchedulerWorkerApi>(worker);
+async function withWorker<Api, T>(worker: Worker, what: string, timeoutMs: number, call: (api: Remote<Api>) => Promise<T>): Promise<T> {
+  const api: Remote<Api> = wrap<Api>(worker);
   let onError: ((e: ErrorEvent) => void) | undefined;
   const died = new Promise<never>((_, reject) => {
     onError = (e: ErrorEvent) => reject(new Error(`the scheduler worker died: ${e.message || 'it failed to load'}`));
@@ -48,9 +53,10 @@ async function withSchedulerWorker<T>(what: string, timeoutMs: number, call: (ap
 }
 
 export function replayInWorker(text: string, source: string, timeoutMs = REPLAY_TIMEOUT_MS): Promise<TraceReplay> {
-  return withSchedulerWorker('replaying the schedule in the scheduler worker', timeoutMs, (api) => api.replay(text, source));
+  return withWorker<SchedulerWorkerApi, TraceReplay>(spawnSchedulerWorker(), 'replaying the schedule in the scheduler worker', timeoutMs, (api) => api.replay(text, source));
 }
 
-export function campaignInWorker(req: PageCampaignRequest, histogram: SharedArrayBuffer, timeoutMs: number): Promise<PageCampaignResult> {
-  return withSchedulerWorker('the stress campaign in the scheduler worker', timeoutMs, (api) => api.campaign(req, histogram));
+/** `harvester`: the chosen harvester's id ('builtin': the built-in collectors); `wasm`: the picked module. */
+export function campaignInWorker(req: PageCampaignRequest, histogram: SharedArrayBuffer, harvester: string, wasm: WasmFile | null, timeoutMs: number): Promise<PageCampaignResult> {
+  return withWorker<CampaignWorkerApi, PageCampaignResult>(spawnCampaignWorker(), 'the stress campaign in its worker', timeoutMs, (api) => api.campaign(req, histogram, harvester, wasm));
 }

@@ -51,6 +51,8 @@ describeApp('the browser app: live run', (open) => {
     expect(counts['lanes'], tab.context()).toBeGreaterThan(3);
     expect(counts['rings'], tab.context()).toBeGreaterThan(3);
     expect(counts['heatmap'], tab.context()).toBeGreaterThanOrEqual(2);
+    // The built-in collector tells its fetch index: the strips show it, not a derived position.
+    expect(await tab.page.evaluate(() => (window as unknown as { __dirtyringApp: { live: { rings: { fetchFromFlags: boolean }[] } } }).__dirtyringApp.live.rings.map((r) => r.fetchFromFlags))).toEqual([false, false, false, false]);
     await tab.page.click('#btn-pause');
     await tab.waitFor("app.live.state === 'paused'");
     const at = (await tab.probe<LiveProbe>()).live.iteration;

@@ -1,7 +1,8 @@
 /**
  * The static build (`vite build`) served by a plain file server that sends no isolation
  * headers: the app's service worker supplies COOP/COEP after one reload, the page is cross-
- * origin isolated, and a live run (module workers from the build) finishes clean.
+ * origin isolated, and a live run (module workers from the build) finishes clean; a stress
+ * campaign with an SDK harvester runs its nested participant workers from the build.
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, statSync } from 'node:fs';
@@ -62,6 +63,21 @@ describe.skipIf(chromiumMissing !== null)('the static build, hosted without head
     await page.waitForFunction(() => (window as unknown as { __dirtyringApp: { live: { summary: unknown } } }).__dirtyringApp.live.summary !== null, undefined, { timeout: 60_000 });
     const summary = await page.evaluate(() => (window as unknown as { __dirtyringApp: { live: { summary: { ok: boolean } } } }).__dirtyringApp.live.summary);
     expect(summary.ok, log.lines.join('\n')).toBe(true);
+    expect(log.errors, log.lines.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('runs a controlled stress campaign of an SDK harvester from the build', async () => {
+    const page = await browser!.newPage();
+    const log = new ConsoleLog(page);
+    await page.goto(`${base}/?view=stress&harvester=sdk-qemu-reaper&seed=2`, { timeout: 15_000 });
+    await page.waitForFunction(() => crossOriginIsolated && document.getElementById('st-start') !== null, undefined, { timeout: 30_000 });
+    await page.fill('#st-runs', '10');
+    await page.click('#st-start');
+    await page.waitForFunction(() => (window as unknown as { __dirtyringApp: { stress: { done: boolean } } }).__dirtyringApp.stress.done, undefined, { timeout: 60_000 });
+    const stress = await page.evaluate(() => (window as unknown as { __dirtyringApp: { stress: { runs: number; error: string | null; harvester: string | null } } }).__dirtyringApp.stress);
+    expect(stress, log.lines.join('\n')).toMatchObject({ runs: 10, error: null, harvester: 'qemu-reaper' });
+    expect(await page.textContent('#st-status')).toMatch(/^10 controlled runs of harvester qemu-reaper \(ring mode\) under the sc memory model in [\d.]+ s: 0 forbidden\.$/);
     expect(log.errors, log.lines.join('\n')).toEqual([]);
     await page.close();
   });

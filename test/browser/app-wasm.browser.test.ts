@@ -14,7 +14,13 @@ import { compileCExamples } from '../../vite-c-harvesters.js';
 import { describeApp } from './app-env.js';
 
 interface LiveProbe {
-  live: { state: string; iteration: number; summary: { ok: boolean; lostPages: number; iterations: number; error: string | null } | null; ringMemoryPages: number };
+  live: {
+    state: string;
+    iteration: number;
+    summary: { ok: boolean; lostPages: number; iterations: number; error: string | null } | null;
+    ringMemoryPages: number;
+    rings: { dirty: number; reset: number; fetch: number; fetchFromFlags: boolean }[];
+  };
 }
 
 const compiled = compileCExamples(fileURLToPath(new URL('../../examples/harvesters-c', import.meta.url)));
@@ -47,6 +53,16 @@ describeApp('the browser app: C harvesters', (open) => {
     await tab.waitFor("app.live.iteration >= 2 && app.live.state === 'running' && app.live.heat.written > 0");
     const counts = await tab.shot('live-c-harvester', ['lanes', 'rings', 'heatmap']);
     expect(counts['rings'], tab.context()).toBeGreaterThan(3);
+    // The module keeps its fetch index to itself: each strip shows the position its RESET flags
+    // give, which lies between reset_index and dirty_index and has moved past 0 once harvested.
+    const { rings } = (await tab.probe<LiveProbe>()).live;
+    expect(rings.length, tab.context()).toBe(4);
+    for (const r of rings) {
+      expect(r.fetchFromFlags).toBe(true);
+      expect(r.fetch - r.reset, JSON.stringify(r)).toBeGreaterThanOrEqual(0);
+      expect(r.dirty - r.fetch, JSON.stringify(r)).toBeGreaterThanOrEqual(0);
+    }
+    expect(rings.some((r) => r.fetch > 0), JSON.stringify(rings)).toBe(true);
     await tab.page.selectOption('#cfg-speed', '0');
     await tab.waitFor('app.live.summary !== null');
     expect((await tab.probe<LiveProbe>()).live.summary, tab.context()).toMatchObject({ ok: true, lostPages: 0, iterations: 6, error: null });

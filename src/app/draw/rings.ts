@@ -3,7 +3,10 @@
  * harvested), harvested (userspace set RESET, the kernel has not reset it yet), reset (walked
  * by KVM_RESET_DIRTY_RINGS, free again) — with dirty_index, reset_index and the harvester's
  * fetch index marked, and the strip outlined when the ring is soft-full (userspace must
- * harvest before the vCPU may enter the guest again).
+ * harvest before the vCPU may enter the guest again). A harvester that keeps its fetch index
+ * to itself (a user's: a C module's is a variable in its memory) gets the position its RESET
+ * flags show instead: reset_index plus the harvested entries that follow it in order. For a
+ * harvester that collects in ring order, as KVM requires, that is its fetch index.
  */
 import { KVM_DIRTY_GFN_F_RESET, KVM_DIRTY_RING_RSVD_ENTRIES } from '../../abi/constants.js';
 import { DIRTY_GFN_WORDS } from '../../abi/dirty-gfn.js';
@@ -24,6 +27,8 @@ export interface RingIndices {
   dirty: number;
   reset: number;
   fetch: number;
+  /** True: `fetch` is derived from the ring's flags, not told by the harvester. */
+  fetchFromFlags: boolean;
   softFull: boolean;
 }
 
@@ -49,7 +54,7 @@ export class RingStrips {
     for (let i = 0; i < vcpus; i++) {
       this.flags.push(vm.ringWords(i)!);
       this.ctl.push(vm.vcpuBlock(i).i32);
-      this.indices.push({ dirty: 0, reset: 0, fetch: 0, softFull: false });
+      this.indices.push({ dirty: 0, reset: 0, fetch: 0, fetchFromFlags: fetchIndex === null, softFull: false });
     }
     this.rows = Math.ceil(this.size / COLS);
     this.scratch = new OffscreenCanvas(Math.min(COLS, this.size), this.rows);
@@ -128,10 +133,10 @@ export class RingStrips {
     const flags = this.flags[i]!;
     ix.dirty = Atomics.load(ctl, VcpuLayout.words.DIRTY_INDEX) >>> 0;
     ix.reset = Atomics.load(ctl, VcpuLayout.words.RESET_INDEX) >>> 0;
-    ix.fetch = this.fetchIndex ? this.fetchIndex(i) >>> 0 : ix.reset;
     const size = this.size;
     const mask = size - 1;
     const used = (ix.dirty - ix.reset) >>> 0;
+    ix.fetch = this.fetchIndex ? this.fetchIndex(i) >>> 0 : harvestedTo(flags, ix.reset, used, mask);
     ix.softFull = used >= size - KVM_DIRTY_RING_RSVD_ENTRIES;
     const lapped = ix.dirty >= size;
     for (let j = 0; j < size; j++) {
@@ -173,10 +178,17 @@ export class RingStrips {
     const used = (ix.dirty - ix.reset) >>> 0;
     ctx.fillText(`${used}/${this.size}`, 6, y + 12);
     ctx.fillStyle = '#94a3b8';
-    ctx.fillText(`dirty_index ${ix.dirty}  reset_index ${ix.reset}  fetch ${ix.fetch}`, LABEL_WIDTH + 12, y + h + 5);
+    ctx.fillText(`dirty_index ${ix.dirty}  reset_index ${ix.reset}  ${ix.fetchFromFlags ? 'harvested to' : 'fetch'} ${ix.fetch}`, LABEL_WIDTH + 12, y + h + 5);
     if (ix.softFull) {
       ctx.fillStyle = '#fca5a5';
       ctx.fillText('SOFT-FULL: the vCPU exits with KVM_EXIT_DIRTY_RING_FULL', LABEL_WIDTH + 330, y + h + 5);
     }
   }
+}
+
+/** reset_index plus the entries after it, in ring order, whose RESET flag userspace has set. */
+function harvestedTo(flags: Int32Array, reset: number, used: number, mask: number): number {
+  let k = 0;
+  while (k < used && (Atomics.load(flags, ((reset + k) & mask) * DIRTY_GFN_WORDS) & KVM_DIRTY_GFN_F_RESET) !== 0) k++;
+  return (reset + k) >>> 0;
 }

@@ -9,7 +9,7 @@ import { harvesterChoices } from '../harvesters.js';
 import { type LiveConfig, choicesOf, configToQuery } from './live-config.js';
 import { SPEEDS } from './live-run.js';
 import type { WasmFile } from '../wasm-choices.js';
-import { buildWasmPicker } from './wasm-picker.js';
+import { buildWasmPicker } from '../wasm-picker.js';
 
 export interface ControlPanel {
   readonly root: HTMLElement;

@@ -28,6 +28,8 @@ export class LiveRunClient {
     readonly vm: Vm,
     readonly slots: readonly Memslot[],
     readonly telemetry: LiveTelemetry,
+    /** Whether the harvester tells its fetch index (else the page derives it from the ring flags). */
+    readonly hasFetchIndex: boolean,
   ) {}
 
   /** `onDeath` is called once if the worker dies; the run is over then. */
@@ -47,7 +49,7 @@ export class LiveRunClient {
       const setup = await withTimeout(Promise.race([api.create(input, proxy(events), wasm), died]), CREATE_TIMEOUT_MS, 'building the run in its worker');
       const vm = Vm.attach(setup.vm);
       const slots = setup.slots.map((s) => vm.memslots.findById(s.asId, s.id)!);
-      return new LiveRunClient(worker, api, setup.config, vm, slots, new LiveTelemetry(setup.telemetry));
+      return new LiveRunClient(worker, api, setup.config, vm, slots, new LiveTelemetry(setup.telemetry), setup.hasFetchIndex);
     } catch (e) {
       api[releaseProxy]();
       worker.terminate();

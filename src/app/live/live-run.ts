@@ -100,6 +100,11 @@ export class LiveRun {
 
   private fetchIndex: ((vcpu: number) => number) | null = null;
 
+  /** Whether the harvester tells its fetch index (the built-in collectors do; a user's harvester keeps its own). */
+  get hasFetchIndex(): boolean {
+    return this.fetchIndex !== null;
+  }
+
   /** Copy what the page draws into the telemetry (after every collection and iteration). */
   private publish(): void {
     const t = this.telemetry;

@@ -182,6 +182,7 @@ export class LiveView {
     this.chartHost.replaceChildren();
     const { vm, telemetry } = run;
     probe.live.ringMemoryPages = vm.ringMemory === null ? 0 : vm.ringMemory.buffer.byteLength / 65536;
+    probe.live.rings = [];
     const ring = run.config.log === 'ring';
     this.ringsNote.hidden = ring;
     this.rings.hidden = !ring;
@@ -189,11 +190,13 @@ export class LiveView {
     this.drawing = {
       run,
       sampler: new VcpuSampler(vm, run.config.vcpus),
-      strips: run.config.log === 'ring' ? new RingStrips(vm, run.config.vcpus, (i) => telemetry.fetch[i]!) : null,
+      strips: run.config.log === 'ring' ? new RingStrips(vm, run.config.vcpus, run.hasFetchIndex ? (i) => telemetry.fetch[i]! : null) : null,
       heatmap: new Heatmap(run.slots, () => telemetry.reported),
       charts: new LiveCharts(this.chartHost, this.chartWidth()),
       lastPoint: 0,
     };
+    // The strips' indices as last drawn (live objects, read by the tests).
+    if (this.drawing.strips) probe.live.rings = this.drawing.strips.indices;
   }
 
   private chartWidth(): number {

@@ -20,6 +20,8 @@ export interface LiveRunSetup {
   /** The data memslots, in the oracle's order (address space, id). */
   readonly slots: readonly { readonly asId: number; readonly id: number }[];
   readonly telemetry: TelemetryBuffers;
+  /** False: the page derives each ring's harvested position from its flags (RingStrips). */
+  readonly hasFetchIndex: boolean;
 }
 
 let live: LiveRun | null = null;
@@ -51,6 +53,7 @@ export const liveRunWorkerApi = {
       vm: live.run.vm.buffers(),
       slots: live.run.slots.map((s) => ({ asId: s.asId, id: s.id })),
       telemetry: live.telemetry.buffers,
+      hasFetchIndex: live.hasFetchIndex,
     };
   },
   /** Start the run; its end comes as the onSummary event. */

@@ -2,7 +2,9 @@
  * Live migration in the page: pre-copy rounds (the bulk pass, iterations, the stop-and-copy)
  * over a paced link, with the vCPUs dirtying memory meanwhile. Per round: pages sent, of them
  * resent (unchanged since last sent: the cost of coarse tracking), and the pages left with the
- * downtime they would cost; the run converges when that downtime fits the limit. The
+ * downtime they would cost; the run converges when that downtime fits the limit. The built-in
+ * collector tracks the dirty pages, or a user's harvester (the stress view's choices, as
+ * `dirtyring migrate --harvester`), judged by the destination's byte check. The
  * migration runs in its own worker (migration.worker.ts); this thread only draws. The call is
  * bounded, and fails at once if the worker dies.
  */
@@ -11,8 +13,10 @@ import { proxy, releaseProxy, wrap } from 'comlink';
 import { withTimeout } from '../../platform/async-wait.js';
 import { LOG_MODES, type LogMode } from '../../userspace/log-collectors.js';
 import type { MigrationConfig } from '../../userspace/migration/migration-config.js';
-import type { MigrationSummary, RoundReport } from '../../userspace/migration/migration-report.js';
-import type { MigrationGuest, MigrationWorkerApi } from './migration.worker.js';
+import type { RoundReport } from '../../userspace/migration/migration-report.js';
+import type { MigrationGuest, MigrationOutcome, MigrationWorkerApi } from './migration.worker.js';
+import { type HarvesterControl, buildHarvesterControl } from '../harvester-control.js';
+import type { WasmFile } from '../wasm-choices.js';
 import { MigrationLanes } from './migration-lanes.js';
 import { laneLegend } from '../live/legend.js';
 import { probe } from '../app-state.js';
@@ -25,7 +29,7 @@ const CHART_HEIGHT = 260;
 const MIGRATION_TIMEOUT_MS = 10 * 60_000;
 
 /** Run one migration in a fresh worker; one call, bounded, failed at once if the worker dies. */
-async function migrateInWorker(input: Partial<MigrationConfig>, onRound: (r: RoundReport) => void, onGuest: (g: MigrationGuest) => void): Promise<MigrationSummary> {
+async function migrateInWorker(input: Partial<MigrationConfig>, onRound: (r: RoundReport) => void, onGuest: (g: MigrationGuest) => void, harvester: string, wasm: WasmFile | null): Promise<MigrationOutcome> {
   const worker = new Worker(new URL('./migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
   const api = wrap<MigrationWorkerApi>(worker);
   const died = new Promise<never>((_, reject) =>
@@ -33,7 +37,7 @@ async function migrateInWorker(input: Partial<MigrationConfig>, onRound: (r: Rou
   );
   died.catch(() => undefined);
   try {
-    return await withTimeout(Promise.race([api.migrate(input, proxy(onRound), proxy(onGuest)), died]), MIGRATION_TIMEOUT_MS, 'the migration');
+    return await withTimeout(Promise.race([api.migrate(input, proxy(onRound), proxy(onGuest), harvester, wasm), died]), MIGRATION_TIMEOUT_MS, 'the migration');
   } finally {
     api[releaseProxy]();
     worker.terminate();
@@ -61,14 +65,18 @@ export class MigrationView {
   private rounds: RoundReport[] = [];
   private lanes: MigrationLanes | null = null;
   private migrating = false;
+  private readonly harvester: HarvesterControl;
 
-  constructor() {
+  /** `harvester`: the one the page's link named (the stress view's choices; else the built-in collector). */
+  constructor(harvester = 'builtin') {
+    this.harvester = buildHarvesterControl('mg', harvester, () => this.harvesterChanged());
     const fields = [this.log, this.vcpus, this.memory, this.ring, this.bandwidth, this.downtime, this.rate, this.limit, this.seed];
     this.root = el(
       'section',
       { id: 'view-migration', class: 'view', 'aria-label': 'Live migration' },
       el('section', { class: 'controls' },
         el('fieldset', {}, el('legend', { text: 'Migration' }), ...fields.map((f) => f.wrap)),
+        el('fieldset', {}, el('legend', { text: 'Harvester (tracks the dirty pages)' }), ...this.harvester.wraps),
         el('div', { class: 'buttons', role: 'toolbar', 'aria-label': 'Migration controls' }, this.start),
       ),
       this.status,
@@ -77,6 +85,14 @@ export class MigrationView {
       el('div', { class: 'panel' }, el('h2', { text: 'Rounds and convergence' }), this.chart, this.legend(), this.table),
     );
     this.start.addEventListener('click', () => void this.run());
+    this.harvesterChanged();
+  }
+
+  /** A harvester drives its own log mode (as `migrate --harvester`). */
+  private harvesterChanged(): void {
+    const log = this.harvester.log();
+    if (log !== null) this.log.input.value = log;
+    this.log.input.disabled = this.harvester.id() !== 'builtin';
   }
 
   /** While migrating: sample and draw the source's vCPU lanes on every animation frame. */
@@ -107,7 +123,7 @@ export class MigrationView {
     this.rounds = [];
     this.alert.hidden = true;
     this.start.disabled = true;
-    Object.assign(probe.migration, { done: false, rounds: 0, error: null, throttledSamples: 0 });
+    Object.assign(probe.migration, { done: false, rounds: 0, error: null, throttledSamples: 0, harvester: null, mismatchedPages: null });
     this.lanes = null;
     this.migrating = true;
     this.status.textContent = 'Migrating…';
@@ -135,6 +151,8 @@ export class MigrationView {
           this.lanes = new MigrationLanes(g);
           requestAnimationFrame(this.frame);
         },
+        this.harvester.id(),
+        this.harvester.wasm(),
       );
       this.finish(s);
     } catch (e) {
@@ -147,9 +165,14 @@ export class MigrationView {
     }
   }
 
-  private finish(s: MigrationSummary): void {
+  private finish(s: MigrationOutcome): void {
+    probe.migration.harvester = s.harvester?.name ?? null;
+    probe.migration.mismatchedPages = s.mismatchedPages;
     if (s.error) return this.fail(s.error);
+    const h = s.harvester;
+    const who = h ? `Harvester ${h.name} (${h.log} mode): ${h.collections} collections, ${h.pagesReported} pages reported${h.ioctlErrors > 0 ? `, ${h.ioctlErrors} ioctl errors (first: ${h.firstIoctlError})` : ''}. ` : '';
     this.status.textContent =
+      who +
       `${s.converged ? 'Converged' : 'Did not converge (stop-and-copy forced)'} after ${s.rounds} rounds: ${s.pagesSent} pages sent, ${s.pagesResent} resent; ` +
       `downtime ${s.downtimeMs.toFixed(1)} ms (+${s.parkMs.toFixed(1)} ms to park the vCPUs), ${s.finalPages} pages in the stop-and-copy; ` +
       `destination ${s.verified && s.mismatchedPages === 0 ? 'identical to the source' : `differs on ${s.mismatchedPages} pages`}.`;

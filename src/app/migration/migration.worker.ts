@@ -1,16 +1,24 @@
 /**
  * The migration view's worker: a live migration's userspace (copy passes, syncs, the
- * stop-and-copy, the destination check) runs here, off the page's thread; the source's vCPUs
+ * stop-and-copy, the destination check) runs here, off the page's thread, with the built-in
+ * collector or a user's harvester tracking the dirty pages (as `dirtyring migrate --harvester`;
+ * a picked module is compiled and checked here); the source's vCPUs
  * are nested module workers from workers/vcpu.worker.ts. One event per round goes back, and
  * once, before the guest starts, the source VM's and the dirty-limit's shared buffers, which
  * the page reads for its thread lanes.
  */
 import { expose } from 'comlink';
+import { ConfigError } from '../../base/config-error.js';
+import type { HarvesterDefinition } from '../../harvester/contract.js';
+import { type HarvesterReport, UserHarvesterCollector } from '../../harvester/user-collector.js';
 import type { VmBuffers } from '../../kernel/vm.js';
 import { spawnBrowserVcpuWorker } from '../../platform/browser-vcpu-host.js';
 import type { MigrationConfig } from '../../userspace/migration/migration-config.js';
 import { runMigration } from '../../userspace/migration/migration.js';
 import type { MigrationSummary, RoundReport } from '../../userspace/migration/migration-report.js';
+import type { MigrationHooks } from '../../userspace/migration/migration.js';
+import { BUILTIN_COLLECTORS, definitionOf } from '../user-harvesters.js';
+import type { WasmFile } from '../wasm-choices.js';
 
 /** What the page needs to draw the source's vCPU lanes. */
 export interface MigrationGuest {
@@ -20,13 +28,38 @@ export interface MigrationGuest {
   readonly throttles: readonly SharedArrayBuffer[] | null;
 }
 
+/** The migration's summary, and the user harvester's report (null: the built-in collector). */
+export interface MigrationOutcome extends MigrationSummary {
+  readonly harvester: HarvesterReport | null;
+}
+
+/** The collector hooks of a user harvester, and its collector once the migration built it. */
+class HarvesterHooks {
+  collector: UserHarvesterCollector | null = null;
+  constructor(readonly definition: HarvesterDefinition) {}
+  hooks(): Pick<MigrationHooks, 'createCollector' | 'ringSpace'> {
+    const ringSpace = this.definition.ringSpace;
+    return { createCollector: (vm, vcpus, slots) => (this.collector = new UserHarvesterCollector(this.definition, vm, vcpus, slots)), ...(ringSpace && { ringSpace }) };
+  }
+}
+
 export const migrationWorkerApi = {
-  async migrate(input: Partial<MigrationConfig>, onRound: (r: RoundReport) => void, onGuest: (g: MigrationGuest) => void): Promise<MigrationSummary> {
-    return runMigration(input, {
-      spawn: spawnBrowserVcpuWorker,
-      onRound: (r) => void onRound(r),
-      onGuestBuilt: (vm, throttles) => void onGuest({ vm: vm.buffers(), vcpus: vm.buffers().vcpus.length, throttles }),
-    });
+  /** `harvester`: the choice id (user-harvesters.ts; 'builtin': the log mode's collector); `wasm`: the picked module. */
+  async migrate(input: Partial<MigrationConfig>, onRound: (r: RoundReport) => void, onGuest: (g: MigrationGuest) => void, harvester = BUILTIN_COLLECTORS, wasm: WasmFile | null = null): Promise<MigrationOutcome> {
+    const user = harvester === BUILTIN_COLLECTORS ? null : new HarvesterHooks(definitionOf(harvester, wasm));
+    const log = user?.definition.log;
+    // As `migrate --harvester`: the harvester drives its own log mode.
+    if (log !== undefined && input.log !== undefined && input.log !== log) throw new ConfigError('log', input.log, 'EINVAL', `harvester ${user!.definition.name} drives log ${log}`);
+    const summary = await runMigration(
+      { ...input, ...(log !== undefined && { log }) },
+      {
+        spawn: spawnBrowserVcpuWorker,
+        onRound: (r) => void onRound(r),
+        onGuestBuilt: (vm, throttles) => void onGuest({ vm: vm.buffers(), vcpus: vm.buffers().vcpus.length, throttles }),
+        ...user?.hooks(),
+      },
+    );
+    return { ...summary, harvester: user?.collector?.report() ?? null };
   },
 };
 

@@ -2,8 +2,9 @@
  * A stress campaign run in the page, controlled (micro-runs under the scheduler) or free
  * (`dirtyring run`s of generated configurations on real worker threads), with its outcome
  * histogram (jcstress-style: a bar per outcome, coloured by class, the counts read from shared
- * memory on every frame). The campaign runs in the scheduler worker; Stop asks it to end after
- * the run in progress.
+ * memory on every frame). The built-in collectors, or a user's harvester in their place (an SDK
+ * example, a shipped C example, a .wasm the user picks), as `dirtyring stress --harvester` runs
+ * it. The campaign runs in its own worker; Stop asks it to end after the run in progress.
  */
 import { MEMORY_MODELS } from '../../kernel/wmm/ordering.js';
 import { HistogramWords, OUTCOME_KINDS, histogramBuffer, readHistogram } from '../../stress/outcome-histogram.js';
@@ -17,6 +18,7 @@ import { button, el, numberField, selectField } from '../dom.js';
 import { fitCanvas } from '../draw/canvas.js';
 import type { LiveConfig } from '../live/live-config.js';
 import { campaignInWorker, errorText } from '../scheduler-client.js';
+import { type HarvesterControl, buildHarvesterControl, rerunCommand } from '../harvester-control.js';
 
 const CLASS_COLORS = { acceptable: '#22c55e', interesting: '#eab308', forbidden: '#ef4444', error: '#a855f7' } as const;
 const BAR_HEIGHT = 20;
@@ -37,23 +39,28 @@ export class StressView {
   private readonly alert = el('div', { id: 'st-alert', class: 'alert', role: 'alert', hidden: '' });
   private readonly canvas = el('canvas', { id: 'histogram', role: 'img', 'aria-label': 'Outcome histogram' });
   private readonly table = el('table', { id: 'st-table', 'aria-label': 'Outcomes' });
+  private readonly rerun = el('p', { id: 'st-rerun', class: 'small', hidden: '' });
+  private readonly harvester: HarvesterControl;
   private histogram: Int32Array | null = null;
   private lastTable = -1;
 
-  /** The seed, mutant and memory model start from the page's configuration (the URL's). */
-  constructor(initial: Pick<LiveConfig, 'seed' | 'mutant' | 'memoryModel'>) {
+  /** The seed, mutant, memory model and harvester start from the page's configuration (the URL's). */
+  constructor(initial: Pick<LiveConfig, 'seed' | 'mutant' | 'memoryModel' | 'harvester'>) {
     this.seed = numberField('st-seed', 'Seed', initial.seed, 0, 2 ** 31 - 1);
     this.mutant = selectField('st-mutant', 'Mutant', ['', ...Object.keys(MUTANT_NAMES)].map((m) => ({ value: m, label: m || 'none' })), initial.mutant);
     this.model = selectField('st-wmm', 'Memory model', MEMORY_MODELS.map((m) => ({ value: m, label: m })), initial.memoryModel);
+    this.harvester = buildHarvesterControl('st', initial.harvester, () => this.harvesterChanged());
     this.stop.disabled = true;
     this.root = el(
       'section',
       { id: 'view-stress', class: 'view', 'aria-label': 'Stress campaign' },
       el('section', { class: 'controls' },
         el('fieldset', {}, el('legend', { text: 'Campaign (random strategy when controlled)' }), this.mode.wrap, this.runs.wrap, this.seed.wrap, this.mutant.wrap, this.model.wrap, this.log.wrap),
+        el('fieldset', {}, el('legend', { text: 'Harvester (in the collector\u2019s place)' }), ...this.harvester.wraps),
         el('div', { class: 'buttons', role: 'toolbar', 'aria-label': 'Campaign controls' }, this.start, this.stop),
       ),
       this.status,
+      this.rerun,
       this.alert,
       el('div', { class: 'panel' }, el('h2', { text: 'Outcome histogram' }), this.canvas, this.table),
     );
@@ -62,7 +69,18 @@ export class StressView {
     this.stop.addEventListener('click', () => {
       if (this.histogram) Atomics.store(this.histogram, HistogramWords.STOP, 1);
     });
+    this.harvesterChanged();
     requestAnimationFrame(this.frame);
+  }
+
+  /** A harvester drives its own log mode, and mutant campaigns judge the built-in collectors (as in the CLI). */
+  private harvesterChanged(): void {
+    const user = this.harvester.id() !== 'builtin';
+    const log = this.harvester.log();
+    if (user) this.mutant.input.value = '';
+    this.mutant.input.disabled = user;
+    if (log !== null) this.log.input.value = log;
+    this.log.input.disabled = user;
   }
 
   /** Free runs race on the hardware's memory model: the model applies to controlled runs only. */
@@ -77,9 +95,10 @@ export class StressView {
     const buffer = histogramBuffer();
     this.histogram = new Int32Array(buffer);
     this.alert.hidden = true;
+    this.rerun.hidden = true;
     this.start.disabled = true;
     this.stop.disabled = false;
-    Object.assign(probe.stress, { runs: 0, done: false, histogram: {}, error: null });
+    Object.assign(probe.stress, { runs: 0, done: false, histogram: {}, error: null, harvester: null, firstForbiddenSeed: null });
     const req = {
       mode: this.mode.input.value as StressMode,
       runs: this.runs.input.valueAsNumber,
@@ -88,10 +107,19 @@ export class StressView {
       memoryModel: this.model.input.value as (typeof MEMORY_MODELS)[number],
       log: (this.log.input.value || null) as LogMode | null,
     };
+    const harvester = this.harvester.id();
+    const wasm = this.harvester.wasm();
     this.status.textContent = `Running ${req.runs} ${req.mode} runs from seed ${req.seed}…`;
     try {
-      const r = await campaignInWorker(req, buffer, CAMPAIGN_TIMEOUT_MS);
+      const r = await campaignInWorker(req, buffer, harvester, wasm, CAMPAIGN_TIMEOUT_MS);
+      probe.stress.harvester = r.harvester?.name ?? null;
+      probe.stress.firstForbiddenSeed = r.firstForbidden?.seed ?? null;
       this.status.textContent = this.describe(r);
+      const failed = r.firstForbidden ?? r.firstError;
+      if (failed && r.harvester) {
+        this.rerun.hidden = false;
+        this.rerun.textContent = `Rerun the first ${r.firstForbidden ? 'forbidden' : 'failed'} run in Node: ${rerunCommand(harvester, wasm, r.mode, failed.seed, r.memoryModel)}`;
+      }
     } catch (e) {
       probe.stress.error = errorText(e);
       this.alert.hidden = false;
@@ -106,10 +134,15 @@ export class StressView {
   }
 
   private describe(r: PageCampaignResult): string {
-    const f = r.firstForbidden;
-    const first = f ? ` First forbidden run: seed ${f.seed} (${f.config}): ${f.outcomes.join(', ')}${f.detail ? ` — ${f.detail}` : ''}.` : '';
-    const where = r.mode === 'free' ? 'free runs on real worker threads' : `controlled runs under the ${r.memoryModel} memory model`;
-    return `${r.runs} ${where} in ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.forbidden} forbidden.${first}`;
+    const f = r.firstForbidden ?? r.firstError;
+    const first = f ? ` First ${r.firstForbidden ? 'forbidden' : 'failed'} run: seed ${f.seed} (${f.config}): ${f.outcomes.join(', ')}${f.detail ? ` — ${f.detail.split('\n')[0]}` : ''}.` : '';
+    const where = r.mode === 'free' ? 'on real worker threads' : `under the ${r.memoryModel} memory model`;
+    const who = r.harvester ? ` of harvester ${r.harvester.name} (${r.harvester.log} mode)` : '';
+    // Runs that failed without a verdict (a harvester that throws or traps, a worker that died).
+    const counts = this.histogram ? readHistogram(this.histogram) : {};
+    const errors = OUTCOME_KINDS.reduce((n, k) => n + (OUTCOMES[k].cls === 'error' ? (counts[k] ?? 0) : 0), 0);
+    const failed = errors > 0 ? `, ${errors} failed with an error (purple bars)` : '';
+    return `${r.runs} ${r.mode} runs${who} ${where} in ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.forbidden} forbidden${failed}.${first}`;
   }
 
   private readonly frame = (): void => {

@@ -8,7 +8,7 @@ import { PAGE_SIZE, SMM_AS_ID } from '../../abi/constants.js';
 import type { Memslot } from '../../kernel/memslots.js';
 import type { Vm } from '../../kernel/vm.js';
 import { FIRST_SLOT_ID, buildGuestVm } from '../../userspace/guest-fleet.js';
-import { harvesterRingSpace } from '../../harvester/load-harvester.js';
+import { ringSpaceAt } from '../harvester-source.js';
 import type { ControlledScenario } from './scenario.js';
 import { slotLayout } from './scenario-slots.js';
 
@@ -31,7 +31,7 @@ export function buildControlledVm(s: ControlledScenario, mutants: number): Vm {
       ringCapOriginal: s.ringCap === 'ring',
     },
     true,
-    s.userHarvester !== undefined ? harvesterRingSpace(s.userHarvester) : undefined,
+    s.userHarvester !== undefined ? ringSpaceAt(s.userHarvester) : undefined,
   );
   return vm;
 }

@@ -10,7 +10,7 @@
 import type { Memslot } from '../../kernel/memslots.js';
 import type { Vm } from '../../kernel/vm.js';
 import { HarvesterRunError, UserHarvesterCollector } from '../../harvester/user-collector.js';
-import { loadedHarvester } from '../../harvester/load-harvester.js';
+import { loadedHarvesterAt } from '../harvester-source.js';
 import { REPORT_WORDS } from '../../harvester/thread-layout.js';
 import { ThreadPageCopier } from '../../userspace/thread-page-copier.js';
 import { ControlStep } from './control-steps.js';
@@ -47,7 +47,7 @@ export function runControlledHarvesterThread(vm: Vm, config: ControlledRunConfig
     reports[j + 3] = copier.copy(slot, offLo, offHi);
     ledger.emitted(slot, offLo, offHi);
   };
-  const collector = new UserHarvesterCollector(loadedHarvester(s.userHarvester), vm, s.vcpus, slots, {
+  const collector = new UserHarvesterCollector(loadedHarvesterAt(s.userHarvester), vm, s.vcpus, slots, {
     ringStart: slotLayout(s).ringStart,
     thread: { index: t, count: threads, barrier: () => waitBarrier(shared, threads, park) },
     checkResets: false,

@@ -21,7 +21,7 @@ import { ParticipantToken, RunAborted } from './token.js';
 import { runUserspaceParticipant } from './userspace-participant.js';
 import { type UserspaceReport, emptyUserspaceReport } from './userspace-report.js';
 import { UserspaceSharedLayout } from './userspace-shared-layout.js';
-import { loadHarvester } from '../../harvester/load-harvester.js';
+import { harvesterAt } from '../harvester-source.js';
 import { type Park, runVcpuParticipant } from './vcpu-participant.js';
 
 /** What an extra userspace participant's program gets. */
@@ -106,7 +106,7 @@ export function createControlledWorkerApi(): ControlledWorkerApi {
       if (user !== undefined && runsHarvester(config)) {
         // Userspace (or a harvester thread) runs the user's harvester: its module is loaded (once per worker) first.
         try {
-          await loadHarvester(user);
+          await harvesterAt(user);
         } catch (e) {
           new ParticipantToken(config.token, config.participant).finish();
           return { participant: config.participant, error: e instanceof Error ? e.message : String(e), userspace: null };

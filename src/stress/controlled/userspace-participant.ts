@@ -34,7 +34,7 @@ import { ResetThreadClient } from './reset-thread.js';
 import { UserspaceSharedLayout } from './userspace-shared-layout.js';
 import { ThreadResetRingCollector } from './thread-reset-collector.js';
 import { PageLedgerWriter } from './page-ledger.js';
-import { loadedHarvester } from '../../harvester/load-harvester.js';
+import { loadedHarvesterAt } from '../harvester-source.js';
 import { UserHarvesterCollector } from '../../harvester/user-collector.js';
 import { ControlledThreadedCollector } from './controlled-harvester-collector.js';
 import type { HarvesterRunBuffers } from './harvester-run-buffers.js';
@@ -77,13 +77,13 @@ function buildHarvester(vm: Vm, scenario: ControlledScenario, slots: Memslot[], 
   if (scenario.userHarvester !== undefined && threads !== null) {
     // On threads of its own (participants H0, ...): userspace asks them for each collection.
     const n = scenario.userHarvesterThreads!;
-    const collector = new ControlledThreadedCollector(loadedHarvester(scenario.userHarvester), n, vm, slots, threads.shared, resets.parkFn, threads.buffers);
+    const collector = new ControlledThreadedCollector(loadedHarvesterAt(scenario.userHarvester), n, vm, slots, threads.shared, resets.parkFn, threads.buffers);
     const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
     return { collector, variantStats: () => ({ ...none, harvesterErrnos: collector.user.ioctlErrors }) };
   }
   if (scenario.userHarvester !== undefined) {
     // Loaded by the worker before the run (participant-main.ts).
-    const collector = new UserHarvesterCollector(loadedHarvester(scenario.userHarvester), vm, scenario.vcpus, slots, { ringStart });
+    const collector = new UserHarvesterCollector(loadedHarvesterAt(scenario.userHarvester), vm, scenario.vcpus, slots, { ringStart });
     const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
     return { collector, variantStats: () => ({ ...none, harvesterErrnos: collector.user.ioctlErrors }) };
   }

@@ -15,7 +15,7 @@ import { isFailing, outcomeClass, primaryOutcome } from '../outcome.js';
 import { type CampaignRuns, type RunRecord, mutantTag } from '../run-record.js';
 import { freeTraceFile, writeJsonFile } from '../schedule-file.js';
 import { runFreeScenario } from './free-run.js';
-import { loadHarvester } from '../../harvester/load-harvester.js';
+import { harvesterAt } from '../harvester-source.js';
 import { withHarvesterThreads } from '../../harvester/harvester-threads.js';
 import type { SpawnHarvesterThread } from '../../harvester/thread-layout.js';
 import { type FreeRequest, describeFreeScenario, generateFreeScenario } from './free-scenario.js';
@@ -45,7 +45,7 @@ export class FreeCampaignRuns implements CampaignRuns {
     const scenario = generateFreeScenario(seed, this.request);
     const t0 = now();
     const ref = this.spec.userHarvester;
-    const user = ref === null ? undefined : { definition: withHarvesterThreads((await loadHarvester(ref.url)).definition, freeThreads(ref, this.spawnHarvester)), source: { url: ref.url, spawn: this.spawnHarvester } };
+    const user = ref === null ? undefined : { definition: withHarvesterThreads(await harvesterAt(ref.url), freeThreads(ref, this.spawnHarvester)), source: { url: ref.url, spawn: this.spawnHarvester } };
     const r = await runFreeScenario(scenario, this.mutants, this.spawn, user);
     const outcomes = r.outcomes;
     const outcome = primaryOutcome(outcomes);
@@ -62,7 +62,7 @@ export class FreeCampaignRuns implements CampaignRuns {
       mode: 'free',
       strategy: null,
       mutant: this.spec.mutant?.name ?? null,
-      config: describeFreeScenario(scenario),
+      config: describeFreeScenario(scenario, ref?.url),
       scenario: config,
       outcome,
       cls: outcomeClass(outcome),

@@ -201,12 +201,12 @@ function edgeConfig(rng: Prng, c: FreeScenario['config'], req: FreeRequest): Fre
 }
 
 /** One line: `ring/standard 2 vCPUs 4MiB 1024 entries, random, 3 iterations, perturbed`. */
-export function describeFreeScenario(s: FreeScenario): string {
+export function describeFreeScenario(s: FreeScenario, userHarvester?: string): string {
   const c = s.config;
   const mib = Math.floor((c.memoryBytes ?? 0) / MiB);
   const extra = ((c.memoryBytes ?? 0) % MiB) / PAGE_SIZE;
   return (
-    `${c.log}/${s.harvester} ${c.vcpus} vCPU${c.vcpus === 1 ? '' : 's'} ${mib}MiB${extra > 0 ? `+${extra}p` : ''}` +
+    `${c.log}/${userHarvester !== undefined ? `user:${userHarvester.slice(userHarvester.lastIndexOf('/') + 1)}` : s.harvester} ${c.vcpus} vCPU${c.vcpus === 1 ? '' : 's'} ${mib}MiB${extra > 0 ? `+${extra}p` : ''}` +
     `${c.memslots !== undefined && c.memslots > 1 ? ` in ${c.memslots} slots` : ''}${c.smmPages ? ` + ${c.smmPages}p SMRAM` : ''}` +
     `${c.ringEntries !== undefined ? ` ${c.ringEntries} entries` : ''}, ${c.workload}${c.emulateAllStores ? ' emulated' : ''}, ` +
     `${c.iterations} iterations${c.deviceWriters ? ', DMA' : ''}${c.trackPages ? `, ${c.trackPages} tracked pages${c.trackRingEntries ? ` (${c.trackRingEntries}-entry rings)` : ''}` : ''}` +

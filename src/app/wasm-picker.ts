@@ -1,12 +1,12 @@
 /**
- * The harvester control's file picker: a C harvester the user built with
+ * The harvester control's file picker (the live view's and the stress view's): a C harvester the user built with
  * `dirtyring build-harvester`. The file is checked in the page as soon as it is picked (the
  * loader's checks, so the reason is the one the CLI would give) and again in the run's worker,
  * which compiles the module it runs. A good module becomes the harvester list's last entry and
  * is chosen; a bad one is named in the note beside the picker and the list is left as it was.
  */
-import { el } from '../dom.js';
-import { C_EXAMPLES_MISSING, UPLOADED_WASM_ID, type WasmFile, checkedWasm } from '../wasm-choices.js';
+import { el } from './dom.js';
+import { C_EXAMPLES_MISSING, UPLOADED_WASM_ID, type WasmFile, checkedWasm } from './wasm-choices.js';
 
 export interface WasmPicker {
   readonly wrap: HTMLElement;
@@ -15,11 +15,19 @@ export interface WasmPicker {
   file(): WasmFile | null;
 }
 
+/** The ids of the picker's input and of its note (each view has its own). */
+export interface WasmPickerIds {
+  readonly input: string;
+  readonly note: string;
+}
+
+const LIVE_IDS: WasmPickerIds = { input: 'cfg-harvester-file', note: 'harvester-file-note' };
+
 /** `initial`: the harvester the link named; the picked file's id gets a placeholder entry until a file is picked. */
-export function buildWasmPicker(select: HTMLSelectElement, initial: string, onChange: () => void): WasmPicker {
-  const id = 'cfg-harvester-file';
-  const input = el('input', { id, name: id, type: 'file', accept: '.wasm,application/wasm', 'aria-describedby': 'harvester-file-note' });
-  const note = el('p', { id: 'harvester-file-note', class: 'small', role: 'status', 'aria-live': 'polite' });
+export function buildWasmPicker(select: HTMLSelectElement, initial: string, onChange: () => void, ids: WasmPickerIds = LIVE_IDS): WasmPicker {
+  const id = ids.input;
+  const input = el('input', { id, name: id, type: 'file', accept: '.wasm,application/wasm', 'aria-describedby': ids.note });
+  const note = el('p', { id: ids.note, class: 'small', role: 'status', 'aria-live': 'polite' });
   note.textContent = C_EXAMPLES_MISSING ?? 'A C harvester compiled with `npx dirtyring build-harvester my.c`.';
   let picked: WasmFile | null = null;
   const option = (): HTMLOptionElement | null => select.querySelector(`option[value="${UPLOADED_WASM_ID}"]`);
