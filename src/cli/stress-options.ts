@@ -225,7 +225,7 @@ function checkOutputs(report: string | null, junit: string | null, traceDir: str
 }
 
 /** The matrix decides the mode, the models, the capabilities and the harvesters itself. */
-const MATRIX_SETS = ['mode', 'strategy', 'mutant', 'log', 'shard', 'memory-model', 'ring-cap', 'resetter', 'replay'] as const;
+const MATRIX_SETS = ['mode', 'strategy', 'mutant', 'log', 'shard', 'memory-model', 'ring-cap', 'resetter', 'self-reap', 'replay'] as const;
 
 function checkMatrixOptions(values: Values): void {
   if (values.matrix !== true) return;
