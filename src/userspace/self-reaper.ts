@@ -19,7 +19,11 @@
  * sink (oracle report, page copy) runs outside the lock, so a vCPU reaping on exit 31 never
  * waits for it.
  *
- * The control buffer is ReaperLayout (src/abi/layout.ts) followed by one fetch index per vCPU.
+ * The userspace collector's known bugs (userspace/faults.ts) live here too, so that a run with
+ * either design takes them: harvest-skips-entry in every thread that reaps (ReaperBuffers),
+ * copy-before-reset in userspace's own reap (reapCopyingBeforeReset).
+ *
+ * The control buffer is ReaperLayout (reaper-layout.ts) followed by one fetch index per vCPU.
  */
 import { REAPER_FETCH_WORD, ReaperLayout } from './reaper-layout.js';
 import { type RingViews } from '../abi/dirty-gfn.js';
