@@ -3,17 +3,19 @@
  * measured in the vCPU worker thread itself (StallRecorder), with a real vCPU worker running the
  * `sequential` workload on a 64 MiB slot and a 256-entry ring (an exit every 192 new pages).
  *
- *  - stall (the default design): the vCPU thread spins 4000 polls on its WAKE word, then
- *    Atomics.wait()s; userspace (this main thread) learns of the stall through the doorbell and
- *    Atomics.waitAsync, harvests, resets and wakes it — the harness's reaction exactly
- *    (src/harness/run.ts).
- *  - self-reap (VcpuThreadConfig.selfReap): the vCPU thread harvests its own ring and resets
- *    under the reaper lock (SharedReaper), QEMU's reaction (`run --self-reap`,
- *    src/cli/run-command.ts); this thread only sleeps.
+ *  - self-reap (the default design with ring logging, RunConfig.selfReap): the vCPU thread
+ *    harvests its own ring and resets under the reaper lock (SharedReaper), QEMU's reaction;
+ *    this thread does what the run's userspace does meanwhile: every 2 ms (the default
+ *    --harvest-interval-ms) a collection of the self-reaping collector (SelfReapLogCollector:
+ *    reap every ring, drain the reaper's bitmaps), which contends for the same lock.
+ *  - hand-off (`run --no-self-reap`, and the design with a user's harvester): the vCPU thread
+ *    spins 4000 polls on its WAKE word, then Atomics.wait()s; userspace (this main thread)
+ *    learns of the stall through the doorbell and Atomics.waitAsync, harvests, resets and wakes
+ *    it — the harness's reaction exactly (src/harness/iteration-loop.ts).
  * Baselines, measured here in the same run between this thread and a worker: an
  * Atomics.wait/notify round trip (both sides block) and a spin round trip (both sides poll).
  * Idle cost: the whole process's CPU time over a quiet window, as a share of one core — with
- * the vCPU parked, and (stall design) with the vCPU stalled on a full ring that nobody reaps.
+ * the vCPU parked, and (hand-off design) with the vCPU stalled on a full ring that nobody reaps.
  */
 import { KVM_EXIT_DIRTY_RING_FULL, PAGE_SIZE, encodeSlot } from '../../src/abi/constants.js';
 import { GuestGlobalsLayout } from '../../src/guest/guest-memory.js';
@@ -24,6 +26,8 @@ import { spawnNodeVcpuWorker } from '../../src/platform/node-vcpu-host.js';
 import { sleep } from '../../src/platform/async-wait.js';
 import { RingCollector } from '../../src/userspace/ring-collector.js';
 import { SharedReaper } from '../../src/userspace/self-reaper.js';
+import { SelfReapLogCollector } from '../../src/userspace/log-collectors.js';
+import { NO_FAULTS } from '../../src/userspace/faults.js';
 import { StallRecorder } from '../../src/userspace/stall-recorder.js';
 import { GuestFleet, buildGuestVm, describeFailure } from '../../src/userspace/guest-fleet.js';
 import type { Suite, SuiteContext } from '../lib/context.js';
@@ -38,6 +42,10 @@ const RING_ENTRIES = 256;
 const TIMEOUT_MS = 30_000;
 
 const STALL_WAIT_MS = 5000;
+/** The run's default --harvest-interval-ms: how often userspace collects while the vCPUs run. */
+const HARVEST_INTERVAL_MS = 2;
+
+type Design = 'self-reap' | 'hand-off';
 
 /** Round trips main thread ↔ worker, in µs. */
 async function roundTrips(mode: 'wait' | 'spin', count: number): Promise<number[]> {
@@ -101,8 +109,8 @@ function stallGuest(): ReturnType<typeof buildGuestVm> {
   return built;
 }
 
-async function runDesign(design: 'stall' | 'self-reap', stalls: number, idleWindows: number): Promise<DesignResult> {
-  const { vm } = stallGuest();
+async function runDesign(design: Design, stalls: number, idleWindows: number): Promise<DesignResult> {
+  const { vm, slots } = stallGuest();
   const fleet = new GuestFleet(vm, 1, 0, spawnNodeVcpuWorker);
   Atomics.store(fleet.globals.i32, GuestGlobalsLayout.words.ITERATION, 1);
   const control = fleet.control;
@@ -110,6 +118,7 @@ async function runDesign(design: 'stall' | 'self-reap', stalls: number, idleWind
   const recorder = new StallRecorder(samplesBuf);
   const reaperBuffers = design === 'self-reap' ? SharedReaper.createBuffers([{ encodedSlot: encodeSlot(0, 1), pageCount: SLOT_PAGES }]) : undefined;
   const reaper = reaperBuffers ? new SharedReaper(vm, reaperBuffers) : null;
+  const selfReapCollector = reaper ? new SelfReapLogCollector(vm, reaper, slots, NO_FAULTS) : null;
   const collector = new RingCollector(vm, 1);
   const warm = 100;
   const idleParked: number[] = [];
@@ -133,9 +142,9 @@ async function runDesign(design: 'stall' | 'self-reap', stalls: number, idleWind
     while (recorder.recorded < warm + stalls) {
       if (now() > deadline) throw new BenchTimeoutError(`${design}: ${recorder.recorded} of ${warm + stalls} ring-full exits`, TIMEOUT_MS);
       checkAlive('exiting on a full ring');
-      if (design === 'stall') {
-        // The harness's reaction (src/harness/run.ts): on the doorbell, harvest + reset, then
-        // release the stalled thread.
+      if (selfReapCollector === null) {
+        // The harness's reaction (src/harness/iteration-loop.ts): on the doorbell, harvest +
+        // reset, then release the stalled thread.
         const bell = control.doorbell();
         if (control.state(0) === VcpuState.RING_FULL_STALL) {
           collector.collect(noop);
@@ -143,10 +152,12 @@ async function runDesign(design: 'stall' | 'self-reap', stalls: number, idleWind
         }
         await control.waitDoorbell(bell, 1);
       } else {
-        await sleep(2);
+        // The run's periodic collection: reap every ring and drain what the vCPU reaped.
+        selfReapCollector.collect(noop, false);
+        await sleep(HARVEST_INTERVAL_MS);
       }
     }
-    if (design === 'stall') {
+    if (design === 'hand-off') {
       // Nobody harvests now: the vCPU fills its ring, stalls, spins briefly, then blocks.
       const until = now() + STALL_WAIT_MS;
       while (control.state(0) !== VcpuState.RING_FULL_STALL) {
@@ -159,14 +170,13 @@ async function runDesign(design: 'stall' | 'self-reap', stalls: number, idleWind
     control.pauseAll();
     // A stalled thread sees the pause through CONTROL and WAKE.
     await control.waitAllParked(TIMEOUT_MS);
-    if (reaper) {
-      reaper.reap(-1);
-      reaper.drain(noop);
+    if (reaper && selfReapCollector) {
+      selfReapCollector.collect(noop, true);
       const st = reaper.stats();
       if (st.mismatches !== 0 || st.badEntries !== 0) throw new Error(`self-reap: ${st.mismatches} reset mismatches, ${st.badEntries} bad entries`);
     } else {
       collector.collect(noop);
-      if (collector.mismatches.length > 0) throw new Error('stall: reset count mismatches');
+      if (collector.mismatches.length > 0) throw new Error('hand-off: reset count mismatches');
     }
   } catch (e) {
     error = e;
@@ -214,10 +224,10 @@ export const stallSuite: Suite = {
     const spinRtt = await roundTrips('spin', trips);
     const med = (xs: readonly number[]): number => summarize(xs).median;
     ctx.log(`  round trips: wait/notify ${med(waitRtt).toFixed(1)} µs, spin ${med(spinRtt).toFixed(2)} µs`);
-    for (const design of ['stall', 'self-reap'] as const) {
+    for (const design of ['self-reap', 'hand-off'] as const) {
       const r = await runDesign(design, stalls, idleWindows);
       ctx.log(`  ${design}: median ${med(r.stallUs).toFixed(1)} µs over ${r.stallUs.length} ring-full exits`);
-      const label = design === 'stall' ? 'stall (default design)' : 'self-reap option';
+      const label = design === 'self-reap' ? 'self-reap (default design)' : 'hand-off design (--no-self-reap)';
       const extra = { ringEntries: RING_ENTRIES, exits: r.stalls };
       // Ratio against the median of each round trip (the samples are per event, not paired).
       // The absolute 10 µs target is scored once per design, on the wait/notify row.

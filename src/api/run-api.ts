@@ -1,6 +1,7 @@
 /** `run()` and `migrate()`: the `dirtyring run` and `dirtyring migrate` commands as functions (Node). */
 import { type IterationReport, type RunSummary, runDirtyLog } from '../harness/run.js';
 import type { RunConfig } from '../harness/run-config.js';
+import { ConfigError } from '../base/config-error.js';
 import type { HarvesterReport } from '../harvester/user-collector.js';
 import { spawnNodeVcpuWorker } from '../platform/node-vcpu-host.js';
 import type { MigrationConfig } from '../userspace/migration/migration-config.js';
@@ -26,6 +27,10 @@ export interface RunResult extends RunSummary {
  */
 export async function run(options: RunOptions = {}): Promise<RunResult> {
   const { harvester, onIteration, ...config } = options;
+  // Your harvester is the reaper under test: the vCPUs stall on exit 31 until it collects.
+  if (harvester !== undefined && config.selfReap === true) {
+    throw new ConfigError('selfReap', 'true', 'EINVAL', 'the vCPU threads reap with the built-in collector; with a harvester, yours is the reaper');
+  }
   const h = await resolveHarvester(harvester);
   const slot = h === null ? null : new HarvesterSlot(h.definition, h.url);
   const log = harvesterLog(h?.definition ?? null, config.log);

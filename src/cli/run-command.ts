@@ -27,8 +27,12 @@ logging interfaces; collect, copy and verify with the dirty_log_test oracle.
   --ring-with-bitmap on|off
                           --log ring: log device writes in a bitmap read last (cap 225,
                           default on with devices); off loses them, as the kernel warns
-  --self-reap             --log ring: a vCPU thread that exits 31 harvests its own ring and
-                          resets (QEMU's reaction) instead of stalling until userspace does
+  --self-reap             --log ring (the default design there): a vCPU thread that exits 31
+                          harvests its own ring and resets (QEMU's reaction); userspace's
+                          collections copy what it reaped
+  --no-self-reap          --log ring: the hand-off design instead: the vCPU stalls on exit 31
+                          until userspace has harvested and reset (always the design with
+                          --harvester: your harvester is the reaper under test)
   --vcpus N               vCPU worker threads (default 2)
   --memory SIZE           guest memory, e.g. 64MiB, 1GiB (default 64MiB)
   --memslots N            split memory into N memslots (default 1)
@@ -63,6 +67,7 @@ const MISMATCHES_PRINTED = 5;
 const RUN_OPTIONS = {
   ...GUEST_OPTIONS,
   'self-reap': { type: 'boolean' },
+  'no-self-reap': { type: 'boolean' },
   iterations: { type: 'string' },
   'interval-ms': { type: 'string' },
   'harvest-interval-ms': { type: 'string' },
@@ -86,13 +91,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw new ConfigError('--path', values.path, 'EINVAL', 'path must be fault or emulated');
   }
   const harvester: CliHarvester | null = await loadCliHarvester(values.harvester, values.log, values['harvester-threads']);
-  if (harvester !== null && values['self-reap'] === true) {
-    throw new ConfigError('--self-reap', 'on', 'EINVAL', 'the vCPU threads reap with the built-in collector; it does not combine with --harvester');
-  }
   const input: Partial<RunConfig> = {
     ...guestInput(values),
     ...(harvester !== null && { log: harvester.definition.log }),
-    selfReap: values['self-reap'],
+    selfReap: selfReapOption(values['self-reap'], values['no-self-reap'], harvester),
     iterations: intOption('iterations', values.iterations),
     intervalMs: intOption('interval-ms', values['interval-ms']),
     harvestIntervalMs: intOption('harvest-interval-ms', values['harvest-interval-ms']),
@@ -110,7 +112,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     out(
       `dirtyring run: ${config.vcpus} vCPUs${config.deviceWriters > 0 ? ` + ${config.deviceWriters} DMA device(s)` : ''}, ` +
         `${formatBytes(config.memoryBytes)} in ${config.memslots} memslot(s)${config.smmPages > 0 ? ` + ${config.smmPages} pages of SMRAM` : ''}, ` +
-        `${harvester !== null ? harvesterLogDescription(config) : logDescription(config)}, ${config.workload} workload, ` +
+        `${harvester !== null ? harvesterLogDescription(config) : logDescription(config)}${config.log === 'ring' ? (config.selfReap ? ', self-reap on exit 31' : ', hand-off on exit 31') : ''}, ${config.workload} workload, ` +
         `${config.iterations} iterations, seed ${config.seed}` +
         (harvester !== null ? `, harvester ${harvester.definition.name} (${harvester.shown})` : ''),
     );
@@ -127,6 +129,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (interrupt.requested) return interrupt.exitStatus();
     return summary.ok ? 0 : 1;
   });
+}
+
+/** --self-reap / --no-self-reap; unsaid: the run's default (on with --log ring), off with --harvester. */
+function selfReapOption(on: boolean | undefined, off: boolean | undefined, harvester: CliHarvester | null): boolean | undefined {
+  if (on === true && off === true) throw new ConfigError('--no-self-reap', 'on', 'EINVAL', 'contradicts --self-reap');
+  if (harvester !== null && on === true) {
+    throw new ConfigError('--self-reap', 'on', 'EINVAL', 'the vCPU threads reap with the built-in collector; with --harvester your harvester is the reaper');
+  }
+  if (harvester !== null || off === true) return false;
+  return on === true ? true : undefined;
 }
 
 function iterationLine(r: IterationReport): string {

@@ -97,6 +97,9 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --resetter R            controlled ring scenarios: inline (the harvester resets) | thread (a
                           second userspace thread calls KVM_RESET_DIRTY_RINGS while the harvester
                           keeps harvesting); default drawn
+  --self-reap on|off      free ring runs of the standard harvester: the vCPU thread reaps its
+                          own ring on exit 31 (on) or stalls until userspace collects (off);
+                          default drawn per run (controlled runs model the hand-off only)
   --preset soak           a soak: 3000 controlled and 400 free runs in each of ring, bitmap
                           and clear (10 200 runs), then the totals (\`npm run soak\`); with
                           --runs N, N runs in each of the six campaigns instead
@@ -313,6 +316,7 @@ class CampaignSession {
       staleBound: o.staleBound,
       ringCap: o.ringCap,
       resetter: o.resetter,
+      selfReap: o.selfReap,
       scenario: null,
       userHarvester: this.user,
     };

@@ -6,7 +6,7 @@ import { join, parse as parsePath, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../base/config-error.js';
 import { checkOutputDir, checkOutputFile } from './output-paths.js';
-import { shardFromEnv } from './shard-env.js';
+import { autoShard, checkShardHasRuns, parseShard } from './shard-env.js';
 import { type PlannedCampaign, presetPlan } from './stress-preset.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
 import { MUTANT_NAMES } from '../userspace/known-bugs.js';
@@ -24,7 +24,7 @@ import { DEFAULT_WMM_HISTORY } from '../stress/controlled/run-memory.js';
 import { RESETTERS, RING_CAPS, type Resetter, type RingCap } from '../stress/controlled/scenario.js';
 import { MAX_HISTORY, MIN_HISTORY } from '../kernel/wmm/model.js';
 import { MEMORY_MODELS, type MemoryModel } from '../kernel/wmm/ordering.js';
-import { STRATEGIES, type Strategy, shardRefusal } from '../stress/controlled/strategies.js';
+import { STRATEGIES, type Strategy } from '../stress/controlled/strategies.js';
 import { type MutantProfile, allMutantProfiles, mutantProfile } from '../stress/mutant-catalog.js';
 import { STRESS_MODES, type StressMode } from '../stress/stress-mode.js';
 
@@ -59,6 +59,8 @@ export interface StressOptions {
   readonly staleBound: number;
   readonly ringCap: RingCap | null;
   readonly resetter: Resetter | null;
+  /** Free ring runs of the standard harvester: self-reap on exit 31 or the hand-off (null: drawn). */
+  readonly selfReap: boolean | null;
   /** Run the memory-model matrix (profile × ring capability × harvester) instead of a campaign. */
   readonly matrix: boolean;
   /** --preset: the campaigns to run, one after another (null: the modes above). */
@@ -98,6 +100,7 @@ const OPTIONS = {
   'stale-bound': { type: 'string' },
   'ring-cap': { type: 'string' },
   resetter: { type: 'string' },
+  'self-reap': { type: 'string' },
   matrix: { type: 'boolean', default: false },
   preset: { type: 'string' },
   harvester: { type: 'string' },
@@ -132,6 +135,7 @@ const CAMPAIGN_ONLY = [
   'stale-bound',
   'ring-cap',
   'resetter',
+  'self-reap',
   'harvester',
   'harvester-threads',
 ] as const;
@@ -140,11 +144,6 @@ const CAMPAIGN_ONLY = [
 const MAX_PCT_DEPTH = 100;
 const MAX_PREEMPTION_BOUND = 100;
 const MAX_RUNS = 1e9;
-/**
- * Shards of one campaign: as many as a Kubernetes Indexed Job may have completions (10^5);
- * past that, a count is a typing error (and beyond 2^53 not even a number any more).
- */
-export const MAX_SHARDS = 100_000;
 /** Seeds are u32: run k of a campaign uses seed + k, wrapping. */
 const MAX_SEED = 0xffffffff;
 /** Trace files go next to the report (in `<report name>-traces`), or here without one. */
@@ -169,6 +168,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
   if ((ringCap !== null || resetter !== null) && log !== null && log !== 'ring') {
     throw new ConfigError(ringCap !== null ? '--ring-cap' : '--resetter', (ringCap ?? resetter)!, 'EINVAL', 'needs --log ring');
   }
+  const selfReap = parseSelfReap(values['self-reap'], log, modes);
   if (values['check-determinism'] === true && modes.length === 1 && modes[0] === 'free') {
     throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
   }
@@ -205,6 +205,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     ...parseWeakKnobs(values),
     ringCap,
     resetter,
+    selfReap,
     matrix: values.matrix === true,
     plan,
     harvester: values.harvester ?? null,
@@ -224,7 +225,7 @@ function checkOutputs(report: string | null, junit: string | null, traceDir: str
 }
 
 /** The matrix decides the mode, the models, the capabilities and the harvesters itself. */
-const MATRIX_SETS = ['mode', 'strategy', 'mutant', 'log', 'shard', 'memory-model', 'ring-cap', 'resetter', 'replay'] as const;
+const MATRIX_SETS = ['mode', 'strategy', 'mutant', 'log', 'shard', 'memory-model', 'ring-cap', 'resetter', 'self-reap', 'replay'] as const;
 
 function checkMatrixOptions(values: Values): void {
   if (values.matrix !== true) return;
@@ -263,6 +264,15 @@ function choice<T extends string>(param: string, v: string | undefined, allowed:
   if (v === undefined) return null;
   if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(param, v, 'EINVAL', `must be one of ${allowed.join(', ')}`);
   return v as T;
+}
+
+/** --self-reap on|off: the design of free ring runs (the controlled scheduler models the hand-off only). */
+function parseSelfReap(v: string | undefined, log: LogMode | null, modes: readonly StressMode[]): boolean | null {
+  const c = choice('--self-reap', v, ['on', 'off'] as const);
+  if (c === null) return null;
+  if (log !== null && log !== 'ring') throw new ConfigError('--self-reap', c, 'EINVAL', 'needs --log ring');
+  if (!modes.includes('free')) throw new ConfigError('--self-reap', c, 'EINVAL', 'free runs only: controlled runs model the hand-off design');
+  return c === 'on';
 }
 
 function readArgs(argv: string[]) {
@@ -357,19 +367,6 @@ function positiveInt(param: string, v: string, min = 1, max = MAX_SEED): number 
   return n;
 }
 
-/**
- * A shard that would run no run is refused rather than reported OK: an OK must mean that runs
- * were made. Shard i of n holds runs i-1, i-1+n, ...: none when the campaign has fewer than i.
- */
-function checkShardHasRuns(shard: Shard, runs: number | null, mutants: readonly MutantProfile[], modes: readonly StressMode[]): void {
-  const sizes = runs !== null ? [runs] : mutants.flatMap((m) => modes.filter((mode) => m.notModelledIn?.[mode] === undefined).map((mode) => m.bound[mode]));
-  const smallest = sizes.length > 0 ? Math.min(...sizes) : null;
-  if (smallest !== null && smallest < shard.index) {
-    const what = runs !== null ? `--runs ${runs}` : `a mutant campaign of ${smallest} runs`;
-    throw new ConfigError('--shard', `${shard.index}/${shard.count}`, 'EINVAL', `shard ${shard.index} of ${what} has no run (shard i holds runs i-1, i-1+n, ...); use fewer shards or more runs`);
-  }
-}
-
 /** "90s", "5m", "1h", "500ms", or plain seconds. */
 function parseDuration(param: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
@@ -377,23 +374,4 @@ function parseDuration(param: string, v: string): number {
   const ms = Number(m[1]) * MS_PER_UNIT[m[2] ?? 's']!;
   if (ms <= 0) throw new ConfigError(param, v, 'EINVAL', 'must be longer than 0');
   return ms;
-}
-
-/** `--shard auto`: from the job runner's environment; the error names the variable when it is wrong. */
-function autoShard(): string {
-  const { shard, from } = shardFromEnv(process.env);
-  process.stderr.write(`--shard auto: ${shard} (from ${from})\n`);
-  return shard;
-}
-
-function parseShard(v: string, strategy: Strategy): Shard {
-  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
-  if (!m) throw new ConfigError('--shard', v, 'EINVAL', 'expected i/n, e.g. 1/4');
-  const index = Number(m[1]);
-  const count = Number(m[2]);
-  if (count < 1 || count > MAX_SHARDS) throw new ConfigError('--shard', v, 'EINVAL', `need 1 <= n <= ${MAX_SHARDS} shards`);
-  if (index < 1 || index > count) throw new ConfigError('--shard', v, 'EINVAL', 'need 1 <= i <= n');
-  const refusal = shardRefusal(strategy);
-  if (refusal !== null) throw new ConfigError('--shard', v, 'EINVAL', refusal);
-  return { index, count };
 }

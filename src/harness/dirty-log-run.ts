@@ -15,7 +15,7 @@ import type { WorkloadConfig } from '../guest/workloads.js';
 import type { Memslot } from '../kernel/memslots.js';
 import type { Vm } from '../kernel/vm.js';
 import { type CopyComparison, DirtyPageCopier } from '../userspace/dirty-copier.js';
-import { type UserspaceFaults, userspaceFaults } from '../userspace/faults.js';
+import { HARVEST_SKIP_PERIOD, type UserspaceFaults, userspaceFaults } from '../userspace/faults.js';
 import { CONTROL_TIMEOUT_MS, GuestFleet, buildGuestVm } from '../userspace/guest-fleet.js';
 import { type LogCollector, SelfReapLogCollector, createCollector } from '../userspace/log-collectors.js';
 import type { ReadyPageSink } from '../userspace/ready-page-sink.js';
@@ -35,12 +35,17 @@ import { RingWedgeDetector } from './wedge-detector.js';
 /** Share of a vCPU's writes that go to SMRAM through SMM (--smm-pages), in percent. */
 const SMM_WRITE_PERCENT = 2;
 
-/** The collector of the run: the stress harness's when it brings one, else the log mode's. */
-function createRunCollector(config: RunConfig, vm: Vm, slots: readonly Memslot[], hooks: RunHooks, reaper: ReaperBuffers | undefined, faults: UserspaceFaults): LogCollector {
-  const custom = hooks.createCollector?.(vm, config.vcpus, slots, config);
+/**
+ * The collector of the run: the stress harness's or a user's harvester when the caller brings
+ * one, else the log mode's. With `reaper` (config.selfReap, ring logging) the built-in ring
+ * collector is the self-reaping one: the vCPU threads reap their own rings on exit 31, this
+ * thread the rest. A caller's collector takes part in self-reap only by draining `reaper`
+ * (LogCollector.selfReaper); any other is the rings' only reaper, with the hand-off design.
+ */
+function createRunCollector(config: RunConfig, vm: Vm, slots: readonly Memslot[], hooks: RunHooks, reaper: SharedReaper | null, faults: UserspaceFaults): LogCollector {
+  const custom = hooks.createCollector?.(vm, config.vcpus, slots, config, reaper);
   if (custom !== undefined) return custom;
-  // Self-reap: the vCPU threads reap their own rings on exit 31, this thread the rest.
-  if (reaper !== undefined) return new SelfReapLogCollector(vm, new SharedReaper(vm, reaper), slots);
+  if (reaper !== null) return new SelfReapLogCollector(vm, reaper, slots, faults);
   return createCollector(config.log, vm, config.vcpus, slots, config.clearChunkPages, faults);
 }
 
@@ -71,16 +76,22 @@ export class DirtyLogRun implements PolledRun {
     this.oracle.report(slot, offLo, offHi);
   };
 
+  /** The run's configuration; selfReap as the run does it (a caller's collector may not self-reap). */
+  readonly config: RunConfig;
+
   constructor(
-    readonly config: RunConfig,
+    config: RunConfig,
     private readonly hooks: RunHooks,
   ) {
     ({ vm: this.vm, slots: this.slots } = buildGuestVm(config, true, hooks.ringSpace));
     this.faults = userspaceFaults(config.mutants);
     this.fleet = new GuestFleet(this.vm, config.vcpus, config.deviceWriters, hooks.spawn);
     this.control = this.fleet.control;
-    this.reaperBuffers = config.selfReap ? SharedReaper.createBuffers(this.slots) : undefined;
-    this.collector = createRunCollector(config, this.vm, this.slots, hooks, this.reaperBuffers, this.faults);
+    const reaper = config.selfReap ? new SharedReaper(this.vm, SharedReaper.createBuffers(this.slots, this.faults.harvestSkipsEntry ? HARVEST_SKIP_PERIOD : 0)) : null;
+    this.collector = createRunCollector(config, this.vm, this.slots, hooks, reaper, this.faults);
+    // The vCPUs reap only into a reaper that the run's collector drains.
+    this.reaperBuffers = this.collector.selfReaper?.buffers;
+    this.config = { ...config, selfReap: this.reaperBuffers !== undefined };
     this.copier = new DirtyPageCopier(this.slots);
     const oracleSlots: OracleSlot[] = this.slots.map((s) => ({
       encodedSlot: s.encodedSlot,

@@ -7,7 +7,6 @@
 import { ConfigError } from '../base/config-error.js';
 import { int, randomSeed, stripUndefined } from '../base/config-values.js';
 import { GiB, KiB, MiB, TiB } from '../base/units.js';
-import { Mutant } from '../userspace/known-bugs.js';
 import { type GuestShape, validateGuestShape } from '../userspace/guest-shape.js';
 import { TRACK_DEFAULTS, type TrackOptions, resolveTrackOptions } from './page-track-config.js';
 
@@ -32,13 +31,18 @@ export interface RunConfig extends GuestShape, TrackOptions {
    */
   readonly smmPages: number;
   /**
-   * React to exit 31 in the vCPU thread: it harvests its own ring and resets (QEMU's reaction,
-   * src/userspace/self-reaper.ts) instead of stalling until userspace does. Default off.
+   * The design of the reaction to exit 31 with ring logging. On (the default with --log ring):
+   * the vCPU thread harvests its own ring and resets (QEMU's reaction,
+   * src/userspace/self-reaper.ts), and userspace's collections drain what it reaped. Off: the
+   * hand-off design, where the vCPU stalls until userspace has collected. A run whose collector
+   * is a caller's (a user's harvester, a stress variant) uses the hand-off design unless that
+   * collector drains the shared reaper (LogCollector.selfReaper): it is the reaper under test.
    */
   readonly selfReap: boolean;
 }
 
-export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
+/** The defaults; selfReap's depends on the log mode (on for ring logging). */
+export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap' | 'selfReap'> = {
   log: 'ring',
   clearChunkPages: 1024,
   initiallySet: false,
@@ -58,7 +62,6 @@ export const RUN_DEFAULTS: Omit<RunConfig, 'seed' | 'ringWithBitmap'> = {
   mutants: 0,
   emulateAllStores: false,
   smmPages: 0,
-  selfReap: false,
   ...TRACK_DEFAULTS,
 };
 
@@ -78,12 +81,12 @@ export function validateRunConfig(input: Partial<RunConfig>): RunConfig {
   const harvestIntervalMs = int('--harvest-interval-ms', c.harvestIntervalMs, 1, MAX_INTERVAL_MS, 'harvest interval');
   const writesPerIteration = int('--writes-per-iteration', c.writesPerIteration, 0, MAX_WRITES_PER_ITERATION, 'writes per iteration');
   const smmPages = int('--smm-pages', c.smmPages, 0, MAX_SMM_PAGES, 'SMRAM page count');
-  const selfReap = c.selfReap === true;
+  if (input.selfReap !== undefined && typeof input.selfReap !== 'boolean') {
+    throw new ConfigError('--self-reap', String(input.selfReap), 'EINVAL', 'expected true or false');
+  }
+  const selfReap = input.selfReap ?? guest.log === 'ring';
   if (selfReap && guest.log !== 'ring') {
     throw new ConfigError('--self-reap', 'on', 'EINVAL', 'self-reap harvests dirty rings: it needs --log ring');
-  }
-  if (selfReap && ((c.mutants >>> 0) & Mutant.HARVEST_SKIPS_ENTRY) !== 0) {
-    throw new ConfigError('--mutant', 'harvest-skips-entry', 'EINVAL', 'that mutant lives in the userspace collector, which self-reap replaces');
   }
   const track = resolveTrackOptions(input, pages, guest.deviceWriters);
   if ('problem' in track) throw new ConfigError(track.problem.param, track.problem.value, track.problem.errno, track.problem.reason);

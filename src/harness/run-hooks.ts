@@ -4,6 +4,7 @@ import type { StepHookSpec } from '../kernel/step-hook.js';
 import type { Vm } from '../kernel/vm.js';
 import type { RingSpaceFactory } from '../userspace/guest-fleet.js';
 import type { LogCollector } from '../userspace/log-collectors.js';
+import type { SharedReaper } from '../userspace/self-reaper.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import type { IterationReport } from './iteration-report.js';
 import type { RunConfig } from './run-config.js';
@@ -23,8 +24,13 @@ export interface RunHooks {
   // --- The stress harness's hooks; a plain run uses none of them. ---
   /** Random delays at the step points of every vCPU worker (real threads, free-running). */
   readonly vcpuStepHook?: StepHookSpec;
-  /** A harvester of the stress harness's (harvester-variants.ts) instead of the mode's collector. */
-  readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[], config: RunConfig) => LogCollector;
+  /**
+   * A harvester of the stress harness's (harvester-variants.ts) or a user's instead of the
+   * mode's collector. `reaper`: the run's shared reaper when config.selfReap is on; a collector
+   * that drains it (LogCollector.selfReaper) has the vCPUs reap their own rings on exit 31,
+   * any other collector gets the hand-off design.
+   */
+  readonly createCollector?: (vm: Vm, vcpus: number, slots: readonly Memslot[], config: RunConfig, reaper: SharedReaper | null) => LogCollector;
   /** Where the rings go: a WebAssembly harvester's linear memory (HarvesterDefinition.ringSpace). */
   readonly ringSpace?: RingSpaceFactory;
   /** Asked at every poll of an iteration: force a collection now, and/or kick a vCPU (−1: none). */

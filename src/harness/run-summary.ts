@@ -105,6 +105,11 @@ export interface RunSummary {
   error: string | null;
   /** Stopped before its last iteration by a stop request (Ctrl-C): the figures are the iterations made. */
   interrupted: boolean;
+  /**
+   * Ring logging: the vCPU threads reaped their own rings on exit 31 (the self-reap design);
+   * false: they stalled until userspace collected (the hand-off design, or another log mode).
+   */
+  selfReap: boolean;
 }
 
 export interface LockHold {
@@ -265,6 +270,7 @@ export function summarizeRun(r: RunStatistics): RunSummary {
     // New fields go last: the JSON keeps the order it has always had.
     smmPages: config.smmPages,
     interrupted: r.interrupted === true,
+    selfReap: config.selfReap,
   };
   // `ok` comes first in the JSON, as it always has.
   return { ok: runPassed(summary, config.iterations), ...summary };

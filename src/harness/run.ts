@@ -32,7 +32,8 @@ export type { PollAction, RunHooks } from './run-hooks.js';
 export type { LockHold, RunSummary } from './run-summary.js';
 
 export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): Promise<RunSummary> {
-  const config = validateRunConfig(input);
+  // A caller's collector (a user's harvester) is the rings' reaper: the hand-off design unless asked.
+  const config = validateRunConfig(input.selfReap === undefined && hooks.createCollector !== undefined ? { ...input, selfReap: false } : input);
   hooks.onStart?.(config);
   const t0 = now();
   const run = new DirtyLogRun(config, hooks);
@@ -61,7 +62,7 @@ export async function runDirtyLog(input: Partial<RunConfig>, hooks: RunHooks): P
     if (err !== null && error === null) error = err;
   }
   const statistics = run.statistics();
-  return summarizeRun({ config, iterations, error, interrupted, elapsedMs: now() - t0, ...statistics });
+  return summarizeRun({ config: run.config, iterations, error, interrupted, elapsedMs: now() - t0, ...statistics });
 }
 
 /** The ring run: `runDirtyLog` with `log: 'ring'` (the default). */

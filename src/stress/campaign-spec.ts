@@ -57,6 +57,8 @@ export interface CampaignSpec {
   /** Controlled scenarios of --log ring: only this ring capability / this resetter (null: drawn). */
   readonly ringCap: RingCap | null;
   readonly resetter: Resetter | null;
+  /** Free ring runs of the standard harvester: self-reap (true), the hand-off (false), drawn (null). */
+  readonly selfReap: boolean | null;
   /** Controlled: further scenario constraints (under the mutant's and the options above). */
   readonly scenario: ScenarioRequest | null;
   /** A user's harvester (--harvester) in the collector's place: its module's file: URL and its log mode. */
@@ -114,6 +116,7 @@ export function campaignSpec(mode: StressMode, over: Partial<CampaignSpec> = {})
     staleBound: DEFAULT_STALE_BOUND,
     ringCap: null,
     resetter: null,
+    selfReap: null,
     scenario: null,
     userHarvester: null,
     ...over,

@@ -65,6 +65,12 @@ export interface LogCollector {
   copyOnReport?(copier: DirtyPageCopier, oracle: ReadyPageSink): void;
   /** Ring modes: the harvester's next index to read in vCPU i's ring (what a live view draws). */
   fetchIndex?(vcpu: number): number;
+  /**
+   * Set by a collector that drains this reaper: the run's vCPU threads then reap their own rings
+   * into it on exit 31 (the self-reap design). Any other collector is the only reaper of the
+   * rings, and the vCPUs stall on exit 31 until it has collected (the hand-off design).
+   */
+  readonly selfReaper?: SharedReaper;
 }
 
 /** Zeroed statistics, for every collector (those of other modules too). */
@@ -211,7 +217,10 @@ export class RingLogCollector implements LogCollector {
 /**
  * Ring logging where the vCPU threads reap their own rings on exit 31 (QEMU's reaction) and
  * userspace reaps every ring periodically and at the final sync, all through one SharedReaper:
- * pages reach the sink only after the reset that re-protected them has returned.
+ * pages reach the sink only after the reset that re-protected them has returned. Every page a
+ * vCPU thread reaped reaches the sink at the next collection (as QEMU's reaper feeds the slot
+ * bitmap the migration thread reads), so the oracle and the copy see the same pages as with
+ * the hand-off design.
  */
 export class SelfReapLogCollector implements LogCollector {
   readonly mode = 'ring' as const;
@@ -224,17 +233,28 @@ export class SelfReapLogCollector implements LogCollector {
     this.sink(slot, offset, 0);
   };
 
+  private readonly copyBeforeReset: boolean;
+
   constructor(
     readonly vm: Vm,
-    readonly reaper: SharedReaper,
+    readonly selfReaper: SharedReaper,
     private readonly slots: readonly Memslot[],
-  ) {}
+    /** The run's faults: copy-before-reset here; harvest-skips-entry is in the reaper's buffers. */
+    faults: UserspaceFaults,
+  ) {
+    this.copyBeforeReset = faults.copyBeforeReset;
+  }
 
   collect(sink: ReadyPageSink, final: boolean): number {
     this.sink = sink;
     this.drained = 0;
-    this.reaper.reap(-1);
-    this.reaper.drain(this.drainSink);
+    if (this.copyBeforeReset) {
+      // Mutant: this thread's reap hands its pages over before its reset (vCPU reaps stay correct).
+      this.selfReaper.reapCopyingBeforeReset(this.drainSink);
+    } else {
+      this.selfReaper.reap(-1);
+    }
+    this.selfReaper.drain(this.drainSink);
     let n = this.drained;
     if (final && this.vm.ringWithBitmap) {
       const bits = collectLegacyBitmaps(this.vm, this.slots, this.bitmaps, sink);
@@ -242,7 +262,7 @@ export class SelfReapLogCollector implements LogCollector {
       this.stats.getCalls += this.slots.length;
       n += bits;
     }
-    const r = this.reaper.stats();
+    const r = this.selfReaper.stats();
     this.stats.records = r.harvested + this.stats.deviceBitmapRecords;
     this.stats.collections++;
     this.stats.resetCalls = r.resets;

@@ -19,7 +19,11 @@
  * sink (oracle report, page copy) runs outside the lock, so a vCPU reaping on exit 31 never
  * waits for it.
  *
- * The control buffer is ReaperLayout (src/abi/layout.ts) followed by one fetch index per vCPU.
+ * The userspace collector's known bugs (userspace/faults.ts) live here too, so that a run with
+ * either design takes them: harvest-skips-entry in every thread that reaps (ReaperBuffers),
+ * copy-before-reset in userspace's own reap (reapCopyingBeforeReset).
+ *
+ * The control buffer is ReaperLayout (reaper-layout.ts) followed by one fetch index per vCPU.
  */
 import { REAPER_FETCH_WORD, ReaperLayout } from './reaper-layout.js';
 import { type RingViews } from '../abi/dirty-gfn.js';
@@ -49,6 +53,11 @@ export interface ReaperSlot {
 export interface ReaperBuffers {
   readonly control: SharedArrayBuffer;
   readonly slots: readonly ReaperSlot[];
+  /**
+   * Mutant `harvest-skips-entry` (userspace/faults.ts), in every thread that reaps: each reaper
+   * drops every Nth entry it harvests without recording it (still marked RESET). 0: none.
+   */
+  readonly skipEveryNth: number;
 }
 
 export interface ReaperStats {
@@ -79,11 +88,16 @@ export class SharedReaper {
   private lastSlot = -1;
   private harvestedNow = 0;
   private badNow = 0;
+  private drainedNow = 0;
+  /** Entries this thread's reaper has seen, for the skip mutant's count. */
+  private seen = 0;
+  private readonly skipEveryNth: number;
   private readonly sink = (slot: number, offLo: number, offHi: number): void => this.record(slot, offLo, offHi);
 
   /** Allocate the shared buffers for `slots` (encoded slot and page count each). */
-  static createBuffers(slots: readonly { readonly encodedSlot: number; readonly pageCount: number }[]): ReaperBuffers {
+  static createBuffers(slots: readonly { readonly encodedSlot: number; readonly pageCount: number }[], skipEveryNth = 0): ReaperBuffers {
     return {
+      skipEveryNth,
       control: new SharedArrayBuffer(INT_WORDS * Int32Array.BYTES_PER_ELEMENT),
       slots: slots.map((s) => ({
         encodedSlot: s.encodedSlot,
@@ -104,6 +118,7 @@ export class SharedReaper {
     this.slotPages = Float64Array.from(buffers.slots, (s) => s.pageCount);
     this.bitmaps = buffers.slots.map((s) => new Int32Array(s.bitmap));
     this.taken = this.bitmaps.map((bm) => new Int32Array(bm.length));
+    this.skipEveryNth = buffers.skipEveryNth;
   }
 
   private ringOf(vcpu: number): RingViews {
@@ -121,6 +136,21 @@ export class SharedReaper {
    * number of entries harvested.
    */
   reap(vcpu: number): number {
+    return this.reapLocked(vcpu, null);
+  }
+
+  /**
+   * Mutant `copy-before-reset`: reap every ring, but hand the bitmaps' pages to `sink` between
+   * the harvest and the reset (still under the lock), i.e. read pages that are still writable.
+   * Returns the number of pages handed over.
+   */
+  reapCopyingBeforeReset(sink: DrainSink): number {
+    this.drainedNow = 0;
+    this.reapLocked(-1, sink);
+    return this.drainedNow;
+  }
+
+  private reapLocked(vcpu: number, copyBeforeReset: DrainSink | null): number {
     this.lock.lock();
     try {
       this.harvestedNow = 0;
@@ -132,6 +162,10 @@ export class SharedReaper {
       f[F_REAPS]! += 1;
       f[F_HARVESTED]! += n;
       f[F_BAD_ENTRIES]! += this.badNow;
+      if (copyBeforeReset !== null) {
+        this.take();
+        this.drainedNow = this.emitTaken(copyBeforeReset);
+      }
       if (n > 0) {
         const reset = this.vm.resetDirtyRings();
         f[F_RESETS]! += 1;
@@ -153,6 +187,8 @@ export class SharedReaper {
 
   private record(slot: number, offLo: number, offHi: number): void {
     this.harvestedNow++;
+    // The entry is marked RESET by the harvest loop either way: a skipped one is lost.
+    if (this.skipEveryNth > 0 && ++this.seen % this.skipEveryNth === 0) return;
     let s = this.lastSlot;
     if (s < 0 || this.slotEnc[s] !== (slot | 0)) {
       s = -1;
@@ -185,18 +221,28 @@ export class SharedReaper {
   drain(sink: DrainSink): number {
     this.lock.lock();
     try {
-      for (let s = 0; s < this.bitmaps.length; s++) {
-        const bm = this.bitmaps[s]!;
-        const taken = this.taken[s]!;
-        for (let w = 0; w < bm.length; w++) {
-          const bits = bm[w]!;
-          taken[w] = bits;
-          if (bits !== 0) bm[w] = 0;
-        }
-      }
+      this.take();
     } finally {
       this.lock.unlock();
     }
+    return this.emitTaken(sink);
+  }
+
+  /** Move every bitmap's bits into the private copy (`taken`), clearing them; under the lock. */
+  private take(): void {
+    for (let s = 0; s < this.bitmaps.length; s++) {
+      const bm = this.bitmaps[s]!;
+      const taken = this.taken[s]!;
+      for (let w = 0; w < bm.length; w++) {
+        const bits = bm[w]!;
+        taken[w] = bits;
+        if (bits !== 0) bm[w] = 0;
+      }
+    }
+  }
+
+  /** Hand every page of the private copy to `sink`, slot by slot, ascending. */
+  private emitTaken(sink: DrainSink): number {
     let n = 0;
     for (let s = 0; s < this.taken.length; s++) {
       const taken = this.taken[s]!;

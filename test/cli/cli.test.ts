@@ -48,7 +48,8 @@ describe('dirtyring run --json', () => {
     ]) {
       expect(s, field).toHaveProperty(field);
     }
-    expect(s).toMatchObject({ ok: true, seed: 9, log: 'ring', vcpus: 2, iterations: 3, lostPages: 0 });
+    // Ring logging's default design: each vCPU reaps its own ring on exit 31.
+    expect(s).toMatchObject({ ok: true, seed: 9, log: 'ring', vcpus: 2, iterations: 3, lostPages: 0, selfReap: true });
     // Per-call figures: a mean never exceeds the maximum.
     const holds = s['mmuLockHoldUs'] as Record<string, { calls: number; mean: number; max: number }>;
     expect(holds['reset']!.calls).toBeGreaterThan(0);
@@ -62,6 +63,16 @@ describe('dirtyring run --json', () => {
     expect(s.ok).toBe(false);
     expect(s.lostPages).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/(LOST PAGE|COPY MISMATCH): .* seed 5/);
+  }, timeoutAbove(CLI_MS));
+
+  it('--no-self-reap selects the hand-off design (the vCPU stalls until userspace collects)', () => {
+    const r = dirtyring('run', '--no-self-reap', '--ring-entries', '256', '--iterations', '3', '--memory', '8MiB', '--seed', '9', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('hand-off on exit 31');
+    expect(lastJson(r.stdout)).toMatchObject({ ok: true, selfReap: false, lostPages: 0 });
+    const both = dirtyring('run', '--self-reap', '--no-self-reap');
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('--no-self-reap');
   }, timeoutAbove(CLI_MS));
 
   it('prints a human summary without --json', () => {

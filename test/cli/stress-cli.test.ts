@@ -54,6 +54,11 @@ describe('dirtyring stress: bad input exits 2 with the parameter and the errno',
       [['--mode', 'controlled', '--resetter', 'thread', '--log', 'bitmap'], '--resetter thread: EINVAL, needs --log ring'],
       [['--matrix', '--mode', 'free'], '--mode free: EINVAL, not used with --matrix'],
       [['--replay', 'x.json', '--ring-cap', 'ring'], '--ring-cap ring: EINVAL, not used with --replay'],
+      [['--self-reap', 'yes'], '--self-reap yes: EINVAL, must be one of on, off'],
+      [['--self-reap', 'on', '--log', 'bitmap'], '--self-reap on: EINVAL, needs --log ring'],
+      [['--self-reap', 'on', '--mode', 'controlled'], '--self-reap on: EINVAL, free runs only: controlled runs model the hand-off design'],
+      [['--matrix', '--self-reap', 'off'], '--self-reap off: EINVAL, not used with --matrix'],
+      [['--replay', 'x.json', '--self-reap', 'on'], '--self-reap on: EINVAL, not used with --replay'],
       // A campaign (or a shard of one) that would make no run is refused, not reported OK.
       [['--shard', '2/3', '--runs', '1'], '--shard 2/3: EINVAL, shard 2 of --runs 1 has no run'],
       [['--mutant', 'no-tlb-flush', '--mode', 'controlled', '--shard', '31/40'], '--shard 31/40: EINVAL, shard 31 of a mutant campaign of 30 runs has no run'],
@@ -115,6 +120,17 @@ describe('dirtyring stress campaigns', () => {
     const s = lastJson(r.stdout);
     expect(s).toMatchObject({ ok: true, runs: 2, forbidden: 0, modes: ['free'] });
   }, timeoutAbove(CLI_MS));
+
+  it('--self-reap on|off fixes the design of every free ring run of the standard harvester', () => {
+    for (const [value, tag] of [['on', '+self-reap'], ['off', '']] as const) {
+      const report = join(dir, `self-reap-${value}.json`);
+      const r = dirtyring('stress', '--mode', 'free', '--log', 'ring', '--self-reap', value, '--runs', '4', '--seed', '11', '--report', report, '--json');
+      expect(r.status, r.stderr).toBe(0);
+      expect(lastJson(r.stdout)).toMatchObject({ ok: true, runs: 4, forbidden: 0 });
+      const records = (JSON.parse(readFileSync(report, 'utf8')) as { campaigns: { records: { config: string }[] }[] }).campaigns[0]!.records;
+      for (const x of records) if (x.config.startsWith('ring/standard')) expect(x.config.startsWith(`ring/standard${tag} `), x.config).toBe(true);
+    }
+  }, timeoutAbove(CLI_MS, CLI_MS));
 
   it('--preset soak: every mode in every log mode, then the totals (scaled down by --runs)', () => {
     const r = dirtyring('stress', '--preset', 'soak', '--runs', '3', '--seed', '2', '--json');

@@ -47,6 +47,8 @@ describe('run() and migrate() with a harvester', () => {
         expect(r.ok, r.error ?? '').toBe(true);
         expect(r.harvester?.pagesReported).toBeGreaterThan(0);
         expect(r.harvester?.resetMismatches).toBe(0);
+        // Self-reap is the built-in collector's default; a harvester of yours is the only reaper.
+        expect(r.selfReap).toBe(false);
       }
     });
   }, WATCHDOG_MS);
@@ -75,6 +77,7 @@ describe('run() and migrate() with a harvester', () => {
   it('bad input is a ConfigError naming the parameter and the errno; nothing runs', async () => {
     await expect(run({ harvester: 'no/such/harvester.ts' })).rejects.toThrow('--harvester no/such/harvester.ts: ENOENT, no such file');
     await expect(run({ harvester: example('qemu-reaper'), log: 'bitmap' })).rejects.toThrow('log bitmap: EINVAL, harvester qemu-reaper drives log ring');
+    await expect(run({ harvester: example('qemu-reaper'), selfReap: true })).rejects.toThrow('selfReap true: EINVAL');
     await expect(stress({ runs: 0 })).rejects.toThrow('runs 0: EINVAL');
     await expect(stress({ mode: 'chaos' as never })).rejects.toThrow('mode chaos: EINVAL');
     await expect(stress({ harvester: inline as never })).rejects.toThrow("harvester inline-reaper: EINVAL, stress needs the harvester's module");

@@ -34,6 +34,25 @@ describe('free-running campaigns', () => {
     expect(new Set(r.records.map((x) => x.config.split('/')[0])), `seed ${seed}`).toEqual(new Set(['ring', 'bitmap', 'clear']));
   }, timeoutAbove(CAMPAIGN_MS));
 
+  it('self-reap on: every standard ring run reaps on its vCPU threads, and no page is lost', async () => {
+    const seed = testSeed(9200);
+    const r = await withWatchdog(seed, CAMPAIGN_MS, 'free self-reap campaign', () => harness.runCampaign(spec({ seed, runs: 16, log: 'ring', selfReap: true })));
+    expect(failingRuns(r), `seed ${seed}`).toEqual([]);
+    // The hostile variant is the rings' only reaper (the hand-off design); every other run self-reaps.
+    for (const x of r.records) expect(x.config, `seed ${seed}`).toMatch(x.config.startsWith('ring/hostile-wrap') ? /^ring\/hostile-wrap / : /^ring\/standard\+self-reap /);
+    expect(r.records.filter((x) => x.outcomes.includes('ring-full-page')).length, `seed ${seed}: no run filled a ring`).toBeGreaterThan(0);
+  }, timeoutAbove(CAMPAIGN_MS));
+
+  it('the design is drawn per ring run of the standard harvester unless the campaign fixes it', () => {
+    const ring = Array.from({ length: 200 }, (_, i) => generateFreeScenario(i, { log: 'ring', harvester: 'standard' }));
+    const selfReaping = ring.filter((x) => x.config.selfReap === true).length;
+    expect(selfReaping).toBeGreaterThan(50);
+    expect(selfReaping).toBeLessThan(150);
+    expect(generateFreeScenario(1, { log: 'ring', harvester: 'standard', selfReap: false }).config.selfReap).toBe(false);
+    expect(generateFreeScenario(1, { harvester: 'hostile-wrap', selfReap: true }).config.selfReap).toBe(false);
+    expect(generateFreeScenario(1, { log: 'bitmap', selfReap: true }).config.selfReap).toBe(false);
+  });
+
   it('a scenario is a function of its seed, and perturbs most runs', () => {
     expect(generateFreeScenario(77)).toEqual(generateFreeScenario(77));
     const perturbed = Array.from({ length: 100 }, (_, i) => generateFreeScenario(i)).filter((s) => s.vcpuPerturbation !== null);

@@ -22,6 +22,8 @@ import type { VmCore } from '../../src/kernel/vm-core.js';
 import { NotificationRingNotifier } from '../../src/pagetrack/notification-ring.js';
 import { TrackRingLayout } from '../../src/pagetrack/notification-ring-layout.js';
 import { RingCollector } from '../../src/userspace/ring-collector.js';
+import { REAPER_FETCH_WORD } from '../../src/userspace/reaper-layout.js';
+import { SharedReaper } from '../../src/userspace/self-reaper.js';
 import { type Join, type Method, type Undo, batchProxy, joinOf, patchMethod, undoAll } from './patch.js';
 
 const WRITABLE = SpteBits.WRITABLE;
@@ -62,6 +64,11 @@ function pushWrongPage(at: IndexTest): Undo {
 
 /** The harvester marks the entries `at` picks RESET but never hands them on. */
 function harvestDrops(at: IndexTest): Undo {
+  return undoAll([collectorHarvestDrops(at), reaperHarvestDrops(at)]);
+}
+
+/** The hand-off design's harvest loop (userspace's RingCollector). */
+function collectorHarvestDrops(at: IndexTest): Undo {
   return patchMethod(RingCollector.prototype, 'harvestEntries', () =>
     function (this: { vcpuCount: number; rings: { entryCount: number }[]; cursors: { fetchIndex: number }[]; harvestedTotal: number }, sink: Method) {
       let n = 0;
@@ -74,6 +81,27 @@ function harvestDrops(at: IndexTest): Undo {
       }
       this.harvestedTotal += n;
       return n;
+    },
+  );
+}
+
+/**
+ * The self-reap design's harvest loop (SharedReaper, in the vCPU threads and in userspace): the
+ * dropped entry is still counted as harvested (it was marked RESET), as in the loop above.
+ */
+function reaperHarvestDrops(at: IndexTest): Undo {
+  type Reaper = { i32: Int32Array; cursor: { fetchIndex: number }; harvestedNow: number; ringOf(vcpu: number): Parameters<typeof harvestRing>[0]; sink: Method };
+  return patchMethod(SharedReaper.prototype, 'harvestOne', () =>
+    function (this: Reaper, vcpu: number) {
+      const c = this.cursor;
+      c.fetchIndex = Atomics.load(this.i32, REAPER_FETCH_WORD + vcpu) >>> 0;
+      const ring = this.ringOf(vcpu);
+      let index = c.fetchIndex;
+      harvestRing(ring, c, Number.MAX_SAFE_INTEGER, (slot, lo, hi) => {
+        if (!at(index++ >>> 0, ring.entryCount)) this.sink(slot, lo, hi);
+        else this.harvestedNow++;
+      });
+      Atomics.store(this.i32, REAPER_FETCH_WORD + vcpu, c.fetchIndex | 0);
     },
   );
 }

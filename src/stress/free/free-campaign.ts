@@ -33,7 +33,9 @@ export class FreeCampaignRuns implements CampaignRuns {
     const user = spec.userHarvester;
     // A user's harvester takes the standard harvester's place, with its own log mode.
     const log = user?.log ?? spec.log;
-    this.request = { ...base, ...(log !== null && { log }), ...(user !== null && { harvester: 'standard' as const }) };
+    // A user's harvester is the rings' only reaper (the hand-off design); else --self-reap or drawn.
+    const selfReap = user !== null ? false : (spec.selfReap ?? undefined);
+    this.request = { ...base, ...(log !== null && { log }), ...(user !== null && { harvester: 'standard' as const }), ...(selfReap !== undefined && { selfReap }) };
     this.mutants = spec.mutant?.bit ?? 0;
   }
 

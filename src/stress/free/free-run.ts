@@ -50,12 +50,12 @@ export async function runFreeScenario(
     coverage,
     ...(user?.definition.ringSpace && { ringSpace: user.definition.ringSpace }),
     ...(scenario.vcpuPerturbation ? { vcpuStepHook: perturbationSpec(scenario.vcpuPerturbation) } : {}),
-    createCollector: (vm, n, slots, config) => {
+    createCollector: (vm, n, slots, config, reaper) => {
       if (user !== undefined) {
         harvester = userHarvester(user.definition, { ...user.source, coverage }, vm, n, slots);
         return harvester.collector;
       }
-      harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants));
+      harvester = createHarvester(scenario.harvester, config.log, vm, n, slots, config.clearChunkPages, userspaceFaults(mutants), 0, reaper);
       return harvester.collector;
     },
     onPoll: () => {

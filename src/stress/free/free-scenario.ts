@@ -48,6 +48,11 @@ export interface FreeRequest {
   readonly iterations?: readonly number[];
   /** Entries of the page-track notification rings (with `track`). */
   readonly trackRingEntries?: number;
+  /**
+   * Ring runs of the standard harvester: the self-reap design (true), the hand-off (false), or
+   * drawn (unset). Other harvesters are userspace's only reaper: always the hand-off.
+   */
+  readonly selfReap?: boolean;
 }
 
 /** Step points a vCPU thread reaches, and those userspace's thread reaches. */
@@ -67,7 +72,10 @@ const USER_POINTS = [Step.HARVEST_ENTRY, Step.RESET_ENTRY, Step.RESET_REPROTECT,
  * Independent streams derived from a run's seed (the configuration's, each thread's delays, and
  * the structures' edges: drawn apart so that adding them left every other draw of a seed as it was).
  */
-const STREAM = { config: 0xf7ee, vcpuDelays: 0x9c, userDelays: 0x0c, edges: 0xed9e } as const;
+const STREAM = { config: 0xf7ee, vcpuDelays: 0x9c, userDelays: 0x0c, edges: 0xed9e, design: 0x5e1f } as const;
+
+/** Ring runs of the standard harvester that self-reap when the campaign leaves it to the draw. */
+const SELF_REAP_PERCENT = 50;
 
 /**
  * The edges of free runs: guest memory a few pages past whole MiB (memslots whose size is no
@@ -141,7 +149,8 @@ export function generateFreeScenario(seed: number, req: FreeRequest = {}): FreeS
   const forcedLog = req.harvester ? harvesterLogMode(req.harvester) : null;
   const log = req.log ?? forcedLog ?? rng.weighted(DRAW.logWeights);
   const harvester: HarvesterVariant = req.harvester ?? pickHarvester(rng, log, DRAW.hostileWrapPercent);
-  const config = edgeConfig(new Prng(deriveSeed(seed, STREAM.edges)), runConfig(rng, seed, log, harvester, req), req);
+  const edged = edgeConfig(new Prng(deriveSeed(seed, STREAM.edges)), runConfig(rng, seed, log, harvester, req), req);
+  const config = { ...edged, selfReap: drawSelfReap(new Prng(deriveSeed(seed, STREAM.design)), log, harvester, req) };
   const perturbed = percent(rng, DRAW.perturbedPercent);
   return {
     seed,
@@ -200,13 +209,22 @@ function edgeConfig(rng: Prng, c: FreeScenario['config'], req: FreeRequest): Fre
   };
 }
 
+/**
+ * The reaction to exit 31, from its own stream: only a ring run of the standard harvester can
+ * self-reap (its collector drains the shared reaper); the variants reap in userspace alone.
+ */
+function drawSelfReap(rng: Prng, log: LogMode, harvester: HarvesterVariant, req: FreeRequest): boolean {
+  if (log !== 'ring' || harvester !== 'standard') return false;
+  return req.selfReap ?? percent(rng, SELF_REAP_PERCENT);
+}
+
 /** One line: `ring/standard 2 vCPUs 4MiB 1024 entries, random, 3 iterations, perturbed`. */
 export function describeFreeScenario(s: FreeScenario, userHarvester?: string): string {
   const c = s.config;
   const mib = Math.floor((c.memoryBytes ?? 0) / MiB);
   const extra = ((c.memoryBytes ?? 0) % MiB) / PAGE_SIZE;
   return (
-    `${c.log}/${userHarvester !== undefined ? `user:${userHarvester.slice(userHarvester.lastIndexOf('/') + 1)}` : s.harvester} ${c.vcpus} vCPU${c.vcpus === 1 ? '' : 's'} ${mib}MiB${extra > 0 ? `+${extra}p` : ''}` +
+    `${c.log}/${userHarvester !== undefined ? `user:${userHarvester.slice(userHarvester.lastIndexOf('/') + 1)}` : s.harvester}${c.selfReap === true ? '+self-reap' : ''} ${c.vcpus} vCPU${c.vcpus === 1 ? '' : 's'} ${mib}MiB${extra > 0 ? `+${extra}p` : ''}` +
     `${c.memslots !== undefined && c.memslots > 1 ? ` in ${c.memslots} slots` : ''}${c.smmPages ? ` + ${c.smmPages}p SMRAM` : ''}` +
     `${c.ringEntries !== undefined ? ` ${c.ringEntries} entries` : ''}, ${c.workload}${c.emulateAllStores ? ' emulated' : ''}, ` +
     `${c.iterations} iterations${c.deviceWriters ? ', DMA' : ''}${c.trackPages ? `, ${c.trackPages} tracked pages${c.trackRingEntries ? ` (${c.trackRingEntries}-entry rings)` : ''}` : ''}` +

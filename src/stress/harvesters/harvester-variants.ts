@@ -7,7 +7,8 @@ import type { Memslot } from '../../kernel/memslots.js';
 import type { UserspaceFaults } from '../../userspace/faults.js';
 import type { Vm } from '../../kernel/vm.js';
 import { HostileRingCollector } from './hostile-ring-collector.js';
-import { type LogCollector, type LogMode, createCollector } from '../../userspace/log-collectors.js';
+import { type LogCollector, type LogMode, SelfReapLogCollector, createCollector } from '../../userspace/log-collectors.js';
+import type { SharedReaper } from '../../userspace/self-reaper.js';
 import { UnalignedClearCollector } from './unaligned-clear-collector.js';
 
 export const HARVESTER_VARIANTS = ['standard', 'unaligned-clear', 'hostile-wrap'] as const;
@@ -45,13 +46,22 @@ export function createHarvester(
   faults: UserspaceFaults,
   /** The rings' first free-running index (Vm.presetRingIndex). */
   ringStart = 0,
+  /**
+   * The run's shared reaper when it self-reaps (RunConfig.selfReap): the standard ring harvester
+   * is then the collector that drains it, so every page a vCPU thread reaped reaches the oracle
+   * and the copy. The variants ignore it: each is the rings' only reaper (the hand-off design).
+   */
+  reaper: SharedReaper | null = null,
 ): Harvester {
   const need = harvesterLogMode(variant);
   if (need !== null && need !== log) throw new Error(`harvester ${variant} needs --log ${need}, not ${log}`);
   const none = { hostileRewrites: 0, unalignedClears: 0, unalignedRefused: 0, unalignedAccepted: 0 };
   switch (variant) {
     case 'standard': {
-      const collector = createCollector(log, vm, vcpus, slots, clearChunkPages, faults, ringStart);
+      const collector =
+        reaper !== null && log === 'ring' && ringStart === 0
+          ? new SelfReapLogCollector(vm, reaper, slots, faults)
+          : createCollector(log, vm, vcpus, slots, clearChunkPages, faults, ringStart);
       return { collector, variantStats: () => none };
     }
     case 'unaligned-clear': {

@@ -108,9 +108,9 @@ describe('command options', () => {
     const flag = fc.constantFrom(
       '--runs', '--time-budget', '--mode', '--strategy', '--pct-depth', '--preemption-bound', '--mutant', '--log', '--shard', '--seed', '--replay',
       '--trace', '--no-shrink', '--check-determinism', '--coverage-guided', '--min-coverage', '--json', '--memory-model', '--wmm-history',
-      '--stale-rate', '--stale-depth', '--stale-bound', '--ring-cap', '--resetter', '--matrix', '--bogus', '-x',
+      '--stale-rate', '--stale-depth', '--stale-bound', '--ring-cap', '--resetter', '--self-reap', '--matrix', '--bogus', '-x',
     );
-    const argv = fc.array(fc.oneof(flag, optionText, fc.constantFrom('controlled', 'free', 'both', 'dfs', 'pct', '1/2', '3/2', '0/0', '10s', '5m')), { maxLength: 8 });
+    const argv = fc.array(fc.oneof(flag, optionText, fc.constantFrom('controlled', 'free', 'both', 'dfs', 'pct', '1/2', '3/2', '0/0', '10s', '5m', 'on', 'off')), { maxLength: 8 });
     fc.assert(
       fc.property(argv, (args) => {
         try {

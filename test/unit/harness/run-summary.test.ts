@@ -18,7 +18,7 @@ const SUMMARY_FIELDS = [
   'clearCalls', 'deviceWriters', 'deviceWrites', 'deviceWritesLost', 'badEntries', 'duplicates', 'duplicateRecords',
   'pagesCopied', 'pagesResent', 'falsePositives', 'falsePositiveRate', 'lostPages', 'wrongValues', 'copyMismatches',
   'kernelWarnings', 'kernelBugs', 'tlbFlushes', 'mmuLockMaxHoldUs', 'mmuLockTotalHoldUs', 'mmuLockHoldUs', 'elapsedMs',
-  'lost', 'mismatches', 'pageTrack', 'error', 'smmPages', 'interrupted',
+  'lost', 'mismatches', 'pageTrack', 'error', 'smmPages', 'interrupted', 'selfReap',
 ];
 
 function lostPage(offset: number): LostPage {

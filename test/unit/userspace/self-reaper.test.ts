@@ -83,6 +83,33 @@ describe('SharedReaper', () => {
   });
 });
 
+describe('SharedReaper: the userspace collector\'s known bugs', () => {
+  it('harvest-skips-entry: every Nth entry is reset but never recorded', () => {
+    const f = ringVm({ ringEntries: 256, pages: 1024 });
+    const reaper = new SharedReaper(f.vm, SharedReaper.createBuffers([{ encodedSlot: f.slot.encodedSlot, pageCount: 1024 }], 4));
+    f.programs[0]!.enqueue(gfns(range(0, 10)));
+    expect(f.vcpus[0]!.run(f.programs[0]!)).toBe(KVM_EXIT_HLT);
+    expect(reaper.reap(0)).toBe(10);
+    expect(drained(reaper).map(([, o]) => o)).toEqual([0, 1, 2, 4, 5, 6, 8, 9]); // the 4th and 8th dropped
+    expect(reaper.stats()).toMatchObject({ harvested: 10, entriesReset: 10, mismatches: 0 });
+    for (const p of [3, 7]) expect(Atomics.load(f.slot.spte, p) & SpteBits.WRITABLE).toBe(0);
+  });
+
+  it('copy-before-reset: the pages go to the sink while still writable, then the reset', () => {
+    const f = ringVm({ ringEntries: 256, pages: 1024 });
+    const reaper = new SharedReaper(f.vm, SharedReaper.createBuffers([{ encodedSlot: f.slot.encodedSlot, pageCount: 1024 }]));
+    f.programs[0]!.enqueue(gfns([5, 9]));
+    expect(f.vcpus[0]!.run(f.programs[0]!)).toBe(KVM_EXIT_HLT);
+    const writableAtCopy: boolean[] = [];
+    const n = reaper.reapCopyingBeforeReset((_slot, off) => writableAtCopy.push((Atomics.load(f.slot.spte, off) & SpteBits.WRITABLE) !== 0));
+    expect(n).toBe(2);
+    expect(writableAtCopy).toEqual([true, true]);
+    expect(f.vm.ring(0)!.used()).toBe(0);
+    expect(drained(reaper)).toEqual([]);
+    expect(reaper.stats()).toMatchObject({ harvested: 2, resets: 1, entriesReset: 2, mismatches: 0 });
+  });
+});
+
 describe('StallRecorder', () => {
   it('keeps the last `capacity` samples in order', () => {
     const buf = StallRecorder.createBuffer(3);
@@ -98,12 +125,15 @@ describe('StallRecorder', () => {
 });
 
 describe('run config: selfReap', () => {
-  it('defaults to off and refuses the userspace-collector mutant', async () => {
+  it('defaults to on with ring logging, off otherwise; the hand-off stays selectable', async () => {
     const { validateRunConfig } = await import('../../../src/harness/run-config.js');
     const { ConfigError } = await import('../../../src/base/config-error.js');
     const { Mutant } = await import('../../../src/userspace/known-bugs.js');
-    expect(validateRunConfig({ seed: 1 }).selfReap).toBe(false);
-    expect(validateRunConfig({ seed: 1, selfReap: true }).selfReap).toBe(true);
-    expect(() => validateRunConfig({ seed: 1, selfReap: true, mutants: Mutant.HARVEST_SKIPS_ENTRY })).toThrow(ConfigError);
+    expect(validateRunConfig({ seed: 1 }).selfReap).toBe(true);
+    expect(validateRunConfig({ seed: 1, log: 'bitmap' }).selfReap).toBe(false);
+    expect(validateRunConfig({ seed: 1, selfReap: false }).selfReap).toBe(false);
+    expect(() => validateRunConfig({ seed: 1, log: 'clear', selfReap: true })).toThrow(ConfigError);
+    // The userspace collector's mutants are modelled by the reaper too (below), so both designs take them.
+    expect(validateRunConfig({ seed: 1, mutants: Mutant.HARVEST_SKIPS_ENTRY }).selfReap).toBe(true);
   });
 });
