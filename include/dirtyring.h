@@ -100,6 +100,9 @@ __DR_IMPORT(ring_full) int dirtyring_ring_full(int index);
 __DR_IMPORT(report) void __dirtyring_report(__u32 slot, __u32 offset_lo, __u32 offset_hi);
 __DR_IMPORT(kick) int __dirtyring_kick(int vcpu);
 __DR_IMPORT(fence) void __dirtyring_fence(int kind);
+__DR_IMPORT(thread_index) int dirtyring_thread_index(void);
+__DR_IMPORT(thread_count) int dirtyring_thread_count(void);
+__DR_IMPORT(barrier) void dirtyring_barrier(void);
 
 /*
  * Controlled runs rewrite the module's 32- and 64-bit loads and stores — plain and atomic — into
@@ -125,7 +128,10 @@ __attribute__((weak, export_name("__dirtyring_hooks"))) __u64 __dirtyring_hooks(
 	       __dirtyring_acquire_load64(0, 0);
 }
 
-__attribute__((weak)) int errno;
+/* One errno per thread (at most DIRTYRING_MAX_THREADS): the threads share every other static. */
+#define DIRTYRING_MAX_THREADS 8
+__attribute__((weak)) int __dirtyring_errnos[DIRTYRING_MAX_THREADS];
+#define errno (__dirtyring_errnos[dirtyring_thread_index()])
 
 static inline long __dirtyring_errno(long r)
 {
@@ -216,6 +222,22 @@ static inline int dirtyring_kick(int vcpu)
 	__attribute__((export_name("dirtyring_log"))) int dirtyring_log(void)                     \
 	{                                                                                          \
 		return (log);                                                                      \
+	}
+
+/*
+ * DIRTYRING_THREADS(n): run the harvester on n threads of its own (1..DIRTYRING_MAX_THREADS),
+ * racing the vCPU threads (`--harvester-threads N` overrides n; ring logging only). Every thread
+ * runs dirtyring_collect() in each collection, and the collection ends when all have returned.
+ * Thread 0 runs dirtyring_init() once, before the threads' first collection; the threads share
+ * the module's static variables (that is how they hand work to each other) and each has a stack
+ * of its own (64 KiB). dirtyring_thread_index() is 0 .. dirtyring_thread_count() - 1;
+ * dirtyring_barrier() waits until every thread has reached it (a full fence among them).
+ * Without DIRTYRING_THREADS the harvester runs on the harness's thread as index 0 of 1.
+ */
+#define DIRTYRING_THREADS(n)                                                                       \
+	__attribute__((export_name("dirtyring_threads"))) int dirtyring_threads(void)             \
+	{                                                                                          \
+		return (n);                                                                        \
 	}
 
 __attribute__((export_name("dirtyring_collect"))) int dirtyring_collect(int final);

@@ -56,13 +56,13 @@ export function instrumentPlainAccesses(bytes: Uint8Array): Uint8Array<ArrayBuff
   return new Uint8Array(out);
 }
 
-interface Section {
+export interface Section {
   readonly id: number;
   readonly start: number;
   readonly end: number;
 }
 
-function readSections(bytes: Uint8Array): Section[] {
+export function readSections(bytes: Uint8Array): Section[] {
   const r = new Reader(bytes, 8);
   const sections: Section[] = [];
   while (r.at < bytes.length) {
@@ -179,7 +179,7 @@ function skipFc(r: Reader, sub: number): void {
   } else r.u32();
 }
 
-function uleb(value: number): number[] {
+export function uleb(value: number): number[] {
   const out: number[] = [];
   let v = value >>> 0;
   do {
