@@ -105,7 +105,7 @@ __DR_IMPORT(thread_count) int dirtyring_thread_count(void);
 __DR_IMPORT(barrier) void dirtyring_barrier(void);
 
 /*
- * Controlled runs rewrite the module's 32- and 64-bit loads and stores — plain and atomic — into
+ * Controlled runs rewrite the module's loads and stores — plain and atomic — into
  * calls of these (src/harvester/wasm/wasm-instrument.ts), so that `cur->slot` is a step point
  * and, under a weak memory model, may read an older store. The weak function below only keeps
  * them imported; nothing calls it.
@@ -118,13 +118,17 @@ __DR_IMPORT(acquire_load32) __u32 __dirtyring_acquire_load32(__u32 addr, __u32 o
 __DR_IMPORT(acquire_load64) __u64 __dirtyring_acquire_load64(__u32 addr, __u32 offset);
 __DR_IMPORT(release_store32) void __dirtyring_release_store32(__u32 addr, __u32 value, __u32 offset);
 __DR_IMPORT(release_store64) void __dirtyring_release_store64(__u32 addr, __u64 value, __u32 offset);
+/* 8- and 16-bit accesses (and i64 loads and stores of 32 bits): `op` is the instruction's opcode. */
+__DR_IMPORT(plain_load_narrow) __u32 __dirtyring_plain_load_narrow(__u32 addr, __u32 offset, __u32 op);
+__DR_IMPORT(plain_store_narrow) void __dirtyring_plain_store_narrow(__u32 addr, __u32 value, __u32 offset, __u32 op);
 __attribute__((weak, export_name("__dirtyring_hooks"))) __u64 __dirtyring_hooks(void)
 {
 	__dirtyring_plain_store32(0, 0, 0);
 	__dirtyring_plain_store64(0, 0, 0);
 	__dirtyring_release_store32(0, 0, 0);
 	__dirtyring_release_store64(0, 0, 0);
-	return __dirtyring_plain_load32(0, 0) + __dirtyring_plain_load64(0, 0) + __dirtyring_acquire_load32(0, 0) +
+	__dirtyring_plain_store_narrow(0, 0, 0, 0);
+	return __dirtyring_plain_load_narrow(0, 0, 0) + __dirtyring_plain_load32(0, 0) + __dirtyring_plain_load64(0, 0) + __dirtyring_acquire_load32(0, 0) +
 	       __dirtyring_acquire_load64(0, 0);
 }
 

@@ -41,6 +41,8 @@ export const WASM_IMPORTS = [
   'acquire_load64',
   'release_store32',
   'release_store64',
+  'plain_load_narrow',
+  'plain_store_narrow',
 ] as const;
 export type WasmImportName = (typeof WASM_IMPORTS)[number];
 

@@ -3,8 +3,9 @@
  * view of the VM. An ordered access (READ_ONCE, smp_load_acquire, smp_store_release, WRITE_ONCE)
  * to a ring entry goes through that ring's mapping accessor with the same ordering, so it is a
  * step point in controlled runs and a modelled access under a weak memory model, exactly as for
- * a TypeScript harvester; elsewhere in the module's memory it is an Atomics access. Plain C loads
- * and stores never reach the host: they read the shared memory as it is.
+ * a TypeScript harvester; elsewhere in the module's memory it is an Atomics access — or, for the
+ * static variables of a harvester on several threads in a controlled run, a modelled one
+ * (wasm-statics.ts). In free runs plain C loads and stores never reach the host.
  *
  * The ioctls take the real request numbers and structs and answer as libc's ioctl() does
  * underneath: the result, or −errno (the header turns that into −1 and errno).
@@ -36,6 +37,13 @@ const ENTRY_BYTES = 16;
 const TWO_POW_32 = 2 ** 32;
 const U64_LOW = 0xffffffffn;
 const FENCES: readonly number[] = [Barrier.MB, Barrier.RMB, Barrier.WMB];
+
+/** Bytes of a narrow access by opcode: load8 / store8 1, load16 / store16 2, i64 load32 / store32 4. */
+function narrowBytes(op: number): number {
+  if (op === 0x34 || op === 0x35 || op === 0x3e) return 4;
+  if (op === 0x2e || op === 0x2f || op === 0x32 || op === 0x33 || op === 0x3b || op === 0x3d) return 2;
+  return 1;
+}
 
 /** Where the rings are in the module's memory (the ring space the harness chose), or none. */
 export interface RingPlacement {
@@ -127,6 +135,8 @@ export class WasmHost {
       plain_load64: (addr: number, offset: number) => this.plainLoad64((addr >>> 0) + (offset >>> 0)),
       plain_store32: (addr: number, value: number, offset: number) => this.plainStore32((addr >>> 0) + (offset >>> 0), value),
       plain_store64: (addr: number, value: bigint, offset: number) => this.plainStore64((addr >>> 0) + (offset >>> 0), value),
+      plain_load_narrow: (addr: number, offset: number, op: number) => this.loadNarrow((addr >>> 0) + (offset >>> 0), op),
+      plain_store_narrow: (addr: number, value: number, offset: number, op: number) => this.storeNarrow((addr >>> 0) + (offset >>> 0), value, op),
       acquire_load32: (addr: number, offset: number) => this.load32(this.aligned((addr >>> 0) + (offset >>> 0), 4), WasmOrder.ACQ_REL),
       acquire_load64: (addr: number, offset: number) => this.load64(this.aligned((addr >>> 0) + (offset >>> 0), 8), WasmOrder.ACQ_REL),
       release_store32: (addr: number, value: number, offset: number) => this.store32(this.aligned((addr >>> 0) + (offset >>> 0), 4), value, WasmOrder.ACQ_REL),
@@ -171,6 +181,33 @@ export class WasmHost {
     }
     if (this.statics?.covers(addr, 4) === true) this.statics.store32(addr, value, StaticAccess.PLAIN);
     else this.dataView(addr, 4).setInt32(addr, value, true);
+  }
+
+  /**
+   * An 8- or 16-bit access (or an i64 one of 32 bits, `op` its opcode) made through the 32-bit
+   * word that holds it, so that a byte of a ring entry or of a shared static is a step point and
+   * modelled as the word is; one that straddles two words is made as it is.
+   */
+  private loadNarrow(addr: number, op: number): number {
+    const bytes = narrowBytes(op);
+    const shift = (addr % 4) * 8;
+    if (bytes === 4 || shift / 8 + bytes > 4) return bytes === 4 ? this.plainLoad32(addr) : this.dataView(addr, bytes)[bytes === 1 ? 'getUint8' : 'getUint16'](addr, true);
+    const v = this.plainLoad32(addr - shift / 8) >>> shift;
+    const signed = op === 0x2c || op === 0x2e || op === 0x30 || op === 0x32;
+    const left = 32 - bytes * 8;
+    return signed ? (v << left) >> left : (v << left) >>> left;
+  }
+
+  /** A narrow store: the word that holds it, with its other bytes as memory has them, stored through the 32-bit path. */
+  private storeNarrow(addr: number, value: number, op: number): void {
+    const bytes = narrowBytes(op);
+    const shift = (addr % 4) * 8;
+    if (bytes === 4) return this.plainStore32(addr, value);
+    const view = this.dataView(addr, bytes);
+    if (shift / 8 + bytes > 4) return view.setUint16(addr, value, true);
+    const word = addr - shift / 8;
+    const mask = (bytes === 1 ? 0xff : 0xffff) << shift;
+    this.plainStore32(word, (view.getInt32(word, true) & ~mask) | ((value << shift) & mask));
   }
 
   /** An atomic access's address: misaligned or out of bounds traps, as the instruction would. */
