@@ -8,6 +8,10 @@
  * the vCPU threads write the same bytes. The Memory travels with the VM's buffers to whichever
  * thread runs the harvester, and create() instantiates the module there. Bitmap logs need no
  * rings: create() makes a memory of the module's own size.
+ *
+ * Threads (DIRTYRING_THREADS): the definition's `threads`, so the TypeScript machinery runs it —
+ * each thread calls create() and instantiates the module over the one memory, on its own stack
+ * (reserved between the module's pages and the rings); thread 0 runs dirtyring_init().
  */
 import { ConfigError } from '../../base/config-error.js';
 import { type Collection, type HarvesterDefinition, type HarvesterInstance, type HarvesterKvm, type HarvesterLog, MAX_HARVESTER_THREADS, defineHarvester } from '../contract.js';
