@@ -3,7 +3,7 @@
  * `run` and `migrate` on two real threads, are clean in controlled runs under sc and x86, and
  * under arm64 the plain flag store is caught (shrunk, replayed exactly) while its release fix is
  * not; a thread count out of range exits 2, a module without threads refuses
- * `--harvester-threads 2`, a thread that traps fails the run naming it, and one that hangs in a
+ * `--harvester-threads 2` (exit 2), a thread that traps fails the run naming it, and one that hangs in a
  * free campaign is a bounded harness-error naming the thread. Seeds are fixed and in the args.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,7 +36,7 @@ const controlled = (wasm: string, model: string, runs: number, seed: number, ...
 describe.skipIf(NO_TOOLCHAIN !== null)(`C harvester threads${NO_TOOLCHAIN !== null ? ` (skipped: ${NO_TOOLCHAIN})` : ''}`, () => {
   const wasm: Record<string, string> = {};
   beforeAll(() => {
-    for (const name of ['flag-handoff-reset', 'flag-handoff-reset-release', 'qemu-reaper']) wasm[name] = buildC(`examples/harvesters-c/${name}.c`, dir);
+    for (const name of ['flag-handoff-reset', 'flag-handoff-reset-release', 'per-vcpu-threads', 'qemu-reaper']) wasm[name] = buildC(`examples/harvesters-c/${name}.c`, dir);
     for (const name of ['threads-out-of-range', 'thread-misbehaves', 'thread-hangs']) wasm[name] = buildC(`test/fixtures/harvesters-c/${name}.c`, dir);
   });
 
@@ -70,18 +70,22 @@ describe.skipIf(NO_TOOLCHAIN !== null)(`C harvester threads${NO_TOOLCHAIN !== nu
     expect(replay, bad.stdout).not.toBeNull();
     const r = dirtyring('stress', '--replay', replay![1]!);
     expect(r.stdout + r.stderr).toContain('trace: identical to the recording');
-    const ok = dirtyring(...controlled(wasm['flag-handoff-reset-release']!, 'arm64', 20, 1));
-    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
-    expect(ok.stdout).toContain('OK: 20 runs, 0 forbidden, 0 errors (seed 1)');
+    for (const name of ['flag-handoff-reset-release', 'per-vcpu-threads']) {
+      const ok = dirtyring(...controlled(wasm[name]!, 'arm64', 20, 1));
+      expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+      expect(ok.stdout).toContain('OK: 20 runs, 0 forbidden, 0 errors (seed 1)');
+    }
   }, timeoutAbove(3 * CLI_MS));
 
   it('bad input: a thread count out of range exits 2; a module without threads refuses --harvester-threads 2', () => {
     const r = dirtyring('run', '--harvester', wasm['threads-out-of-range']!);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(`--harvester ${wasm['threads-out-of-range']}: EINVAL, dirtyring_threads() returned 9: the thread count (DIRTYRING_THREADS) must be in 1..8`);
-    const t = dirtyring('run', '--harvester', wasm['qemu-reaper']!, '--harvester-threads', '2', '--seed', '3');
-    expect(t.status).toBe(1);
-    expect(t.stdout + t.stderr).toContain('--harvester-threads 2: EINVAL, qemu-reaper declares no threads');
+    for (const command of ['run', 'stress']) {
+      const t = dirtyring(command, '--harvester', wasm['qemu-reaper']!, '--harvester-threads', '2', '--seed', '3');
+      expect(t.status, `${command}: ${t.stdout}${t.stderr}`).toBe(2);
+      expect(t.stderr.trim()).toBe('--harvester-threads 2: EINVAL, qemu-reaper declares no threads: a C harvester says how many it runs on with DIRTYRING_THREADS(n) (include/dirtyring.h)');
+    }
   }, timeoutAbove(2 * CLI_MS));
 
   it('a thread that traps fails the run naming it; one that hangs in a free campaign is a bounded harness-error', () => {

@@ -14,7 +14,7 @@
  * (reserved between the module's pages and the rings); thread 0 runs dirtyring_init().
  */
 import { ConfigError } from '../../base/config-error.js';
-import { type Collection, type HarvesterDefinition, type HarvesterInstance, type HarvesterKvm, type HarvesterLog, MAX_HARVESTER_THREADS, defineHarvester } from '../contract.js';
+import { type Collection, DECLARES_THREADS, type HarvesterDefinition, type HarvesterInstance, type HarvesterKvm, type HarvesterLog, MAX_HARVESTER_THREADS, defineHarvester } from '../contract.js';
 import {
   WASM_EXPORT_COLLECT,
   WASM_EXPORT_INIT,
@@ -56,13 +56,15 @@ export function runWasmAsBuilt(): void {
 export function wasmHarvester(name: string, bytes: Uint8Array<ArrayBuffer>): HarvesterDefinition {
   const checked = threadedModule(checkWasmModule(bytes));
   const { log, threads } = moduleLog(checked);
-  return defineHarvester({
+  const def: HarvesterDefinition = {
     name,
     log,
     ...(threads !== null && { threads }),
     ringSpace: (vcpus, ringBytes) => ringSpaceFor(name, checked, vcpus, ringBytes),
     create: (kvm) => instantiate(name, checked, kvm),
-  });
+  };
+  (def as unknown as Record<symbol, unknown>)[DECLARES_THREADS] = threads !== null;
+  return defineHarvester(def);
 }
 
 /** The module, with its stack pointer exported when it has one (threads set it: wasm-threads.ts). */
