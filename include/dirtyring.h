@@ -9,9 +9,11 @@
  *
  * READ_ONCE, WRITE_ONCE, smp_load_acquire and smp_store_release compile to WebAssembly accesses
  * (volatile, atomic); the smp_*mb() fences call the harness. In free-running runs the code runs
- * as built. In controlled runs the harness runs it with every 32- and 64-bit load and store —
+ * as built. In controlled runs the harness runs it with every load and store of 8 to 64 bits —
  * plain C ones included — rewritten into a call: each access to a ring entry is a step point the
- * scheduler sees and, under --memory-model x86|arm64, an access with exactly its ordering.
+ * scheduler sees and, under --memory-model x86|arm64, an access with exactly its ordering. With
+ * DIRTYRING_THREADS(n) the harvester runs on n threads of its own, sharing its static variables:
+ * in controlled runs their accesses to those are step points and modelled accesses too.
  */
 #ifndef DIRTYRING_H
 #define DIRTYRING_H
