@@ -31,7 +31,14 @@ function firstTool(names: readonly string[]): string | null {
 
 /** Compile every example; `note` says why some or all are missing. */
 export function compileCExamples(dir: string): { examples: CompiledCHarvester[]; note: string | null } {
-  const sources = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.c')).sort() : [];
+  // The live run runs a harvester on the run's worker: examples on threads of their own
+  // (DIRTYRING_THREADS, docs/C-HARVESTERS.md) are for the command line.
+  const sources = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.c') && !fs.readFileSync(nodePath.join(dir, f), 'utf8').includes('DIRTYRING_THREADS('))
+        .sort()
+    : [];
   if (sources.length === 0) return { examples: [], note: null };
   const clang = firstTool(['clang', 'clang-14']);
   if (clang === null || firstTool(['wasm-ld', 'wasm-ld-14']) === null) {

@@ -9,9 +9,11 @@
  *
  * READ_ONCE, WRITE_ONCE, smp_load_acquire and smp_store_release compile to WebAssembly accesses
  * (volatile, atomic); the smp_*mb() fences call the harness. In free-running runs the code runs
- * as built. In controlled runs the harness runs it with every 32- and 64-bit load and store —
+ * as built. In controlled runs the harness runs it with every load and store of 8 to 64 bits —
  * plain C ones included — rewritten into a call: each access to a ring entry is a step point the
- * scheduler sees and, under --memory-model x86|arm64, an access with exactly its ordering.
+ * scheduler sees and, under --memory-model x86|arm64, an access with exactly its ordering. With
+ * DIRTYRING_THREADS(n) the harvester runs on n threads of its own, sharing its static variables:
+ * in controlled runs their accesses to those are step points and modelled accesses too.
  */
 #ifndef DIRTYRING_H
 #define DIRTYRING_H
@@ -100,9 +102,12 @@ __DR_IMPORT(ring_full) int dirtyring_ring_full(int index);
 __DR_IMPORT(report) void __dirtyring_report(__u32 slot, __u32 offset_lo, __u32 offset_hi);
 __DR_IMPORT(kick) int __dirtyring_kick(int vcpu);
 __DR_IMPORT(fence) void __dirtyring_fence(int kind);
+__DR_IMPORT(thread_index) int dirtyring_thread_index(void);
+__DR_IMPORT(thread_count) int dirtyring_thread_count(void);
+__DR_IMPORT(barrier) void dirtyring_barrier(void);
 
 /*
- * Controlled runs rewrite the module's 32- and 64-bit loads and stores — plain and atomic — into
+ * Controlled runs rewrite the module's loads and stores — plain and atomic — into
  * calls of these (src/harvester/wasm/wasm-instrument.ts), so that `cur->slot` is a step point
  * and, under a weak memory model, may read an older store. The weak function below only keeps
  * them imported; nothing calls it.
@@ -115,17 +120,24 @@ __DR_IMPORT(acquire_load32) __u32 __dirtyring_acquire_load32(__u32 addr, __u32 o
 __DR_IMPORT(acquire_load64) __u64 __dirtyring_acquire_load64(__u32 addr, __u32 offset);
 __DR_IMPORT(release_store32) void __dirtyring_release_store32(__u32 addr, __u32 value, __u32 offset);
 __DR_IMPORT(release_store64) void __dirtyring_release_store64(__u32 addr, __u64 value, __u32 offset);
+/* 8- and 16-bit accesses (and i64 loads and stores of 32 bits): `op` is the instruction's opcode. */
+__DR_IMPORT(plain_load_narrow) __u32 __dirtyring_plain_load_narrow(__u32 addr, __u32 offset, __u32 op);
+__DR_IMPORT(plain_store_narrow) void __dirtyring_plain_store_narrow(__u32 addr, __u32 value, __u32 offset, __u32 op);
 __attribute__((weak, export_name("__dirtyring_hooks"))) __u64 __dirtyring_hooks(void)
 {
 	__dirtyring_plain_store32(0, 0, 0);
 	__dirtyring_plain_store64(0, 0, 0);
 	__dirtyring_release_store32(0, 0, 0);
 	__dirtyring_release_store64(0, 0, 0);
-	return __dirtyring_plain_load32(0, 0) + __dirtyring_plain_load64(0, 0) + __dirtyring_acquire_load32(0, 0) +
+	__dirtyring_plain_store_narrow(0, 0, 0, 0);
+	return __dirtyring_plain_load_narrow(0, 0, 0) + __dirtyring_plain_load32(0, 0) + __dirtyring_plain_load64(0, 0) + __dirtyring_acquire_load32(0, 0) +
 	       __dirtyring_acquire_load64(0, 0);
 }
 
-__attribute__((weak)) int errno;
+/* One errno per thread (at most DIRTYRING_MAX_THREADS): the threads share every other static. */
+#define DIRTYRING_MAX_THREADS 8
+__attribute__((weak)) int __dirtyring_errnos[DIRTYRING_MAX_THREADS];
+#define errno (__dirtyring_errnos[dirtyring_thread_index()])
 
 static inline long __dirtyring_errno(long r)
 {
@@ -216,6 +228,22 @@ static inline int dirtyring_kick(int vcpu)
 	__attribute__((export_name("dirtyring_log"))) int dirtyring_log(void)                     \
 	{                                                                                          \
 		return (log);                                                                      \
+	}
+
+/*
+ * DIRTYRING_THREADS(n): run the harvester on n threads of its own (1..DIRTYRING_MAX_THREADS),
+ * racing the vCPU threads (`--harvester-threads N` overrides n; ring logging only). Every thread
+ * runs dirtyring_collect() in each collection, and the collection ends when all have returned.
+ * Thread 0 runs dirtyring_init() once, before the threads' first collection; the threads share
+ * the module's static variables (that is how they hand work to each other) and each has a stack
+ * of its own (64 KiB). dirtyring_thread_index() is 0 .. dirtyring_thread_count() - 1;
+ * dirtyring_barrier() waits until every thread has reached it (a full fence among them).
+ * Without DIRTYRING_THREADS the harvester runs on the harness's thread as index 0 of 1.
+ */
+#define DIRTYRING_THREADS(n)                                                                       \
+	__attribute__((export_name("dirtyring_threads"))) int dirtyring_threads(void)             \
+	{                                                                                          \
+		return (n);                                                                        \
 	}
 
 __attribute__((export_name("dirtyring_collect"))) int dirtyring_collect(int final);

@@ -159,6 +159,11 @@ export interface HarvesterDefinition {
 export const MAX_HARVESTER_THREADS = 8;
 
 const BRAND = Symbol.for('dirtyring.harvester');
+/**
+ * On a C harvester's definition: whether its module declares threads (DIRTYRING_THREADS). One that
+ * does not has statics written for one thread, so it refuses more (harvester-threads.ts).
+ */
+export const DECLARES_THREADS = Symbol.for('dirtyring.harvester.declaresThreads');
 
 /**
  * Check and mark a harvester definition: the value a harvester module exports. A bad field is a

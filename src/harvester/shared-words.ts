@@ -14,16 +14,38 @@ import { HarvesterAccess } from './ring-mapping.js';
 
 /** Words shared by a harvester's threads. */
 export const HARVESTER_SHARED_WORDS = 16;
+/**
+ * A C harvester's threads share its static variables instead: in controlled runs each static
+ * word they touch becomes one of this many modelled locations (wasm-statics.ts), after the
+ * kvm.shared words, numbered in the order the run first touches them.
+ */
+export const HARVESTER_STATIC_LOCATIONS = 512;
+
+/**
+ * The shared-words buffer of a run: kvm.shared, and for a C harvester the static words' table
+ * (a key per location: which word it models).
+ */
+export function allocateHarvesterWords(withStatics: boolean): SharedArrayBuffer {
+  return new SharedArrayBuffer((HARVESTER_SHARED_WORDS + (withStatics ? 2 * HARVESTER_STATIC_LOCATIONS : 0)) * 4);
+}
+
+/** The modelled locations of a shared-words buffer: kvm.shared, then the static words' if it has their table. */
+export function harvesterWordLocations(buffer: SharedArrayBuffer): number {
+  return buffer.byteLength > HARVESTER_SHARED_WORDS * 4 ? HARVESTER_SHARED_WORDS + HARVESTER_STATIC_LOCATIONS : HARVESTER_SHARED_WORDS;
+}
 
 export class HarvesterSharedWords implements SharedWords {
   readonly length = HARVESTER_SHARED_WORDS;
   private readonly i32: Int32Array;
+  /** The buffer shared by the threads (null: this thread's own words). */
+  readonly buffer: SharedArrayBuffer | null;
   /** Only words shared among threads are the model's locations (run-memory.ts registers them). */
   private readonly modelled: boolean;
 
   /** `buffer`: the words of every thread of the harvester; none: this thread's own. */
   constructor(buffer?: SharedArrayBuffer) {
     this.modelled = buffer !== undefined;
+    this.buffer = buffer ?? null;
     this.i32 = new Int32Array(buffer ?? new SharedArrayBuffer(HARVESTER_SHARED_WORDS * 4), 0, HARVESTER_SHARED_WORDS);
   }
 

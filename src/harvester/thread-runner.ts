@@ -12,6 +12,7 @@ import type { Memslot } from '../kernel/memslots.js';
 import { Vm } from '../kernel/vm.js';
 import { ThreadPageCopier } from '../userspace/thread-page-copier.js';
 import { loadHarvester } from './load-harvester.js';
+import { runWasmAsBuilt } from './wasm/wasm-harvester.js';
 import { type HarvesterThreadConfig, ERROR_TEXT_BYTES, HarvesterThreadsLayout, REPORT_WORDS, ThreadStep, ThreadWords } from './thread-layout.js';
 import { HarvesterRunError, UserHarvesterCollector } from './user-collector.js';
 
@@ -23,6 +24,7 @@ const BARRIER_BOUND_MS = 30_000;
 
 export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<void> {
   const { definition } = await loadHarvester(cfg.url);
+  runWasmAsBuilt();
   // Before the VM is attached (reset-batch.ts records from then on). The threads share userspace's
   // block: counts of threads recording at once may be lost, never an edge state reached.
   if (cfg.coverage !== null) installCoverage(cfg.coverage, 0);

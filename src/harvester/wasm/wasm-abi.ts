@@ -28,6 +28,10 @@ export const WASM_IMPORTS = [
   'store32',
   'store64',
   'fence',
+  // Threads (DIRTYRING_THREADS): which one, how many, their barrier.
+  'thread_index',
+  'thread_count',
+  'barrier',
   // Plain loads and stores of an instrumented module (controlled runs, wasm-instrument.ts).
   'plain_load32',
   'plain_load64',
@@ -37,6 +41,8 @@ export const WASM_IMPORTS = [
   'acquire_load64',
   'release_store32',
   'release_store64',
+  'plain_load_narrow',
+  'plain_store_narrow',
 ] as const;
 export type WasmImportName = (typeof WASM_IMPORTS)[number];
 
@@ -44,6 +50,15 @@ export type WasmImportName = (typeof WASM_IMPORTS)[number];
 export const WASM_EXPORT_LOG = 'dirtyring_log';
 export const WASM_EXPORT_COLLECT = 'dirtyring_collect';
 export const WASM_EXPORT_INIT = 'dirtyring_init';
+/** Optional: the harvester's thread count (DIRTYRING_THREADS), 1..MAX_HARVESTER_THREADS. */
+export const WASM_EXPORT_THREADS = 'dirtyring_threads';
+/**
+ * Each thread beyond the first runs on a stack of this many bytes the harness reserves above the
+ * module's pages (the first keeps the linker's stack: wasm-ld's default size is the same).
+ */
+export const WASM_THREAD_STACK_BYTES = 65536;
+/** The export the harness adds to a threaded module: its stack pointer global (wasm-threads.ts). */
+export const WASM_STACK_POINTER_EXPORT = '__dirtyring_stack_pointer';
 export const WASM_LOGS = ['ring', 'bitmap', 'clear'] as const;
 
 /** The second argument of load32/load64/store32/store64: READ_ONCE/WRITE_ONCE, or acquire/release. */

@@ -3,8 +3,9 @@
  * view of the VM. An ordered access (READ_ONCE, smp_load_acquire, smp_store_release, WRITE_ONCE)
  * to a ring entry goes through that ring's mapping accessor with the same ordering, so it is a
  * step point in controlled runs and a modelled access under a weak memory model, exactly as for
- * a TypeScript harvester; elsewhere in the module's memory it is an Atomics access. Plain C loads
- * and stores never reach the host: they read the shared memory as it is.
+ * a TypeScript harvester; elsewhere in the module's memory it is an Atomics access — or, for the
+ * static variables of a harvester on several threads in a controlled run, a modelled one
+ * (wasm-statics.ts). In free runs plain C loads and stores never reach the host.
  *
  * The ioctls take the real request numbers and structs and answer as libc's ioctl() does
  * underneath: the result, or −errno (the header turns that into −1 and errno).
@@ -15,6 +16,7 @@ import { mem } from '../../kernel/wmm/mem.js';
 import { Barrier } from '../../kernel/wmm/ordering.js';
 import type { Collection, HarvesterKvm } from '../contract.js';
 import { RingMapping } from '../ring-mapping.js';
+import { StaticAccess, type WasmStatics } from './wasm-statics.js';
 import {
   KVM_CLEAR_DIRTY_LOG,
   KVM_GET_DIRTY_LOG,
@@ -35,6 +37,13 @@ const ENTRY_BYTES = 16;
 const TWO_POW_32 = 2 ** 32;
 const U64_LOW = 0xffffffffn;
 const FENCES: readonly number[] = [Barrier.MB, Barrier.RMB, Barrier.WMB];
+
+/** Bytes of a narrow access by opcode: load8 / store8 1, load16 / store16 2, i64 load32 / store32 4. */
+function narrowBytes(op: number): number {
+  if (op === 0x34 || op === 0x35 || op === 0x3e) return 4;
+  if (op === 0x2e || op === 0x2f || op === 0x32 || op === 0x33 || op === 0x3b || op === 0x3d) return 2;
+  return 1;
+}
 
 /** Where the rings are in the module's memory (the ring space the harness chose), or none. */
 export interface RingPlacement {
@@ -58,6 +67,7 @@ export class WasmHost {
     private readonly memory: WebAssembly.Memory,
     private readonly placement: RingPlacement | null,
     private readonly nativeStores = false,
+    private readonly statics: WasmStatics | null = null,
   ) {}
 
   /**
@@ -118,10 +128,15 @@ export class WasmHost {
       store32: (addr: number, value: number, order: number) => this.store32(addr >>> 0, value, order),
       store64: (addr: number, value: bigint, order: number) => this.store64(addr >>> 0, value, order),
       fence: (kind: number) => this.fence(kind),
+      thread_index: () => k.thread,
+      thread_count: () => k.threads,
+      barrier: () => k.barrier(),
       plain_load32: (addr: number, offset: number) => this.plainLoad32((addr >>> 0) + (offset >>> 0)),
       plain_load64: (addr: number, offset: number) => this.plainLoad64((addr >>> 0) + (offset >>> 0)),
       plain_store32: (addr: number, value: number, offset: number) => this.plainStore32((addr >>> 0) + (offset >>> 0), value),
-      plain_store64: (addr: number, value: bigint, offset: number) => this.dataView((addr >>> 0) + (offset >>> 0), 8).setBigInt64((addr >>> 0) + (offset >>> 0), value, true),
+      plain_store64: (addr: number, value: bigint, offset: number) => this.plainStore64((addr >>> 0) + (offset >>> 0), value),
+      plain_load_narrow: (addr: number, offset: number, op: number) => this.loadNarrow((addr >>> 0) + (offset >>> 0), op),
+      plain_store_narrow: (addr: number, value: number, offset: number, op: number) => this.storeNarrow((addr >>> 0) + (offset >>> 0), value, op),
       acquire_load32: (addr: number, offset: number) => this.load32(this.aligned((addr >>> 0) + (offset >>> 0), 4), WasmOrder.ACQ_REL),
       acquire_load64: (addr: number, offset: number) => this.load64(this.aligned((addr >>> 0) + (offset >>> 0), 8), WasmOrder.ACQ_REL),
       release_store32: (addr: number, value: number, offset: number) => this.store32(this.aligned((addr >>> 0) + (offset >>> 0), 4), value, WasmOrder.ACQ_REL),
@@ -141,13 +156,20 @@ export class WasmHost {
       const offset = at.ring.readOffset(at.index);
       return (at.field === 8 ? offset % TWO_POW_32 : Math.floor(offset / TWO_POW_32)) | 0;
     }
+    if (this.statics?.covers(addr, 4) === true) return this.statics.load32(addr, StaticAccess.PLAIN);
     return this.dataView(addr, 4).getInt32(addr, true);
   }
 
   private plainLoad64(addr: number): bigint {
     const at = this.ringAt(addr);
     if (at !== null && at.field === 8) return BigInt.asIntN(64, BigInt(at.ring.readOffset(at.index)));
+    if (this.statics?.covers(addr, 8) === true) return this.statics.load64(addr, StaticAccess.PLAIN);
     return this.dataView(addr, 8).getBigInt64(addr, true);
+  }
+
+  private plainStore64(addr: number, value: bigint): void {
+    if (this.statics?.covers(addr, 8) === true) this.statics.store64(addr, value, StaticAccess.PLAIN);
+    else this.dataView(addr, 8).setBigInt64(addr, value, true);
   }
 
   private plainStore32(addr: number, value: number): void {
@@ -157,7 +179,35 @@ export class WasmHost {
       else at.ring.storeFlagsPlain(at.index, value >>> 0);
       return;
     }
-    this.dataView(addr, 4).setInt32(addr, value, true);
+    if (this.statics?.covers(addr, 4) === true) this.statics.store32(addr, value, StaticAccess.PLAIN);
+    else this.dataView(addr, 4).setInt32(addr, value, true);
+  }
+
+  /**
+   * An 8- or 16-bit access (or an i64 one of 32 bits, `op` its opcode) made through the 32-bit
+   * word that holds it, so that a byte of a ring entry or of a shared static is a step point and
+   * modelled as the word is; one that straddles two words is made as it is.
+   */
+  private loadNarrow(addr: number, op: number): number {
+    const bytes = narrowBytes(op);
+    const shift = (addr % 4) * 8;
+    if (bytes === 4 || shift / 8 + bytes > 4) return bytes === 4 ? this.plainLoad32(addr) : this.dataView(addr, bytes)[bytes === 1 ? 'getUint8' : 'getUint16'](addr, true);
+    const v = this.plainLoad32(addr - shift / 8) >>> shift;
+    const signed = op === 0x2c || op === 0x2e || op === 0x30 || op === 0x32;
+    const left = 32 - bytes * 8;
+    return signed ? (v << left) >> left : (v << left) >>> left;
+  }
+
+  /** A narrow store: the word that holds it, with its other bytes as memory has them, stored through the 32-bit path. */
+  private storeNarrow(addr: number, value: number, op: number): void {
+    const bytes = narrowBytes(op);
+    const shift = (addr % 4) * 8;
+    if (bytes === 4) return this.plainStore32(addr, value);
+    const view = this.dataView(addr, bytes);
+    if (shift / 8 + bytes > 4) return view.setUint16(addr, value, true);
+    const word = addr - shift / 8;
+    const mask = (bytes === 1 ? 0xff : 0xffff) << shift;
+    this.plainStore32(word, (view.getInt32(word, true) & ~mask) | ((value << shift) & mask));
   }
 
   /** An atomic access's address: misaligned or out of bounds traps, as the instruction would. */
@@ -196,12 +246,14 @@ export class WasmHost {
     const at = this.ringAt(addr);
     if (at !== null && at.field === 0) return (order === WasmOrder.ACQ_REL ? at.ring.loadFlagsAcquire(at.index) : at.ring.loadFlagsPlain(at.index)) | 0;
     if (at !== null && at.field === 4) return at.ring.readSlot(at.index) | 0;
+    if (this.statics?.covers(addr, 4) === true) return this.statics.load32(addr, order === WasmOrder.ACQ_REL ? StaticAccess.ACQUIRE : StaticAccess.PLAIN);
     return Atomics.load(this.words(addr, 4), 0);
   }
 
   private load64(addr: number, order: number): bigint {
     const at = this.ringAt(addr);
     if (at !== null && at.field === 8 && order === WasmOrder.ONCE) return BigInt(at.ring.readOffset(at.index));
+    if (this.statics?.covers(addr, 8) === true) return this.statics.load64(addr, order === WasmOrder.ACQ_REL ? StaticAccess.ACQUIRE : StaticAccess.PLAIN);
     return Atomics.load(this.words64(addr), 0);
   }
 
@@ -214,11 +266,13 @@ export class WasmHost {
       else at.ring.storeFlagsPlain(at.index, value >>> 0);
       return;
     }
-    Atomics.store(this.words(addr, 4), 0, value | 0);
+    if (this.statics?.covers(addr, 4) === true) this.statics.store32(addr, value, order === WasmOrder.ACQ_REL ? StaticAccess.RELEASE : StaticAccess.PLAIN);
+    else Atomics.store(this.words(addr, 4), 0, value | 0);
   }
 
-  private store64(addr: number, value: bigint, _order: number): void {
-    Atomics.store(this.words64(addr), 0, BigInt.asIntN(64, value));
+  private store64(addr: number, value: bigint, order: number): void {
+    if (this.statics?.covers(addr, 8) === true) this.statics.store64(addr, value, order === WasmOrder.ACQ_REL ? StaticAccess.RELEASE : StaticAccess.PLAIN);
+    else Atomics.store(this.words64(addr), 0, BigInt.asIntN(64, value));
   }
 
   private fence(kind: number): void {
@@ -256,8 +310,12 @@ export class WasmHost {
   private ioctl(fd: number, request: number, arg: number): number {
     if (fd !== WASM_VM_FD) return EBADF;
     if (request === KVM_RESET_DIRTY_RINGS) {
-      if (this.nativeStores) this.countMarks();
-      return this.errno(() => this.kvm.resetDirtyRings());
+      // With several threads another thread's marks may be in the rings, or reset by it while
+      // this one counts: a native threaded module's marks are taken to be what each reset found.
+      if (this.nativeStores && this.kvm.threads === 1) this.countMarks();
+      const reset = this.errno(() => this.kvm.resetDirtyRings());
+      if (this.nativeStores && this.kvm.threads > 1 && reset > 0) this.mapping(0)?.addMarks(reset);
+      return reset;
     }
     if (request === KVM_GET_DIRTY_LOG) return this.getDirtyLog(arg);
     if (request === KVM_CLEAR_DIRTY_LOG) return this.clearDirtyLog(arg);

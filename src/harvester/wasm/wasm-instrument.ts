@@ -1,6 +1,6 @@
 /**
  * Controlled runs see a C harvester's accesses: this rewrites the module's code so that every
- * 32- and 64-bit load and store — plain (a C access, READ_ONCE, WRITE_ONCE) or atomic (what
+ * load and store, 8 to 64 bits — plain (a C access, READ_ONCE, WRITE_ONCE) or atomic (what
  * smp_load_acquire and smp_store_release compile to) — calls the host (the hooks that
  * include/dirtyring.h keeps imported), with the memarg's offset as the last argument. The host makes an access to a ring
  * entry the mapping's plain accessor — a step point, and under a weak memory model a plain load
@@ -39,6 +39,24 @@ const HOOK_OPS: readonly (readonly [string, number])[] = [
   ['release_store64', OP_I64_ATOMIC_STORE],
 ];
 export const PLAIN_HOOKS = HOOK_OPS.map(([name]) => name);
+/**
+ * 8- and 16-bit loads and stores (and the i64 ones of 32 bits) call these with their opcode, when
+ * the module imports them (modules built with an older header do not: their narrow accesses stay).
+ */
+const NARROW_LOAD = 'plain_load_narrow';
+const NARROW_STORE = 'plain_store_narrow';
+const OP_NARROW_LOAD_FIRST = 0x2c;
+const OP_NARROW_LOAD_LAST = 0x35;
+const OP_I64_NARROW_LOAD_FIRST = 0x30;
+const OP_NARROW_STORE_FIRST = 0x3a;
+const OP_NARROW_STORE_LAST = 0x3e;
+const OP_I64_NARROW_STORE_FIRST = 0x3c;
+const OP_I32_WRAP_I64 = 0xa7;
+const OP_I64_EXTEND_I32_S = 0xac;
+const OP_I64_EXTEND_I32_U = 0xad;
+/** Keys of the narrow hooks in the hook map (no opcode has them). */
+const KEY_NARROW_LOAD = -1;
+const KEY_NARROW_STORE = -2;
 
 /** The module with every 32- and 64-bit load and store routed through the hooks, or null when it does not import them. */
 export function instrumentPlainAccesses(bytes: Uint8Array): Uint8Array<ArrayBuffer> | null {
@@ -56,13 +74,13 @@ export function instrumentPlainAccesses(bytes: Uint8Array): Uint8Array<ArrayBuff
   return new Uint8Array(out);
 }
 
-interface Section {
+export interface Section {
   readonly id: number;
   readonly start: number;
   readonly end: number;
 }
 
-function readSections(bytes: Uint8Array): Section[] {
+export function readSections(bytes: Uint8Array): Section[] {
   const r = new Reader(bytes, 8);
   const sections: Section[] = [];
   while (r.at < bytes.length) {
@@ -85,7 +103,7 @@ function hookIndices(section: Uint8Array): Map<number, number> | null {
     const kind = r.byte();
     if (kind === 0) {
       r.u32();
-      if (mod === 'dirtyring' && (PLAIN_HOOKS as readonly string[]).includes(name)) found.set(name, funcs);
+      if (mod === 'dirtyring' && ([...PLAIN_HOOKS, NARROW_LOAD, NARROW_STORE] as readonly string[]).includes(name)) found.set(name, funcs);
       funcs++;
     } else if (kind === 1) {
       r.byte();
@@ -96,8 +114,12 @@ function hookIndices(section: Uint8Array): Map<number, number> | null {
       r.byte();
     }
   }
-  if (found.size !== PLAIN_HOOKS.length) return null;
-  return new Map(HOOK_OPS.map(([name, op]) => [op, found.get(name)!]));
+  if (PLAIN_HOOKS.some((name) => !found.has(name))) return null;
+  const hooks = new Map(HOOK_OPS.map(([name, op]) => [op, found.get(name)!]));
+  const load = found.get(NARROW_LOAD);
+  const store = found.get(NARROW_STORE);
+  if (load !== undefined && store !== undefined) hooks.set(KEY_NARROW_LOAD, load).set(KEY_NARROW_STORE, store);
+  return hooks;
 }
 
 function rewriteCode(section: Uint8Array, hooks: Map<number, number>): number[] {
@@ -137,10 +159,29 @@ function rewriteBody(body: Uint8Array, hooks: Map<number, number>): number[] {
       out.push(OP_I32_CONST, ...sleb(offset | 0), OP_CALL, ...uleb(hook));
       continue;
     }
+    if (rewriteNarrow(r, op, hooks, out)) continue;
     skipImmediates(r, op);
     for (let i = start; i < r.at; i++) out.push(body[i]!);
   }
   return out;
+}
+
+/**
+ * A narrow load or store as a call of its hook with (address, [value,] offset, opcode): an i64
+ * store's value is wrapped to i32 first, an i64 load's i32 result extended as the opcode says.
+ */
+function rewriteNarrow(r: Reader, op: number, hooks: Map<number, number>, out: number[]): boolean {
+  const load = op >= OP_NARROW_LOAD_FIRST && op <= OP_NARROW_LOAD_LAST;
+  const store = op >= OP_NARROW_STORE_FIRST && op <= OP_NARROW_STORE_LAST;
+  const hook = hooks.get(load ? KEY_NARROW_LOAD : KEY_NARROW_STORE);
+  if ((!load && !store) || hook === undefined) return false;
+  r.u32();
+  const offset = r.u32();
+  if (store && op >= OP_I64_NARROW_STORE_FIRST) out.push(OP_I32_WRAP_I64);
+  out.push(OP_I32_CONST, ...sleb(offset | 0), OP_I32_CONST, ...sleb(op), OP_CALL, ...uleb(hook));
+  // The i64 loads' signed forms have even opcodes (load8_s 0x30, load16_s 0x32, load32_s 0x34).
+  if (load && op >= OP_I64_NARROW_LOAD_FIRST) out.push(op % 2 === 0 ? OP_I64_EXTEND_I32_S : OP_I64_EXTEND_I32_U);
+  return true;
 }
 
 /** Step over one instruction's immediates (MVP, sign extension, bulk memory, atomics). */
@@ -179,7 +220,7 @@ function skipFc(r: Reader, sub: number): void {
   } else r.u32();
 }
 
-function uleb(value: number): number[] {
+export function uleb(value: number): number[] {
   const out: number[] = [];
   let v = value >>> 0;
   do {

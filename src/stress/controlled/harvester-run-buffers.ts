@@ -5,7 +5,7 @@
  */
 import type { Vm } from '../../kernel/vm.js';
 import { REPORT_WORDS } from '../../harvester/thread-layout.js';
-import { HARVESTER_SHARED_WORDS } from '../../harvester/shared-words.js';
+import { allocateHarvesterWords } from '../../harvester/shared-words.js';
 import { DirtyPageCopier, type SharedCopierBuffers } from '../../userspace/dirty-copier.js';
 import { dataSlots } from './controlled-vm.js';
 import type { ControlledScenario } from './scenario.js';
@@ -29,7 +29,8 @@ export function allocateHarvesterRunBuffers(vm: Vm, s: ControlledScenario): Harv
   return {
     copy: DirtyPageCopier.allocateShared(slots),
     reports: Array.from({ length: threads }, () => new SharedArrayBuffer(capacity * REPORT_WORDS * 4)),
-    sharedWords: new SharedArrayBuffer(HARVESTER_SHARED_WORDS * 4),
+    // A C harvester's threads share its static words: they are modelled too (wasm-statics.ts).
+    sharedWords: allocateHarvesterWords(s.userHarvester!.endsWith('.wasm')),
   };
 }
 

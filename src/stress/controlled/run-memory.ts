@@ -8,7 +8,7 @@
 import { Step } from '../../kernel/step-hook.js';
 import type { Vm } from '../../kernel/vm.js';
 import { WmmLocations } from '../../kernel/wmm/locations.js';
-import { HARVESTER_SHARED_WORDS } from '../../harvester/shared-words.js';
+import { harvesterWordLocations } from '../../harvester/shared-words.js';
 import { mem } from '../../kernel/wmm/mem.js';
 import { WeakModel, allocateWmmState } from '../../kernel/wmm/model.js';
 import { type MemoryModel, profileOf } from '../../kernel/wmm/ordering.js';
@@ -26,11 +26,14 @@ export interface RunMemoryConfig {
   readonly history: number;
 }
 
-/** The run's modelled locations, numbered alike in every thread: the VM's, then a user harvester's kvm.shared words. */
+/** The run's modelled locations, numbered alike in every thread: the VM's, then a user harvester's kvm.shared words (and a C harvester's static words). */
 export function runLocations(vm: Vm, harvesterWords: SharedArrayBuffer | null): WmmLocations {
   const locs = new WmmLocations(vm);
   // Its threads' hand-offs through them follow the model.
-  if (harvesterWords !== null) locs.addRegion(harvesterWords, 'shared', 0, HARVESTER_SHARED_WORDS, HARVESTER_SHARED_WORDS);
+  if (harvesterWords !== null) {
+    const n = harvesterWordLocations(harvesterWords);
+    locs.addRegion(harvesterWords, 'shared', 0, n, n);
+  }
   return locs;
 }
 
