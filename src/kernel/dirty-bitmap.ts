@@ -33,7 +33,7 @@ const BIT_MASK = WORD_BITS - 1;
 /** The kernel works on 64-page words: two of ours, low half first (little-endian). */
 const HALVES_PER_KERNEL_WORD = 2;
 const PAGES_PER_KERNEL_WORD = 64;
-/** Words the legacy GET's scan tests at once (a power of two). */
+/** Words the legacy GET's and the CLEAR's scans test at once (a power of two). */
 const SCAN_WORDS = 8;
 
 /** u32 words of a bitmap for `pageCount` pages (rounded up to 64 pages, so always even). */
@@ -89,15 +89,18 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
   snapshot.fill(0, 0, words);
   if (mem.active || stepHook.active) return exchangeWords(slot, snapshot, protect, 0, words, -1);
   // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after it
-  // is read stays in the live word for the next GET. Only the exchange must be atomic. Eight
-  // words are tested at once: one branch per 256 pages on an empty slot.
-  const whole = words & ~(SCAN_WORDS - 1);
+  // is read stays in the live word for the next GET. Only the exchange must be atomic. The scan
+  // reads the kernel's 64-page words, eight at a time (one branch per 512 pages): as BigInts,
+  // which the optimised scan keeps in registers, it takes half the loads of the Int32 words and
+  // about half the time.
+  const live64 = slot.bitmapU64!;
+  const whole64 = live64.length & ~(SCAN_WORDS - 1);
   let reprotected = -1;
-  for (let i = 0; i < whole; i += SCAN_WORDS) {
-    if ((live[i]! | live[i + 1]! | live[i + 2]! | live[i + 3]! | live[i + 4]! | live[i + 5]! | live[i + 6]! | live[i + 7]!) === 0) continue;
-    reprotected = exchangeWords(slot, snapshot, protect, i, i + SCAN_WORDS, reprotected);
+  for (let j = 0; j < whole64; j += SCAN_WORDS) {
+    if ((live64[j]! | live64[j + 1]! | live64[j + 2]! | live64[j + 3]! | live64[j + 4]! | live64[j + 5]! | live64[j + 6]! | live64[j + 7]!) === 0n) continue;
+    reprotected = exchangeWords(slot, snapshot, protect, j * HALVES_PER_KERNEL_WORD, (j + SCAN_WORDS) * HALVES_PER_KERNEL_WORD, reprotected);
   }
-  return exchangeWords(slot, snapshot, protect, whole, words, reprotected);
+  return exchangeWords(slot, snapshot, protect, whole64 * HALVES_PER_KERNEL_WORD, words, reprotected);
 }
 
 /**
@@ -147,15 +150,47 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
   const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
   const words = bitmapWords(numPages);
   const result = { cleared: 0, reprotected: 0 };
-  // A range of empty masks is the common case: eight mask words (four of the kernel's 64-page
-  // words) are tested at once, and only a group with a bit set is walked word by word.
-  const whole = words & ~(SCAN_WORDS - 1);
-  for (let w = 0; w < whole; w += SCAN_WORDS) {
-    if ((mask[w]! | mask[w + 1]! | mask[w + 2]! | mask[w + 3]! | mask[w + 4]! | mask[w + 5]! | mask[w + 6]! | mask[w + 7]!) === 0) continue;
-    if (!clearWords(slot, firstPage, numPages, mask, startWord, w, w + SCAN_WORDS, result)) return result;
+  // A range of empty masks is the common case: eight of the kernel's 64-page mask words are
+  // tested at once, read as BigInts (see Memslot.bitmapU64), and only a group with a bit set is
+  // walked word by word. A mask whose bytes are not 8-aligned is scanned as Int32 words.
+  const mask64 = maskWords64(mask, words);
+  const groupWords = SCAN_WORDS * HALVES_PER_KERNEL_WORD;
+  let whole = 0;
+  if (mask64 !== null) {
+    whole = (words / HALVES_PER_KERNEL_WORD) & ~(SCAN_WORDS - 1);
+    for (let j = 0; j < whole; j += SCAN_WORDS) {
+      if ((mask64[j]! | mask64[j + 1]! | mask64[j + 2]! | mask64[j + 3]! | mask64[j + 4]! | mask64[j + 5]! | mask64[j + 6]! | mask64[j + 7]!) === 0n) continue;
+      const w = j * HALVES_PER_KERNEL_WORD;
+      if (!clearWords(slot, firstPage, numPages, mask, startWord, w, w + groupWords, result)) return result;
+    }
+    whole *= HALVES_PER_KERNEL_WORD;
+  } else {
+    whole = words & ~(SCAN_WORDS - 1);
+    for (let w = 0; w < whole; w += SCAN_WORDS) {
+      if ((mask[w]! | mask[w + 1]! | mask[w + 2]! | mask[w + 3]! | mask[w + 4]! | mask[w + 5]! | mask[w + 6]! | mask[w + 7]!) === 0) continue;
+      if (!clearWords(slot, firstPage, numPages, mask, startWord, w, w + SCAN_WORDS, result)) return result;
+    }
   }
   clearWords(slot, firstPage, numPages, mask, startWord, whole, words, result);
   return result;
+}
+
+/** The last CLEAR mask and its 64-bit view: a collector passes the same buffer every time. */
+let lastMask: Uint32Array | null = null;
+let lastMask64: BigUint64Array | null = null;
+
+/**
+ * `mask`'s first `words` u32 words (an even count) as 64-bit words, or null when its bytes are
+ * not 8-aligned. The view of the previous call is reused when it still covers them.
+ */
+function maskWords64(mask: Uint32Array, words: number): BigUint64Array | null {
+  if (mask.byteOffset % BigUint64Array.BYTES_PER_ELEMENT !== 0) return null;
+  const n = words / HALVES_PER_KERNEL_WORD;
+  if (mask !== lastMask || lastMask64 === null || lastMask64.buffer !== mask.buffer || lastMask64.length < n) {
+    lastMask = mask;
+    lastMask64 = new BigUint64Array(mask.buffer, mask.byteOffset, n);
+  }
+  return lastMask64;
 }
 
 /**

@@ -71,6 +71,12 @@ export class Memslot {
   bitmap: Int32Array | null;
   /** The same live bitmap as unsigned words, for plain copies (manual-protect GET). */
   bitmapU32: Uint32Array | null;
+  /**
+   * The same live bitmap as the kernel's 64-page words, for the legacy GET's plain scan: one
+   * BigInt64 load tests two of the Int32 words, and V8 compiles the scan's ORs and its
+   * comparison with 0n to machine words (no BigInt is allocated once it is optimised).
+   */
+  bitmapU64: BigUint64Array | null;
   /** The legacy GET snapshot half of the bitmap allocation. */
   bitmapSnapshot: Uint32Array | null;
   /** Encoded as in ring entries (encodeSlot). */
@@ -102,6 +108,7 @@ export class Memslot {
     this.gfnTrack = new Uint16Array(buffers.gfnTrack, 0, this.pageCount);
     this.bitmap = null;
     this.bitmapU32 = null;
+    this.bitmapU64 = null;
     this.bitmapSnapshot = null;
     this.attachBitmap(buffers.bitmap);
   }
@@ -110,6 +117,7 @@ export class Memslot {
     if (!buffer) {
       this.bitmap = null;
       this.bitmapU32 = null;
+      this.bitmapU64 = null;
       this.bitmapSnapshot = null;
       return;
     }
@@ -119,6 +127,7 @@ export class Memslot {
     const halfWords = halfBytes / WORD_BYTES;
     this.bitmap = new Int32Array(buffer, 0, halfWords);
     this.bitmapU32 = new Uint32Array(buffer, 0, halfWords);
+    this.bitmapU64 = new BigUint64Array(buffer, 0, halfBytes / BigUint64Array.BYTES_PER_ELEMENT);
     this.bitmapSnapshot = new Uint32Array(buffer, halfBytes, halfWords);
   }
 

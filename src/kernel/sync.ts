@@ -101,6 +101,7 @@ export class SharedMutex {
   /**
    * This thread's last critical section's share of the hold total (ns): the measured time ×
    * `sampleEvery` when it was sampled, 0 when not. Summing it estimates the total hold time.
+   * Always 0 for a lock made without LockStats: such a lock is never timed.
    */
   lastHoldNs = 0;
   /** The last critical section's measured hold time (ns), 0 when it was not sampled: for maxima. */
@@ -135,7 +136,8 @@ export class SharedMutex {
     }
     // Under a weak memory model, what the previous holder did before unlocking is visible now.
     if (mem.active) mem.acquired(this.i32, this.index);
-    if ((this.acquisitions++ & (sampleEvery - 1)) === 0) {
+    // A lock without statistics (slots_lock) has no hold total to charge: skip both clock reads.
+    if (this.stats !== undefined && (this.acquisitions++ & (sampleEvery - 1)) === 0) {
       this.timing = true;
       this.scale = sampleEvery;
       this.heldSince = now();

@@ -43,4 +43,25 @@ describe('SharedMutex hold-time sampling', () => {
       expect(lock.lastHoldNs).toBe(lock.lastHoldMeasuredNs);
     }
   });
+
+  it('never reads the clock for a lock without statistics (nothing would be charged)', () => {
+    const lock = new SharedMutex(new Int32Array(new SharedArrayBuffer(4)), 0, 'no stats');
+    const real = performance.now.bind(performance);
+    let reads = 0;
+    performance.now = () => {
+      reads++;
+      return real();
+    };
+    try {
+      for (let i = 0; i < 3; i++) {
+        lock.lock();
+        lock.unlock();
+        expect(lock.lastHoldNs).toBe(0);
+        expect(lock.lastHoldMeasuredNs).toBe(0);
+      }
+    } finally {
+      performance.now = real;
+    }
+    expect(reads).toBe(0);
+  });
 });
