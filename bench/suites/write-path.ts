@@ -21,7 +21,7 @@ const BASE_GFN = 1 << 18;
 const VALUE = 7;
 const DATA_WORDS = PAGE_WORDS - GUEST_PAGE_HEADER_WORDS;
 
-/** Cycles over PAGES pages, one store each, then halts after `remaining` instructions. */
+/** Cycles over PAGES pages, one store each, then halts after `remaining` instructions; decodes in blocks too. */
 class CycleProgram implements GuestProgram {
   private i = 0;
   remaining = 0;
@@ -39,6 +39,21 @@ class CycleProgram implements GuestProgram {
     insn.value = VALUE;
     insn.exitAfter = false;
     insn.storesPerPage = 1;
+  }
+
+  // Block decode (GuestProgram.peekStores): the same stores, one call per block.
+  peekStores(gfns: Float64Array, values: Int32Array, max: number): number {
+    const n = Math.min(max, this.remaining);
+    for (let k = 0; k < n; k++) {
+      gfns[k] = BASE_GFN + ((this.i + k) & (PAGES - 1));
+      values[k] = VALUE;
+    }
+    return n;
+  }
+
+  consumeStores(n: number): void {
+    this.i += n;
+    this.remaining -= n;
   }
 }
 

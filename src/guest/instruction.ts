@@ -61,4 +61,19 @@ export class Instruction {
 export interface GuestProgram {
   /** Decode the next instruction into `insn`. */
   decode(insn: Instruction): void;
+  /**
+   * Optional block decode, for the store fast path: when the next instructions are plain
+   * hardware stores (STORE, one page, no exitAfter), write the first `max` or fewer of them —
+   * gfn and the value the guest's register holds now — to `gfns` and `values`, and return how
+   * many. Nothing is consumed: the vCPU executes a prefix of the block at once (with no exit in
+   * between) and then calls `consumeStores` for that prefix, so an instruction it leaves is
+   * decoded again later, its value loaded again. 0 (always allowed) sends the vCPU to `decode`.
+   * A program that defines one of the two defines both.
+   */
+  peekStores?(gfns: Float64Array, values: Int32Array, max: number): number;
+  /** Skip the first `n` instructions of the last `peekStores` block (n ≤ its count), as `n` decodes would. */
+  consumeStores?(n: number): void;
 }
+
+/** A program with block decode (`GuestProgram.peekStores`). */
+export type BlockGuestProgram = GuestProgram & Required<Pick<GuestProgram, 'peekStores' | 'consumeStores'>>;
