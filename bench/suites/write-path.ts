@@ -10,7 +10,7 @@
 import { GUEST_PAGE_HEADER_WORDS, GuestPageWords } from '../../src/guest/guest-memory.js';
 import { VcpuLayout } from '../../src/kernel/vcpu-layout.js';
 import { KVM_CAP_DIRTY_LOG_RING_ACQ_REL, KVM_EXIT_HLT, PAGE_WORDS } from '../../src/abi/constants.js';
-import { type GuestProgram, InsnKind, type Instruction } from '../../src/guest/instruction.js';
+import { type GuestProgram, InsnKind, type Instruction, type StoreBlock } from '../../src/guest/instruction.js';
 import { Vcpu } from '../../src/kernel/vcpu.js';
 import { Vm } from '../../src/kernel/vm.js';
 import type { Suite, SuiteContext } from '../lib/context.js';
@@ -42,12 +42,11 @@ class CycleProgram implements GuestProgram {
   }
 
   // Block decode (GuestProgram.peekStores): the same stores, one call per block.
-  peekStores(gfns: Float64Array, values: Int32Array, max: number): number {
+  peekStores(block: StoreBlock, max: number): number {
     const n = Math.min(max, this.remaining);
-    for (let k = 0; k < n; k++) {
-      gfns[k] = BASE_GFN + ((this.i + k) & (PAGES - 1));
-      values[k] = VALUE;
-    }
+    const gfns = block.gfns;
+    for (let k = 0; k < n; k++) gfns[k] = BASE_GFN + ((this.i + k) & (PAGES - 1));
+    block.value = VALUE;
     return n;
   }
 

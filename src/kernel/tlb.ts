@@ -9,7 +9,7 @@ export const TLB_ENTRIES = 2048; // a power of two
 export const TLB_MASK = TLB_ENTRIES - 1;
 
 export class SoftTlb {
-  // The three arrays are readable by the guest store fast path (VcpuMmu.hitStores), which looks
+  // The three arrays are readable by the guest store fast path (VcpuFastPath), which looks
   // entries up inline (set = gfn & TLB_MASK, hit when tags[set] === gfn); only this class writes them.
   /** Tag: the gfn cached in each set, or -1. */
   readonly tags = new Float64Array(TLB_ENTRIES).fill(-1);

@@ -10,12 +10,9 @@
 import { PAGE_WORDS } from '../abi/constants.js';
 import { AssertionError, assert, debugChecks } from '../base/assert.js';
 import { GUEST_PAGE_HEADER_WORDS, GuestPageWords } from '../guest/guest-memory.js';
-import { type BlockGuestProgram, type GuestProgram, InsnKind, type Instruction } from '../guest/instruction.js';
+import { type BlockGuestProgram, type GuestProgram, InsnKind, type Instruction, StoreBlock } from '../guest/instruction.js';
 import { TLB_MASK } from './tlb.js';
 import { DATA_WORDS, DATA_WORD_HASH, VcpuMmu } from './vcpu-mmu.js';
-
-/** Largest block a program is asked for: the run loop asks for at most one request-check interval. */
-export const MAX_STORE_BLOCK = 16;
 
 /** The literals the fast path uses in place of these definitions (see there why). */
 const HIT_STORE_LITERALS: readonly [number, number][] = [
@@ -108,11 +105,10 @@ export class VcpuFastPath extends VcpuMmu {
   }
 
 
-  /** A block of decoded stores (block decode), reused: the fast path allocates nothing. */
-  private readonly blockGfns = new Float64Array(MAX_STORE_BLOCK);
-  private readonly blockValues = new Int32Array(MAX_STORE_BLOCK);
-  /** Debug checks: a second copy of each block, to check that peeking consumed nothing. */
-  private readonly blockCheck = debugChecks ? { gfns: new Float64Array(MAX_STORE_BLOCK), values: new Int32Array(MAX_STORE_BLOCK) } : null;
+  /** The block of decoded stores (block decode), reused: the fast path allocates nothing. */
+  private readonly storeBlock = new StoreBlock();
+  /** Debug checks: a second block, to check that peeking consumed nothing. */
+  private readonly blockCheck = debugChecks ? new StoreBlock() : null;
 
   /**
    * `hitStores` for a program with block decode: peek a block of plain stores, execute its
@@ -122,10 +118,11 @@ export class VcpuFastPath extends VcpuMmu {
    * after an exit. `limit` ≤ MAX_STORE_BLOCK. Same result and `hitStop` as `hitStores`.
    */
   protected hitStoreBlock(program: BlockGuestProgram, insn: Instruction, limit: number): number {
-    const gfns = this.blockGfns;
-    const values = this.blockValues;
+    const block = this.storeBlock;
+    const gfns = block.gfns;
     const { tags, slots, pages } = this.tlb;
-    const writer = this.index;
+    // `| 0`: an int32 the stores take as it is (a number field may be kept as a double).
+    const writer = this.index | 0;
     // Literals, as in hitStores (checked against their definitions at load).
     const setMask = 2047; // TLB_MASK
     const pageWords = 1024; // PAGE_WORDS
@@ -135,10 +132,12 @@ export class VcpuFastPath extends VcpuMmu {
     let done = 0;
     while (done < limit) {
       const max = limit - done;
-      const n = program.peekStores(gfns, values, max);
+      const n = program.peekStores(block, max);
       // Not `assert`: its message would be built on every call.
       if (!(n >= 0 && n <= max)) throw new AssertionError(`peekStores returned ${n} stores for at most ${max}`);
       if (this.blockCheck !== null) this.checkPeekConsumesNothing(program, n);
+      // `| 0`: the same words as the number itself (stores and Math.imul take it modulo 2^32).
+      const value = block.value | 0;
       let j = 0;
       for (; j < n; j++) {
         const gfn = gfns[j]!;
@@ -147,7 +146,6 @@ export class VcpuFastPath extends VcpuMmu {
         seq = (seq + 1) >>> 0;
         const m = slots[set]!.mem32;
         const base = pages[set]! * pageWords;
-        const value = values[j]!;
         m[base] = value; // as in hitStores: header words 0..3, then the data word after them
         m[base + 1] = 0;
         m[base + 2] = writer;
@@ -168,11 +166,12 @@ export class VcpuFastPath extends VcpuMmu {
     return done;
   }
 
-  /** Debug checks: a second peek must give the same gfns (the first consumed nothing). */
+  /** Debug checks: a second peek must give the same block (the first consumed nothing). */
   private checkPeekConsumesNothing(program: BlockGuestProgram, n: number): void {
-    const again = this.blockCheck!.gfns;
-    const m = program.peekStores(again, this.blockCheck!.values, n);
-    assert(m === n, `peekStores gave ${m} stores where the same peek gave ${n}`);
-    for (let j = 0; j < n; j++) assert(again[j] === this.blockGfns[j], `peekStores consumed its block: store ${j} went from gfn ${this.blockGfns[j]} to ${again[j]}`);
+    const again = this.blockCheck!;
+    const first = this.storeBlock;
+    const m = program.peekStores(again, n);
+    assert(m === n && again.value === first.value, `peekStores gave ${m} stores of ${again.value} where the same peek gave ${n} of ${first.value}`);
+    for (let j = 0; j < n; j++) assert(again.gfns[j] === first.gfns[j], `peekStores consumed its block: store ${j} went from gfn ${first.gfns[j]} to ${again.gfns[j]}`);
   }
 }

@@ -14,9 +14,7 @@
  * guest store a few per cent).
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GUEST_PAGE_HEADER_WORDS, GuestPageWords, writePageHeader } from '../guest/guest-memory.js';
-import { type GuestProgram, InsnKind, type Instruction } from '../guest/instruction.js';
-import { assert } from '../base/assert.js';
+import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
 import { Edge, coverage, hit, noteBitmapSet, noteGuestStore, noteRecord } from './coverage.js';
 import { setDirtyBit } from './dirty-bitmap.js';
 import type { DirtyRing } from './dirty-ring.js';
@@ -26,7 +24,7 @@ import { KernelMutant } from './mutants.js';
 import { modelledSpteLoad, modelledSpteMakeWritable } from './mmu-wmm.js';
 import { mem } from './wmm/mem.js';
 import { Step, stepHook } from './step-hook.js';
-import { SoftTlb, TLB_MASK } from './tlb.js';
+import { SoftTlb } from './tlb.js';
 import { TrackedWriteEmulator } from './tracked-write.js';
 import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
 import type { Vm } from './vm.js';

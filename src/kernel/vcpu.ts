@@ -24,12 +24,12 @@ import {
   SMM_AS_ID,
 } from '../abi/constants.js';
 import { NS_PER_MS, now } from '../base/clock.js';
-import { type BlockGuestProgram, type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
+import { type BlockGuestProgram, type GuestProgram, InsnKind, Instruction, MAX_STORE_BLOCK } from '../guest/instruction.js';
 import { Edge, coverage, hit } from './coverage.js';
 import { Step, stepHook } from './step-hook.js';
 import { waitWhileEqual } from './sync.js';
 import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
-import { HitStop, MAX_STORE_BLOCK, VcpuFastPath } from './vcpu-fast-path.js';
+import { HitStop, VcpuFastPath } from './vcpu-fast-path.js';
 import { STORE_NO_SLOT, STORE_OK } from './vcpu-mmu.js';
 import type { Vm } from './vm.js';
 
