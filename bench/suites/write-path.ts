@@ -41,13 +41,14 @@ class CycleProgram implements GuestProgram {
     insn.storesPerPage = 1;
   }
 
-  // Block decode (GuestProgram.peekStores): the same stores, one call per block.
+  // Block decode (GuestProgram.peekStores): the same stores, one call per block of consecutive pages.
   peekStores(block: StoreBlock, max: number): number {
-    const n = Math.min(max, this.remaining);
-    const gfns = block.gfns;
-    for (let k = 0; k < n; k++) gfns[k] = BASE_GFN + ((this.i + k) & (PAGES - 1));
+    // A strided run: the pages from i on, up to the wrap back to the first page.
+    const page = this.i & (PAGES - 1);
+    block.first = BASE_GFN + page;
+    block.stride = 1;
     block.value = VALUE;
-    return n;
+    return Math.min(max, this.remaining, PAGES - page);
   }
 
   consumeStores(n: number): void {

@@ -80,6 +80,7 @@ export class ScriptedProgram implements GuestProgram {
       else if (v !== value) break;
       gfns[n] = this.gfns[i]!;
     }
+    block.stride = 0;
     block.value = value;
     return n;
   }

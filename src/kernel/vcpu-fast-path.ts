@@ -120,7 +120,7 @@ export class VcpuFastPath extends VcpuMmu {
   protected hitStoreBlock(program: BlockGuestProgram, insn: Instruction, limit: number): number {
     const block = this.storeBlock;
     const gfns = block.gfns;
-    const { tags, slots, pages } = this.tlb;
+    const { tags, mems, pages } = this.tlb;
     // `| 0`: an int32 the stores take as it is (a number field may be kept as a double).
     const writer = this.index | 0;
     // Literals, as in hitStores (checked against their definitions at load).
@@ -138,13 +138,15 @@ export class VcpuFastPath extends VcpuMmu {
       if (this.blockCheck !== null) this.checkPeekConsumesNothing(program, n);
       // `| 0`: the same words as the number itself (stores and Math.imul take it modulo 2^32).
       const value = block.value | 0;
+      const first = block.first;
+      const stride = block.stride;
       let j = 0;
       for (; j < n; j++) {
-        const gfn = gfns[j]!;
+        const gfn = stride !== 0 ? first + j * stride : gfns[j]!;
         const set = (gfn >>> 0) & setMask;
         if (tags[set] !== gfn) break;
         seq = (seq + 1) >>> 0;
-        const m = slots[set]!.mem32;
+        const m = mems[set]!;
         const base = pages[set]! * pageWords;
         m[base] = value; // as in hitStores: header words 0..3, then the data word after them
         m[base + 1] = 0;
@@ -171,7 +173,9 @@ export class VcpuFastPath extends VcpuMmu {
     const again = this.blockCheck!;
     const first = this.storeBlock;
     const m = program.peekStores(again, n);
-    assert(m === n && again.value === first.value, `peekStores gave ${m} stores of ${again.value} where the same peek gave ${n} of ${first.value}`);
+    const same = m === n && again.value === first.value && again.stride === first.stride && (first.stride === 0 || again.first === first.first);
+    assert(same, `peekStores gave ${m} stores of ${again.value} where the same peek gave ${n} of ${first.value}, or another stride`);
+    if (first.stride !== 0) return;
     for (let j = 0; j < n; j++) assert(again.gfns[j] === first.gfns[j], `peekStores consumed its block: store ${j} went from gfn ${first.gfns[j]} to ${again.gfns[j]}`);
   }
 }
