@@ -80,7 +80,12 @@ export class ScriptedProgram implements GuestProgram {
       else if (v !== value) break;
       gfns[n] = this.gfns[i]!;
     }
-    block.stride = 0;
+    // Stores with one stride between their pages go out as a strided run (a guest loop over
+    // pages), the others as a list: a script exercises both forms.
+    let stride = n >= 2 ? gfns[1]! - gfns[0]! : 0;
+    for (let k = 2; k < n && stride !== 0; k++) if (gfns[k]! - gfns[k - 1]! !== stride) stride = 0;
+    block.first = gfns[0]!;
+    block.stride = stride;
     block.value = value;
     return n;
   }

@@ -29,6 +29,7 @@ class RequestingProgram implements GuestProgram {
   private consumed = 0;
   /** Stores handed out in blocks (so that a test can tell the block path ran). */
   blockStores = 0;
+  stridedStores = 0;
   private readonly posted = new Set<number>();
   peekStores?: (block: StoreBlock, max: number) => number;
   consumeStores?: (n: number) => void;
@@ -43,6 +44,7 @@ class RequestingProgram implements GuestProgram {
       this.peekStores = (block, max) => {
         const n = this.inner.peekStores(block, max);
         this.blockStores += n;
+        if (block.stride !== 0) this.stridedStores += n;
         return n;
       };
       // Posted once the block's prefix has executed, before the block returns: mid-block, where a
@@ -69,7 +71,7 @@ class RequestingProgram implements GuestProgram {
   }
 }
 
-/** Seeded mix: runs of stores of one value (blocks), repeated pages (TLB hits), new pages, loads, I/O exits, emulated stores. */
+/** Seeded mix: runs of stores of one value (blocks), loops over consecutive pages (strided blocks), repeated pages (TLB hits), new pages, loads, I/O exits, emulated stores. */
 function script(seed: number): ScriptedProgram {
   const prng = new Prng(seed);
   const prog = new ScriptedProgram();
@@ -79,7 +81,9 @@ function script(seed: number): ScriptedProgram {
     if (r < 5) value++;
     const page = r < 80 ? prng.nextU32() % 24 : prng.nextU32() % PAGES;
     const gfn = SLOT_GFN + page;
-    if (r < 90) prog.enqueue([gfn], { value });
+    // A guest loop over consecutive pages (strided blocks), up or down.
+    if (r < 8) prog.enqueue(Array.from({ length: 8 }, (_, k) => SLOT_GFN + ((page + (r < 4 ? k : -k) + PAGES) % PAGES)), { value });
+    else if (r < 90) prog.enqueue([gfn], { value });
     else if (r < 94) prog.enqueueLoads([gfn]);
     else if (r < 97) prog.enqueue([gfn], { value, exitEach: true });
     else prog.enqueue([gfn], { value, storesPerPage: 2 });
@@ -114,7 +118,7 @@ function runScript(seed: number, path: Path) {
   entries.push(...harvestAll(fx));
   const f = vcpu.block.f64;
   const counters = [F.INSTRUCTIONS, F.STORES, F.FAULTS, F.PUSHES, F.RING_FULL_EXITS, F.INTR_EXITS, F.TLB_FLUSHES].map((k) => f[k]!);
-  return { blockStores: prog.blockStores, exits, entries, memory: Buffer.from(new Uint8Array(fx.slot.mem32.buffer).slice()), counters };
+  return { blockStores: prog.blockStores, stridedStores: prog.stridedStores, exits, entries, memory: Buffer.from(new Uint8Array(fx.slot.mem32.buffer).slice()), counters };
 }
 
 describe('guest store fast path: block decode', () => {
@@ -130,6 +134,7 @@ describe('guest store fast path: block decode', () => {
       expect(general.exits).toContain(KVM_EXIT_DIRTY_RING_FULL);
       expect(general.counters[6]).toBeGreaterThan(0); // the flushes were taken
       expect(block.blockStores).toBeGreaterThan(STEPS / 2);
+      expect(block.stridedStores).toBeGreaterThan(STEPS / 10);
       for (const run of [single, block]) {
         expect(run.exits).toEqual(general.exits);
         expect(run.entries).toEqual(general.entries);
