@@ -104,7 +104,6 @@ export class VcpuFastPath extends VcpuMmu {
     return done;
   }
 
-
   /** The block of decoded stores (block decode), reused: the fast path allocates nothing. */
   private readonly storeBlock = new StoreBlock();
   /** Debug checks: a second block, to check that peeking consumed nothing. */
@@ -134,7 +133,7 @@ export class VcpuFastPath extends VcpuMmu {
       const max = limit - done;
       const n = program.peekStores(block, max);
       // Not `assert`: its message would be built on every call.
-      if (!(n >= 0 && n <= max)) throw new AssertionError(`peekStores returned ${n} stores for at most ${max}`);
+      if (!(n >= 0 && n <= max && n === (n | 0))) throw new AssertionError(`peekStores returned ${n} stores for at most ${max}`);
       if (this.blockCheck !== null) this.checkPeekConsumesNothing(program, n);
       // `| 0`: the same words as the number itself (stores and Math.imul take it modulo 2^32).
       const value = block.value | 0;
