@@ -61,4 +61,36 @@ export class Instruction {
 export interface GuestProgram {
   /** Decode the next instruction into `insn`. */
   decode(insn: Instruction): void;
+  /**
+   * Optional block decode, for the store fast path: when the next instructions are plain
+   * hardware stores (STORE, one page, no exitAfter) of one value — the guest's register, loaded
+   * now — write the first `max` or fewer of them (their gfns, as a list or a strided run) and
+   * that value to `block`, and return how many. Nothing is consumed: the vCPU executes a prefix of the block at once (no
+   * exit in between) and calls `consumeStores` for that prefix, so an instruction it leaves is
+   * decoded again later, its value loaded again. 0 (always allowed) sends the vCPU to `decode`.
+   * A program that defines one of the two defines both.
+   */
+  peekStores?(block: StoreBlock, max: number): number;
+  /** Skip the first `n` instructions of the last `peekStores` block (n ≤ its count), as `n` decodes would. */
+  consumeStores?(n: number): void;
 }
+
+/** The most stores a block (GuestProgram.peekStores) is ever asked for. */
+export const MAX_STORE_BLOCK = 16;
+
+/**
+ * A block of decoded plain stores, all of one value; the vCPU reuses one (allocation-free).
+ * Two forms: a list (`stride` 0: store k is to gfns[k]) or a strided run (store k is to
+ * first + k × stride — a guest loop over pages, decoded as one superinstruction).
+ */
+export class StoreBlock {
+  readonly gfns = new Float64Array(MAX_STORE_BLOCK);
+  first = 0;
+  /** 0: the list form. */
+  stride = 0;
+  /** The value every store of the block writes. */
+  value = 0;
+}
+
+/** A program with block decode (`GuestProgram.peekStores`). */
+export type BlockGuestProgram = GuestProgram & Required<Pick<GuestProgram, 'peekStores' | 'consumeStores'>>;

@@ -2,7 +2,7 @@
  * A guest program made of an explicit queue of stores (and loads): what deterministic
  * scenarios and unit tests run. When the queue is empty the guest halts (KVM_EXIT_HLT).
  */
-import { type GuestProgram, InsnKind, type Instruction } from './instruction.js';
+import { type GuestProgram, InsnKind, type Instruction, type StoreBlock } from './instruction.js';
 
 export interface ScriptedStoreOptions {
   /** Stores per page; more than 1 makes the instruction an emulated one (each store logged). */
@@ -65,6 +65,33 @@ export class ScriptedProgram implements GuestProgram {
 
   get remaining(): number {
     return this.gfns.length - this.head;
+  }
+
+  /** Block decode: the queued plain stores from the head on, up to the first of another value. */
+  peekStores(block: StoreBlock, max: number): number {
+    const gfns = block.gfns;
+    let value = 0;
+    let n = 0;
+    for (let i = this.head; n < max && i < this.gfns.length; i++, n++) {
+      // A plain hardware store: one store per page, not emulated, no exit after it (see decode).
+      if (this.stores[i] !== 1 || this.emulated[i] || this.exits[i]) break;
+      const v = this.values[i]! >= 0 ? this.values[i]! : this.value;
+      if (n === 0) value = v;
+      else if (v !== value) break;
+      gfns[n] = this.gfns[i]!;
+    }
+    // Stores with one stride between their pages go out as a strided run (a guest loop over
+    // pages), the others as a list: a script exercises both forms.
+    let stride = n >= 2 ? gfns[1]! - gfns[0]! : 0;
+    for (let k = 2; k < n && stride !== 0; k++) if (gfns[k]! - gfns[k - 1]! !== stride) stride = 0;
+    block.first = gfns[0]!;
+    block.stride = stride;
+    block.value = value;
+    return n;
+  }
+
+  consumeStores(n: number): void {
+    this.head += n;
   }
 
   decode(insn: Instruction): void {

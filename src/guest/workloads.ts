@@ -12,7 +12,7 @@
 import { Prng, deriveSeed } from '../base/prng.js';
 import { MS_PER_S } from '../base/units.js';
 import { GuestGlobalsLayout } from './guest-memory.js';
-import { type GuestProgram, InsnKind, type Instruction, MAX_INSN_PAGES } from './instruction.js';
+import { type GuestProgram, InsnKind, type Instruction, MAX_INSN_PAGES, type StoreBlock } from './instruction.js';
 
 export const WORKLOAD_KINDS = ['random', 'sequential', 'hotset', 'selftest'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
@@ -103,6 +103,13 @@ export class WorkloadProgram implements GuestProgram {
   /** SMM: the share of writes that are SMI / SMRAM store / rsm sequences, and where one is. */
   private readonly smiThreshold: number;
   private smmStep: SmmStep = SmmStep.NONE;
+  /**
+   * Block decode (peekStores) applies: a sequential guest with no bursts, SMIs or pacing draws
+   * nothing from its PRNG, so its next stores can be read without consuming them.
+   */
+  private readonly blocks: boolean;
+  /** The iteration the last block was peeked with (its stores' value). */
+  private peekIteration = 0;
 
   constructor(
     private readonly config: WorkloadConfig,
@@ -135,6 +142,42 @@ export class WorkloadProgram implements GuestProgram {
     this.pagesPerMs = Math.max(0, config.dirtyPagesPerSecond ?? 0) / MS_PER_S;
     this.paceCapacity = Math.max(1, this.pagesPerMs * PACING_CREDIT_MS);
     this.smiThreshold = config.smm ? Math.round((config.smm.percent / PERCENT) * U32_RANGE) : 0;
+    this.blocks = config.kind === 'sequential' && this.burstThreshold === 0 && this.smiThreshold === 0 && this.pagesPerMs === 0;
+  }
+
+  /**
+   * Block decode (GuestProgram.peekStores), sequential guests only: the stores from the cursor
+   * on, as a strided run up to the end of the cursor's range, and no further than the
+   * iteration's write limit. The value is the iteration, loaded once for the block.
+   */
+  peekStores(block: StoreBlock, max: number): number {
+    if (!this.blocks) return 0;
+    const iteration = Atomics.load(this.globals, GuestGlobalsLayout.words.ITERATION);
+    let n = max;
+    if (this.writeLimit > 0) n = Math.min(n, this.writeLimit - (iteration === this.iterationSeen ? this.writesThisIteration : 0));
+    if (n <= 0) return 0; // decode halts
+    const starts = this.starts;
+    const index = this.cursor;
+    let r = starts.length - 1;
+    while (r > 0 && starts[r]! > index) r--;
+    const rangeEnd = r + 1 < starts.length ? starts[r + 1]! : this.pageCount;
+    block.first = this.bases[r]! + (index - starts[r]!);
+    block.stride = 1;
+    block.value = iteration;
+    this.peekIteration = iteration;
+    return Math.min(n, rangeEnd - index);
+  }
+
+  /** What `n` decodes of the peeked block would have done: the write count, the cursor. */
+  consumeStores(n: number): void {
+    if (this.writeLimit > 0) {
+      if (this.peekIteration !== this.iterationSeen) {
+        this.iterationSeen = this.peekIteration;
+        this.writesThisIteration = 0;
+      }
+      this.writesThisIteration += n;
+    }
+    this.cursor = (this.cursor + n) % this.pageCount;
   }
 
   /** The next instruction of an SMM sequence: the SMRAM store after the SMI, then the rsm. */

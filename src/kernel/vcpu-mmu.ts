@@ -9,13 +9,12 @@
  *  - emulated store (kvm_vcpu_write_guest): write, then mark dirty, on every store;
  *  - a store to a write-tracked page is always emulated and notified (tracked-write.ts).
  *
- * `Vcpu` extends this class: the run loop and the write path share one object, as the store
- * fast path needs (a separate write-path object cost the guest store a few per cent).
+ * `Vcpu` extends this class (through VcpuFastPath, vcpu-fast-path.ts): the run loop and the write
+ * path share one object, as the store fast path needs (a separate write-path object cost the
+ * guest store a few per cent).
  */
 import { PAGE_WORDS } from '../abi/constants.js';
-import { GUEST_PAGE_HEADER_WORDS, GuestPageWords, writePageHeader } from '../guest/guest-memory.js';
-import { type GuestProgram, InsnKind, type Instruction } from '../guest/instruction.js';
-import { assert } from '../base/assert.js';
+import { GUEST_PAGE_HEADER_WORDS, writePageHeader } from '../guest/guest-memory.js';
 import { Edge, coverage, hit, noteBitmapSet, noteGuestStore, noteRecord } from './coverage.js';
 import { setDirtyBit } from './dirty-bitmap.js';
 import type { DirtyRing } from './dirty-ring.js';
@@ -25,7 +24,7 @@ import { KernelMutant } from './mutants.js';
 import { modelledSpteLoad, modelledSpteMakeWritable } from './mmu-wmm.js';
 import { mem } from './wmm/mem.js';
 import { Step, stepHook } from './step-hook.js';
-import { SoftTlb, TLB_MASK } from './tlb.js';
+import { SoftTlb } from './tlb.js';
 import { TrackedWriteEmulator } from './tracked-write.js';
 import { type VcpuBlock, VcpuLayout } from './vcpu-layout.js';
 import type { Vm } from './vm.js';
@@ -33,13 +32,13 @@ import type { Vm } from './vm.js';
 const F = VcpuLayout.floats;
 const WRITABLE = SpteBits.WRITABLE;
 /** Data words after the header: each store also writes one word somewhere in the page. */
-const DATA_WORDS = PAGE_WORDS - GUEST_PAGE_HEADER_WORDS;
+export const DATA_WORDS = PAGE_WORDS - GUEST_PAGE_HEADER_WORDS;
 /**
  * The data word is the sequence number mixed with the stored value by Knuth's multiplicative
  * hash (2^32 / golden ratio), so that a stale or torn page shows in its data as well as in its
  * header.
  */
-const DATA_WORD_HASH = 0x9e3779b1;
+export const DATA_WORD_HASH = 0x9e3779b1;
 
 /** What a hardware store did (`VcpuMmu.hardwareStore`). */
 export const STORE_OK = 0;
@@ -47,34 +46,6 @@ export const STORE_OK = 0;
 export const STORE_FAULT = 1;
 /** The gfn is in no memslot: MMIO. */
 export const STORE_NO_SLOT = 2;
-
-/** The literals `hitStores` uses in place of these definitions (see there why). */
-const HIT_STORE_LITERALS: readonly [number, number][] = [
-  [TLB_MASK, 2047],
-  [InsnKind.STORE, 1],
-  [PAGE_WORDS, 1024],
-  [DATA_WORDS, 1020],
-  [DATA_WORD_HASH, 0x9e3779b1],
-  [GUEST_PAGE_HEADER_WORDS, 4],
-  [GuestPageWords.ITERATION_LO, 0],
-  [GuestPageWords.ITERATION_HI, 1],
-  [GuestPageWords.WRITER_VCPU, 2],
-  [GuestPageWords.WRITER_SEQ, 3],
-];
-for (const [defined, literal] of HIT_STORE_LITERALS) {
-  assert(defined === literal, `VcpuMmu.hitStores uses ${literal} where its definition is now ${defined}`);
-}
-
-/** Why `hitStores` stopped (`VcpuMmu.hitStop`). */
-export const HitStop = {
-  /** It completed `limit` instructions. */
-  LIMIT: 0,
-  /** It decoded an instruction that is not a TLB-hit store: in `insn`, not yet executed. */
-  DECODED: 1,
-  /** Its last store asked to leave KVM_RUN afterwards (exitAfter). */
-  EXIT_AFTER: 2,
-} as const;
-
 
 export class VcpuMmu {
   readonly tlb = new SoftTlb();
@@ -84,14 +55,13 @@ export class VcpuMmu {
   private faultSlot: Memslot | null = null;
   private faultPage = 0;
   // Counters, published to the vCPU's shared block with the run loop's (Vcpu.publishStats).
-  private stores = 0;
+  protected stores = 0;
   private faults = 0;
   private spuriousFaults = 0;
   private pushes = 0;
   private lastSlot: Memslot | null = null;
-  /** Why the last `hitStores` stopped (HitStop). */
-  protected hitStop: number = HitStop.LIMIT;
-  private seq = 0;
+  /** This vCPU's store sequence number (the WRITER_SEQ of its last page header). */
+  protected seq = 0;
   private readonly trackedWrites: TrackedWriteEmulator;
   private readonly dirtyBeforeWritable: boolean;
   /** Mutant track-fault-fixes-tracked: the fault path ignores write tracking. */
@@ -181,63 +151,6 @@ export class VcpuMmu {
   }
 
   /**
-   * The guest store fast path, by hand: decode and execute up to `limit` instructions while each
-   * is a hardware store whose page hits the software TLB — exactly what `hardwareStore` and
-   * `writePage` do on a hit with no step hook — keeping the sequence number and the count in
-   * locals. Stops early at an instruction it cannot complete so, left decoded in `insn` and not
-   * executed (`hitStop` DECODED), or after a store with exitAfter (EXIT_AFTER). The caller makes
-   * the instruction-boundary and periodic checks between calls and counts the instructions;
-   * with a step hook active it must not call this (the hit path's step points are skipped).
-   * Returns the instructions completed.
-   */
-  protected hitStores(program: GuestProgram, insn: Instruction, limit: number): number {
-    const gfns = insn.gfns;
-    const { tags, slots, pages } = this.tlb;
-    const writer = this.index;
-    // Literals, checked against their definitions when this module loads (HIT_STORE_LITERALS):
-    // V8 reloads and TDZ-checks a module binding at each use in a loop, and keeps a local copy
-    // of one live in a register or stack slot, re-checked at each use; a literal it folds into
-    // the instruction. In CPU time that was 46 → 67 → 76 M stores/s (bindings, copies, literals).
-    const setMask = 2047; // TLB_MASK
-    const STORE = 1; // InsnKind.STORE
-    const pageWords = 1024; // PAGE_WORDS
-    const dataWords = 1020; // DATA_WORDS
-    const hash = 0x9e3779b1; // DATA_WORD_HASH
-    let seq = this.seq;
-    let done = 0;
-    let stop: number = HitStop.LIMIT;
-    while (done < limit) {
-      program.decode(insn);
-      const gfn = gfns[0]!;
-      const set = (gfn >>> 0) & setMask;
-      if (insn.kind !== STORE || tags[set] !== gfn) {
-        stop = HitStop.DECODED;
-        break;
-      }
-      // writePage's stores (writePageHeader, then the data word), written out here.
-      seq = (seq + 1) >>> 0;
-      const m = slots[set]!.mem32;
-      const base = pages[set]! * pageWords;
-      const value = insn.value;
-      m[base] = value; // GuestPageWords.ITERATION_LO = 0, then ITERATION_HI, WRITER_VCPU, WRITER_SEQ
-      m[base + 1] = 0;
-      m[base + 2] = writer;
-      m[base + 3] = seq;
-      m[base + 4 + (seq % dataWords)] = (seq ^ Math.imul(value, hash)) >>> 0; // after GUEST_PAGE_HEADER_WORDS = 4
-      done++;
-      // `=== true`: a pointer compare, where a bare truthiness test of a field is a type switch.
-      if (insn.exitAfter === true) {
-        stop = HitStop.EXIT_AFTER;
-        break;
-      }
-    }
-    this.seq = seq;
-    this.stores += done;
-    this.hitStop = stop;
-    return done;
-  }
-
-  /**
    * x86 fast_page_fault for the last STORE_FAULT: make the SPTE writable, then mark the page
    * dirty. Losing the compare-and-swap means another vCPU fixed the same fault (and logged the
    * page): a spurious fault, the instruction is simply retried.
@@ -313,7 +226,7 @@ export class VcpuMmu {
   /**
    * The stores themselves: header (iteration, writer, sequence) and one data word. Returns the
    * data word's index in the page (page write-tracking reports it as a second write).
-   * `hitStores` writes the same words by hand: the two must stay in step.
+   * `VcpuFastPath` writes the same words by hand: the two must stay in step.
    */
   private writePage(slot: Memslot, page: number, value: number): number {
     const m = slot.mem32;

@@ -10,6 +10,7 @@
  * boundary, as an IPI would.
  */
 import { KvmError } from '../abi/errno.js';
+import { assert } from '../base/assert.js';
 import { u32Arg } from './ioctl-args.js';
 import { type VcpuOptions, checkVcpuOptions } from './vcpu-options.js';
 import {
@@ -23,12 +24,13 @@ import {
   SMM_AS_ID,
 } from '../abi/constants.js';
 import { NS_PER_MS, now } from '../base/clock.js';
-import { type GuestProgram, InsnKind, Instruction } from '../guest/instruction.js';
+import { type BlockGuestProgram, type GuestProgram, InsnKind, Instruction, MAX_STORE_BLOCK } from '../guest/instruction.js';
 import { Edge, coverage, hit } from './coverage.js';
 import { Step, stepHook } from './step-hook.js';
 import { waitWhileEqual } from './sync.js';
 import { type VcpuBlock, VcpuLayout, VcpuMode, VcpuRequest } from './vcpu-layout.js';
-import { HitStop, STORE_NO_SLOT, STORE_OK, VcpuMmu } from './vcpu-mmu.js';
+import { HitStop, VcpuFastPath } from './vcpu-fast-path.js';
+import { STORE_NO_SLOT, STORE_OK } from './vcpu-mmu.js';
 import type { Vm } from './vm.js';
 
 export type { VcpuOptions } from './vcpu-options.js';
@@ -44,6 +46,8 @@ const FLUSH_BITS = VcpuRequest.TLB_FLUSH | VcpuRequest.MEMSLOTS_UPDATED;
  * the acknowledgement the flush requester waits for, so re-protection stays complete.
  */
 const REQUEST_CHECK_EVERY = 16;
+// The fast path executes at most one request-check interval per call, one block at most.
+assert(REQUEST_CHECK_EVERY <= MAX_STORE_BLOCK, 'a request-check interval must fit in one store block');
 
 /**
  * Every this many completed instructions KVM_RUN publishes its statistics and looks at the
@@ -56,8 +60,11 @@ const PERIODIC_CHECK_EVERY = 1024;
 /** `storeBurst`: an instruction is decoded and waits to be executed (not an exit: those are ≥ 0). */
 const INSN_DECODED = -1;
 
-/** One vCPU: KVM_RUN's loop here, its write path (TLB, faults, emulated stores, dirty marking) in VcpuMmu. */
-export class Vcpu extends VcpuMmu {
+/**
+ * One vCPU: KVM_RUN's loop here, its store fast path in VcpuFastPath, its write path (TLB,
+ * faults, emulated stores, dirty marking) in VcpuMmu.
+ */
+export class Vcpu extends VcpuFastPath {
   readonly block: VcpuBlock;
   private readonly w: Int32Array;
   private readonly insn = new Instruction();
@@ -102,6 +109,8 @@ export class Vcpu extends VcpuMmu {
   run(program: GuestProgram): number {
     // The guest the emulator runs instead of real code: checked here, not as a TypeError inside the loop.
     if (typeof (program as Partial<GuestProgram> | null)?.decode !== 'function') throw new KvmError('EINVAL', 'program is not a guest program (no decode)', 'program');
+    if (typeof program.peekStores !== typeof program.consumeStores) throw new KvmError('EINVAL', 'program defines one of peekStores and consumeStores without the other', 'program');
+    const blocks = typeof program.peekStores === 'function';
     const t0 = now();
     const insn = this.insn;
     this.sinceCheck = 0;
@@ -110,7 +119,7 @@ export class Vcpu extends VcpuMmu {
     while (exit === 0) {
       let decoded = false;
       if (!this.pending && !this.emulateAllStores && !stepHook.active) {
-        exit = this.storeBurst(program, t0);
+        exit = this.storeBurst(program, blocks, t0);
         if (exit !== INSN_DECODED) continue;
         exit = 0;
         decoded = true;
@@ -152,12 +161,12 @@ export class Vcpu extends VcpuMmu {
 
   /**
    * The common case — runs of stores that hit the software TLB, no step hook — through
-   * VcpuMmu.hitStores, with the general loop's request check made at the same instruction
+   * VcpuFastPath (hitStoreBlock for a program with block decode, else hitStores), with the general loop's request check made at the same instruction
    * boundaries and its periodic check after the same instructions, between the runs. Returns
    * an exit, 0 to go on in the general loop, or INSN_DECODED: an instruction is decoded in
    * `insn` (its boundary already checked) and the general loop executes it.
    */
-  private storeBurst(program: GuestProgram, t0: number): number {
+  private storeBurst(program: GuestProgram, blocks: boolean, t0: number): number {
     while (!stepHook.active) {
       const next = this.boundary + 1;
       if ((next & (REQUEST_CHECK_EVERY - 1)) === 0 && Atomics.load(this.w, W.REQUESTS) !== 0) {
@@ -167,7 +176,7 @@ export class Vcpu extends VcpuMmu {
       }
       // Instructions `next` onwards up to the next checked boundary, and the next periodic check.
       const limit = Math.min(REQUEST_CHECK_EVERY - (next & (REQUEST_CHECK_EVERY - 1)), PERIODIC_CHECK_EVERY - this.sinceCheck);
-      const done = this.hitStores(program, this.insn, limit);
+      const done = blocks ? this.hitStoreBlock(program as BlockGuestProgram, this.insn, limit) : this.hitStores(program, this.insn, limit);
       const stop = this.hitStop;
       this.boundary += stop === HitStop.DECODED ? done + 1 : done;
       this.cInstructions += done;

@@ -1,5 +1,5 @@
 /**
- * The guest store fast path (Vcpu.storeBurst → VcpuMmu.hitStores) against the general KVM_RUN
+ * The guest store fast path (Vcpu.storeBurst → VcpuFastPath.hitStores, per instruction) against the general KVM_RUN
  * loop, which every run takes while step points are active: the same program must give the
  * same exits at the same instructions, the same guest memory byte for byte, the same ring
  * entries and the same counters. Deterministic: one thread, a seeded program.
