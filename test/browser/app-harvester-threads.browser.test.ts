@@ -1,8 +1,9 @@
 /**
  * Harvesters on threads of their own in the page, in headless Chromium: the threaded examples
  * are offered with their thread count; per-vcpu-threads (TypeScript, and the C one with clang)
- * runs clean on its two harvester-thread workers in the live run and in free and controlled
- * stress campaigns; the plain flag hand-off (flag-handoff-reset) is caught in a controlled
+ * runs clean on its two harvester-thread workers in the live run, in free and controlled
+ * stress campaigns and in a migration, and as a picked .wasm (each thread compiles the picked
+ * bytes); the plain flag hand-off (flag-handoff-reset) is caught in a controlled
  * campaign under the arm64 memory model, its threads the participants H0 and H1. Every
  * campaign is small (failing threaded controlled runs are slow), every wait bounded.
  */
@@ -112,6 +113,21 @@ describeApp('the browser app: harvesters on threads of their own', (open) => {
     expect(migration.harvester).toBe('per-vcpu-threads');
     expect(migration.mismatchedPages).toBe(0);
     expect(await tab.page.textContent('#mg-status')).toMatch(/^Harvester per-vcpu-threads \(ring mode, 2 threads of its own\): \d+ collections, [1-9]\d* pages reported\. (Converged|Did not converge).*identical to the source/);
+    await tab.finish();
+  });
+
+  it.skipIf(noClang)('runs a picked per-vcpu-threads.wasm on its two threads: each thread is sent the file and compiles it', async () => {
+    const perVcpu = compiled.examples.find((e) => e.name === 'per-vcpu-threads')!;
+    const tab = await open('?view=live&log=ring&vcpus=4&memoryMiB=32&ringEntries=512&workload=hotset&iterations=4&intervalMs=200&seed=5');
+    await tab.page.setInputFiles('#cfg-harvester-file', { name: 'per-vcpu-threads.wasm', mimeType: 'application/wasm', buffer: Buffer.from(perVcpu.base64, 'base64') });
+    await tab.page.waitForSelector('#cfg-harvester option[value="wasm-file"]', { state: 'attached', timeout: 10_000 });
+    expect(await tab.page.textContent('#cfg-harvester option[value="wasm-file"]')).toBe('C harvester: per-vcpu-threads.wasm (ring mode, 2 threads)');
+    expect(await tab.page.textContent('#harvester-file-note')).toContain('per-vcpu-threads.wasm: a ring-mode harvester on 2 threads of its own');
+    await tab.page.click('#btn-start');
+    await tab.waitFor('app.live.summary !== null', 120_000);
+    const { live } = await tab.probe<LiveProbe>();
+    expect(live.harvesterThreads, tab.context()).toBe(2);
+    expect(live.summary, tab.context()).toMatchObject({ ok: true, lostPages: 0, iterations: 4, error: null });
     await tab.finish();
   });
 });
