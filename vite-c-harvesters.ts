@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import type { Plugin } from 'vite';
 import { DEFAULT_MAX_MEMORY_BYTES, clangArgs } from './src/cli/build-harvester-command.js';
+import { wasmHarvester } from './src/harvester/wasm/wasm-harvester.js';
 
 const VIRTUAL_ID = 'virtual:c-harvesters';
 const RESOLVED_ID = '\0' + VIRTUAL_ID;
@@ -19,6 +20,8 @@ export interface CompiledCHarvester {
   /** The file's base name (qemu-reaper for qemu-reaper.c). */
   readonly name: string;
   readonly base64: string;
+  /** DIRTYRING_THREADS(n): the threads it runs on (null: the run's thread); the lists show it. */
+  readonly threads: number | null;
 }
 
 function firstTool(names: readonly string[]): string | null {
@@ -31,14 +34,8 @@ function firstTool(names: readonly string[]): string | null {
 
 /** Compile every example; `note` says why some or all are missing. */
 export function compileCExamples(dir: string): { examples: CompiledCHarvester[]; note: string | null } {
-  // The live run runs a harvester on the run's worker: examples on threads of their own
-  // (DIRTYRING_THREADS, docs/C-HARVESTERS.md) are for the command line.
-  const sources = fs.existsSync(dir)
-    ? fs
-        .readdirSync(dir)
-        .filter((f) => f.endsWith('.c') && !fs.readFileSync(nodePath.join(dir, f), 'utf8').includes('DIRTYRING_THREADS('))
-        .sort()
-    : [];
+  // Examples with threads of their own (DIRTYRING_THREADS) run on the page's harvester-thread workers.
+  const sources = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.c')).sort() : [];
   if (sources.length === 0) return { examples: [], note: null };
   const clang = firstTool(['clang', 'clang-14']);
   if (clang === null || firstTool(['wasm-ld', 'wasm-ld-14']) === null) {
@@ -56,7 +53,11 @@ export function compileCExamples(dir: string): { examples: CompiledCHarvester[];
         failed.push(file);
         continue;
       }
-      examples.push({ name: file.replace(/\.c$/, ''), base64: fs.readFileSync(wasm).toString('base64') });
+      const name = file.replace(/\.c$/, '');
+      const bytes = fs.readFileSync(wasm);
+      // The loader `--harvester` uses reads the module's dirtyring_threads(), as the page will.
+      const threads = wasmHarvester(name, new Uint8Array(bytes)).threads ?? null;
+      examples.push({ name, base64: bytes.toString('base64'), threads });
     }
   } finally {
     fs.rmSync(out, { recursive: true, force: true });

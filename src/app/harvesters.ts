@@ -9,22 +9,28 @@ import type { RunConfig } from '../harness/run-config.js';
 import type { HarvesterDefinition } from '../harvester/contract.js';
 import { UserHarvesterCollector } from '../harvester/user-collector.js';
 import { createHarvester } from '../stress/harvesters/harvester-variants.js';
-// The SDK's single-threaded examples, bundled with the page (their `dirtyring` import is the
-// browser entry, aliased in vite.config.ts): the same code `--harvester` runs in Node.
+// The SDK's examples, bundled with the page (their `dirtyring` import is the browser entry,
+// aliased in vite.config.ts): the same code `--harvester` runs in Node. Those with `threads`
+// run on harvester-thread workers of their own (harvester-thread-host.ts).
 import copyBeforeReset from '../../examples/harvesters/copy-before-reset.js';
+import flagHandoffReset from '../../examples/harvesters/flag-handoff-reset.js';
+import flagHandoffResetRelease from '../../examples/harvesters/flag-handoff-reset-release.js';
+import perVcpuThreads from '../../examples/harvesters/per-vcpu-threads.js';
+import secondThreadReset from '../../examples/harvesters/second-thread-reset.js';
 import getChunkedClear from '../../examples/harvesters/get-chunked-clear.js';
 import qemuReaper from '../../examples/harvesters/qemu-reaper.js';
 import skipsEntry from '../../examples/harvesters/skips-entry.js';
 import unalignedClear from '../../examples/harvesters/unaligned-clear.js';
 import { userspaceFaults } from '../userspace/faults.js';
 import type { LogCollector, LogMode } from '../userspace/log-collectors.js';
-import { UPLOADED_WASM_ID, type WasmChoice, type WasmFile, cExampleChoices, checkedWasm } from './wasm-choices.js';
+import { UPLOADED_WASM_ID, type WasmChoice, type WasmFile, cExampleChoices, checkedWasm, threadsNote } from './wasm-choices.js';
 
 export interface HarvesterChoice {
   readonly id: string;
   readonly label: string;
   /** The log mode it needs (null: any). */
   readonly log: LogMode | null;
+  /** The collector on the run's thread (a harvester with threads of its own is built from its definition instead). */
   create(vm: Vm, slots: readonly Memslot[], config: RunConfig): LogCollector;
   /** Where the rings go: a WebAssembly harvester's shared memory (HarvesterDefinition.ringSpace). */
   readonly ringSpace?: NonNullable<HarvesterDefinition['ringSpace']>;
@@ -41,7 +47,7 @@ const sdk = (definition: HarvesterDefinition) => (vm: Vm, slots: readonly Memslo
 
 const sdkChoice = (definition: HarvesterDefinition, what: string): HarvesterChoice => ({
   id: `sdk-${definition.name}`,
-  label: `SDK example: ${what} (${definition.log} mode)`,
+  label: `SDK example: ${what} (${definition.log} mode${threadsNote(definition.threads)})`,
   log: definition.log,
   create: sdk(definition),
   definition: () => definition,
@@ -79,6 +85,10 @@ const CHOICES: HarvesterChoice[] = [
   sdkChoice(skipsEntry, 'skips an entry (buggy)'),
   sdkChoice(copyBeforeReset, 'copies before the reset (buggy)'),
   sdkChoice(unalignedClear, 'unaligned CLEAR (buggy)'),
+  sdkChoice(perVcpuThreads, 'per-vCPU reaper threads'),
+  sdkChoice(secondThreadReset, 'reset from an unsynchronised thread (buggy)'),
+  sdkChoice(flagHandoffReset, 'flag hand-off to the resetting thread (buggy, arm64 only)'),
+  sdkChoice(flagHandoffResetRelease, 'flag hand-off, release/acquire'),
   ...cExampleChoices().map(wasmChoice),
 ];
 

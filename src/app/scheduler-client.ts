@@ -8,8 +8,8 @@
 import { type Remote, releaseProxy, wrap } from 'comlink';
 import { withTimeout } from '../platform/async-wait.js';
 import type { TraceReplay } from '../stress/controlled/trace-replay.js';
-import type { PageCampaignRequest, PageCampaignResult } from '../stress/page-campaign.js';
-import type { CampaignWorkerApi } from './stress/campaign.worker.js';
+import type { PageCampaignRequest } from '../stress/page-campaign.js';
+import type { AppCampaignResult, CampaignWorkerApi } from './stress/campaign.worker.js';
 import type { WasmFile } from './wasm-choices.js';
 
 interface SchedulerWorkerApi {
@@ -57,6 +57,6 @@ export function replayInWorker(text: string, source: string, timeoutMs = REPLAY_
 }
 
 /** `harvester`: the chosen harvester's id ('builtin': the built-in collectors); `wasm`: the picked module. */
-export function campaignInWorker(req: PageCampaignRequest, histogram: SharedArrayBuffer, harvester: string, wasm: WasmFile | null, timeoutMs: number): Promise<PageCampaignResult> {
-  return withWorker<CampaignWorkerApi, PageCampaignResult>(spawnCampaignWorker(), 'the stress campaign in its worker', timeoutMs, (api) => api.campaign(req, histogram, harvester, wasm));
+export function campaignInWorker(req: PageCampaignRequest, histogram: SharedArrayBuffer, harvester: string, wasm: WasmFile | null, timeoutMs: number): Promise<AppCampaignResult> {
+  return withWorker<CampaignWorkerApi, AppCampaignResult>(spawnCampaignWorker(), 'the stress campaign in its worker', timeoutMs, (api) => api.campaign(req, histogram, harvester, wasm));
 }

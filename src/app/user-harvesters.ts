@@ -48,12 +48,19 @@ export function appProvider(wasm: WasmFile | null): HarvesterProvider {
 
 /**
  * What the campaign's spec says of choice `id` (null: the built-in collectors). The harvester
- * runs where a single-threaded one runs in Node: on the campaign's thread in free runs, as the
- * userspace participant in controlled runs (the page has no harvester thread host).
+ * runs where the CLI runs it without --harvester-threads: a single-threaded one on the
+ * campaign's thread in free runs (0) and as the userspace participant in controlled runs; one
+ * with threads of its own (`threads`, DIRTYRING_THREADS) on that many harvester-thread workers in
+ * free runs (harvester-thread-host.ts) and as participants H0, H1… in controlled runs.
  */
 export function campaignHarvesterRef(id: string, wasm: WasmFile | null): UserHarvesterRef | null {
   if (id === BUILTIN_COLLECTORS || id === '') return null;
   const d = definitionOf(id, wasm);
+  return { url: appHarvesterUrlOf(id, d, wasm), name: d.name, log: d.log, threads: d.threads ?? 0 };
+}
+
+/** The app URL of choice `id` (defining `d`), ending in the name a run's description shows. */
+export function appHarvesterUrlOf(id: string, d: HarvesterDefinition, wasm: WasmFile | null): string {
   const fileName = id === UPLOADED_WASM_ID && wasm !== null ? wasm.name : `${d.name}${d.ringSpace !== undefined ? '.wasm' : '.ts'}`;
-  return { url: appHarvesterUrl(id, fileName), name: d.name, log: d.log, threads: 0 };
+  return appHarvesterUrl(id, fileName);
 }

@@ -35,7 +35,13 @@ const EXAMPLE_LABELS: Record<string, string> = {
   'selftest-collector': 'selftest collector',
   'relaxed-flags': 'plain flags load (buggy, arm64 only)',
   'plain-reset': 'plain RESET store (buggy)',
+  'per-vcpu-threads': 'per-vCPU reaper threads',
+  'flag-handoff-reset': 'flag hand-off to the resetting thread (buggy, arm64 only)',
+  'flag-handoff-reset-release': 'flag hand-off, release/acquire',
 };
+
+/** ", 2 threads" for a harvester with threads of its own (else nothing): the lists show it. */
+export const threadsNote = (threads: number | null | undefined): string => (threads === undefined || threads === null ? '' : `, ${threads} thread${threads === 1 ? '' : 's'}`);
 
 function base64Bytes(text: string): Uint8Array<ArrayBuffer> {
   const raw = atob(text);
@@ -53,7 +59,7 @@ function lazy(build: () => HarvesterDefinition): () => HarvesterDefinition {
 export function cExampleChoices(): WasmChoice[] {
   return C_EXAMPLES.map((e) => ({
     id: `c-${e.name}`,
-    label: `C example: ${EXAMPLE_LABELS[e.name] ?? e.name} (WebAssembly)`,
+    label: `C example: ${EXAMPLE_LABELS[e.name] ?? e.name} (WebAssembly${threadsNote(e.threads)})`,
     definition: lazy(() => checkedWasm(`${e.name}.wasm`, base64Bytes(e.base64))),
   }));
 }

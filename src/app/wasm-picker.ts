@@ -6,7 +6,7 @@
  * is chosen; a bad one is named in the note beside the picker and the list is left as it was.
  */
 import { el } from './dom.js';
-import { C_EXAMPLES_MISSING, UPLOADED_WASM_ID, type WasmFile, checkedWasm } from './wasm-choices.js';
+import { C_EXAMPLES_MISSING, UPLOADED_WASM_ID, type WasmFile, checkedWasm, threadsNote } from './wasm-choices.js';
 
 export interface WasmPicker {
   readonly wrap: HTMLElement;
@@ -51,9 +51,9 @@ export function buildWasmPicker(select: HTMLSelectElement, initial: string, onCh
       const definition = checkedWasm(f.name, bytes);
       picked = { name: f.name, bytes };
       const o = option() ?? select.appendChild(el('option', { value: UPLOADED_WASM_ID }));
-      o.textContent = `C harvester: ${f.name} (${definition.log} mode)`;
+      o.textContent = `C harvester: ${f.name} (${definition.log} mode${threadsNote(definition.threads)})`;
       select.value = UPLOADED_WASM_ID;
-      note.textContent = `${f.name}: a ${definition.log}-mode harvester, ${bytes.length} bytes; chosen above.`;
+      note.textContent = `${f.name}: a ${definition.log}-mode harvester${definition.threads === undefined ? '' : ` on ${definition.threads} threads of its own`}, ${bytes.length} bytes; chosen above.`;
       note.classList.remove('error');
       onChange();
     }).catch((e: unknown) => refuse(`Cannot use ${f.name}: ${e instanceof Error ? e.message : String(e)}`));

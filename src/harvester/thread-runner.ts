@@ -11,7 +11,7 @@ import { installCoverage } from '../kernel/coverage.js';
 import type { Memslot } from '../kernel/memslots.js';
 import { Vm } from '../kernel/vm.js';
 import { ThreadPageCopier } from '../userspace/thread-page-copier.js';
-import { loadHarvester } from './load-harvester.js';
+import { harvesterAt } from '../stress/harvester-source.js';
 import { runWasmAsBuilt } from './wasm/wasm-harvester.js';
 import { type HarvesterThreadConfig, ERROR_TEXT_BYTES, HarvesterThreadsLayout, REPORT_WORDS, ThreadStep, ThreadWords } from './thread-layout.js';
 import { HarvesterRunError, UserHarvesterCollector } from './user-collector.js';
@@ -23,7 +23,8 @@ const WAIT_SLICE_MS = 200;
 const BARRIER_BOUND_MS = 30_000;
 
 export async function runHarvesterThread(cfg: HarvesterThreadConfig): Promise<void> {
-  const { definition } = await loadHarvester(cfg.url);
+  // A file in Node; in the browser app, the definition the page's provider maps the URL to.
+  const definition = await harvesterAt(cfg.url);
   runWasmAsBuilt();
   // Before the VM is attached (reset-batch.ts records from then on). The threads share userspace's
   // block: counts of threads recording at once may be lost, never an edge state reached.

@@ -7,6 +7,7 @@
  */
 import { ConfigError } from '../base/config-error.js';
 import type { MemoryModel } from '../kernel/wmm/ordering.js';
+import type { SpawnHarvesterThread } from '../harvester/thread-layout.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 import type { SpawnVcpuWorker } from '../userspace/vcpu-worker-api.js';
 import type { StressMode } from './stress-mode.js';
@@ -33,10 +34,12 @@ export interface PageCampaignRequest {
   readonly userHarvester?: UserHarvesterRef | null;
 }
 
-/** Where the campaign's threads come from: the controlled participants, and the free runs' vCPUs. */
+/** Where the campaign's threads come from: the controlled participants, the free runs' vCPUs and harvester threads. */
 export interface PageCampaignPlatform {
   readonly spawnControlled: SpawnControlledWorker;
   readonly spawnVcpu: SpawnVcpuWorker;
+  /** The threads of a user harvester with threads of its own, in free runs (absent: none can start). */
+  readonly spawnHarvester?: SpawnHarvesterThread;
 }
 
 /** A failing run: its seed, outcomes, what it found and its configuration. */
@@ -57,8 +60,8 @@ export interface PageCampaignResult {
   readonly firstError: FailedRun | null;
   readonly memoryModel: MemoryModel;
   readonly elapsedMs: number;
-  /** The user's harvester the runs used (its name and log mode), or null for the built-in collectors. */
-  readonly harvester: { readonly name: string; readonly log: LogMode } | null;
+  /** The user's harvester the runs used (its name, log mode and threads of its own: 0 for none), or null for the built-in collectors. */
+  readonly harvester: { readonly name: string; readonly log: LogMode; readonly threads: number } | null;
 }
 
 const MAX_PAGE_RUNS = 100_000;
@@ -101,7 +104,7 @@ export async function runPageCampaign(req: PageCampaignRequest, histogram: Share
       firstError: firstForbidden === null ? firstError : null,
       memoryModel: campaignMemoryModel(spec),
       elapsedMs: result?.elapsedMs ?? 0,
-      harvester: user && { name: user.name, log: user.log },
+      harvester: user && { name: user.name, log: user.log, threads: user.threads ?? 0 },
     };
   } finally {
     await harness.close();

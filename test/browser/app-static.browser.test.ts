@@ -2,7 +2,8 @@
  * The static build (`vite build`) served by a plain file server that sends no isolation
  * headers: the app's service worker supplies COOP/COEP after one reload, the page is cross-
  * origin isolated, and a live run (module workers from the build) finishes clean; a stress
- * campaign with an SDK harvester runs its nested participant workers from the build.
+ * campaign with an SDK harvester runs its nested participant workers from the build, and a
+ * free campaign of a threaded one its nested harvester-thread workers.
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, statSync } from 'node:fs';
@@ -78,6 +79,22 @@ describe.skipIf(chromiumMissing !== null)('the static build, hosted without head
     const stress = await page.evaluate(() => (window as unknown as { __dirtyringApp: { stress: { runs: number; error: string | null; harvester: string | null } } }).__dirtyringApp.stress);
     expect(stress, log.lines.join('\n')).toMatchObject({ runs: 10, error: null, harvester: 'qemu-reaper' });
     expect(await page.textContent('#st-status')).toMatch(/^10 controlled runs of harvester qemu-reaper \(ring mode\) under the sc memory model in [\d.]+ s: 0 forbidden\.$/);
+    expect(log.errors, log.lines.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('runs a free campaign of a harvester with threads of its own on harvester-thread workers from the build', async () => {
+    const page = await browser!.newPage();
+    const log = new ConsoleLog(page);
+    await page.goto(`${base}/?view=stress&harvester=sdk-per-vcpu-threads&seed=3`, { timeout: 15_000 });
+    await page.waitForFunction(() => crossOriginIsolated && document.getElementById('st-start') !== null, undefined, { timeout: 30_000 });
+    await page.selectOption('#st-mode', 'free');
+    await page.fill('#st-runs', '2');
+    await page.click('#st-start');
+    await page.waitForFunction(() => (window as unknown as { __dirtyringApp: { stress: { done: boolean } } }).__dirtyringApp.stress.done, undefined, { timeout: 90_000 });
+    const stress = await page.evaluate(() => (window as unknown as { __dirtyringApp: { stress: { runs: number; error: string | null; harvester: string | null; harvesterThreadWorkers: number } } }).__dirtyringApp.stress);
+    expect(stress, log.lines.join('\n')).toMatchObject({ runs: 2, error: null, harvester: 'per-vcpu-threads', harvesterThreadWorkers: 4 });
+    expect(await page.textContent('#st-status')).toMatch(/^2 free runs of harvester per-vcpu-threads \(ring mode, 2 threads of its own\) on real worker threads in [\d.]+ s: 0 forbidden\.$/);
     expect(log.errors, log.lines.join('\n')).toEqual([]);
     await page.close();
   });

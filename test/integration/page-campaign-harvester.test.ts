@@ -40,7 +40,7 @@ describe('page campaigns with a user harvester', () => {
     provideHarvesters((u) => (u === url ? skipsEntry : null));
     const userHarvester = { url, name: 'skips-entry', log: 'ring' as const, threads: 0 };
     const r = await withWatchdog(seed, CAMPAIGN_MS, 'skips-entry page campaign', () => runPageCampaign(request({ seed, userHarvester }), histogramBuffer(), platform));
-    expect(r.harvester, `seed ${seed}`).toEqual({ name: 'skips-entry', log: 'ring' });
+    expect(r.harvester, `seed ${seed}`).toEqual({ name: 'skips-entry', log: 'ring', threads: 0 });
     expect(r.forbidden, `seed ${seed}`).toBeGreaterThan(0);
     expect(r.firstForbidden?.config, `seed ${seed}`).toMatch(/^ring\/user:skips-entry\.ts /);
   }, timeoutAbove(CAMPAIGN_MS));

@@ -7,6 +7,7 @@
  *   starts: Float64 × CAPACITY, ends: Float64 × CAPACITY, then Int32 count (intervals so far)
  */
 import type { Vm } from '../../kernel/vm.js';
+import type { DirtyPageCopier } from '../../userspace/dirty-copier.js';
 import type { LogCollector, ReadyPageSink } from '../../userspace/log-collectors.js';
 
 /** Intervals kept per lane: far more than a lane's visible window holds. */
@@ -76,13 +77,17 @@ export function timedCollector(inner: LogCollector, log: ActivityLog, after: () 
   return {
     mode: inner.mode,
     stats: inner.stats,
-    collect(sink: ReadyPageSink, final: boolean): number {
+    collect(sink: ReadyPageSink, final: boolean, ringFull?: readonly number[]): number {
       const t0 = epochNow();
-      const n = inner.collect(sink, final);
+      const n = inner.collect(sink, final, ringFull);
       log.harvest.add(t0, epochNow());
       after();
       return n;
     },
+    // A harvester on threads of its own starts them, copies on them and ends them through these.
+    ...(inner.ready && { ready: () => inner.ready!() }),
+    ...(inner.close && { close: () => inner.close!() }),
+    ...(inner.copyOnReport && { copyOnReport: (copier: DirtyPageCopier, oracle: ReadyPageSink) => inner.copyOnReport!(copier, oracle) }),
     ...(inner.fetchIndex && { fetchIndex: (vcpu: number) => inner.fetchIndex!(vcpu) }),
   };
 }

@@ -30,6 +30,8 @@ export class LiveRunClient {
     readonly telemetry: LiveTelemetry,
     /** Whether the harvester tells its fetch index (else the page derives it from the ring flags). */
     readonly hasFetchIndex: boolean,
+    /** The harvester's threads of its own (0: it runs in the run's worker). */
+    readonly harvesterThreads: number,
   ) {}
 
   /** `onDeath` is called once if the worker dies; the run is over then. */
@@ -49,7 +51,7 @@ export class LiveRunClient {
       const setup = await withTimeout(Promise.race([api.create(input, proxy(events), wasm), died]), CREATE_TIMEOUT_MS, 'building the run in its worker');
       const vm = Vm.attach(setup.vm);
       const slots = setup.slots.map((s) => vm.memslots.findById(s.asId, s.id)!);
-      return new LiveRunClient(worker, api, setup.config, vm, slots, new LiveTelemetry(setup.telemetry), setup.hasFetchIndex);
+      return new LiveRunClient(worker, api, setup.config, vm, slots, new LiveTelemetry(setup.telemetry), setup.hasFetchIndex, setup.harvesterThreads);
     } catch (e) {
       api[releaseProxy]();
       worker.terminate();

@@ -18,6 +18,8 @@ import { sleep } from '../../platform/async-wait.js';
 import { spawnBrowserVcpuWorker } from '../../platform/browser-vcpu-host.js';
 import type { CopyMismatch } from '../../userspace/dirty-copier.js';
 import { describeFailure } from '../../userspace/guest-fleet.js';
+import { type HarvesterThreadSource, createUserCollector } from '../../harvester/create-user-collector.js';
+import { ThreadedHarvesterCollector } from '../../harvester/threaded-collector.js';
 import type { HarvesterChoice } from '../harvesters.js';
 import { PAGE_SIZE } from '../../abi/constants.js';
 import { timeResets, timedCollector } from './activity-log.js';
@@ -77,10 +79,15 @@ export class LiveRun {
   private lostSeen = 0;
   private mismatchesSeen = 0;
 
+  /**
+   * `threads`: where a harvester with threads of its own finds them (its app URL, the page's
+   * harvester-thread workers); null for any other choice, which runs on this thread.
+   */
   constructor(
     readonly config: RunConfig,
     harvester: HarvesterChoice,
     private readonly events: LiveEvents,
+    threads: HarvesterThreadSource | null = null,
   ) {
     if (harvester.log !== null && harvester.log !== config.log) throw new Error(`harvester ${harvester.id} needs log mode ${harvester.log}, not ${config.log}`);
     const telemetry = LiveTelemetry.allocate(config.memoryBytes / PAGE_SIZE, config.vcpus);
@@ -91,7 +98,9 @@ export class LiveRun {
       ...(harvester.ringSpace && { ringSpace: harvester.ringSpace }),
       createCollector: (vm, _vcpus, slots, c) => {
         timeResets(vm, telemetry.activity);
-        const collector = timedCollector(harvester.create(vm, slots, c), telemetry.activity, () => this.publish());
+        const inner = threads !== null && harvester.definition ? createUserCollector(harvester.definition(), threads, vm, c.vcpus, slots) : harvester.create(vm, slots, c);
+        this.harvesterThreads = inner instanceof ThreadedHarvesterCollector ? (inner.definition.threads ?? 1) : 0;
+        const collector = timedCollector(inner, telemetry.activity, () => this.publish());
         this.fetchIndex = collector.fetchIndex ?? null;
         return collector;
       },
@@ -99,6 +108,8 @@ export class LiveRun {
   }
 
   private fetchIndex: ((vcpu: number) => number) | null = null;
+  /** The threads of its own the harvester runs on (0: this worker's thread). */
+  harvesterThreads = 0;
 
   /** Whether the harvester tells its fetch index (the built-in collectors do; a user's harvester keeps its own). */
   get hasFetchIndex(): boolean {
@@ -189,6 +200,8 @@ export class LiveRun {
     } catch (e) {
       error = isKvmError(e) ? e.message : describeFailure(e, this.run.fleet);
     } finally {
+      // A harvester's own threads end first (their workers are terminated), then the vCPUs.
+      await this.run.collector.close?.();
       const err = await this.run.fleet.shutdown();
       if (err !== null && error === null) error = err;
     }

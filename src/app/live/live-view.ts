@@ -50,6 +50,7 @@ export class LiveView {
   private readonly heat = el('canvas', { id: 'heatmap', role: 'img', 'aria-label': 'Guest memory heatmap, one cell per page' });
   private readonly heatText = el('p', { id: 'heat-counts', class: 'small' });
   private readonly ringsNote = el('p', { class: 'small', text: 'Start a run to see its rings.' });
+  private readonly lanesNote = el('p', { id: 'lanes-note', class: 'small', hidden: '' });
   private readonly chartHost = el('div', { id: 'charts', class: 'charts' });
   private drawing: Drawing | null = null;
   private lastFrame = 0;
@@ -63,7 +64,7 @@ export class LiveView {
       this.status,
       this.alert,
       el('div', { class: 'grid' },
-        el('div', { class: 'panel wide' }, el('h2', { text: 'Threads' }), this.lanes, laneLegend()),
+        el('div', { class: 'panel wide' }, el('h2', { text: 'Threads' }), this.lanes, laneLegend(), this.lanesNote),
         el('div', { class: 'panel' }, el('h2', { text: 'Guest memory' }), this.heat, heatLegend(), this.heatText),
         el('div', { class: 'panel wide' }, el('h2', { text: 'Dirty rings' }), this.ringsNote, this.rings, ringLegend()),
         el('div', { class: 'panel wide' }, el('h2', { text: 'Rates' }), this.chartHost),
@@ -183,6 +184,10 @@ export class LiveView {
     const { vm, telemetry } = run;
     probe.live.ringMemoryPages = vm.ringMemory === null ? 0 : vm.ringMemory.buffer.byteLength / 65536;
     probe.live.rings = [];
+    probe.live.harvesterThreads = run.harvesterThreads;
+    this.lanesNote.hidden = run.harvesterThreads === 0;
+    // The harvester lane is the run's side: from a collection's request to the last thread's done.
+    this.lanesNote.textContent = `The harvester runs on ${run.harvesterThreads} thread${run.harvesterThreads === 1 ? '' : 's'} of its own (Web Workers); its lane shows each collection, from the request to the last thread's done.`;
     const ring = run.config.log === 'ring';
     this.ringsNote.hidden = ring;
     this.rings.hidden = !ring;

@@ -2,13 +2,17 @@
  * The live run's worker: userspace's thread for the browser app's live view. It builds the run
  * (live-run.ts), hands the page the VM's and the telemetry's shared buffers, and takes the
  * control calls (pause, resume, step, stop, speed); the vCPUs it starts are nested module
- * workers from workers/vcpu.worker.ts, the source Node runs. Events go back once per state
+ * workers from workers/vcpu.worker.ts, the source Node runs (a threaded harvester's threads:
+ * harvester-thread.worker.ts). Events go back once per state
  * change or iteration, through the callbacks the page passed.
  */
 import { expose } from 'comlink';
 import type { RunConfig } from '../../harness/run-config.js';
 import type { VmBuffers } from '../../kernel/vm.js';
+import type { HarvesterThreadSource } from '../../harvester/create-user-collector.js';
+import { appHarvesterThreadSpawner } from '../harvester-thread-host.js';
 import { type HarvesterChoice, findHarvester, uploadedChoice } from '../harvesters.js';
+import { appHarvesterUrlOf } from '../user-harvesters.js';
 import { UPLOADED_WASM_ID, type WasmFile } from '../wasm-choices.js';
 import { type LiveConfig, toRunConfig } from './live-config.js';
 import { type LiveEvents, LiveRun } from './live-run.js';
@@ -22,6 +26,8 @@ export interface LiveRunSetup {
   readonly telemetry: TelemetryBuffers;
   /** False: the page derives each ring's harvested position from its flags (RingStrips). */
   readonly hasFetchIndex: boolean;
+  /** The harvester's threads of its own (harvester-thread workers); 0: it runs in the run's worker. */
+  readonly harvesterThreads: number;
 }
 
 let live: LiveRun | null = null;
@@ -37,6 +43,13 @@ function harvesterFor(id: string, wasm: WasmFile | null): HarvesterChoice {
   return choice;
 }
 
+/** Where a harvester with threads of its own finds them: its app URL, the page's harvester-thread workers. */
+function harvesterThreads(choice: HarvesterChoice, wasm: WasmFile | null): HarvesterThreadSource | null {
+  const d = choice.definition?.();
+  if (d === undefined || d.threads === undefined) return null;
+  return { url: appHarvesterUrlOf(choice.id, d, wasm), spawn: appHarvesterThreadSpawner(wasm) };
+}
+
 function current(): LiveRun {
   if (!live) throw new Error('no live run: create one first');
   return live;
@@ -47,13 +60,15 @@ export const liveRunWorkerApi = {
   create(input: LiveConfig, events: LiveEvents, wasm: WasmFile | null = null): LiveRunSetup {
     if (live && live.state !== 'finished' && live.state !== 'failed' && live.state !== 'stopped') throw new Error('a live run is already going on in this worker');
     const config = toRunConfig(input);
-    live = new LiveRun(config, harvesterFor(input.harvester, wasm), events);
+    const choice = harvesterFor(input.harvester, wasm);
+    live = new LiveRun(config, choice, events, harvesterThreads(choice, wasm));
     return {
       config: live.config,
       vm: live.run.vm.buffers(),
       slots: live.run.slots.map((s) => ({ asId: s.asId, id: s.id })),
       telemetry: live.telemetry.buffers,
       hasFetchIndex: live.hasFetchIndex,
+      harvesterThreads: live.harvesterThreads,
     };
   },
   /** Start the run; its end comes as the onSummary event. */

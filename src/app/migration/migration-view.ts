@@ -170,7 +170,7 @@ export class MigrationView {
     probe.migration.mismatchedPages = s.mismatchedPages;
     if (s.error) return this.fail(s.error);
     const h = s.harvester;
-    const who = h ? `Harvester ${h.name} (${h.log} mode): ${h.collections} collections, ${h.pagesReported} pages reported${h.ioctlErrors > 0 ? `, ${h.ioctlErrors} ioctl errors (first: ${h.firstIoctlError})` : ''}. ` : '';
+    const who = h ? `Harvester ${h.name} (${h.log} mode${h.threads > 0 ? `, ${h.threads} threads of its own` : ''}): ${h.collections} collections, ${h.pagesReported} pages reported${h.ioctlErrors > 0 ? `, ${h.ioctlErrors} ioctl errors (first: ${h.firstIoctlError})` : ''}. ` : '';
     this.status.textContent =
       who +
       `${s.converged ? 'Converged' : 'Did not converge (stop-and-copy forced)'} after ${s.rounds} rounds: ${s.pagesSent} pages sent, ${s.pagesResent} resent; ` +

@@ -2,8 +2,10 @@
  * The stress view's campaign worker: a page campaign (src/stress/page-campaign.ts) with the
  * chosen harvester in the collector's place. Like workers/scheduler.worker.ts it hosts the
  * controlled scheduler (its waits block); its participants are campaign-participant workers,
- * told first which module the user picked; a free run's vCPUs are workers/vcpu.worker.ts.
+ * told first which module the user picked; a free run's vCPUs are workers/vcpu.worker.ts, and
+ * a threaded harvester's threads harvester-thread.worker.ts (controlled runs: participants H0, H1…).
  */
+import type { SpawnHarvesterThread } from '../../harvester/thread-layout.js';
 import { hostBrowserWorker } from '../../platform/browser-worker.js';
 import { spawnBrowserVcpuWorker } from '../../platform/browser-vcpu-host.js';
 import { exposeToParent } from '../../platform/expose-worker.js';
@@ -11,6 +13,7 @@ import type { ControlledWorkerApi, SpawnControlledWorker } from '../../stress/co
 import { provideHarvesters } from '../../stress/harvester-source.js';
 import { type PageCampaignRequest, type PageCampaignResult, runPageCampaign } from '../../stress/page-campaign.js';
 import type { WasmFile } from '../wasm-choices.js';
+import { appHarvesterThreadSpawner } from '../harvester-thread-host.js';
 import { appProvider, campaignHarvesterRef } from '../user-harvesters.js';
 import type { CampaignParticipantExtra } from './campaign-participant.worker.js';
 
@@ -25,16 +28,28 @@ function participantSpawner(wasm: WasmFile | null): SpawnControlledWorker {
   };
 }
 
+/** A page campaign's result, and the harvester-thread workers its free runs started (controlled runs: none, the threads are participants). */
+export interface AppCampaignResult extends PageCampaignResult {
+  readonly harvesterThreadWorkers: number;
+}
+
 export interface CampaignWorkerApi {
   /** `harvester`: the choice id (user-harvesters.ts); `wasm`: the picked module, for the id wasm-file. */
-  campaign(req: PageCampaignRequest, histogram: SharedArrayBuffer, harvester: string, wasm: WasmFile | null): Promise<PageCampaignResult>;
+  campaign(req: PageCampaignRequest, histogram: SharedArrayBuffer, harvester: string, wasm: WasmFile | null): Promise<AppCampaignResult>;
 }
 
 const api: CampaignWorkerApi = {
   async campaign(req, histogram, harvester, wasm) {
     provideHarvesters(appProvider(wasm));
     const userHarvester = campaignHarvesterRef(harvester, wasm);
-    return runPageCampaign({ ...req, userHarvester }, histogram, { spawnControlled: participantSpawner(wasm), spawnVcpu: spawnBrowserVcpuWorker });
+    const spawnThread = appHarvesterThreadSpawner(wasm);
+    let harvesterThreadWorkers = 0;
+    const spawnHarvester: SpawnHarvesterThread = (thread) => {
+      harvesterThreadWorkers++;
+      return spawnThread(thread);
+    };
+    const result = await runPageCampaign({ ...req, userHarvester }, histogram, { spawnControlled: participantSpawner(wasm), spawnVcpu: spawnBrowserVcpuWorker, spawnHarvester });
+    return { ...result, harvesterThreadWorkers };
   },
 };
 

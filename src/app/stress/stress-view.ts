@@ -98,7 +98,7 @@ export class StressView {
     this.rerun.hidden = true;
     this.start.disabled = true;
     this.stop.disabled = false;
-    Object.assign(probe.stress, { runs: 0, done: false, histogram: {}, error: null, harvester: null, firstForbiddenSeed: null });
+    Object.assign(probe.stress, { runs: 0, done: false, histogram: {}, error: null, harvester: null, firstForbiddenSeed: null, harvesterThreadWorkers: 0 });
     const req = {
       mode: this.mode.input.value as StressMode,
       runs: this.runs.input.valueAsNumber,
@@ -113,6 +113,7 @@ export class StressView {
     try {
       const r = await campaignInWorker(req, buffer, harvester, wasm, CAMPAIGN_TIMEOUT_MS);
       probe.stress.harvester = r.harvester?.name ?? null;
+      probe.stress.harvesterThreadWorkers = r.harvesterThreadWorkers;
       probe.stress.firstForbiddenSeed = r.firstForbidden?.seed ?? null;
       this.status.textContent = this.describe(r);
       const failed = r.firstForbidden ?? r.firstError;
@@ -137,7 +138,8 @@ export class StressView {
     const f = r.firstForbidden ?? r.firstError;
     const first = f ? ` First ${r.firstForbidden ? 'forbidden' : 'failed'} run: seed ${f.seed} (${f.config}): ${f.outcomes.join(', ')}${f.detail ? ` — ${f.detail.split('\n')[0]}` : ''}.` : '';
     const where = r.mode === 'free' ? 'on real worker threads' : `under the ${r.memoryModel} memory model`;
-    const who = r.harvester ? ` of harvester ${r.harvester.name} (${r.harvester.log} mode)` : '';
+    const threads = r.harvester && r.harvester.threads > 0 ? `, ${r.harvester.threads} threads of its own${r.mode === 'controlled' ? ' (participants H0, H1…)' : ''}` : '';
+    const who = r.harvester ? ` of harvester ${r.harvester.name} (${r.harvester.log} mode${threads})` : '';
     // Runs that failed without a verdict (a harvester that throws or traps, a worker that died).
     const counts = this.histogram ? readHistogram(this.histogram) : {};
     const errors = OUTCOME_KINDS.reduce((n, k) => n + (OUTCOMES[k].cls === 'error' ? (counts[k] ?? 0) : 0), 0);

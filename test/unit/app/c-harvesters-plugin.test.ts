@@ -27,15 +27,22 @@ describe('compileCExamples', () => {
     expect(r.note).toMatch(/without clang and wasm-ld.*apt-get install clang lld/);
   });
 
-  it.skipIf(NO_TOOLCHAIN !== null)('with clang: every shipped example, each a module the loader accepts with its log mode', () => {
+  it.skipIf(NO_TOOLCHAIN !== null)('with clang: every shipped example, each a module the loader accepts with its log mode and threads', () => {
     const r = compileCExamples(EXAMPLES);
     expect(r.note).toBeNull();
-    expect(r.examples.map((e) => e.name)).toEqual(['plain-reset', 'qemu-reaper', 'relaxed-flags', 'selftest-collector']);
+    expect(r.examples.map((e) => e.name)).toEqual(['flag-handoff-reset-release', 'flag-handoff-reset', 'per-vcpu-threads', 'plain-reset', 'qemu-reaper', 'relaxed-flags', 'selftest-collector']);
     for (const e of r.examples) {
       const definition = wasmHarvester(e.name, new Uint8Array(Buffer.from(e.base64, 'base64')));
       expect(definition.log, e.name).toBe('ring');
       expect(definition.ringSpace, e.name).toBeTypeOf('function');
+      // The lists show the threads of the examples with DIRTYRING_THREADS.
+      expect(e.threads, e.name).toBe(definition.threads ?? null);
     }
+    expect(r.examples.filter((e) => e.threads !== null).map((e) => [e.name, e.threads])).toEqual([
+      ['flag-handoff-reset-release', 2],
+      ['flag-handoff-reset', 2],
+      ['per-vcpu-threads', 2],
+    ]);
   });
 
   it.skipIf(NO_TOOLCHAIN !== null)('a source that does not compile is named; the others are still offered', () => {
