@@ -230,7 +230,8 @@ export const stallSuite: Suite = {
       const label = design === 'self-reap' ? 'self-reap (default design)' : 'hand-off design (--no-self-reap)';
       const extra = { ringEntries: RING_ENTRIES, exits: r.stalls };
       // Ratio against the median of each round trip (the samples are per event, not paired).
-      // The absolute 10 µs target is scored once per design, on the wait/notify row.
+      // The absolute 10 µs target is the default design's, scored once, on its wait/notify row;
+      // the hand-off is measured beside it for comparison.
       ctx.reporter.add({
         id: `stall.${design}.vs-wait-notify`,
         section,
@@ -239,7 +240,7 @@ export const stallSuite: Suite = {
         better: 'lower',
         samples: r.stallUs,
         baseline: { name: 'Atomics.wait/notify RTT', samples: r.stallUs.map(() => med(waitRtt)) },
-        target: { text: 'median < 10 µs', maxValue: 10 },
+        ...(design === 'self-reap' ? { target: { text: 'median < 10 µs', maxValue: 10 } } : {}),
         extra,
         note: 'baseline column: the median round trip; its spread is in the diag figure',
       });
