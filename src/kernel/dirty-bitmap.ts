@@ -11,6 +11,7 @@
  * is the property the protocol relies on (a bit set concurrently lands either in this
  * snapshot or in the live word for the next one).
  */
+import { type BitmapScan, SCAN_BLOCK_BYTES } from './bitmap-simd-scan.js';
 import { BitmapOp, coverage, noteBitmapWord, noteClearWord } from './coverage.js';
 import { SpteBits } from './memslot-layout.js';
 import { type Memslot, bitmapBytes } from './memslots.js';
@@ -35,6 +36,9 @@ const HALVES_PER_KERNEL_WORD = 2;
 const PAGES_PER_KERNEL_WORD = 64;
 /** Words the legacy GET's and the CLEAR's scans test at once (a power of two). */
 const SCAN_WORDS = 8;
+const WORD_BYTES = Uint32Array.BYTES_PER_ELEMENT;
+/** The bitmap's 32-bit words in one block of the SIMD scan. */
+const BLOCK_WORDS = SCAN_BLOCK_BYTES / WORD_BYTES;
 
 /** u32 words of a bitmap for `pageCount` pages (rounded up to 64 pages, so always even). */
 export function bitmapWords(pageCount: number): number {
@@ -89,10 +93,11 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
   snapshot.fill(0, 0, words);
   if (mem.active || stepHook.active) return exchangeWords(slot, snapshot, protect, 0, words, -1);
   // A plain read finds the non-zero words, as the kernel's scan does; a bit set just after it
-  // is read stays in the live word for the next GET. Only the exchange must be atomic. The scan
-  // reads the kernel's 64-page words, eight at a time (one branch per 512 pages): as BigInts,
-  // which the optimised scan keeps in registers, it takes half the loads of the Int32 words and
-  // about half the time.
+  // is read stays in the live word for the next GET. Only the exchange must be atomic.
+  if (slot.bitmapScan !== null) return exchangeScanned(slot, snapshot, protect, slot.bitmapScan);
+  // Without the SIMD scan, the kernel's 64-page words are read eight at a time (one branch per
+  // 512 pages): as BigInts, which the optimised scan keeps in registers, it takes half the
+  // loads of the Int32 words and about half the time.
   const live64 = slot.bitmapU64!;
   const whole64 = live64.length & ~(SCAN_WORDS - 1);
   let reprotected = -1;
@@ -101,6 +106,18 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
     reprotected = exchangeWords(slot, snapshot, protect, j * HALVES_PER_KERNEL_WORD, (j + SCAN_WORDS) * HALVES_PER_KERNEL_WORD, reprotected);
   }
   return exchangeWords(slot, snapshot, protect, whole64 * HALVES_PER_KERNEL_WORD, words, reprotected);
+}
+
+/** exchangeAndProtect's scan in SIMD: the 64-byte blocks it finds, then the tail in JavaScript. */
+function exchangeScanned(slot: Memslot, snapshot: Uint32Array, protect: boolean, scan: BitmapScan): number {
+  const words = slot.bitmap!.length;
+  const endByte = (words * WORD_BYTES) & ~(SCAN_BLOCK_BYTES - 1);
+  let reprotected = -1;
+  for (let at = scan(0, endByte); at < endByte; at = scan(at + SCAN_BLOCK_BYTES, endByte)) {
+    const w = at / WORD_BYTES;
+    reprotected = exchangeWords(slot, snapshot, protect, w, w + BLOCK_WORDS, reprotected);
+  }
+  return exchangeWords(slot, snapshot, protect, endByte / WORD_BYTES, words, reprotected);
 }
 
 /**
@@ -150,9 +167,18 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
   const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
   const words = bitmapWords(numPages);
   const result = { cleared: 0, reprotected: 0 };
-  // A range of empty masks is the common case: eight of the kernel's 64-page mask words are
-  // tested at once, read as BigInts (see Memslot.bitmapU64), and only a group with a bit set is
-  // walked word by word. A mask whose bytes are not 8-aligned is scanned as Int32 words.
+  // With the SIMD scan, look for the live words that have a bit set instead: an AND-NOT of a
+  // word that is zero changes nothing, and a bit set after the scan passed its word is as if
+  // set after this CLEAR (it stays for the next GET). A controlled run keeps the mask scan,
+  // whose step points (one per non-zero mask word) its schedules are recorded against.
+  if (slot.bitmapScan !== null && !mem.active && !stepHook.active) {
+    clearScanned(slot, firstPage, numPages, mask, startWord, words, result);
+    return result;
+  }
+  // Otherwise a range of empty masks is the common case: eight of the kernel's 64-page mask
+  // words are tested at once, read as BigInts (see Memslot.bitmapU64), and only a group with a
+  // bit set is walked word by word. A mask whose bytes are not 8-aligned is scanned as Int32
+  // words.
   const mask64 = maskWords64(mask, words);
   const groupWords = SCAN_WORDS * HALVES_PER_KERNEL_WORD;
   let whole = 0;
@@ -173,6 +199,33 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
   }
   clearWords(slot, firstPage, numPages, mask, startWord, whole, words, result);
   return result;
+}
+
+/**
+ * CLEAR through the SIMD scan of the live words [startWord, startWord + words): the words
+ * before the first 64-byte block boundary and after the last in JavaScript, the blocks between
+ * by the scan. Live words past the bitmap's end (the clear-unaligned mutant) are never reached.
+ */
+function clearScanned(
+  slot: Memslot,
+  firstPage: number,
+  numPages: number,
+  mask: Uint32Array,
+  startWord: number,
+  words: number,
+  result: { cleared: number; reprotected: number },
+): void {
+  const scan = slot.bitmapScan!;
+  const endWord = Math.min(startWord + words, slot.bitmap!.length);
+  const blockStart = Math.min(Math.ceil(startWord / BLOCK_WORDS) * BLOCK_WORDS, endWord);
+  const blockEnd = Math.max(blockStart, endWord - (endWord % BLOCK_WORDS));
+  clearWords(slot, firstPage, numPages, mask, startWord, 0, blockStart - startWord, result);
+  const endByte = blockEnd * WORD_BYTES;
+  for (let at = scan(blockStart * WORD_BYTES, endByte); at < endByte; at = scan(at + SCAN_BLOCK_BYTES, endByte)) {
+    const w = at / WORD_BYTES - startWord;
+    clearWords(slot, firstPage, numPages, mask, startWord, w, w + BLOCK_WORDS, result);
+  }
+  clearWords(slot, firstPage, numPages, mask, startWord, blockEnd - startWord, endWord - startWord, result);
 }
 
 /** The last CLEAR mask and its 64-bit view: a collector passes the same buffer every time. */

@@ -10,6 +10,7 @@ import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_MAX_NR_PAGES, PAGE_SIZE, PAGE_WORDS, U
 import { MEMSLOT_TABLE_ENTRIES, type MemslotBlock, MemslotLayout, MemslotState, SPTE_BYTES, SpteBits } from './memslot-layout.js';
 import { SharedBlock } from '../abi/layout.js';
 import { assert } from '../base/assert.js';
+import { type BitmapScan, allocateBitmap, bitmapScanner, memoryBitmapBytes } from './bitmap-simd-scan.js';
 import { gfnTrackBytes } from './page-track-layout.js';
 import { modelledWriteProtect } from './mmu-wmm.js';
 import { mem } from './wmm/mem.js';
@@ -38,6 +39,8 @@ export interface SlotBuffers {
   readonly spte: SharedArrayBuffer;
   /** Dirty bitmap: 2 × ALIGN(pageCount, 64) / 8 bytes, the second half for the legacy GET snapshot. */
   readonly bitmap: SharedArrayBuffer | null;
+  /** The shared WebAssembly.Memory whose buffer `bitmap` is (a large slot: bitmap-simd-scan.ts), or none. */
+  readonly bitmapMemory?: WebAssembly.Memory | null;
   /**
    * Page write-tracking: gfn_write_track, one u16 count per page. Allocated with the
    * slot (KVM allocates it with the slot once any write tracking is in use; 2 bytes per 4 KiB
@@ -52,10 +55,12 @@ export function bitmapBytes(pageCount: number): number {
 }
 
 export function allocateSlotBuffers(pageCount: number, withBitmap: boolean): SlotBuffers {
+  const bitmap = withBitmap ? allocateBitmap(BITMAP_HALVES * bitmapBytes(pageCount)) : null;
   return {
     memory: new SharedArrayBuffer(pageCount * PAGE_SIZE),
     spte: new SharedArrayBuffer(pageCount * SPTE_BYTES),
-    bitmap: withBitmap ? new SharedArrayBuffer(BITMAP_HALVES * bitmapBytes(pageCount)) : null,
+    bitmap: bitmap?.buffer ?? null,
+    bitmapMemory: bitmap?.memory ?? null,
     gfnTrack: new SharedArrayBuffer(gfnTrackBytes(pageCount)),
   };
 }
@@ -79,6 +84,8 @@ export class Memslot {
   bitmapU64: BigUint64Array | null;
   /** The legacy GET snapshot half of the bitmap allocation. */
   bitmapSnapshot: Uint32Array | null;
+  /** The SIMD scan of the live bitmap, or null: then GET and CLEAR scan in JavaScript, with the same results. */
+  bitmapScan: BitmapScan | null;
   /** Encoded as in ring entries (encodeSlot). */
   readonly encodedSlot: number;
   readonly asId: number;
@@ -110,20 +117,27 @@ export class Memslot {
     this.bitmapU32 = null;
     this.bitmapU64 = null;
     this.bitmapSnapshot = null;
-    this.attachBitmap(buffers.bitmap);
+    this.bitmapScan = null;
+    this.attachBitmap(buffers.bitmap, buffers.bitmapMemory ?? null);
   }
 
-  attachBitmap(buffer: SharedArrayBuffer | null): void {
+  attachBitmap(buffer: SharedArrayBuffer | null, memory: WebAssembly.Memory | null): void {
     if (!buffer) {
       this.bitmap = null;
       this.bitmapU32 = null;
       this.bitmapU64 = null;
       this.bitmapSnapshot = null;
+      this.bitmapScan = null;
       return;
     }
     const halfBytes = bitmapBytes(this.pageCount);
-    // The allocation holds the live bitmap and the legacy GET snapshot, one half each.
-    assert(buffer.byteLength === BITMAP_HALVES * halfBytes, `memslot ${this.id}: a bitmap of ${buffer.byteLength} B for ${this.pageCount} pages`);
+    // The allocation holds the live bitmap and the legacy GET snapshot, one half each (rounded
+    // up to whole WebAssembly pages when a Memory holds it, even if this thread lacks the Memory).
+    const bytes = BITMAP_HALVES * halfBytes;
+    const ok = buffer.byteLength === bytes || buffer.byteLength === memoryBitmapBytes(bytes);
+    assert(ok, `memslot ${this.id}: a bitmap of ${buffer.byteLength} B for ${this.pageCount} pages`);
+    assert(memory === null || memory.buffer.byteLength === buffer.byteLength, `memslot ${this.id}: the bitmap's Memory is not its buffer`);
+    this.bitmapScan = bitmapScanner(memory);
     const halfWords = halfBytes / WORD_BYTES;
     this.bitmap = new Int32Array(buffer, 0, halfWords);
     this.bitmapU32 = new Uint32Array(buffer, 0, halfWords);
