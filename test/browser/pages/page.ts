@@ -9,6 +9,7 @@ const PAGES: Readonly<Record<string, () => Promise<{ page: TestPage }>>> = {
   'ring-run': () => import('./ring-run.js'),
   'track-run': () => import('./track-run.js'),
   migrate: () => import('./migrate.js'),
+  'bitmap-simd': () => import('./bitmap-simd.js'),
 };
 
 const out = document.getElementById('out')!;
