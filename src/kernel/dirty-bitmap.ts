@@ -67,14 +67,27 @@ export function initBitmap(slot: Memslot, allSet: boolean): void {
 
 /** Write-protect the pages of one 32-bit word's set bits; returns how many were writable. */
 function protectWord(spte: Int32Array, firstPage: number, bits: number, pageCount: number): number {
+  if (!mem.active) return protectBits(spte, firstPage, bits, pageCount);
   let n = 0;
   let b = bits >>> 0;
   while (b !== 0) {
     const bit = BIT_MASK - Math.clz32(b);
     b = (b & ~(1 << bit)) >>> 0;
     const page = firstPage + bit;
-    if (page >= pageCount) continue;
-    if (mem.active ? modelledWriteProtect(spte, page) : (Atomics.and(spte, page, ~WRITABLE) & WRITABLE) !== 0) n++;
+    if (page < pageCount && modelledWriteProtect(spte, page)) n++;
+  }
+  return n;
+}
+
+/** protectWord without a weak memory model: an atomic AND per page (a fast fault sets WRITABLE with a CAS). */
+function protectBits(spte: Int32Array, firstPage: number, bits: number, pageCount: number): number {
+  let n = 0;
+  let b = bits >>> 0;
+  while (b !== 0) {
+    const bit = BIT_MASK - Math.clz32(b);
+    b = (b & ~(1 << bit)) >>> 0;
+    const page = firstPage + bit;
+    if (page < pageCount && (Atomics.and(spte, page, ~WRITABLE) & WRITABLE) !== 0) n++;
   }
   return n;
 }
@@ -108,16 +121,32 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
   return exchangeWords(slot, snapshot, protect, whole64 * HALVES_PER_KERNEL_WORD, words, reprotected);
 }
 
-/** exchangeAndProtect's scan in SIMD: the 64-byte blocks it finds, then the tail in JavaScript. */
+/**
+ * exchangeAndProtect's scan in SIMD: the 64-byte blocks it finds, then the tail. Only ever
+ * without a weak memory model or a step hook, so its loop has neither test, nor any call but
+ * the scan's and the Atomics': after another process ran on this core every function and
+ * object on the way is a cold cache line, and this loop is the GET's whole inner path.
+ */
 function exchangeScanned(slot: Memslot, snapshot: Uint32Array, protect: boolean, scan: BitmapScan): number {
-  const words = slot.bitmap!.length;
+  const live = slot.bitmap!;
+  const spte = slot.spte;
+  const pageCount = slot.pageCount;
+  const words = live.length;
   const endByte = (words * WORD_BYTES) & ~(SCAN_BLOCK_BYTES - 1);
   let reprotected = -1;
   for (let at = scan(0, endByte); at < endByte; at = scan(at + SCAN_BLOCK_BYTES, endByte)) {
-    const w = at / WORD_BYTES;
-    reprotected = exchangeWords(slot, snapshot, protect, w, w + BLOCK_WORDS, reprotected);
+    const first = at / WORD_BYTES;
+    for (let i = first; i < first + BLOCK_WORDS; i++) {
+      if (live[i] === 0) continue;
+      const bits = Atomics.exchange(live, i, 0);
+      if (bits === 0) continue;
+      snapshot[i] = bits;
+      if (reprotected < 0) reprotected = 0;
+      if (protect) reprotected += protectBits(spte, i * WORD_BITS, bits, pageCount);
+    }
   }
-  return exchangeWords(slot, snapshot, protect, endByte / WORD_BYTES, words, reprotected);
+  const tail = endByte / WORD_BYTES;
+  return tail === words ? reprotected : exchangeWords(slot, snapshot, protect, tail, words, reprotected);
 }
 
 /**
@@ -156,17 +185,28 @@ export function copyLive(slot: Memslot, out: Uint32Array): void {
   out.set(slot.bitmapU32!);
 }
 
+/** What one CLEAR did: pages whose bit it cleared, pages it made read-only again. */
+export interface ClearResult {
+  cleared: number;
+  reprotected: number;
+}
+
+const clearResult: ClearResult = { cleared: 0, reprotected: 0 };
+
 /**
  * CLEAR's core, caller holding mmu_lock and having validated the range: for each 64-page word
  * of the range, clear the user's bits and re-protect only the bits that were actually set.
  * Under the clear-unaligned mutant `firstPage` may be unaligned: the word index is taken from
  * the truncated first page, so bit k lands on page (first & ~63) + k instead of first + k.
- * Returns the number of pages whose bit was cleared.
+ * Returns the pages whose bit was cleared and those re-protected, in one object that the next
+ * call reuses (a CLEAR allocates nothing).
  */
-export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): { cleared: number; reprotected: number } {
+export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): ClearResult {
   const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
   const words = bitmapWords(numPages);
-  const result = { cleared: 0, reprotected: 0 };
+  const result = clearResult;
+  result.cleared = 0;
+  result.reprotected = 0;
   // With the SIMD scan, look for the live words that have a bit set instead: an AND-NOT of a
   // word that is zero changes nothing, and a bit set after the scan passed its word is as if
   // set after this CLEAR (it stays for the next GET). A controlled run keeps the mask scan,
@@ -204,28 +244,31 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
 /**
  * CLEAR through the SIMD scan of the live words [startWord, startWord + words): the words
  * before the first 64-byte block boundary and after the last in JavaScript, the blocks between
- * by the scan. Live words past the bitmap's end (the clear-unaligned mutant) are never reached.
+ * by the scan, whose loop tests nothing but the words (as exchangeScanned's, for the same
+ * reason). Live words past the bitmap's end (the clear-unaligned mutant) are never reached.
  */
-function clearScanned(
-  slot: Memslot,
-  firstPage: number,
-  numPages: number,
-  mask: Uint32Array,
-  startWord: number,
-  words: number,
-  result: { cleared: number; reprotected: number },
-): void {
+function clearScanned(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array, startWord: number, words: number, result: ClearResult): void {
   const scan = slot.bitmapScan!;
-  const endWord = Math.min(startWord + words, slot.bitmap!.length);
+  const live = slot.bitmap!;
+  const spte = slot.spte;
+  const endWord = Math.min(startWord + words, live.length);
   const blockStart = Math.min(Math.ceil(startWord / BLOCK_WORDS) * BLOCK_WORDS, endWord);
   const blockEnd = Math.max(blockStart, endWord - (endWord % BLOCK_WORDS));
-  clearWords(slot, firstPage, numPages, mask, startWord, 0, blockStart - startWord, result);
+  if (blockStart > startWord) clearWords(slot, firstPage, numPages, mask, startWord, 0, blockStart - startWord, result);
   const endByte = blockEnd * WORD_BYTES;
   for (let at = scan(blockStart * WORD_BYTES, endByte); at < endByte; at = scan(at + SCAN_BLOCK_BYTES, endByte)) {
-    const w = at / WORD_BYTES - startWord;
-    clearWords(slot, firstPage, numPages, mask, startWord, w, w + BLOCK_WORDS, result);
+    const first = at / WORD_BYTES;
+    for (let index = first; index < first + BLOCK_WORDS; index++) {
+      const m = mask[index - startWord]! | 0;
+      if (m === 0) continue;
+      const got = (Atomics.and(live, index, ~m) & m) >>> 0;
+      if (got === 0) continue;
+      if (coverage.active) noteClearWord(slot, firstPage, numPages, index, got);
+      result.cleared += popcount(got);
+      result.reprotected += protectBits(spte, index * WORD_BITS, got, slot.pageCount);
+    }
   }
-  clearWords(slot, firstPage, numPages, mask, startWord, blockEnd - startWord, endWord - startWord, result);
+  if (endWord > blockEnd) clearWords(slot, firstPage, numPages, mask, startWord, blockEnd - startWord, endWord - startWord, result);
 }
 
 /** The last CLEAR mask and its 64-bit view: a collector passes the same buffer every time. */
@@ -258,7 +301,7 @@ function clearWords(
   startWord: number,
   from: number,
   to: number,
-  result: { cleared: number; reprotected: number },
+  result: ClearResult,
 ): boolean {
   const live = slot.bitmap!;
   for (let w = from; w < to; w++) {

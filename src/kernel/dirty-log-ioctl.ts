@@ -33,6 +33,9 @@ export const NoVcpuMark = {
 export type NoVcpuMark = (typeof NoVcpuMark)[keyof typeof NoVcpuMark];
 
 export class DirtyLogIoctl {
+  /** The slot the last GET or CLEAR named (bitmapSlot). */
+  private lastSlot: Memslot | null = null;
+
   constructor(private readonly vm: VmCore) {}
 
   /**
@@ -123,24 +126,36 @@ export class DirtyLogIoctl {
 
   // ------------------------------------------------------------------------------------------
 
-  /** The slot checks GET and CLEAR share, in the kernel's order (ENXIO, EINVAL, ENOENT). */
+  /**
+   * The slot checks GET and CLEAR share, in the kernel's order (ENXIO, EINVAL, ENOENT). The
+   * previous call's slot, while still the table's view of its entry, is taken without a lookup:
+   * its encoding passed the same checks then, and a harvester asks for the same slots again.
+   */
   private bitmapSlot(slotEnc: number, firstPage?: number): Memslot {
-    if (!this.vm.usesDirtyBitmap) throw new KvmError('ENXIO', 'the VM logs through dirty rings, not bitmaps', 'slot');
-    slotArg(slotEnc);
-    const asId = slotAsId(slotEnc);
-    const id = slotId(slotEnc);
-    if (asId >= this.vm.addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
-    if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
+    const vm = this.vm;
+    if (!vm.usesDirtyBitmap) throw new KvmError('ENXIO', 'the VM logs through dirty rings, not bitmaps', 'slot');
+    const last = this.lastSlot;
+    const cached = last !== null && slotEnc === last.encodedSlot && vm.memslots.stillAt(last) ? last : null;
+    let asId = 0;
+    let id = 0;
+    if (cached === null) {
+      slotArg(slotEnc);
+      asId = slotAsId(slotEnc);
+      id = slotId(slotEnc);
+      if (asId >= vm.addressSpaces) throw new KvmError('EINVAL', `as_id ${asId} out of range`, 'slot');
+      if (id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot id ${id} out of range`, 'slot');
+    }
     // CLEAR checks alignment before it looks the slot up.
     if (firstPage !== undefined) u64NumberArg(firstPage, 'first_page');
-    if (firstPage !== undefined && firstPage % CLEAR_ALIGN_PAGES !== 0 && !this.vm.hasMutant(KernelMutant.CLEAR_UNALIGNED)) {
+    if (firstPage !== undefined && firstPage % CLEAR_ALIGN_PAGES !== 0 && !vm.hasMutant(KernelMutant.CLEAR_UNALIGNED)) {
       throw new KvmError('EINVAL', `first_page ${firstPage} is not a multiple of ${CLEAR_ALIGN_PAGES}`, 'first_page');
     }
-    const slot = this.vm.memslots.findById(asId, id);
+    const slot = cached ?? vm.memslots.findById(asId, id);
     if (!slot || !slot.hasBitmap || !slot.bitmap) {
       throw new KvmError('ENOENT', slot ? `slot ${id} does not log dirty pages` : `slot ${id} does not exist`, 'slot');
     }
     if (debugChecks) checkBitmapShape(slot);
+    this.lastSlot = slot;
     return slot;
   }
 

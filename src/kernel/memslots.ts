@@ -251,6 +251,11 @@ export class MemslotTable {
   }
 
   /** Find an active slot by (as_id, id). */
+  /** Whether `view` is still what `at` returns for its index: a cached view needs no new lookup. */
+  stillAt(view: Memslot): boolean {
+    return this.slots[view.tableIndex] === view && view.current;
+  }
+
   findById(asId: number, id: number): Memslot | null {
     const i = this.indexOfId(asId, id);
     return i < 0 ? null : this.at(i);

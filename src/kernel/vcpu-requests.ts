@@ -40,28 +40,32 @@ export function flushRemoteTlbs(vm: VmCore): void {
 /** kvm_make_all_cpus_request(..., wait): post `bits`, then wait for every vCPU in guest mode. */
 export function requestAllAndWait(vm: VmCore, bits: number): void {
   const n = vm.createdVcpus;
-  postToAll(vm, n, bits);
+  const words = vm.vcpuWords;
+  postToAll(words, n, bits);
+  // The common case first: no vCPU to wait for (every one outside guest mode, as a harvester's
+  // between runs), so neither the mutant word nor the clock is read. A controlled run takes
+  // the step point below whatever the modes, as its schedules were recorded.
+  let i = 0;
+  if (!stepHook.active) {
+    while (i < n && !mustWaitForAck(words[i], bits)) i++;
+    if (i === n) return;
+  }
   // Mutant flush-no-wait (stress harness): return without waiting — and without the wait's
   // step point, so that a controlled scheduler does not hold the caller back either.
   if (vm.hasMutant(KernelMutant.FLUSH_NO_WAIT)) return;
   if (stepHook.active) stepHook.at(Step.TLB_FLUSH_WAIT, bits, 0);
-  // The clock is read only once a vCPU has to be waited for: with every vCPU outside guest
-  // mode (the common case of a harvester between runs) there is no wait to time, and the two
-  // reads cost about as much as the rest of the request.
-  let i = 0;
-  while (i < n && !mustWaitForAck(vm, i, bits)) i++;
+  // The clock is read only once a vCPU has to be waited for: the two reads cost about as much
+  // as the rest of the request.
+  while (i < n && !mustWaitForAck(words[i], bits)) i++;
   if (i === n) return;
   const t0 = now();
   for (; i < n; i++) waitForAck(vm, i, bits, t0 + KERNEL_WAIT_TIMEOUT_MS);
   vm.block.f64[VM_FLOATS.TLB_FLUSH_WAIT_NS]! += (now() - t0) * NS_PER_MS;
 }
 
-/** Whether vCPU `index` is in guest mode with `bits` still pending (waitForAck's condition). */
-function mustWaitForAck(vm: VmCore, index: number, bits: number): boolean {
-  const b = vm.attachedVcpuBlock(index);
-  if (!b) return false;
-  const w = b.i32;
-  return Atomics.load(w, V.MODE) === VcpuMode.IN_GUEST && (Atomics.load(w, V.REQUESTS) & bits) !== 0;
+/** Whether a vCPU (its words, undefined if not attached here) is in guest mode with `bits` still pending. */
+function mustWaitForAck(w: Int32Array | undefined, bits: number): boolean {
+  return w !== undefined && Atomics.load(w, V.MODE) === VcpuMode.IN_GUEST && (Atomics.load(w, V.REQUESTS) & bits) !== 0;
 }
 
 /** kvm_vcpu_kick: make the vCPU leave guest mode at its next instruction boundary (-EINTR). */
@@ -72,12 +76,12 @@ export function kickVcpu(vm: VmCore, index: number): void {
   Atomics.notify(w, V.REQUESTS);
 }
 
-function postToAll(vm: VmCore, n: number, bits: number): void {
+function postToAll(words: readonly (Int32Array | undefined)[], n: number, bits: number): void {
   for (let i = 0; i < n; i++) {
-    const b = vm.attachedVcpuBlock(i);
-    if (!b) continue;
-    Atomics.or(b.i32, V.REQUESTS, bits);
-    Atomics.add(b.i32, V.REQUEST_POSTS, 1);
+    const w = words[i];
+    if (w === undefined) continue;
+    Atomics.or(w, V.REQUESTS, bits);
+    Atomics.add(w, V.REQUEST_POSTS, 1);
   }
 }
 

@@ -61,6 +61,12 @@ export class VmCore {
   readonly slotsLock: SharedMutex;
   protected readonly options: VmOptions;
   private readonly vcpuBlocks: VcpuBlock[] = [];
+  /**
+   * Each attached vCPU's words (its block's i32), reached in one step: a remote request touches
+   * them on every flush, and each object on the way is one more cold cache line after another
+   * process ran on this core.
+   */
+  private readonly vcpuWordViews: Int32Array[] = [];
   /** Each vCPU's ring words: the whole of its own buffer, or its part of the ring space's memory. */
   private readonly ringBuffers: (Int32Array | null)[] = [];
   private readonly rings: (DirtyRing | null)[] = [];
@@ -152,6 +158,7 @@ export class VmCore {
   attachVcpu(index: number, block: SharedArrayBuffer, ring: Int32Array | null): void {
     const vb = new SharedBlock(VcpuLayout, block);
     this.vcpuBlocks[index] = vb;
+    this.vcpuWordViews[index] = vb.i32;
     this.ringBuffers[index] = ring;
     this.rings[index] = ring
       ? new DirtyRing(ring, vb, {
@@ -174,6 +181,11 @@ export class VmCore {
   /** vCPU `index`'s block if this thread has attached it, else undefined (no error). */
   attachedVcpuBlock(index: number): VcpuBlock | undefined {
     return this.vcpuBlocks[index];
+  }
+
+  /** The words of every vCPU this thread has attached, by index (holes for the others). */
+  get vcpuWords(): readonly (Int32Array | undefined)[] {
+    return this.vcpuWordViews;
   }
 
   ring(index: number): DirtyRing | null {

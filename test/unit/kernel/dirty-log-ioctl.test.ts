@@ -201,6 +201,44 @@ describe('slot checks (as observed)', () => {
   });
 });
 
+describe('the slot of the previous call is looked up again once it changed', () => {
+  const buf = new Uint32Array(64);
+  it('deleted → ENOENT; logging off → ENOENT; recreated larger → the new size is GET and CLEARed', () => {
+    const vm = Vm.create();
+    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 100, logDirty: true });
+    vm.getDirtyLog(SLOT, buf);
+    vm.deleteMemslot(1);
+    expect(errnoOf(() => vm.getDirtyLog(SLOT, buf))).toBe('ENOENT');
+    expect(errnoOf(() => vm.clearDirtyLog(SLOT, 0, 64, buf))).toBe('ENOENT');
+    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 100, logDirty: true });
+    vm.getDirtyLog(SLOT, buf);
+    vm.setLogDirty(1, false);
+    expect(errnoOf(() => vm.getDirtyLog(SLOT, buf))).toBe('ENOENT');
+    vm.deleteMemslot(1);
+    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 1000, logDirty: true });
+    // 1000 pages need 128 bytes: the 64 bytes that were enough for the old slot are EFAULT now.
+    expect(errnoOf(() => vm.getDirtyLog(SLOT, new Uint32Array(16)))).toBe('EFAULT');
+    vm.markPageDirtyNoVcpu(vm.memslots.findById(0, 1)!, 999);
+    expect(bitmapPages(getInto(vm, new Uint32Array(32)))).toEqual([999]);
+  });
+  it('another slot id, or one out of range, is checked from scratch after a good call', () => {
+    const vm = Vm.create();
+    vm.createMemslot({ id: 1, baseGfn: BASE, pageCount: 100, logDirty: true });
+    vm.getDirtyLog(SLOT, buf);
+    expect(errnoOf(() => vm.getDirtyLog(encodeSlot(0, 2), buf))).toBe('ENOENT');
+    expect(errnoOf(() => vm.getDirtyLog(encodeSlot(0, 32764), buf))).toBe('EINVAL');
+    expect(errnoOf(() => vm.getDirtyLog(encodeSlot(1, 1), buf))).toBe('EINVAL');
+    expect(errnoOf(() => vm.getDirtyLog(-1, buf))).toBe('EINVAL');
+    expect(errnoOf(() => vm.clearDirtyLog(SLOT, 1, 64, buf))).toBe('EINVAL');
+    vm.getDirtyLog(SLOT, buf);
+  });
+});
+
+function getInto(vm: Vm, out: Uint32Array): Uint32Array {
+  vm.getDirtyLog(SLOT, out);
+  return out;
+}
+
 describe('writes with no running vCPU', () => {
   it('a bitmap VM logs them in the slot bitmap', () => {
     const { vm, slot, get } = bitmapVm();
