@@ -250,12 +250,12 @@ export class MemslotTable {
     return slot;
   }
 
-  /** Find an active slot by (as_id, id). */
   /** Whether `view` is still what `at` returns for its index: a cached view needs no new lookup. */
   stillAt(view: Memslot): boolean {
     return this.slots[view.tableIndex] === view && view.current;
   }
 
+  /** Find an active slot by (as_id, id). */
   findById(asId: number, id: number): Memslot | null {
     const i = this.indexOfId(asId, id);
     return i < 0 ? null : this.at(i);
