@@ -122,12 +122,12 @@ export function exchangeAndProtect(slot: Memslot, snapshot: Uint32Array, protect
 }
 
 /**
- * exchangeAndProtect's scan in SIMD: the 64-byte blocks it finds, then the tail. Only ever
- * without a weak memory model or a step hook, so its loop has neither test, nor any call but
+ * exchangeAndProtect's scan in SIMD, after `snapshot` was zeroed: the 64-byte blocks it finds,
+ * then the tail; also BitmapLogPlan's GET. Only ever without a weak memory model or a step hook, so its loop has neither test, nor any call but
  * the scan's and the Atomics': after another process ran on this core every function and
  * object on the way is a cold cache line, and this loop is the GET's whole inner path.
  */
-function exchangeScanned(slot: Memslot, snapshot: Uint32Array, protect: boolean, scan: BitmapScan): number {
+export function exchangeScanned(slot: Memslot, snapshot: Uint32Array, protect: boolean, scan: BitmapScan): number {
   const live = slot.bitmap!;
   const spte = slot.spte;
   const pageCount = slot.pageCount;
@@ -202,19 +202,16 @@ const clearResult: ClearResult = { cleared: 0, reprotected: 0 };
  * call reuses (a CLEAR allocates nothing).
  */
 export function clearAndProtect(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array): ClearResult {
+  // With the SIMD scan, look for the live words that have a bit set instead: an AND-NOT of a
+  // word that is zero changes nothing, and a bit set after the scan passed its word is as if
+  // set after this CLEAR (it stays for the next GET). A controlled run keeps the mask scan,
+  // whose step points (one per non-zero mask word) its schedules are recorded against.
+  if (slot.bitmapScan !== null && !mem.active && !stepHook.active) return clearAndProtectScanned(slot, firstPage, numPages, mask, slot.bitmapScan);
   const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
   const words = bitmapWords(numPages);
   const result = clearResult;
   result.cleared = 0;
   result.reprotected = 0;
-  // With the SIMD scan, look for the live words that have a bit set instead: an AND-NOT of a
-  // word that is zero changes nothing, and a bit set after the scan passed its word is as if
-  // set after this CLEAR (it stays for the next GET). A controlled run keeps the mask scan,
-  // whose step points (one per non-zero mask word) its schedules are recorded against.
-  if (slot.bitmapScan !== null && !mem.active && !stepHook.active) {
-    clearScanned(slot, firstPage, numPages, mask, startWord, words, result);
-    return result;
-  }
   // Otherwise a range of empty masks is the common case: eight of the kernel's 64-page mask
   // words are tested at once, read as BigInts (see Memslot.bitmapU64), and only a group with a
   // bit set is walked word by word. A mask whose bytes are not 8-aligned is scanned as Int32
@@ -242,13 +239,34 @@ export function clearAndProtect(slot: Memslot, firstPage: number, numPages: numb
 }
 
 /**
+ * clearAndProtect with the SIMD scan `scan` (the slot's), only ever without a weak memory model
+ * or a step hook: its path when those are off, and BitmapLogPlan's CLEAR.
+ */
+export function clearAndProtectScanned(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array, scan: BitmapScan): ClearResult {
+  const result = clearResult;
+  result.cleared = 0;
+  result.reprotected = 0;
+  const startWord = Math.floor(firstPage / PAGES_PER_KERNEL_WORD) * HALVES_PER_KERNEL_WORD;
+  clearScanned(slot, firstPage, numPages, mask, startWord, bitmapWords(numPages), result, scan);
+  return result;
+}
+
+/**
  * CLEAR through the SIMD scan of the live words [startWord, startWord + words): the words
  * before the first 64-byte block boundary and after the last in JavaScript, the blocks between
  * by the scan, whose loop tests nothing but the words (as exchangeScanned's, for the same
  * reason). Live words past the bitmap's end (the clear-unaligned mutant) are never reached.
  */
-function clearScanned(slot: Memslot, firstPage: number, numPages: number, mask: Uint32Array, startWord: number, words: number, result: ClearResult): void {
-  const scan = slot.bitmapScan!;
+function clearScanned(
+  slot: Memslot,
+  firstPage: number,
+  numPages: number,
+  mask: Uint32Array,
+  startWord: number,
+  words: number,
+  result: ClearResult,
+  scan: BitmapScan,
+): void {
   const live = slot.bitmap!;
   const spte = slot.spte;
   const endWord = Math.min(startWord + words, live.length);

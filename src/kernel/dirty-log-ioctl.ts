@@ -7,6 +7,7 @@ import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_USER_MEM_SLOTS, slotAsId, slot
 import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { coverage, noteBitmapSet, noteRecord } from './coverage.js';
+import { BitmapLogPlan } from './dirty-log-plan.js';
 import { clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
 import { copyOut, showArg, slotArg, u64NumberArg, userBitmapArg } from './ioctl-args.js';
 import { Memslot, bitmapBytes, checkBitmapShape } from './memslots.js';
@@ -35,6 +36,10 @@ export type NoVcpuMark = (typeof NoVcpuMark)[keyof typeof NoVcpuMark];
 export class DirtyLogIoctl {
   /** The slot the last GET or CLEAR named (bitmapSlot). */
   private lastSlot: Memslot | null = null;
+  /** The plan of each slot view GET or CLEAR named, by memslot table index (dirty-log-plan.ts). */
+  private readonly plans: (BitmapLogPlan | null)[] = [];
+  /** The plan of the slot the last GET or CLEAR named, or null. */
+  private lastPlan: BitmapLogPlan | null = null;
 
   constructor(private readonly vm: VmCore) {}
 
@@ -49,6 +54,8 @@ export class DirtyLogIoctl {
    * Manual protect: copy the live bitmap; nothing is cleared or protected.
    */
   getDirtyLog(slotEnc: number, out: Uint8Array | Uint32Array | null): void {
+    const plan = this.lastPlan;
+    if (plan !== null && plan.slotEnc === slotEnc && plan.tryGet(out)) return;
     this.vm.slotsLock.lock();
     try {
       const slot = this.bitmapSlot(slotEnc);
@@ -80,6 +87,8 @@ export class DirtyLogIoctl {
    * changes unless every check passes.
    */
   clearDirtyLog(slotEnc: number, firstPage: number, numPages: number, mask: Uint8Array | Uint32Array | null): void {
+    const plan = this.lastPlan;
+    if (plan !== null && plan.slotEnc === slotEnc && plan.tryClear(firstPage, numPages, mask)) return;
     this.vm.slotsLock.lock();
     try {
       const slot = this.bitmapSlot(slotEnc, firstPage);
@@ -156,7 +165,17 @@ export class DirtyLogIoctl {
     }
     if (debugChecks) checkBitmapShape(slot);
     this.lastSlot = slot;
+    this.lastPlan = this.planOf(slot);
     return slot;
+  }
+
+  /** `slot`'s plan: the one made for this view when there is one (a GET or CLEAR allocates nothing then). */
+  private planOf(slot: Memslot): BitmapLogPlan | null {
+    const plan = this.plans[slot.tableIndex];
+    if (plan !== undefined && plan !== null && plan.slot === slot) return plan;
+    const made = BitmapLogPlan.of(this.vm, slot);
+    this.plans[slot.tableIndex] = made;
+    return made;
   }
 
   /** Legacy GET under mmu_lock; flushes TLBs when it took any bit. */

@@ -39,9 +39,17 @@ export function flushRemoteTlbs(vm: VmCore): void {
 
 /** kvm_make_all_cpus_request(..., wait): post `bits`, then wait for every vCPU in guest mode. */
 export function requestAllAndWait(vm: VmCore, bits: number): void {
-  const n = vm.createdVcpus;
   const words = vm.vcpuWords;
-  postToAll(words, n, bits);
+  postToAll(words, words.length, bits);
+  awaitAcks(vm, words, bits);
+}
+
+/**
+ * The wait of kvm_make_all_cpus_request, after `bits` were posted to `words` (the VM's
+ * vcpuWords): until every vCPU is outside guest mode or has cleared them.
+ */
+export function awaitAcks(vm: VmCore, words: readonly (Int32Array | undefined)[], bits: number): void {
+  const n = words.length;
   // The common case first: no vCPU to wait for (every one outside guest mode, as a harvester's
   // between runs), so neither the mutant word nor the clock is read. A controlled run takes
   // the step point below whatever the modes, as its schedules were recorded.
@@ -76,7 +84,8 @@ export function kickVcpu(vm: VmCore, index: number): void {
   Atomics.notify(w, V.REQUESTS);
 }
 
-function postToAll(words: readonly (Int32Array | undefined)[], n: number, bits: number): void {
+/** Post `bits` to the first `n` of `words` (holes are vCPUs this thread has not attached). */
+export function postToAll(words: readonly (Int32Array | undefined)[], n: number, bits: number): void {
   for (let i = 0; i < n; i++) {
     const w = words[i];
     if (w === undefined) continue;
