@@ -34,6 +34,8 @@ const BIT_MASK = WORD_BITS - 1;
 /** The kernel works on 64-page words: two of ours, low half first (little-endian). */
 const HALVES_PER_KERNEL_WORD = 2;
 const PAGES_PER_KERNEL_WORD = 64;
+/** CLEAR works on the kernel's 64-page words: first_page, and num_pages short of the slot's end, align to them. */
+export const CLEAR_ALIGN_PAGES = PAGES_PER_KERNEL_WORD;
 /** Words the legacy GET's and the CLEAR's scans test at once (a power of two). */
 const SCAN_WORDS = 8;
 const WORD_BYTES = Uint32Array.BYTES_PER_ELEMENT;

@@ -8,7 +8,7 @@ import { KvmError } from '../abi/errno.js';
 import { debugChecks } from '../base/assert.js';
 import { coverage, noteBitmapSet, noteRecord } from './coverage.js';
 import { BitmapLogPlan } from './dirty-log-plan.js';
-import { clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
+import { CLEAR_ALIGN_PAGES, clearAndProtect, copyLive, exchangeAndProtect, setDirtyBit } from './dirty-bitmap.js';
 import { copyOut, showArg, slotArg, u64NumberArg, userBitmapArg } from './ioctl-args.js';
 import { Memslot, bitmapBytes, checkBitmapShape } from './memslots.js';
 import { KernelMutant } from './mutants.js';
@@ -18,8 +18,6 @@ import { VmLayout } from './vm-layout.js';
 import { chargeMmuHold, countReprotected } from './vm-stats.js';
 
 const VM_FLOATS = VmLayout.floats;
-/** CLEAR works on the kernel's 64-page bitmap words: first_page and num_pages must align to them. */
-const CLEAR_ALIGN_PAGES = 64;
 /** num_pages is a u32. */
 const U32_MAX = 0xffffffff;
 

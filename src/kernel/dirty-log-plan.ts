@@ -14,7 +14,7 @@
 import { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } from '../abi/constants.js';
 import { debugChecks } from '../base/assert.js';
 import type { BitmapScan } from './bitmap-simd-scan.js';
-import { bitmapWords, clearAndProtectScanned, exchangeScanned } from './dirty-bitmap.js';
+import { CLEAR_ALIGN_PAGES, bitmapWords, clearAndProtectScanned, exchangeScanned } from './dirty-bitmap.js';
 import { type Memslot, checkBitmapShape } from './memslots.js';
 import { stepHook } from './step-hook.js';
 import { type SharedMutex } from './sync.js';
@@ -27,9 +27,8 @@ import { mem } from './wmm/mem.js';
 const VM_WORDS = VmLayout.words;
 const VM_FLOATS = VmLayout.floats;
 const TLB_FLUSH = VcpuRequest.TLB_FLUSH;
-/** CLEAR works on the kernel's 64-page bitmap words. */
-const CLEAR_ALIGN_PAGES = 64;
 
+/** One slot view's plan, made by DirtyLogIoctl after a GET or CLEAR of it passed the general checks. */
 export class BitmapLogPlan {
   readonly slotEnc: number;
   private readonly vmWords: Int32Array;

@@ -128,10 +128,23 @@ export function userBitmapArg(value: unknown, bytes: number, param = 'dirty_bitm
     throw new KvmError('EFAULT', `${param} holds ${value.byteLength} bytes, the slot's bitmap needs ${bytes} (ALIGN(npages, 64) / 8)`, param);
   }
   if (value instanceof Uint32Array) return value;
-  if (value.byteOffset % WORD_BYTES === 0) return new Uint32Array(value.buffer, value.byteOffset, bytes / WORD_BYTES);
+  if (value.byteOffset % WORD_BYTES === 0) return wordsOver(value, bytes / WORD_BYTES);
   const words = new Uint32Array(bytes / WORD_BYTES);
   new Uint8Array(words.buffer).set(value.subarray(0, bytes));
   return words;
+}
+
+/** The last user byte buffer userBitmapArg viewed as words, and that view: a harvester passes the same buffer every time. */
+let lastBytes: Uint8Array | null = null;
+let lastWords: Uint32Array | null = null;
+
+/** `count` u32 words over the 4-aligned bytes of `user`; the previous call's view when it is the same. */
+function wordsOver(user: Uint8Array, count: number): Uint32Array {
+  const w = lastWords;
+  if (user === lastBytes && w !== null && w.length === count && w.buffer === user.buffer && w.byteOffset === user.byteOffset) return w;
+  lastBytes = user;
+  lastWords = new Uint32Array(user.buffer, user.byteOffset, count);
+  return lastWords;
 }
 
 /** copy_to_user of a GET's words when userBitmapArg had to copy the user's bytes. */

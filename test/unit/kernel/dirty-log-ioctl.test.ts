@@ -43,6 +43,19 @@ describe('legacy KVM_GET_DIRTY_LOG', () => {
     expect(errnoOf(() => vm.getDirtyLog(SLOT, null))).toBe('EFAULT');
     expect(get()).toEqual([]);
   });
+  it('a byte buffer passed again, or another one over the same memory, gets the bits at its own bytes', () => {
+    const { vm, store } = bitmapVm();
+    const memory = new Uint8Array(64);
+    const first = memory.subarray(0, 16);
+    const second = memory.subarray(16, 32);
+    const pagesIn = (bytes: Uint8Array): number[] => bitmapPages(new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+    for (const [out, page] of [[first, 3], [first, 40], [second, 70], [first, 99]] as const) {
+      store(page);
+      vm.getDirtyLog(SLOT, out);
+      expect(pagesIn(out)).toEqual([page]);
+    }
+    expect(pagesIn(second)).toEqual([70]);
+  });
   it('CLEAR works without manual protect', () => {
     const { store, get, clear } = bitmapVm();
     store(10);
