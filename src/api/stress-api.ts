@@ -18,6 +18,7 @@ import { type OutcomeClass, type OutcomeKind, type OutcomeRow, isFailing } from 
 import type { RunRecord, ShrunkRecord } from '../stress/run-record.js';
 import { STRESS_MODES, type StressMode } from '../stress/stress-mode.js';
 import { LOG_MODES, type LogMode } from '../userspace/log-collectors.js';
+import { freeMemorySizes } from '../stress/free/free-memory.js';
 
 export interface StressOptions {
   /** Your harvester's module: a path (from the working directory) or a file: URL. */
@@ -40,6 +41,11 @@ export interface StressOptions {
   readonly memoryModel?: MemoryModel;
   /** Without a harvester: only scenarios of this log mode. */
   readonly log?: LogMode;
+  /**
+   * Free runs: guest memory drawn from these sizes, as `dirtyring stress --memory` takes them
+   * ('1GiB', '64MiB,1GiB'; whole MiB, at most 2047MiB). Default: small guests of 1–8 MiB.
+   */
+  readonly memory?: string;
   /** Where failing runs' schedule files go (default: none written). */
   readonly traceDir?: string | null;
   /** Shrink failing controlled runs (default true). */
@@ -88,6 +94,12 @@ function integer(param: string, v: unknown, min: number, max: number, fallback: 
   return v;
 }
 
+function memoryOption(v: unknown, mode: StressMode): readonly number[] | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'string') throw new ConfigError('memory', String(v), 'EINVAL', "must be a size such as '1GiB', or a list such as '64MiB,1GiB'");
+  return freeMemorySizes(v, [mode], 'memory');
+}
+
 async function harvesterRef(h: unknown, threadsOption: unknown): Promise<UserHarvesterRef | null> {
   if (h === undefined && threadsOption === undefined) return null;
   const threads = parseHarvesterThreads('harvesterThreads', threadsOption as number | undefined, h !== undefined);
@@ -108,8 +120,10 @@ export async function stress(options: StressOptions = {}): Promise<StressResult>
   const log = options.log === undefined ? null : oneOf('log', options.log, LOG_MODES, 'ring');
   const runs = integer('runs', options.runs, 1, MAX_RUNS, 1000);
   const seed = integer('seed', options.seed, 0, U32_MAX, 1);
+  const memoryMiB = memoryOption(options.memory, mode);
   const userHarvester = await harvesterRef(options.harvester, options.harvesterThreads);
   const spec = campaignSpec(mode, {
+    memoryMiB,
     strategy,
     memoryModel,
     log,

@@ -100,6 +100,9 @@ reset count, a wedged vCPU, a verification mismatch, a kernel bug) or error (the
   --self-reap on|off      free ring runs of the standard harvester: the vCPU thread reaps its
                           own ring on exit 31 (on) or stalls until userspace collects (off);
                           default drawn per run (controlled runs model the hand-off only)
+  --memory SIZE[,SIZE]    free runs: guest memory drawn from these sizes (e.g. 1GiB, or
+                          64MiB,1GiB), in whole MiB; default small guests of 1-8 MiB. A slot
+                          of 1 GiB or more gets the SIMD bitmap scan
   --preset soak           a soak: 3000 controlled and 400 free runs in each of ring, bitmap
                           and clear (10 200 runs), then the totals (\`npm run soak\`); with
                           --runs N, N runs in each of the six campaigns instead
@@ -317,6 +320,7 @@ class CampaignSession {
       ringCap: o.ringCap,
       resetter: o.resetter,
       selfReap: o.selfReap,
+      memoryMiB: mode === 'free' ? o.memoryMiB : null,
       scenario: null,
       userHarvester: this.user,
     };

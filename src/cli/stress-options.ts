@@ -9,6 +9,7 @@ import { checkOutputDir, checkOutputFile } from './output-paths.js';
 import { autoShard, checkShardHasRuns, parseShard } from './shard-env.js';
 import { type PlannedCampaign, presetPlan } from './stress-preset.js';
 import { randomSeed, validateLogMode } from '../harness/run-config.js';
+import { parseMemorySizes } from './stress-memory-option.js';
 import { MUTANT_NAMES } from '../userspace/known-bugs.js';
 import type { LogMode } from '../userspace/log-collectors.js';
 import {
@@ -61,6 +62,8 @@ export interface StressOptions {
   readonly resetter: Resetter | null;
   /** Free ring runs of the standard harvester: self-reap on exit 31 or the hand-off (null: drawn). */
   readonly selfReap: boolean | null;
+  /** --memory: free runs' guest memory sizes to draw from, in MiB (null: the default draw). */
+  readonly memoryMiB: readonly number[] | null;
   /** Run the memory-model matrix (profile × ring capability × harvester) instead of a campaign. */
   readonly matrix: boolean;
   /** --preset: the campaigns to run, one after another (null: the modes above). */
@@ -101,6 +104,7 @@ const OPTIONS = {
   'ring-cap': { type: 'string' },
   resetter: { type: 'string' },
   'self-reap': { type: 'string' },
+  memory: { type: 'string' },
   matrix: { type: 'boolean', default: false },
   preset: { type: 'string' },
   harvester: { type: 'string' },
@@ -136,6 +140,7 @@ const CAMPAIGN_ONLY = [
   'ring-cap',
   'resetter',
   'self-reap',
+  'memory',
   'harvester',
   'harvester-threads',
 ] as const;
@@ -169,6 +174,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     throw new ConfigError(ringCap !== null ? '--ring-cap' : '--resetter', (ringCap ?? resetter)!, 'EINVAL', 'needs --log ring');
   }
   const selfReap = parseSelfReap(values['self-reap'], log, modes);
+  const memoryMiB = parseMemorySizes(values.memory, modes, mutants.length > 0);
   if (values['check-determinism'] === true && modes.length === 1 && modes[0] === 'free') {
     throw new ConfigError('--check-determinism', 'on', 'EINVAL', 'free-running runs are not exactly repeatable; it needs --mode controlled');
   }
@@ -206,6 +212,7 @@ export function parseStressOptions(argv: string[]): StressOptions | 'help' {
     ringCap,
     resetter,
     selfReap,
+    memoryMiB,
     matrix: values.matrix === true,
     plan,
     harvester: values.harvester ?? null,
@@ -225,7 +232,7 @@ function checkOutputs(report: string | null, junit: string | null, traceDir: str
 }
 
 /** The matrix decides the mode, the models, the capabilities and the harvesters itself. */
-const MATRIX_SETS = ['mode', 'strategy', 'mutant', 'log', 'shard', 'memory-model', 'ring-cap', 'resetter', 'self-reap', 'replay'] as const;
+const MATRIX_SETS = ['mode', 'strategy', 'mutant', 'log', 'shard', 'memory-model', 'ring-cap', 'resetter', 'self-reap', 'memory', 'replay'] as const;
 
 function checkMatrixOptions(values: Values): void {
   if (values.matrix !== true) return;

@@ -59,6 +59,8 @@ export interface CampaignSpec {
   readonly resetter: Resetter | null;
   /** Free ring runs of the standard harvester: self-reap (true), the hand-off (false), drawn (null). */
   readonly selfReap: boolean | null;
+  /** Free runs: guest memory sizes to draw from, in MiB (null: the small guests drawn by default). */
+  readonly memoryMiB: readonly number[] | null;
   /** Controlled: further scenario constraints (under the mutant's and the options above). */
   readonly scenario: ScenarioRequest | null;
   /** A user's harvester (--harvester) in the collector's place: its module's file: URL and its log mode. */
@@ -117,6 +119,7 @@ export function campaignSpec(mode: StressMode, over: Partial<CampaignSpec> = {})
     ringCap: null,
     resetter: null,
     selfReap: null,
+    memoryMiB: null,
     scenario: null,
     userHarvester: null,
     ...over,

@@ -81,6 +81,9 @@ describe('run() and migrate() with a harvester', () => {
     await expect(stress({ runs: 0 })).rejects.toThrow('runs 0: EINVAL');
     await expect(stress({ mode: 'chaos' as never })).rejects.toThrow('mode chaos: EINVAL');
     await expect(stress({ harvester: inline as never })).rejects.toThrow("harvester inline-reaper: EINVAL, stress needs the harvester's module");
+    await expect(stress({ memory: '1GiB' })).rejects.toThrow('memory 1GiB: EINVAL, free runs only');
+    await expect(stress({ mode: 'free', memory: 1024 as never })).rejects.toThrow("memory 1024: EINVAL, must be a size such as '1GiB'");
+    await expect(stress({ mode: 'free', memory: '3GiB' })).rejects.toThrow('memory 3GiB: EINVAL, at most 2047MiB');
   });
 });
 

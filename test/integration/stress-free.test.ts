@@ -43,6 +43,21 @@ describe('free-running campaigns', () => {
     expect(r.records.filter((x) => x.outcomes.includes('ring-full-page')).length, `seed ${seed}: no run filled a ring`).toBeGreaterThan(0);
   }, timeoutAbove(CAMPAIGN_MS));
 
+  it('guests of the sizes asked for: 1 GiB guests, one slot of them with the SIMD bitmap scan, and no page is lost', async () => {
+    const seed = testSeed(9300);
+    for (const log of ['bitmap', 'clear'] as const) {
+      const r = await withWatchdog(seed, CAMPAIGN_MS, `free ${log} campaign of 1 GiB guests`, () => harness.runCampaign(spec({ seed, runs: 2, log, memoryMiB: [1024] })));
+      expect(failingRuns(r), `seed ${seed}`).toEqual([]);
+      const configs = r.records.map((x) => (x.scenario as { config: { memoryBytes: number; memslots: number } }).config);
+      // Up to 63 pages are added to some guests (free-scenario.ts, EDGE_DRAW).
+      for (const c of configs) expect(c.memoryBytes >> 20, `seed ${seed}`).toBe(1024);
+      // A run with one memslot has a slot of 1 GiB: the size from which bitmaps get the SIMD scan.
+      expect(configs.some((c) => c.memslots === 1), `seed ${seed}: no run of one memslot`).toBe(true);
+    }
+    const sizes = new Set(Array.from({ length: 60 }, (_, i) => (generateFreeScenario(i, { memoryMiB: [64, 1024] }).config.memoryBytes ?? 0) >> 20));
+    expect(sizes).toEqual(new Set([64, 1024]));
+  }, timeoutAbove(2 * CAMPAIGN_MS));
+
   it('the design is drawn per ring run of the standard harvester unless the campaign fixes it', () => {
     const ring = Array.from({ length: 200 }, (_, i) => generateFreeScenario(i, { log: 'ring', harvester: 'standard' }));
     const selfReaping = ring.filter((x) => x.config.selfReap === true).length;

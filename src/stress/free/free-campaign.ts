@@ -35,7 +35,14 @@ export class FreeCampaignRuns implements CampaignRuns {
     const log = user?.log ?? spec.log;
     // A user's harvester is the rings' only reaper (the hand-off design); else --self-reap or drawn.
     const selfReap = user !== null ? false : (spec.selfReap ?? undefined);
-    this.request = { ...base, ...(log !== null && { log }), ...(user !== null && { harvester: 'standard' as const }), ...(selfReap !== undefined && { selfReap }) };
+    const memoryMiB = spec.memoryMiB ?? undefined;
+    this.request = {
+      ...base,
+      ...(log !== null && { log }),
+      ...(user !== null && { harvester: 'standard' as const }),
+      ...(selfReap !== undefined && { selfReap }),
+      ...(memoryMiB !== undefined && { memoryMiB }),
+    };
     this.mutants = spec.mutant?.bit ?? 0;
   }
 

@@ -14,6 +14,7 @@ import type { StepPerturbation } from '../harvesters/step-perturbation.js';
 import { pickHarvester } from '../harvesters/harvester-pick.js';
 import { CLEAR_ALIGN_PAGES } from '../harvesters/unaligned-clear-collector.js';
 import { PAGE_SIZE } from '../../abi/constants.js';
+import { MAX_SLOT_BYTES } from '../../userspace/guest-shape.js';
 import { TRACK_RING_MIN_ENTRIES } from '../../pagetrack/notification-ring.js';
 import { between, percent, pick } from '../draw.js';
 
@@ -83,6 +84,13 @@ const SELF_REAP_PERCENT = 50;
  * smallest notification ring for page tracking (so that it fills and the vCPU exits).
  */
 const EDGE_DRAW = { oddMemoryPercent: 50, maxExtraPages: 63, smmPercent: 20, maxSmmPages: 128, smallTrackRingPercent: 50 } as const;
+
+/**
+ * The largest guest a free run may be asked for (FreeRequest.memoryMiB), in MiB: the run may
+ * draw a single memslot for all of it, at most MAX_SLOT_BYTES, with up to
+ * EDGE_DRAW.maxExtraPages pages added.
+ */
+export const MAX_FREE_MEMORY_MIB = Math.floor((MAX_SLOT_BYTES - EDGE_DRAW.maxExtraPages * PAGE_SIZE) / MiB);
 
 /** Each point is perturbed in half of the runs: different runs widen different windows. */
 const POINT_PERTURBED_ONE_IN = 2;
