@@ -75,6 +75,6 @@ export function checkGuestMemory(command: keyof typeof COPIES, guestBytes: numbe
     '--memory',
     given ?? approx(guestBytes),
     'ENOMEM',
-    `${command} would need about ${approx(need)} (${COPIES[command].what}, plus ${approx(FIXED_BYTES)}), more than the limit of ${approx(limit.bytes)} (${limit.source})`,
+    `${command} would need about ${approx(need)} (${COPIES[command].what} — plus ${approx(FIXED_BYTES)}), more than the limit of ${approx(limit.bytes)} (${limit.source})`,
   );
 }
